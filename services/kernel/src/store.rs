@@ -1,0 +1,723 @@
+//! The event store: append-only, on SQLite (embedded default) or PostgreSQL (production).
+//!
+//! ```text
+//!  command ──► load streams ──► decide() ──► append(AppendBatch) ─┐ one transaction:
+//!                                                                 │  1. streams read by the
+//!                                                                 │     decision: version unchanged
+//!                                                                 │     (PostgreSQL: FOR SHARE)
+//!                                                                 │  2. streams written: version
+//!                                                                 │     = expected, then + n
+//!                                                                 │  3. events inserted
+//!                                                                 │  4. idempotency record
+//!  readers ◄── read_feed(cursor) ◄── events in global order ◄─────┘
+//! ```
+//!
+//! Invariants:
+//! - An event is stored once and never changed (database triggers refuse UPDATE and DELETE);
+//!   (aggregate_type, aggregate_id, sequence) is unique, so a concurrent write to the same
+//!   aggregate is a [`StoreError::Conflict`], never a lost update.
+//! - The feed never skips an event that commits late. SQLite appends through one write
+//!   connection, so positions commit in order and the cursor is the position. PostgreSQL
+//!   assigns positions before commit, so the cursor is the writer's transaction id (xid8) and the
+//!   feed only returns transactions below the oldest one still running (`pg_snapshot_xmin`).
+//!   A feed batch always ends on a transaction boundary, so "cursor > c" resumes exactly.
+//! - Per aggregate, the feed keeps sequence order: every append transaction loads its streams
+//!   before its first write, so its xid is assigned after the commit of every event it saw.
+
+use crate::envelope::{EventEnvelope, Metadata, NewEvent};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// Events one append may carry: bounds a transaction and a feed batch that cannot be split.
+pub const APPEND_EVENTS_MAX: usize = 10_000;
+/// Events one feed read returns at most.
+pub const FEED_BATCH_EVENTS_MAX: usize = 50_000;
+/// How long a command waits for a database connection before answering 503.
+pub const POOL_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("concurrent change to {aggregate_type} {aggregate_id}: expected version {expected}, found {actual}")]
+    Conflict { aggregate_type: String, aggregate_id: String, expected: i64, actual: i64 },
+    #[error("idempotency key {key:?} was stored by a concurrent request")]
+    IdempotencyKeyTaken { key: String },
+    #[error("append of {count} events exceeds the maximum of {APPEND_EVENTS_MAX}")]
+    AppendTooLarge { count: usize },
+    #[error("event store unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("event store error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("event store migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored event at position {position} is unreadable: {reason}")]
+    Corrupt { position: i64, reason: String },
+    #[error("unsupported database URL {url:?}: expected sqlite:// or postgres://")]
+    UnsupportedUrl { url: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // PostgreSQL: admin shutdown, cannot connect now, connection failures.
+                Some("57P01") | Some("57P02") | Some("57P03") | Some("08000") | Some("08003")
+                | Some("08006") => StoreError::Unavailable(error),
+                _ => StoreError::Database(error),
+            },
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// Events to append to one aggregate, valid only if it is still at `expected_version`
+/// (0 = the aggregate does not exist yet).
+#[derive(Debug, Clone)]
+pub struct StreamWrite {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub expected_version: i64,
+    pub events: Vec<NewEvent>,
+}
+
+/// An aggregate the decision read but does not change: the append fails if it moved meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamRead {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub version: i64,
+}
+
+/// The response first given for an idempotency key, stored with the events it produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// Everything one command stores, atomically.
+#[derive(Debug, Clone)]
+pub struct AppendBatch {
+    pub context: String,
+    pub writes: Vec<StreamWrite>,
+    pub reads: Vec<StreamRead>,
+    pub metadata: Metadata,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub time: DateTime<Utc>,
+}
+
+/// Events in global order and the cursor to resume after them.
+#[derive(Debug, Clone)]
+pub struct FeedBatch {
+    pub events: Vec<EventEnvelope>,
+    pub cursor: i64,
+}
+
+/// The event store handle; cheap to clone. In-process readers can wait on [`EventStore::appended`]
+/// instead of polling.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    backend: Backend,
+    appended: Arc<Notify>,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    /// One write connection keeps appends, and so positions, in commit order.
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    Postgres(PgPool),
+}
+
+const COLUMNS_SQLITE: &str = "position, position AS cursor, event_id, context, aggregate_type, aggregate_id, \
+     sequence, event_type, event_version, source, time, payload, metadata";
+const COLUMNS_POSTGRES: &str = "position, transaction_id::text::bigint AS cursor, event_id, context, \
+     aggregate_type, aggregate_id, sequence, event_type, event_version, source, time, \
+     payload::text AS payload, metadata::text AS metadata";
+
+impl EventStore {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://…`, and migrates.
+    pub async fn connect(url: &str, connections_max: u32) -> Result<EventStore, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: an acknowledged append survives power loss, not only a process crash.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS));
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(connections_max.max(1))
+                .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
+                .connect_with(options.read_only(true))
+                .await;
+            sqlx::migrate!("../../sql/migrations/sqlite").run(&write).await?;
+            Backend::Sqlite { write, read: read? }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(connections_max.max(1))
+                .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
+                .connect(url)
+                .await?;
+            sqlx::migrate!("../../sql/migrations/postgres").run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl { url: url.to_owned() });
+        };
+        Ok(EventStore { backend: store, appended: Arc::new(Notify::new()) })
+    }
+
+    /// Signalled after every successful append in this process (one waiter: the pipeline runner).
+    pub fn appended(&self) -> &Notify {
+        &self.appended
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Cheap liveness check of the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query("SELECT 1").execute(read).await?;
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The events of the given aggregates, each list in sequence order. Missing ones are absent.
+    pub async fn load(
+        &self,
+        aggregate_type: &str,
+        aggregate_ids: &[String],
+    ) -> Result<HashMap<String, Vec<EventEnvelope>>, StoreError> {
+        let mut streams: HashMap<String, Vec<EventEnvelope>> = HashMap::new();
+        if aggregate_ids.is_empty() {
+            return Ok(streams);
+        }
+        let events = match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                let placeholders = vec!["?"; aggregate_ids.len()].join(", ");
+                let sql = format!(
+                    "SELECT {COLUMNS_SQLITE} FROM events WHERE aggregate_type = ? \
+                     AND aggregate_id IN ({placeholders}) ORDER BY aggregate_id, sequence"
+                );
+                let mut query = sqlx::query(&sql).bind(aggregate_type);
+                for id in aggregate_ids {
+                    query = query.bind(id);
+                }
+                let rows = query.fetch_all(read).await?;
+                rows.iter().map(envelope_from_sqlite).collect::<Result<Vec<_>, _>>()?
+            }
+            Backend::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT {COLUMNS_POSTGRES} FROM events WHERE aggregate_type = $1 \
+                     AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(aggregate_type)
+                    .bind(aggregate_ids)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(envelope_from_postgres).collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        for event in events {
+            streams.entry(event.aggregate_id.clone()).or_default().push(event);
+        }
+        Ok(streams)
+    }
+
+    /// All events of one aggregate type in global order (small types only: companies).
+    pub async fn load_type(&self, aggregate_type: &str) -> Result<Vec<EventEnvelope>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                let sql = format!(
+                    "SELECT {COLUMNS_SQLITE} FROM events WHERE aggregate_type = ? ORDER BY position"
+                );
+                let rows = sqlx::query(&sql).bind(aggregate_type).fetch_all(read).await?;
+                rows.iter().map(envelope_from_sqlite).collect()
+            }
+            Backend::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT {COLUMNS_POSTGRES} FROM events WHERE aggregate_type = $1 \
+                     ORDER BY aggregate_id, sequence"
+                );
+                let rows = sqlx::query(&sql).bind(aggregate_type).fetch_all(pool).await?;
+                rows.iter().map(envelope_from_postgres).collect()
+            }
+        }
+    }
+
+    /// The stored request hash, status and body for an idempotency key.
+    pub async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        const SQL_SQLITE: &str =
+            "SELECT request_hash, status, body FROM idempotency_keys WHERE idempotency_key = ?";
+        const SQL_POSTGRES: &str =
+            "SELECT request_hash, status, body FROM idempotency_keys WHERE idempotency_key = $1";
+        let record = match &self.backend {
+            Backend::Sqlite { read, .. } => sqlx::query(SQL_SQLITE)
+                .bind(key)
+                .fetch_optional(read)
+                .await?
+                .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1), row.get::<String, _>(2))),
+            Backend::Postgres(pool) => sqlx::query(SQL_POSTGRES)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| (row.get::<String, _>(0), i64::from(row.get::<i32, _>(1)), row.get::<String, _>(2))),
+        };
+        Ok(record.map(|(request_hash, status, body)| IdempotencyRecord {
+            key: key.to_owned(),
+            request_hash,
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        }))
+    }
+
+    /// Appends atomically: every write, every read check and the idempotency record, or nothing.
+    pub async fn append(&self, batch: AppendBatch) -> Result<Vec<EventEnvelope>, StoreError> {
+        let count: usize = batch.writes.iter().map(|w| w.events.len()).sum();
+        if count > APPEND_EVENTS_MAX {
+            return Err(StoreError::AppendTooLarge { count });
+        }
+        let mut reads = batch.reads.clone();
+        // A fixed lock order keeps two commands that read the same streams from deadlocking.
+        reads.sort();
+        let stored = match &self.backend {
+            Backend::Sqlite { write, .. } => append_sqlite(write, &batch, &reads).await?,
+            Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).await?,
+        };
+        // notify_one keeps a permit when the runner is busy, so no wake-up is lost.
+        self.appended.notify_one();
+        // Protects stored data: each stream's sequences continue its expected version exactly.
+        let mut next: HashMap<(&str, &str), i64> = HashMap::new();
+        for write in &batch.writes {
+            next.insert((&write.aggregate_type, &write.aggregate_id), write.expected_version + 1);
+        }
+        for event in &stored {
+            let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+            let expected = next.get_mut(&key);
+            assert!(
+                matches!(&expected, Some(seq) if **seq == event.sequence),
+                "stored sequence {} of {}/{} does not follow the expected version",
+                event.sequence,
+                event.aggregate_type,
+                event.aggregate_id
+            );
+            if let Some(seq) = expected {
+                *seq += 1;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Events after `cursor` in global order, at most about `events_max`, ending on a
+    /// transaction boundary. Never skips an event that commits after a later one.
+    pub async fn read_feed(&self, cursor: i64, events_max: usize) -> Result<FeedBatch, StoreError> {
+        let limit = events_max.clamp(1, FEED_BATCH_EVENTS_MAX) as i64;
+        let events = match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                let sql = format!(
+                    "SELECT {COLUMNS_SQLITE} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+                );
+                let rows = sqlx::query(&sql).bind(cursor).bind(limit).fetch_all(read).await?;
+                rows.iter().map(envelope_from_sqlite).collect::<Result<Vec<_>, _>>()?
+            }
+            Backend::Postgres(pool) => read_feed_postgres(pool, cursor, limit).await?,
+        };
+        let next = events.last().map_or(cursor, |event| event.cursor);
+        // Offsets strictly increase: a feed that went backwards would replay events.
+        assert!(next >= cursor, "feed cursor went backwards from {cursor} to {next}");
+        Ok(FeedBatch { events, cursor: next })
+    }
+
+    /// The feed cursor after the newest committed event (0 when the store is empty).
+    pub async fn head_cursor(&self) -> Result<i64, StoreError> {
+        let head: Option<i64> = match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query_scalar("SELECT MAX(position) FROM events").fetch_one(read).await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT MAX(transaction_id)::text::bigint FROM events \
+                     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+        };
+        Ok(head.unwrap_or(0))
+    }
+}
+
+async fn read_feed_postgres(pool: &PgPool, cursor: i64, limit: i64) -> Result<Vec<EventEnvelope>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS_POSTGRES} FROM events \
+         WHERE transaction_id > ($1::bigint)::text::xid8 \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, position LIMIT $2"
+    );
+    let rows = sqlx::query(&sql).bind(cursor).bind(limit).fetch_all(pool).await?;
+    let mut events = rows.iter().map(envelope_from_postgres).collect::<Result<Vec<_>, _>>()?;
+    if events.len() as i64 == limit {
+        // The limit may have cut the last transaction: drop it, or, when the batch is that one
+        // transaction, read the rest of it (an append holds at most APPEND_EVENTS_MAX events).
+        let last = events.last().map_or(cursor, |event| event.cursor);
+        if events.first().is_some_and(|event| event.cursor != last) {
+            events.retain(|event| event.cursor != last);
+        } else {
+            let sql = format!(
+                "SELECT {COLUMNS_POSTGRES} FROM events \
+                 WHERE transaction_id = ($1::bigint)::text::xid8 ORDER BY position"
+            );
+            let rows = sqlx::query(&sql).bind(last).fetch_all(pool).await?;
+            events = rows.iter().map(envelope_from_postgres).collect::<Result<Vec<_>, _>>()?;
+        }
+    }
+    Ok(events)
+}
+
+fn new_event_rows(batch: &AppendBatch) -> Vec<(&StreamWrite, i64, &NewEvent, Uuid)> {
+    let mut rows = Vec::new();
+    for write in &batch.writes {
+        for (index, event) in write.events.iter().enumerate() {
+            rows.push((write, write.expected_version + 1 + index as i64, event, Uuid::now_v7()));
+        }
+    }
+    rows
+}
+
+fn source_of(context: &str) -> String {
+    format!("/tributary/{context}")
+}
+
+async fn append_sqlite(
+    pool: &SqlitePool,
+    batch: &AppendBatch,
+    reads: &[StreamRead],
+) -> Result<Vec<EventEnvelope>, StoreError> {
+    let mut tx = pool.begin().await?;
+    for read in reads {
+        let actual: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM streams WHERE aggregate_type = ? AND aggregate_id = ?",
+        )
+        .bind(&read.aggregate_type)
+        .bind(&read.aggregate_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        check_version(&read.aggregate_type, &read.aggregate_id, read.version, actual.unwrap_or(0))?;
+    }
+    for write in &batch.writes {
+        let actual: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM streams WHERE aggregate_type = ? AND aggregate_id = ?",
+        )
+        .bind(&write.aggregate_type)
+        .bind(&write.aggregate_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        check_version(&write.aggregate_type, &write.aggregate_id, write.expected_version, actual.unwrap_or(0))?;
+        sqlx::query(
+            "INSERT INTO streams (aggregate_type, aggregate_id, version) VALUES (?, ?, ?) \
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version",
+        )
+        .bind(&write.aggregate_type)
+        .bind(&write.aggregate_id)
+        .bind(write.expected_version + write.events.len() as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let source = source_of(&batch.context);
+    let metadata = metadata_json(&batch.metadata);
+    let time = batch.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut stored = Vec::new();
+    for (write, sequence, event, id) in new_event_rows(batch) {
+        let position: i64 = sqlx::query_scalar(
+            "INSERT INTO events (event_id, context, aggregate_type, aggregate_id, sequence, \
+             event_type, event_version, source, time, payload, metadata) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+        )
+        .bind(id.to_string())
+        .bind(&batch.context)
+        .bind(&write.aggregate_type)
+        .bind(&write.aggregate_id)
+        .bind(sequence)
+        .bind(&event.event_type)
+        .bind(event.event_version)
+        .bind(&source)
+        .bind(&time)
+        .bind(event.payload.to_string())
+        .bind(&metadata)
+        .fetch_one(&mut *tx)
+        .await?;
+        stored.push(envelope(batch, write, sequence, event, id, position, position));
+    }
+    if let Some(record) = &batch.idempotency {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (idempotency_key, request_hash, status, body, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&record.key)
+        .bind(&record.request_hash)
+        .bind(i64::from(record.status))
+        .bind(&record.body)
+        .bind(&time)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::IdempotencyKeyTaken { key: record.key.clone() });
+        }
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+async fn append_postgres(
+    pool: &PgPool,
+    batch: &AppendBatch,
+    reads: &[StreamRead],
+) -> Result<Vec<EventEnvelope>, StoreError> {
+    let mut tx = pool.begin().await?;
+    for read in reads {
+        let actual: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM streams WHERE aggregate_type = $1 AND aggregate_id = $2 FOR SHARE",
+        )
+        .bind(&read.aggregate_type)
+        .bind(&read.aggregate_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(conflict_on_serialization(read.aggregate_type.as_str(), read.aggregate_id.as_str(), read.version))?;
+        check_version(&read.aggregate_type, &read.aggregate_id, read.version, actual.unwrap_or(0))?;
+    }
+    for write in &batch.writes {
+        let new_version = write.expected_version + write.events.len() as i64;
+        let changed = if write.expected_version == 0 {
+            sqlx::query(
+                "INSERT INTO streams (aggregate_type, aggregate_id, version) VALUES ($1, $2, $3) \
+                 ON CONFLICT (aggregate_type, aggregate_id) DO NOTHING",
+            )
+            .bind(&write.aggregate_type)
+            .bind(&write.aggregate_id)
+            .bind(new_version)
+            .execute(&mut *tx)
+            .await
+        } else {
+            sqlx::query(
+                "UPDATE streams SET version = $3 \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND version = $4",
+            )
+            .bind(&write.aggregate_type)
+            .bind(&write.aggregate_id)
+            .bind(new_version)
+            .bind(write.expected_version)
+            .execute(&mut *tx)
+            .await
+        }
+        .map_err(conflict_on_serialization(&write.aggregate_type, &write.aggregate_id, write.expected_version))?;
+        if changed.rows_affected() != 1 {
+            let actual: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM streams WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(&write.aggregate_type)
+            .bind(&write.aggregate_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Err(StoreError::Conflict {
+                aggregate_type: write.aggregate_type.clone(),
+                aggregate_id: write.aggregate_id.clone(),
+                expected: write.expected_version,
+                actual: actual.unwrap_or(0),
+            });
+        }
+    }
+    let source = source_of(&batch.context);
+    let metadata = metadata_json(&batch.metadata);
+    let mut stored = Vec::new();
+    for (write, sequence, event, id) in new_event_rows(batch) {
+        let row = sqlx::query(
+            "INSERT INTO events (event_id, context, aggregate_type, aggregate_id, sequence, \
+             event_type, event_version, source, time, payload, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb) \
+             RETURNING position, transaction_id::text::bigint",
+        )
+        .bind(id)
+        .bind(&batch.context)
+        .bind(&write.aggregate_type)
+        .bind(&write.aggregate_id)
+        .bind(sequence)
+        .bind(&event.event_type)
+        .bind(event.event_version)
+        .bind(&source)
+        .bind(batch.time)
+        .bind(event.payload.to_string())
+        .bind(&metadata)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_on_serialization(&write.aggregate_type, &write.aggregate_id, write.expected_version))?;
+        let position: i64 = row.try_get(0)?;
+        let cursor: i64 = row.try_get(1)?;
+        stored.push(envelope(batch, write, sequence, event, id, position, cursor));
+    }
+    if let Some(record) = &batch.idempotency {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (idempotency_key, request_hash, status, body) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&record.key)
+        .bind(&record.request_hash)
+        .bind(i32::from(record.status))
+        .bind(&record.body)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::IdempotencyKeyTaken { key: record.key.clone() });
+        }
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Maps unique violations, serialization failures and deadlocks to a concurrency conflict.
+fn conflict_on_serialization<'a>(
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    expected: i64,
+) -> impl FnOnce(sqlx::Error) -> StoreError + 'a {
+    move |error| match &error {
+        sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("23505") | Some("40001") | Some("40P01")) =>
+        {
+            StoreError::Conflict {
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                expected,
+                actual: -1,
+            }
+        }
+        _ => StoreError::from(error),
+    }
+}
+
+fn check_version(aggregate_type: &str, aggregate_id: &str, expected: i64, actual: i64) -> Result<(), StoreError> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            expected,
+            actual,
+        })
+    }
+}
+
+fn metadata_json(metadata: &Metadata) -> String {
+    // Serializing a struct of strings cannot fail.
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
+}
+
+fn envelope(
+    batch: &AppendBatch,
+    write: &StreamWrite,
+    sequence: i64,
+    event: &NewEvent,
+    id: Uuid,
+    position: i64,
+    cursor: i64,
+) -> EventEnvelope {
+    EventEnvelope {
+        id,
+        context: batch.context.clone(),
+        aggregate_type: write.aggregate_type.clone(),
+        aggregate_id: write.aggregate_id.clone(),
+        sequence,
+        event_type: event.event_type.clone(),
+        event_version: event.event_version,
+        source: source_of(&batch.context),
+        time: batch.time,
+        position,
+        cursor,
+        payload: event.payload.clone(),
+        metadata: batch.metadata.clone(),
+    }
+}
+
+fn corrupt(position: i64, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { position, reason: reason.to_string() }
+}
+
+fn envelope_from_sqlite(row: &SqliteRow) -> Result<EventEnvelope, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    let id: String = row.try_get("event_id")?;
+    let time: String = row.try_get("time")?;
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(EventEnvelope {
+        id: Uuid::parse_str(&id).map_err(|e| corrupt(position, e))?,
+        context: row.try_get("context")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        source: row.try_get("source")?,
+        time: DateTime::parse_from_rfc3339(&time).map_err(|e| corrupt(position, e))?.with_timezone(&Utc),
+        position,
+        cursor: row.try_get("cursor")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt(position, e))?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| corrupt(position, e))?,
+    })
+}
+
+fn envelope_from_postgres(row: &PgRow) -> Result<EventEnvelope, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(EventEnvelope {
+        id: row.try_get("event_id")?,
+        context: row.try_get("context")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        source: row.try_get("source")?,
+        time: row.try_get("time")?,
+        position,
+        cursor: row.try_get("cursor")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt(position, e))?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| corrupt(position, e))?,
+    })
+}
+
+/// A decided command: what to append, what it read, and what to answer.
+#[derive(Debug, Clone)]
+pub struct Decision<T> {
+    pub writes: Vec<StreamWrite>,
+    pub reads: Vec<StreamRead>,
+    pub outcome: T,
+}
