@@ -1,1 +1,31 @@
-//! tributary-ingest
+//! Getting events out of the event store and into the pipelines.
+//!
+//! On the embedded default the pipelines read the event store's global order directly
+//! ([`EventSource::Store`]); the production path puts Kafka between the two (relay and
+//! bronze ingest live here too once they exist). Every source hands out batches in global order
+//! with a cursor to resume after, and never skips an event that commits late.
+
+use tributary_kernel::store::{EventStore, FeedBatch, StoreError};
+
+/// Where the pipelines read events from.
+#[derive(Debug, Clone)]
+pub enum EventSource {
+    /// The event store's feed, read directly (embedded default, and replays).
+    Store(EventStore),
+}
+
+impl EventSource {
+    /// Events after `cursor`, at most about `events_max`, ending on a transaction boundary.
+    pub async fn read(&self, cursor: i64, events_max: usize) -> Result<FeedBatch, StoreError> {
+        match self {
+            EventSource::Store(store) => store.read_feed(cursor, events_max).await,
+        }
+    }
+
+    /// Resolves when new events may be available (an in-process append), or never.
+    pub async fn appended(&self) {
+        match self {
+            EventSource::Store(store) => store.appended().notified().await,
+        }
+    }
+}

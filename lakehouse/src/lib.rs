@@ -1,1 +1,15 @@
-//! tributary-lakehouse
+//! The lakehouse: Delta tables on a local directory or object store, and DataFusion over them.
+//!
+//! - [`catalog`]: every table's schema, created on first start.
+//! - [`lake`]: opening, appending with exactly-once `txn` markers, reading progress back.
+//! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
+//! - [`http`]: `POST /api/v1/sql`.
+
+pub mod catalog;
+pub mod decimal;
+pub mod http;
+pub mod lake;
+pub mod query;
+
+pub use lake::{Lake, LakeError};
+pub use query::{QueryError, QueryLimits, QueryResult, QueryService};

@@ -1,1 +1,90 @@
-fn main() {}
+//! The `tributary` binary: parses flags and starts the product; the logic lives in lib.rs.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "tributary", version, about = "Tributary: an ERP built as a data platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Directory for the embedded event store and the lake.
+    #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Address of the HTTP API.
+    #[arg(long, env = "TRIBUTARY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// Event store: postgres://user@host/db for production; default SQLite under --data-dir.
+    #[arg(long, env = "TRIBUTARY_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Lake location; default <data-dir>/lake.
+    #[arg(long, env = "TRIBUTARY_LAKE")]
+    lake: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process (the embedded default).
+    Up(RunArgs),
+    /// Post entries over HTTP with concurrent clients and print throughput, latency and freshness.
+    Bench(tributary::bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,deltalake=warn,deltalake_core=warn,buoyant_kernel=off,delta_kernel=off".into()))
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up(args).await,
+            Command::Bench(args) => tributary::bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn up(args: RunArgs) -> anyhow::Result<()> {
+    let mut config = tributary::Config::embedded(args.data_dir, args.http_addr);
+    config.database_url = args.database_url;
+    config.lake = args.lake;
+    let running = tributary::start(config.clone()).await?;
+    println!("Tributary is up.");
+    println!("  HTTP API      http://{}  (health: /healthz, API: /api/v1)", running.addr);
+    println!("  SQL           POST http://{}/api/v1/sql", running.addr);
+    println!("  event store   {} ({})", tributary::redact(&config.database_url()), running.store.backend());
+    println!("  lake          {}", running.lake.root());
+    println!("Stop with Ctrl-C or SIGTERM.");
+    shutdown_signal().await.context("while waiting for a shutdown signal")?;
+    println!("Stopping: finishing in-flight requests and the current pipeline batch.");
+    running.stop().await;
+    println!("Stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}

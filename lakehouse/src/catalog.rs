@@ -1,0 +1,105 @@
+//! The Delta table catalog: names and schemas of every table the pipelines maintain.
+//!
+//! Money columns are `Decimal128(38, 4)`: four decimals as accepted on input and 34 integer
+//! digits, room for sums over any realistic number of lines. Tables are append-only: balances
+//! are per-day movements that queries roll up (ARCHITECTURE.md, "Scale beyond one machine").
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::sync::Arc;
+
+pub const MONEY_PRECISION: u8 = 38;
+pub const MONEY_SCALE: i8 = 4;
+
+pub fn money() -> DataType {
+    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
+}
+
+fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// A table the lake keeps.
+#[derive(Debug, Clone)]
+pub struct TableDefinition {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: SchemaRef,
+}
+
+/// One row per journal line, in the order posted.
+pub fn gl_journal_lines() -> TableDefinition {
+    TableDefinition {
+        name: "gl_journal_lines",
+        description: "One row per posted journal line (finance)",
+        schema: Arc::new(Schema::new(vec![
+            Field::new("company", DataType::Utf8, false),
+            Field::new("entry_id", DataType::Utf8, false),
+            Field::new("line_no", DataType::Int32, false),
+            Field::new("posting_date", DataType::Date32, false),
+            Field::new("document_date", DataType::Date32, true),
+            Field::new("period", DataType::Utf8, false),
+            Field::new("account", DataType::Utf8, false),
+            Field::new("debit", money(), false),
+            Field::new("credit", money(), false),
+            Field::new("currency", DataType::Utf8, false),
+            Field::new("cost_center", DataType::Utf8, true),
+            Field::new("line_text", DataType::Utf8, true),
+            Field::new("reference", DataType::Utf8, true),
+            Field::new("entry_text", DataType::Utf8, true),
+            Field::new("reversal_of", DataType::Utf8, true),
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("event_position", DataType::Int64, false),
+            Field::new("recorded_at", timestamp(), false),
+        ])),
+    }
+}
+
+/// Debit and credit totals per company, account, currency and posting day: balances roll up
+/// from here (a period's movement, a balance as of any date).
+pub fn gl_account_movements() -> TableDefinition {
+    TableDefinition {
+        name: "gl_account_movements",
+        description: "Debit/credit movements per company, account, currency, period and posting date",
+        schema: Arc::new(Schema::new(vec![
+            Field::new("company", DataType::Utf8, false),
+            Field::new("account", DataType::Utf8, false),
+            Field::new("currency", DataType::Utf8, false),
+            Field::new("period", DataType::Utf8, false),
+            Field::new("posting_date", DataType::Date32, false),
+            Field::new("debit", money(), false),
+            Field::new("credit", money(), false),
+            Field::new("line_count", DataType::Int64, false),
+        ])),
+    }
+}
+
+/// Every change to an account, append-only; `gl_accounts_current` picks the latest.
+pub fn gl_account_changes() -> TableDefinition {
+    TableDefinition {
+        name: "gl_account_changes",
+        description: "Chart of accounts changes (created, renamed, blocked, unblocked)",
+        schema: Arc::new(Schema::new(vec![
+            Field::new("company", DataType::Utf8, false),
+            Field::new("account", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("account_type", DataType::Utf8, true),
+            Field::new("currency", DataType::Utf8, true),
+            Field::new("blocked", DataType::Boolean, true),
+            Field::new("change", DataType::Utf8, false),
+            Field::new("event_position", DataType::Int64, false),
+            Field::new("changed_at", timestamp(), false),
+        ])),
+    }
+}
+
+pub fn all() -> Vec<TableDefinition> {
+    vec![gl_journal_lines(), gl_account_movements(), gl_account_changes()]
+}
+
+/// Views over the tables, `(name, CREATE VIEW statement)`, from `sql/views`.
+pub fn views() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("gl_accounts", include_str!("../../sql/views/gl_accounts.sql")),
+        ("gl_account_balances", include_str!("../../sql/views/gl_account_balances.sql")),
+    ]
+}

@@ -1,0 +1,122 @@
+//! `POST /api/v1/sql`: read-only SQL over the lake, answered as JSON or CSV.
+//!
+//! JSON: `{"columns": [{"name", "type"}], "rows": [[...]]}`; decimals, dates and timestamps
+//! are strings (exact), integers and booleans are JSON values. `Accept: text/csv` answers CSV.
+
+use crate::query::{QueryError, QueryResult, QueryService};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tributary_kernel::http::{ApiError, JsonBody};
+
+pub fn router() -> Router<QueryService> {
+    Router::new().route("/api/v1/sql", post(run_sql))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlBody {
+    sql: String,
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match &error {
+            QueryError::NotReadOnly { .. } => ApiError::new(StatusCode::BAD_REQUEST, "read_only", "Read-only SQL", error.to_string()),
+            QueryError::Timeout { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_timeout", "Query time limit", error.to_string()),
+            QueryError::TooManyRows { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_rows_limit", "Query row limit", error.to_string()),
+            _ if error.is_client_error() => ApiError::new(StatusCode::BAD_REQUEST, "sql_error", "SQL error", error.to_string()),
+            _ => ApiError::internal(&error),
+        }
+    }
+}
+
+async fn run_sql(State(service): State<QueryService>, headers: HeaderMap, body: JsonBody<SqlBody>) -> Result<Response, ApiError> {
+    let result = service.query(&body.value.sql).await?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    if wants_csv {
+        let csv = to_csv(&result).map_err(|e| ApiError::internal(&e))?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+    }
+    Ok(axum::Json(to_json(&result)?).into_response())
+}
+
+/// SQL-style name of an Arrow type, as clients of a database expect.
+pub fn sql_type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
+        DataType::Int32 | DataType::UInt16 => "integer".into(),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
+        DataType::Float16 | DataType::Float32 => "real".into(),
+        DataType::Float64 => "double precision".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("numeric({p},{s})"),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
+        DataType::Timestamp(_, None) => "timestamp".into(),
+        other => other.to_string(),
+    }
+}
+
+fn cell(array: &ArrayRef, formatter: &ArrayFormatter, row: usize) -> Value {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    let text = formatter.value(row).to_string();
+    match array.data_type() {
+        DataType::Boolean => Value::Bool(text == "true"),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => text.parse::<i64>().map_or(Value::String(text), Value::from),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => text.parse::<u64>().map_or(Value::String(text), Value::from),
+        DataType::Float32 | DataType::Float64 => serde_json::from_str::<serde_json::Number>(&text).map_or(Value::String(text), Value::Number),
+        _ => Value::String(text),
+    }
+}
+
+/// The result as `{"columns", "rows"}`.
+pub fn to_json(result: &QueryResult) -> Result<Value, ApiError> {
+    let columns: Vec<Value> = result
+        .schema
+        .fields()
+        .iter()
+        .map(|f| json!({ "name": f.name(), "type": sql_type_name(f.data_type()) }))
+        .collect();
+    let options = FormatOptions::default().with_null("");
+    let mut rows = Vec::with_capacity(result.row_count());
+    for batch in &result.batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::internal(&e))?;
+        for row in 0..batch.num_rows() {
+            rows.push(Value::Array(batch.columns().iter().zip(&formatters).map(|(c, f)| cell(c, f, row)).collect()));
+        }
+    }
+    Ok(json!({ "columns": columns, "rows": rows }))
+}
+
+fn to_csv(result: &QueryResult) -> Result<Vec<u8>, datafusion::arrow::error::ArrowError> {
+    let mut out = Vec::new();
+    {
+        let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+        if result.batches.is_empty() {
+            writer.write(&datafusion::arrow::record_batch::RecordBatch::new_empty(result.schema.clone()))?;
+        }
+        for batch in &result.batches {
+            writer.write(batch)?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,222 @@
+//! The read-only SQL service over the lake.
+//!
+//! Each query runs in a fresh DataFusion context holding every table at its newest version, so
+//! an answer is never older than the last pipeline commit. Only read statements run (SELECT,
+//! WITH, EXPLAIN without ANALYZE of a write, SHOW, DESCRIBE); each has a time and a row limit.
+
+use crate::catalog;
+use crate::lake::{Lake, LakeError};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use futures::StreamExt;
+use std::time::Duration;
+
+/// Limits every query runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    pub timeout_ms: u64,
+    pub rows_max: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits { timeout_ms: 30_000, rows_max: 100_000 }
+    }
+}
+
+/// Longest SQL text accepted.
+pub const SQL_LENGTH_MAX: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("only read statements are allowed (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE); got {statement}")]
+    NotReadOnly { statement: String },
+    #[error("send exactly one statement; got {count}")]
+    StatementCount { count: usize },
+    #[error("the SQL text is {length} characters long; at most {SQL_LENGTH_MAX} are accepted")]
+    TooLong { length: usize },
+    #[error("the query ran longer than its limit of {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
+    #[error("the query returned more than {rows_max} rows; add a LIMIT or aggregate")]
+    TooManyRows { rows_max: usize },
+    #[error("{0}")]
+    Sql(DataFusionError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(error: DataFusionError) -> Self {
+        QueryError::Sql(error)
+    }
+}
+
+impl QueryError {
+    /// Whether the error is the query's fault (a 4xx) rather than the service's.
+    pub fn is_client_error(&self) -> bool {
+        match self {
+            QueryError::Lake(_) => false,
+            QueryError::Sql(error) => !matches!(error.find_root(), DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) | DataFusionError::Internal(_)),
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    pub fn row_count(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryService {
+    lake: Lake,
+    limits: QueryLimits,
+}
+
+impl QueryService {
+    pub fn new(lake: Lake, limits: QueryLimits) -> Self {
+        QueryService { lake, limits }
+    }
+
+    pub fn limits(&self) -> QueryLimits {
+        self.limits
+    }
+
+    /// A context with every lake table at its newest version and every view of `sql/views`.
+    pub async fn context(&self) -> Result<SessionContext, QueryError> {
+        let config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("tributary", "public");
+        let context = SessionContext::new_with_config(config);
+        for definition in self.lake.definitions() {
+            let table = self.lake.latest(definition.name).await?;
+            let provider = table.table_provider().await?;
+            context.register_table(definition.name, provider)?;
+        }
+        for (_, view) in catalog::views() {
+            context.sql(view).await?;
+        }
+        Ok(context)
+    }
+
+    /// Runs one read statement given by a user.
+    pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        check_read_only(sql)?;
+        self.run(sql, Vec::new()).await
+    }
+
+    /// Runs trusted SQL (from `sql/`) with `$1, $2, …` bound to `parameters`, never spliced.
+    pub async fn query_with_parameters(&self, sql: &str, parameters: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
+        self.run(sql, parameters).await
+    }
+
+    async fn run(&self, sql: &str, parameters: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
+        let limits = self.limits;
+        let work = async {
+            let context = self.context().await?;
+            let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+            let mut frame = context.sql_with_options(sql, options).await?;
+            if !parameters.is_empty() {
+                frame = frame.with_param_values(parameters)?;
+            }
+            let schema: SchemaRef = std::sync::Arc::new(frame.schema().as_arrow().clone());
+            let mut stream = frame.execute_stream().await?;
+            let mut batches = Vec::new();
+            let mut rows = 0usize;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                if rows > limits.rows_max {
+                    return Err(QueryError::TooManyRows { rows_max: limits.rows_max });
+                }
+                batches.push(batch);
+            }
+            Ok(QueryResult { schema, batches })
+        };
+        tokio::time::timeout(Duration::from_millis(limits.timeout_ms), work)
+            .await
+            .map_err(|_| QueryError::Timeout { timeout_ms: limits.timeout_ms })?
+    }
+}
+
+/// Refuses anything but one read statement, naming what was sent.
+pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
+    if sql.len() > SQL_LENGTH_MAX {
+        return Err(QueryError::TooLong { length: sql.len() });
+    }
+    let statements = DFParser::parse_sql(sql)?;
+    if statements.len() != 1 {
+        return Err(QueryError::StatementCount { count: statements.len() });
+    }
+    let statement = &statements[0];
+    if is_read(statement) {
+        Ok(())
+    } else {
+        Err(QueryError::NotReadOnly { statement: statement_name(statement) })
+    }
+}
+
+fn is_read(statement: &Statement) -> bool {
+    match statement {
+        Statement::Statement(inner) => is_read_sql(inner),
+        Statement::Explain(explain) => is_read(&explain.statement),
+        Statement::CreateExternalTable(_) | Statement::CopyTo(_) | Statement::Reset(_) => false,
+    }
+}
+
+fn is_read_sql(statement: &SqlStatement) -> bool {
+    match statement {
+        SqlStatement::Query(_)
+        | SqlStatement::ExplainTable { .. }
+        | SqlStatement::ShowTables { .. }
+        | SqlStatement::ShowColumns { .. }
+        | SqlStatement::ShowFunctions { .. } => true,
+        SqlStatement::Explain { statement, .. } => is_read_sql(statement),
+        _ => false,
+    }
+}
+
+/// The statement's leading keywords, e.g. `INSERT INTO`, `DROP TABLE`.
+fn statement_name(statement: &Statement) -> String {
+    let text = statement.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    let keep = if matches!(words.first().map(|w| w.to_ascii_uppercase()).as_deref(), Some("INSERT" | "CREATE" | "DROP" | "ALTER" | "COPY" | "TRUNCATE")) { 2 } else { 1 };
+    words[..keep.min(words.len())].join(" ").to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_read_statements_pass_and_refusals_name_the_statement() {
+        for sql in ["SELECT 1", "WITH a AS (SELECT 1) SELECT * FROM a", "EXPLAIN SELECT 1", "SHOW TABLES", "DESCRIBE gl_journal_lines"] {
+            assert!(check_read_only(sql).is_ok(), "{sql} should pass");
+        }
+        for (sql, name) in [
+            ("INSERT INTO t VALUES (1)", "INSERT INTO"),
+            ("DELETE FROM t", "DELETE"),
+            ("DROP TABLE t", "DROP TABLE"),
+            ("CREATE TABLE t (a INT)", "CREATE TABLE"),
+            ("UPDATE t SET a = 1", "UPDATE"),
+            ("EXPLAIN ANALYZE INSERT INTO t VALUES (1)", "EXPLAIN"),
+            ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY (SELECT"),
+        ] {
+            match check_read_only(sql) {
+                Err(QueryError::NotReadOnly { statement }) => assert!(statement.starts_with(name.split(' ').next().unwrap_or(name)), "{sql}: {statement}"),
+                other => panic!("{sql} should be refused, got {other:?}"),
+            }
+        }
+        assert!(matches!(check_read_only("SELECT 1; SELECT 2"), Err(QueryError::StatementCount { count: 2 })));
+    }
+}
