@@ -356,17 +356,17 @@ impl EventStore {
         Ok(FeedBatch { events, cursor: next })
     }
 
-    /// The feed cursor after the newest committed event (0 when the store is empty).
+    /// The feed cursor of the newest committed event (0 when the store is empty). A reader
+    /// whose cursor reached it has seen every event committed before this call.
     pub async fn head_cursor(&self) -> Result<i64, StoreError> {
         let head: Option<i64> = match &self.backend {
             Backend::Sqlite { read, .. } => {
                 sqlx::query_scalar("SELECT MAX(position) FROM events").fetch_one(read).await?
             }
             Backend::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT MAX(transaction_id)::text::bigint FROM events \
-                     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
-                )
+                // Not bounded by xmin: that bound can lag behind committed events while any
+                // other session in the cluster holds a transaction open.
+                sqlx::query_scalar("SELECT MAX(transaction_id)::text::bigint FROM events")
                 .fetch_one(pool)
                 .await?
             }

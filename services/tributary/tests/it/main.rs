@@ -1,1 +1,8 @@
-//! placeholder
+//! Integration tests of the whole product over real connections: the app on port 0 driven over
+//! HTTP like a client, SQLite files and a real PostgreSQL, Delta tables in temp directories.
+
+mod bad_input;
+mod helpers;
+mod ledger;
+mod restart;
+mod store;

@@ -1,0 +1,210 @@
+//! Starting Tributary for a test and talking to it like a client.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tributary::{Config, Running, start};
+
+/// PostgreSQL server the tests create their databases on.
+pub fn postgres_server_url() -> String {
+    std::env::var("TRIBUTARY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty PostgreSQL database for one test; dropped when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        let name = format!("tributary_test_{}", uuid::Uuid::new_v4().simple());
+        let server = postgres_server_url();
+        let mut admin = sqlx::PgConnection::connect(&server).await.expect("PostgreSQL must be running for the tests (see .ci/run)");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+        let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+        TestDatabase { url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let server = postgres_server_url();
+        // Best effort, on its own thread: Drop cannot await and the test runtime may be gone.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async move {
+                    use sqlx::Connection;
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// A running Tributary and an HTTP client for it.
+pub struct TestApp {
+    pub running: Option<Running>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub database: Option<TestDatabase>,
+    pub backend: Backend,
+}
+
+pub fn config(dir: &std::path::Path, database: Option<&TestDatabase>) -> Config {
+    let mut config = Config::embedded(dir.to_path_buf(), "127.0.0.1:0".parse().expect("address"));
+    config.database_url = database.map(|d| d.url.clone());
+    config.runner.poll_interval_ms = 50;
+    config
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::create().await),
+        };
+        let running = start(config(dir.path(), database.as_ref())).await.expect("tributary starts");
+        let base = format!("http://{}", running.addr);
+        TestApp { running: Some(running), base, client: reqwest::Client::new(), dir, database, backend }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("the app is running")
+    }
+
+    /// Stops the app and starts it again on the same data directory and database.
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        let running = start(config(self.dir.path(), self.database.as_ref())).await.expect("tributary restarts");
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_owned());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let text = response.text().await.expect("body read");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, content_type, json)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (status, _, json) = self.request(reqwest::Method::POST, path, Some(&body.to_string()), &[]).await;
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let (status, _, json) = self.request(reqwest::Method::GET, path, None, &[]).await;
+        (status, json)
+    }
+
+    /// POST that must succeed; returns the body.
+    pub async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, json) = self.post(path, body.clone()).await;
+        assert!((200..300).contains(&status), "POST {path} {body} answered {status}: {json}");
+        json
+    }
+
+    /// Chart of accounts and fiscal year 2026 most tests start from.
+    pub async fn setup_ledger(&self) {
+        for (number, name, kind, currency) in [
+            ("1000", "Bank", "asset", "EUR"),
+            ("1200", "Receivables", "asset", "EUR"),
+            ("1100", "Bank USD", "asset", "USD"),
+            ("3000", "Equity", "equity", "EUR"),
+            ("4000", "Revenue", "revenue", "EUR"),
+            ("6000", "Rent", "expense", "EUR"),
+        ] {
+            self.ok("/api/v1/accounts", json!({"number": number, "name": name, "type": kind, "currency": currency})).await;
+        }
+        self.ok("/api/v1/fiscal-years", json!({"year": 2026})).await;
+    }
+
+    pub async fn post_entry(&self, date: &str, lines: &[(&str, &str, &str)]) -> Value {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(account, side, amount)| json!({"account": account, *side: amount, "currency": "EUR"}))
+            .collect();
+        self.ok("/api/v1/journal-entries", json!({"posting_date": date, "lines": lines})).await
+    }
+
+    /// Waits until the pipelines have processed everything stored.
+    pub async fn settle(&self) {
+        self.running().wait_for_pipelines(Duration::from_secs(20)).await.expect("pipelines catch up");
+    }
+
+    /// Runs SQL; returns the rows.
+    pub async fn sql(&self, sql: &str) -> Vec<Value> {
+        let (status, body) = self.post("/api/v1/sql", json!({ "sql": sql })).await;
+        assert_eq!(status, 200, "SQL {sql} failed: {body}");
+        body["rows"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Events stored so far (an independent count straight from the database).
+    pub async fn event_count(&self) -> i64 {
+        let rows = match self.backend {
+            Backend::Sqlite => {
+                use sqlx::Connection;
+                let url = format!("sqlite://{}", self.dir.path().join("events.db").display());
+                let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("open sqlite");
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&mut connection).await
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let url = &self.database.as_ref().expect("database").url;
+                let mut connection = sqlx::PgConnection::connect(url).await.expect("open postgres");
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&mut connection).await
+            }
+        };
+        rows.expect("count events")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+/// Declares one test per backend for an `async fn(Backend)` scenario.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() { super::$scenario($crate::helpers::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() { super::$scenario($crate::helpers::Backend::Postgres).await }
+            )*
+        }
+    };
+}
