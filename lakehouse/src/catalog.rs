@@ -93,13 +93,23 @@ pub fn gl_account_changes() -> TableDefinition {
 }
 
 pub fn all() -> Vec<TableDefinition> {
-    vec![gl_journal_lines(), gl_account_movements(), gl_account_changes()]
+    vec![
+        gl_journal_lines(),
+        gl_account_movements(),
+        gl_account_changes(),
+    ]
 }
 
 /// Views over the tables, `(name, CREATE VIEW statement)`, from `sql/views`.
 pub fn views() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("gl_accounts", include_str!("../../sql/views/gl_accounts.sql")),
-        ("gl_account_balances", include_str!("../../sql/views/gl_account_balances.sql")),
+        (
+            "gl_accounts",
+            include_str!("../../sql/views/gl_accounts.sql"),
+        ),
+        (
+            "gl_account_balances",
+            include_str!("../../sql/views/gl_account_balances.sql"),
+        ),
     ]
 }

@@ -4,11 +4,11 @@
 //! are strings (exact), integers and booleans are JSON values. `Accept: text/csv` answers CSV.
 
 use crate::query::{QueryError, QueryResult, QueryService};
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -29,16 +29,40 @@ struct SqlBody {
 impl From<QueryError> for ApiError {
     fn from(error: QueryError) -> Self {
         match &error {
-            QueryError::NotReadOnly { .. } => ApiError::new(StatusCode::BAD_REQUEST, "read_only", "Read-only SQL", error.to_string()),
-            QueryError::Timeout { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_timeout", "Query time limit", error.to_string()),
-            QueryError::TooManyRows { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_rows_limit", "Query row limit", error.to_string()),
-            _ if error.is_client_error() => ApiError::new(StatusCode::BAD_REQUEST, "sql_error", "SQL error", error.to_string()),
+            QueryError::NotReadOnly { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "read_only",
+                "Read-only SQL",
+                error.to_string(),
+            ),
+            QueryError::Timeout { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "query_timeout",
+                "Query time limit",
+                error.to_string(),
+            ),
+            QueryError::TooManyRows { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "query_rows_limit",
+                "Query row limit",
+                error.to_string(),
+            ),
+            _ if error.is_client_error() => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "sql_error",
+                "SQL error",
+                error.to_string(),
+            ),
             _ => ApiError::internal(&error),
         }
     }
 }
 
-async fn run_sql(State(service): State<QueryService>, headers: HeaderMap, body: JsonBody<SqlBody>) -> Result<Response, ApiError> {
+async fn run_sql(
+    State(service): State<QueryService>,
+    headers: HeaderMap,
+    body: JsonBody<SqlBody>,
+) -> Result<Response, ApiError> {
     let result = service.query(&body.value.sql).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
@@ -76,9 +100,14 @@ fn cell(array: &ArrayRef, formatter: &ArrayFormatter, row: usize) -> Value {
     let text = formatter.value(row).to_string();
     match array.data_type() {
         DataType::Boolean => Value::Bool(text == "true"),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => text.parse::<i64>().map_or(Value::String(text), Value::from),
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => text.parse::<u64>().map_or(Value::String(text), Value::from),
-        DataType::Float32 | DataType::Float64 => serde_json::from_str::<serde_json::Number>(&text).map_or(Value::String(text), Value::Number),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            text.parse::<i64>().map_or(Value::String(text), Value::from)
+        }
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            text.parse::<u64>().map_or(Value::String(text), Value::from)
+        }
+        DataType::Float32 | DataType::Float64 => serde_json::from_str::<serde_json::Number>(&text)
+            .map_or(Value::String(text), Value::Number),
         _ => Value::String(text),
     }
 }
@@ -101,7 +130,14 @@ pub fn to_json(result: &QueryResult) -> Result<Value, ApiError> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ApiError::internal(&e))?;
         for row in 0..batch.num_rows() {
-            rows.push(Value::Array(batch.columns().iter().zip(&formatters).map(|(c, f)| cell(c, f, row)).collect()));
+            rows.push(Value::Array(
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(c, f)| cell(c, f, row))
+                    .collect(),
+            ));
         }
     }
     Ok(json!({ "columns": columns, "rows": rows }))
@@ -110,9 +146,13 @@ pub fn to_json(result: &QueryResult) -> Result<Value, ApiError> {
 fn to_csv(result: &QueryResult) -> Result<Vec<u8>, datafusion::arrow::error::ArrowError> {
     let mut out = Vec::new();
     {
-        let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+        let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut out);
         if result.batches.is_empty() {
-            writer.write(&datafusion::arrow::record_batch::RecordBatch::new_empty(result.schema.clone()))?;
+            writer.write(&datafusion::arrow::record_batch::RecordBatch::new_empty(
+                result.schema.clone(),
+            ))?;
         }
         for batch in &result.batches {
             writer.write(batch)?;

@@ -12,8 +12,8 @@
 
 use crate::catalog::TableDefinition;
 use datafusion::arrow::record_batch::RecordBatch;
-use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use std::collections::HashMap;
@@ -28,7 +28,12 @@ pub enum LakeError {
     #[error("table {table} is not in the catalog")]
     UnknownTable { table: String },
     #[error("delta table {table} (version {version:?}): {source}")]
-    Delta { table: String, version: Option<u64>, #[source] source: DeltaTableError },
+    Delta {
+        table: String,
+        version: Option<u64>,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
     #[error("table {table}: the pipeline's rows do not fit the table schema: {reason}")]
     Schema { table: String, reason: String },
 }
@@ -42,18 +47,28 @@ pub struct Lake {
 
 impl Lake {
     /// Opens the lake at a local directory or URL, creating every catalog table that is missing.
-    pub async fn open(location: &str, definitions: Vec<TableDefinition>) -> Result<Lake, LakeError> {
-        let location_error = |reason: String| LakeError::Location { location: location.to_owned(), reason };
+    pub async fn open(
+        location: &str,
+        definitions: Vec<TableDefinition>,
+    ) -> Result<Lake, LakeError> {
+        let location_error = |reason: String| LakeError::Location {
+            location: location.to_owned(),
+            reason,
+        };
         if !location.contains("://") {
             std::fs::create_dir_all(location).map_err(|e| location_error(e.to_string()))?;
         }
-        let root = deltalake::ensure_table_uri(location).map_err(|e| location_error(e.to_string()))?;
+        let root =
+            deltalake::ensure_table_uri(location).map_err(|e| location_error(e.to_string()))?;
         let mut tables = HashMap::new();
         for definition in definitions {
             let table = open_or_create(&root, &definition).await?;
             tables.insert(definition.name, (definition, Mutex::new(table)));
         }
-        Ok(Lake { root, tables: Arc::new(tables) })
+        Ok(Lake {
+            root,
+            tables: Arc::new(tables),
+        })
     }
 
     pub fn root(&self) -> &Url {
@@ -65,21 +80,30 @@ impl Lake {
     }
 
     fn entry(&self, table: &str) -> Result<&(TableDefinition, Mutex<DeltaTable>), LakeError> {
-        self.tables.get(table).ok_or_else(|| LakeError::UnknownTable { table: table.to_owned() })
+        self.tables
+            .get(table)
+            .ok_or_else(|| LakeError::UnknownTable {
+                table: table.to_owned(),
+            })
     }
 
     /// The table at its newest committed version.
     pub async fn latest(&self, table: &str) -> Result<DeltaTable, LakeError> {
         let (_, handle) = self.entry(table)?;
         let mut guard = handle.lock().await;
-        guard.update_incremental(None).await.map_err(|source| delta_error(table, &guard, source))?;
+        guard
+            .update_incremental(None)
+            .await
+            .map_err(|source| delta_error(table, &guard, source))?;
         Ok(guard.clone())
     }
 
     /// The last version committed by `app_id` into `table`, from the Delta log itself.
     pub async fn txn_version(&self, table: &str, app_id: &str) -> Result<Option<i64>, LakeError> {
         let current = self.latest(table).await?;
-        let snapshot = current.snapshot().map_err(|source| delta_error(table, &current, source))?;
+        let snapshot = current
+            .snapshot()
+            .map_err(|source| delta_error(table, &current, source))?;
         snapshot
             .transaction_version(current.log_store().as_ref(), app_id)
             .await
@@ -87,7 +111,13 @@ impl Lake {
     }
 
     /// Appends rows and the `txn(app_id, version)` marker in one Delta commit.
-    pub async fn append(&self, table: &str, batches: Vec<RecordBatch>, app_id: &str, version: i64) -> Result<u64, LakeError> {
+    pub async fn append(
+        &self,
+        table: &str,
+        batches: Vec<RecordBatch>,
+        app_id: &str,
+        version: i64,
+    ) -> Result<u64, LakeError> {
         let (definition, handle) = self.entry(table)?;
         for batch in &batches {
             if batch.schema().fields() != definition.schema.fields() {
@@ -98,8 +128,12 @@ impl Lake {
             }
         }
         let mut guard = handle.lock().await;
-        guard.update_incremental(None).await.map_err(|source| delta_error(table, &guard, source))?;
-        let commit = CommitProperties::default().with_application_transaction(Transaction::new(app_id, version));
+        guard
+            .update_incremental(None)
+            .await
+            .map_err(|source| delta_error(table, &guard, source))?;
+        let commit = CommitProperties::default()
+            .with_application_transaction(Transaction::new(app_id, version));
         let written = guard
             .clone()
             .write(batches)
@@ -113,13 +147,28 @@ impl Lake {
 }
 
 fn delta_error(table: &str, current: &DeltaTable, source: DeltaTableError) -> LakeError {
-    LakeError::Delta { table: table.to_owned(), version: current.version(), source }
+    LakeError::Delta {
+        table: table.to_owned(),
+        version: current.version(),
+        source: Box::new(source),
+    }
 }
 
 async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<DeltaTable, LakeError> {
-    let location = format!("{}/{}", root.as_str().trim_end_matches('/'), definition.name);
-    let url = deltalake::ensure_table_uri(&location).map_err(|e| LakeError::Location { location: location.clone(), reason: e.to_string() })?;
-    let error = |source| LakeError::Delta { table: definition.name.to_owned(), version: None, source };
+    let location = format!(
+        "{}/{}",
+        root.as_str().trim_end_matches('/'),
+        definition.name
+    );
+    let url = deltalake::ensure_table_uri(&location).map_err(|e| LakeError::Location {
+        location: location.clone(),
+        reason: e.to_string(),
+    })?;
+    let error = |source: DeltaTableError| LakeError::Delta {
+        table: definition.name.to_owned(),
+        version: None,
+        source: Box::new(source),
+    };
     let mut table = DeltaTable::try_from_url(url).await.map_err(error)?;
     if table.verify_deltatable_existence().await.map_err(error)? {
         table.load().await.map_err(error)?;
@@ -130,7 +179,10 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
         .schema
         .as_ref()
         .try_into_kernel()
-        .map_err(|e| LakeError::Schema { table: definition.name.to_owned(), reason: e.to_string() })?;
+        .map_err(|e| LakeError::Schema {
+            table: definition.name.to_owned(),
+            reason: e.to_string(),
+        })?;
     table
         .create()
         .with_table_name(definition.name)

@@ -25,7 +25,10 @@ pub struct QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits { timeout_ms: 30_000, rows_max: 100_000 }
+        QueryLimits {
+            timeout_ms: 30_000,
+            rows_max: 100_000,
+        }
     }
 }
 
@@ -34,7 +37,9 @@ pub const SQL_LENGTH_MAX: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("only read statements are allowed (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE); got {statement}")]
+    #[error(
+        "only read statements are allowed (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE); got {statement}"
+    )]
     NotReadOnly { statement: String },
     #[error("send exactly one statement; got {count}")]
     StatementCount { count: usize },
@@ -61,7 +66,12 @@ impl QueryError {
     pub fn is_client_error(&self) -> bool {
         match self {
             QueryError::Lake(_) => false,
-            QueryError::Sql(error) => !matches!(error.find_root(), DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) | DataFusionError::Internal(_)),
+            QueryError::Sql(error) => !matches!(
+                error.find_root(),
+                DataFusionError::IoError(_)
+                    | DataFusionError::ObjectStore(_)
+                    | DataFusionError::Internal(_)
+            ),
             _ => true,
         }
     }
@@ -96,7 +106,9 @@ impl QueryService {
 
     /// A context with every lake table at its newest version and every view of `sql/views`.
     pub async fn context(&self) -> Result<SessionContext, QueryError> {
-        let config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("tributary", "public");
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("tributary", "public");
         let context = SessionContext::new_with_config(config);
         for definition in self.lake.definitions() {
             let table = self.lake.latest(definition.name).await?;
@@ -116,15 +128,26 @@ impl QueryService {
     }
 
     /// Runs trusted SQL (from `sql/`) with `$1, $2, …` bound to `parameters`, never spliced.
-    pub async fn query_with_parameters(&self, sql: &str, parameters: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
+    pub async fn query_with_parameters(
+        &self,
+        sql: &str,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<QueryResult, QueryError> {
         self.run(sql, parameters).await
     }
 
-    async fn run(&self, sql: &str, parameters: Vec<ScalarValue>) -> Result<QueryResult, QueryError> {
+    async fn run(
+        &self,
+        sql: &str,
+        parameters: Vec<ScalarValue>,
+    ) -> Result<QueryResult, QueryError> {
         let limits = self.limits;
         let work = async {
             let context = self.context().await?;
-            let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+            let options = SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false);
             let mut frame = context.sql_with_options(sql, options).await?;
             if !parameters.is_empty() {
                 frame = frame.with_param_values(parameters)?;
@@ -137,7 +160,9 @@ impl QueryService {
                 let batch = batch?;
                 rows += batch.num_rows();
                 if rows > limits.rows_max {
-                    return Err(QueryError::TooManyRows { rows_max: limits.rows_max });
+                    return Err(QueryError::TooManyRows {
+                        rows_max: limits.rows_max,
+                    });
                 }
                 batches.push(batch);
             }
@@ -145,7 +170,9 @@ impl QueryService {
         };
         tokio::time::timeout(Duration::from_millis(limits.timeout_ms), work)
             .await
-            .map_err(|_| QueryError::Timeout { timeout_ms: limits.timeout_ms })?
+            .map_err(|_| QueryError::Timeout {
+                timeout_ms: limits.timeout_ms,
+            })?
     }
 }
 
@@ -156,13 +183,17 @@ pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
     }
     let statements = DFParser::parse_sql(sql)?;
     if statements.len() != 1 {
-        return Err(QueryError::StatementCount { count: statements.len() });
+        return Err(QueryError::StatementCount {
+            count: statements.len(),
+        });
     }
     let statement = &statements[0];
     if is_read(statement) {
         Ok(())
     } else {
-        Err(QueryError::NotReadOnly { statement: statement_name(statement) })
+        Err(QueryError::NotReadOnly {
+            statement: statement_name(statement),
+        })
     }
 }
 
@@ -190,8 +221,17 @@ fn is_read_sql(statement: &SqlStatement) -> bool {
 fn statement_name(statement: &Statement) -> String {
     let text = statement.to_string();
     let words: Vec<&str> = text.split_whitespace().take(2).collect();
-    let keep = if matches!(words.first().map(|w| w.to_ascii_uppercase()).as_deref(), Some("INSERT" | "CREATE" | "DROP" | "ALTER" | "COPY" | "TRUNCATE")) { 2 } else { 1 };
-    words[..keep.min(words.len())].join(" ").to_ascii_uppercase()
+    let keep = if matches!(
+        words.first().map(|w| w.to_ascii_uppercase()).as_deref(),
+        Some("INSERT" | "CREATE" | "DROP" | "ALTER" | "COPY" | "TRUNCATE")
+    ) {
+        2
+    } else {
+        1
+    };
+    words[..keep.min(words.len())]
+        .join(" ")
+        .to_ascii_uppercase()
 }
 
 #[cfg(test)]
@@ -200,7 +240,13 @@ mod tests {
 
     #[test]
     fn only_read_statements_pass_and_refusals_name_the_statement() {
-        for sql in ["SELECT 1", "WITH a AS (SELECT 1) SELECT * FROM a", "EXPLAIN SELECT 1", "SHOW TABLES", "DESCRIBE gl_journal_lines"] {
+        for sql in [
+            "SELECT 1",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+            "EXPLAIN SELECT 1",
+            "SHOW TABLES",
+            "DESCRIBE gl_journal_lines",
+        ] {
             assert!(check_read_only(sql).is_ok(), "{sql} should pass");
         }
         for (sql, name) in [
@@ -213,10 +259,16 @@ mod tests {
             ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY (SELECT"),
         ] {
             match check_read_only(sql) {
-                Err(QueryError::NotReadOnly { statement }) => assert!(statement.starts_with(name.split(' ').next().unwrap_or(name)), "{sql}: {statement}"),
+                Err(QueryError::NotReadOnly { statement }) => assert!(
+                    statement.starts_with(name.split(' ').next().unwrap_or(name)),
+                    "{sql}: {statement}"
+                ),
                 other => panic!("{sql} should be refused, got {other:?}"),
             }
         }
-        assert!(matches!(check_read_only("SELECT 1; SELECT 2"), Err(QueryError::StatementCount { count: 2 })));
+        assert!(matches!(
+            check_read_only("SELECT 1; SELECT 2"),
+            Err(QueryError::StatementCount { count: 2 })
+        ));
     }
 }

@@ -23,8 +23,17 @@ pub use runner::{Pipeline, PipelineError, Runner, RunnerOptions};
 /// The pipelines, each a SQL file writing the table of the same name.
 pub fn pipelines() -> Vec<Pipeline> {
     vec![
-        Pipeline { table: "gl_journal_lines", sql: include_str!("../sql/gl_journal_lines.sql") },
-        Pipeline { table: "gl_account_movements", sql: include_str!("../sql/gl_account_movements.sql") },
-        Pipeline { table: "gl_account_changes", sql: include_str!("../sql/gl_account_changes.sql") },
+        Pipeline {
+            table: "gl_journal_lines",
+            sql: include_str!("../sql/gl_journal_lines.sql"),
+        },
+        Pipeline {
+            table: "gl_account_movements",
+            sql: include_str!("../sql/gl_account_movements.sql"),
+        },
+        Pipeline {
+            table: "gl_account_changes",
+            sql: include_str!("../sql/gl_account_changes.sql"),
+        },
     ]
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tributary_ingest::EventSource;
-use tributary_kernel::store::StoreError;
 use tributary_kernel::EventEnvelope;
+use tributary_kernel::store::StoreError;
 use tributary_lakehouse::{Lake, LakeError};
 
 /// One SQL transformation and the table it appends to.
@@ -32,13 +32,25 @@ impl Pipeline {
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("reading the event feed after cursor {cursor}: {source}")]
-    Feed { cursor: i64, #[source] source: StoreError },
+    Feed {
+        cursor: i64,
+        #[source]
+        source: StoreError,
+    },
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("pipeline {table}: {source}")]
-    Sql { table: &'static str, #[source] source: DataFusionError },
+    Sql {
+        table: &'static str,
+        #[source]
+        source: DataFusionError,
+    },
     #[error("pipeline {table}: column {column}: {reason}")]
-    Output { table: &'static str, column: String, reason: String },
+    Output {
+        table: &'static str,
+        column: String,
+        reason: String,
+    },
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error("stopped by the injected fault after {commits} table commits (tests only)")]
@@ -59,7 +71,12 @@ pub struct RunnerOptions {
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        RunnerOptions { batch_events_max: 5_000, poll_interval_ms: 200, retry_interval_ms: 1_000, fault_after_commits: None }
+        RunnerOptions {
+            batch_events_max: 5_000,
+            poll_interval_ms: 200,
+            retry_interval_ms: 1_000,
+            fault_after_commits: None,
+        }
     }
 }
 
@@ -77,15 +94,31 @@ pub struct Runner {
 
 impl Runner {
     /// Loads each table's progress from its Delta log.
-    pub async fn new(source: EventSource, lake: Lake, pipelines: Vec<Pipeline>, options: RunnerOptions) -> Result<Runner, PipelineError> {
+    pub async fn new(
+        source: EventSource,
+        lake: Lake,
+        pipelines: Vec<Pipeline>,
+        options: RunnerOptions,
+    ) -> Result<Runner, PipelineError> {
         let mut cursors = HashMap::new();
         for pipeline in &pipelines {
-            let cursor = lake.txn_version(pipeline.table, &pipeline.app_id()).await?.unwrap_or(0);
+            let cursor = lake
+                .txn_version(pipeline.table, &pipeline.app_id())
+                .await?
+                .unwrap_or(0);
             cursors.insert(pipeline.table, cursor);
         }
         let start = cursors.values().copied().min().unwrap_or(0);
         let (progress, _) = watch::channel(start);
-        Ok(Runner { source, lake, pipelines, options, cursors, commits: 0, progress })
+        Ok(Runner {
+            source,
+            lake,
+            pipelines,
+            options,
+            cursors,
+            commits: 0,
+            progress,
+        })
     }
 
     /// The cursor up to which every pipeline has processed the feed.
@@ -104,22 +137,34 @@ impl Runner {
             .source
             .read(from, self.options.batch_events_max)
             .await
-            .map_err(|source| PipelineError::Feed { cursor: from, source })?;
+            .map_err(|source| PipelineError::Feed {
+                cursor: from,
+                source,
+            })?;
         if batch.events.is_empty() {
             return Ok(0);
         }
         for pipeline in self.pipelines.clone() {
             let cursor = self.cursors.get(pipeline.table).copied().unwrap_or(0);
-            let events: Vec<&EventEnvelope> = batch.events.iter().filter(|e| e.cursor > cursor).collect();
+            let events: Vec<&EventEnvelope> =
+                batch.events.iter().filter(|e| e.cursor > cursor).collect();
             if events.is_empty() {
                 continue;
             }
             let rows = run_sql(&pipeline, &events, &self.lake).await?;
             if rows.iter().any(|b| b.num_rows() > 0) {
-                if self.options.fault_after_commits.is_some_and(|n| self.commits >= n) {
-                    return Err(PipelineError::InjectedFault { commits: self.commits });
+                if self
+                    .options
+                    .fault_after_commits
+                    .is_some_and(|n| self.commits >= n)
+                {
+                    return Err(PipelineError::InjectedFault {
+                        commits: self.commits,
+                    });
                 }
-                self.lake.append(pipeline.table, rows, &pipeline.app_id(), batch.cursor).await?;
+                self.lake
+                    .append(pipeline.table, rows, &pipeline.app_id(), batch.cursor)
+                    .await?;
                 self.commits += 1;
             }
             // Nothing to write still advances the table in memory; after a restart the events
@@ -165,33 +210,51 @@ impl Runner {
 }
 
 /// Runs one pipeline's SQL over the decoded events and conforms the result to its table.
-async fn run_sql(pipeline: &Pipeline, events: &[&EventEnvelope], lake: &Lake) -> Result<Vec<RecordBatch>, PipelineError> {
-    let sql_error = |source| PipelineError::Sql { table: pipeline.table, source };
+async fn run_sql(
+    pipeline: &Pipeline,
+    events: &[&EventEnvelope],
+    lake: &Lake,
+) -> Result<Vec<RecordBatch>, PipelineError> {
+    let sql_error = |source| PipelineError::Sql {
+        table: pipeline.table,
+        source,
+    };
     let context = SessionContext::new();
     for (name, batch) in sources::decode(events)? {
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(sql_error)?;
-        context.register_table(name, Arc::new(table)).map_err(sql_error)?;
+        context
+            .register_table(name, Arc::new(table))
+            .map_err(sql_error)?;
     }
     let frame = context.sql(pipeline.sql).await.map_err(sql_error)?;
     let batches = frame.collect().await.map_err(sql_error)?;
     let definition = lake
         .definitions()
         .find(|d| d.name == pipeline.table)
-        .ok_or_else(|| LakeError::UnknownTable { table: pipeline.table.to_owned() })?;
+        .ok_or_else(|| LakeError::UnknownTable {
+            table: pipeline.table.to_owned(),
+        })?;
     let target = definition.schema.clone();
     let mut conformed = Vec::with_capacity(batches.len());
     for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
         let mut columns = Vec::with_capacity(target.fields().len());
         for field in target.fields() {
-            let output = |reason: String| PipelineError::Output { table: pipeline.table, column: field.name().clone(), reason };
-            let column = batch.column_by_name(field.name()).ok_or_else(|| output("missing from the SQL output".into()))?;
+            let output = |reason: String| PipelineError::Output {
+                table: pipeline.table,
+                column: field.name().clone(),
+                reason,
+            };
+            let column = batch
+                .column_by_name(field.name())
+                .ok_or_else(|| output("missing from the SQL output".into()))?;
             columns.push(cast(column, field.data_type()).map_err(|e| output(e.to_string()))?);
         }
-        let batch = RecordBatch::try_new(target.clone(), columns).map_err(|e| PipelineError::Output {
-            table: pipeline.table,
-            column: String::new(),
-            reason: e.to_string(),
-        })?;
+        let batch =
+            RecordBatch::try_new(target.clone(), columns).map_err(|e| PipelineError::Output {
+                table: pipeline.table,
+                column: String::new(),
+                reason: e.to_string(),
+            })?;
         conformed.push(batch);
     }
     Ok(conformed)

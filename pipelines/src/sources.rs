@@ -3,8 +3,8 @@
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
@@ -19,7 +19,12 @@ use tributary_lakehouse::catalog::{self, MONEY_PRECISION, MONEY_SCALE};
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("event {event_id} at position {position} ({event_type}) cannot be decoded: {reason}")]
-    Event { event_id: uuid::Uuid, position: i64, event_type: String, reason: String },
+    Event {
+        event_id: uuid::Uuid,
+        position: i64,
+        event_type: String,
+        reason: String,
+    },
     #[error("building source rows: {0}")]
     Arrow(#[from] ArrowError),
 }
@@ -39,7 +44,12 @@ fn money(value: Decimal, event: &EventEnvelope) -> Result<i128, DecodeError> {
 }
 
 fn undecodable(event: &EventEnvelope, error: serde_json::Error) -> DecodeError {
-    DecodeError::Event { event_id: event.id, position: event.position, event_type: event.event_type.clone(), reason: error.to_string() }
+    DecodeError::Event {
+        event_id: event.id,
+        position: event.position,
+        event_type: event.event_type.clone(),
+        reason: error.to_string(),
+    }
 }
 
 /// `finance_journal_lines`: one row per line of every JournalEntryPosted event.
@@ -63,9 +73,23 @@ pub fn finance_journal_lines(events: &[&EventEnvelope]) -> Result<RecordBatch, D
     let mut event_id = StringBuilder::new();
     let mut event_position = Int64Builder::new();
     let mut recorded_at = TimestampMicrosecondBuilder::new();
-    for event in events.iter().filter(|e| e.aggregate_type == JOURNAL_ENTRY && e.event_type == "JournalEntryPosted") {
+    for event in events
+        .iter()
+        .filter(|e| e.aggregate_type == JOURNAL_ENTRY && e.event_type == "JournalEntryPosted")
+    {
         let decoded: JournalEntryEvent = from_envelope(event).map_err(|e| undecodable(event, e))?;
-        let JournalEntryEvent::JournalEntryPosted { entry_id: id, company: code, posting_date: date, document_date: doc_date, period: p, reference: r, text, lines, reversal_of: reversed } = decoded else {
+        let JournalEntryEvent::JournalEntryPosted {
+            entry_id: id,
+            company: code,
+            posting_date: date,
+            document_date: doc_date,
+            period: p,
+            reference: r,
+            text,
+            lines,
+            reversal_of: reversed,
+        } = decoded
+        else {
             continue;
         };
         for line in &lines {
@@ -97,8 +121,16 @@ pub fn finance_journal_lines(events: &[&EventEnvelope]) -> Result<RecordBatch, D
         Arc::new(document_date.finish()),
         Arc::new(period.finish()),
         Arc::new(account.finish()),
-        Arc::new(debit.finish().with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)?),
-        Arc::new(credit.finish().with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)?),
+        Arc::new(
+            debit
+                .finish()
+                .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)?,
+        ),
+        Arc::new(
+            credit
+                .finish()
+                .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)?,
+        ),
         Arc::new(currency.finish()),
         Arc::new(cost_center.finish()),
         Arc::new(line_text.finish()),
@@ -127,12 +159,31 @@ pub fn finance_account_changes(events: &[&EventEnvelope]) -> Result<RecordBatch,
     for event in events.iter().filter(|e| e.aggregate_type == ACCOUNT) {
         let decoded: AccountEvent = from_envelope(event).map_err(|e| undecodable(event, e))?;
         let (code, number, new_name, kind, cur, block) = match &decoded {
-            AccountEvent::AccountCreated { company, number, name, account_type, currency } => {
-                (company, number, Some(name.as_str()), Some(account_type.as_str()), Some(currency.as_str()), Some(false))
+            AccountEvent::AccountCreated {
+                company,
+                number,
+                name,
+                account_type,
+                currency,
+            } => (
+                company,
+                number,
+                Some(name.as_str()),
+                Some(account_type.as_str()),
+                Some(currency.as_str()),
+                Some(false),
+            ),
+            AccountEvent::AccountRenamed {
+                company,
+                number,
+                name,
+            } => (company, number, Some(name.as_str()), None, None, None),
+            AccountEvent::AccountBlocked { company, number } => {
+                (company, number, None, None, None, Some(true))
             }
-            AccountEvent::AccountRenamed { company, number, name } => (company, number, Some(name.as_str()), None, None, None),
-            AccountEvent::AccountBlocked { company, number } => (company, number, None, None, None, Some(true)),
-            AccountEvent::AccountUnblocked { company, number } => (company, number, None, None, None, Some(false)),
+            AccountEvent::AccountUnblocked { company, number } => {
+                (company, number, None, None, None, Some(false))
+            }
         };
         company.append_value(code.as_str());
         account.append_value(number.as_str());

@@ -13,7 +13,9 @@ use axum::{Json, Router};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tributary_kernel::http::{ApiError, FieldError, Idempotency, IdempotencyClaim, JsonBody, check_idempotency, commit};
+use tributary_kernel::http::{
+    ApiError, FieldError, Idempotency, IdempotencyClaim, JsonBody, check_idempotency, commit,
+};
 use tributary_kernel::money::{Currency, parse_positive_amount};
 use tributary_kernel::store::EventStore;
 use uuid::Uuid;
@@ -25,9 +27,14 @@ impl From<FinanceError> for ApiError {
     fn from(error: FinanceError) -> Self {
         match error {
             FinanceError::Rejected(violations) => ApiError::validation(
-                violations.iter().map(|v| FieldError::new(v.field(), v.rule(), v.to_string())).collect(),
+                violations
+                    .iter()
+                    .map(|v| FieldError::new(v.field(), v.rule(), v.to_string()))
+                    .collect(),
             ),
-            FinanceError::NotFound { what, id } => ApiError::not_found(format!("{what} {id} does not exist")),
+            FinanceError::NotFound { what, id } => {
+                ApiError::not_found(format!("{what} {id} does not exist"))
+            }
             FinanceError::CompanyRequired { count } => ApiError::field(
                 "company",
                 "required",
@@ -41,15 +48,24 @@ impl From<FinanceError> for ApiError {
 
 pub fn router() -> Router<EventStore> {
     Router::new()
-        .route("/api/v1/companies", post(create_company).get(list_companies))
+        .route(
+            "/api/v1/companies",
+            post(create_company).get(list_companies),
+        )
         .route("/api/v1/accounts", post(create_account).get(list_accounts))
-        .route("/api/v1/accounts/{number}", patch(change_account).get(get_account))
+        .route(
+            "/api/v1/accounts/{number}",
+            patch(change_account).get(get_account),
+        )
         .route("/api/v1/fiscal-years", post(create_fiscal_year))
         .route("/api/v1/periods/{period}/close", post(close_period))
         .route("/api/v1/periods/{period}/reopen", post(reopen_period))
         .route("/api/v1/journal-entries", post(post_journal_entry))
         .route("/api/v1/journal-entries/{id}", get(get_journal_entry))
-        .route("/api/v1/journal-entries/{id}/reverse", post(reverse_journal_entry))
+        .route(
+            "/api/v1/journal-entries/{id}/reverse",
+            post(reverse_journal_entry),
+        )
 }
 
 /// Collects field errors while converting a DTO into a command.
@@ -57,7 +73,12 @@ pub fn router() -> Router<EventStore> {
 struct Checks(Vec<FieldError>);
 
 impl Checks {
-    fn check<T, E: ToString>(&mut self, field: &str, rule: &str, result: Result<T, E>) -> Option<T> {
+    fn check<T, E: ToString>(
+        &mut self,
+        field: &str,
+        rule: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -67,14 +88,25 @@ impl Checks {
         }
     }
 
-    fn text(&mut self, field: &str, value: Option<String>, length_max: usize, required: bool) -> Option<String> {
+    fn text(
+        &mut self,
+        field: &str,
+        value: Option<String>,
+        length_max: usize,
+        required: bool,
+    ) -> Option<String> {
         match value {
             Some(text) if text.trim().is_empty() && required => {
-                self.0.push(FieldError::new(field, "required", "must not be empty"));
+                self.0
+                    .push(FieldError::new(field, "required", "must not be empty"));
                 None
             }
             Some(text) if text.chars().count() > length_max => {
-                self.0.push(FieldError::new(field, "max_length", format!("must be at most {length_max} characters")));
+                self.0.push(FieldError::new(
+                    field,
+                    "max_length",
+                    format!("must be at most {length_max} characters"),
+                ));
                 None
             }
             other => other,
@@ -85,20 +117,36 @@ impl Checks {
         let parsed = NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
             .filter(|d| (1900..=9999).contains(&chrono::Datelike::year(d)) && text.len() == 10);
-        self.check(field, "date", parsed.ok_or("must be a date YYYY-MM-DD such as \"2026-01-31\""))
+        self.check(
+            field,
+            "date",
+            parsed.ok_or("must be a date YYYY-MM-DD such as \"2026-01-31\""),
+        )
     }
 
     fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
     }
 }
 
-async fn claim(store: &EventStore, headers: &HeaderMap, method: Method, path: &str, body: &[u8]) -> Result<Result<Option<IdempotencyClaim>, Response>, ApiError> {
-    Ok(match check_idempotency(store, headers, &method, path, body).await? {
-        Idempotency::None => Ok(None),
-        Idempotency::Fresh(claim) => Ok(Some(claim)),
-        Idempotency::Replay(response) => Err(response),
-    })
+async fn claim(
+    store: &EventStore,
+    headers: &HeaderMap,
+    method: Method,
+    path: &str,
+    body: &[u8],
+) -> Result<Result<Option<IdempotencyClaim>, Response>, ApiError> {
+    Ok(
+        match check_idempotency(store, headers, &method, path, body).await? {
+            Idempotency::None => Ok(None),
+            Idempotency::Fresh(claim) => Ok(Some(claim)),
+            Idempotency::Replay(response) => Err(response),
+        },
+    )
 }
 
 /// Runs the idempotency check; returns early with the replayed response when there is one.
@@ -126,15 +174,36 @@ struct CreateCompanyBody {
     name: String,
 }
 
-async fn create_company(State(store): State<EventStore>, headers: HeaderMap, body: JsonBody<CreateCompanyBody>) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(&store, &headers, Method::POST, "/api/v1/companies", &body.bytes);
+async fn create_company(
+    State(store): State<EventStore>,
+    headers: HeaderMap,
+    body: JsonBody<CreateCompanyBody>,
+) -> Result<Response, ApiError> {
+    let claim = idempotency_claim!(
+        &store,
+        &headers,
+        Method::POST,
+        "/api/v1/companies",
+        &body.bytes
+    );
     let mut checks = Checks::default();
     let code = checks.check("code", "company_code", CompanyCode::parse(&body.value.code));
     let name = checks.text("name", Some(body.value.name.clone()), NAME_LENGTH_MAX, true);
     checks.finish()?;
-    let (Some(code), Some(name)) = (code, name) else { return Err(ApiError::field("code", "required", "missing")) };
+    let (Some(code), Some(name)) = (code, name) else {
+        return Err(ApiError::field("code", "required", "missing"));
+    };
     let decision = commands::create_company(&store, code, name).await?;
-    commit(&store, CONTEXT, &headers, claim, decision, StatusCode::CREATED, company_json).await
+    commit(
+        &store,
+        CONTEXT,
+        &headers,
+        claim,
+        decision,
+        StatusCode::CREATED,
+        company_json,
+    )
+    .await
 }
 
 fn company_json(company: &Company) -> Value {
@@ -143,7 +212,9 @@ fn company_json(company: &Company) -> Value {
 
 async fn list_companies(State(store): State<EventStore>) -> Result<Json<Value>, ApiError> {
     let companies = commands::companies(&store).await?;
-    Ok(Json(Value::Array(companies.iter().map(company_json).collect())))
+    Ok(Json(Value::Array(
+        companies.iter().map(company_json).collect(),
+    )))
 }
 
 // ----- accounts -------------------------------------------------------------------------------
@@ -170,42 +241,94 @@ pub fn account_json(account: &Account) -> Value {
     })
 }
 
-async fn create_account(State(store): State<EventStore>, headers: HeaderMap, body: JsonBody<CreateAccountBody>) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(&store, &headers, Method::POST, "/api/v1/accounts", &body.bytes);
+async fn create_account(
+    State(store): State<EventStore>,
+    headers: HeaderMap,
+    body: JsonBody<CreateAccountBody>,
+) -> Result<Response, ApiError> {
+    let claim = idempotency_claim!(
+        &store,
+        &headers,
+        Method::POST,
+        "/api/v1/accounts",
+        &body.bytes
+    );
     let dto = body.value;
     let mut checks = Checks::default();
-    let number = checks.check("number", "account_number", AccountNumber::parse(&dto.number));
+    let number = checks.check(
+        "number",
+        "account_number",
+        AccountNumber::parse(&dto.number),
+    );
     let name = checks.text("name", Some(dto.name), NAME_LENGTH_MAX, true);
-    let account_type = checks.check("type", "account_type", AccountType::parse(&dto.account_type));
+    let account_type = checks.check(
+        "type",
+        "account_type",
+        AccountType::parse(&dto.account_type),
+    );
     let currency = checks.check("currency", "currency_code", Currency::parse(&dto.currency));
     checks.finish()?;
     let company = commands::resolve_company(&store, dto.company.as_deref()).await?;
-    let (Some(number), Some(name), Some(account_type), Some(currency)) = (number, name, account_type, currency) else {
+    let (Some(number), Some(name), Some(account_type), Some(currency)) =
+        (number, name, account_type, currency)
+    else {
         return Err(ApiError::field("", "required", "missing fields"));
     };
-    let decision = commands::create_account(&store, company, number, name, account_type, currency).await?;
-    commit(&store, CONTEXT, &headers, claim, decision, StatusCode::CREATED, account_json).await
+    let decision =
+        commands::create_account(&store, company, number, name, account_type, currency).await?;
+    commit(
+        &store,
+        CONTEXT,
+        &headers,
+        claim,
+        decision,
+        StatusCode::CREATED,
+        account_json,
+    )
+    .await
 }
 
-async fn list_accounts(State(store): State<EventStore>, Query(query): Query<CompanyQuery>) -> Result<Json<Value>, ApiError> {
+async fn list_accounts(
+    State(store): State<EventStore>,
+    Query(query): Query<CompanyQuery>,
+) -> Result<Json<Value>, ApiError> {
     let company = commands::resolve_company(&store, query.company.as_deref()).await?;
     let accounts = commands::list_accounts(&store, &company).await?;
-    Ok(Json(Value::Array(accounts.iter().map(account_json).collect())))
+    Ok(Json(Value::Array(
+        accounts.iter().map(account_json).collect(),
+    )))
 }
 
 /// The account named in a path, or 404.
-pub async fn find_account(store: &EventStore, company: &CompanyCode, number: &str) -> Result<Account, ApiError> {
-    let parsed = AccountNumber::parse(number).map_err(|_| ApiError::not_found(format!("account {number} does not exist")))?;
-    let mut accounts = commands::load_accounts(store, company, std::slice::from_ref(&parsed)).await?;
+pub async fn find_account(
+    store: &EventStore,
+    company: &CompanyCode,
+    number: &str,
+) -> Result<Account, ApiError> {
+    let parsed = AccountNumber::parse(number)
+        .map_err(|_| ApiError::not_found(format!("account {number} does not exist")))?;
+    let mut accounts =
+        commands::load_accounts(store, company, std::slice::from_ref(&parsed)).await?;
     accounts
         .remove(&parsed)
         .map(|(account, _)| account)
-        .ok_or_else(|| ApiError::not_found(format!("account {number} does not exist in company {}", company.as_str())))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "account {number} does not exist in company {}",
+                company.as_str()
+            ))
+        })
 }
 
-async fn get_account(State(store): State<EventStore>, Path(number): Path<String>, Query(query): Query<CompanyQuery>) -> Result<Json<Value>, ApiError> {
+async fn get_account(
+    State(store): State<EventStore>,
+    Path(number): Path<String>,
+    Query(query): Query<CompanyQuery>,
+) -> Result<Json<Value>, ApiError> {
     let company = commands::resolve_company(&store, query.company.as_deref()).await?;
-    Ok(Json(account_json(&find_account(&store, &company, &number).await?)))
+    Ok(Json(account_json(
+        &find_account(&store, &company, &number).await?,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -229,9 +352,21 @@ async fn change_account(
     checks.finish()?;
     let company = commands::resolve_company(&store, query.company.as_deref()).await?;
     let account = find_account(&store, &company, &number).await?;
-    let change = ChangeAccount { name, blocked: body.value.blocked };
+    let change = ChangeAccount {
+        name,
+        blocked: body.value.blocked,
+    };
     let decision = commands::change_account(&store, company, account.number, change).await?;
-    commit(&store, CONTEXT, &headers, claim, decision, StatusCode::OK, account_json).await
+    commit(
+        &store,
+        CONTEXT,
+        &headers,
+        claim,
+        decision,
+        StatusCode::OK,
+        account_json,
+    )
+    .await
 }
 
 // ----- fiscal years and periods ---------------------------------------------------------------
@@ -244,13 +379,39 @@ struct CreateFiscalYearBody {
     start_month: Option<u32>,
 }
 
-async fn create_fiscal_year(State(store): State<EventStore>, headers: HeaderMap, body: JsonBody<CreateFiscalYearBody>) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(&store, &headers, Method::POST, "/api/v1/fiscal-years", &body.bytes);
+async fn create_fiscal_year(
+    State(store): State<EventStore>,
+    headers: HeaderMap,
+    body: JsonBody<CreateFiscalYearBody>,
+) -> Result<Response, ApiError> {
+    let claim = idempotency_claim!(
+        &store,
+        &headers,
+        Method::POST,
+        "/api/v1/fiscal-years",
+        &body.bytes
+    );
     let dto = body.value;
     let mut checks = Checks::default();
-    let year = checks.check("year", "year_range", if (1900..=9998).contains(&dto.year) { Ok(dto.year) } else { Err("must be between 1900 and 9998") });
+    let year = checks.check(
+        "year",
+        "year_range",
+        if (1900..=9998).contains(&dto.year) {
+            Ok(dto.year)
+        } else {
+            Err("must be between 1900 and 9998")
+        },
+    );
     let start_month = dto.start_month.unwrap_or(1);
-    checks.check("start_month", "month", if (1..=12).contains(&start_month) { Ok(()) } else { Err("must be a month number 1 to 12") });
+    checks.check(
+        "start_month",
+        "month",
+        if (1..=12).contains(&start_month) {
+            Ok(())
+        } else {
+            Err("must be a month number 1 to 12")
+        },
+    );
     checks.finish()?;
     let company = commands::resolve_company(&store, dto.company.as_deref()).await?;
     let year = year.unwrap_or(dto.year);
@@ -268,11 +429,21 @@ async fn create_fiscal_year(State(store): State<EventStore>, headers: HeaderMap,
     .await
 }
 
-async fn close_period(state: State<EventStore>, path: Path<String>, query: Query<CompanyQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn close_period(
+    state: State<EventStore>,
+    path: Path<String>,
+    query: Query<CompanyQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     set_period(state, path, query, headers, true).await
 }
 
-async fn reopen_period(state: State<EventStore>, path: Path<String>, query: Query<CompanyQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn reopen_period(
+    state: State<EventStore>,
+    path: Path<String>,
+    query: Query<CompanyQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     set_period(state, path, query, headers, false).await
 }
 
@@ -284,19 +455,31 @@ async fn set_period(
     close: bool,
 ) -> Result<Response, ApiError> {
     let action = if close { "close" } else { "reopen" };
-    let path = format!("/api/v1/periods/{period}/{action}?company={}", query.company.as_deref().unwrap_or(""));
+    let path = format!(
+        "/api/v1/periods/{period}/{action}?company={}",
+        query.company.as_deref().unwrap_or("")
+    );
     let claim = idempotency_claim!(&store, &headers, Method::POST, &path, b"");
-    let period = Period::parse(&period).map_err(|rule| ApiError::field("period", "period_format", rule))?;
+    let period =
+        Period::parse(&period).map_err(|rule| ApiError::field("period", "period_format", rule))?;
     let company = commands::resolve_company(&store, query.company.as_deref()).await?;
     let decision = commands::set_period_closed(&store, company, period, close).await?;
-    commit(&store, CONTEXT, &headers, claim, decision, StatusCode::OK, |state| {
-        json!({
-            "company": state.company,
-            "period": state.period,
-            "fiscal_year": state.fiscal_year,
-            "status": if state.closed { "closed" } else { "open" },
-        })
-    })
+    commit(
+        &store,
+        CONTEXT,
+        &headers,
+        claim,
+        decision,
+        StatusCode::OK,
+        |state| {
+            json!({
+                "company": state.company,
+                "period": state.period,
+                "fiscal_year": state.fiscal_year,
+                "status": if state.closed { "closed" } else { "open" },
+            })
+        },
+    )
     .await
 }
 
@@ -332,7 +515,9 @@ fn amount(checks: &mut Checks, field: &str, value: Option<Value>) -> Option<rust
         Some(Value::String(text)) => match parse_positive_amount(&text) {
             Ok(amount) => Some(amount),
             Err(error) => {
-                checks.0.push(FieldError::new(field, error.rule(), error.to_string()));
+                checks
+                    .0
+                    .push(FieldError::new(field, error.rule(), error.to_string()));
                 None
             }
         },
@@ -371,57 +556,130 @@ pub fn entry_json(entry: &JournalEntry) -> Value {
     })
 }
 
-async fn post_journal_entry(State(store): State<EventStore>, headers: HeaderMap, body: JsonBody<PostEntryBody>) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(&store, &headers, Method::POST, "/api/v1/journal-entries", &body.bytes);
+async fn post_journal_entry(
+    State(store): State<EventStore>,
+    headers: HeaderMap,
+    body: JsonBody<PostEntryBody>,
+) -> Result<Response, ApiError> {
+    let claim = idempotency_claim!(
+        &store,
+        &headers,
+        Method::POST,
+        "/api/v1/journal-entries",
+        &body.bytes
+    );
     let dto = body.value;
     let mut checks = Checks::default();
     let posting_date = checks.date("posting_date", &dto.posting_date);
-    let document_date = dto.document_date.as_deref().and_then(|d| checks.date("document_date", d));
+    let document_date = dto
+        .document_date
+        .as_deref()
+        .and_then(|d| checks.date("document_date", d));
     let reference = checks.text("reference", dto.reference, REFERENCE_LENGTH_MAX, false);
     let text = checks.text("text", dto.text, TEXT_LENGTH_MAX, false);
     if !(ENTRY_LINES_MIN..=ENTRY_LINES_MAX).contains(&dto.lines.len()) {
-        checks.0.push(FieldError::new("lines", "line_count", Violation::LineCount { count: dto.lines.len() }.to_string()));
+        checks.0.push(FieldError::new(
+            "lines",
+            "line_count",
+            Violation::LineCount {
+                count: dto.lines.len(),
+            }
+            .to_string(),
+        ));
     }
     let mut lines = Vec::with_capacity(dto.lines.len());
     for (index, line) in dto.lines.into_iter().enumerate().take(ENTRY_LINES_MAX + 1) {
         let field = |name: &str| format!("lines[{index}].{name}");
-        let account = checks.check(&field("account"), "account_number", AccountNumber::parse(&line.account));
-        let currency = checks.check(&field("currency"), "currency_code", Currency::parse(&line.currency));
+        let account = checks.check(
+            &field("account"),
+            "account_number",
+            AccountNumber::parse(&line.account),
+        );
+        let currency = checks.check(
+            &field("currency"),
+            "currency_code",
+            Currency::parse(&line.currency),
+        );
         let debit = amount(&mut checks, &field("debit"), line.debit);
         let credit = amount(&mut checks, &field("credit"), line.credit);
-        let had_error = checks.0.iter().any(|e| e.field.starts_with(&format!("lines[{index}].")));
+        let had_error = checks
+            .0
+            .iter()
+            .any(|e| e.field.starts_with(&format!("lines[{index}].")));
         let side = match (debit, credit) {
             (Some(debit), None) => Some(Side::Debit(debit)),
             (None, Some(credit)) => Some(Side::Credit(credit)),
             (Some(_), Some(_)) => {
-                checks.0.push(FieldError::new(field("credit"), "debit_xor_credit", "set exactly one of debit and credit, not both"));
+                checks.0.push(FieldError::new(
+                    field("credit"),
+                    "debit_xor_credit",
+                    "set exactly one of debit and credit, not both",
+                ));
                 None
             }
             (None, None) if !had_error => {
-                checks.0.push(FieldError::new(field("debit"), "debit_xor_credit", "set exactly one of debit and credit"));
+                checks.0.push(FieldError::new(
+                    field("debit"),
+                    "debit_xor_credit",
+                    "set exactly one of debit and credit",
+                ));
                 None
             }
             (None, None) => None,
         };
-        let cost_center = checks.text(&field("cost_center"), line.cost_center, COST_CENTER_LENGTH_MAX, false);
+        let cost_center = checks.text(
+            &field("cost_center"),
+            line.cost_center,
+            COST_CENTER_LENGTH_MAX,
+            false,
+        );
         let line_text = checks.text(&field("text"), line.text, TEXT_LENGTH_MAX, false);
         if let (Some(account), Some(currency), Some(side)) = (account, currency, side) {
-            lines.push(LineInput { account, side, currency, cost_center, text: line_text });
+            lines.push(LineInput {
+                account,
+                side,
+                currency,
+                cost_center,
+                text: line_text,
+            });
         }
     }
     checks.finish()?;
     let company = commands::resolve_company(&store, dto.company.as_deref()).await?;
-    let Some(posting_date) = posting_date else { return Err(ApiError::field("posting_date", "required", "missing")) };
-    let command = PostJournalEntry { entry_id: Uuid::now_v7(), company, posting_date, document_date, reference, text, lines };
+    let Some(posting_date) = posting_date else {
+        return Err(ApiError::field("posting_date", "required", "missing"));
+    };
+    let command = PostJournalEntry {
+        entry_id: Uuid::now_v7(),
+        company,
+        posting_date,
+        document_date,
+        reference,
+        text,
+        lines,
+    };
     let decision = commands::post_journal_entry(&store, command).await?;
-    commit(&store, CONTEXT, &headers, claim, decision, StatusCode::CREATED, entry_json).await
+    commit(
+        &store,
+        CONTEXT,
+        &headers,
+        claim,
+        decision,
+        StatusCode::CREATED,
+        entry_json,
+    )
+    .await
 }
 
 fn entry_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("journal entry {id} does not exist")))
+    Uuid::parse_str(id)
+        .map_err(|_| ApiError::not_found(format!("journal entry {id} does not exist")))
 }
 
-async fn get_journal_entry(State(store): State<EventStore>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_journal_entry(
+    State(store): State<EventStore>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let (entry, _) = commands::journal_entry(&store, entry_id(&id)?).await?;
     Ok(Json(entry_json(&entry)))
 }
@@ -432,14 +690,31 @@ struct ReverseBody {
     posting_date: String,
 }
 
-async fn reverse_journal_entry(State(store): State<EventStore>, Path(id): Path<String>, headers: HeaderMap, body: JsonBody<ReverseBody>) -> Result<Response, ApiError> {
+async fn reverse_journal_entry(
+    State(store): State<EventStore>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: JsonBody<ReverseBody>,
+) -> Result<Response, ApiError> {
     let path = format!("/api/v1/journal-entries/{id}/reverse");
     let claim = idempotency_claim!(&store, &headers, Method::POST, &path, &body.bytes);
     let mut checks = Checks::default();
     let posting_date = checks.date("posting_date", &body.value.posting_date);
     checks.finish()?;
     let original = entry_id(&id)?;
-    let Some(posting_date) = posting_date else { return Err(ApiError::field("posting_date", "required", "missing")) };
-    let decision = commands::reverse_journal_entry(&store, original, Uuid::now_v7(), posting_date).await?;
-    commit(&store, CONTEXT, &headers, claim, decision, StatusCode::CREATED, |(_, reversal)| entry_json(reversal)).await
+    let Some(posting_date) = posting_date else {
+        return Err(ApiError::field("posting_date", "required", "missing"));
+    };
+    let decision =
+        commands::reverse_journal_entry(&store, original, Uuid::now_v7(), posting_date).await?;
+    commit(
+        &store,
+        CONTEXT,
+        &headers,
+        claim,
+        decision,
+        StatusCode::CREATED,
+        |(_, reversal)| entry_json(reversal),
+    )
+    .await
 }

@@ -34,8 +34,15 @@ pub enum FinanceError {
     CompanyRequired { count: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("event {event_id} at position {position} cannot be read as a {aggregate_type} event: {reason}")]
-    Unreadable { event_id: Uuid, position: i64, aggregate_type: String, reason: String },
+    #[error(
+        "event {event_id} at position {position} cannot be read as a {aggregate_type} event: {reason}"
+    )]
+    Unreadable {
+        event_id: Uuid,
+        position: i64,
+        aggregate_type: String,
+        reason: String,
+    },
 }
 
 impl From<Vec<Violation>> for FinanceError {
@@ -73,12 +80,20 @@ fn fold<E: DeserializeOwned, S>(
     Ok((state, events.last().map_or(0, |e| e.sequence)))
 }
 
-fn write<E: Serialize>(aggregate_type: &str, aggregate_id: String, expected_version: i64, events: &[E]) -> StreamWrite {
+fn write<E: Serialize>(
+    aggregate_type: &str,
+    aggregate_id: String,
+    expected_version: i64,
+    events: &[E],
+) -> StreamWrite {
     StreamWrite {
         aggregate_type: aggregate_type.to_owned(),
         aggregate_id,
         expected_version,
-        events: events.iter().map(|e| to_new_event(e, EVENT_VERSION)).collect(),
+        events: events
+            .iter()
+            .map(|e| to_new_event(e, EVENT_VERSION))
+            .collect(),
     }
 }
 
@@ -95,22 +110,37 @@ pub async fn companies(store: &EventStore) -> Result<Vec<Company>, FinanceError>
 }
 
 /// The company a request names, or the only one when it names none.
-pub async fn resolve_company(store: &EventStore, requested: Option<&str>) -> Result<CompanyCode, FinanceError> {
+pub async fn resolve_company(
+    store: &EventStore,
+    requested: Option<&str>,
+) -> Result<CompanyCode, FinanceError> {
     let companies = companies(store).await?;
     match requested {
         Some(code) => companies
             .into_iter()
             .filter_map(|c| c.code)
             .find(|c| c.as_str() == code)
-            .ok_or_else(|| FinanceError::NotFound { what: "company", id: code.to_owned() }),
+            .ok_or_else(|| FinanceError::NotFound {
+                what: "company",
+                id: code.to_owned(),
+            }),
         None => match companies.as_slice() {
-            [only] => only.code.clone().ok_or(FinanceError::CompanyRequired { count: 0 }),
-            _ => Err(FinanceError::CompanyRequired { count: companies.len() }),
+            [only] => only
+                .code
+                .clone()
+                .ok_or(FinanceError::CompanyRequired { count: 0 }),
+            _ => Err(FinanceError::CompanyRequired {
+                count: companies.len(),
+            }),
         },
     }
 }
 
-pub async fn create_company(store: &EventStore, code: CompanyCode, name: String) -> Result<Decision<Company>, FinanceError> {
+pub async fn create_company(
+    store: &EventStore,
+    code: CompanyCode,
+    name: String,
+) -> Result<Decision<Company>, FinanceError> {
     let mut existing = Company::default();
     let streams = store.load(COMPANY, &[code.as_str().to_owned()]).await?;
     for event in streams.get(code.as_str()).into_iter().flatten() {
@@ -119,7 +149,11 @@ pub async fn create_company(store: &EventStore, code: CompanyCode, name: String)
     let events = existing.decide_create(code.clone(), name)?;
     let mut company = Company::default();
     events.iter().for_each(|e| company.apply(e));
-    Ok(Decision { writes: vec![write(COMPANY, code.as_str().to_owned(), 0, &events)], reads: vec![], outcome: company })
+    Ok(Decision {
+        writes: vec![write(COMPANY, code.as_str().to_owned(), 0, &events)],
+        reads: vec![],
+        outcome: company,
+    })
 }
 
 // ----- accounts -------------------------------------------------------------------------------
@@ -141,12 +175,18 @@ pub async fn load_accounts(
     Ok(accounts)
 }
 
-pub async fn list_accounts(store: &EventStore, company: &CompanyCode) -> Result<Vec<Account>, FinanceError> {
+pub async fn list_accounts(
+    store: &EventStore,
+    company: &CompanyCode,
+) -> Result<Vec<Account>, FinanceError> {
     let prefix = format!("{}/", company.as_str());
     let mut by_id: std::collections::BTreeMap<String, Vec<EventEnvelope>> = Default::default();
     for event in store.load_type(ACCOUNT).await? {
         if event.aggregate_id.starts_with(&prefix) {
-            by_id.entry(event.aggregate_id.clone()).or_default().push(event);
+            by_id
+                .entry(event.aggregate_id.clone())
+                .or_default()
+                .push(event);
         }
     }
     let mut accounts = Vec::new();
@@ -168,9 +208,27 @@ pub async fn create_account(
     currency: tributary_kernel::money::Currency,
 ) -> Result<Decision<Account>, FinanceError> {
     let existing = load_accounts(store, &company, std::slice::from_ref(&number)).await?;
-    let events = Account::decide_create(existing.get(&number).map(|(a, _)| a), company.clone(), number.clone(), name, account_type, currency)?;
-    let account = events.iter().fold(None, Account::apply).ok_or_else(|| FinanceError::NotFound { what: "account", id: number.to_string() })?;
-    Ok(Decision { writes: vec![write(ACCOUNT, account_id(&company, &number), 0, &events)], reads: vec![], outcome: account })
+    let events = Account::decide_create(
+        existing.get(&number).map(|(a, _)| a),
+        company.clone(),
+        number.clone(),
+        name,
+        account_type,
+        currency,
+    )?;
+    let account =
+        events
+            .iter()
+            .fold(None, Account::apply)
+            .ok_or_else(|| FinanceError::NotFound {
+                what: "account",
+                id: number.to_string(),
+            })?;
+    Ok(Decision {
+        writes: vec![write(ACCOUNT, account_id(&company, &number), 0, &events)],
+        reads: vec![],
+        outcome: account,
+    })
 }
 
 pub async fn change_account(
@@ -182,17 +240,40 @@ pub async fn change_account(
     let mut existing = load_accounts(store, &company, std::slice::from_ref(&number)).await?;
     let (account, version) = existing
         .remove(&number)
-        .ok_or_else(|| FinanceError::NotFound { what: "account", id: number.to_string() })?;
+        .ok_or_else(|| FinanceError::NotFound {
+            what: "account",
+            id: number.to_string(),
+        })?;
     let events = account.decide_change(change)?;
     let changed = events.iter().fold(Some(account), Account::apply);
-    let changed = changed.ok_or_else(|| FinanceError::NotFound { what: "account", id: number.to_string() })?;
-    let writes = if events.is_empty() { vec![] } else { vec![write(ACCOUNT, account_id(&company, &number), version, &events)] };
-    Ok(Decision { writes, reads: vec![], outcome: changed })
+    let changed = changed.ok_or_else(|| FinanceError::NotFound {
+        what: "account",
+        id: number.to_string(),
+    })?;
+    let writes = if events.is_empty() {
+        vec![]
+    } else {
+        vec![write(
+            ACCOUNT,
+            account_id(&company, &number),
+            version,
+            &events,
+        )]
+    };
+    Ok(Decision {
+        writes,
+        reads: vec![],
+        outcome: changed,
+    })
 }
 
 // ----- fiscal years and periods ---------------------------------------------------------------
 
-pub async fn load_period(store: &EventStore, company: &CompanyCode, period: Period) -> Result<Option<(PostingPeriod, i64)>, FinanceError> {
+pub async fn load_period(
+    store: &EventStore,
+    company: &CompanyCode,
+    period: Period,
+) -> Result<Option<(PostingPeriod, i64)>, FinanceError> {
     let id = period_id(company, period);
     let streams = store.load(PERIOD, std::slice::from_ref(&id)).await?;
     let events = streams.get(&id).map(Vec::as_slice).unwrap_or_default();
@@ -209,19 +290,44 @@ pub async fn create_fiscal_year(
     start_month: u32,
 ) -> Result<Decision<Vec<PeriodRange>>, FinanceError> {
     let year_id = format!("{}/{year}", company.as_str());
-    let year_exists = store.load(FISCAL_YEAR, std::slice::from_ref(&year_id)).await?.contains_key(&year_id);
+    let year_exists = store
+        .load(FISCAL_YEAR, std::slice::from_ref(&year_id))
+        .await?
+        .contains_key(&year_id);
     let ranges = fiscal_year_periods(year, start_month);
-    let ids: Vec<String> = ranges.iter().map(|r| period_id(&company, r.period)).collect();
+    let ids: Vec<String> = ranges
+        .iter()
+        .map(|r| period_id(&company, r.period))
+        .collect();
     let existing = store.load(PERIOD, &ids).await?;
-    let defined: Vec<Period> = ranges.iter().filter(|r| existing.contains_key(&period_id(&company, r.period))).map(|r| r.period).collect();
-    let (year_event, openings) = decide_create_fiscal_year(year_exists, &defined, company.clone(), year, start_month)?;
-    let mut writes = vec![write(FISCAL_YEAR, year_id, 0, std::slice::from_ref(&year_event))];
+    let defined: Vec<Period> = ranges
+        .iter()
+        .filter(|r| existing.contains_key(&period_id(&company, r.period)))
+        .map(|r| r.period)
+        .collect();
+    let (year_event, openings) =
+        decide_create_fiscal_year(year_exists, &defined, company.clone(), year, start_month)?;
+    let mut writes = vec![write(
+        FISCAL_YEAR,
+        year_id,
+        0,
+        std::slice::from_ref(&year_event),
+    )];
     for opening in &openings {
         if let PeriodEvent::PeriodOpened { period, .. } = opening {
-            writes.push(write(PERIOD, period_id(&company, *period), 0, std::slice::from_ref(opening)));
+            writes.push(write(
+                PERIOD,
+                period_id(&company, *period),
+                0,
+                std::slice::from_ref(opening),
+            ));
         }
     }
-    Ok(Decision { writes, reads: vec![], outcome: ranges })
+    Ok(Decision {
+        writes,
+        reads: vec![],
+        outcome: ranges,
+    })
 }
 
 /// Closes (`close = true`) or reopens a period.
@@ -231,12 +337,27 @@ pub async fn set_period_closed(
     period: Period,
     close: bool,
 ) -> Result<Decision<PostingPeriod>, FinanceError> {
-    let (state, version) = load_period(store, &company, period)
-        .await?
-        .ok_or_else(|| FinanceError::NotFound { what: "period", id: period.to_string() })?;
-    let events = if close { state.decide_close()? } else { state.decide_reopen()? };
-    let changed = events.iter().fold(Some(state.clone()), PostingPeriod::apply).unwrap_or(state);
-    Ok(Decision { writes: vec![write(PERIOD, period_id(&company, period), version, &events)], reads: vec![], outcome: changed })
+    let (state, version) =
+        load_period(store, &company, period)
+            .await?
+            .ok_or_else(|| FinanceError::NotFound {
+                what: "period",
+                id: period.to_string(),
+            })?;
+    let events = if close {
+        state.decide_close()?
+    } else {
+        state.decide_reopen()?
+    };
+    let changed = events
+        .iter()
+        .fold(Some(state.clone()), PostingPeriod::apply)
+        .unwrap_or(state);
+    Ok(Decision {
+        writes: vec![write(PERIOD, period_id(&company, period), version, &events)],
+        reads: vec![],
+        outcome: changed,
+    })
 }
 
 // ----- journal entries ------------------------------------------------------------------------
@@ -262,34 +383,58 @@ async fn ledger_view(
         })
         .collect();
     if let Some((state, version)) = &period {
-        reads.push(StreamRead { aggregate_type: PERIOD.to_owned(), aggregate_id: period_id(company, state.period), version: *version });
+        reads.push(StreamRead {
+            aggregate_type: PERIOD.to_owned(),
+            aggregate_id: period_id(company, state.period),
+            version: *version,
+        });
     }
     let view = LedgerView {
-        accounts: loaded.into_iter().map(|(number, (account, _))| (number, account)).collect(),
+        accounts: loaded
+            .into_iter()
+            .map(|(number, (account, _))| (number, account))
+            .collect(),
         period: period.map(|(state, _)| state),
     };
     Ok((view, reads))
 }
 
-pub async fn post_journal_entry(store: &EventStore, command: PostJournalEntry) -> Result<Decision<JournalEntry>, FinanceError> {
+pub async fn post_journal_entry(
+    store: &EventStore,
+    command: PostJournalEntry,
+) -> Result<Decision<JournalEntry>, FinanceError> {
     let numbers: Vec<AccountNumber> = command.lines.iter().map(|l| l.account.clone()).collect();
-    let (view, reads) = ledger_view(store, &command.company, command.posting_date, &numbers).await?;
+    let (view, reads) =
+        ledger_view(store, &command.company, command.posting_date, &numbers).await?;
     let entry_id = command.entry_id;
     let events = JournalEntry::decide_post(command, &view)?;
     let entry = events
         .iter()
         .fold(None, JournalEntry::apply)
-        .ok_or_else(|| FinanceError::NotFound { what: "journal entry", id: entry_id.to_string() })?;
-    Ok(Decision { writes: vec![write(JOURNAL_ENTRY, entry_id.to_string(), 0, &events)], reads, outcome: entry })
+        .ok_or_else(|| FinanceError::NotFound {
+            what: "journal entry",
+            id: entry_id.to_string(),
+        })?;
+    Ok(Decision {
+        writes: vec![write(JOURNAL_ENTRY, entry_id.to_string(), 0, &events)],
+        reads,
+        outcome: entry,
+    })
 }
 
-pub async fn journal_entry(store: &EventStore, entry_id: Uuid) -> Result<(JournalEntry, i64), FinanceError> {
+pub async fn journal_entry(
+    store: &EventStore,
+    entry_id: Uuid,
+) -> Result<(JournalEntry, i64), FinanceError> {
     let id = entry_id.to_string();
     let streams = store.load(JOURNAL_ENTRY, std::slice::from_ref(&id)).await?;
     let events = streams.get(&id).map(Vec::as_slice).unwrap_or_default();
     match fold(events, JournalEntry::apply)? {
         (Some(entry), version) => Ok((entry, version)),
-        (None, _) => Err(FinanceError::NotFound { what: "journal entry", id }),
+        (None, _) => Err(FinanceError::NotFound {
+            what: "journal entry",
+            id,
+        }),
     }
 }
 
@@ -303,16 +448,33 @@ pub async fn reverse_journal_entry(
     let (original, version) = journal_entry(store, entry_id).await?;
     let numbers: Vec<AccountNumber> = original.lines.iter().map(|l| l.account.clone()).collect();
     let (view, reads) = ledger_view(store, &original.company, reversal_date, &numbers).await?;
-    let (original_events, reversal_events) = original.decide_reverse(reversal_entry_id, reversal_date, &view)?;
-    let linked = original_events.iter().fold(Some(original.clone()), JournalEntry::apply).unwrap_or(original);
+    let (original_events, reversal_events) =
+        original.decide_reverse(reversal_entry_id, reversal_date, &view)?;
+    let linked = original_events
+        .iter()
+        .fold(Some(original.clone()), JournalEntry::apply)
+        .unwrap_or(original);
     let reversal = reversal_events
         .iter()
         .fold(None, JournalEntry::apply)
-        .ok_or_else(|| FinanceError::NotFound { what: "journal entry", id: reversal_entry_id.to_string() })?;
+        .ok_or_else(|| FinanceError::NotFound {
+            what: "journal entry",
+            id: reversal_entry_id.to_string(),
+        })?;
     Ok(Decision {
         writes: vec![
-            write(JOURNAL_ENTRY, entry_id.to_string(), version, &original_events),
-            write(JOURNAL_ENTRY, reversal_entry_id.to_string(), 0, &reversal_events),
+            write(
+                JOURNAL_ENTRY,
+                entry_id.to_string(),
+                version,
+                &original_events,
+            ),
+            write(
+                JOURNAL_ENTRY,
+                reversal_entry_id.to_string(),
+                0,
+                &reversal_events,
+            ),
         ],
         reads,
         outcome: (linked, reversal),

@@ -45,8 +45,14 @@ impl fmt::Display for CompanyCode {
 impl CompanyCode {
     pub fn parse(text: &str) -> Result<CompanyCode, &'static str> {
         let ok = (1..=12).contains(&text.len())
-            && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if ok { Ok(CompanyCode(text.to_owned())) } else { Err("must be 1 to 12 characters A-Z, 0-9, '-' or '_'") }
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(CompanyCode(text.to_owned()))
+        } else {
+            Err("must be 1 to 12 characters A-Z, 0-9, '-' or '_'")
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -61,8 +67,14 @@ pub struct AccountNumber(String);
 impl AccountNumber {
     pub fn parse(text: &str) -> Result<AccountNumber, &'static str> {
         let ok = (1..=20).contains(&text.len())
-            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-        if ok { Ok(AccountNumber(text.to_owned())) } else { Err("must be 1 to 20 characters A-Z, a-z, 0-9, '.' or '-'") }
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if ok {
+            Ok(AccountNumber(text.to_owned()))
+        } else {
+            Err("must be 1 to 20 characters A-Z, a-z, 0-9, '.' or '-'")
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -97,14 +109,27 @@ impl Period {
         Ok(Period { year, month })
     }
     pub fn of(date: NaiveDate) -> Period {
-        Period { year: date.year(), month: date.month() }
+        Period {
+            year: date.year(),
+            month: date.month(),
+        }
     }
     pub fn first_day(self) -> NaiveDate {
         // Months 1..=12 and years 1900..=9999 always form a valid first day.
         NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
     }
     pub fn next(self) -> Period {
-        if self.month == 12 { Period { year: self.year + 1, month: 1 } } else { Period { year: self.year, month: self.month + 1 } }
+        if self.month == 12 {
+            Period {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Period {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
     }
     pub fn last_day(self) -> NaiveDate {
         self.next().first_day().pred_opt().unwrap_or(NaiveDate::MIN)
@@ -172,7 +197,10 @@ pub enum Violation {
     #[error("company {company} already exists")]
     CompanyAlreadyExists { company: CompanyCode },
     #[error("account {number} already exists in company {company}")]
-    AccountAlreadyExists { company: CompanyCode, number: AccountNumber },
+    AccountAlreadyExists {
+        company: CompanyCode,
+        number: AccountNumber,
+    },
     #[error("fiscal year {year} already exists")]
     FiscalYearAlreadyExists { year: i32 },
     #[error("period {period} already belongs to another fiscal year")]
@@ -181,26 +209,43 @@ pub enum Violation {
     PeriodAlreadyClosed { period: Period },
     #[error("period {period} is not closed")]
     PeriodNotClosed { period: Period },
-    #[error("an entry needs at least {ENTRY_LINES_MIN} and at most {ENTRY_LINES_MAX} lines, got {count}")]
+    #[error(
+        "an entry needs at least {ENTRY_LINES_MIN} and at most {ENTRY_LINES_MAX} lines, got {count}"
+    )]
     LineCount { count: usize },
     #[error("debits {debit} and credits {credit} in {currency} differ by {}", debit - credit)]
-    EntryNotBalanced { currency: Currency, debit: Decimal, credit: Decimal },
+    EntryNotBalanced {
+        currency: Currency,
+        debit: Decimal,
+        credit: Decimal,
+    },
     #[error("account {account} does not exist")]
     AccountNotFound { line: usize, account: AccountNumber },
     #[error("account {account} is blocked for posting")]
     AccountBlocked { line: usize, account: AccountNumber },
     #[error("account {account} is kept in {account_currency}, the line is in {line_currency}")]
-    CurrencyMismatch { line: usize, account: AccountNumber, account_currency: Currency, line_currency: Currency },
+    CurrencyMismatch {
+        line: usize,
+        account: AccountNumber,
+        account_currency: Currency,
+        line_currency: Currency,
+    },
     #[error("no fiscal period is defined for {period}; create the fiscal year first")]
     PeriodNotDefined { field: &'static str, period: Period },
     #[error("period {period} is closed for posting")]
     PeriodClosed { field: &'static str, period: Period },
     #[error("entry {entry_id} was already reversed by entry {reversal_entry_id}")]
-    EntryAlreadyReversed { entry_id: Uuid, reversal_entry_id: Uuid },
+    EntryAlreadyReversed {
+        entry_id: Uuid,
+        reversal_entry_id: Uuid,
+    },
     #[error("entry {entry_id} is itself a reversal of entry {original}; post a new entry instead")]
     ReversalOfReversal { entry_id: Uuid, original: Uuid },
     #[error("the reversal date {reversal_date} is before the entry's posting date {posting_date}")]
-    ReversalBeforePosting { reversal_date: NaiveDate, posting_date: NaiveDate },
+    ReversalBeforePosting {
+        reversal_date: NaiveDate,
+        posting_date: NaiveDate,
+    },
 }
 
 impl Violation {
@@ -209,15 +254,23 @@ impl Violation {
         match self {
             Violation::CompanyAlreadyExists { .. } => "code".into(),
             Violation::AccountAlreadyExists { .. } => "number".into(),
-            Violation::FiscalYearAlreadyExists { .. } | Violation::PeriodAlreadyDefined { .. } => "year".into(),
-            Violation::PeriodAlreadyClosed { .. } | Violation::PeriodNotClosed { .. } => "period".into(),
+            Violation::FiscalYearAlreadyExists { .. } | Violation::PeriodAlreadyDefined { .. } => {
+                "year".into()
+            }
+            Violation::PeriodAlreadyClosed { .. } | Violation::PeriodNotClosed { .. } => {
+                "period".into()
+            }
             Violation::LineCount { .. } | Violation::EntryNotBalanced { .. } => "lines".into(),
             Violation::AccountNotFound { line, .. } | Violation::AccountBlocked { line, .. } => {
                 format!("lines[{line}].account")
             }
             Violation::CurrencyMismatch { line, .. } => format!("lines[{line}].currency"),
-            Violation::PeriodNotDefined { field, .. } | Violation::PeriodClosed { field, .. } => (*field).into(),
-            Violation::EntryAlreadyReversed { .. } | Violation::ReversalOfReversal { .. } => "id".into(),
+            Violation::PeriodNotDefined { field, .. } | Violation::PeriodClosed { field, .. } => {
+                (*field).into()
+            }
+            Violation::EntryAlreadyReversed { .. } | Violation::ReversalOfReversal { .. } => {
+                "id".into()
+            }
             Violation::ReversalBeforePosting { .. } => "posting_date".into(),
         }
     }
@@ -265,7 +318,11 @@ pub struct Company {
 }
 
 impl Company {
-    pub fn decide_create(&self, company: CompanyCode, name: String) -> Result<Vec<CompanyEvent>, Vec<Violation>> {
+    pub fn decide_create(
+        &self,
+        company: CompanyCode,
+        name: String,
+    ) -> Result<Vec<CompanyEvent>, Vec<Violation>> {
         if self.code.is_some() {
             return reject(Violation::CompanyAlreadyExists { company });
         }
@@ -295,9 +352,19 @@ pub enum AccountEvent {
         account_type: AccountType,
         currency: Currency,
     },
-    AccountRenamed { company: CompanyCode, number: AccountNumber, name: String },
-    AccountBlocked { company: CompanyCode, number: AccountNumber },
-    AccountUnblocked { company: CompanyCode, number: AccountNumber },
+    AccountRenamed {
+        company: CompanyCode,
+        number: AccountNumber,
+        name: String,
+    },
+    AccountBlocked {
+        company: CompanyCode,
+        number: AccountNumber,
+    },
+    AccountUnblocked {
+        company: CompanyCode,
+        number: AccountNumber,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,19 +396,36 @@ impl Account {
         if existing.is_some() {
             return reject(Violation::AccountAlreadyExists { company, number });
         }
-        Ok(vec![AccountEvent::AccountCreated { company, number, name, account_type, currency }])
+        Ok(vec![AccountEvent::AccountCreated {
+            company,
+            number,
+            name,
+            account_type,
+            currency,
+        }])
     }
 
     /// Renames and blocks or unblocks; a change to the current value produces no event.
-    pub fn decide_change(&self, change: ChangeAccount) -> Result<Vec<AccountEvent>, Vec<Violation>> {
+    pub fn decide_change(
+        &self,
+        change: ChangeAccount,
+    ) -> Result<Vec<AccountEvent>, Vec<Violation>> {
         let (company, number) = (self.company.clone(), self.number.clone());
         let mut events = Vec::new();
         if let Some(name) = change.name.filter(|name| *name != self.name) {
-            events.push(AccountEvent::AccountRenamed { company: company.clone(), number: number.clone(), name });
+            events.push(AccountEvent::AccountRenamed {
+                company: company.clone(),
+                number: number.clone(),
+                name,
+            });
         }
         match change.blocked {
-            Some(true) if !self.blocked => events.push(AccountEvent::AccountBlocked { company, number }),
-            Some(false) if self.blocked => events.push(AccountEvent::AccountUnblocked { company, number }),
+            Some(true) if !self.blocked => {
+                events.push(AccountEvent::AccountBlocked { company, number })
+            }
+            Some(false) if self.blocked => {
+                events.push(AccountEvent::AccountUnblocked { company, number })
+            }
             _ => {}
         }
         Ok(events)
@@ -350,7 +434,16 @@ impl Account {
     /// Folds an account's events; `None` until it is created.
     pub fn apply(state: Option<Account>, event: &AccountEvent) -> Option<Account> {
         match (state, event) {
-            (_, AccountEvent::AccountCreated { company, number, name, account_type, currency }) => Some(Account {
+            (
+                _,
+                AccountEvent::AccountCreated {
+                    company,
+                    number,
+                    name,
+                    account_type,
+                    currency,
+                },
+            ) => Some(Account {
                 company: company.clone(),
                 number: number.clone(),
                 name: name.clone(),
@@ -388,22 +481,46 @@ pub struct PeriodRange {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FiscalYearEvent {
-    FiscalYearCreated { company: CompanyCode, year: i32, start_month: u32, periods: Vec<PeriodRange> },
+    FiscalYearCreated {
+        company: CompanyCode,
+        year: i32,
+        start_month: u32,
+        periods: Vec<PeriodRange>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeriodEvent {
-    PeriodOpened { company: CompanyCode, period: Period, fiscal_year: i32, start_date: NaiveDate, end_date: NaiveDate },
-    PeriodClosed { company: CompanyCode, period: Period },
-    PeriodReopened { company: CompanyCode, period: Period },
+    PeriodOpened {
+        company: CompanyCode,
+        period: Period,
+        fiscal_year: i32,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+    },
+    PeriodClosed {
+        company: CompanyCode,
+        period: Period,
+    },
+    PeriodReopened {
+        company: CompanyCode,
+        period: Period,
+    },
 }
 
 /// The twelve monthly periods of a fiscal year starting in `year`-`start_month`.
 pub fn fiscal_year_periods(year: i32, start_month: u32) -> Vec<PeriodRange> {
-    let mut period = Period { year, month: start_month };
+    let mut period = Period {
+        year,
+        month: start_month,
+    };
     (0..12)
         .map(|_| {
-            let range = PeriodRange { period, start_date: period.first_day(), end_date: period.last_day() };
+            let range = PeriodRange {
+                period,
+                start_date: period.first_day(),
+                end_date: period.last_day(),
+            };
             period = period.next();
             range
         })
@@ -425,7 +542,9 @@ pub fn decide_create_fiscal_year(
     let clashes: Vec<Violation> = periods
         .iter()
         .filter(|range| defined_periods.contains(&range.period))
-        .map(|range| Violation::PeriodAlreadyDefined { period: range.period })
+        .map(|range| Violation::PeriodAlreadyDefined {
+            period: range.period,
+        })
         .collect();
     if !clashes.is_empty() {
         return Err(clashes);
@@ -440,7 +559,15 @@ pub fn decide_create_fiscal_year(
             end_date: range.end_date,
         })
         .collect();
-    Ok((FiscalYearEvent::FiscalYearCreated { company, year, start_month, periods }, openings))
+    Ok((
+        FiscalYearEvent::FiscalYearCreated {
+            company,
+            year,
+            start_month,
+            periods,
+        },
+        openings,
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -454,21 +581,39 @@ pub struct PostingPeriod {
 impl PostingPeriod {
     pub fn decide_close(&self) -> Result<Vec<PeriodEvent>, Vec<Violation>> {
         if self.closed {
-            return reject(Violation::PeriodAlreadyClosed { period: self.period });
+            return reject(Violation::PeriodAlreadyClosed {
+                period: self.period,
+            });
         }
-        Ok(vec![PeriodEvent::PeriodClosed { company: self.company.clone(), period: self.period }])
+        Ok(vec![PeriodEvent::PeriodClosed {
+            company: self.company.clone(),
+            period: self.period,
+        }])
     }
 
     pub fn decide_reopen(&self) -> Result<Vec<PeriodEvent>, Vec<Violation>> {
         if !self.closed {
-            return reject(Violation::PeriodNotClosed { period: self.period });
+            return reject(Violation::PeriodNotClosed {
+                period: self.period,
+            });
         }
-        Ok(vec![PeriodEvent::PeriodReopened { company: self.company.clone(), period: self.period }])
+        Ok(vec![PeriodEvent::PeriodReopened {
+            company: self.company.clone(),
+            period: self.period,
+        }])
     }
 
     pub fn apply(state: Option<PostingPeriod>, event: &PeriodEvent) -> Option<PostingPeriod> {
         match (state, event) {
-            (_, PeriodEvent::PeriodOpened { company, period, fiscal_year, .. }) => Some(PostingPeriod {
+            (
+                _,
+                PeriodEvent::PeriodOpened {
+                    company,
+                    period,
+                    fiscal_year,
+                    ..
+                },
+            ) => Some(PostingPeriod {
                 company: company.clone(),
                 period: *period,
                 fiscal_year: *fiscal_year,
@@ -551,7 +696,12 @@ pub enum JournalEntryEvent {
         reversal_of: Option<Uuid>,
     },
     /// Links the original to its reversal; the original's lines stay as they were.
-    JournalEntryReversed { entry_id: Uuid, company: CompanyCode, reversal_entry_id: Uuid, reversal_date: NaiveDate },
+    JournalEntryReversed {
+        entry_id: Uuid,
+        company: CompanyCode,
+        reversal_entry_id: Uuid,
+        reversal_date: NaiveDate,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -578,8 +728,12 @@ pub struct LedgerView {
 
 impl JournalEntry {
     /// Validates and records a posting. Every broken rule is reported.
-    pub fn decide_post(command: PostJournalEntry, ledger: &LedgerView) -> Result<Vec<JournalEntryEvent>, Vec<Violation>> {
-        let lines = Self::check_lines(&command.lines, command.posting_date, "posting_date", ledger)?;
+    pub fn decide_post(
+        command: PostJournalEntry,
+        ledger: &LedgerView,
+    ) -> Result<Vec<JournalEntryEvent>, Vec<Violation>> {
+        let lines =
+            Self::check_lines(&command.lines, command.posting_date, "posting_date", ledger)?;
         Ok(vec![JournalEntryEvent::JournalEntryPosted {
             entry_id: command.entry_id,
             company: command.company,
@@ -602,20 +756,33 @@ impl JournalEntry {
         ledger: &LedgerView,
     ) -> Result<(Vec<JournalEntryEvent>, Vec<JournalEntryEvent>), Vec<Violation>> {
         if let Some(reversal_entry_id) = self.reversed_by {
-            return reject(Violation::EntryAlreadyReversed { entry_id: self.entry_id, reversal_entry_id });
+            return reject(Violation::EntryAlreadyReversed {
+                entry_id: self.entry_id,
+                reversal_entry_id,
+            });
         }
         if let Some(original) = self.reversal_of {
-            return reject(Violation::ReversalOfReversal { entry_id: self.entry_id, original });
+            return reject(Violation::ReversalOfReversal {
+                entry_id: self.entry_id,
+                original,
+            });
         }
         if reversal_date < self.posting_date {
-            return reject(Violation::ReversalBeforePosting { reversal_date, posting_date: self.posting_date });
+            return reject(Violation::ReversalBeforePosting {
+                reversal_date,
+                posting_date: self.posting_date,
+            });
         }
         let inputs: Vec<LineInput> = self
             .lines
             .iter()
             .map(|line| LineInput {
                 account: line.account.clone(),
-                side: if line.debit > Decimal::ZERO { Side::Credit(line.debit) } else { Side::Debit(line.credit) },
+                side: if line.debit > Decimal::ZERO {
+                    Side::Credit(line.debit)
+                } else {
+                    Side::Debit(line.credit)
+                },
                 currency: line.currency.clone(),
                 cost_center: line.cost_center.clone(),
                 text: line.text.clone(),
@@ -650,22 +817,39 @@ impl JournalEntry {
     ) -> Result<Vec<JournalLine>, Vec<Violation>> {
         let mut violations = Vec::new();
         if !(ENTRY_LINES_MIN..=ENTRY_LINES_MAX).contains(&inputs.len()) {
-            violations.push(Violation::LineCount { count: inputs.len() });
+            violations.push(Violation::LineCount {
+                count: inputs.len(),
+            });
         }
         let period = Period::of(posting_date);
         match &ledger.period {
-            None => violations.push(Violation::PeriodNotDefined { field: date_field, period }),
-            Some(state) if state.closed => violations.push(Violation::PeriodClosed { field: date_field, period }),
-            Some(state) => assert_eq!(state.period, period, "the ledger view holds the posting date's period"),
+            None => violations.push(Violation::PeriodNotDefined {
+                field: date_field,
+                period,
+            }),
+            Some(state) if state.closed => violations.push(Violation::PeriodClosed {
+                field: date_field,
+                period,
+            }),
+            Some(state) => assert_eq!(
+                state.period, period,
+                "the ledger view holds the posting date's period"
+            ),
         }
         let mut totals: BTreeMap<Currency, (Decimal, Decimal)> = BTreeMap::new();
         let mut lines = Vec::with_capacity(inputs.len());
         for (index, input) in inputs.iter().enumerate() {
             match ledger.accounts.get(&input.account) {
-                None => violations.push(Violation::AccountNotFound { line: index, account: input.account.clone() }),
+                None => violations.push(Violation::AccountNotFound {
+                    line: index,
+                    account: input.account.clone(),
+                }),
                 Some(account) => {
                     if account.blocked {
-                        violations.push(Violation::AccountBlocked { line: index, account: input.account.clone() });
+                        violations.push(Violation::AccountBlocked {
+                            line: index,
+                            account: input.account.clone(),
+                        });
                     }
                     if account.currency != input.currency {
                         violations.push(Violation::CurrencyMismatch {
@@ -681,7 +865,10 @@ impl JournalEntry {
                 Side::Debit(amount) => (amount, Decimal::ZERO),
                 Side::Credit(amount) => (Decimal::ZERO, amount),
             };
-            assert!(debit >= Decimal::ZERO && credit >= Decimal::ZERO, "amounts are parsed positive");
+            assert!(
+                debit >= Decimal::ZERO && credit >= Decimal::ZERO,
+                "amounts are parsed positive"
+            );
             let total = totals.entry(input.currency.clone()).or_default();
             total.0 += debit;
             total.1 += credit;
@@ -697,10 +884,18 @@ impl JournalEntry {
         }
         for (currency, (debit, credit)) in totals {
             if debit != credit {
-                violations.push(Violation::EntryNotBalanced { currency, debit, credit });
+                violations.push(Violation::EntryNotBalanced {
+                    currency,
+                    debit,
+                    credit,
+                });
             }
         }
-        if violations.is_empty() { Ok(lines) } else { Err(violations) }
+        if violations.is_empty() {
+            Ok(lines)
+        } else {
+            Err(violations)
+        }
     }
 
     pub fn apply(state: Option<JournalEntry>, event: &JournalEntryEvent) -> Option<JournalEntry> {
@@ -730,7 +925,12 @@ impl JournalEntry {
                 reversal_of: *reversal_of,
                 reversed_by: None,
             }),
-            (Some(mut entry), JournalEntryEvent::JournalEntryReversed { reversal_entry_id, .. }) => {
+            (
+                Some(mut entry),
+                JournalEntryEvent::JournalEntryReversed {
+                    reversal_entry_id, ..
+                },
+            ) => {
                 entry.reversed_by = Some(*reversal_entry_id);
                 Some(entry)
             }

@@ -84,14 +84,20 @@ pub fn to_new_event<E: Serialize>(event: &E, event_version: i32) -> NewEvent {
     match value {
         serde_json::Value::Object(map) if map.len() == 1 => {
             let (event_type, payload) = map.into_iter().next().unwrap_or_default();
-            NewEvent { event_type, event_version, payload }
+            NewEvent {
+                event_type,
+                event_version,
+                payload,
+            }
         }
         other => panic!("domain events are externally tagged enums with content, got {other}"),
     }
 }
 
 /// Reads a stored event back into its enum (the inverse of [`to_new_event`]).
-pub fn from_envelope<E: serde::de::DeserializeOwned>(event: &EventEnvelope) -> Result<E, serde_json::Error> {
+pub fn from_envelope<E: serde::de::DeserializeOwned>(
+    event: &EventEnvelope,
+) -> Result<E, serde_json::Error> {
     let mut tagged = serde_json::Map::new();
     tagged.insert(event.event_type.clone(), event.payload.clone());
     serde_json::from_value(serde_json::Value::Object(tagged))

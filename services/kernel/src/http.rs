@@ -36,8 +36,16 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, rule: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { field: field.into(), rule: rule.into(), detail: detail.into() }
+    pub fn new(
+        field: impl Into<String>,
+        rule: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            field: field.into(),
+            rule: rule.into(),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -67,7 +75,13 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let detail = errors
             .iter()
-            .map(|e| if e.field.is_empty() { e.detail.clone() } else { format!("{}: {}", e.field, e.detail) })
+            .map(|e| {
+                if e.field.is_empty() {
+                    e.detail.clone()
+                } else {
+                    format!("{}: {}", e.field, e.detail)
+                }
+            })
             .collect::<Vec<_>>()
             .join("; ");
         let problem = match errors.as_slice() {
@@ -110,11 +124,17 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict { aggregate_type, aggregate_id, .. } => ApiError::new(
+            StoreError::Conflict {
+                aggregate_type,
+                aggregate_id,
+                ..
+            } => ApiError::new(
                 StatusCode::CONFLICT,
                 "concurrent_change",
                 "Concurrent change",
-                format!("{aggregate_type} {aggregate_id} was changed by another request; reload and retry"),
+                format!(
+                    "{aggregate_type} {aggregate_id} was changed by another request; reload and retry"
+                ),
             ),
             StoreError::IdempotencyKeyTaken { key } => ApiError::new(
                 StatusCode::CONFLICT,
@@ -168,7 +188,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)], self.body()).into_response()
+        (
+            self.status,
+            [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)],
+            self.body(),
+        )
+            .into_response()
     }
 }
 
@@ -187,7 +212,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -196,9 +225,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "the request body must be JSON with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            ApiError::new(rejection.status(), "body_unreadable", "Body unreadable", rejection.body_text())
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(
+                    rejection.status(),
+                    "body_unreadable",
+                    "Body unreadable",
+                    rejection.body_text(),
+                )
+            })?;
         let value = decode_json(&bytes)?;
         Ok(JsonBody { value, bytes })
     }
@@ -211,18 +247,28 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::bad_request(
-                "malformed_json",
-                format!("the body is not valid JSON: {inner}"),
-            ),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::bad_request(
+                    "malformed_json",
+                    format!("the body is not valid JSON: {inner}"),
+                )
+            }
             _ => {
                 let message = inner.to_string();
-                let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_owned();
                 let path = if path == "." { String::new() } else { path };
                 let (field, rule) = if let Some(name) = quoted_name(&message, "missing field") {
                     (join_path(&path, &name), "required")
                 } else if let Some(name) = quoted_name(&message, "unknown field") {
-                    let field = if path.ends_with(&name) { path.clone() } else { join_path(&path, &name) };
+                    let field = if path.ends_with(&name) {
+                        path.clone()
+                    } else {
+                        join_path(&path, &name)
+                    };
                     (field, "unknown_field")
                 } else {
                     (path, "type")
@@ -240,7 +286,11 @@ fn quoted_name(message: &str, prefix: &str) -> Option<String> {
 }
 
 fn join_path(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 /// Adds an `x-request-id` (the client's, if it sent a sane one) to the request and response,
@@ -266,7 +316,10 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
 }
 
 pub fn request_id_of(headers: &HeaderMap) -> Option<String> {
-    headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// An idempotency key and the hash of the request that carried it.
@@ -327,13 +380,19 @@ pub async fn check_idempotency(
     hasher.update([0]);
     hasher.update(body);
     let request_hash = format!("{:x}", hasher.finalize());
-    let claim = IdempotencyClaim { key: key.to_owned(), request_hash };
+    let claim = IdempotencyClaim {
+        key: key.to_owned(),
+        request_hash,
+    };
     replay_or_claim(store, claim).await
 }
 
 /// Replays the stored response for the claim's key, refuses a different request under it,
 /// or hands the claim back when the key is new.
-pub async fn replay_or_claim(store: &EventStore, claim: IdempotencyClaim) -> Result<Idempotency, ApiError> {
+pub async fn replay_or_claim(
+    store: &EventStore,
+    claim: IdempotencyClaim,
+) -> Result<Idempotency, ApiError> {
     match store.idempotency(&claim.key).await? {
         None => Ok(Idempotency::Fresh(claim)),
         Some(record) if record.request_hash == claim.request_hash => {
@@ -342,8 +401,14 @@ pub async fn replay_or_claim(store: &EventStore, claim: IdempotencyClaim) -> Res
                 (
                     status,
                     [
-                        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                        (header::HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true")),
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        ),
+                        (
+                            header::HeaderName::from_static("idempotent-replayed"),
+                            HeaderValue::from_static("true"),
+                        ),
                     ],
                     record.body,
                 )
@@ -354,43 +419,11 @@ pub async fn replay_or_claim(store: &EventStore, claim: IdempotencyClaim) -> Res
             StatusCode::CONFLICT,
             "idempotency_key_reused",
             "Idempotency key reused",
-            format!("Idempotency-Key {:?} was already used for a different request", claim.key),
+            format!(
+                "Idempotency-Key {:?} was already used for a different request",
+                claim.key
+            ),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Line {
-        account: String,
-    }
-
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Body {
-        lines: Vec<Line>,
-    }
-
-    #[test]
-    fn decode_errors_name_the_field_and_the_rule() {
-        let missing = decode_json::<Body>(br#"{"lines":[{"account":"1"},{}]}"#).unwrap_err();
-        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(missing.errors[0].field, "lines[1].account");
-        assert_eq!(missing.errors[0].rule, "required");
-
-        let unknown = decode_json::<Body>(br#"{"lines":[],"extra":1}"#).unwrap_err();
-        assert_eq!(unknown.errors[0].field, "extra");
-        assert_eq!(unknown.errors[0].rule, "unknown_field");
-
-        let syntax = decode_json::<Body>(br#"{"lines":["#).unwrap_err();
-        assert_eq!(syntax.status, StatusCode::BAD_REQUEST);
-        assert_eq!(syntax.problem, "malformed_json");
     }
 }
 
@@ -429,12 +462,50 @@ pub async fn commit<T>(
     match store.append(batch).await {
         Ok(_) => Ok(json_response(status, body)),
         Err(StoreError::IdempotencyKeyTaken { key }) => {
-            let claim = claim.unwrap_or(IdempotencyClaim { key: key.clone(), request_hash: String::new() });
+            let claim = claim.unwrap_or(IdempotencyClaim {
+                key: key.clone(),
+                request_hash: String::new(),
+            });
             match replay_or_claim(store, claim).await? {
                 Idempotency::Replay(response) => Ok(response),
                 _ => Err(StoreError::IdempotencyKeyTaken { key }.into()),
             }
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Line {
+        account: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        lines: Vec<Line>,
+    }
+
+    #[test]
+    fn decode_errors_name_the_field_and_the_rule() {
+        let missing = decode_json::<Body>(br#"{"lines":[{"account":"1"},{}]}"#).unwrap_err();
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(missing.errors[0].field, "lines[1].account");
+        assert_eq!(missing.errors[0].rule, "required");
+
+        let unknown = decode_json::<Body>(br#"{"lines":[],"extra":1}"#).unwrap_err();
+        assert_eq!(unknown.errors[0].field, "extra");
+        assert_eq!(unknown.errors[0].rule, "unknown_field");
+
+        let syntax = decode_json::<Body>(br#"{"lines":["#).unwrap_err();
+        assert_eq!(syntax.status, StatusCode::BAD_REQUEST);
+        assert_eq!(syntax.problem, "malformed_json");
     }
 }

@@ -11,4 +11,6 @@ pub mod money;
 pub mod store;
 
 pub use envelope::{EventEnvelope, Metadata, NewEvent, from_envelope, to_new_event};
-pub use store::{AppendBatch, Decision, EventStore, FeedBatch, StoreError, StreamRead, StreamWrite};
+pub use store::{
+    AppendBatch, Decision, EventStore, FeedBatch, StoreError, StreamRead, StreamWrite,
+};

@@ -11,7 +11,8 @@ use std::fmt;
 /// Digits after the decimal point an amount may carry.
 pub const AMOUNT_SCALE_MAX: u32 = 4;
 /// Largest absolute amount accepted on one line: 15 integer digits.
-pub const AMOUNT_ABS_MAX: Decimal = Decimal::from_parts(0x89E7_FFFF, 0x8AC7_2304, 0, false, AMOUNT_SCALE_MAX);
+pub const AMOUNT_ABS_MAX: Decimal =
+    Decimal::from_parts(0x89E7_FFFF, 0x8AC7_2304, 0, false, AMOUNT_SCALE_MAX);
 
 /// Why an amount was refused; `rule()` is the machine-readable name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,12 +103,21 @@ mod tests {
 
     #[test]
     fn amounts_parse_exactly_and_refuse_what_would_lose_cents() {
-        assert_eq!(parse_positive_amount("1250.00"), Ok(Decimal::new(125000, 2)));
+        assert_eq!(
+            parse_positive_amount("1250.00"),
+            Ok(Decimal::new(125000, 2))
+        );
         assert_eq!(parse_positive_amount("0.0001"), Ok(Decimal::new(1, 4)));
-        assert_eq!(parse_positive_amount("1.23450"), Ok(Decimal::new(123450, 5)));
+        assert_eq!(
+            parse_positive_amount("1.23450"),
+            Ok(Decimal::new(123450, 5))
+        );
         assert_eq!(parse_positive_amount("0"), Err(AmountError::NotPositive));
         assert_eq!(parse_positive_amount("-5"), Err(AmountError::NotPositive));
-        assert_eq!(parse_positive_amount("1.00001"), Err(AmountError::TooManyDecimals));
+        assert_eq!(
+            parse_positive_amount("1.00001"),
+            Err(AmountError::TooManyDecimals)
+        );
         assert_eq!(parse_positive_amount("1e3"), Err(AmountError::NotDecimal));
         assert_eq!(parse_positive_amount("abc"), Err(AmountError::NotDecimal));
         assert_eq!(parse_positive_amount(""), Err(AmountError::NotDecimal));
@@ -115,7 +125,10 @@ mod tests {
             parse_positive_amount("999999999999999.9999"),
             Ok(AMOUNT_ABS_MAX)
         );
-        assert_eq!(parse_positive_amount("1000000000000000"), Err(AmountError::OutOfRange));
+        assert_eq!(
+            parse_positive_amount("1000000000000000"),
+            Err(AmountError::OutOfRange)
+        );
         assert_eq!(
             parse_positive_amount("99999999999999999999999999999999"),
             Err(AmountError::OutOfRange)

@@ -26,9 +26,12 @@
 
 use crate::envelope::{EventEnvelope, Metadata, NewEvent};
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -45,8 +48,15 @@ pub const POOL_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("concurrent change to {aggregate_type} {aggregate_id}: expected version {expected}, found {actual}")]
-    Conflict { aggregate_type: String, aggregate_id: String, expected: i64, actual: i64 },
+    #[error(
+        "concurrent change to {aggregate_type} {aggregate_id}: expected version {expected}, found {actual}"
+    )]
+    Conflict {
+        aggregate_type: String,
+        aggregate_id: String,
+        expected: i64,
+        actual: i64,
+    },
     #[error("idempotency key {key:?} was stored by a concurrent request")]
     IdempotencyKeyTaken { key: String },
     #[error("append of {count} events exceeds the maximum of {APPEND_EVENTS_MAX}")]
@@ -138,7 +148,10 @@ pub struct EventStore {
 #[derive(Debug, Clone)]
 enum Backend {
     /// One write connection keeps appends, and so positions, in commit order.
-    Sqlite { write: SqlitePool, read: SqlitePool },
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -168,7 +181,9 @@ impl EventStore {
                 .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
                 .connect_with(options.read_only(true))
                 .await;
-            sqlx::migrate!("../../sql/migrations/sqlite").run(&write).await?;
+            sqlx::migrate!("../../sql/migrations/sqlite")
+                .run(&write)
+                .await?;
             Backend::Sqlite { write, read: read? }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -176,12 +191,19 @@ impl EventStore {
                 .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
                 .connect(url)
                 .await?;
-            sqlx::migrate!("../../sql/migrations/postgres").run(&pool).await?;
+            sqlx::migrate!("../../sql/migrations/postgres")
+                .run(&pool)
+                .await?;
             Backend::Postgres(pool)
         } else {
-            return Err(StoreError::UnsupportedUrl { url: url.to_owned() });
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_owned(),
+            });
         };
-        Ok(EventStore { backend: store, appended: Arc::new(Notify::new()) })
+        Ok(EventStore {
+            backend: store,
+            appended: Arc::new(Notify::new()),
+        })
     }
 
     /// Signalled after every successful append in this process (one waiter: the pipeline runner).
@@ -231,7 +253,9 @@ impl EventStore {
                     query = query.bind(id);
                 }
                 let rows = query.fetch_all(read).await?;
-                rows.iter().map(envelope_from_sqlite).collect::<Result<Vec<_>, _>>()?
+                rows.iter()
+                    .map(envelope_from_sqlite)
+                    .collect::<Result<Vec<_>, _>>()?
             }
             Backend::Postgres(pool) => {
                 let sql = format!(
@@ -243,11 +267,16 @@ impl EventStore {
                     .bind(aggregate_ids)
                     .fetch_all(pool)
                     .await?;
-                rows.iter().map(envelope_from_postgres).collect::<Result<Vec<_>, _>>()?
+                rows.iter()
+                    .map(envelope_from_postgres)
+                    .collect::<Result<Vec<_>, _>>()?
             }
         };
         for event in events {
-            streams.entry(event.aggregate_id.clone()).or_default().push(event);
+            streams
+                .entry(event.aggregate_id.clone())
+                .or_default()
+                .push(event);
         }
         Ok(streams)
     }
@@ -259,7 +288,10 @@ impl EventStore {
                 let sql = format!(
                     "SELECT {COLUMNS_SQLITE} FROM events WHERE aggregate_type = ? ORDER BY position"
                 );
-                let rows = sqlx::query(&sql).bind(aggregate_type).fetch_all(read).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(aggregate_type)
+                    .fetch_all(read)
+                    .await?;
                 rows.iter().map(envelope_from_sqlite).collect()
             }
             Backend::Postgres(pool) => {
@@ -267,7 +299,10 @@ impl EventStore {
                     "SELECT {COLUMNS_POSTGRES} FROM events WHERE aggregate_type = $1 \
                      ORDER BY aggregate_id, sequence"
                 );
-                let rows = sqlx::query(&sql).bind(aggregate_type).fetch_all(pool).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(aggregate_type)
+                    .fetch_all(pool)
+                    .await?;
                 rows.iter().map(envelope_from_postgres).collect()
             }
         }
@@ -284,19 +319,33 @@ impl EventStore {
                 .bind(key)
                 .fetch_optional(read)
                 .await?
-                .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1), row.get::<String, _>(2))),
+                .map(|row| {
+                    (
+                        row.get::<String, _>(0),
+                        row.get::<i64, _>(1),
+                        row.get::<String, _>(2),
+                    )
+                }),
             Backend::Postgres(pool) => sqlx::query(SQL_POSTGRES)
                 .bind(key)
                 .fetch_optional(pool)
                 .await?
-                .map(|row| (row.get::<String, _>(0), i64::from(row.get::<i32, _>(1)), row.get::<String, _>(2))),
+                .map(|row| {
+                    (
+                        row.get::<String, _>(0),
+                        i64::from(row.get::<i32, _>(1)),
+                        row.get::<String, _>(2),
+                    )
+                }),
         };
-        Ok(record.map(|(request_hash, status, body)| IdempotencyRecord {
-            key: key.to_owned(),
-            request_hash,
-            status: u16::try_from(status).unwrap_or(500),
-            body,
-        }))
+        Ok(
+            record.map(|(request_hash, status, body)| IdempotencyRecord {
+                key: key.to_owned(),
+                request_hash,
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            }),
+        )
     }
 
     /// Appends atomically: every write, every read check and the idempotency record, or nothing.
@@ -317,7 +366,10 @@ impl EventStore {
         // Protects stored data: each stream's sequences continue its expected version exactly.
         let mut next: HashMap<(&str, &str), i64> = HashMap::new();
         for write in &batch.writes {
-            next.insert((&write.aggregate_type, &write.aggregate_id), write.expected_version + 1);
+            next.insert(
+                (&write.aggregate_type, &write.aggregate_id),
+                write.expected_version + 1,
+            );
         }
         for event in &stored {
             let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
@@ -345,15 +397,27 @@ impl EventStore {
                 let sql = format!(
                     "SELECT {COLUMNS_SQLITE} FROM events WHERE position > ? ORDER BY position LIMIT ?"
                 );
-                let rows = sqlx::query(&sql).bind(cursor).bind(limit).fetch_all(read).await?;
-                rows.iter().map(envelope_from_sqlite).collect::<Result<Vec<_>, _>>()?
+                let rows = sqlx::query(&sql)
+                    .bind(cursor)
+                    .bind(limit)
+                    .fetch_all(read)
+                    .await?;
+                rows.iter()
+                    .map(envelope_from_sqlite)
+                    .collect::<Result<Vec<_>, _>>()?
             }
             Backend::Postgres(pool) => read_feed_postgres(pool, cursor, limit).await?,
         };
         let next = events.last().map_or(cursor, |event| event.cursor);
         // Offsets strictly increase: a feed that went backwards would replay events.
-        assert!(next >= cursor, "feed cursor went backwards from {cursor} to {next}");
-        Ok(FeedBatch { events, cursor: next })
+        assert!(
+            next >= cursor,
+            "feed cursor went backwards from {cursor} to {next}"
+        );
+        Ok(FeedBatch {
+            events,
+            cursor: next,
+        })
     }
 
     /// The feed cursor of the newest committed event (0 when the store is empty). A reader
@@ -361,29 +425,42 @@ impl EventStore {
     pub async fn head_cursor(&self) -> Result<i64, StoreError> {
         let head: Option<i64> = match &self.backend {
             Backend::Sqlite { read, .. } => {
-                sqlx::query_scalar("SELECT MAX(position) FROM events").fetch_one(read).await?
+                sqlx::query_scalar("SELECT MAX(position) FROM events")
+                    .fetch_one(read)
+                    .await?
             }
             Backend::Postgres(pool) => {
                 // Not bounded by xmin: that bound can lag behind committed events while any
                 // other session in the cluster holds a transaction open.
                 sqlx::query_scalar("SELECT MAX(transaction_id)::text::bigint FROM events")
-                .fetch_one(pool)
-                .await?
+                    .fetch_one(pool)
+                    .await?
             }
         };
         Ok(head.unwrap_or(0))
     }
 }
 
-async fn read_feed_postgres(pool: &PgPool, cursor: i64, limit: i64) -> Result<Vec<EventEnvelope>, StoreError> {
+async fn read_feed_postgres(
+    pool: &PgPool,
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<EventEnvelope>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS_POSTGRES} FROM events \
          WHERE transaction_id > ($1::bigint)::text::xid8 \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY transaction_id, position LIMIT $2"
     );
-    let rows = sqlx::query(&sql).bind(cursor).bind(limit).fetch_all(pool).await?;
-    let mut events = rows.iter().map(envelope_from_postgres).collect::<Result<Vec<_>, _>>()?;
+    let rows = sqlx::query(&sql)
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let mut events = rows
+        .iter()
+        .map(envelope_from_postgres)
+        .collect::<Result<Vec<_>, _>>()?;
     if events.len() as i64 == limit {
         // The limit may have cut the last transaction: drop it, or, when the batch is that one
         // transaction, read the rest of it (an append holds at most APPEND_EVENTS_MAX events).
@@ -396,7 +473,10 @@ async fn read_feed_postgres(pool: &PgPool, cursor: i64, limit: i64) -> Result<Ve
                  WHERE transaction_id = ($1::bigint)::text::xid8 ORDER BY position"
             );
             let rows = sqlx::query(&sql).bind(last).fetch_all(pool).await?;
-            events = rows.iter().map(envelope_from_postgres).collect::<Result<Vec<_>, _>>()?;
+            events = rows
+                .iter()
+                .map(envelope_from_postgres)
+                .collect::<Result<Vec<_>, _>>()?;
         }
     }
     Ok(events)
@@ -406,7 +486,12 @@ fn new_event_rows(batch: &AppendBatch) -> Vec<(&StreamWrite, i64, &NewEvent, Uui
     let mut rows = Vec::new();
     for write in &batch.writes {
         for (index, event) in write.events.iter().enumerate() {
-            rows.push((write, write.expected_version + 1 + index as i64, event, Uuid::now_v7()));
+            rows.push((
+                write,
+                write.expected_version + 1 + index as i64,
+                event,
+                Uuid::now_v7(),
+            ));
         }
     }
     rows
@@ -430,7 +515,12 @@ async fn append_sqlite(
         .bind(&read.aggregate_id)
         .fetch_optional(&mut *tx)
         .await?;
-        check_version(&read.aggregate_type, &read.aggregate_id, read.version, actual.unwrap_or(0))?;
+        check_version(
+            &read.aggregate_type,
+            &read.aggregate_id,
+            read.version,
+            actual.unwrap_or(0),
+        )?;
     }
     for write in &batch.writes {
         let actual: Option<i64> = sqlx::query_scalar(
@@ -440,7 +530,12 @@ async fn append_sqlite(
         .bind(&write.aggregate_id)
         .fetch_optional(&mut *tx)
         .await?;
-        check_version(&write.aggregate_type, &write.aggregate_id, write.expected_version, actual.unwrap_or(0))?;
+        check_version(
+            &write.aggregate_type,
+            &write.aggregate_id,
+            write.expected_version,
+            actual.unwrap_or(0),
+        )?;
         sqlx::query(
             "INSERT INTO streams (aggregate_type, aggregate_id, version) VALUES (?, ?, ?) \
              ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = excluded.version",
@@ -453,7 +548,9 @@ async fn append_sqlite(
     }
     let source = source_of(&batch.context);
     let metadata = metadata_json(&batch.metadata);
-    let time = batch.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let time = batch
+        .time
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut stored = Vec::new();
     for (write, sequence, event, id) in new_event_rows(batch) {
         let position: i64 = sqlx::query_scalar(
@@ -474,7 +571,9 @@ async fn append_sqlite(
         .bind(&metadata)
         .fetch_one(&mut *tx)
         .await?;
-        stored.push(envelope(batch, write, sequence, event, id, position, position));
+        stored.push(envelope(
+            batch, write, sequence, event, id, position, position,
+        ));
     }
     if let Some(record) = &batch.idempotency {
         let inserted = sqlx::query(
@@ -489,7 +588,9 @@ async fn append_sqlite(
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(StoreError::IdempotencyKeyTaken { key: record.key.clone() });
+            return Err(StoreError::IdempotencyKeyTaken {
+                key: record.key.clone(),
+            });
         }
     }
     tx.commit().await?;
@@ -510,8 +611,17 @@ async fn append_postgres(
         .bind(&read.aggregate_id)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(conflict_on_serialization(read.aggregate_type.as_str(), read.aggregate_id.as_str(), read.version))?;
-        check_version(&read.aggregate_type, &read.aggregate_id, read.version, actual.unwrap_or(0))?;
+        .map_err(conflict_on_serialization(
+            read.aggregate_type.as_str(),
+            read.aggregate_id.as_str(),
+            read.version,
+        ))?;
+        check_version(
+            &read.aggregate_type,
+            &read.aggregate_id,
+            read.version,
+            actual.unwrap_or(0),
+        )?;
     }
     for write in &batch.writes {
         let new_version = write.expected_version + write.events.len() as i64;
@@ -537,7 +647,11 @@ async fn append_postgres(
             .execute(&mut *tx)
             .await
         }
-        .map_err(conflict_on_serialization(&write.aggregate_type, &write.aggregate_id, write.expected_version))?;
+        .map_err(conflict_on_serialization(
+            &write.aggregate_type,
+            &write.aggregate_id,
+            write.expected_version,
+        ))?;
         if changed.rows_affected() != 1 {
             let actual: Option<i64> = sqlx::query_scalar(
                 "SELECT version FROM streams WHERE aggregate_type = $1 AND aggregate_id = $2",
@@ -577,10 +691,16 @@ async fn append_postgres(
         .bind(&metadata)
         .fetch_one(&mut *tx)
         .await
-        .map_err(conflict_on_serialization(&write.aggregate_type, &write.aggregate_id, write.expected_version))?;
+        .map_err(conflict_on_serialization(
+            &write.aggregate_type,
+            &write.aggregate_id,
+            write.expected_version,
+        ))?;
         let position: i64 = row.try_get(0)?;
         let cursor: i64 = row.try_get(1)?;
-        stored.push(envelope(batch, write, sequence, event, id, position, cursor));
+        stored.push(envelope(
+            batch, write, sequence, event, id, position, cursor,
+        ));
     }
     if let Some(record) = &batch.idempotency {
         let inserted = sqlx::query(
@@ -594,7 +714,9 @@ async fn append_postgres(
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(StoreError::IdempotencyKeyTaken { key: record.key.clone() });
+            return Err(StoreError::IdempotencyKeyTaken {
+                key: record.key.clone(),
+            });
         }
     }
     tx.commit().await?;
@@ -609,7 +731,10 @@ fn conflict_on_serialization<'a>(
 ) -> impl FnOnce(sqlx::Error) -> StoreError + 'a {
     move |error| match &error {
         sqlx::Error::Database(db)
-            if matches!(db.code().as_deref(), Some("23505") | Some("40001") | Some("40P01")) =>
+            if matches!(
+                db.code().as_deref(),
+                Some("23505") | Some("40001") | Some("40P01")
+            ) =>
         {
             StoreError::Conflict {
                 aggregate_type: aggregate_type.to_owned(),
@@ -622,7 +747,12 @@ fn conflict_on_serialization<'a>(
     }
 }
 
-fn check_version(aggregate_type: &str, aggregate_id: &str, expected: i64, actual: i64) -> Result<(), StoreError> {
+fn check_version(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    expected: i64,
+    actual: i64,
+) -> Result<(), StoreError> {
     if expected == actual {
         Ok(())
     } else {
@@ -667,7 +797,10 @@ fn envelope(
 }
 
 fn corrupt(position: i64, reason: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { position, reason: reason.to_string() }
+    StoreError::Corrupt {
+        position,
+        reason: reason.to_string(),
+    }
 }
 
 fn envelope_from_sqlite(row: &SqliteRow) -> Result<EventEnvelope, StoreError> {
@@ -685,7 +818,9 @@ fn envelope_from_sqlite(row: &SqliteRow) -> Result<EventEnvelope, StoreError> {
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
         source: row.try_get("source")?,
-        time: DateTime::parse_from_rfc3339(&time).map_err(|e| corrupt(position, e))?.with_timezone(&Utc),
+        time: DateTime::parse_from_rfc3339(&time)
+            .map_err(|e| corrupt(position, e))?
+            .with_timezone(&Utc),
         position,
         cursor: row.try_get("cursor")?,
         payload: serde_json::from_str(&payload).map_err(|e| corrupt(position, e))?,

@@ -59,7 +59,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.entries == 0 || args.clients == 0 {
         bail!("--entries and --clients must be at least 1");
     }
-    println!("tributary bench: {} entries, {} clients per backend", args.entries, args.clients);
+    println!(
+        "tributary bench: {} entries, {} clients per backend",
+        args.entries, args.clients
+    );
     let mut reports = vec![run_backend("sqlite (embedded)", None, &args).await?];
     if let Some(server) = &args.postgres_url {
         let (url, drop_database) = fresh_postgres_database(server).await?;
@@ -68,30 +71,60 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         reports.push(report?);
     }
     println!();
-    println!("{:<18} {:>10} {:>9} {:>9} {:>12} {:>12} {:>14} {:>7}", "backend", "entries/s", "p50 ms", "p99 ms", "fresh p50", "fresh p99", "baseline e/s", "ratio");
+    println!(
+        "{:<18} {:>10} {:>9} {:>9} {:>12} {:>12} {:>14} {:>7}",
+        "backend",
+        "entries/s",
+        "p50 ms",
+        "p99 ms",
+        "fresh p50",
+        "fresh p99",
+        "baseline e/s",
+        "ratio"
+    );
     for r in &reports {
         println!(
             "{:<18} {:>10.0} {:>9.1} {:>9.1} {:>9.1} ms {:>9.1} ms {:>14.0} {:>7.2}",
-            r.backend, r.entries_per_s, r.latency_ms.0, r.latency_ms.1, r.freshness_ms.0, r.freshness_ms.1, r.baseline_entries_per_s,
+            r.backend,
+            r.entries_per_s,
+            r.latency_ms.0,
+            r.latency_ms.1,
+            r.freshness_ms.0,
+            r.freshness_ms.1,
+            r.baseline_entries_per_s,
             r.entries_per_s / r.baseline_entries_per_s
         );
     }
-    println!("(ratio = HTTP entries/s over the baseline: the same commands appended to the event store without HTTP)");
+    println!(
+        "(ratio = HTTP entries/s over the baseline: the same commands appended to the event store without HTTP)"
+    );
     Ok(())
 }
 
 /// Creates a fresh database on the server; returns its URL and a future that drops it.
-async fn fresh_postgres_database(server: &str) -> anyhow::Result<(String, impl std::future::Future<Output = ()>)> {
+async fn fresh_postgres_database(
+    server: &str,
+) -> anyhow::Result<(String, impl std::future::Future<Output = ()>)> {
     use sqlx::Connection;
-    let name = format!("tributary_bench_{}_{}", std::process::id(), chrono::Utc::now().timestamp_millis());
-    let mut admin = sqlx::PgConnection::connect(server).await.context("while connecting to the PostgreSQL server for the benchmark")?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+    let name = format!(
+        "tributary_bench_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .context("while connecting to the PostgreSQL server for the benchmark")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
     let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
     let url = format!("{base}/{name}");
     let server = server.to_owned();
     let drop = async move {
         if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
         }
     };
     Ok((url, drop))
@@ -109,22 +142,44 @@ fn entry_body(i: usize) -> Value {
     })
 }
 
-async fn run_backend(label: &str, database_url: Option<String>, args: &BenchArgs) -> anyhow::Result<Report> {
+async fn run_backend(
+    label: &str,
+    database_url: Option<String>,
+    args: &BenchArgs,
+) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::embedded(dir.path().to_path_buf(), "127.0.0.1:0".parse()?);
     config.database_url = database_url;
     let running = start(config).await?;
     let base = format!("http://{}", running.addr);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients * 2).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients * 2)
+        .build()?;
     for body in [
         json!({"number": "1000", "name": "Bank", "type": "asset", "currency": "EUR"}),
         json!({"number": "4000", "name": "Revenue", "type": "revenue", "currency": "EUR"}),
     ] {
-        let response = client.post(format!("{base}/api/v1/accounts")).json(&body).send().await?;
-        anyhow::ensure!(response.status().is_success(), "account setup failed: {}", response.text().await?);
+        let response = client
+            .post(format!("{base}/api/v1/accounts"))
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "account setup failed: {}",
+            response.text().await?
+        );
     }
-    let response = client.post(format!("{base}/api/v1/fiscal-years")).json(&json!({"year": 2026})).send().await?;
-    anyhow::ensure!(response.status().is_success(), "fiscal year setup failed: {}", response.text().await?);
+    let response = client
+        .post(format!("{base}/api/v1/fiscal-years"))
+        .json(&json!({"year": 2026}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "fiscal year setup failed: {}",
+        response.text().await?
+    );
 
     print!("{label}: posting over HTTP ... ");
     let next = Arc::new(AtomicUsize::new(0));
@@ -134,8 +189,14 @@ async fn run_backend(label: &str, database_url: Option<String>, args: &BenchArgs
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.clients {
-        let (client, base, next, latencies, freshness, probes) =
-            (client.clone(), base.clone(), next.clone(), latencies.clone(), freshness.clone(), probes.clone());
+        let (client, base, next, latencies, freshness, probes) = (
+            client.clone(),
+            base.clone(),
+            next.clone(),
+            latencies.clone(),
+            freshness.clone(),
+            probes.clone(),
+        );
         let (entries, every) = (args.entries, args.freshness_every.max(1));
         workers.push(tokio::spawn(async move {
             loop {
@@ -144,15 +205,23 @@ async fn run_backend(label: &str, database_url: Option<String>, args: &BenchArgs
                     return Ok::<(), anyhow::Error>(());
                 }
                 let sent = Instant::now();
-                let response = client.post(format!("{base}/api/v1/journal-entries")).json(&entry_body(i)).send().await?;
+                let response = client
+                    .post(format!("{base}/api/v1/journal-entries"))
+                    .json(&entry_body(i))
+                    .send()
+                    .await?;
                 let status = response.status();
                 let body: Value = response.json().await?;
                 let accepted = Instant::now();
-                anyhow::ensure!(status.as_u16() == 201, "post {i} failed with {status}: {body}");
+                anyhow::ensure!(
+                    status.as_u16() == 201,
+                    "post {i} failed with {status}: {body}"
+                );
                 latencies.lock().await.push(accepted - sent);
                 if i % every == 0 {
                     let id = body["id"].as_str().unwrap_or_default().to_owned();
-                    let (client, base, freshness) = (client.clone(), base.clone(), freshness.clone());
+                    let (client, base, freshness) =
+                        (client.clone(), base.clone(), freshness.clone());
                     probes.lock().await.push(tokio::spawn(async move {
                         if let Some(visible) = wait_visible(&client, &base, &id).await {
                             freshness.lock().await.push(visible - accepted);
@@ -181,8 +250,14 @@ async fn run_backend(label: &str, database_url: Option<String>, args: &BenchArgs
     Ok(Report {
         backend: label.to_owned(),
         entries_per_s: args.entries as f64 / elapsed.as_secs_f64(),
-        latency_ms: (percentile_ms(&mut latencies, 50), percentile_ms(&mut latencies, 99)),
-        freshness_ms: (percentile_ms(&mut freshness, 50), percentile_ms(&mut freshness, 99)),
+        latency_ms: (
+            percentile_ms(&mut latencies, 50),
+            percentile_ms(&mut latencies, 99),
+        ),
+        freshness_ms: (
+            percentile_ms(&mut freshness, 50),
+            percentile_ms(&mut freshness, 99),
+        ),
         baseline_entries_per_s: baseline,
     })
 }
@@ -192,7 +267,12 @@ async fn wait_visible(client: &reqwest::Client, base: &str, entry_id: &str) -> O
     let deadline = Instant::now() + FRESHNESS_WAIT_MAX;
     let sql = format!("SELECT count(*) AS n FROM gl_journal_lines WHERE entry_id = '{entry_id}'");
     while Instant::now() < deadline {
-        let response = client.post(format!("{base}/api/v1/sql")).json(&json!({ "sql": sql })).send().await.ok()?;
+        let response = client
+            .post(format!("{base}/api/v1/sql"))
+            .json(&json!({ "sql": sql }))
+            .send()
+            .await
+            .ok()?;
         let body: Value = response.json().await.ok()?;
         if body["rows"][0][0].as_i64().unwrap_or(0) > 0 {
             return Some(Instant::now());
@@ -203,32 +283,51 @@ async fn wait_visible(client: &reqwest::Client, base: &str, entry_id: &str) -> O
 }
 
 /// The same postings decided and appended directly, with the same concurrency.
-async fn baseline_appends(store: &tributary_kernel::EventStore, args: &BenchArgs) -> anyhow::Result<f64> {
+async fn baseline_appends(
+    store: &tributary_kernel::EventStore,
+    args: &BenchArgs,
+) -> anyhow::Result<f64> {
     let company = CompanyCode::parse("MAIN").map_err(anyhow::Error::msg)?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.clients {
-        let (store, next, company, entries) = (store.clone(), next.clone(), company.clone(), args.entries);
+        let (store, next, company, entries) =
+            (store.clone(), next.clone(), company.clone(), args.entries);
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= entries {
                     return Ok::<(), anyhow::Error>(());
                 }
-                let amount = rust_decimal::Decimal::new((10 + i as i64 % 990) * 100 + i as i64 % 100, 2);
+                let amount =
+                    rust_decimal::Decimal::new((10 + i as i64 % 990) * 100 + i as i64 % 100, 2);
                 let currency = Currency::parse("EUR").map_err(anyhow::Error::msg)?;
                 let line = |account: &str, side| -> anyhow::Result<LineInput> {
-                    Ok(LineInput { account: AccountNumber::parse(account).map_err(anyhow::Error::msg)?, side, currency: currency.clone(), cost_center: None, text: None })
+                    Ok(LineInput {
+                        account: AccountNumber::parse(account).map_err(anyhow::Error::msg)?,
+                        side,
+                        currency: currency.clone(),
+                        cost_center: None,
+                        text: None,
+                    })
                 };
                 let command = PostJournalEntry {
                     entry_id: uuid::Uuid::now_v7(),
                     company: company.clone(),
-                    posting_date: chrono::NaiveDate::from_ymd_opt(2026, 1 + (i % 12) as u32, 1 + (i % 28) as u32).context("bench date")?,
+                    posting_date: chrono::NaiveDate::from_ymd_opt(
+                        2026,
+                        1 + (i % 12) as u32,
+                        1 + (i % 28) as u32,
+                    )
+                    .context("bench date")?,
                     document_date: None,
                     reference: Some(format!("BASE-{i}")),
                     text: None,
-                    lines: vec![line("1000", Side::Debit(amount))?, line("4000", Side::Credit(amount))?],
+                    lines: vec![
+                        line("1000", Side::Debit(amount))?,
+                        line("4000", Side::Credit(amount))?,
+                    ],
                 };
                 let decision = commands::post_journal_entry(&store, command).await?;
                 store

@@ -67,7 +67,9 @@ impl Config {
     }
 
     pub fn lake_location(&self) -> String {
-        self.lake.clone().unwrap_or_else(|| self.data_dir.join("lake").display().to_string())
+        self.lake
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("lake").display().to_string())
     }
 }
 
@@ -105,19 +107,34 @@ impl Running {
 
 /// Connects the event store, opens the lake, starts the pipelines and the HTTP server.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("while creating data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "while creating data directory {}",
+            config.data_dir.display()
+        )
+    })?;
     let database_url = config.database_url();
     let store = EventStore::connect(&database_url, DATABASE_CONNECTIONS_MAX)
         .await
-        .with_context(|| format!("while connecting the event store at {}", redact(&database_url)))?;
+        .with_context(|| {
+            format!(
+                "while connecting the event store at {}",
+                redact(&database_url)
+            )
+        })?;
     ensure_default_company(&store, &config.default_company).await?;
     let lake = Lake::open(&config.lake_location(), tributary_lakehouse::catalog::all())
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
     let query = QueryService::new(lake.clone(), config.query_limits);
-    let runner = Runner::new(EventSource::Store(store.clone()), lake.clone(), tributary_pipelines::pipelines(), config.runner.clone())
-        .await
-        .context("while loading pipeline progress from the lake")?;
+    let runner = Runner::new(
+        EventSource::Store(store.clone()),
+        lake.clone(),
+        tributary_pipelines::pipelines(),
+        config.runner.clone(),
+    )
+    .await
+    .context("while loading pipeline progress from the lake")?;
     let pipeline_progress = runner.progress();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let runner_task = tokio::spawn(runner.run(shutdown_rx.clone()));
@@ -136,12 +153,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tracing::error!(error = %error, "HTTP server failed");
         }
     });
-    Ok(Running { addr, store, lake, query, pipeline_progress, shutdown, tasks: vec![server_task, runner_task] })
+    Ok(Running {
+        addr,
+        store,
+        lake,
+        query,
+        pipeline_progress,
+        shutdown,
+        tasks: vec![server_task, runner_task],
+    })
 }
 
 /// The whole HTTP surface.
 pub fn router(store: EventStore, query: QueryService) -> Router {
-    let reads = reads::router().with_state(reads::ReadState { store: store.clone(), query: query.clone() });
+    let reads = reads::router().with_state(reads::ReadState {
+        store: store.clone(),
+        query: query.clone(),
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(store.clone())
@@ -150,24 +178,35 @@ pub fn router(store: EventStore, query: QueryService) -> Router {
         .merge(reads)
         .fallback(|| async { tributary_kernel::http::ApiError::not_found("no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
-        .layer(axum::middleware::from_fn(tributary_kernel::http::request_id))
+        .layer(axum::middleware::from_fn(
+            tributary_kernel::http::request_id,
+        ))
 }
 
 async fn healthz(State(store): State<EventStore>) -> impl IntoResponse {
     match store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "event_store": store.backend() }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "event_store": store.backend() })),
+        ),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "event_store": store.backend(), "error": error.to_string() })),
+            Json(
+                json!({ "status": "unavailable", "event_store": store.backend(), "error": error.to_string() }),
+            ),
         ),
     }
 }
 
-async fn ensure_default_company(store: &EventStore, (code, name): &(String, String)) -> anyhow::Result<()> {
+async fn ensure_default_company(
+    store: &EventStore,
+    (code, name): &(String, String),
+) -> anyhow::Result<()> {
     if !commands::companies(store).await?.is_empty() {
         return Ok(());
     }
-    let code = CompanyCode::parse(code).map_err(|rule| anyhow::anyhow!("default company code {code:?} {rule}"))?;
+    let code = CompanyCode::parse(code)
+        .map_err(|rule| anyhow::anyhow!("default company code {code:?} {rule}"))?;
     let decision = commands::create_company(store, code, name.clone()).await?;
     let batch = tributary_kernel::AppendBatch {
         context: commands::CONTEXT.into(),

@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "tributary", version, about = "Tributary: an ERP built as a data platform")]
+#[command(
+    name = "tributary",
+    version,
+    about = "Tributary: an ERP built as a data platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,12 +73,21 @@ async fn up(args: RunArgs) -> anyhow::Result<()> {
     config.lake = args.lake;
     let running = tributary::start(config.clone()).await?;
     println!("Tributary is up.");
-    println!("  HTTP API      http://{}  (health: /healthz, API: /api/v1)", running.addr);
+    println!(
+        "  HTTP API      http://{}  (health: /healthz, API: /api/v1)",
+        running.addr
+    );
     println!("  SQL           POST http://{}/api/v1/sql", running.addr);
-    println!("  event store   {} ({})", tributary::redact(&config.database_url()), running.store.backend());
+    println!(
+        "  event store   {} ({})",
+        tributary::redact(&config.database_url()),
+        running.store.backend()
+    );
     println!("  lake          {}", running.lake.root());
     println!("Stop with Ctrl-C or SIGTERM.");
-    shutdown_signal().await.context("while waiting for a shutdown signal")?;
+    shutdown_signal()
+        .await
+        .context("while waiting for a shutdown signal")?;
     println!("Stopping: finishing in-flight requests and the current pipeline batch.");
     running.stop().await;
     println!("Stopped.");

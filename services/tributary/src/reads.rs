@@ -56,9 +56,12 @@ fn decimal_cell(column: &dyn Array, row: usize) -> Result<Decimal, ApiError> {
     if column.is_null(row) {
         return Ok(Decimal::ZERO);
     }
-    let array = column
-        .as_primitive_opt::<Decimal128Type>()
-        .ok_or_else(|| ApiError::internal(&format!("expected a decimal column, got {}", column.data_type())))?;
+    let array = column.as_primitive_opt::<Decimal128Type>().ok_or_else(|| {
+        ApiError::internal(&format!(
+            "expected a decimal column, got {}",
+            column.data_type()
+        ))
+    })?;
     let (_, scale) = match array.data_type() {
         datafusion::arrow::datatypes::DataType::Decimal128(p, s) => (*p, *s),
         _ => (38, 4),
@@ -70,7 +73,9 @@ fn string_cell(column: &dyn Array, row: usize) -> Option<String> {
     if column.is_null(row) {
         return None;
     }
-    let formatter = datafusion::arrow::util::display::ArrayFormatter::try_new(column, &Default::default()).ok()?;
+    let formatter =
+        datafusion::arrow::util::display::ArrayFormatter::try_new(column, &Default::default())
+            .ok()?;
     Some(formatter.value(row).to_string())
 }
 
@@ -80,14 +85,27 @@ async fn account_balance(
     Query(query): Query<BalanceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let as_of = match &query.as_of {
-        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map_err(|_| ApiError::field("as_of", "date", "must be a date YYYY-MM-DD such as \"2026-01-31\""))?,
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+            ApiError::field(
+                "as_of",
+                "date",
+                "must be a date YYYY-MM-DD such as \"2026-01-31\"",
+            )
+        })?,
         None => NaiveDate::MAX,
     };
     let company = resolve_company(&state.store, query.company.as_deref()).await?;
     let account = find_account(&state.store, &company, &number).await?;
-    let parameters = vec![text(company.as_str()), text(account.number.as_str()), text(account.currency.as_str()), date_parameter(as_of.min(NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(as_of)))];
-    let result = state.query.query_with_parameters(ACCOUNT_BALANCE_SQL, parameters).await?;
+    let parameters = vec![
+        text(company.as_str()),
+        text(account.number.as_str()),
+        text(account.currency.as_str()),
+        date_parameter(as_of.min(NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(as_of))),
+    ];
+    let result = state
+        .query
+        .query_with_parameters(ACCOUNT_BALANCE_SQL, parameters)
+        .await?;
     let (mut debit, mut credit) = (Decimal::ZERO, Decimal::ZERO);
     for batch in &result.batches {
         for row in 0..batch.num_rows() {
@@ -121,12 +139,21 @@ struct Totals {
     closing: Decimal,
 }
 
-async fn trial_balance(State(state): State<ReadState>, Query(query): Query<TrialBalanceQuery>) -> Result<Json<Value>, ApiError> {
-    let period_text = query.period.ok_or_else(|| ApiError::field("period", "required", "give the period as ?period=YYYY-MM"))?;
-    let period = Period::parse(&period_text).map_err(|rule| ApiError::field("period", "period_format", rule))?;
+async fn trial_balance(
+    State(state): State<ReadState>,
+    Query(query): Query<TrialBalanceQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let period_text = query.period.ok_or_else(|| {
+        ApiError::field("period", "required", "give the period as ?period=YYYY-MM")
+    })?;
+    let period = Period::parse(&period_text)
+        .map_err(|rule| ApiError::field("period", "period_format", rule))?;
     let company = resolve_company(&state.store, query.company.as_deref()).await?;
     let parameters = vec![text(company.as_str()), text(&period.to_string())];
-    let result = state.query.query_with_parameters(TRIAL_BALANCE_SQL, parameters).await?;
+    let result = state
+        .query
+        .query_with_parameters(TRIAL_BALANCE_SQL, parameters)
+        .await?;
     let mut rows = Vec::new();
     let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
     for batch in &result.batches {
@@ -140,7 +167,11 @@ async fn trial_balance(State(state): State<ReadState>, Query(query): Query<Trial
                 decimal_cell(column(7), row)?,
             );
             // Protects what is reported: closing = opening + debit - credit, always.
-            assert_eq!(closing, opening + debit - credit, "trial balance row does not roll forward");
+            assert_eq!(
+                closing,
+                opening + debit - credit,
+                "trial balance row does not roll forward"
+            );
             let total = totals.entry(currency.clone()).or_default();
             total.opening += opening;
             total.debit += debit;
@@ -170,5 +201,7 @@ async fn trial_balance(State(state): State<ReadState>, Query(query): Query<Trial
             })
         })
         .collect();
-    Ok(Json(json!({ "company": company, "period": period, "rows": rows, "totals": totals })))
+    Ok(Json(
+        json!({ "company": company, "period": period, "rows": rows, "totals": totals }),
+    ))
 }

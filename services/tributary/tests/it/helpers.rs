@@ -6,7 +6,8 @@ use tributary::{Config, Running, start};
 
 /// PostgreSQL server the tests create their databases on.
 pub fn postgres_server_url() -> String {
-    std::env::var("TRIBUTARY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TRIBUTARY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,10 +27,20 @@ impl TestDatabase {
         use sqlx::Connection;
         let name = format!("tributary_test_{}", uuid::Uuid::new_v4().simple());
         let server = postgres_server_url();
-        let mut admin = sqlx::PgConnection::connect(&server).await.expect("PostgreSQL must be running for the tests (see .ci/run)");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
-        let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
-        TestDatabase { url: format!("{base}/{name}"), name }
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("PostgreSQL must be running for the tests (see .ci/run)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        let base = server
+            .rsplit_once('/')
+            .map_or(server.as_str(), |(base, _)| base);
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
     }
 }
 
@@ -39,12 +50,17 @@ impl Drop for TestDatabase {
         let server = postgres_server_url();
         // Best effort, on its own thread: Drop cannot await and the test runtime may be gone.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
                     use sqlx::Connection;
                     if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
                     }
                 });
             }
@@ -77,9 +93,18 @@ impl TestApp {
             Backend::Sqlite => None,
             Backend::Postgres => Some(TestDatabase::create().await),
         };
-        let running = start(config(dir.path(), database.as_ref())).await.expect("tributary starts");
+        let running = start(config(dir.path(), database.as_ref()))
+            .await
+            .expect("tributary starts");
         let base = format!("http://{}", running.addr);
-        TestApp { running: Some(running), base, client: reqwest::Client::new(), dir, database, backend }
+        TestApp {
+            running: Some(running),
+            base,
+            client: reqwest::Client::new(),
+            dir,
+            database,
+            backend,
+        }
     }
 
     pub fn running(&self) -> &Running {
@@ -91,29 +116,46 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
-        let running = start(config(self.dir.path(), self.database.as_ref())).await.expect("tributary restarts");
+        let running = start(config(self.dir.path(), self.database.as_ref()))
+            .await
+            .expect("tributary restarts");
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String, Value) {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
         }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let text = response.text().await.expect("body read");
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         (status, content_type, json)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let (status, _, json) = self.request(reqwest::Method::POST, path, Some(&body.to_string()), &[]).await;
+        let (status, _, json) = self
+            .request(reqwest::Method::POST, path, Some(&body.to_string()), &[])
+            .await;
         (status, json)
     }
 
@@ -125,7 +167,10 @@ impl TestApp {
     /// POST that must succeed; returns the body.
     pub async fn ok(&self, path: &str, body: Value) -> Value {
         let (status, json) = self.post(path, body.clone()).await;
-        assert!((200..300).contains(&status), "POST {path} {body} answered {status}: {json}");
+        assert!(
+            (200..300).contains(&status),
+            "POST {path} {body} answered {status}: {json}"
+        );
         json
     }
 
@@ -139,7 +184,11 @@ impl TestApp {
             ("4000", "Revenue", "revenue", "EUR"),
             ("6000", "Rent", "expense", "EUR"),
         ] {
-            self.ok("/api/v1/accounts", json!({"number": number, "name": name, "type": kind, "currency": currency})).await;
+            self.ok(
+                "/api/v1/accounts",
+                json!({"number": number, "name": name, "type": kind, "currency": currency}),
+            )
+            .await;
         }
         self.ok("/api/v1/fiscal-years", json!({"year": 2026})).await;
     }
@@ -149,12 +198,19 @@ impl TestApp {
             .iter()
             .map(|(account, side, amount)| json!({"account": account, *side: amount, "currency": "EUR"}))
             .collect();
-        self.ok("/api/v1/journal-entries", json!({"posting_date": date, "lines": lines})).await
+        self.ok(
+            "/api/v1/journal-entries",
+            json!({"posting_date": date, "lines": lines}),
+        )
+        .await
     }
 
     /// Waits until the pipelines have processed everything stored.
     pub async fn settle(&self) {
-        self.running().wait_for_pipelines(Duration::from_secs(20)).await.expect("pipelines catch up");
+        self.running()
+            .wait_for_pipelines(Duration::from_secs(20))
+            .await
+            .expect("pipelines catch up");
     }
 
     /// Runs SQL; returns the rows.
@@ -170,14 +226,22 @@ impl TestApp {
             Backend::Sqlite => {
                 use sqlx::Connection;
                 let url = format!("sqlite://{}", self.dir.path().join("events.db").display());
-                let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("open sqlite");
-                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&mut connection).await
+                let mut connection = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("open sqlite");
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+                    .fetch_one(&mut connection)
+                    .await
             }
             Backend::Postgres => {
                 use sqlx::Connection;
                 let url = &self.database.as_ref().expect("database").url;
-                let mut connection = sqlx::PgConnection::connect(url).await.expect("open postgres");
-                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&mut connection).await
+                let mut connection = sqlx::PgConnection::connect(url)
+                    .await
+                    .expect("open postgres");
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+                    .fetch_one(&mut connection)
+                    .await
             }
         };
         rows.expect("count events")

@@ -1,4 +1,7 @@
 //! Integration tests of the whole product over real connections: the app on port 0 driven over
+
+// Tests state their expectations with unwrap/expect: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
 //! HTTP like a client, SQLite files and a real PostgreSQL, Delta tables in temp directories.
 
 mod bad_input;

@@ -7,13 +7,20 @@ use tributary_kernel::EventStore;
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
 use tributary_pipelines::{PipelineError, Runner, RunnerOptions};
 
-crate::on_both_backends!(a_restart_keeps_balances_and_new_posts_continue, a_pipeline_crashing_between_commits_resumes_to_the_clean_lake);
+crate::on_both_backends!(
+    a_restart_keeps_balances_and_new_posts_continue,
+    a_pipeline_crashing_between_commits_resumes_to_the_clean_lake
+);
 
 async fn a_restart_keeps_balances_and_new_posts_continue(backend: Backend) {
     let mut app = TestApp::spawn(backend).await;
     app.setup_ledger().await;
     for day in 1..=5 {
-        app.post_entry(&format!("2026-01-{day:02}"), &[("1000", "debit", "100.25"), ("4000", "credit", "100.25")]).await;
+        app.post_entry(
+            &format!("2026-01-{day:02}"),
+            &[("1000", "debit", "100.25"), ("4000", "credit", "100.25")],
+        )
+        .await;
     }
     app.settle().await;
     let (_, before) = app.get("/api/v1/accounts/1000/balance").await;
@@ -24,11 +31,18 @@ async fn a_restart_keeps_balances_and_new_posts_continue(backend: Backend) {
     let (_, after) = app.get("/api/v1/accounts/1000/balance").await;
     assert_eq!(after, before, "a restart changes no balance");
 
-    app.post_entry("2026-01-06", &[("1000", "debit", "0.75"), ("4000", "credit", "0.75")]).await;
+    app.post_entry(
+        "2026-01-06",
+        &[("1000", "debit", "0.75"), ("4000", "credit", "0.75")],
+    )
+    .await;
     app.settle().await;
     let (_, continued) = app.get("/api/v1/accounts/1000/balance").await;
     assert_eq!(continued["balance"], "502.00");
-    assert_eq!(app.sql("SELECT count(*) FROM gl_journal_lines").await[0], json!([12]));
+    assert_eq!(
+        app.sql("SELECT count(*) FROM gl_journal_lines").await[0],
+        json!([12])
+    );
     app.stop().await;
 }
 
@@ -44,7 +58,9 @@ async fn lake_contents(lake: &Lake) -> Vec<String> {
          FROM gl_account_movements GROUP BY company, account, currency, period, posting_date ORDER BY 1, 2, 3, 4, 5",
     ] {
         let result = query.query(sql).await.expect("lake query");
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&result.batches).expect("format").to_string();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&result.batches)
+            .expect("format")
+            .to_string();
         contents.push(text);
     }
     contents
@@ -55,10 +71,25 @@ async fn a_pipeline_crashing_between_commits_resumes_to_the_clean_lake(backend: 
     app.setup_ledger().await;
     for i in 0..60 {
         let amount = format!("{}.{:02}", 10 + i, i);
-        let (debit, credit) = if i % 3 == 0 { ("6000", "1000") } else { ("1200", "4000") };
-        app.post_entry(&format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28), &[(debit, "debit", &amount), (credit, "credit", &amount)]).await;
+        let (debit, credit) = if i % 3 == 0 {
+            ("6000", "1000")
+        } else {
+            ("1200", "4000")
+        };
+        app.post_entry(
+            &format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            &[(debit, "debit", &amount), (credit, "credit", &amount)],
+        )
+        .await;
         if i % 20 == 0 {
-            let (status, _, _) = app.request(reqwest::Method::PATCH, "/api/v1/accounts/6000", Some(&format!(r#"{{"name":"Rent {i}"}}"#)), &[]).await;
+            let (status, _, _) = app
+                .request(
+                    reqwest::Method::PATCH,
+                    "/api/v1/accounts/6000",
+                    Some(&format!(r#"{{"name":"Rent {i}"}}"#)),
+                    &[],
+                )
+                .await;
             assert_eq!(status, 200);
         }
     }
@@ -67,34 +98,74 @@ async fn a_pipeline_crashing_between_commits_resumes_to_the_clean_lake(backend: 
         Backend::Sqlite => format!("sqlite://{}", app.dir.path().join("events.db").display()),
         Backend::Postgres => app.database.as_ref().expect("database").url.clone(),
     };
-    let store = EventStore::connect(&database_url, 4).await.expect("connect");
+    let store = EventStore::connect(&database_url, 4)
+        .await
+        .expect("connect");
     assert_eq!(store.backend(), url);
 
     // Crash run: small batches, and a failure after 1, 2 or 3 table commits, again and again.
     let crash_dir = tempfile::tempdir().expect("temp dir");
-    let crash_lake = Lake::open(&crash_dir.path().display().to_string(), tributary_lakehouse::catalog::all()).await.expect("lake");
+    let crash_lake = Lake::open(
+        &crash_dir.path().display().to_string(),
+        tributary_lakehouse::catalog::all(),
+    )
+    .await
+    .expect("lake");
     let mut crashes = 0;
     for attempt in 0..1_000 {
-        let options = RunnerOptions { batch_events_max: 3, fault_after_commits: Some(1 + attempt % 3), ..RunnerOptions::default() };
-        let mut runner = Runner::new(EventSource::Store(store.clone()), crash_lake.clone(), tributary_pipelines::pipelines(), options).await.expect("runner");
+        let options = RunnerOptions {
+            batch_events_max: 3,
+            fault_after_commits: Some(1 + attempt % 3),
+            ..RunnerOptions::default()
+        };
+        let mut runner = Runner::new(
+            EventSource::Store(store.clone()),
+            crash_lake.clone(),
+            tributary_pipelines::pipelines(),
+            options,
+        )
+        .await
+        .expect("runner");
         match runner.catch_up().await {
             Ok(()) => break,
             Err(PipelineError::InjectedFault { .. }) => crashes += 1,
             Err(other) => panic!("unexpected pipeline error: {other}"),
         }
     }
-    assert!(crashes >= 20, "the run should have crashed at many points, crashed {crashes} times");
+    assert!(
+        crashes >= 20,
+        "the run should have crashed at many points, crashed {crashes} times"
+    );
 
     // Clean run: one runner, default batches, over the same events.
     let clean_dir = tempfile::tempdir().expect("temp dir");
-    let clean_lake = Lake::open(&clean_dir.path().display().to_string(), tributary_lakehouse::catalog::all()).await.expect("lake");
-    let mut runner = Runner::new(EventSource::Store(store.clone()), clean_lake.clone(), tributary_pipelines::pipelines(), RunnerOptions::default()).await.expect("runner");
+    let clean_lake = Lake::open(
+        &clean_dir.path().display().to_string(),
+        tributary_lakehouse::catalog::all(),
+    )
+    .await
+    .expect("lake");
+    let mut runner = Runner::new(
+        EventSource::Store(store.clone()),
+        clean_lake.clone(),
+        tributary_pipelines::pipelines(),
+        RunnerOptions::default(),
+    )
+    .await
+    .expect("runner");
     runner.catch_up().await.expect("clean run");
 
     let crashed = lake_contents(&crash_lake).await;
     let clean = lake_contents(&clean_lake).await;
-    assert!(clean[0].lines().count() > 120, "the clean lake holds every line: {}", clean[0].lines().count());
-    assert_eq!(crashed, clean, "after {crashes} crashes the lake equals a clean run");
+    assert!(
+        clean[0].lines().count() > 120,
+        "the clean lake holds every line: {}",
+        clean[0].lines().count()
+    );
+    assert_eq!(
+        crashed, clean,
+        "after {crashes} crashes the lake equals a clean run"
+    );
 
     // And the live app's own lake agrees too.
     app.settle().await;

@@ -3,8 +3,8 @@
 
 use crate::helpers::{Backend, TestDatabase};
 use serde_json::json;
-use tributary_kernel::store::{AppendBatch, EventStore, StoreError, StreamWrite};
 use tributary_kernel::NewEvent;
+use tributary_kernel::store::{AppendBatch, EventStore, StoreError, StreamWrite};
 
 crate::on_both_backends!(events_are_immutable_and_sequences_unique);
 
@@ -15,7 +15,13 @@ fn batch(aggregate_id: &str, expected_version: i64, count: usize) -> AppendBatch
             aggregate_type: "thing".into(),
             aggregate_id: aggregate_id.into(),
             expected_version,
-            events: (0..count).map(|i| NewEvent { event_type: "ThingHappened".into(), event_version: 1, payload: json!({ "i": i }) }).collect(),
+            events: (0..count)
+                .map(|i| NewEvent {
+                    event_type: "ThingHappened".into(),
+                    event_version: 1,
+                    payload: json!({ "i": i }),
+                })
+                .collect(),
         }],
         reads: vec![],
         metadata: Default::default(),
@@ -29,11 +35,21 @@ async fn open(backend: Backend) -> (EventStore, Option<TestDatabase>, tempfile::
     match backend {
         Backend::Sqlite => {
             let url = format!("sqlite://{}", dir.path().join("events.db").display());
-            (EventStore::connect(&url, 4).await.expect("connect"), None, dir)
+            (
+                EventStore::connect(&url, 4).await.expect("connect"),
+                None,
+                dir,
+            )
         }
         Backend::Postgres => {
             let database = TestDatabase::create().await;
-            (EventStore::connect(&database.url, 4).await.expect("connect"), Some(database), dir)
+            (
+                EventStore::connect(&database.url, 4)
+                    .await
+                    .expect("connect"),
+                Some(database),
+                dir,
+            )
         }
     }
 }
@@ -41,34 +57,62 @@ async fn open(backend: Backend) -> (EventStore, Option<TestDatabase>, tempfile::
 async fn events_are_immutable_and_sequences_unique(backend: Backend) {
     let (store, database, dir) = open(backend).await;
     let stored = store.append(batch("a", 0, 3)).await.expect("append");
-    assert_eq!(stored.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        stored.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     // The same expected version again is a conflict, not a lost update.
     match store.append(batch("a", 0, 1)).await {
         Err(StoreError::Conflict { expected: 0, .. }) => {}
         other => panic!("expected a conflict, got {other:?}"),
     }
     // Concurrent writers at the same version: exactly one wins.
-    let (left, right) = tokio::join!(store.append(batch("b", 0, 1)), store.append(batch("b", 0, 1)));
-    assert_eq!(u8::from(left.is_ok()) + u8::from(right.is_ok()), 1, "{left:?} {right:?}");
-    let loaded = store.load("thing", &["a".into(), "b".into()]).await.expect("load");
+    let (left, right) = tokio::join!(
+        store.append(batch("b", 0, 1)),
+        store.append(batch("b", 0, 1))
+    );
+    assert_eq!(
+        u8::from(left.is_ok()) + u8::from(right.is_ok()),
+        1,
+        "{left:?} {right:?}"
+    );
+    let loaded = store
+        .load("thing", &["a".into(), "b".into()])
+        .await
+        .expect("load");
     assert_eq!((loaded["a"].len(), loaded["b"].len()), (3, 1));
-    assert_eq!(loaded["a"][2].to_cloudevent()["type"], "tributary.test.ThingHappened");
+    assert_eq!(
+        loaded["a"][2].to_cloudevent()["type"],
+        "tributary.test.ThingHappened"
+    );
 
     let refused = match backend {
         Backend::Sqlite => {
             use sqlx::Connection;
             let url = format!("sqlite://{}", dir.path().join("events.db").display());
             let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("open");
-            let update = sqlx::query("UPDATE events SET payload = '{}'").execute(&mut connection).await;
-            let delete = sqlx::query("DELETE FROM events").execute(&mut connection).await;
+            let update = sqlx::query("UPDATE events SET payload = '{}'")
+                .execute(&mut connection)
+                .await;
+            let delete = sqlx::query("DELETE FROM events")
+                .execute(&mut connection)
+                .await;
             update.is_err() && delete.is_err()
         }
         Backend::Postgres => {
             use sqlx::Connection;
-            let mut connection = sqlx::PgConnection::connect(&database.as_ref().expect("db").url).await.expect("open");
-            let update = sqlx::query("UPDATE events SET payload = '{}'").execute(&mut connection).await;
-            let delete = sqlx::query("DELETE FROM events").execute(&mut connection).await;
-            let truncate = sqlx::query("TRUNCATE events").execute(&mut connection).await;
+            let mut connection = sqlx::PgConnection::connect(&database.as_ref().expect("db").url)
+                .await
+                .expect("open");
+            let update = sqlx::query("UPDATE events SET payload = '{}'")
+                .execute(&mut connection)
+                .await;
+            let delete = sqlx::query("DELETE FROM events")
+                .execute(&mut connection)
+                .await;
+            let truncate = sqlx::query("TRUNCATE events")
+                .execute(&mut connection)
+                .await;
             update.is_err() && delete.is_err() && truncate.is_err()
         }
     };
@@ -96,13 +140,17 @@ async fn feed_until(store: &EventStore, cursor: i64, count: usize) -> tributary_
 async fn postgres_feed_never_skips_an_event_that_commits_late() {
     use sqlx::Connection;
     let database = TestDatabase::create().await;
-    let store = EventStore::connect(&database.url, 4).await.expect("connect");
+    let store = EventStore::connect(&database.url, 4)
+        .await
+        .expect("connect");
     store.append(batch("early", 0, 1)).await.expect("append");
     let first = feed_until(&store, 0, 1).await;
     assert_eq!(first.events.len(), 1);
 
     // A slow writer inserts (taking the lower position and xid) and holds its transaction open.
-    let mut slow = sqlx::PgConnection::connect(&database.url).await.expect("connect");
+    let mut slow = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
     let mut transaction = slow.begin().await.expect("begin");
     sqlx::query(
         "INSERT INTO events (event_id, context, aggregate_type, aggregate_id, sequence, event_type, event_version, source, time, payload, metadata) \
@@ -112,12 +160,27 @@ async fn postgres_feed_never_skips_an_event_that_commits_late() {
     .await
     .expect("slow insert");
     // A fast writer commits a later position meanwhile.
-    store.append(batch("fast", 0, 1)).await.expect("fast append");
+    store
+        .append(batch("fast", 0, 1))
+        .await
+        .expect("fast append");
     let while_open = store.read_feed(first.cursor, 100).await.expect("feed");
-    assert!(while_open.events.is_empty(), "nothing after the open transaction may be handed out yet: {:?}", while_open.events);
+    assert!(
+        while_open.events.is_empty(),
+        "nothing after the open transaction may be handed out yet: {:?}",
+        while_open.events
+    );
 
     transaction.commit().await.expect("slow commit");
     let after = feed_until(&store, first.cursor, 2).await;
-    let ids: Vec<&str> = after.events.iter().map(|e| e.aggregate_id.as_str()).collect();
-    assert_eq!(ids, vec!["slow", "fast"], "both arrive, in commit-safe order, none skipped");
+    let ids: Vec<&str> = after
+        .events
+        .iter()
+        .map(|e| e.aggregate_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["slow", "fast"],
+        "both arrive, in commit-safe order, none skipped"
+    );
 }
