@@ -124,3 +124,53 @@ async fn bad_input_is_refused_with_a_problem_and_changes_nothing(backend: Backen
     );
     app.stop().await;
 }
+
+/// The SQL endpoint's row and time limits answer a clear 422 instead of running on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_row_and_time_limits_are_enforced_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::config(dir.path(), None);
+    config.query_limits = tributary_lakehouse::QueryLimits {
+        timeout_ms: 200,
+        rows_max: 1_000,
+    };
+    let running = tributary::start(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let sql = |sql: &str| {
+        client
+            .post(format!("http://{}/api/v1/sql", running.addr))
+            .json(&json!({ "sql": sql }))
+            .send()
+    };
+    let response = sql("SELECT * FROM generate_series(1, 1000)").await.unwrap();
+    assert_eq!(response.status(), 200, "exactly the limit is fine");
+    let response = sql("SELECT * FROM generate_series(1, 1001)").await.unwrap();
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://tributary.dev/problems/query_rows_limit"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("1000 rows"),
+        "{problem}"
+    );
+
+    let started = std::time::Instant::now();
+    let response = sql(
+        "SELECT count(*) FROM generate_series(1, 100000) a CROSS JOIN generate_series(1, 100000) b",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "https://tributary.dev/problems/query_timeout",
+        "{problem}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the query was stopped at its limit"
+    );
+    running.stop().await;
+}
