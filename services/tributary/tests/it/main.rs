@@ -8,4 +8,5 @@ mod bad_input;
 mod helpers;
 mod ledger;
 mod restart;
+mod sigkill;
 mod store;

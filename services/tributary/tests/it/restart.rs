@@ -48,7 +48,7 @@ async fn a_restart_keeps_balances_and_new_posts_continue(backend: Backend) {
 
 /// Every table's rows in a canonical order; the movements rolled up by key, because their
 /// rows are per-micro-batch partial sums whose split depends on where batches ended.
-async fn lake_contents(lake: &Lake) -> Vec<String> {
+pub(crate) async fn lake_contents(lake: &Lake) -> Vec<String> {
     let query = QueryService::new(lake.clone(), QueryLimits::default());
     let mut contents = Vec::new();
     for sql in [
