@@ -447,18 +447,13 @@ pub async fn commit<T>(
     if decision.writes.is_empty() && claim.is_none() {
         return Ok(json_response(status, body));
     }
-    let batch = crate::store::AppendBatch {
-        context: context.to_owned(),
-        writes: decision.writes,
-        reads: decision.reads,
-        metadata: crate::Metadata {
-            request_id: request_id_of(headers),
-            idempotency_key: claim.as_ref().map(|c| c.key.clone()),
-            user: None,
-        },
-        idempotency: claim.as_ref().map(|c| c.record(status, &body)),
-        time: chrono::Utc::now(),
+    let metadata = crate::Metadata {
+        request_id: request_id_of(headers),
+        idempotency_key: claim.as_ref().map(|c| c.key.clone()),
+        user: None,
     };
+    let record = claim.as_ref().map(|c| c.record(status, &body));
+    let (batch, _) = decision.into_batch(context, metadata, record);
     match store.append(batch).await {
         Ok(_) => Ok(json_response(status, body)),
         Err(StoreError::IdempotencyKeyTaken { key }) => {

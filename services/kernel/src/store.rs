@@ -856,3 +856,23 @@ pub struct Decision<T> {
     pub reads: Vec<StreamRead>,
     pub outcome: T,
 }
+
+impl<T> Decision<T> {
+    /// The append that stores this decision now, with its outcome handed back.
+    pub fn into_batch(
+        self,
+        context: &str,
+        metadata: Metadata,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> (AppendBatch, T) {
+        let batch = AppendBatch {
+            context: context.to_owned(),
+            writes: self.writes,
+            reads: self.reads,
+            metadata,
+            idempotency,
+            time: Utc::now(),
+        };
+        (batch, self.outcome)
+    }
+}

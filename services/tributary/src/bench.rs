@@ -330,16 +330,8 @@ async fn baseline_appends(
                     ],
                 };
                 let decision = commands::post_journal_entry(&store, command).await?;
-                store
-                    .append(tributary_kernel::AppendBatch {
-                        context: commands::CONTEXT.into(),
-                        writes: decision.writes,
-                        reads: decision.reads,
-                        metadata: Default::default(),
-                        idempotency: None,
-                        time: chrono::Utc::now(),
-                    })
-                    .await?;
+                let (batch, _) = decision.into_batch(commands::CONTEXT, Default::default(), None);
+                store.append(batch).await?;
             }
         }));
     }

@@ -208,14 +208,7 @@ async fn ensure_default_company(
     let code = CompanyCode::parse(code)
         .map_err(|rule| anyhow::anyhow!("default company code {code:?} {rule}"))?;
     let decision = commands::create_company(store, code, name.clone()).await?;
-    let batch = tributary_kernel::AppendBatch {
-        context: commands::CONTEXT.into(),
-        writes: decision.writes,
-        reads: decision.reads,
-        metadata: Default::default(),
-        idempotency: None,
-        time: chrono::Utc::now(),
-    };
+    let (batch, _) = decision.into_batch(commands::CONTEXT, Default::default(), None);
     match store.append(batch).await {
         // Another process created it first: fine.
         Ok(_) | Err(tributary_kernel::StoreError::Conflict { .. }) => Ok(()),
