@@ -186,6 +186,12 @@ impl EventStore {
                 .await?;
             Backend::Sqlite { write, read: read? }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            // Create the database on first start, as SQLite creates its file; an error here
+            // (no permission, server down) surfaces from the connect below with its cause.
+            use sqlx::migrate::MigrateDatabase as _;
+            if let Ok(false) = sqlx::Postgres::database_exists(url).await {
+                let _ = sqlx::Postgres::create_database(url).await;
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(connections_max.max(1))
                 .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
