@@ -167,11 +167,12 @@ async fn trial_balance(
                 decimal_cell(column(7), row)?,
             );
             // Protects what is reported: closing = opening + debit - credit, always.
-            assert_eq!(
-                closing,
-                opening + debit - credit,
-                "trial balance row does not roll forward"
-            );
+            if closing != opening + debit - credit {
+                return Err(ApiError::internal(&format!(
+                    "trial balance row for account {:?} does not roll forward: {opening} + {debit} - {credit} != {closing}",
+                    string_cell(column(0), row)
+                )));
+            }
             let total = totals.entry(currency.clone()).or_default();
             total.opening += opening;
             total.debit += debit;
