@@ -1,9 +1,13 @@
 //! Getting events out of the event store and into the pipelines.
 //!
-//! On the embedded default the pipelines read the event store's global order directly
-//! ([`EventSource::Store`]); the production path puts Kafka between the two (relay and
-//! bronze ingest live here too once they exist). Every source hands out batches in global order
-//! with a cursor to resume after, and never skips an event that commits late.
+//! - [`EventSource::Store`]: the pipelines read the event store's feed directly (embedded
+//!   default, replays).
+//! - [`relay`]: production publishes every stored event to Kafka (`<context>.events`).
+//! - [`kafka`]: the message format on Kafka (CloudEvents binary mode) shared by producer and
+//!   consumers.
+
+pub mod kafka;
+pub mod relay;
 
 use tributary_kernel::store::{EventStore, FeedBatch, StoreError};
 

@@ -24,6 +24,8 @@ pub struct TableDefinition {
     pub name: &'static str,
     pub description: &'static str,
     pub schema: SchemaRef,
+    /// Columns the table's files are partitioned by (directory per value).
+    pub partition_columns: &'static [&'static str],
 }
 
 /// One row per journal line, in the order posted.
@@ -51,6 +53,7 @@ pub fn gl_journal_lines() -> TableDefinition {
             Field::new("event_position", DataType::Int64, false),
             Field::new("recorded_at", timestamp(), false),
         ])),
+        partition_columns: &[],
     }
 }
 
@@ -70,6 +73,7 @@ pub fn gl_account_movements() -> TableDefinition {
             Field::new("credit", money(), false),
             Field::new("line_count", DataType::Int64, false),
         ])),
+        partition_columns: &[],
     }
 }
 
@@ -89,6 +93,7 @@ pub fn gl_account_changes() -> TableDefinition {
             Field::new("event_position", DataType::Int64, false),
             Field::new("changed_at", timestamp(), false),
         ])),
+        partition_columns: &[],
     }
 }
 

@@ -13,7 +13,8 @@
 use crate::catalog::TableDefinition;
 use datafusion::arrow::record_batch::RecordBatch;
 use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::protocol::DeltaOperation;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use std::collections::HashMap;
@@ -33,6 +34,15 @@ pub enum LakeError {
         version: Option<u64>,
         #[source]
         source: Box<DeltaTableError>,
+    },
+    #[error(
+        "table {table}: progress of {app_id} is {found:?}, this writer expected {expected:?}; another writer moved it"
+    )]
+    ProgressMoved {
+        table: String,
+        app_id: String,
+        expected: Option<i64>,
+        found: Option<i64>,
     },
     #[error("table {table}: the pipeline's rows do not fit the table schema: {reason}")]
     Schema { table: String, reason: String },
@@ -110,13 +120,17 @@ impl Lake {
             .map_err(|source| delta_error(table, &current, source))
     }
 
-    /// Appends rows and the `txn(app_id, version)` marker in one Delta commit.
+    /// Appends rows and progress markers in one Delta commit, as a compare-and-set: every
+    /// marker's current version must equal what the writer expects (`None`: never written),
+    /// checked in the snapshot the commit is based on. A concurrent commit of the same app id
+    /// makes Delta refuse this one, so two writers (a consumer that lost its partitions and the
+    /// one that got them) can never both record the same progress. With no rows, only the
+    /// markers are committed.
     pub async fn append(
         &self,
         table: &str,
         batches: Vec<RecordBatch>,
-        app_id: &str,
-        version: i64,
+        progress: &[Progress],
     ) -> Result<u64, LakeError> {
         let (definition, handle) = self.entry(table)?;
         for batch in &batches {
@@ -132,18 +146,76 @@ impl Lake {
             .update_incremental(None)
             .await
             .map_err(|source| delta_error(table, &guard, source))?;
-        let commit = CommitProperties::default()
-            .with_application_transaction(Transaction::new(app_id, version));
-        let written = guard
+        {
+            let snapshot = guard
+                .snapshot()
+                .map_err(|source| delta_error(table, &guard, source))?;
+            for marker in progress {
+                let found = snapshot
+                    .transaction_version(guard.log_store().as_ref(), &marker.app_id)
+                    .await
+                    .map_err(|source| delta_error(table, &guard, source))?;
+                if found != marker.expected {
+                    return Err(LakeError::ProgressMoved {
+                        table: table.to_owned(),
+                        app_id: marker.app_id.clone(),
+                        expected: marker.expected,
+                        found,
+                    });
+                }
+            }
+        }
+        let transactions: Vec<Transaction> = progress
+            .iter()
+            .map(|m| Transaction::new(&m.app_id, m.version))
+            .collect();
+        let commit = CommitProperties::default().with_application_transactions(transactions);
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: None,
+            };
+            let snapshot = guard
+                .snapshot()
+                .map_err(|source| delta_error(table, &guard, source))?;
+            let finalized = CommitBuilder::from(commit)
+                .build(Some(snapshot), guard.log_store(), operation)
+                .await
+                .map_err(|source| delta_error(table, &guard, source))?;
+            let version = finalized.version();
+            guard
+                .update_incremental(None)
+                .await
+                .map_err(|source| delta_error(table, &guard, source))?;
+            return Ok(version);
+        }
+        let mut write = guard
             .clone()
             .write(batches)
             .with_save_mode(SaveMode::Append)
-            .with_commit_properties(commit)
+            .with_commit_properties(commit);
+        if !definition.partition_columns.is_empty() {
+            write = write.with_partition_columns(
+                definition.partition_columns.iter().map(|c| (*c).to_owned()),
+            );
+        }
+        let written = write
             .await
             .map_err(|source| delta_error(table, &guard, source))?;
         *guard = written;
         Ok(guard.version().unwrap_or_default())
     }
+}
+
+/// A progress marker to commit with rows: Delta `txn(app_id, version)`, valid only if the
+/// table's current version for `app_id` is still `expected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub app_id: String,
+    pub expected: Option<i64>,
+    pub version: i64,
 }
 
 fn delta_error(table: &str, current: &DeltaTable, source: DeltaTableError) -> LakeError {
@@ -188,6 +260,7 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
         .with_table_name(definition.name)
         .with_comment(definition.description)
         .with_columns(schema.fields().cloned())
+        .with_partition_columns(definition.partition_columns.iter().map(|c| (*c).to_owned()))
         .with_save_mode(SaveMode::Ignore)
         .await
         .map_err(error)

@@ -11,5 +11,5 @@ pub mod http;
 pub mod lake;
 pub mod query;
 
-pub use lake::{Lake, LakeError};
+pub use lake::{Lake, LakeError, Progress};
 pub use query::{QueryError, QueryLimits, QueryResult, QueryService};

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tributary_ingest::EventSource;
 use tributary_kernel::EventEnvelope;
 use tributary_kernel::store::StoreError;
-use tributary_lakehouse::{Lake, LakeError};
+use tributary_lakehouse::{Lake, LakeError, Progress};
 
 /// One SQL transformation and the table it appends to.
 #[derive(Debug, Clone)]
@@ -85,8 +85,11 @@ pub struct Runner {
     lake: Lake,
     pipelines: Vec<Pipeline>,
     options: RunnerOptions,
-    /// Each table's committed cursor: events at or below it are in the table.
+    /// Each table's processed cursor: events at or below it are in the table (or produced
+    /// no rows for it).
     cursors: HashMap<&'static str, i64>,
+    /// Each table's progress as last committed to its Delta log (`None`: never).
+    committed: HashMap<&'static str, Option<i64>>,
     commits: usize,
     /// The newest cursor every table has processed; published for freshness waits.
     progress: watch::Sender<i64>,
@@ -101,12 +104,11 @@ impl Runner {
         options: RunnerOptions,
     ) -> Result<Runner, PipelineError> {
         let mut cursors = HashMap::new();
+        let mut committed = HashMap::new();
         for pipeline in &pipelines {
-            let cursor = lake
-                .txn_version(pipeline.table, &pipeline.app_id())
-                .await?
-                .unwrap_or(0);
-            cursors.insert(pipeline.table, cursor);
+            let recorded = lake.txn_version(pipeline.table, &pipeline.app_id()).await?;
+            committed.insert(pipeline.table, recorded);
+            cursors.insert(pipeline.table, recorded.unwrap_or(0));
         }
         let start = cursors.values().copied().min().unwrap_or(0);
         let (progress, _) = watch::channel(start);
@@ -116,6 +118,7 @@ impl Runner {
             pipelines,
             options,
             cursors,
+            committed,
             commits: 0,
             progress,
         })
@@ -162,9 +165,13 @@ impl Runner {
                         commits: self.commits,
                     });
                 }
-                self.lake
-                    .append(pipeline.table, rows, &pipeline.app_id(), batch.cursor)
-                    .await?;
+                let progress = Progress {
+                    app_id: pipeline.app_id(),
+                    expected: self.committed.get(pipeline.table).copied().flatten(),
+                    version: batch.cursor,
+                };
+                self.lake.append(pipeline.table, rows, &[progress]).await?;
+                self.committed.insert(pipeline.table, Some(batch.cursor));
                 self.commits += 1;
             }
             // Nothing to write still advances the table in memory; after a restart the events

@@ -12,5 +12,6 @@ pub mod store;
 
 pub use envelope::{EventEnvelope, Metadata, NewEvent, from_envelope, to_new_event};
 pub use store::{
-    AppendBatch, Decision, EventStore, FeedBatch, StoreError, StreamRead, StreamWrite,
+    AppendBatch, Decision, EventStore, FeedBatch, RelayLease, RelayPosition, StoreError,
+    StreamRead, StreamWrite,
 };

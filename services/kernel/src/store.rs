@@ -447,6 +447,104 @@ impl EventStore {
     }
 }
 
+/// A relay's saved progress: the feed cursor published up to and the next relay sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayPosition {
+    pub cursor: i64,
+    pub next_sequence: i64,
+}
+
+/// Held while this process is the active relay; dropping it lets a standby take over.
+pub struct RelayLease {
+    _connection: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+impl EventStore {
+    /// Becomes the one active relay named `relay`, or `None` while another instance holds it.
+    /// PostgreSQL: a session advisory lock on a dedicated connection, released by the database
+    /// when this process dies. SQLite has one process by construction.
+    pub async fn try_lease_relay(&self, relay: &str) -> Result<Option<RelayLease>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { .. } => Ok(Some(RelayLease { _connection: None })),
+            Backend::Postgres(pool) => {
+                let mut connection = pool.acquire().await?;
+                let acquired: bool = sqlx::query_scalar(
+                    "SELECT pg_try_advisory_lock(hashtext('tributary-relay'), hashtext($1))",
+                )
+                .bind(relay)
+                .fetch_one(&mut *connection)
+                .await?;
+                Ok(acquired.then_some(RelayLease {
+                    _connection: Some(connection),
+                }))
+            }
+        }
+    }
+
+    pub async fn relay_position(&self, relay: &str) -> Result<RelayPosition, StoreError> {
+        let row: Option<(i64, i64)> = match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query_as("SELECT cursor, next_sequence FROM relay_positions WHERE relay = ?")
+                    .bind(relay)
+                    .fetch_optional(read)
+                    .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_as("SELECT cursor, next_sequence FROM relay_positions WHERE relay = $1")
+                    .bind(relay)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(row.map_or(
+            RelayPosition {
+                cursor: 0,
+                next_sequence: 1,
+            },
+            |(cursor, next_sequence)| RelayPosition {
+                cursor,
+                next_sequence,
+            },
+        ))
+    }
+
+    /// Saves a relay's progress after its batch was acknowledged by the broker.
+    pub async fn save_relay_position(
+        &self,
+        relay: &str,
+        position: RelayPosition,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => {
+                sqlx::query(
+                    "INSERT INTO relay_positions (relay, cursor, next_sequence, updated_at) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (relay) DO UPDATE SET cursor = excluded.cursor, \
+                     next_sequence = excluded.next_sequence, updated_at = excluded.updated_at",
+                )
+                .bind(relay)
+                .bind(position.cursor)
+                .bind(position.next_sequence)
+                .bind(Utc::now().to_rfc3339())
+                .execute(write)
+                .await?;
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO relay_positions (relay, cursor, next_sequence) VALUES ($1, $2, $3) \
+                     ON CONFLICT (relay) DO UPDATE SET cursor = excluded.cursor, \
+                     next_sequence = excluded.next_sequence, updated_at = now()",
+                )
+                .bind(relay)
+                .bind(position.cursor)
+                .bind(position.next_sequence)
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn read_feed_postgres(
     pool: &PgPool,
     cursor: i64,
