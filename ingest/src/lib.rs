@@ -6,6 +6,7 @@
 //! - [`kafka`]: the message format on Kafka (CloudEvents binary mode) shared by producer and
 //!   consumers.
 
+pub mod bronze;
 pub mod kafka;
 pub mod relay;
 

@@ -23,6 +23,9 @@ pub struct RelayOptions {
     pub brokers: String,
     /// Name of this relay's position and lease; instances with the same name share one.
     pub name: String,
+    /// Prefix of every topic name (`<prefix><context>.events`); empty in production, unique
+    /// per test.
+    pub topic_prefix: String,
     /// Partitions of topics the relay creates.
     pub partitions: i32,
     pub batch_events_max: usize,
@@ -35,6 +38,7 @@ impl RelayOptions {
         RelayOptions {
             brokers: brokers.to_owned(),
             name: "default".into(),
+            topic_prefix: String::new(),
             partitions: 3,
             batch_events_max: 5_000,
             poll_interval_ms: 100,
@@ -69,6 +73,10 @@ impl Relay {
         })
     }
 
+    fn topic(&self, context: &str) -> String {
+        format!("{}{}", self.options.topic_prefix, topic_for(context))
+    }
+
     /// Publishes one batch after the saved position; returns how many events it published.
     pub async fn step(&mut self) -> Result<usize, RelayError> {
         let position = self.store.relay_position(&self.options.name).await?;
@@ -82,7 +90,7 @@ impl Relay {
         let new_topics: Vec<String> = batch
             .events
             .iter()
-            .map(|e| topic_for(&e.context))
+            .map(|e| self.topic(&e.context))
             .filter(|t| !self.topics.contains(t))
             .collect::<HashSet<_>>()
             .into_iter()
@@ -95,7 +103,7 @@ impl Relay {
         let mut deliveries = Vec::with_capacity(batch.events.len());
         for (index, event) in batch.events.iter().enumerate() {
             let (key, value, headers) = kafka::encode(event, position.next_sequence + index as i64);
-            let topic = topic_for(&event.context);
+            let topic = self.topic(&event.context);
             let producer = self.producer.clone();
             deliveries.push(async move {
                 let record = FutureRecord::to(&topic)

@@ -97,12 +97,66 @@ pub fn gl_account_changes() -> TableDefinition {
     }
 }
 
+/// Every event from Kafka, raw, exactly once per topic partition offset; partitioned by
+/// bounded context and event date.
+pub fn bronze_events() -> TableDefinition {
+    TableDefinition {
+        name: "bronze_events",
+        description: "Raw events from Kafka, one row per topic/partition/offset",
+        schema: Arc::new(Schema::new(vec![
+            Field::new("topic", DataType::Utf8, false),
+            Field::new("partition", DataType::Int32, false),
+            Field::new("offset", DataType::Int64, false),
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("event_type", DataType::Utf8, false),
+            Field::new("event_version", DataType::Int32, false),
+            Field::new("aggregate_type", DataType::Utf8, false),
+            Field::new("aggregate_id", DataType::Utf8, false),
+            Field::new("sequence", DataType::Int64, false),
+            Field::new("position", DataType::Int64, false),
+            Field::new("relay_sequence", DataType::Int64, false),
+            Field::new("source", DataType::Utf8, false),
+            Field::new("time", timestamp(), false),
+            Field::new("payload", DataType::Utf8, false),
+            Field::new("metadata", DataType::Utf8, false),
+            Field::new("ingested_at", timestamp(), false),
+            Field::new("context", DataType::Utf8, false),
+            Field::new("event_date", DataType::Date32, false),
+        ])),
+        partition_columns: &["context", "event_date"],
+    }
+}
+
+/// Messages that could not be decoded, with their raw bytes; they never stop the stream.
+pub fn bronze_dead_letters() -> TableDefinition {
+    TableDefinition {
+        name: "bronze_dead_letters",
+        description: "Undecodable Kafka messages with raw key/value and the error",
+        schema: Arc::new(Schema::new(vec![
+            Field::new("topic", DataType::Utf8, false),
+            Field::new("partition", DataType::Int32, false),
+            Field::new("offset", DataType::Int64, false),
+            Field::new("key", DataType::Binary, true),
+            Field::new("value", DataType::Binary, true),
+            Field::new("error", DataType::Utf8, false),
+            Field::new("received_at", timestamp(), false),
+        ])),
+        partition_columns: &[],
+    }
+}
+
+/// The tables the pipelines maintain.
 pub fn all() -> Vec<TableDefinition> {
     vec![
         gl_journal_lines(),
         gl_account_movements(),
         gl_account_changes(),
     ]
+}
+
+/// The bronze tables the Kafka ingest maintains.
+pub fn bronze() -> Vec<TableDefinition> {
+    vec![bronze_events(), bronze_dead_letters()]
 }
 
 /// Views over the tables, `(name, CREATE VIEW statement)`, from `sql/views`.

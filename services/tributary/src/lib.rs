@@ -24,6 +24,8 @@ use tokio::task::JoinHandle;
 use tributary_finance::commands;
 use tributary_finance::domain::CompanyCode;
 use tributary_ingest::EventSource;
+use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
+use tributary_ingest::relay::{Relay, RelayOptions};
 use tributary_kernel::store::EventStore;
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
 use tributary_pipelines::{Runner, RunnerOptions};
@@ -45,6 +47,91 @@ pub struct Config {
     pub default_company: (String, String),
     pub query_limits: QueryLimits,
     pub runner: RunnerOptions,
+    /// What this process runs; `up` runs every role.
+    pub roles: Roles,
+    /// Kafka bootstrap servers; with them the relay and ingest roles run.
+    pub kafka_brokers: Option<String>,
+    /// Prefix of every Kafka topic name (empty in production).
+    pub topic_prefix: String,
+}
+
+/// The parts of Tributary one process can run; production scales them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Finance commands over HTTP.
+    pub api: bool,
+    /// Event store to Kafka.
+    pub relay: bool,
+    /// Kafka to the bronze Delta tables.
+    pub ingest: bool,
+    /// The SQL pipelines keeping the lake's tables.
+    pub pipelines: bool,
+    /// SQL and read APIs over the lake.
+    pub query: bool,
+}
+
+impl Roles {
+    pub const NAMES: [&'static str; 5] = ["api", "relay", "ingest", "pipelines", "query"];
+
+    pub fn all() -> Roles {
+        Roles {
+            api: true,
+            relay: true,
+            ingest: true,
+            pipelines: true,
+            query: true,
+        }
+    }
+
+    /// Everything that runs without a broker: the embedded default.
+    pub fn embedded() -> Roles {
+        Roles {
+            relay: false,
+            ingest: false,
+            ..Roles::all()
+        }
+    }
+
+    /// Parses a comma-separated list such as `api,query`.
+    pub fn parse(list: &str) -> Result<Roles, String> {
+        let mut roles = Roles {
+            api: false,
+            relay: false,
+            ingest: false,
+            pipelines: false,
+            query: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "api" => roles.api = true,
+                "relay" => roles.relay = true,
+                "ingest" => roles.ingest = true,
+                "pipelines" => roles.pipelines = true,
+                "query" => roles.query = true,
+                other => {
+                    return Err(format!(
+                        "unknown role {other:?}; roles are {}",
+                        Roles::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        if roles
+            == (Roles {
+                api: false,
+                relay: false,
+                ingest: false,
+                pipelines: false,
+                query: false,
+            })
+        {
+            return Err(format!(
+                "name at least one role of {}",
+                Roles::NAMES.join(", ")
+            ));
+        }
+        Ok(roles)
+    }
 }
 
 impl Config {
@@ -57,6 +144,9 @@ impl Config {
             default_company: ("MAIN".into(), "Main company".into()),
             query_limits: QueryLimits::default(),
             runner: RunnerOptions::default(),
+            roles: Roles::embedded(),
+            kafka_brokers: None,
+            topic_prefix: String::new(),
         }
     }
 
@@ -75,6 +165,7 @@ impl Config {
 
 /// A started Tributary: its address, handles, and how to stop it.
 pub struct Running {
+    /// The HTTP address (the configured one, unbound, when no role serves HTTP).
     pub addr: SocketAddr,
     pub store: EventStore,
     pub lake: Lake,
@@ -105,8 +196,12 @@ impl Running {
     }
 }
 
-/// Connects the event store, opens the lake, starts the pipelines and the HTTP server.
+/// Connects the event store, opens the lake, and starts the roles the config asks for.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let roles = config.roles;
+    if (roles.relay || roles.ingest) && config.kafka_brokers.is_none() {
+        anyhow::bail!("the relay and ingest roles need --kafka-brokers");
+    }
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "while creating data directory {}",
@@ -122,37 +217,70 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 redact(&database_url)
             )
         })?;
-    ensure_default_company(&store, &config.default_company).await?;
-    let lake = Lake::open(&config.lake_location(), tributary_lakehouse::catalog::all())
+    if roles.api {
+        ensure_default_company(&store, &config.default_company).await?;
+    }
+    let mut tables = tributary_lakehouse::catalog::all();
+    tables.extend(tributary_lakehouse::catalog::bronze());
+    let lake = Lake::open(&config.lake_location(), tables)
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
     let query = QueryService::new(lake.clone(), config.query_limits);
-    let runner = Runner::new(
-        EventSource::Store(store.clone()),
-        lake.clone(),
-        tributary_pipelines::pipelines(),
-        config.runner.clone(),
-    )
-    .await
-    .context("while loading pipeline progress from the lake")?;
-    let pipeline_progress = runner.progress();
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let runner_task = tokio::spawn(runner.run(shutdown_rx.clone()));
+    let mut tasks = Vec::new();
 
-    let app = router(store.clone(), query.clone());
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
+    let pipeline_progress = if roles.pipelines {
+        let runner = Runner::new(
+            EventSource::Store(store.clone()),
+            lake.clone(),
+            tributary_pipelines::pipelines(),
+            config.runner.clone(),
+        )
         .await
-        .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
-    let addr = listener.local_addr()?;
-    let mut stop = shutdown_rx.clone();
-    let server_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        });
-        if let Err(error) = serve.await {
-            tracing::error!(error = %error, "HTTP server failed");
+        .context("while loading pipeline progress from the lake")?;
+        let progress = runner.progress();
+        tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
+        progress
+    } else {
+        watch::channel(0).1
+    };
+    if let Some(brokers) = &config.kafka_brokers {
+        if roles.relay {
+            let mut options = RelayOptions::new(brokers);
+            options.topic_prefix = config.topic_prefix.clone();
+            let relay =
+                Relay::new(store.clone(), options).context("while creating the Kafka producer")?;
+            tasks.push(tokio::spawn(relay.run(shutdown_rx.clone())));
         }
-    });
+        if roles.ingest {
+            let topics = vec![format!(
+                "{}{}",
+                config.topic_prefix,
+                tributary_ingest::kafka::topic_for(tributary_finance::commands::CONTEXT)
+            )];
+            let bronze = BronzeIngest::new(lake.clone(), BronzeOptions::new(brokers, topics))
+                .context("while creating the Kafka consumer for bronze ingest")?;
+            tasks.push(tokio::spawn(bronze.run(shutdown_rx.clone())));
+        }
+    }
+
+    let mut addr = config.http_addr;
+    if roles.api || roles.query {
+        let app = router(store.clone(), query.clone(), roles);
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
+        addr = listener.local_addr()?;
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(error = %error, "HTTP server failed");
+            }
+        }));
+    }
     Ok(Running {
         addr,
         store,
@@ -160,22 +288,28 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         query,
         pipeline_progress,
         shutdown,
-        tasks: vec![server_task, runner_task],
+        tasks,
     })
 }
 
-/// The whole HTTP surface.
-pub fn router(store: EventStore, query: QueryService) -> Router {
-    let reads = reads::router().with_state(reads::ReadState {
-        store: store.clone(),
-        query: query.clone(),
-    });
-    Router::new()
+/// The HTTP surface of the api role (commands) and the query role (SQL and read APIs).
+pub fn router(store: EventStore, query: QueryService, roles: Roles) -> Router {
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(store.clone())
-        .merge(tributary_finance::api::router().with_state(store))
-        .merge(tributary_lakehouse::http::router().with_state(query))
-        .merge(reads)
+        .with_state(store.clone());
+    if roles.api {
+        router = router.merge(tributary_finance::api::router().with_state(store.clone()));
+    }
+    if roles.query {
+        let reads = reads::router().with_state(reads::ReadState {
+            store,
+            query: query.clone(),
+        });
+        router = router
+            .merge(tributary_lakehouse::http::router().with_state(query))
+            .merge(reads);
+    }
+    router
         .fallback(|| async { tributary_kernel::http::ApiError::not_found("no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .layer(axum::middleware::from_fn(

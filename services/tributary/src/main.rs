@@ -30,12 +30,23 @@ struct RunArgs {
     /// Lake location; default <data-dir>/lake.
     #[arg(long, env = "TRIBUTARY_LAKE")]
     lake: Option<String>,
+    /// Kafka bootstrap servers (host:port,...); with them the relay and bronze ingest run.
+    #[arg(long, env = "TRIBUTARY_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run everything in one process (the embedded default).
     Up(RunArgs),
+    /// Run some roles only, so production can scale them apart.
+    Serve {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Comma-separated roles: api, relay, ingest, pipelines, query.
+        #[arg(long, env = "TRIBUTARY_ROLES", value_parser = parse_roles)]
+        role: tributary::Roles,
+    },
     /// Post entries over HTTP with concurrent clients and print throughput, latency and freshness.
     Bench(tributary::bench::BenchArgs),
 }
@@ -54,7 +65,15 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => up(args).await,
+            Command::Up(args) => {
+                // Without a broker the embedded default has no relay or bronze ingest.
+                let roles = match args.kafka_brokers {
+                    Some(_) => tributary::Roles::all(),
+                    None => tributary::Roles::embedded(),
+                };
+                up(args, roles).await
+            }
+            Command::Serve { args, role } => up(args, role).await,
             Command::Bench(args) => tributary::bench::run(args).await,
         }
     });
@@ -67,23 +86,47 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn up(args: RunArgs) -> anyhow::Result<()> {
+fn parse_roles(list: &str) -> Result<tributary::Roles, String> {
+    tributary::Roles::parse(list)
+}
+
+async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     let mut config = tributary::Config::embedded(args.data_dir, args.http_addr);
     config.database_url = args.database_url;
     config.lake = args.lake;
+    config.kafka_brokers = args.kafka_brokers;
+    config.roles = roles;
     let running = tributary::start(config.clone()).await?;
-    println!("Tributary is up.");
-    println!(
-        "  HTTP API      http://{}  (health: /healthz, API: /api/v1)",
-        running.addr
-    );
-    println!("  SQL           POST http://{}/api/v1/sql", running.addr);
+    let active: Vec<&str> = tributary::Roles::NAMES
+        .iter()
+        .zip([
+            roles.api,
+            roles.relay,
+            roles.ingest,
+            roles.pipelines,
+            roles.query,
+        ])
+        .filter_map(|(name, on)| on.then_some(*name))
+        .collect();
+    println!("Tributary is up (roles: {}).", active.join(", "));
+    if roles.api || roles.query {
+        println!(
+            "  HTTP API      http://{}  (health: /healthz, API: /api/v1)",
+            running.addr
+        );
+    }
+    if roles.query {
+        println!("  SQL           POST http://{}/api/v1/sql", running.addr);
+    }
     println!(
         "  event store   {} ({})",
         tributary::redact(&config.database_url()),
         running.store.backend()
     );
     println!("  lake          {}", running.lake.root());
+    if let Some(brokers) = &config.kafka_brokers {
+        println!("  kafka         {brokers} (topics <context>.events)");
+    }
     println!("Stop with Ctrl-C or SIGTERM.");
     shutdown_signal()
         .await

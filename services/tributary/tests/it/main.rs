@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod helpers;
+mod kafka;
 mod ledger;
 mod restart;
 mod sigkill;

@@ -1,0 +1,509 @@
+//! Bronze ingest: every Kafka message into Delta, exactly once per topic partition offset.
+//!
+//! ```text
+//!  assignment ──► read txn(tributary-bronze-<topic>-<p>) from bronze_events ──► assign at +1
+//!  loop: collect messages ──► per partition: skip offsets already in Delta,
+//!        decode ─┬─ ok: drop relay repeats (relay sequence <= highest seen), row for bronze_events
+//!                └─ undecodable: row for bronze_dead_letters (raw key/value, error)
+//!        ──► commit dead letters (+ their offsets), then events (+ offsets, relay sequence)
+//! ```
+//! Each commit is a compare-and-set on the partition's recorded progress, so a consumer that
+//! lost a partition in a rebalance cannot commit it after its new owner did. Kafka's committed
+//! offsets are never used: the Delta log is the only progress.
+
+use crate::kafka::{self, MessageError, RelayedEvent};
+use chrono::{NaiveDate, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, Date32Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tributary_lakehouse::catalog;
+use tributary_lakehouse::{Lake, LakeError, Progress};
+
+pub const EVENTS: &str = "bronze_events";
+pub const DEAD_LETTERS: &str = "bronze_dead_letters";
+
+#[derive(Debug, Clone)]
+pub struct BronzeOptions {
+    pub brokers: String,
+    pub group: String,
+    pub topics: Vec<String>,
+    pub batch_messages_max: usize,
+    pub batch_wait_ms: u64,
+    pub retry_interval_ms: u64,
+}
+
+impl BronzeOptions {
+    pub fn new(brokers: &str, topics: Vec<String>) -> Self {
+        BronzeOptions {
+            brokers: brokers.to_owned(),
+            group: "tributary-bronze".into(),
+            topics,
+            batch_messages_max: 10_000,
+            batch_wait_ms: 200,
+            retry_interval_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BronzeError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("building rows: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+}
+
+pub fn offset_app_id(topic: &str, partition: i32) -> String {
+    format!("tributary-bronze-{topic}-{partition}")
+}
+pub fn relay_sequence_app_id(topic: &str, partition: i32) -> String {
+    format!("tributary-bronze-relay-sequence-{topic}-{partition}")
+}
+pub fn dead_letter_app_id(topic: &str, partition: i32) -> String {
+    format!("tributary-bronze-dead-letters-{topic}-{partition}")
+}
+
+/// Seeks every newly assigned partition to the offset after the one recorded in Delta.
+pub struct AssignFromDelta {
+    lake: Lake,
+    runtime: tokio::runtime::Handle,
+    /// Bumped on every rebalance: cached per-partition progress is reloaded after it changes.
+    generation: Arc<AtomicU64>,
+}
+
+impl ClientContext for AssignFromDelta {}
+
+impl ConsumerContext for AssignFromDelta {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(assigned) = rebalance else {
+            return;
+        };
+        let mut positioned = TopicPartitionList::new();
+        for element in assigned.elements() {
+            let (topic, partition) = (element.topic().to_owned(), element.partition());
+            let lake = self.lake.clone();
+            // The rebalance callback is synchronous and runs inside the consumer's poll on a
+            // runtime worker thread; reading the Delta log needs the runtime, so block in place.
+            let recorded = tokio::task::block_in_place(|| {
+                self.runtime.block_on(async move {
+                    lake.txn_version(EVENTS, &offset_app_id(&topic, partition))
+                        .await
+                })
+            });
+            let offset = match recorded {
+                Ok(Some(last)) => Offset::Offset(last + 1),
+                Ok(None) => Offset::Beginning,
+                Err(error) => {
+                    // Without the recorded offset, start from the beginning: every offset
+                    // already in Delta is skipped again on read, so nothing is doubled.
+                    tracing::warn!(error = %error, "reading the recorded offset failed; starting from the beginning");
+                    Offset::Beginning
+                }
+            };
+            if let Err(error) = positioned.add_partition_offset(element.topic(), partition, offset)
+            {
+                tracing::error!(error = %error, "building the assignment failed");
+            }
+        }
+        if let Err(error) = consumer.assign(&positioned) {
+            tracing::error!(error = %error, "assigning at the offsets recorded in Delta failed");
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A partition's progress as recorded in Delta.
+#[derive(Debug, Clone, Copy, Default)]
+struct PartitionProgress {
+    offset: Option<i64>,
+    relay_sequence: Option<i64>,
+    dead_letter_offset: Option<i64>,
+}
+
+pub struct BronzeIngest {
+    lake: Lake,
+    consumer: StreamConsumer<AssignFromDelta>,
+    options: BronzeOptions,
+    progress: ProgressCache,
+}
+
+/// Per-partition progress read from Delta, dropped whenever a rebalance happened.
+struct ProgressCache {
+    lake: Lake,
+    generation: Arc<AtomicU64>,
+    seen_generation: u64,
+    known: HashMap<(String, i32), PartitionProgress>,
+}
+
+impl ProgressCache {
+    async fn get(&mut self, topic: &str, partition: i32) -> Result<PartitionProgress, BronzeError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        if generation != self.seen_generation {
+            self.known.clear();
+            self.seen_generation = generation;
+        }
+        let key = (topic.to_owned(), partition);
+        if let Some(known) = self.known.get(&key) {
+            return Ok(*known);
+        }
+        let loaded = PartitionProgress {
+            offset: self
+                .lake
+                .txn_version(EVENTS, &offset_app_id(topic, partition))
+                .await?,
+            relay_sequence: self
+                .lake
+                .txn_version(EVENTS, &relay_sequence_app_id(topic, partition))
+                .await?,
+            dead_letter_offset: self
+                .lake
+                .txn_version(DEAD_LETTERS, &dead_letter_app_id(topic, partition))
+                .await?,
+        };
+        self.known.insert(key, loaded);
+        Ok(loaded)
+    }
+}
+
+fn days(date: NaiveDate) -> i32 {
+    i32::try_from((date - NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
+}
+
+impl BronzeIngest {
+    pub fn new(lake: Lake, options: BronzeOptions) -> Result<BronzeIngest, BronzeError> {
+        let generation = Arc::new(AtomicU64::new(0));
+        let context = AssignFromDelta {
+            lake: lake.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            generation: generation.clone(),
+        };
+        let consumer: StreamConsumer<AssignFromDelta> =
+            kafka::consumer_config(&options.brokers, &options.group)
+                .create_with_context(context)?;
+        let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        let progress = ProgressCache {
+            lake: lake.clone(),
+            generation,
+            seen_generation: 0,
+            known: HashMap::new(),
+        };
+        Ok(BronzeIngest {
+            lake,
+            consumer,
+            options,
+            progress,
+        })
+    }
+
+    /// Waits for messages and ingests one batch; returns how many messages it read.
+    pub async fn step(&mut self, wait: Duration) -> Result<usize, BronzeError> {
+        let mut messages: Vec<OwnedMessage> = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while messages.len() < self.options.batch_messages_max {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                // Detached: a borrowed message pins the consumer and cannot cross an await.
+                Ok(Ok(message)) => messages.push(message.detach()),
+                Ok(Err(error)) => return Err(error.into()),
+                Err(_) => break,
+            }
+        }
+        let read = messages.len();
+        if read == 0 {
+            return Ok(0);
+        }
+        // Group by partition, in offset order.
+        let mut by_partition: BTreeMap<(String, i32), Vec<&OwnedMessage>> = BTreeMap::new();
+        for message in &messages {
+            by_partition
+                .entry((message.topic().to_owned(), message.partition()))
+                .or_default()
+                .push(message);
+        }
+        let mut events = EventRows::default();
+        let mut dead = DeadLetterRows::default();
+        let mut event_progress = Vec::new();
+        let mut dead_progress = Vec::new();
+        let mut updates = Vec::new();
+        let now = Utc::now();
+        // Collect progress first (it needs &mut self), then rows.
+        let mut states = Vec::new();
+        for (topic, partition) in by_partition.keys() {
+            states.push(self.progress.get(topic, *partition).await?);
+        }
+        for (((topic, partition), list), before) in by_partition.iter().zip(states) {
+            let mut after = before;
+            let mut dead_here = false;
+            for message in list {
+                let offset = message.offset();
+                if before.offset.is_some_and(|done| offset <= done) {
+                    continue;
+                }
+                after.offset = Some(offset);
+                match kafka::decode(*message) {
+                    Ok(relayed) => {
+                        if before
+                            .relay_sequence
+                            .is_some_and(|hwm| relayed.relay_sequence <= hwm)
+                            || after
+                                .relay_sequence
+                                .is_some_and(|hwm| relayed.relay_sequence <= hwm)
+                        {
+                            continue; // a relay repeat of an event already ingested
+                        }
+                        after.relay_sequence = Some(relayed.relay_sequence);
+                        events.push(topic, *partition, offset, &relayed, now);
+                    }
+                    Err(error) => {
+                        if before.dead_letter_offset.is_some_and(|done| offset <= done) {
+                            continue;
+                        }
+                        dead_here = true;
+                        after.dead_letter_offset = Some(offset);
+                        dead.push(topic, *partition, offset, message, &error, now);
+                    }
+                }
+            }
+            if after.offset == before.offset {
+                continue;
+            }
+            if dead_here {
+                dead_progress.push(Progress {
+                    app_id: dead_letter_app_id(topic, *partition),
+                    expected: before.dead_letter_offset,
+                    version: after.dead_letter_offset.unwrap_or_default(),
+                });
+            }
+            event_progress.push(Progress {
+                app_id: offset_app_id(topic, *partition),
+                expected: before.offset,
+                version: after.offset.unwrap_or_default(),
+            });
+            if let Some(sequence) = after.relay_sequence {
+                event_progress.push(Progress {
+                    app_id: relay_sequence_app_id(topic, *partition),
+                    expected: before.relay_sequence,
+                    version: sequence,
+                });
+            }
+            updates.push(((topic.clone(), *partition), after));
+        }
+        if event_progress.is_empty() {
+            return Ok(read);
+        }
+        let result = async {
+            if !dead_progress.is_empty() {
+                self.lake
+                    .append(DEAD_LETTERS, vec![dead.finish()?], &dead_progress)
+                    .await?;
+            }
+            self.lake
+                .append(EVENTS, vec![events.finish()?], &event_progress)
+                .await?;
+            Ok::<(), BronzeError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                for (key, after) in updates {
+                    self.progress.known.insert(key, after);
+                }
+                Ok(read)
+            }
+            Err(error) => {
+                // Reload progress from Delta before the next batch, whatever failed.
+                self.progress.known.clear();
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true; errors are logged and the batch is read again.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let wait = Duration::from_millis(self.options.batch_wait_ms);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            tokio::select! {
+                result = self.step(wait) => {
+                    if let Err(error) = result {
+                        tracing::warn!(error = %error, "bronze ingest batch failed; resuming from Delta");
+                        self.seek_to_recorded().await;
+                        tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)).await;
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// After a failed batch, moves every assigned partition back to its recorded offset.
+    async fn seek_to_recorded(&mut self) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        // Plain values: the list's elements point into librdkafka and cannot cross an await.
+        let assigned: Vec<(String, i32)> = assignment
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        for (topic, partition) in assigned {
+            let (topic, partition) = (topic.as_str(), partition);
+            let offset = match self
+                .lake
+                .txn_version(EVENTS, &offset_app_id(topic, partition))
+                .await
+            {
+                Ok(Some(last)) => Offset::Offset(last + 1),
+                Ok(None) => Offset::Beginning,
+                Err(_) => continue,
+            };
+            if let Err(error) = self
+                .consumer
+                .seek(topic, partition, offset, Duration::from_secs(5))
+            {
+                tracing::warn!(error = %error, topic, partition, "seek after a failed batch failed");
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct EventRows {
+    topic: StringBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+    event_id: StringBuilder,
+    event_type: StringBuilder,
+    event_version: Int32Builder,
+    aggregate_type: StringBuilder,
+    aggregate_id: StringBuilder,
+    sequence: Int64Builder,
+    position: Int64Builder,
+    relay_sequence: Int64Builder,
+    source: StringBuilder,
+    time: TimestampMicrosecondBuilder,
+    payload: StringBuilder,
+    metadata: StringBuilder,
+    ingested_at: TimestampMicrosecondBuilder,
+    context: StringBuilder,
+    event_date: Date32Builder,
+}
+
+impl EventRows {
+    fn push(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        relayed: &RelayedEvent,
+        now: chrono::DateTime<Utc>,
+    ) {
+        let event = &relayed.envelope;
+        self.topic.append_value(topic);
+        self.partition.append_value(partition);
+        self.offset.append_value(offset);
+        self.event_id.append_value(event.id.to_string());
+        self.event_type.append_value(&event.event_type);
+        self.event_version.append_value(event.event_version);
+        self.aggregate_type.append_value(&event.aggregate_type);
+        self.aggregate_id.append_value(&event.aggregate_id);
+        self.sequence.append_value(event.sequence);
+        self.position.append_value(event.position);
+        self.relay_sequence.append_value(relayed.relay_sequence);
+        self.source.append_value(&event.source);
+        self.time.append_value(event.time.timestamp_micros());
+        self.payload.append_value(event.payload.to_string());
+        self.metadata
+            .append_value(serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()));
+        self.ingested_at.append_value(now.timestamp_micros());
+        self.context.append_value(&event.context);
+        self.event_date.append_value(days(event.time.date_naive()));
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.topic.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.offset.finish()),
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.event_version.finish()),
+            Arc::new(self.aggregate_type.finish()),
+            Arc::new(self.aggregate_id.finish()),
+            Arc::new(self.sequence.finish()),
+            Arc::new(self.position.finish()),
+            Arc::new(self.relay_sequence.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.time.finish().with_timezone("UTC")),
+            Arc::new(self.payload.finish()),
+            Arc::new(self.metadata.finish()),
+            Arc::new(self.ingested_at.finish().with_timezone("UTC")),
+            Arc::new(self.context.finish()),
+            Arc::new(self.event_date.finish()),
+        ];
+        RecordBatch::try_new(catalog::bronze_events().schema, columns)
+    }
+}
+
+#[derive(Default)]
+struct DeadLetterRows {
+    topic: StringBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+    key: BinaryBuilder,
+    value: BinaryBuilder,
+    error: StringBuilder,
+    received_at: TimestampMicrosecondBuilder,
+}
+
+impl DeadLetterRows {
+    fn push(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        message: &OwnedMessage,
+        error: &MessageError,
+        now: chrono::DateTime<Utc>,
+    ) {
+        self.topic.append_value(topic);
+        self.partition.append_value(partition);
+        self.offset.append_value(offset);
+        self.key.append_option(message.key());
+        self.value.append_option(message.payload());
+        self.error.append_value(error.to_string());
+        self.received_at.append_value(now.timestamp_micros());
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.topic.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.offset.finish()),
+            Arc::new(self.key.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.error.finish()),
+            Arc::new(self.received_at.finish().with_timezone("UTC")),
+        ];
+        RecordBatch::try_new(catalog::bronze_dead_letters().schema, columns)
+    }
+}
