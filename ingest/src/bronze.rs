@@ -18,6 +18,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::record_batch::RecordBatch;
+use futures::future::BoxFuture;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -75,12 +76,29 @@ pub fn dead_letter_app_id(topic: &str, partition: i32) -> String {
     format!("tributary-bronze-dead-letters-{topic}-{partition}")
 }
 
-/// Seeks every newly assigned partition to the offset after the one recorded in Delta.
+/// Where a newly assigned partition starts: the last offset already recorded in Delta, if any.
+pub type StartOffset =
+    Arc<dyn Fn(String, i32) -> BoxFuture<'static, Result<Option<i64>, LakeError>> + Send + Sync>;
+
+/// Seeks every newly assigned partition to the offset after the one recorded in Delta, never to
+/// Kafka's committed offset.
 pub struct AssignFromDelta {
-    lake: Lake,
+    start: StartOffset,
     runtime: tokio::runtime::Handle,
     /// Bumped on every rebalance: cached per-partition progress is reloaded after it changes.
     generation: Arc<AtomicU64>,
+}
+
+impl AssignFromDelta {
+    pub fn new(start: StartOffset) -> (AssignFromDelta, Arc<AtomicU64>) {
+        let generation = Arc::new(AtomicU64::new(0));
+        let context = AssignFromDelta {
+            start,
+            runtime: tokio::runtime::Handle::current(),
+            generation: generation.clone(),
+        };
+        (context, generation)
+    }
 }
 
 impl ClientContext for AssignFromDelta {}
@@ -97,15 +115,10 @@ impl ConsumerContext for AssignFromDelta {
         let mut positioned = TopicPartitionList::new();
         for element in assigned.elements() {
             let (topic, partition) = (element.topic().to_owned(), element.partition());
-            let lake = self.lake.clone();
+            let start = (self.start)(topic.clone(), partition);
             // The rebalance callback is synchronous and runs inside the consumer's poll on a
             // runtime worker thread; reading the Delta log needs the runtime, so block in place.
-            let recorded = tokio::task::block_in_place(|| {
-                self.runtime.block_on(async move {
-                    lake.txn_version(EVENTS, &offset_app_id(&topic, partition))
-                        .await
-                })
-            });
+            let recorded = tokio::task::block_in_place(|| self.runtime.block_on(start));
             let offset = match recorded {
                 Ok(Some(last)) => Offset::Offset(last + 1),
                 Ok(None) => Offset::Beginning,
@@ -116,8 +129,7 @@ impl ConsumerContext for AssignFromDelta {
                     Offset::Beginning
                 }
             };
-            if let Err(error) = positioned.add_partition_offset(element.topic(), partition, offset)
-            {
+            if let Err(error) = positioned.add_partition_offset(&topic, partition, offset) {
                 tracing::error!(error = %error, "building the assignment failed");
             }
         }
@@ -125,6 +137,65 @@ impl ConsumerContext for AssignFromDelta {
             tracing::error!(error = %error, "assigning at the offsets recorded in Delta failed");
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A consumer in `group` subscribed to `topics` that starts every partition after `start`.
+pub fn consumer_from_delta(
+    brokers: &str,
+    group: &str,
+    topics: &[String],
+    start: StartOffset,
+) -> Result<(StreamConsumer<AssignFromDelta>, Arc<AtomicU64>), rdkafka::error::KafkaError> {
+    let (context, generation) = AssignFromDelta::new(start);
+    let consumer: StreamConsumer<AssignFromDelta> =
+        kafka::consumer_config(brokers, group).create_with_context(context)?;
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    Ok((consumer, generation))
+}
+
+/// Reads up to `max` messages, waiting at most `wait` in all; detached so they can cross awaits.
+pub async fn receive<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<OwnedMessage>, rdkafka::error::KafkaError> {
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while messages.len() < max {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => messages.push(message.detach()),
+            Ok(Err(error)) => return Err(error),
+            Err(_) => break,
+        }
+    }
+    Ok(messages)
+}
+
+/// Moves every assigned partition back to the offset after `start` (after a failed batch).
+pub async fn seek_to_recorded<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    start: &StartOffset,
+) {
+    let Ok(assignment) = consumer.assignment() else {
+        return;
+    };
+    // Plain values: the list's elements point into librdkafka and cannot cross an await.
+    let assigned: Vec<(String, i32)> = assignment
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect();
+    for (topic, partition) in assigned {
+        let offset = match start(topic.clone(), partition).await {
+            Ok(Some(last)) => Offset::Offset(last + 1),
+            Ok(None) => Offset::Beginning,
+            Err(_) => continue,
+        };
+        if let Err(error) = consumer.seek(&topic, partition, offset, Duration::from_secs(5)) {
+            tracing::warn!(error = %error, topic, partition, "seek after a failed batch failed");
+        }
     }
 }
 
@@ -141,6 +212,17 @@ pub struct BronzeIngest {
     consumer: StreamConsumer<AssignFromDelta>,
     options: BronzeOptions,
     progress: ProgressCache,
+    start: StartOffset,
+}
+
+fn bronze_start(lake: Lake) -> StartOffset {
+    Arc::new(move |topic: String, partition: i32| {
+        let lake = lake.clone();
+        Box::pin(async move {
+            lake.txn_version(EVENTS, &offset_app_id(&topic, partition))
+                .await
+        })
+    })
 }
 
 /// Per-partition progress read from Delta, dropped whenever a rebalance happened.
@@ -187,17 +269,13 @@ fn days(date: NaiveDate) -> i32 {
 
 impl BronzeIngest {
     pub fn new(lake: Lake, options: BronzeOptions) -> Result<BronzeIngest, BronzeError> {
-        let generation = Arc::new(AtomicU64::new(0));
-        let context = AssignFromDelta {
-            lake: lake.clone(),
-            runtime: tokio::runtime::Handle::current(),
-            generation: generation.clone(),
-        };
-        let consumer: StreamConsumer<AssignFromDelta> =
-            kafka::consumer_config(&options.brokers, &options.group)
-                .create_with_context(context)?;
-        let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics)?;
+        let start = bronze_start(lake.clone());
+        let (consumer, generation) = consumer_from_delta(
+            &options.brokers,
+            &options.group,
+            &options.topics,
+            start.clone(),
+        )?;
         let progress = ProgressCache {
             lake: lake.clone(),
             generation,
@@ -209,21 +287,13 @@ impl BronzeIngest {
             consumer,
             options,
             progress,
+            start,
         })
     }
 
     /// Waits for messages and ingests one batch; returns how many messages it read.
     pub async fn step(&mut self, wait: Duration) -> Result<usize, BronzeError> {
-        let mut messages: Vec<OwnedMessage> = Vec::new();
-        let deadline = tokio::time::Instant::now() + wait;
-        while messages.len() < self.options.batch_messages_max {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                // Detached: a borrowed message pins the consumer and cannot cross an await.
-                Ok(Ok(message)) => messages.push(message.detach()),
-                Ok(Err(error)) => return Err(error.into()),
-                Err(_) => break,
-            }
-        }
+        let messages = receive(&self.consumer, self.options.batch_messages_max, wait).await?;
         let read = messages.len();
         if read == 0 {
             return Ok(0);
@@ -345,42 +415,11 @@ impl BronzeIngest {
                 result = self.step(wait) => {
                     if let Err(error) = result {
                         tracing::warn!(error = %error, "bronze ingest batch failed; resuming from Delta");
-                        self.seek_to_recorded().await;
+                        seek_to_recorded(&self.consumer, &self.start).await;
                         tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)).await;
                     }
                 }
                 _ = shutdown.changed() => {}
-            }
-        }
-    }
-
-    /// After a failed batch, moves every assigned partition back to its recorded offset.
-    async fn seek_to_recorded(&mut self) {
-        let Ok(assignment) = self.consumer.assignment() else {
-            return;
-        };
-        // Plain values: the list's elements point into librdkafka and cannot cross an await.
-        let assigned: Vec<(String, i32)> = assignment
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_owned(), e.partition()))
-            .collect();
-        for (topic, partition) in assigned {
-            let (topic, partition) = (topic.as_str(), partition);
-            let offset = match self
-                .lake
-                .txn_version(EVENTS, &offset_app_id(topic, partition))
-                .await
-            {
-                Ok(Some(last)) => Offset::Offset(last + 1),
-                Ok(None) => Offset::Beginning,
-                Err(_) => continue,
-            };
-            if let Err(error) = self
-                .consumer
-                .seek(topic, partition, offset, Duration::from_secs(5))
-            {
-                tracing::warn!(error = %error, topic, partition, "seek after a failed batch failed");
             }
         }
     }

@@ -10,27 +10,137 @@ pub mod bronze;
 pub mod kafka;
 pub mod relay;
 
-use tributary_kernel::store::{EventStore, FeedBatch, StoreError};
+use bronze::{AssignFromDelta, StartOffset};
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::message::Message;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tributary_kernel::EventEnvelope;
+use tributary_kernel::store::{EventStore, StoreError};
+
+/// The stream name of the event store's feed; Kafka streams are `<topic>-<partition>`.
+pub const FEED_STREAM: &str = "feed";
+
+/// One event with where it came from: its stream, its position there (feed cursor or Kafka
+/// offset), and for Kafka the relay sequence that marks repeats.
+#[derive(Debug, Clone)]
+pub struct SourcedEvent {
+    pub envelope: EventEnvelope,
+    pub stream: String,
+    pub position: i64,
+    pub relay_sequence: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+/// Kafka as a source: a consumer group member whose partitions start where Delta says.
+pub struct KafkaEvents {
+    consumer: StreamConsumer<AssignFromDelta>,
+    generation: Arc<AtomicU64>,
+    start: StartOffset,
+    wait: Duration,
+}
+
+impl KafkaEvents {
+    pub fn new(
+        brokers: &str,
+        group: &str,
+        topics: &[String],
+        start: StartOffset,
+        wait: Duration,
+    ) -> Result<KafkaEvents, SourceError> {
+        let (consumer, generation) =
+            bronze::consumer_from_delta(brokers, group, topics, start.clone())?;
+        Ok(KafkaEvents {
+            consumer,
+            generation,
+            start,
+            wait,
+        })
+    }
+}
 
 /// Where the pipelines read events from.
-#[derive(Debug, Clone)]
 pub enum EventSource {
     /// The event store's feed, read directly (embedded default, and replays).
     Store(EventStore),
+    /// Kafka topics in a consumer group (production).
+    Kafka(KafkaEvents),
 }
 
 impl EventSource {
-    /// Events after `cursor`, at most about `events_max`, ending on a transaction boundary.
-    pub async fn read(&self, cursor: i64, events_max: usize) -> Result<FeedBatch, StoreError> {
+    /// The next events: from the feed after `feed_cursor` (ending on a transaction boundary),
+    /// or the next messages of the assigned partitions. Undecodable messages are skipped here
+    /// (bronze ingest keeps them as dead letters).
+    pub async fn read(
+        &mut self,
+        feed_cursor: i64,
+        events_max: usize,
+    ) -> Result<Vec<SourcedEvent>, SourceError> {
         match self {
-            EventSource::Store(store) => store.read_feed(cursor, events_max).await,
+            EventSource::Store(store) => {
+                let batch = store.read_feed(feed_cursor, events_max).await?;
+                Ok(batch
+                    .events
+                    .into_iter()
+                    .map(|envelope| SourcedEvent {
+                        position: envelope.cursor,
+                        envelope,
+                        stream: FEED_STREAM.to_owned(),
+                        relay_sequence: None,
+                    })
+                    .collect())
+            }
+            EventSource::Kafka(kafka) => {
+                let messages = bronze::receive(&kafka.consumer, events_max, kafka.wait).await?;
+                let mut events = Vec::with_capacity(messages.len());
+                for message in messages {
+                    match kafka::decode(&message) {
+                        Ok(relayed) => events.push(SourcedEvent {
+                            envelope: relayed.envelope,
+                            stream: format!("{}-{}", message.topic(), message.partition()),
+                            position: message.offset(),
+                            relay_sequence: Some(relayed.relay_sequence),
+                        }),
+                        Err(error) => tracing::warn!(
+                            topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %error,
+                            "skipping an undecodable message (bronze keeps it as a dead letter)"
+                        ),
+                    }
+                }
+                Ok(events)
+            }
         }
     }
 
-    /// Resolves when new events may be available (an in-process append), or never.
+    /// Changes whenever partitions were reassigned: cached progress must then be reloaded.
+    pub fn generation(&self) -> u64 {
+        match self {
+            EventSource::Store(_) => 0,
+            EventSource::Kafka(kafka) => kafka.generation.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Resolves when new events may be available (an in-process append); Kafka reads wait
+    /// on their own, so for it this resolves at once.
     pub async fn appended(&self) {
         match self {
             EventSource::Store(store) => store.appended().notified().await,
+            EventSource::Kafka(_) => {}
+        }
+    }
+
+    /// After a failed batch: Kafka partitions go back to the offsets recorded in Delta.
+    pub async fn rewind(&self) {
+        if let EventSource::Kafka(kafka) = self {
+            bronze::seek_to_recorded(&kafka.consumer, &kafka.start).await;
         }
     }
 }

@@ -1,4 +1,12 @@
-//! The pipeline runner: follows the event store in global order and keeps every table current.
+//! The pipeline runner: reads events (the store's feed, or Kafka partitions) and keeps every
+//! table current, exactly once.
+//!
+//! Progress is kept per table and per stream (the feed is one stream, each Kafka partition
+//! another) as Delta `txn` markers committed with the table's rows, as a compare-and-set:
+//! - `tributary-pipeline-<table>` (feed) or `tributary-pipeline-<table>-<topic>-<partition>`:
+//!   the last position (feed cursor or Kafka offset) whose events are in the table;
+//! - `…-relay-sequence` (Kafka only): the highest relay sequence in the table, so an event the
+//!   relay published twice is counted once.
 
 use crate::sources::{self, DecodeError};
 use datafusion::arrow::compute::cast;
@@ -6,13 +14,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
-use std::collections::HashMap;
+use futures::future::BoxFuture;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tributary_ingest::EventSource;
+use tributary_ingest::{EventSource, FEED_STREAM, SourceError, SourcedEvent};
 use tributary_kernel::EventEnvelope;
-use tributary_kernel::store::StoreError;
 use tributary_lakehouse::{Lake, LakeError, Progress};
 
 /// One SQL transformation and the table it appends to.
@@ -23,20 +31,57 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// The Delta `txn` application id under which this pipeline records its progress.
-    pub fn app_id(&self) -> String {
-        format!("tributary-pipeline-{}", self.table)
+    /// The Delta `txn` application id of this pipeline's position in `stream`.
+    pub fn app_id(&self, stream: &str) -> String {
+        if stream == FEED_STREAM {
+            format!("tributary-pipeline-{}", self.table)
+        } else {
+            format!("tributary-pipeline-{}-{stream}", self.table)
+        }
     }
+
+    /// The Delta `txn` application id of this pipeline's highest relay sequence in `stream`.
+    pub fn relay_sequence_app_id(&self, stream: &str) -> String {
+        format!("{}-relay-sequence", self.app_id(stream))
+    }
+}
+
+/// Where a newly assigned Kafka partition starts for a set of pipelines: after the lowest
+/// offset any of their tables recorded (a table further ahead skips what it holds).
+pub fn kafka_start(lake: Lake, pipelines: Vec<Pipeline>) -> tributary_ingest::bronze::StartOffset {
+    Arc::new(
+        move |topic: String,
+              partition: i32|
+              -> BoxFuture<'static, Result<Option<i64>, LakeError>> {
+            let (lake, pipelines) = (lake.clone(), pipelines.clone());
+            Box::pin(async move {
+                let stream = format!("{topic}-{partition}");
+                let mut lowest: Option<i64> = None;
+                for (index, pipeline) in pipelines.iter().enumerate() {
+                    let recorded = lake
+                        .txn_version(pipeline.table, &pipeline.app_id(&stream))
+                        .await?;
+                    match recorded {
+                        None => return Ok(None),
+                        Some(offset) => {
+                            lowest = Some(if index == 0 {
+                                offset
+                            } else {
+                                lowest.map_or(offset, |l| l.min(offset))
+                            })
+                        }
+                    }
+                }
+                Ok(lowest)
+            })
+        },
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("reading the event feed after cursor {cursor}: {source}")]
-    Feed {
-        cursor: i64,
-        #[source]
-        source: StoreError,
-    },
+    #[error("reading events: {0}")]
+    Source(#[from] SourceError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("pipeline {table}: {source}")]
@@ -63,7 +108,7 @@ pub struct RunnerOptions {
     pub batch_events_max: usize,
     /// How often to look for new events when no in-process append wakes the runner.
     pub poll_interval_ms: u64,
-    /// Pause before retrying after an error (database or lake unavailable).
+    /// Pause before retrying after an error (database, broker or lake unavailable).
     pub retry_interval_ms: u64,
     /// Tests only: fail after this many table commits, as a crash between two commits would.
     pub fault_after_commits: Option<usize>,
@@ -80,81 +125,136 @@ impl Default for RunnerOptions {
     }
 }
 
+/// A table's progress in one stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StreamProgress {
+    position: Option<i64>,
+    relay_sequence: Option<i64>,
+}
+
+type Key = (&'static str, String);
+
 pub struct Runner {
     source: EventSource,
     lake: Lake,
     pipelines: Vec<Pipeline>,
     options: RunnerOptions,
-    /// Each table's processed cursor: events at or below it are in the table (or produced
+    /// What each table has processed per stream (events at or below are in it, or produced
     /// no rows for it).
-    cursors: HashMap<&'static str, i64>,
-    /// Each table's progress as last committed to its Delta log (`None`: never).
-    committed: HashMap<&'static str, Option<i64>>,
+    processed: HashMap<Key, StreamProgress>,
+    /// What each table's Delta log records per stream: the expected value of the next commit.
+    committed: HashMap<Key, StreamProgress>,
+    seen_generation: u64,
     commits: usize,
-    /// The newest cursor every table has processed; published for freshness waits.
+    /// The feed cursor every table has processed; published for freshness waits.
     progress: watch::Sender<i64>,
 }
 
 impl Runner {
-    /// Loads each table's progress from its Delta log.
     pub async fn new(
         source: EventSource,
         lake: Lake,
         pipelines: Vec<Pipeline>,
         options: RunnerOptions,
     ) -> Result<Runner, PipelineError> {
-        let mut cursors = HashMap::new();
-        let mut committed = HashMap::new();
-        for pipeline in &pipelines {
-            let recorded = lake.txn_version(pipeline.table, &pipeline.app_id()).await?;
-            committed.insert(pipeline.table, recorded);
-            cursors.insert(pipeline.table, recorded.unwrap_or(0));
-        }
-        let start = cursors.values().copied().min().unwrap_or(0);
-        let (progress, _) = watch::channel(start);
-        Ok(Runner {
+        let seen_generation = source.generation();
+        let (progress, _) = watch::channel(0);
+        let mut runner = Runner {
             source,
             lake,
             pipelines,
             options,
-            cursors,
-            committed,
+            processed: HashMap::new(),
+            committed: HashMap::new(),
+            seen_generation,
             commits: 0,
             progress,
-        })
+        };
+        if matches!(runner.source, EventSource::Store(_)) {
+            let cursor = runner.feed_cursor().await?;
+            runner.progress.send_replace(cursor);
+        }
+        Ok(runner)
     }
 
-    /// The cursor up to which every pipeline has processed the feed.
+    /// The feed cursor up to which every pipeline has processed the feed.
     pub fn progress(&self) -> watch::Receiver<i64> {
         self.progress.subscribe()
     }
 
-    fn low_cursor(&self) -> i64 {
-        self.cursors.values().copied().min().unwrap_or(0)
+    async fn stream_progress(
+        &mut self,
+        pipeline: &Pipeline,
+        stream: &str,
+    ) -> Result<StreamProgress, PipelineError> {
+        let key = (pipeline.table, stream.to_owned());
+        if let Some(known) = self.processed.get(&key) {
+            return Ok(*known);
+        }
+        let recorded = StreamProgress {
+            position: self
+                .lake
+                .txn_version(pipeline.table, &pipeline.app_id(stream))
+                .await?,
+            relay_sequence: if stream == FEED_STREAM {
+                None
+            } else {
+                self.lake
+                    .txn_version(pipeline.table, &pipeline.relay_sequence_app_id(stream))
+                    .await?
+            },
+        };
+        self.processed.insert(key.clone(), recorded);
+        self.committed.insert(key, recorded);
+        Ok(recorded)
+    }
+
+    /// The lowest feed cursor any table has processed.
+    async fn feed_cursor(&mut self) -> Result<i64, PipelineError> {
+        let mut lowest = i64::MAX;
+        for pipeline in self.pipelines.clone() {
+            let progress = self.stream_progress(&pipeline, FEED_STREAM).await?;
+            lowest = lowest.min(progress.position.unwrap_or(0));
+        }
+        Ok(if lowest == i64::MAX { 0 } else { lowest })
     }
 
     /// Processes one micro-batch; returns how many events it read (0 when caught up).
     pub async fn step(&mut self) -> Result<usize, PipelineError> {
-        let from = self.low_cursor();
-        let batch = self
+        let generation = self.source.generation();
+        if generation != self.seen_generation {
+            self.processed.clear();
+            self.committed.clear();
+            self.seen_generation = generation;
+        }
+        let from = match self.source {
+            EventSource::Store(_) => self.feed_cursor().await?,
+            EventSource::Kafka(_) => 0,
+        };
+        let events = self
             .source
             .read(from, self.options.batch_events_max)
-            .await
-            .map_err(|source| PipelineError::Feed {
-                cursor: from,
-                source,
-            })?;
-        if batch.events.is_empty() {
+            .await?;
+        if events.is_empty() {
             return Ok(0);
         }
+        let mut streams: Vec<String> = events.iter().map(|e| e.stream.clone()).collect();
+        streams.sort();
+        streams.dedup();
         for pipeline in self.pipelines.clone() {
-            let cursor = self.cursors.get(pipeline.table).copied().unwrap_or(0);
-            let events: Vec<&EventEnvelope> =
-                batch.events.iter().filter(|e| e.cursor > cursor).collect();
-            if events.is_empty() {
+            let mut before = BTreeMap::new();
+            for stream in &streams {
+                before.insert(
+                    stream.clone(),
+                    self.stream_progress(&pipeline, stream).await?,
+                );
+            }
+            let (selected, after) = select_new(&events, &before);
+            if selected.is_empty() {
+                self.remember(&pipeline, after);
                 continue;
             }
-            let rows = run_sql(&pipeline, &events, &self.lake).await?;
+            let rows = run_sql(&pipeline, &selected, &self.lake).await?;
             if rows.iter().any(|b| b.num_rows() > 0) {
                 if self
                     .options
@@ -165,33 +265,72 @@ impl Runner {
                         commits: self.commits,
                     });
                 }
-                let progress = Progress {
-                    app_id: pipeline.app_id(),
-                    expected: self.committed.get(pipeline.table).copied().flatten(),
-                    version: batch.cursor,
-                };
-                self.lake.append(pipeline.table, rows, &[progress]).await?;
-                self.committed.insert(pipeline.table, Some(batch.cursor));
+                let mut markers = Vec::new();
+                for (stream, progress) in &after {
+                    let committed = self
+                        .committed
+                        .get(&(pipeline.table, stream.clone()))
+                        .copied()
+                        .unwrap_or_default();
+                    if let Some(position) =
+                        progress.position.filter(|p| Some(*p) != committed.position)
+                    {
+                        markers.push(Progress {
+                            app_id: pipeline.app_id(stream),
+                            expected: committed.position,
+                            version: position,
+                        });
+                    }
+                    if let Some(sequence) = progress
+                        .relay_sequence
+                        .filter(|s| Some(*s) != committed.relay_sequence)
+                    {
+                        markers.push(Progress {
+                            app_id: pipeline.relay_sequence_app_id(stream),
+                            expected: committed.relay_sequence,
+                            version: sequence,
+                        });
+                    }
+                }
+                if let Err(error) = self.lake.append(pipeline.table, rows, &markers).await {
+                    // Whatever failed, progress is reloaded from Delta before the next batch.
+                    self.processed.clear();
+                    self.committed.clear();
+                    self.source.rewind().await;
+                    return Err(error.into());
+                }
                 self.commits += 1;
+                for (stream, progress) in &after {
+                    self.committed
+                        .insert((pipeline.table, stream.clone()), *progress);
+                }
             }
-            // Nothing to write still advances the table in memory; after a restart the events
+            // Nothing written still advances the table in memory; after a restart the events
             // are read again and again produce nothing.
-            self.cursors.insert(pipeline.table, batch.cursor);
+            self.remember(&pipeline, after);
         }
-        self.progress.send_replace(self.low_cursor());
-        Ok(batch.events.len())
+        if matches!(self.source, EventSource::Store(_)) {
+            let cursor = self.feed_cursor().await?;
+            self.progress.send_replace(cursor);
+        }
+        Ok(events.len())
     }
 
-    /// Runs until caught up with the feed.
+    fn remember(&mut self, pipeline: &Pipeline, after: BTreeMap<String, StreamProgress>) {
+        for (stream, progress) in after {
+            self.processed.insert((pipeline.table, stream), progress);
+        }
+    }
+
+    /// Runs until caught up with the source.
     pub async fn catch_up(&mut self) -> Result<(), PipelineError> {
         while self.step().await? > 0 {}
         Ok(())
     }
 
-    /// Runs until `shutdown` turns true. Errors are logged and retried: the database or the
-    /// lake may be away for a while, and progress lives in the lake, so nothing is lost.
+    /// Runs until `shutdown` turns true. Errors are logged and retried: the database, the
+    /// broker or the lake may be away for a while, and progress lives in the lake.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let source = self.source.clone();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -199,21 +338,53 @@ impl Runner {
             let wait_ms = match self.step().await {
                 Ok(0) => self.options.poll_interval_ms,
                 Ok(_) => continue,
+                Err(PipelineError::InjectedFault { .. }) => return,
                 Err(error) => {
                     tracing::warn!(error = %error, "pipeline step failed; retrying");
-                    if matches!(error, PipelineError::InjectedFault { .. }) {
-                        return;
-                    }
                     self.options.retry_interval_ms
                 }
             };
             tokio::select! {
-                _ = source.appended() => {}
+                _ = self.source.appended() => {}
                 _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
                 _ = shutdown.changed() => {}
             }
         }
     }
+}
+
+/// The events a table has not seen yet, and its progress after them. A feed transaction's
+/// events share one position, so only positions strictly above the table's are new; Kafka
+/// repeats from the relay carry a relay sequence at or below the highest seen.
+fn select_new<'a>(
+    events: &'a [SourcedEvent],
+    before: &BTreeMap<String, StreamProgress>,
+) -> (Vec<&'a EventEnvelope>, BTreeMap<String, StreamProgress>) {
+    let mut after = before.clone();
+    let mut selected = Vec::new();
+    for event in events {
+        let start = before.get(&event.stream).copied().unwrap_or_default();
+        if start.position.is_some_and(|done| event.position <= done) {
+            continue;
+        }
+        let progress = after.entry(event.stream.clone()).or_default();
+        progress.position = Some(
+            progress
+                .position
+                .map_or(event.position, |p| p.max(event.position)),
+        );
+        if let Some(sequence) = event.relay_sequence {
+            if progress
+                .relay_sequence
+                .is_some_and(|highest| sequence <= highest)
+            {
+                continue;
+            }
+            progress.relay_sequence = Some(sequence);
+        }
+        selected.push(&event.envelope);
+    }
+    (selected, after)
 }
 
 /// Runs one pipeline's SQL over the decoded events and conforms the result to its table.
@@ -265,4 +436,93 @@ async fn run_sql(
         conformed.push(batch);
     }
     Ok(conformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(stream: &str, position: i64, relay_sequence: Option<i64>) -> SourcedEvent {
+        let envelope = EventEnvelope {
+            id: uuid::Uuid::new_v4(),
+            context: "test".into(),
+            aggregate_type: "thing".into(),
+            aggregate_id: "a".into(),
+            sequence: 1,
+            event_type: "ThingHappened".into(),
+            event_version: 1,
+            source: "/tributary/test".into(),
+            time: chrono::Utc::now(),
+            position,
+            cursor: position,
+            payload: serde_json::json!({}),
+            metadata: Default::default(),
+        };
+        SourcedEvent {
+            envelope,
+            stream: stream.into(),
+            position,
+            relay_sequence,
+        }
+    }
+
+    #[test]
+    fn only_new_positions_and_unseen_relay_sequences_are_selected() {
+        let before: BTreeMap<String, StreamProgress> = [(
+            "t-0".to_owned(),
+            StreamProgress {
+                position: Some(10),
+                relay_sequence: Some(7),
+            },
+        )]
+        .into_iter()
+        .collect();
+        let events = vec![
+            event("t-0", 9, Some(6)),  // already in the table
+            event("t-0", 11, Some(7)), // a relay repeat of sequence 7
+            event("t-0", 12, Some(8)), // new
+            event("t-0", 13, Some(8)), // a repeat inside the batch
+            event("t-1", 0, Some(1)),  // a stream seen for the first time
+        ];
+        let (selected, after) = select_new(&events, &before);
+        assert_eq!(
+            selected.iter().map(|e| e.position).collect::<Vec<_>>(),
+            vec![12, 0]
+        );
+        assert_eq!(
+            after["t-0"],
+            StreamProgress {
+                position: Some(13),
+                relay_sequence: Some(8)
+            }
+        );
+        assert_eq!(
+            after["t-1"],
+            StreamProgress {
+                position: Some(0),
+                relay_sequence: Some(1)
+            }
+        );
+    }
+
+    #[test]
+    fn feed_transactions_share_a_position_and_are_taken_whole() {
+        let before: BTreeMap<String, StreamProgress> = [(
+            FEED_STREAM.to_owned(),
+            StreamProgress {
+                position: Some(5),
+                relay_sequence: None,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let events = vec![
+            event(FEED_STREAM, 5, None),
+            event(FEED_STREAM, 6, None),
+            event(FEED_STREAM, 6, None),
+        ];
+        let (selected, after) = select_new(&events, &before);
+        assert_eq!(selected.len(), 2);
+        assert_eq!(after[FEED_STREAM].position, Some(6));
+    }
 }
