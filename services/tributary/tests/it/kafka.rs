@@ -116,12 +116,11 @@ async fn relay_and_bronze_land_every_event_exactly_once() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(
-        &dir.path().display().to_string(),
-        tributary_lakehouse::catalog::bronze(),
-    )
-    .await
-    .unwrap();
+    let mut tables = tributary_lakehouse::catalog::all();
+    tables.extend(tributary_lakehouse::catalog::bronze());
+    let lake = Lake::open(&dir.path().display().to_string(), tables)
+        .await
+        .unwrap();
     let query = QueryService::new(lake.clone(), QueryLimits::default());
     let mut bronze_options = BronzeOptions::new(&brokers(), vec![topic.clone()]);
     bronze_options.group = format!("{prefix}bronze");
@@ -158,7 +157,7 @@ async fn relay_and_bronze_land_every_event_exactly_once() {
         1
     );
     assert_eq!(
-        count(&query, "SELECT count(*) FROM bronze_dead_letters WHERE value = arrow_cast('not an event', 'Binary') AND error LIKE '%header%'").await,
+        count(&query, "SELECT count(*) FROM bronze_dead_letters WHERE value = arrow_cast('not an event', 'Binary') AND error LIKE '%not JSON%'").await,
         1
     );
     assert_eq!(count(&query, "SELECT count(*) FROM bronze_events WHERE context = 'finance' AND event_type = 'ThingHappened'").await, 500);
