@@ -18,7 +18,7 @@
 pub mod runner;
 pub mod sources;
 
-pub use runner::{Pipeline, PipelineError, Runner, RunnerOptions};
+pub use runner::{Pipeline, PipelineError, Runner, RunnerOptions, kafka_start};
 
 /// The pipelines, each a SQL file writing the table of the same name.
 pub fn pipelines() -> Vec<Pipeline> {

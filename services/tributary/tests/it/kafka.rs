@@ -162,3 +162,127 @@ async fn relay_and_bronze_land_every_event_exactly_once() {
     );
     assert_eq!(count(&query, "SELECT count(*) FROM bronze_events WHERE context = 'finance' AND event_type = 'ThingHappened'").await, 500);
 }
+
+/// Two pipeline runners in one consumer group, joining and leaving mid-stream (each a
+/// rebalance), build exactly the lake a single clean run over the event store builds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
+    use crate::helpers::{Backend, TestApp};
+    use crate::restart::lake_contents;
+    use tributary_ingest::{EventSource, KafkaEvents};
+    use tributary_pipelines::{Runner, RunnerOptions, kafka_start};
+
+    // The app on PostgreSQL posts entries; its own embedded pipelines build the clean lake.
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.setup_ledger().await;
+    for i in 0..150 {
+        let amount = format!("{}.{:02}", 1 + i, i % 100);
+        let (debit, credit) = if i % 4 == 0 {
+            ("6000", "1000")
+        } else {
+            ("1200", "4000")
+        };
+        app.post_entry(
+            &format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            &[(debit, "debit", &amount), (credit, "credit", &amount)],
+        )
+        .await;
+    }
+    app.settle().await;
+    let clean = lake_contents(&app.running().lake).await;
+
+    // Relay everything to fresh topics (3 partitions).
+    let store = app.running().store.clone();
+    let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+    let mut options = RelayOptions::new(&brokers());
+    options.topic_prefix = prefix.clone();
+    let mut relay = Relay::new(store.clone(), options).unwrap();
+    let published = relay_all(&mut relay).await;
+    // And again, as after a relay crash between publishing and saving its position.
+    store
+        .save_relay_position(
+            "default",
+            RelayPosition {
+                cursor: 0,
+                next_sequence: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(relay_all(&mut relay).await, published);
+    let topics = vec![format!("{prefix}finance.events")];
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(
+        &dir.path().display().to_string(),
+        tributary_lakehouse::catalog::all(),
+    )
+    .await
+    .unwrap();
+    let group = format!("{prefix}pipelines");
+    let spawn_runner = |lake: Lake| {
+        let (topics, group) = (topics.clone(), group.clone());
+        async move {
+            let start = kafka_start(lake.clone(), tributary_pipelines::pipelines());
+            let source = KafkaEvents::new(
+                &brokers(),
+                &group,
+                &topics,
+                start,
+                Duration::from_millis(300),
+            )
+            .unwrap();
+            let options = RunnerOptions {
+                batch_events_max: 40,
+                poll_interval_ms: 50,
+                ..RunnerOptions::default()
+            };
+            let runner = Runner::new(
+                EventSource::Kafka(source),
+                lake,
+                tributary_pipelines::pipelines(),
+                options,
+            )
+            .await
+            .unwrap();
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            (tokio::spawn(runner.run(stopped)), stop)
+        }
+    };
+    let expected_lines = clean[0].lines().filter(|l| l.starts_with("| MAIN")).count();
+    let lines_in = |contents: &[String]| {
+        contents[0]
+            .lines()
+            .filter(|l| l.starts_with("| MAIN"))
+            .count()
+    };
+
+    let (first, stop_first) = spawn_runner(lake.clone()).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (second, stop_second) = spawn_runner(lake.clone()).await; // rebalance: partitions split
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    stop_first.send_replace(true); // rebalance: the second takes every partition
+    first.await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let contents = lake_contents(&lake).await;
+        if lines_in(&contents) >= expected_lines {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Kafka lake holds {} of {expected_lines} lines",
+            lines_in(&contents)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    stop_second.send_replace(true);
+    second.await.unwrap();
+    assert_eq!(
+        lake_contents(&lake).await,
+        clean,
+        "the lake built from Kafka equals the clean run"
+    );
+    app.stop().await;
+}
