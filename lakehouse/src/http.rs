@@ -89,6 +89,8 @@ pub fn sql_type_name(data_type: &DataType) -> String {
         DataType::Date32 | DataType::Date64 => "date".into(),
         DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
         DataType::Timestamp(_, None) => "timestamp".into(),
+        // Partition columns come back dictionary-encoded; clients care about the values.
+        DataType::Dictionary(_, values) => sql_type_name(values),
         other => other.to_string(),
     }
 }

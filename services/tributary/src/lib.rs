@@ -19,19 +19,26 @@ use axum::{Json, Router};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tributary_finance::commands;
 use tributary_finance::domain::CompanyCode;
-use tributary_ingest::EventSource;
 use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
 use tributary_ingest::relay::{Relay, RelayOptions};
+use tributary_ingest::{EventSource, KafkaEvents};
 use tributary_kernel::store::EventStore;
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
 use tributary_pipelines::{Runner, RunnerOptions};
 
 /// Largest request body accepted (a 1,000-line entry is about 200 KB).
 pub const REQUEST_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Consumer group of the pipeline runners reading Kafka.
+pub const PIPELINES_GROUP: &str = "tributary-pipelines";
+/// Partitions of the topics Tributary creates (pipeline workers scale up to this many).
+pub const KAFKA_PARTITIONS: i32 = 3;
+/// How long a Kafka read waits to fill a micro-batch.
+pub const KAFKA_BATCH_WAIT_MS: u64 = 200;
 /// Database connections per process.
 pub const DATABASE_CONNECTIONS_MAX: u32 = 16;
 
@@ -156,6 +163,15 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("events.db").display()))
     }
 
+    /// The finance context's Kafka topic.
+    pub fn finance_topic(&self) -> String {
+        format!(
+            "{}{}",
+            self.topic_prefix,
+            tributary_ingest::kafka::topic_for(tributary_finance::commands::CONTEXT)
+        )
+    }
+
     pub fn lake_location(&self) -> String {
         self.lake
             .clone()
@@ -229,9 +245,37 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
+    if let Some(brokers) = &config.kafka_brokers {
+        // Consumers subscribe before the relay's first publish would create the topic.
+        tributary_ingest::kafka::ensure_topics(
+            brokers,
+            &[config.finance_topic()],
+            KAFKA_PARTITIONS,
+        )
+        .await
+        .with_context(|| format!("while creating Kafka topics on {brokers}"))?;
+    }
     let pipeline_progress = if roles.pipelines {
+        let source = match &config.kafka_brokers {
+            // Production: Kafka partitions in one consumer group, started where Delta says.
+            Some(brokers) => {
+                let pipelines = tributary_pipelines::pipelines();
+                let start = tributary_pipelines::kafka_start(lake.clone(), pipelines);
+                let topics = vec![config.finance_topic()];
+                let kafka = KafkaEvents::new(
+                    brokers,
+                    PIPELINES_GROUP,
+                    &topics,
+                    start,
+                    Duration::from_millis(KAFKA_BATCH_WAIT_MS),
+                )
+                .context("while creating the Kafka consumer for the pipelines")?;
+                EventSource::Kafka(kafka)
+            }
+            None => EventSource::Store(store.clone()),
+        };
         let runner = Runner::new(
-            EventSource::Store(store.clone()),
+            source,
             lake.clone(),
             tributary_pipelines::pipelines(),
             config.runner.clone(),
@@ -253,11 +297,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tasks.push(tokio::spawn(relay.run(shutdown_rx.clone())));
         }
         if roles.ingest {
-            let topics = vec![format!(
-                "{}{}",
-                config.topic_prefix,
-                tributary_ingest::kafka::topic_for(tributary_finance::commands::CONTEXT)
-            )];
+            let topics = vec![config.finance_topic()];
             let bronze = BronzeIngest::new(lake.clone(), BronzeOptions::new(brokers, topics))
                 .context("while creating the Kafka consumer for bronze ingest")?;
             tasks.push(tokio::spawn(bronze.run(shutdown_rx.clone())));
