@@ -80,6 +80,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
+            // A connection that breaks mid-handshake or mid-message (a proxy or load balancer
+            // in front of a database that is down) surfaces as a protocol error.
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
             sqlx::Error::Database(db) => match db.code().as_deref() {
                 // PostgreSQL: admin shutdown, cannot connect now, connection failures.

@@ -44,8 +44,21 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database reached at another URL (a proxy); this handle does not drop it.
+    pub fn alias(&self, url: String) -> TestDatabase {
+        TestDatabase {
+            url,
+            name: String::new(),
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let name = self.name.clone();
         let server = postgres_server_url();
         // Best effort, on its own thread: Drop cannot await and the test runtime may be gone.
@@ -104,6 +117,19 @@ impl TestApp {
             dir,
             database,
             backend,
+        }
+    }
+
+    /// Wraps an app started by the test itself (on PostgreSQL).
+    pub fn attach(running: Running, dir: tempfile::TempDir, database: TestDatabase) -> TestApp {
+        let base = format!("http://{}", running.addr);
+        TestApp {
+            running: Some(running),
+            base,
+            client: reqwest::Client::new(),
+            dir,
+            database: Some(database),
+            backend: Backend::Postgres,
         }
     }
 
