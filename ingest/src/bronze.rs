@@ -156,6 +156,8 @@ pub fn consumer_from_delta(
 }
 
 /// Reads up to `max` messages, waiting at most `wait` in all; detached so they can cross awaits.
+/// A consumer error after some messages were taken returns those messages (their offsets are
+/// already consumed, dropping them would skip them); the error surfaces on the next call.
 pub async fn receive<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     max: usize,
@@ -166,7 +168,11 @@ pub async fn receive<C: ConsumerContext + 'static>(
     while messages.len() < max {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Ok(Ok(message)) => messages.push(message.detach()),
-            Ok(Err(error)) => return Err(error),
+            Ok(Err(error)) if messages.is_empty() => return Err(error),
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "consumer error; handing over the messages already read");
+                break;
+            }
             Err(_) => break,
         }
     }
@@ -413,10 +419,19 @@ impl BronzeIngest {
             }
             tokio::select! {
                 result = self.step(wait) => {
-                    if let Err(error) = result {
-                        tracing::warn!(error = %error, "bronze ingest batch failed; resuming from Delta");
-                        seek_to_recorded(&self.consumer, &self.start).await;
-                        tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)).await;
+                    match result {
+                        Ok(_) => {}
+                        // The batch was read but not committed: read it again from Delta's offsets.
+                        Err(error @ (BronzeError::Lake(_) | BronzeError::Arrow(_))) => {
+                            tracing::warn!(error = %error, "bronze ingest batch not committed; resuming from Delta");
+                            seek_to_recorded(&self.consumer, &self.start).await;
+                            tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)).await;
+                        }
+                        // Broker trouble: the consumer keeps its position and reconnects by itself.
+                        Err(error) => {
+                            tracing::warn!(error = %error, "bronze ingest: consumer error; retrying");
+                            tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)).await;
+                        }
                     }
                 }
                 _ = shutdown.changed() => {}

@@ -292,13 +292,7 @@ impl Runner {
                         });
                     }
                 }
-                if let Err(error) = self.lake.append(pipeline.table, rows, &markers).await {
-                    // Whatever failed, progress is reloaded from Delta before the next batch.
-                    self.processed.clear();
-                    self.committed.clear();
-                    self.source.rewind().await;
-                    return Err(error.into());
-                }
+                self.lake.append(pipeline.table, rows, &markers).await?;
                 self.commits += 1;
                 for (stream, progress) in &after {
                     self.committed
@@ -339,8 +333,18 @@ impl Runner {
                 Ok(0) => self.options.poll_interval_ms,
                 Ok(_) => continue,
                 Err(PipelineError::InjectedFault { .. }) => return,
+                // Nothing was read: the source keeps its position.
+                Err(error @ PipelineError::Source(_)) => {
+                    tracing::warn!(error = %error, "reading events failed; retrying");
+                    self.options.retry_interval_ms
+                }
+                // A batch was read but not (fully) committed: reload progress from Delta and
+                // read again from there.
                 Err(error) => {
-                    tracing::warn!(error = %error, "pipeline step failed; retrying");
+                    tracing::warn!(error = %error, "pipeline batch not committed; resuming from Delta");
+                    self.processed.clear();
+                    self.committed.clear();
+                    self.source.rewind().await;
                     self.options.retry_interval_ms
                 }
             };

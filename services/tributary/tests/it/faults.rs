@@ -132,3 +132,142 @@ async fn postgres_down_means_503_for_writes_reads_keep_working_and_it_recovers()
     );
     app.stop().await;
 }
+
+/// The tansu binary: `TRIBUTARY_TANSU`, else on PATH, else where `cargo install` puts it.
+fn tansu_binary() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("TRIBUTARY_TANSU") {
+        return path.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join("tansu"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| std::path::Path::new(&home).join(".cargo/bin/tansu"))
+}
+
+/// Starts a private tansu on `port` with its storage in `dir`; returns the child process.
+async fn start_broker(dir: &std::path::Path, port: u16) -> tokio::process::Child {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = tokio::process::Command::new(tansu_binary())
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "sqlite://tansu.db",
+        ])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("tansu is installed (tools/kafka-broker installs it)");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("tansu did not listen on port {port}");
+}
+
+async fn journal_lines(app: &TestApp) -> i64 {
+    app.sql("SELECT count(*) FROM gl_journal_lines").await[0][0]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+/// Waits until the lake holds exactly `expected` journal lines, never more.
+async fn wait_lines(app: &TestApp, expected: i64, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let have = journal_lines(app).await;
+        if have == expected {
+            return;
+        }
+        assert!(
+            have < expected,
+            "more lines than posted: {have} > {expected}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lake holds {have} of {expected} lines"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Broker stopped for 30 s: the API keeps accepting entries (they wait in PostgreSQL) and the
+/// lake catches up when the broker is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_30s_api_keeps_accepting_and_the_lake_catches_up() {
+    let broker_dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut broker = start_broker(broker_dir.path(), port).await;
+
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), Some(&database));
+    settings.kafka_brokers = Some(format!("127.0.0.1:{port}"));
+    settings.roles = tributary::Roles::all();
+    let running = tributary::start(settings).await.unwrap();
+    let app = TestApp::attach(running, dir, database.alias(database.url.clone()));
+    app.setup_ledger().await;
+    let post = |i: usize| {
+        let app = &app;
+        async move {
+            let amount = format!("{}.00", 1 + i);
+            app.post_entry(
+                "2026-03-03",
+                &[("1000", "debit", &amount), ("4000", "credit", &amount)],
+            )
+            .await
+        }
+    };
+    for i in 0..10 {
+        post(i).await;
+    }
+    wait_lines(&app, 20, Duration::from_secs(60)).await;
+
+    broker.kill().await.unwrap();
+    let down = tokio::time::Instant::now();
+    let mut posted = 10;
+    while down.elapsed() < Duration::from_secs(30) {
+        post(posted).await; // every one answers 201: they wait in PostgreSQL
+        posted += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        journal_lines(&app).await,
+        20,
+        "nothing new reaches the lake without the broker"
+    );
+
+    let _broker = start_broker(broker_dir.path(), port).await;
+    wait_lines(&app, 2 * posted as i64, Duration::from_secs(120)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let bronze = app.sql("SELECT count(*), count(DISTINCT event_id) FROM bronze_events WHERE event_type = 'JournalEntryPosted'").await;
+        let (rows, distinct) = (
+            bronze[0][0].as_i64().unwrap_or(0),
+            bronze[0][1].as_i64().unwrap_or(0),
+        );
+        assert_eq!(rows, distinct, "bronze holds no event twice");
+        if rows == posted as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bronze holds {rows} of {posted} entries"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    app.stop().await;
+}
