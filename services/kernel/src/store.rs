@@ -459,7 +459,9 @@ pub struct RelayPosition {
 
 /// Held while this process is the active relay; dropping it lets a standby take over.
 pub struct RelayLease {
-    _connection: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    /// Detached from the pool: dropping the lease closes the connection, which releases the
+    /// advisory lock (a pooled connection would keep holding it).
+    _connection: Option<sqlx::PgConnection>,
 }
 
 impl EventStore {
@@ -477,8 +479,8 @@ impl EventStore {
                 .bind(relay)
                 .fetch_one(&mut *connection)
                 .await?;
-                Ok(acquired.then_some(RelayLease {
-                    _connection: Some(connection),
+                Ok(acquired.then(|| RelayLease {
+                    _connection: Some(connection.detach()),
                 }))
             }
         }

@@ -184,3 +184,55 @@ async fn postgres_feed_never_skips_an_event_that_commits_late() {
         "both arrive, in commit-safe order, none skipped"
     );
 }
+
+/// PostgreSQL only: one relay instance holds the lease; a second stands by until the first's
+/// connection goes away (as when its process dies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_relay_is_active_and_a_standby_takes_over() {
+    let database = TestDatabase::create().await;
+    let first = EventStore::connect(&database.url, 2)
+        .await
+        .expect("connect");
+    let second = EventStore::connect(&database.url, 2)
+        .await
+        .expect("connect");
+    let lease = first
+        .try_lease_relay("default")
+        .await
+        .expect("lease")
+        .expect("the first relay is active");
+    assert!(
+        second
+            .try_lease_relay("default")
+            .await
+            .expect("lease")
+            .is_none(),
+        "a second relay stands by"
+    );
+    assert!(
+        second
+            .try_lease_relay("other")
+            .await
+            .expect("lease")
+            .is_some(),
+        "differently named relays are independent"
+    );
+    drop(lease); // as when the active relay stops or its process dies
+    let mut taken = false;
+    for _ in 0..50 {
+        if second
+            .try_lease_relay("default")
+            .await
+            .expect("lease")
+            .is_some()
+        {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        taken,
+        "the standby takes over once the active relay is gone"
+    );
+}
