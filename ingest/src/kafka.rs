@@ -184,6 +184,10 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
         .set("acks", "all")
         .set("max.in.flight.requests.per.connection", "5")
         .set("linger.ms", "5")
+        // Record batches well below the consumers' per-partition fetch size: a batch near the
+        // 1 MB defaults stalled produce and fetch against tansu (seen at ~1,300 events per
+        // partition batch); smaller batches cost little.
+        .set("batch.size", "262144")
         // Keep retrying through a broker outage; the events also wait safely in the event store.
         .set("message.timeout.ms", "600000");
     config
@@ -198,6 +202,8 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        .set("max.partition.fetch.bytes", "4194304")
+        .set("fetch.max.bytes", "16777216")
         .set("session.timeout.ms", "10000");
     config
 }

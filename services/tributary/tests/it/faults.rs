@@ -148,7 +148,7 @@ fn tansu_binary() -> std::path::PathBuf {
 }
 
 /// Starts a private tansu on `port` with its storage in `dir`; returns the child process.
-async fn start_broker(dir: &std::path::Path, port: u16) -> tokio::process::Child {
+pub(crate) async fn start_broker(dir: &std::path::Path, port: u16) -> tokio::process::Child {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = tokio::process::Command::new(tansu_binary())
         .args([
@@ -161,8 +161,8 @@ async fn start_broker(dir: &std::path::Path, port: u16) -> tokio::process::Child
             "sqlite://tansu.db",
         ])
         .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("broker.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("broker.err")).unwrap())
         .kill_on_drop(true)
         .spawn()
         .expect("tansu is installed (tools/kafka-broker installs it)");

@@ -8,6 +8,7 @@ mod bad_input;
 mod faults;
 mod helpers;
 mod kafka;
+mod kill_production;
 mod ledger;
 mod restart;
 mod sigkill;

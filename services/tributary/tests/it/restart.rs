@@ -49,7 +49,12 @@ async fn a_restart_keeps_balances_and_new_posts_continue(backend: Backend) {
 /// Every table's rows in a canonical order; the movements rolled up by key, because their
 /// rows are per-micro-batch partial sums whose split depends on where batches ended.
 pub(crate) async fn lake_contents(lake: &Lake) -> Vec<String> {
-    let query = QueryService::new(lake.clone(), QueryLimits::default());
+    // Whole tables are compared: no row limit worth the name.
+    let limits = QueryLimits {
+        timeout_ms: 600_000,
+        rows_max: 100_000_000,
+    };
+    let query = QueryService::new(lake.clone(), limits);
     let mut contents = Vec::new();
     for sql in [
         "SELECT * FROM gl_journal_lines ORDER BY event_position, line_no",
