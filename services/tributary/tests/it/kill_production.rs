@@ -5,7 +5,6 @@
 use crate::faults::start_broker;
 use crate::helpers::TestDatabase;
 use crate::restart::lake_contents;
-use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use tributary_finance::commands::{CONTEXT, JOURNAL_ENTRY};
