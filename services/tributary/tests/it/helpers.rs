@@ -298,3 +298,55 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// `count` synthetic `ThingHappened` events for one aggregate of `context`, appended at
+/// `expected_version`.
+pub fn thing_events(
+    context: &str,
+    aggregate_id: &str,
+    expected_version: i64,
+    count: usize,
+) -> tributary_kernel::AppendBatch {
+    tributary_kernel::AppendBatch {
+        context: context.into(),
+        writes: vec![tributary_kernel::StreamWrite {
+            aggregate_type: "thing".into(),
+            aggregate_id: aggregate_id.into(),
+            expected_version,
+            events: (0..count)
+                .map(|i| tributary_kernel::NewEvent {
+                    event_type: "ThingHappened".into(),
+                    event_version: 1,
+                    payload: json!({ "i": i }),
+                })
+                .collect(),
+        }],
+        reads: vec![],
+        metadata: Default::default(),
+        idempotency: None,
+        time: chrono::Utc::now(),
+    }
+}
+
+/// The lake one clean run of the pipelines over the store's events builds, in a new directory.
+pub async fn clean_lake(
+    store: &tributary_kernel::EventStore,
+) -> (tempfile::TempDir, tributary_lakehouse::Lake) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lake = tributary_lakehouse::Lake::open(
+        &dir.path().display().to_string(),
+        tributary_lakehouse::catalog::all(),
+    )
+    .await
+    .expect("lake");
+    let mut runner = tributary_pipelines::Runner::new(
+        tributary_ingest::EventSource::Store(store.clone()),
+        lake.clone(),
+        tributary_pipelines::pipelines(),
+        tributary_pipelines::RunnerOptions::default(),
+    )
+    .await
+    .expect("runner");
+    runner.catch_up().await.expect("clean run");
+    (dir, lake)
+}

@@ -3,12 +3,10 @@
 
 use crate::helpers::TestDatabase;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::json;
 use std::time::Duration;
 use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
 use tributary_ingest::relay::{Relay, RelayOptions};
-use tributary_kernel::NewEvent;
-use tributary_kernel::store::{AppendBatch, EventStore, RelayPosition, StreamWrite};
+use tributary_kernel::store::{AppendBatch, EventStore, RelayPosition};
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
 
 pub fn brokers() -> String {
@@ -16,25 +14,7 @@ pub fn brokers() -> String {
 }
 
 fn events(aggregate: &str, count: usize) -> AppendBatch {
-    AppendBatch {
-        context: "finance".into(),
-        writes: vec![StreamWrite {
-            aggregate_type: "thing".into(),
-            aggregate_id: aggregate.into(),
-            expected_version: 0,
-            events: (0..count)
-                .map(|i| NewEvent {
-                    event_type: "ThingHappened".into(),
-                    event_version: 1,
-                    payload: json!({ "i": i }),
-                })
-                .collect(),
-        }],
-        reads: vec![],
-        metadata: Default::default(),
-        idempotency: None,
-        time: chrono::Utc::now(),
-    }
+    crate::helpers::thing_events("finance", aggregate, 0, count)
 }
 
 async fn count(query: &QueryService, sql: &str) -> i64 {

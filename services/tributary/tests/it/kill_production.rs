@@ -11,12 +11,10 @@ use tributary_finance::commands::{CONTEXT, JOURNAL_ENTRY};
 use tributary_finance::domain::{
     AccountNumber, CompanyCode, JournalEntryEvent, JournalLine, Period,
 };
-use tributary_ingest::EventSource;
 use tributary_kernel::money::Currency;
 use tributary_kernel::store::{AppendBatch, EventStore, StreamWrite};
 use tributary_kernel::to_new_event;
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
-use tributary_pipelines::{Runner, RunnerOptions};
 
 const EVENTS: usize = 50_000;
 const KILLS: usize = 24;
@@ -237,22 +235,7 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
         "and none twice"
     );
 
-    let clean_dir = tempfile::tempdir().unwrap();
-    let clean_lake = Lake::open(
-        &clean_dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await
-    .unwrap();
-    let mut runner = Runner::new(
-        EventSource::Store(store.clone()),
-        clean_lake.clone(),
-        tributary_pipelines::pipelines(),
-        RunnerOptions::default(),
-    )
-    .await
-    .unwrap();
-    runner.catch_up().await.unwrap();
+    let (_clean_dir, clean_lake) = crate::helpers::clean_lake(&store).await;
     let crashed = lake_contents(&lake).await;
     let clean = lake_contents(&clean_lake).await;
     assert!(

@@ -143,22 +143,7 @@ async fn a_pipeline_crashing_between_commits_resumes_to_the_clean_lake(backend: 
     );
 
     // Clean run: one runner, default batches, over the same events.
-    let clean_dir = tempfile::tempdir().expect("temp dir");
-    let clean_lake = Lake::open(
-        &clean_dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await
-    .expect("lake");
-    let mut runner = Runner::new(
-        EventSource::Store(store.clone()),
-        clean_lake.clone(),
-        tributary_pipelines::pipelines(),
-        RunnerOptions::default(),
-    )
-    .await
-    .expect("runner");
-    runner.catch_up().await.expect("clean run");
+    let (_clean_dir, clean_lake) = crate::helpers::clean_lake(&store).await;
 
     let crashed = lake_contents(&crash_lake).await;
     let clean = lake_contents(&clean_lake).await;

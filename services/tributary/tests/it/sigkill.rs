@@ -9,10 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tributary_ingest::EventSource;
 use tributary_kernel::EventStore;
-use tributary_lakehouse::Lake;
-use tributary_pipelines::{Runner, RunnerOptions};
 
 /// Starts `tributary up` on the data directory; returns the child and its base URL.
 async fn spawn_up(dir: &std::path::Path) -> (Child, String) {
@@ -146,22 +143,7 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     )
     .await
     .unwrap();
-    let clean_dir = tempfile::tempdir().unwrap();
-    let clean_lake = Lake::open(
-        &clean_dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await
-    .unwrap();
-    let mut runner = Runner::new(
-        EventSource::Store(store),
-        clean_lake.clone(),
-        tributary_pipelines::pipelines(),
-        RunnerOptions::default(),
-    )
-    .await
-    .unwrap();
-    runner.catch_up().await.unwrap();
+    let (_clean_dir, clean_lake) = crate::helpers::clean_lake(&store).await;
     assert_eq!(
         live,
         lake_contents(&clean_lake).await,

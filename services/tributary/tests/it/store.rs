@@ -2,32 +2,12 @@
 //! never skips an event that commits late.
 
 use crate::helpers::{Backend, TestDatabase};
-use serde_json::json;
-use tributary_kernel::NewEvent;
-use tributary_kernel::store::{AppendBatch, EventStore, StoreError, StreamWrite};
+use tributary_kernel::store::{AppendBatch, EventStore, StoreError};
 
 crate::on_both_backends!(events_are_immutable_and_sequences_unique);
 
 fn batch(aggregate_id: &str, expected_version: i64, count: usize) -> AppendBatch {
-    AppendBatch {
-        context: "test".into(),
-        writes: vec![StreamWrite {
-            aggregate_type: "thing".into(),
-            aggregate_id: aggregate_id.into(),
-            expected_version,
-            events: (0..count)
-                .map(|i| NewEvent {
-                    event_type: "ThingHappened".into(),
-                    event_version: 1,
-                    payload: json!({ "i": i }),
-                })
-                .collect(),
-        }],
-        reads: vec![],
-        metadata: Default::default(),
-        idempotency: None,
-        time: chrono::Utc::now(),
-    }
+    crate::helpers::thing_events("test", aggregate_id, expected_version, count)
 }
 
 async fn open(backend: Backend) -> (EventStore, Option<TestDatabase>, tempfile::TempDir) {
