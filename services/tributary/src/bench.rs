@@ -33,6 +33,13 @@ pub struct BenchArgs {
     /// Also run on PostgreSQL: a server URL; a fresh database is created and dropped on it.
     #[arg(long, env = "TRIBUTARY_BENCH_POSTGRES_URL")]
     pub postgres_url: Option<String>,
+    /// Also measure Kafka on these brokers: raw rdkafka produce and consume of relay-encoded
+    /// messages (the baseline for the relay and the pipelines).
+    #[arg(long, env = "TRIBUTARY_BENCH_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Messages for the Kafka measurement.
+    #[arg(long, default_value_t = 20_000)]
+    pub kafka_messages: usize,
     /// Probe freshness on every Nth entry.
     #[arg(long, default_value_t = 20)]
     pub freshness_every: usize,
@@ -97,6 +104,82 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     println!(
         "(ratio = HTTP entries/s over the baseline: the same commands appended to the event store without HTTP)"
+    );
+    if let Some(brokers) = &args.kafka_brokers {
+        kafka_baseline(brokers, args.kafka_messages).await?;
+    }
+    Ok(())
+}
+
+/// Raw rdkafka produce and consume of `count` relay-encoded journal-entry events.
+async fn kafka_baseline(brokers: &str, count: usize) -> anyhow::Result<()> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use tributary_ingest::kafka;
+    let topic = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    kafka::ensure_topics(brokers, std::slice::from_ref(&topic), 3).await?;
+    let sample = tributary_kernel::EventEnvelope {
+        id: uuid::Uuid::now_v7(),
+        context: "finance".into(),
+        aggregate_type: "journal_entry".into(),
+        aggregate_id: String::new(),
+        sequence: 1,
+        event_type: "JournalEntryPosted".into(),
+        event_version: 1,
+        source: "/tributary/finance".into(),
+        time: chrono::Utc::now(),
+        position: 0,
+        cursor: 0,
+        payload: json!({"entry_id": uuid::Uuid::now_v7(), "company": "MAIN", "posting_date": "2026-01-15", "period": "2026-01",
+            "lines": [{"line_no": 1, "account": "1000", "debit": "125.00", "credit": "0", "currency": "EUR"},
+                      {"line_no": 2, "account": "4000", "debit": "0", "credit": "125.00", "currency": "EUR"}]}),
+        metadata: Default::default(),
+    };
+    print!("kafka: producing {count} messages ... ");
+    let producer: FutureProducer = kafka::producer_config(brokers).create()?;
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut event = sample.clone();
+        event.aggregate_id = format!("entry-{i}");
+        event.position = i as i64;
+        let (key, value, headers) = kafka::encode(&event, i as i64 + 1);
+        let (producer, topic) = (producer.clone(), topic.clone());
+        deliveries.push(async move {
+            producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .key(&key)
+                        .payload(&value)
+                        .headers(headers),
+                    rdkafka::util::Timeout::Never,
+                )
+                .await
+        });
+    }
+    for result in futures::future::join_all(deliveries).await {
+        result.map_err(|(error, _)| error)?;
+    }
+    let produce = started.elapsed();
+    println!("{:.0} messages/s", count as f64 / produce.as_secs_f64());
+
+    print!("kafka: consuming {count} messages ... ");
+    let consumer: StreamConsumer =
+        kafka::consumer_config(brokers, &format!("{topic}-reader")).create()?;
+    consumer.subscribe(&[topic.as_str()])?;
+    let started = Instant::now();
+    let mut received = 0;
+    while received < count {
+        let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .context("no message for 60 s")??;
+        kafka::decode(&message.detach()).context("decoding a bench message")?;
+        received += 1;
+    }
+    let consume = started.elapsed();
+    println!(
+        "{:.0} messages/s (decoded)",
+        count as f64 / consume.as_secs_f64()
     );
     Ok(())
 }
