@@ -166,7 +166,12 @@ async fn kafka_baseline(brokers: &str, count: usize) -> anyhow::Result<()> {
     print!("kafka: consuming {count} messages ... ");
     let consumer: StreamConsumer =
         kafka::consumer_config(brokers, &format!("{topic}-reader")).create()?;
-    consumer.subscribe(&[topic.as_str()])?;
+    // Explicit assignment from the beginning, as Tributary's consumers assign (from Delta).
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for partition in 0..3 {
+        assignment.add_partition_offset(&topic, partition, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
     let started = Instant::now();
     let mut received = 0;
     while received < count {
