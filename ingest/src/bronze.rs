@@ -12,7 +12,7 @@
 //! offsets are never used: the Delta log is the only progress.
 
 use crate::kafka::{self, MessageError, RelayedEvent};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, Date32Builder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -269,10 +269,6 @@ impl ProgressCache {
     }
 }
 
-fn days(date: NaiveDate) -> i32 {
-    i32::try_from((date - NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
-}
-
 impl BronzeIngest {
     pub fn new(lake: Lake, options: BronzeOptions) -> Result<BronzeIngest, BronzeError> {
         let start = bronze_start(lake.clone());
@@ -334,12 +330,10 @@ impl BronzeIngest {
                 after.offset = Some(offset);
                 match kafka::decode(*message) {
                     Ok(relayed) => {
-                        if before
+                        // `after` starts at the recorded progress and only grows.
+                        if after
                             .relay_sequence
                             .is_some_and(|hwm| relayed.relay_sequence <= hwm)
-                            || after
-                                .relay_sequence
-                                .is_some_and(|hwm| relayed.relay_sequence <= hwm)
                         {
                             continue; // a relay repeat of an event already ingested
                         }
@@ -490,7 +484,8 @@ impl EventRows {
             .append_value(serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()));
         self.ingested_at.append_value(now.timestamp_micros());
         self.context.append_value(&event.context);
-        self.event_date.append_value(days(event.time.date_naive()));
+        self.event_date
+            .append_value(catalog::date32(event.time.date_naive()));
     }
 
     fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {

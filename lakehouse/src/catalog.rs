@@ -14,6 +14,12 @@ pub fn money() -> DataType {
     DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
 }
 
+/// A date as an Arrow `Date32` value (days since 1970-01-01). Every date Tributary accepts
+/// (years 1900..=9999) fits; the saturation only guards the type.
+pub fn date32(date: chrono::NaiveDate) -> i32 {
+    i32::try_from((date - chrono::NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
+}
+
 fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }

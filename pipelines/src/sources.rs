@@ -1,7 +1,6 @@
 //! Source relations: events decoded into typed Arrow rows, as a Kafka source with a JSON
 //! schema would deliver them to a streaming SQL engine.
 
-use chrono::NaiveDate;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder,
     StringBuilder, TimestampMicrosecondBuilder,
@@ -27,11 +26,6 @@ pub enum DecodeError {
     },
     #[error("building source rows: {0}")]
     Arrow(#[from] ArrowError),
-}
-
-fn days(date: NaiveDate) -> i32 {
-    // Days since 1970-01-01 fit i32 for every date the API accepts (years 1900..=9999).
-    i32::try_from((date - NaiveDate::default()).num_days()).unwrap_or(i32::MAX)
 }
 
 fn money(value: Decimal, event: &EventEnvelope) -> Result<i128, DecodeError> {
@@ -96,8 +90,8 @@ pub fn finance_journal_lines(events: &[&EventEnvelope]) -> Result<RecordBatch, D
             company.append_value(code.as_str());
             entry_id.append_value(id.to_string());
             line_no.append_value(i32::try_from(line.line_no).unwrap_or(i32::MAX));
-            posting_date.append_value(days(date));
-            document_date.append_option(doc_date.map(days));
+            posting_date.append_value(catalog::date32(date));
+            document_date.append_option(doc_date.map(catalog::date32));
             period.append_value(p.to_string());
             account.append_value(line.account.as_str());
             debit.append_value(money(line.debit, event)?);

@@ -43,8 +43,7 @@ struct BalanceQuery {
 }
 
 fn date_parameter(date: NaiveDate) -> ScalarValue {
-    let days = (date - NaiveDate::default()).num_days();
-    ScalarValue::Date32(Some(i32::try_from(days).unwrap_or(i32::MAX)))
+    ScalarValue::Date32(Some(tributary_lakehouse::catalog::date32(date)))
 }
 
 fn text(value: &str) -> ScalarValue {

@@ -26,6 +26,15 @@ async fn count(query: &QueryService, sql: &str) -> i64 {
     .value(0)
 }
 
+/// As after a relay crash between publishing a batch and saving its position.
+async fn forget_relay_position(store: &EventStore) {
+    let start = RelayPosition {
+        cursor: 0,
+        next_sequence: 1,
+    };
+    store.save_relay_position("default", start).await.unwrap();
+}
+
 async fn relay_all(relay: &mut Relay) -> usize {
     let mut published = 0;
     loop {
@@ -64,16 +73,7 @@ async fn relay_and_bronze_land_every_event_exactly_once() {
     }
     assert_eq!(published, 500);
     // A relay that crashed after publishing and before saving its position publishes again.
-    store
-        .save_relay_position(
-            "default",
-            RelayPosition {
-                cursor: 0,
-                next_sequence: 1,
-            },
-        )
-        .await
-        .unwrap();
+    forget_relay_position(&store).await;
     assert_eq!(
         relay_all(&mut relay).await,
         500,
@@ -179,16 +179,7 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
     let mut relay = Relay::new(store.clone(), options).unwrap();
     let published = relay_all(&mut relay).await;
     // And again, as after a relay crash between publishing and saving its position.
-    store
-        .save_relay_position(
-            "default",
-            RelayPosition {
-                cursor: 0,
-                next_sequence: 1,
-            },
-        )
-        .await
-        .unwrap();
+    forget_relay_position(&store).await;
     assert_eq!(relay_all(&mut relay).await, published);
     let topics = vec![format!("{prefix}finance.events")];
 
