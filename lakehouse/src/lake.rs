@@ -68,6 +68,7 @@ impl Lake {
         if !location.contains("://") {
             std::fs::create_dir_all(location).map_err(|e| location_error(e.to_string()))?;
         }
+        crate::s3::register();
         let root =
             deltalake::ensure_table_uri(location).map_err(|e| location_error(e.to_string()))?;
         let mut tables = HashMap::new();

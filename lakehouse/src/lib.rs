@@ -4,12 +4,14 @@
 //! - [`lake`]: opening, appending with exactly-once `txn` markers, reading progress back.
 //! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
 //! - [`http`]: `POST /api/v1/sql`.
+//! - [`s3`]: `s3://` lake locations.
 
 pub mod catalog;
 pub mod decimal;
 pub mod http;
 pub mod lake;
 pub mod query;
+pub mod s3;
 
 pub use lake::{Lake, LakeError, Progress};
 pub use query::{QueryError, QueryLimits, QueryResult, QueryService};

@@ -133,42 +133,59 @@ async fn postgres_down_means_503_for_writes_reads_keep_working_and_it_recovers()
     app.stop().await;
 }
 
-/// The tansu binary: `TRIBUTARY_TANSU`, else on PATH, else where `cargo install` puts it.
-fn tansu_binary() -> std::path::PathBuf {
-    if let Ok(path) = std::env::var("TRIBUTARY_TANSU") {
-        return path.into();
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|dir| std::path::Path::new(dir).join("tansu"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| std::path::Path::new(&home).join(".cargo/bin/tansu"))
+/// A private tansu started by `tools/kafka-broker` (the one place that knows how to run it);
+/// killed with SIGKILL by [`Broker::kill`] or when dropped.
+pub(crate) struct Broker {
+    pid: Option<u32>,
 }
 
-/// Starts a private tansu on `port` with its storage in `dir`; returns the child process.
-pub(crate) async fn start_broker(dir: &std::path::Path, port: u16) -> tokio::process::Child {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = tokio::process::Command::new(tansu_binary())
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "sqlite://tansu.db",
-        ])
-        .current_dir(dir)
-        .stdout(std::fs::File::create(dir.join("broker.log")).unwrap())
-        .stderr(std::fs::File::create(dir.join("broker.err")).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("tansu is installed (tools/kafka-broker installs it)");
+impl Broker {
+    pub(crate) fn kill(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            // Until the process is gone (a zombie counts as gone: its sockets are closed).
+            for _ in 0..100 {
+                let state = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+                if state.map_or(true, |s| s.contains(") Z ")) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts a private tansu on `port` with its storage in `dir` (kept across restarts).
+pub(crate) async fn start_broker(dir: &std::path::Path, port: u16) -> Broker {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kafka-broker");
+    let output = tokio::process::Command::new(script)
+        .env("TRIBUTARY_BROKER_PORT", port.to_string())
+        .env("TRIBUTARY_BROKER_DIR", dir)
+        .output()
+        .await
+        .expect("tools/kafka-broker runs");
+    assert!(
+        output.status.success(),
+        "tools/kafka-broker failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pid = std::fs::read_to_string(dir.join("broker.pid"))
+        .expect("tools/kafka-broker writes broker.pid")
+        .trim()
+        .parse()
+        .expect("a process id in broker.pid");
     for _ in 0..100 {
         if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return child;
+            return Broker { pid: Some(pid) };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -236,7 +253,7 @@ async fn broker_down_30s_api_keeps_accepting_and_the_lake_catches_up() {
     }
     wait_lines(&app, 20, Duration::from_secs(60)).await;
 
-    broker.kill().await.unwrap();
+    broker.kill();
     let down = tokio::time::Instant::now();
     let mut posted = 10;
     while down.elapsed() < Duration::from_secs(30) {

@@ -7,13 +7,8 @@ use crate::helpers::TestDatabase;
 use crate::restart::lake_contents;
 use std::time::Duration;
 use tokio::process::{Child, Command};
-use tributary_finance::commands::{CONTEXT, JOURNAL_ENTRY};
-use tributary_finance::domain::{
-    AccountNumber, CompanyCode, JournalEntryEvent, JournalLine, Period,
-};
-use tributary_kernel::money::Currency;
-use tributary_kernel::store::{AppendBatch, EventStore, StreamWrite};
-use tributary_kernel::to_new_event;
+use tributary::bench::streaming::append_synthetic_entries;
+use tributary_kernel::store::EventStore;
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
 
 const EVENTS: usize = 50_000;
@@ -25,60 +20,6 @@ fn knob(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Appends `count` posted journal entries (one event each) in transactions of 1,000.
-async fn append_entries(store: &EventStore, first: usize, count: usize) {
-    let company = CompanyCode::parse("MAIN").unwrap();
-    let eur = Currency::parse("EUR").unwrap();
-    for chunk_start in (first..first + count).step_by(1_000) {
-        let mut writes = Vec::new();
-        for i in chunk_start..(chunk_start + 1_000).min(first + count) {
-            let date =
-                chrono::NaiveDate::from_ymd_opt(2026, 1 + (i % 12) as u32, 1 + (i % 28) as u32)
-                    .unwrap();
-            let amount = rust_decimal::Decimal::new(100 + (i as i64 % 9_900), 2);
-            let line = |no: u32, account: &str, debit, credit| JournalLine {
-                line_no: no,
-                account: AccountNumber::parse(account).unwrap(),
-                debit,
-                credit,
-                currency: eur.clone(),
-                cost_center: None,
-                text: None,
-            };
-            let id = uuid::Uuid::from_u128(i as u128 + 1);
-            let event = JournalEntryEvent::JournalEntryPosted {
-                entry_id: id,
-                company: company.clone(),
-                posting_date: date,
-                document_date: None,
-                period: Period::of(date),
-                reference: Some(format!("GEN-{i}")),
-                text: None,
-                lines: vec![
-                    line(1, "1000", amount, rust_decimal::Decimal::ZERO),
-                    line(2, "4000", rust_decimal::Decimal::ZERO, amount),
-                ],
-                reversal_of: None,
-            };
-            writes.push(StreamWrite {
-                aggregate_type: JOURNAL_ENTRY.into(),
-                aggregate_id: id.to_string(),
-                expected_version: 0,
-                events: vec![to_new_event(&event, 1)],
-            });
-        }
-        let batch = AppendBatch {
-            context: CONTEXT.into(),
-            writes,
-            reads: vec![],
-            metadata: Default::default(),
-            idempotency: None,
-            time: chrono::Utc::now(),
-        };
-        store.append(batch).await.unwrap();
-    }
 }
 
 fn spawn_role(
@@ -139,7 +80,9 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
     let brokers = format!("127.0.0.1:{port}");
     let database = TestDatabase::create().await;
     let store = EventStore::connect(&database.url, 4).await.unwrap();
-    append_entries(&store, 0, EVENTS / 2).await;
+    append_synthetic_entries(&store, 0, EVENTS / 2)
+        .await
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let lake_dir = dir.path().join("lake");
@@ -158,7 +101,11 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
     // The second half of the events arrives while the kills happen.
     let writer = {
         let store = store.clone();
-        tokio::spawn(async move { append_entries(&store, EVENTS / 2, EVENTS / 2).await })
+        tokio::spawn(async move {
+            append_synthetic_entries(&store, EVENTS / 2, EVENTS / 2)
+                .await
+                .unwrap()
+        })
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -197,9 +144,7 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
             println!("relayed {relayed:?}, bronze {bronze}, lines {lines}");
             if tokio::time::Instant::now() + Duration::from_secs(2) > deadline {
                 let log = std::fs::read_to_string(broker_dir.path().join("broker.log"))
-                    .unwrap_or_default()
-                    + &std::fs::read_to_string(broker_dir.path().join("broker.err"))
-                        .unwrap_or_default();
+                    .unwrap_or_default();
                 println!(
                     "BROKER LOG TAIL:\n{}",
                     &log[log.len().saturating_sub(3_000)..]

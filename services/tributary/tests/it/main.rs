@@ -11,5 +11,6 @@ mod kafka;
 mod kill_production;
 mod ledger;
 mod restart;
+mod s3;
 mod sigkill;
 mod store;

@@ -11,8 +11,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tributary_kernel::EventStore;
 
-/// Starts `tributary up` on the data directory; returns the child and its base URL.
-async fn spawn_up(dir: &std::path::Path) -> (Child, String) {
+/// Starts `tributary up` on the data directory with extra flags and environment; returns the
+/// child and its base URL.
+pub(crate) async fn spawn_up(
+    dir: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
         .args([
             "up",
@@ -21,6 +26,8 @@ async fn spawn_up(dir: &std::path::Path) -> (Child, String) {
             "--http-addr",
             "127.0.0.1:0",
         ])
+        .args(args)
+        .envs(envs.iter().copied())
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -45,34 +52,38 @@ async fn spawn_up(dir: &std::path::Path) -> (Child, String) {
     (child, base)
 }
 
+/// Accounts 1000 (asset) and 4000 (revenue) and fiscal year 2026, over HTTP.
+pub(crate) async fn setup_ledger(client: &reqwest::Client, base: &str) {
+    for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
+        let body = json!({"number": number, "name": number, "type": kind, "currency": "EUR"});
+        let status = client
+            .post(format!("{base}/api/v1/accounts"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 201);
+    }
+    let status = client
+        .post(format!("{base}/api/v1/fiscal-years"))
+        .json(&json!({"year": 2026}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let mut accepted = 0usize;
     for cycle in 0..6u64 {
-        let (mut child, base) = spawn_up(dir.path()).await;
+        let (mut child, base) = spawn_up(dir.path(), &[], &[]).await;
         if cycle == 0 {
-            for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
-                let body =
-                    json!({"number": number, "name": number, "type": kind, "currency": "EUR"});
-                let status = client
-                    .post(format!("{base}/api/v1/accounts"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status();
-                assert_eq!(status, 201);
-            }
-            let status = client
-                .post(format!("{base}/api/v1/fiscal-years"))
-                .json(&json!({"year": 2026}))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert_eq!(status, 201);
+            setup_ledger(&client, &base).await;
         }
         // Post concurrently, then kill -9 at a point that moves from cycle to cycle, while
         // requests and pipeline batches are in flight.

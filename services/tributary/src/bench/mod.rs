@@ -5,8 +5,15 @@
 //! samples how long an accepted entry takes to become visible to SQL. The baseline, measured in
 //! the same run on the same backend, is the same commands appended straight to the event store
 //! without HTTP: the ratio is what the HTTP layer and its checks cost.
+//!
+//! With `--postgres-url`, pgbench's TPC-B-like script runs on the same database with the same
+//! client count as the posting baseline; with `--kafka-brokers` too, [`streaming`] measures the
+//! relay and the pipelines against raw rdkafka produce and consume.
 // Floats here are timings and ratios for display, never money.
 #![allow(clippy::float_arithmetic)]
+
+mod pgbench;
+pub mod streaming;
 
 use crate::{Config, start};
 use anyhow::{Context, bail};
@@ -33,13 +40,16 @@ pub struct BenchArgs {
     /// Also run on PostgreSQL: a server URL; a fresh database is created and dropped on it.
     #[arg(long, env = "TRIBUTARY_BENCH_POSTGRES_URL")]
     pub postgres_url: Option<String>,
-    /// Also measure Kafka on these brokers: raw rdkafka produce and consume of relay-encoded
-    /// messages (the baseline for the relay and the pipelines).
+    /// Also measure the production path on these Kafka brokers (needs --postgres-url): relay
+    /// and pipelines against raw rdkafka produce and consume of the same messages.
     #[arg(long, env = "TRIBUTARY_BENCH_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
-    /// Messages for the Kafka measurement.
-    #[arg(long, default_value_t = 20_000)]
-    pub kafka_messages: usize,
+    /// Events for the relay and pipelines measurement.
+    #[arg(long, default_value_t = 50_000)]
+    pub events: usize,
+    /// How long pgbench runs (with --postgres-url).
+    #[arg(long, default_value_t = 10)]
+    pub pgbench_seconds: u64,
     /// Probe freshness on every Nth entry.
     #[arg(long, default_value_t = 20)]
     pub freshness_every: usize,
@@ -70,12 +80,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "tributary bench: {} entries, {} clients per backend",
         args.entries, args.clients
     );
+    if args.kafka_brokers.is_some() && args.postgres_url.is_none() {
+        bail!("--kafka-brokers needs --postgres-url: the relay reads the PostgreSQL event store");
+    }
     let mut reports = vec![run_backend("sqlite (embedded)", None, &args).await?];
+    let mut pgbench_tps = None;
     if let Some(server) = &args.postgres_url {
         let (url, drop_database) = fresh_postgres_database(server).await?;
-        let report = run_backend("postgres", Some(url), &args).await;
+        let result = async {
+            let report = run_backend("postgres", Some(url.clone()), &args).await?;
+            print!(
+                "postgres: pgbench TPC-B-like, {} clients, {} s, same database ... ",
+                args.clients, args.pgbench_seconds
+            );
+            let tps = pgbench::tps(&url, args.clients, args.pgbench_seconds).await?;
+            println!("{tps:.0} transactions/s");
+            anyhow::Ok((report, tps))
+        }
+        .await;
         drop_database.await;
-        reports.push(report?);
+        let (report, tps) = result?;
+        reports.push(report);
+        pgbench_tps = Some(tps);
+    }
+    let mut streaming_report = None;
+    if let (Some(brokers), Some(server)) = (&args.kafka_brokers, &args.postgres_url) {
+        let (url, drop_database) = fresh_postgres_database(server).await?;
+        let result = streaming::run(&url, brokers, args.events).await;
+        drop_database.await;
+        streaming_report = Some(result?);
     }
     println!();
     println!(
@@ -105,87 +138,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!(
         "(ratio = HTTP entries/s over the baseline: the same commands appended to the event store without HTTP)"
     );
-    if let Some(brokers) = &args.kafka_brokers {
-        kafka_baseline(brokers, args.kafka_messages).await?;
+    if let (Some(tps), Some(postgres)) = (pgbench_tps, reports.get(1)) {
+        println!(
+            "posting on PostgreSQL: {:.0} entries/s over HTTP vs pgbench {tps:.0} transactions/s: ratio {:.2} (target ≥ 0.50)",
+            postgres.entries_per_s,
+            postgres.entries_per_s / tps
+        );
     }
-    Ok(())
-}
-
-/// Raw rdkafka produce and consume of `count` relay-encoded journal-entry events.
-async fn kafka_baseline(brokers: &str, count: usize) -> anyhow::Result<()> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    use tributary_ingest::kafka;
-    let topic = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    kafka::ensure_topics(brokers, std::slice::from_ref(&topic), 3).await?;
-    let sample = tributary_kernel::EventEnvelope {
-        id: uuid::Uuid::now_v7(),
-        context: "finance".into(),
-        aggregate_type: "journal_entry".into(),
-        aggregate_id: String::new(),
-        sequence: 1,
-        event_type: "JournalEntryPosted".into(),
-        event_version: 1,
-        source: "/tributary/finance".into(),
-        time: chrono::Utc::now(),
-        position: 0,
-        cursor: 0,
-        payload: json!({"entry_id": uuid::Uuid::now_v7(), "company": "MAIN", "posting_date": "2026-01-15", "period": "2026-01",
-            "lines": [{"line_no": 1, "account": "1000", "debit": "125.00", "credit": "0", "currency": "EUR"},
-                      {"line_no": 2, "account": "4000", "debit": "0", "credit": "125.00", "currency": "EUR"}]}),
-        metadata: Default::default(),
-    };
-    print!("kafka: producing {count} messages ... ");
-    let producer: FutureProducer = kafka::producer_config(brokers).create()?;
-    let started = Instant::now();
-    let mut deliveries = Vec::with_capacity(count);
-    for i in 0..count {
-        let mut event = sample.clone();
-        event.aggregate_id = format!("entry-{i}");
-        event.position = i as i64;
-        let (key, value, headers) = kafka::encode(&event, i as i64 + 1);
-        let (producer, topic) = (producer.clone(), topic.clone());
-        deliveries.push(async move {
-            producer
-                .send(
-                    FutureRecord::to(&topic)
-                        .key(&key)
-                        .payload(&value)
-                        .headers(headers),
-                    rdkafka::util::Timeout::Never,
-                )
-                .await
-        });
+    if let Some(report) = streaming_report {
+        report.print();
     }
-    for result in futures::future::join_all(deliveries).await {
-        result.map_err(|(error, _)| error)?;
-    }
-    let produce = started.elapsed();
-    println!("{:.0} messages/s", count as f64 / produce.as_secs_f64());
-
-    print!("kafka: consuming {count} messages ... ");
-    let consumer: StreamConsumer =
-        kafka::consumer_config(brokers, &format!("{topic}-reader")).create()?;
-    // Explicit assignment from the beginning, as Tributary's consumers assign (from Delta).
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    for partition in 0..3 {
-        assignment.add_partition_offset(&topic, partition, rdkafka::Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
-    let started = Instant::now();
-    let mut received = 0;
-    while received < count {
-        let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
-            .await
-            .context("no message for 60 s")??;
-        kafka::decode(&message.detach()).context("decoding a bench message")?;
-        received += 1;
-    }
-    let consume = started.elapsed();
-    println!(
-        "{:.0} messages/s (decoded)",
-        count as f64 / consume.as_secs_f64()
-    );
     Ok(())
 }
 

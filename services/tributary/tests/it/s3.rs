@@ -1,0 +1,121 @@
+//! `--lake s3://bucket/prefix` against an S3-compatible server (moto's, from PyPI; `.ci/run`
+//! installs it): every Delta table lives in the bucket, nothing in the data directory; posting
+//! and SQL work; a restart finds the lake again.
+
+use crate::sigkill::{setup_ledger, spawn_up};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+async fn start_s3_server(port: u16) -> Child {
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("moto_server is installed (pip install 'moto[server]'; .ci/run does)");
+    for _ in 0..150 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("moto_server did not listen on port {port}");
+}
+
+async fn journal_line_totals(client: &reqwest::Client, base: &str) -> Value {
+    let body: Value = client
+        .post(format!("{base}/api/v1/sql"))
+        .json(
+            &json!({"sql": "SELECT count(*) AS lines, sum(debit) AS debit FROM gl_journal_lines"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["rows"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lake_lives_in_an_s3_bucket() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = start_s3_server(port).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let created = client
+        .put(format!("{endpoint}/tributary-lake"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "bucket: {created:?}");
+    let envs = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "tributary"),
+        ("AWS_SECRET_ACCESS_KEY", "tributary"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let lake = ["--lake", "s3://tributary-lake/erp"];
+    let dir = tempfile::tempdir().unwrap();
+
+    let (mut child, base) = spawn_up(dir.path(), &lake, &envs).await;
+    setup_ledger(&client, &base).await;
+    for amount in ["10.00", "20.50", "30.25"] {
+        let body = json!({"posting_date": "2026-02-10", "lines": [
+            {"account": "1000", "debit": amount, "currency": "EUR"},
+            {"account": "4000", "credit": amount, "currency": "EUR"}]});
+        let response = client
+            .post(format!("{base}/api/v1/journal-entries"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let expected = json!([6, "60.7500"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while journal_line_totals(&client, &base).await != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lake did not reach {expected}: {}",
+            journal_line_totals(&client, &base).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    assert!(
+        !dir.path().join("lake").exists(),
+        "nothing of the lake is written to the data directory"
+    );
+    let listing = client
+        .get(format!(
+            "{endpoint}/tributary-lake?list-type=2&prefix=erp/gl_journal_lines/_delta_log/"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listing.contains("erp/gl_journal_lines/_delta_log/00000000000000000001.json"),
+        "the table's Delta log is in the bucket: {listing}"
+    );
+
+    let (_child, base) = spawn_up(dir.path(), &lake, &envs).await;
+    assert_eq!(
+        journal_line_totals(&client, &base).await,
+        expected,
+        "after a restart the lake in the bucket is found again"
+    );
+}
