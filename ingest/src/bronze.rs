@@ -37,6 +37,8 @@ pub const DEAD_LETTERS: &str = "bronze_dead_letters";
 pub struct BronzeOptions {
     pub brokers: String,
     pub group: String,
+    /// Static group membership: this process's stable instance id.
+    pub instance_id: Option<String>,
     pub topics: Vec<String>,
     pub batch_messages_max: usize,
     pub batch_wait_ms: u64,
@@ -48,6 +50,7 @@ impl BronzeOptions {
         BronzeOptions {
             brokers: brokers.to_owned(),
             group: "tributary-bronze".into(),
+            instance_id: None,
             topics,
             batch_messages_max: 10_000,
             batch_wait_ms: 200,
@@ -144,12 +147,13 @@ impl ConsumerContext for AssignFromDelta {
 pub fn consumer_from_delta(
     brokers: &str,
     group: &str,
+    instance: Option<&str>,
     topics: &[String],
     start: StartOffset,
 ) -> Result<(StreamConsumer<AssignFromDelta>, Arc<AtomicU64>), rdkafka::error::KafkaError> {
     let (context, generation) = AssignFromDelta::new(start);
     let consumer: StreamConsumer<AssignFromDelta> =
-        kafka::consumer_config(brokers, group).create_with_context(context)?;
+        kafka::consumer_config(brokers, group, instance).create_with_context(context)?;
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     Ok((consumer, generation))
@@ -275,6 +279,7 @@ impl BronzeIngest {
         let (consumer, generation) = consumer_from_delta(
             &options.brokers,
             &options.group,
+            options.instance_id.as_deref(),
             &options.topics,
             start.clone(),
         )?;

@@ -194,7 +194,13 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
 }
 
 /// Consumer settings: progress lives in Delta, so Kafka's committed offsets are never used.
-pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+///
+/// `instance`: static group membership (KIP-345, `group.instance.id`), one stable id per
+/// process (a StatefulSet pod name, say). A restarted process takes its partitions back at
+/// once instead of waiting for the old session to expire and a rebalance. tansu 0.6.0 needs
+/// it: when a killed member's session expires it keeps the member's partitions assigned to
+/// nobody and never rebalances (seen in the kill -9 test: partitions idle for minutes).
+pub fn consumer_config(brokers: &str, group: &str, instance: Option<&str>) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -205,6 +211,9 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("max.partition.fetch.bytes", "4194304")
         .set("fetch.max.bytes", "16777216")
         .set("session.timeout.ms", "10000");
+    if let Some(instance) = instance {
+        config.set("group.instance.id", instance);
+    }
     config
 }
 

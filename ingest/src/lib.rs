@@ -52,12 +52,13 @@ impl KafkaEvents {
     pub fn new(
         brokers: &str,
         group: &str,
+        instance: Option<&str>,
         topics: &[String],
         start: StartOffset,
         wait: Duration,
     ) -> Result<KafkaEvents, SourceError> {
         let (consumer, generation) =
-            bronze::consumer_from_delta(brokers, group, topics, start.clone())?;
+            bronze::consumer_from_delta(brokers, group, instance, topics, start.clone())?;
         Ok(KafkaEvents {
             consumer,
             generation,

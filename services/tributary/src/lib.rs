@@ -60,6 +60,8 @@ pub struct Config {
     pub kafka_brokers: Option<String>,
     /// Prefix of every Kafka topic name (empty in production).
     pub topic_prefix: String,
+    /// Static Kafka group membership: a stable id per process (e.g. the pod name).
+    pub instance_id: Option<String>,
 }
 
 /// The parts of Tributary one process can run; production scales them apart.
@@ -154,6 +156,7 @@ impl Config {
             roles: Roles::embedded(),
             kafka_brokers: None,
             topic_prefix: String::new(),
+            instance_id: None,
         }
     }
 
@@ -265,6 +268,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 let kafka = KafkaEvents::new(
                     brokers,
                     PIPELINES_GROUP,
+                    config.instance_id.as_deref(),
                     &topics,
                     start,
                     Duration::from_millis(KAFKA_BATCH_WAIT_MS),
@@ -298,7 +302,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
         if roles.ingest {
             let topics = vec![config.finance_topic()];
-            let bronze = BronzeIngest::new(lake.clone(), BronzeOptions::new(brokers, topics))
+            let mut options = BronzeOptions::new(brokers, topics);
+            options.instance_id = config.instance_id.clone();
+            let bronze = BronzeIngest::new(lake.clone(), options)
                 .context("while creating the Kafka consumer for bronze ingest")?;
             tasks.push(tokio::spawn(bronze.run(shutdown_rx.clone())));
         }

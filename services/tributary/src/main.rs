@@ -33,6 +33,10 @@ struct RunArgs {
     /// Kafka bootstrap servers (host:port,...); with them the relay and bronze ingest run.
     #[arg(long, env = "TRIBUTARY_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
+    /// Static Kafka group membership: a stable id for this process (e.g. the pod name), so a
+    /// restart takes its partitions back without a rebalance.
+    #[arg(long, env = "TRIBUTARY_INSTANCE_ID")]
+    instance_id: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -95,6 +99,7 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     config.database_url = args.database_url;
     config.lake = args.lake;
     config.kafka_brokers = args.kafka_brokers;
+    config.instance_id = args.instance_id;
     config.roles = roles;
     let running = tributary::start(config.clone()).await?;
     let active: Vec<&str> = tributary::Roles::NAMES

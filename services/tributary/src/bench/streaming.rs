@@ -189,6 +189,7 @@ pub async fn run(
     let source = KafkaEvents::new(
         brokers,
         &format!("bench-{run_id}"),
+        None,
         std::slice::from_ref(&topic),
         tributary_pipelines::kafka_start(lake.clone(), pipelines.clone()),
         Duration::from_millis(crate::KAFKA_BATCH_WAIT_MS),
@@ -303,7 +304,7 @@ async fn produce_raw(brokers: &str, topic: &str, events: &[EventEnvelope]) -> an
 /// assignment, as Tributary's consumers assign from Delta); messages/s.
 async fn consume_raw(brokers: &str, topic: &str, count: usize) -> anyhow::Result<f64> {
     let consumer: StreamConsumer =
-        kafka::consumer_config(brokers, &format!("{topic}-raw-reader")).create()?;
+        kafka::consumer_config(brokers, &format!("{topic}-raw-reader"), None).create()?;
     let mut assignment = rdkafka::TopicPartitionList::new();
     for partition in 0..crate::KAFKA_PARTITIONS {
         assignment.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;

@@ -198,6 +198,7 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
             let source = KafkaEvents::new(
                 &brokers(),
                 &group,
+                None,
                 &topics,
                 start,
                 Duration::from_millis(300),

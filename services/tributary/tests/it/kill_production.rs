@@ -48,6 +48,8 @@ fn spawn_role(
         .arg(dir)
         .arg("--lake")
         .arg(lake)
+        // Static group membership: the restarted process is the same member.
+        .env("TRIBUTARY_INSTANCE_ID", format!("kill-test-{role}"))
         .env(
             "RUST_LOG",
             "info,buoyant_kernel=off,delta_kernel=off,deltalake_core=warn",
@@ -68,7 +70,6 @@ async fn count(query: &QueryService, sql: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "tansu moves ~100-400 events/s here, so 50,000 events take over 10 minutes; run with --ignored (issue 3, point 6)"]
 async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
     let broker_dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -102,9 +103,12 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {
-            append_synthetic_entries(&store, EVENTS / 2, EVENTS / 2)
-                .await
-                .unwrap()
+            for chunk in (EVENTS / 2..EVENTS).step_by(1_000) {
+                append_synthetic_entries(&store, chunk, 1_000)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(1_000)).await;
+            }
         })
     };
     let seed = std::time::SystemTime::now()
@@ -113,19 +117,56 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
         .as_nanos() as u64;
     let mut random = seed | 1;
     let kills = knob("TRIBUTARY_TEST_KILLS", KILLS as u64) as usize;
+    // What each role has written (relay: events published; ingest: bronze rows; pipelines:
+    // journal lines) when it was last started, to tell kills in mid-stream from kills of a
+    // process that had not got going yet.
+    let written = |which: usize| {
+        let (query, url) = (&query, &database.url);
+        async move {
+            match which {
+                0 => sqlx::query_scalar::<_, i64>(
+                    "SELECT COALESCE(max(next_sequence) - 1, 0) FROM relay_positions",
+                )
+                .fetch_one(&sqlx::PgPool::connect(url).await.unwrap())
+                .await
+                .unwrap(),
+                1 => count(query, "SELECT count(*) FROM bronze_events").await,
+                _ => count(query, "SELECT count(*) FROM gl_journal_lines").await,
+            }
+        }
+    };
+    let mut at_start = [0i64; 3];
+    let mut mid_stream = 0;
     for kill in 0..kills {
-        // xorshift: a kill point between 150 ms and 1.5 s after the previous one.
+        let which = kill % roles.len();
+        // Once the process has written something since its start (up to 30 s), a random
+        // kill point within the next second: kills land in mid-stream, between any two steps.
+        let got_going = tokio::time::Instant::now() + Duration::from_secs(30);
+        while written(which).await <= at_start[which] && tokio::time::Instant::now() < got_going {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // xorshift
         random ^= random << 13;
         random ^= random >> 7;
         random ^= random << 17;
-        tokio::time::sleep(Duration::from_millis(150 + random % 1_350)).await;
-        let which = kill % roles.len();
+        tokio::time::sleep(Duration::from_millis(random % 1_000)).await;
         children[which].start_kill().unwrap();
         children[which].wait().await.unwrap();
+        let now = written(which).await;
+        if now > at_start[which] {
+            mid_stream += 1;
+        }
+        at_start[which] = now;
         children[which] = spawn_role(roles[which], &database.url, &brokers, dir.path(), &lake_dir);
     }
     writer.await.unwrap();
-    println!("kill -9 production test: seed {seed}, {kills} kills, {EVENTS} events");
+    println!(
+        "kill -9 production test: seed {seed}, {kills} kills, {mid_stream} of them after the killed process had written, {EVENTS} events"
+    );
+    assert!(
+        mid_stream * 2 >= kills,
+        "only {mid_stream} of {kills} kills hit a process that had written something"
+    );
 
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(knob("TRIBUTARY_TEST_WAIT_S", 600));
