@@ -712,25 +712,40 @@ async fn append_postgres(
     reads: &[StreamRead],
 ) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut tx = pool.begin().await?;
-    for read in reads {
-        let actual: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM streams WHERE aggregate_type = $1 AND aggregate_id = $2 FOR SHARE",
+    if let Some(first) = reads.first() {
+        // Every stream read, share-locked in one round trip. Rows are locked in the ORDER BY
+        // order (byte order, as `reads` is sorted), so two commands reading the same streams
+        // cannot deadlock.
+        let types: Vec<&str> = reads.iter().map(|r| r.aggregate_type.as_str()).collect();
+        let ids: Vec<&str> = reads.iter().map(|r| r.aggregate_id.as_str()).collect();
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT s.aggregate_type, s.aggregate_id, s.version FROM streams s \
+             JOIN unnest($1::text[], $2::text[]) AS r (aggregate_type, aggregate_id) \
+             USING (aggregate_type, aggregate_id) \
+             ORDER BY s.aggregate_type COLLATE \"C\", s.aggregate_id COLLATE \"C\" FOR SHARE OF s",
         )
-        .bind(&read.aggregate_type)
-        .bind(&read.aggregate_id)
-        .fetch_optional(&mut *tx)
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
         .await
         .map_err(conflict_on_serialization(
-            read.aggregate_type.as_str(),
-            read.aggregate_id.as_str(),
-            read.version,
+            first.aggregate_type.as_str(),
+            first.aggregate_id.as_str(),
+            first.version,
         ))?;
-        check_version(
-            &read.aggregate_type,
-            &read.aggregate_id,
-            read.version,
-            actual.unwrap_or(0),
-        )?;
+        let versions: HashMap<(&str, &str), i64> = rows
+            .iter()
+            .map(|(kind, id, version)| ((kind.as_str(), id.as_str()), *version))
+            .collect();
+        for read in reads {
+            let key = (read.aggregate_type.as_str(), read.aggregate_id.as_str());
+            check_version(
+                &read.aggregate_type,
+                &read.aggregate_id,
+                read.version,
+                versions.get(&key).copied().unwrap_or(0),
+            )?;
+        }
     }
     for write in &batch.writes {
         let new_version = write.expected_version + write.events.len() as i64;
