@@ -29,7 +29,7 @@ use tributary_pipelines::{Runner, RunnerOptions};
 /// Longest wait for the next message or batch before a stage counts as stuck.
 const STAGE_IDLE_MAX: Duration = Duration::from_secs(60);
 /// Events per pipeline micro-batch in the benchmark (the product's default is 5,000).
-pub const BENCH_BATCH_EVENTS: usize = 20_000;
+const BENCH_BATCH_EVENTS: usize = 20_000;
 
 /// Appends `count` posted two-line journal entries (one event each) to company MAIN, numbered
 /// from `first` (deterministic ids, dates and amounts), in transactions of 1,000 events.
@@ -179,12 +179,7 @@ pub async fn run(
     println!("{raw_produce:.0} messages/s");
 
     print!("streaming: pipelines from Kafka ... ");
-    let lake_dir = tempfile::tempdir()?;
-    let lake = Lake::open(
-        &lake_dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await?;
+    let (_lake_dir, lake) = fresh_lake().await?;
     let pipelines = tributary_pipelines::pipelines();
     let source = KafkaEvents::new(
         brokers,
@@ -202,12 +197,7 @@ pub async fn run(
     println!("{raw_consume:.0} messages/s");
 
     print!("streaming: pipelines from the store feed ... ");
-    let lake_dir = tempfile::tempdir()?;
-    let lake = Lake::open(
-        &lake_dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await?;
+    let (_lake_dir, lake) = fresh_lake().await?;
     let pipelines_store = run_pipelines(EventSource::Store(store.clone()), lake, events).await?;
     println!("{pipelines_store:.0} events/s");
 
@@ -219,6 +209,17 @@ pub async fn run(
         raw_consume,
         pipelines_store,
     })
+}
+
+/// An empty lake with the pipelines' tables in a temporary directory (removed on drop).
+async fn fresh_lake() -> anyhow::Result<(tempfile::TempDir, Lake)> {
+    let dir = tempfile::tempdir()?;
+    let lake = Lake::open(
+        &dir.path().display().to_string(),
+        tributary_lakehouse::catalog::all(),
+    )
+    .await?;
+    Ok((dir, lake))
 }
 
 fn rate(count: usize, elapsed: Duration) -> f64 {

@@ -223,10 +223,7 @@ async fn wait_lines(app: &TestApp, expected: i64, within: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_30s_api_keeps_accepting_and_the_lake_catches_up() {
     let broker_dir = tempfile::tempdir().unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = crate::helpers::free_port();
     let mut broker = start_broker(broker_dir.path(), port).await;
 
     let database = TestDatabase::create().await;

@@ -109,10 +109,18 @@ impl TestApp {
         let running = start(config(dir.path(), database.as_ref()))
             .await
             .expect("tributary starts");
-        let base = format!("http://{}", running.addr);
+        TestApp::new(running, dir, database, backend)
+    }
+
+    fn new(
+        running: Running,
+        dir: tempfile::TempDir,
+        database: Option<TestDatabase>,
+        backend: Backend,
+    ) -> TestApp {
         TestApp {
+            base: format!("http://{}", running.addr),
             running: Some(running),
-            base,
             client: reqwest::Client::new(),
             dir,
             database,
@@ -122,15 +130,7 @@ impl TestApp {
 
     /// Wraps an app started by the test itself (on PostgreSQL).
     pub fn attach(running: Running, dir: tempfile::TempDir, database: TestDatabase) -> TestApp {
-        let base = format!("http://{}", running.addr);
-        TestApp {
-            running: Some(running),
-            base,
-            client: reqwest::Client::new(),
-            dir,
-            database: Some(database),
-            backend: Backend::Postgres,
-        }
+        TestApp::new(running, dir, Some(database), Backend::Postgres)
     }
 
     pub fn running(&self) -> &Running {
@@ -202,21 +202,28 @@ impl TestApp {
 
     /// Chart of accounts and fiscal year 2026 most tests start from.
     pub async fn setup_ledger(&self) {
-        for (number, name, kind, currency) in [
-            ("1000", "Bank", "asset", "EUR"),
-            ("1200", "Receivables", "asset", "EUR"),
-            ("1100", "Bank USD", "asset", "USD"),
-            ("3000", "Equity", "equity", "EUR"),
-            ("4000", "Revenue", "revenue", "EUR"),
-            ("6000", "Rent", "expense", "EUR"),
-        ] {
-            self.ok(
-                "/api/v1/accounts",
-                json!({"number": number, "name": name, "type": kind, "currency": currency}),
-            )
-            .await;
-        }
-        self.ok("/api/v1/fiscal-years", json!({"year": 2026})).await;
+        setup_ledger(&self.client, &self.base).await;
+    }
+
+    /// The `i`-th of a run of sample entries: every `rent_every`-th pays rent from the bank,
+    /// the others invoice revenue; amounts `amount_base + i`.`i % 100`, dates spread over 2026.
+    pub async fn post_sample_entry(
+        &self,
+        i: usize,
+        rent_every: usize,
+        amount_base: usize,
+    ) -> Value {
+        let amount = format!("{}.{:02}", amount_base + i, i % 100);
+        let (debit, credit) = if i.is_multiple_of(rent_every) {
+            ("6000", "1000")
+        } else {
+            ("1200", "4000")
+        };
+        self.post_entry(
+            &format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            &[(debit, "debit", &amount), (credit, "credit", &amount)],
+        )
+        .await
     }
 
     pub async fn post_entry(&self, date: &str, lines: &[(&str, &str, &str)]) -> Value {
@@ -349,4 +356,56 @@ pub async fn clean_lake(
     .expect("runner");
     runner.catch_up().await.expect("clean run");
     (dir, lake)
+}
+
+/// The chart of accounts (1000 Bank, 1100 Bank USD, 1200 Receivables, 3000 Equity, 4000
+/// Revenue, 6000 Rent) and fiscal year 2026, over HTTP at `base`.
+pub async fn setup_ledger(client: &reqwest::Client, base: &str) {
+    for (number, name, kind, currency) in [
+        ("1000", "Bank", "asset", "EUR"),
+        ("1200", "Receivables", "asset", "EUR"),
+        ("1100", "Bank USD", "asset", "USD"),
+        ("3000", "Equity", "equity", "EUR"),
+        ("4000", "Revenue", "revenue", "EUR"),
+        ("6000", "Rent", "expense", "EUR"),
+    ] {
+        let body = json!({"number": number, "name": name, "type": kind, "currency": currency});
+        post_created(client, &format!("{base}/api/v1/accounts"), &body).await;
+    }
+    post_created(
+        client,
+        &format!("{base}/api/v1/fiscal-years"),
+        &json!({"year": 2026}),
+    )
+    .await;
+}
+
+async fn post_created(client: &reqwest::Client, url: &str, body: &Value) {
+    let response = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(status, 201, "POST {url} {body} answered {status}: {text}");
+}
+
+/// A count(*)-style query over the lake; the first column of the first row.
+pub async fn lake_count(query: &tributary_lakehouse::QueryService, sql: &str) -> i64 {
+    let result = query.query(sql).await.unwrap();
+    datafusion::arrow::array::cast::as_primitive_array::<datafusion::arrow::datatypes::Int64Type>(
+        result.batches[0].column(0),
+    )
+    .value(0)
+}
+
+/// A loopback port nothing listens on right now (for a server the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,7 +1,7 @@
 //! The production path over a real Kafka-protocol broker (tansu, started by .ci/run through
 //! tools/kafka-broker): relay from PostgreSQL to Kafka, bronze ingest into Delta.
 
-use crate::helpers::TestDatabase;
+use crate::helpers::{TestDatabase, lake_count as count};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::Duration;
 use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
@@ -15,15 +15,6 @@ pub fn brokers() -> String {
 
 fn events(aggregate: &str, count: usize) -> AppendBatch {
     crate::helpers::thing_events("finance", aggregate, 0, count)
-}
-
-async fn count(query: &QueryService, sql: &str) -> i64 {
-    let result = query.query(sql).await.unwrap();
-    let batch = &result.batches[0];
-    datafusion::arrow::array::cast::as_primitive_array::<datafusion::arrow::datatypes::Int64Type>(
-        batch.column(0),
-    )
-    .value(0)
 }
 
 /// As after a relay crash between publishing a batch and saving its position.
@@ -156,17 +147,7 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
     let app = TestApp::spawn(Backend::Postgres).await;
     app.setup_ledger().await;
     for i in 0..150 {
-        let amount = format!("{}.{:02}", 1 + i, i % 100);
-        let (debit, credit) = if i % 4 == 0 {
-            ("6000", "1000")
-        } else {
-            ("1200", "4000")
-        };
-        app.post_entry(
-            &format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
-            &[(debit, "debit", &amount), (credit, "credit", &amount)],
-        )
-        .await;
+        app.post_sample_entry(i, 4, 1).await;
     }
     app.settle().await;
     let clean = lake_contents(&app.running().lake).await;

@@ -3,7 +3,7 @@
 //! equals one clean run over the same events and bronze holds every event exactly once.
 
 use crate::faults::start_broker;
-use crate::helpers::TestDatabase;
+use crate::helpers::{TestDatabase, free_port, lake_count as count};
 use crate::restart::lake_contents;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -61,26 +61,23 @@ fn spawn_role(
         .unwrap()
 }
 
-async fn count(query: &QueryService, sql: &str) -> i64 {
-    let result = query.query(sql).await.unwrap();
-    datafusion::arrow::array::cast::as_primitive_array::<datafusion::arrow::datatypes::Int64Type>(
-        result.batches[0].column(0),
-    )
-    .value(0)
+/// Events the relay has published (its saved position), 0 before its first batch.
+async fn relayed(database: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT COALESCE(max(next_sequence) - 1, 0) FROM relay_positions")
+        .fetch_one(database)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
     let broker_dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _broker = start_broker(broker_dir.path(), port).await;
     let brokers = format!("127.0.0.1:{port}");
     let database = TestDatabase::create().await;
     let store = EventStore::connect(&database.url, 4).await.unwrap();
+    let database_pool = sqlx::PgPool::connect(&database.url).await.unwrap();
     append_synthetic_entries(&store, 0, EVENTS / 2)
         .await
         .unwrap();
@@ -121,15 +118,10 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
     // journal lines) when it was last started, to tell kills in mid-stream from kills of a
     // process that had not got going yet.
     let written = |which: usize| {
-        let (query, url) = (&query, &database.url);
+        let (query, database) = (&query, &database_pool);
         async move {
             match which {
-                0 => sqlx::query_scalar::<_, i64>(
-                    "SELECT COALESCE(max(next_sequence) - 1, 0) FROM relay_positions",
-                )
-                .fetch_one(&sqlx::PgPool::connect(url).await.unwrap())
-                .await
-                .unwrap(),
+                0 => relayed(database).await,
                 1 => count(query, "SELECT count(*) FROM bronze_events").await,
                 _ => count(query, "SELECT count(*) FROM gl_journal_lines").await,
             }
@@ -177,12 +169,8 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
             break;
         }
         if std::env::var("TRIBUTARY_TEST_TRACE").is_ok() {
-            let relayed: Option<i64> =
-                sqlx::query_scalar("SELECT next_sequence - 1 FROM relay_positions")
-                    .fetch_optional(&sqlx::PgPool::connect(&database.url).await.unwrap())
-                    .await
-                    .unwrap();
-            println!("relayed {relayed:?}, bronze {bronze}, lines {lines}");
+            let relayed = relayed(&database_pool).await;
+            println!("relayed {relayed}, bronze {bronze}, lines {lines}");
             if tokio::time::Instant::now() + Duration::from_secs(2) > deadline {
                 let log = std::fs::read_to_string(broker_dir.path().join("broker.log"))
                     .unwrap_or_default();

@@ -75,17 +75,7 @@ async fn a_pipeline_crashing_between_commits_resumes_to_the_clean_lake(backend: 
     let app = TestApp::spawn(backend).await;
     app.setup_ledger().await;
     for i in 0..60 {
-        let amount = format!("{}.{:02}", 10 + i, i);
-        let (debit, credit) = if i % 3 == 0 {
-            ("6000", "1000")
-        } else {
-            ("1200", "4000")
-        };
-        app.post_entry(
-            &format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
-            &[(debit, "debit", &amount), (credit, "credit", &amount)],
-        )
-        .await;
+        app.post_sample_entry(i, 3, 10).await;
         if i % 20 == 0 {
             let (status, _, _) = app
                 .request(

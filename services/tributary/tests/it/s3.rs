@@ -2,7 +2,8 @@
 //! installs it): every Delta table lives in the bucket, nothing in the data directory; posting
 //! and SQL work; a restart finds the lake again.
 
-use crate::sigkill::{setup_ledger, spawn_up};
+use crate::helpers::{free_port, setup_ledger};
+use crate::sigkill::spawn_up;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -42,11 +43,7 @@ async fn journal_line_totals(client: &reqwest::Client, base: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lake_lives_in_an_s3_bucket() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _server = start_s3_server(port).await;
     let endpoint = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();

@@ -2,7 +2,7 @@
 //! again: after a restart every accepted entry is in the lake exactly once, and the lake equals
 //! a clean run over the same events.
 
-use crate::helpers::config;
+use crate::helpers::{config, setup_ledger};
 use crate::restart::lake_contents;
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -50,29 +50,6 @@ pub(crate) async fn spawn_up(
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, base)
-}
-
-/// Accounts 1000 (asset) and 4000 (revenue) and fiscal year 2026, over HTTP.
-pub(crate) async fn setup_ledger(client: &reqwest::Client, base: &str) {
-    for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
-        let body = json!({"number": number, "name": number, "type": kind, "currency": "EUR"});
-        let status = client
-            .post(format!("{base}/api/v1/accounts"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 201);
-    }
-    let status = client
-        .post(format!("{base}/api/v1/fiscal-years"))
-        .json(&json!({"year": 2026}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
