@@ -208,9 +208,12 @@ pub fn consumer_config(brokers: &str, group: &str, instance: Option<&str>) -> Cl
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("max.partition.fetch.bytes", "4194304")
+        // 1 MB per partition and Kafka's default 45 s session: tansu answers heartbeats on the
+        // connection that serves fetches, and 4 MB fetches from a 50,000-message topic starved
+        // them past a 10 s session (the bench's consumer was expelled and read nothing).
+        .set("max.partition.fetch.bytes", "1048576")
         .set("fetch.max.bytes", "16777216")
-        .set("session.timeout.ms", "10000");
+        .set("session.timeout.ms", "45000");
     if let Some(instance) = instance {
         config.set("group.instance.id", instance);
     }

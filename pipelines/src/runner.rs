@@ -15,7 +15,7 @@ use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -148,6 +148,8 @@ pub struct Runner {
     commits: usize,
     /// The feed cursor every table has processed; published for freshness waits.
     progress: watch::Sender<i64>,
+    /// The feed's next batch, read while the last one was committed.
+    prefetched: Option<Vec<SourcedEvent>>,
 }
 
 impl Runner {
@@ -169,6 +171,7 @@ impl Runner {
             seen_generation,
             commits: 0,
             progress,
+            prefetched: None,
         };
         if matches!(runner.source, EventSource::Store(_)) {
             let cursor = runner.feed_cursor().await?;
@@ -220,6 +223,9 @@ impl Runner {
     }
 
     /// Processes one micro-batch; returns how many events it read (0 when caught up).
+    ///
+    /// The batch is decoded once for all pipelines, the pipelines run their SQL and commit
+    /// concurrently (each to its own table), and the next batch is read meanwhile.
     pub async fn step(&mut self) -> Result<usize, PipelineError> {
         let generation = self.source.generation();
         if generation != self.seen_generation {
@@ -227,73 +233,106 @@ impl Runner {
             self.committed.clear();
             self.seen_generation = generation;
         }
-        let from = match self.source {
-            EventSource::Store(_) => self.feed_cursor().await?,
-            EventSource::Kafka(_) => 0,
+        let events = match self.prefetched.take() {
+            Some(events) => events,
+            None => {
+                let from = match self.source {
+                    EventSource::Store(_) => self.feed_cursor().await?,
+                    EventSource::Kafka(_) => 0,
+                };
+                self.source
+                    .read(from, self.options.batch_events_max)
+                    .await?
+            }
         };
-        let events = self
-            .source
-            .read(from, self.options.batch_events_max)
-            .await?;
         if events.is_empty() {
             return Ok(0);
         }
-        let mut streams: Vec<String> = events.iter().map(|e| e.stream.clone()).collect();
-        streams.sort();
-        streams.dedup();
+        let streams: BTreeSet<&str> = events.iter().map(|e| e.stream.as_str()).collect();
+        let mut work = Vec::with_capacity(self.pipelines.len());
         for pipeline in self.pipelines.clone() {
             let mut before = BTreeMap::new();
-            for stream in &streams {
+            for &stream in &streams {
                 before.insert(
-                    stream.clone(),
+                    stream.to_owned(),
                     self.stream_progress(&pipeline, stream).await?,
                 );
             }
             let (selected, after) = select_new(&events, &before);
+            let markers = self.markers(&pipeline, &after);
+            work.push((pipeline, selected, after, markers));
+        }
+        // Decoded once per distinct selection (normally one: every table is at the same place).
+        let mut decoded: Vec<(&[usize], Arc<Sources>)> = Vec::new();
+        let mut jobs = Vec::new();
+        for (index, (pipeline, selected, _, markers)) in work.iter().enumerate() {
             if selected.is_empty() {
-                self.remember(&pipeline, after);
                 continue;
             }
-            let rows = run_sql(&pipeline, &selected, &self.lake).await?;
-            if rows.iter().any(|b| b.num_rows() > 0) {
-                if self
-                    .options
-                    .fault_after_commits
-                    .is_some_and(|n| self.commits >= n)
-                {
+            let sources = match decoded.iter().find(|(s, _)| *s == selected.as_slice()) {
+                Some((_, sources)) => sources.clone(),
+                None => {
+                    let envelopes: Vec<&EventEnvelope> =
+                        selected.iter().map(|&i| &events[i].envelope).collect();
+                    let sources = Arc::new(sources::decode(&envelopes)?);
+                    decoded.push((selected.as_slice(), sources.clone()));
+                    sources
+                }
+            };
+            jobs.push((index, pipeline, sources, markers));
+        }
+        let mut wrote = vec![false; work.len()];
+        if let Some(limit) = self.options.fault_after_commits {
+            // Tests only: one table at a time, so the fault lands between two commits.
+            for (index, pipeline, sources, markers) in jobs {
+                let rows = run_sql(pipeline, &sources, &self.lake).await?;
+                if rows.is_empty() {
+                    continue;
+                }
+                if self.commits >= limit {
                     return Err(PipelineError::InjectedFault {
                         commits: self.commits,
                     });
                 }
-                let mut markers = Vec::new();
-                for (stream, progress) in &after {
-                    let committed = self
-                        .committed
-                        .get(&(pipeline.table, stream.clone()))
-                        .copied()
-                        .unwrap_or_default();
-                    if let Some(position) =
-                        progress.position.filter(|p| Some(*p) != committed.position)
-                    {
-                        markers.push(Progress {
-                            app_id: pipeline.app_id(stream),
-                            expected: committed.position,
-                            version: position,
-                        });
-                    }
-                    if let Some(sequence) = progress
-                        .relay_sequence
-                        .filter(|s| Some(*s) != committed.relay_sequence)
-                    {
-                        markers.push(Progress {
-                            app_id: pipeline.relay_sequence_app_id(stream),
-                            expected: committed.relay_sequence,
-                            version: sequence,
-                        });
-                    }
-                }
-                self.lake.append(pipeline.table, rows, &markers).await?;
+                self.lake.append(pipeline.table, rows, markers).await?;
                 self.commits += 1;
+                wrote[index] = true;
+            }
+        } else {
+            let lake = &self.lake;
+            let commits = futures::future::try_join_all(jobs.into_iter().map(
+                |(index, pipeline, sources, markers)| async move {
+                    let rows = run_sql(pipeline, &sources, lake).await?;
+                    if rows.is_empty() {
+                        return Ok::<_, PipelineError>(None);
+                    }
+                    lake.append(pipeline.table, rows, markers).await?;
+                    Ok(Some(index))
+                },
+            ));
+            // The next batch of the feed starts where this one ends: every table is there
+            // once this step succeeds. (Kafka's client fetches ahead on its own.)
+            let prefetch_from = match self.source {
+                EventSource::Store(_) => events.last().map(|e| e.position),
+                EventSource::Kafka(_) => None,
+            };
+            let (source, events_max) = (&mut self.source, self.options.batch_events_max);
+            let prefetch = async move {
+                match prefetch_from {
+                    Some(from) => source.read(from, events_max).await.ok(),
+                    None => None,
+                }
+            };
+            let (committed, prefetched) = tokio::join!(commits, prefetch);
+            for index in committed?.into_iter().flatten() {
+                wrote[index] = true;
+                self.commits += 1;
+            }
+            // A failed read is simply repeated by the next step.
+            self.prefetched = prefetched;
+        }
+        for ((pipeline, _, after, _), wrote) in work.into_iter().zip(wrote) {
+            if wrote {
                 for (stream, progress) in &after {
                     self.committed
                         .insert((pipeline.table, stream.clone()), *progress);
@@ -308,6 +347,41 @@ impl Runner {
             self.progress.send_replace(cursor);
         }
         Ok(events.len())
+    }
+
+    /// The `txn` markers a commit of `pipeline` carries to move its streams to `after`, each
+    /// expecting what the Delta log holds now.
+    fn markers(
+        &self,
+        pipeline: &Pipeline,
+        after: &BTreeMap<String, StreamProgress>,
+    ) -> Vec<Progress> {
+        let mut markers = Vec::new();
+        for (stream, progress) in after {
+            let committed = self
+                .committed
+                .get(&(pipeline.table, stream.clone()))
+                .copied()
+                .unwrap_or_default();
+            if let Some(position) = progress.position.filter(|p| Some(*p) != committed.position) {
+                markers.push(Progress {
+                    app_id: pipeline.app_id(stream),
+                    expected: committed.position,
+                    version: position,
+                });
+            }
+            if let Some(sequence) = progress
+                .relay_sequence
+                .filter(|s| Some(*s) != committed.relay_sequence)
+            {
+                markers.push(Progress {
+                    app_id: pipeline.relay_sequence_app_id(stream),
+                    expected: committed.relay_sequence,
+                    version: sequence,
+                });
+            }
+        }
+        markers
     }
 
     fn remember(&mut self, pipeline: &Pipeline, after: BTreeMap<String, StreamProgress>) {
@@ -344,6 +418,7 @@ impl Runner {
                     tracing::warn!(error = %error, "pipeline batch not committed; resuming from Delta");
                     self.processed.clear();
                     self.committed.clear();
+                    self.prefetched = None;
                     self.source.rewind().await;
                     self.options.retry_interval_ms
                 }
@@ -360,18 +435,23 @@ impl Runner {
 /// The events a table has not seen yet, and its progress after them. A feed transaction's
 /// events share one position, so only positions strictly above the table's are new; Kafka
 /// repeats from the relay carry a relay sequence at or below the highest seen.
-fn select_new<'a>(
-    events: &'a [SourcedEvent],
+fn select_new(
+    events: &[SourcedEvent],
     before: &BTreeMap<String, StreamProgress>,
-) -> (Vec<&'a EventEnvelope>, BTreeMap<String, StreamProgress>) {
+) -> (Vec<usize>, BTreeMap<String, StreamProgress>) {
     let mut after = before.clone();
     let mut selected = Vec::new();
-    for event in events {
+    for (index, event) in events.iter().enumerate() {
         let start = before.get(&event.stream).copied().unwrap_or_default();
         if start.position.is_some_and(|done| event.position <= done) {
             continue;
         }
-        let progress = after.entry(event.stream.clone()).or_default();
+        if !after.contains_key(&event.stream) {
+            after.insert(event.stream.clone(), StreamProgress::default());
+        }
+        let Some(progress) = after.get_mut(&event.stream) else {
+            continue;
+        };
         progress.position = Some(
             progress
                 .position
@@ -386,15 +466,19 @@ fn select_new<'a>(
             }
             progress.relay_sequence = Some(sequence);
         }
-        selected.push(&event.envelope);
+        selected.push(index);
     }
     (selected, after)
 }
 
-/// Runs one pipeline's SQL over the decoded events and conforms the result to its table.
+/// Source relations decoded from one batch's events.
+type Sources = Vec<(&'static str, RecordBatch)>;
+
+/// Runs one pipeline's SQL over the decoded events and conforms the result to its table;
+/// empty when the SQL produced no rows.
 async fn run_sql(
     pipeline: &Pipeline,
-    events: &[&EventEnvelope],
+    sources: &Sources,
     lake: &Lake,
 ) -> Result<Vec<RecordBatch>, PipelineError> {
     let sql_error = |source| PipelineError::Sql {
@@ -402,10 +486,11 @@ async fn run_sql(
         source,
     };
     let context = SessionContext::new();
-    for (name, batch) in sources::decode(events)? {
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(sql_error)?;
+    for (name, batch) in sources {
+        let table =
+            MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).map_err(sql_error)?;
         context
-            .register_table(name, Arc::new(table))
+            .register_table(*name, Arc::new(table))
             .map_err(sql_error)?;
     }
     let frame = context.sql(pipeline.sql).await.map_err(sql_error)?;
@@ -490,7 +575,10 @@ mod tests {
         ];
         let (selected, after) = select_new(&events, &before);
         assert_eq!(
-            selected.iter().map(|e| e.position).collect::<Vec<_>>(),
+            selected
+                .iter()
+                .map(|&i| events[i].position)
+                .collect::<Vec<_>>(),
             vec![12, 0]
         );
         assert_eq!(

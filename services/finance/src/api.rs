@@ -645,10 +645,12 @@ async fn post_journal_entry(
         }
     }
     checks.finish()?;
-    let company = commands::resolve_company(&store, dto.company.as_deref()).await?;
     let Some(posting_date) = posting_date else {
         return Err(ApiError::field("posting_date", "required", "missing"));
     };
+    let numbers: Vec<AccountNumber> = lines.iter().map(|l| l.account.clone()).collect();
+    let (company, view, reads) =
+        commands::ledger_view(&store, dto.company.as_deref(), posting_date, &numbers).await?;
     let command = PostJournalEntry {
         entry_id: Uuid::now_v7(),
         company,
@@ -658,7 +660,7 @@ async fn post_journal_entry(
         text,
         lines,
     };
-    let decision = commands::post_journal_entry(&store, command).await?;
+    let decision = commands::decide_journal_entry(command, &view, reads)?;
     commit(
         &store,
         CONTEXT,

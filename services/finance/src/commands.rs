@@ -114,7 +114,13 @@ pub async fn resolve_company(
     store: &EventStore,
     requested: Option<&str>,
 ) -> Result<CompanyCode, FinanceError> {
-    let companies = companies(store).await?;
+    pick_company(companies(store).await?, requested)
+}
+
+fn pick_company(
+    companies: Vec<Company>,
+    requested: Option<&str>,
+) -> Result<CompanyCode, FinanceError> {
     match requested {
         Some(code) => companies
             .into_iter()
@@ -362,41 +368,68 @@ pub async fn set_period_closed(
 
 // ----- journal entries ------------------------------------------------------------------------
 
-/// The accounts and period a posting on `posting_date` checks, and the reads that pin them.
-async fn ledger_view(
+/// What a posting on `posting_date` checks, read in one round trip: the company (the one
+/// requested, or the only one), its accounts and period, and the reads that pin them.
+pub async fn ledger_view(
     store: &EventStore,
-    company: &CompanyCode,
+    company: Option<&str>,
     posting_date: NaiveDate,
     accounts: &[AccountNumber],
-) -> Result<(LedgerView, Vec<StreamRead>), FinanceError> {
+) -> Result<(CompanyCode, LedgerView, Vec<StreamRead>), FinanceError> {
     let mut numbers = accounts.to_vec();
     numbers.sort();
     numbers.dedup();
-    let loaded = load_accounts(store, company, &numbers).await?;
-    let period = load_period(store, company, Period::of(posting_date)).await?;
-    let mut reads: Vec<StreamRead> = loaded
-        .values()
-        .map(|(account, version)| StreamRead {
-            aggregate_type: ACCOUNT.to_owned(),
-            aggregate_id: account_id(company, &account.number),
-            version: *version,
-        })
+    let period = Period::of(posting_date);
+    let mut children: Vec<(&str, String)> = numbers
+        .iter()
+        .map(|n| (ACCOUNT, n.as_str().to_owned()))
         .collect();
-    if let Some((state, version)) = &period {
+    children.push((PERIOD, period.to_string()));
+    let mut streams = store.load_scoped(COMPANY, company, &children).await?;
+    let mut companies = Vec::new();
+    let mut scoped: HashMap<(String, String), Vec<EventEnvelope>> = HashMap::new();
+    for ((kind, id), events) in streams.drain() {
+        if kind == COMPANY {
+            let mut company = Company::default();
+            for event in &events {
+                company.apply(&decode::<CompanyEvent>(event)?);
+            }
+            companies.push(company);
+        } else {
+            scoped.insert((kind, id), events);
+        }
+    }
+    let company = pick_company(companies, company)?;
+    let mut view = LedgerView {
+        accounts: HashMap::new(),
+        period: None,
+    };
+    let mut reads = Vec::new();
+    for number in &numbers {
+        let id = account_id(&company, number);
+        if let Some(events) = scoped.get(&(ACCOUNT.to_owned(), id.clone()))
+            && let (Some(account), version) = fold(events, Account::apply)?
+        {
+            reads.push(StreamRead {
+                aggregate_type: ACCOUNT.to_owned(),
+                aggregate_id: id,
+                version,
+            });
+            view.accounts.insert(account.number.clone(), account);
+        }
+    }
+    let id = period_id(&company, period);
+    if let Some(events) = scoped.get(&(PERIOD.to_owned(), id.clone()))
+        && let (Some(state), version) = fold(events, PostingPeriod::apply)?
+    {
         reads.push(StreamRead {
             aggregate_type: PERIOD.to_owned(),
-            aggregate_id: period_id(company, state.period),
-            version: *version,
+            aggregate_id: id,
+            version,
         });
+        view.period = Some(state);
     }
-    let view = LedgerView {
-        accounts: loaded
-            .into_iter()
-            .map(|(number, (account, _))| (number, account))
-            .collect(),
-        period: period.map(|(state, _)| state),
-    };
-    Ok((view, reads))
+    Ok((company, view, reads))
 }
 
 pub async fn post_journal_entry(
@@ -404,10 +437,24 @@ pub async fn post_journal_entry(
     command: PostJournalEntry,
 ) -> Result<Decision<JournalEntry>, FinanceError> {
     let numbers: Vec<AccountNumber> = command.lines.iter().map(|l| l.account.clone()).collect();
-    let (view, reads) =
-        ledger_view(store, &command.company, command.posting_date, &numbers).await?;
+    let (_, view, reads) = ledger_view(
+        store,
+        Some(command.company.as_str()),
+        command.posting_date,
+        &numbers,
+    )
+    .await?;
+    decide_journal_entry(command, &view, reads)
+}
+
+/// Decides a posting against a [`ledger_view`] (`reads` are the view's).
+pub fn decide_journal_entry(
+    command: PostJournalEntry,
+    view: &LedgerView,
+    reads: Vec<StreamRead>,
+) -> Result<Decision<JournalEntry>, FinanceError> {
     let entry_id = command.entry_id;
-    let events = JournalEntry::decide_post(command, &view)?;
+    let events = JournalEntry::decide_post(command, view)?;
     let entry = events
         .iter()
         .fold(None, JournalEntry::apply)
@@ -447,7 +494,13 @@ pub async fn reverse_journal_entry(
 ) -> Result<Decision<(JournalEntry, JournalEntry)>, FinanceError> {
     let (original, version) = journal_entry(store, entry_id).await?;
     let numbers: Vec<AccountNumber> = original.lines.iter().map(|l| l.account.clone()).collect();
-    let (view, reads) = ledger_view(store, &original.company, reversal_date, &numbers).await?;
+    let (_, view, reads) = ledger_view(
+        store,
+        Some(original.company.as_str()),
+        reversal_date,
+        &numbers,
+    )
+    .await?;
     let (original_events, reversal_events) =
         original.decide_reverse(reversal_entry_id, reversal_date, &view)?;
     let linked = original_events

@@ -98,7 +98,12 @@ pub fn to_new_event<E: Serialize>(event: &E, event_version: i32) -> NewEvent {
 pub fn from_envelope<E: serde::de::DeserializeOwned>(
     event: &EventEnvelope,
 ) -> Result<E, serde_json::Error> {
-    let mut tagged = serde_json::Map::new();
-    tagged.insert(event.event_type.clone(), event.payload.clone());
-    serde_json::from_value(serde_json::Value::Object(tagged))
+    // `{event_type: payload}` read in place: no copy of the payload (the pipelines decode
+    // every event of a batch this way).
+    use serde::de::value::{MapAccessDeserializer, MapDeserializer};
+    let tagged = MapDeserializer::<_, serde_json::Error>::new(std::iter::once((
+        event.event_type.as_str(),
+        &event.payload,
+    )));
+    E::deserialize(MapAccessDeserializer::new(tagged))
 }

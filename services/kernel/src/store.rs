@@ -32,7 +32,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,6 +132,9 @@ pub struct AppendBatch {
     pub idempotency: Option<IdempotencyRecord>,
     pub time: DateTime<Utc>,
 }
+
+/// Streams by (aggregate type, aggregate id), each in sequence order.
+pub type Streams = HashMap<(String, String), Vec<EventEnvelope>>;
 
 /// Events in global order and the cursor to resume after them.
 #[derive(Debug, Clone)]
@@ -286,6 +289,93 @@ impl EventStore {
                 .entry(event.aggregate_id.clone())
                 .or_default()
                 .push(event);
+        }
+        Ok(streams)
+    }
+
+    /// The streams a command needs inside a scope, in one round trip: every stream of
+    /// `scope_type` (only `scope` when given), and for each of those the child streams
+    /// `<scope id>/<suffix>` of the given `(aggregate type, suffix)` pairs. Keyed by
+    /// (aggregate type, aggregate id); streams without events are absent.
+    pub async fn load_scoped(
+        &self,
+        scope_type: &str,
+        scope: Option<&str>,
+        children: &[(&str, String)],
+    ) -> Result<Streams, StoreError> {
+        let events = match &self.backend {
+            Backend::Sqlite { .. } => {
+                // In-process: a round trip costs nothing, so reuse the plain loads.
+                let mut events: Vec<EventEnvelope> = self
+                    .load_type(scope_type)
+                    .await?
+                    .into_iter()
+                    .filter(|e| scope.is_none_or(|s| e.aggregate_id == s))
+                    .collect();
+                let scopes: BTreeSet<String> =
+                    events.iter().map(|e| e.aggregate_id.clone()).collect();
+                let mut by_type: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+                for (kind, suffix) in children {
+                    for scope in &scopes {
+                        by_type
+                            .entry(kind)
+                            .or_default()
+                            .push(format!("{scope}/{suffix}"));
+                    }
+                }
+                for (kind, ids) in by_type {
+                    events.extend(self.load(kind, &ids).await?.into_values().flatten());
+                }
+                events
+            }
+            Backend::Postgres(pool) => {
+                // Each wanted stream is its own index lookup (LATERAL … OFFSET 0 cannot be
+                // flattened into a join): a hash join over a seq scan of `events` is what the
+                // planner picks when the table's statistics are older than its growth.
+                let scope_filter = if scope.is_some() {
+                    "AND aggregate_id = $2"
+                } else {
+                    "AND $2::text IS NULL"
+                };
+                let sql = format!(
+                    "WITH scopes AS ( \
+                         SELECT aggregate_id FROM streams \
+                         WHERE aggregate_type = $1 {scope_filter}), \
+                     wanted AS ( \
+                         SELECT $1::text AS aggregate_type, aggregate_id FROM scopes \
+                         UNION ALL \
+                         SELECT c.aggregate_type, s.aggregate_id || '/' || c.suffix \
+                         FROM scopes s CROSS JOIN unnest($3::text[], $4::text[]) \
+                             AS c (aggregate_type, suffix)) \
+                     SELECT e.* FROM wanted w CROSS JOIN LATERAL ( \
+                         SELECT {COLUMNS_POSTGRES} FROM events \
+                         WHERE events.aggregate_type = w.aggregate_type \
+                           AND events.aggregate_id = w.aggregate_id OFFSET 0) e \
+                     ORDER BY e.aggregate_type, e.aggregate_id, e.sequence"
+                );
+                let (types, suffixes): (Vec<&str>, Vec<&str>) =
+                    children.iter().map(|(t, s)| (*t, s.as_str())).unzip();
+                let rows = sqlx::query(&sql)
+                    .bind(scope_type)
+                    .bind(scope)
+                    .bind(&types)
+                    .bind(&suffixes)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter()
+                    .map(envelope_from_postgres)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        let mut streams = Streams::new();
+        for event in events {
+            streams
+                .entry((event.aggregate_type.clone(), event.aggregate_id.clone()))
+                .or_default()
+                .push(event);
+        }
+        for events in streams.values_mut() {
+            events.sort_by_key(|e| e.sequence);
         }
         Ok(streams)
     }
@@ -711,140 +801,161 @@ async fn append_postgres(
     batch: &AppendBatch,
     reads: &[StreamRead],
 ) -> Result<Vec<EventEnvelope>, StoreError> {
-    let mut tx = pool.begin().await?;
-    if let Some(first) = reads.first() {
-        // Every stream read, share-locked in one round trip. Rows are locked in the ORDER BY
-        // order (byte order, as `reads` is sorted), so two commands reading the same streams
-        // cannot deadlock.
-        let types: Vec<&str> = reads.iter().map(|r| r.aggregate_type.as_str()).collect();
-        let ids: Vec<&str> = reads.iter().map(|r| r.aggregate_id.as_str()).collect();
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT s.aggregate_type, s.aggregate_id, s.version FROM streams s \
-             JOIN unnest($1::text[], $2::text[]) AS r (aggregate_type, aggregate_id) \
-             USING (aggregate_type, aggregate_id) \
-             ORDER BY s.aggregate_type COLLATE \"C\", s.aggregate_id COLLATE \"C\" FOR SHARE OF s",
-        )
-        .bind(&types)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(conflict_on_serialization(
-            first.aggregate_type.as_str(),
-            first.aggregate_id.as_str(),
-            first.version,
-        ))?;
-        let versions: HashMap<(&str, &str), i64> = rows
+    // One statement, so one round trip and its own transaction: `append_events` (migration
+    // 0003) locks and checks the reads, moves the streams and inserts events and idempotency key.
+    let rows = new_event_rows(batch);
+    let payloads: Vec<String> = rows
+        .iter()
+        .map(|(_, _, e, _)| e.payload.to_string())
+        .collect();
+    let idempotency = batch.idempotency.as_ref();
+    let result = sqlx::query(
+        "SELECT o_event_id, o_position, o_cursor FROM append_events( \
+         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22)",
+    )
+    .bind(
+        reads
             .iter()
-            .map(|(kind, id, version)| ((kind.as_str(), id.as_str()), *version))
-            .collect();
-        for read in reads {
-            let key = (read.aggregate_type.as_str(), read.aggregate_id.as_str());
-            check_version(
-                &read.aggregate_type,
-                &read.aggregate_id,
-                read.version,
-                versions.get(&key).copied().unwrap_or(0),
-            )?;
+            .map(|r| r.aggregate_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        reads
+            .iter()
+            .map(|r| r.aggregate_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(reads.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(
+        batch
+            .writes
+            .iter()
+            .map(|w| w.aggregate_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .writes
+            .iter()
+            .map(|w| w.aggregate_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .writes
+            .iter()
+            .map(|w| w.expected_version)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .writes
+            .iter()
+            .map(|w| w.expected_version + w.events.len() as i64)
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|(_, _, _, id)| *id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|(w, _, _, _)| w.aggregate_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(w, _, _, _)| w.aggregate_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, sequence, _, _)| *sequence)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, _, e, _)| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, _, e, _)| e.event_version)
+            .collect::<Vec<_>>(),
+    )
+    .bind(&payloads)
+    .bind(&batch.context)
+    .bind(source_of(&batch.context))
+    .bind(batch.time)
+    .bind(metadata_json(&batch.metadata))
+    .bind(idempotency.map(|r| r.key.as_str()))
+    .bind(idempotency.map(|r| r.request_hash.as_str()))
+    .bind(idempotency.map(|r| i32::from(r.status)))
+    .bind(idempotency.map(|r| r.body.as_str()))
+    .fetch_all(pool)
+    .await;
+    let stored_rows = match result {
+        Ok(rows) => rows,
+        Err(error) => return Err(append_error(error, batch)),
+    };
+    let mut positions: HashMap<Uuid, (i64, i64)> = HashMap::with_capacity(stored_rows.len());
+    for row in &stored_rows {
+        positions.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    }
+    rows.into_iter()
+        .map(|(write, sequence, event, id)| {
+            let (position, cursor) =
+                positions
+                    .get(&id)
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        position: 0,
+                        reason: format!("append_events returned no position for event {id}"),
+                    })?;
+            Ok(envelope(
+                batch, write, sequence, event, id, position, cursor,
+            ))
+        })
+        .collect()
+}
+
+/// `append_events`' own failures (SQLSTATE TR409, TR412) and PostgreSQL's serialization
+/// failures as the store's errors.
+fn append_error(error: sqlx::Error, batch: &AppendBatch) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        let detail = db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|pg| pg.detail())
+            .unwrap_or_default()
+            .to_owned();
+        match db.code().as_deref() {
+            Some("TR409") => {
+                #[derive(serde::Deserialize)]
+                struct Detail {
+                    aggregate_type: String,
+                    aggregate_id: String,
+                    expected: i64,
+                    actual: i64,
+                }
+                if let Ok(d) = serde_json::from_str::<Detail>(&detail) {
+                    return StoreError::Conflict {
+                        aggregate_type: d.aggregate_type,
+                        aggregate_id: d.aggregate_id,
+                        expected: d.expected,
+                        actual: d.actual,
+                    };
+                }
+            }
+            Some("TR412") => return StoreError::IdempotencyKeyTaken { key: detail },
+            _ => {}
         }
     }
-    for write in &batch.writes {
-        let new_version = write.expected_version + write.events.len() as i64;
-        let changed = if write.expected_version == 0 {
-            sqlx::query(
-                "INSERT INTO streams (aggregate_type, aggregate_id, version) VALUES ($1, $2, $3) \
-                 ON CONFLICT (aggregate_type, aggregate_id) DO NOTHING",
-            )
-            .bind(&write.aggregate_type)
-            .bind(&write.aggregate_id)
-            .bind(new_version)
-            .execute(&mut *tx)
-            .await
-        } else {
-            sqlx::query(
-                "UPDATE streams SET version = $3 \
-                 WHERE aggregate_type = $1 AND aggregate_id = $2 AND version = $4",
-            )
-            .bind(&write.aggregate_type)
-            .bind(&write.aggregate_id)
-            .bind(new_version)
-            .bind(write.expected_version)
-            .execute(&mut *tx)
-            .await
-        }
-        .map_err(conflict_on_serialization(
+    match batch.writes.first() {
+        Some(write) => conflict_on_serialization(
             &write.aggregate_type,
             &write.aggregate_id,
             write.expected_version,
-        ))?;
-        if changed.rows_affected() != 1 {
-            let actual: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM streams WHERE aggregate_type = $1 AND aggregate_id = $2",
-            )
-            .bind(&write.aggregate_type)
-            .bind(&write.aggregate_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            return Err(StoreError::Conflict {
-                aggregate_type: write.aggregate_type.clone(),
-                aggregate_id: write.aggregate_id.clone(),
-                expected: write.expected_version,
-                actual: actual.unwrap_or(0),
-            });
-        }
+        )(error),
+        None => error.into(),
     }
-    let source = source_of(&batch.context);
-    let metadata = metadata_json(&batch.metadata);
-    let mut stored = Vec::new();
-    for (write, sequence, event, id) in new_event_rows(batch) {
-        let row = sqlx::query(
-            "INSERT INTO events (event_id, context, aggregate_type, aggregate_id, sequence, \
-             event_type, event_version, source, time, payload, metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb) \
-             RETURNING position, transaction_id::text::bigint",
-        )
-        .bind(id)
-        .bind(&batch.context)
-        .bind(&write.aggregate_type)
-        .bind(&write.aggregate_id)
-        .bind(sequence)
-        .bind(&event.event_type)
-        .bind(event.event_version)
-        .bind(&source)
-        .bind(batch.time)
-        .bind(event.payload.to_string())
-        .bind(&metadata)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(conflict_on_serialization(
-            &write.aggregate_type,
-            &write.aggregate_id,
-            write.expected_version,
-        ))?;
-        let position: i64 = row.try_get(0)?;
-        let cursor: i64 = row.try_get(1)?;
-        stored.push(envelope(
-            batch, write, sequence, event, id, position, cursor,
-        ));
-    }
-    if let Some(record) = &batch.idempotency {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (idempotency_key, request_hash, status, body) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(&record.key)
-        .bind(&record.request_hash)
-        .bind(i32::from(record.status))
-        .bind(&record.body)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::IdempotencyKeyTaken {
-                key: record.key.clone(),
-            });
-        }
-    }
-    tx.commit().await?;
-    Ok(stored)
 }
 
 /// Maps unique violations, serialization failures and deadlocks to a concurrency conflict.

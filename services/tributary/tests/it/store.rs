@@ -2,9 +2,12 @@
 //! never skips an event that commits late.
 
 use crate::helpers::{Backend, TestDatabase};
-use tributary_kernel::store::{AppendBatch, EventStore, StoreError};
+use tributary_kernel::store::{AppendBatch, EventStore, IdempotencyRecord, StoreError, StreamRead};
 
-crate::on_both_backends!(events_are_immutable_and_sequences_unique);
+crate::on_both_backends!(
+    events_are_immutable_and_sequences_unique,
+    an_append_checks_its_reads_versions_and_idempotency_key
+);
 
 fn batch(aggregate_id: &str, expected_version: i64, count: usize) -> AppendBatch {
     crate::helpers::thing_events("test", aggregate_id, expected_version, count)
@@ -99,6 +102,75 @@ async fn events_are_immutable_and_sequences_unique(backend: Backend) {
     assert!(refused, "stored events cannot be changed or deleted");
     let feed = feed_until(&store, 0, 4).await;
     assert_eq!(feed.events.len(), 4);
+}
+
+/// Every rule of an append, each refusal naming the stream and versions and storing nothing.
+async fn an_append_checks_its_reads_versions_and_idempotency_key(backend: Backend) {
+    let (store, _database, _dir) = open(backend).await;
+    store.append(batch("read-me", 0, 2)).await.expect("append");
+    store.append(batch("w", 0, 1)).await.expect("append");
+    let read = |id: &str, version| StreamRead {
+        aggregate_type: "thing".into(),
+        aggregate_id: id.into(),
+        version,
+    };
+    let key = |key: &str| IdempotencyRecord {
+        key: key.into(),
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+    };
+    let count = |store: &EventStore| {
+        let store = store.clone();
+        async move {
+            let ids = ["read-me".into(), "w".into(), "other".into()];
+            let streams = store.load("thing", &ids).await.expect("load");
+            streams.values().map(Vec::len).sum::<usize>()
+        }
+    };
+
+    // A read stream that moved: refused, naming it.
+    let mut stale = batch("w", 1, 1);
+    stale.reads = vec![read("read-me", 1), read("absent", 0)];
+    match store.append(stale).await {
+        Err(StoreError::Conflict {
+            aggregate_id,
+            expected: 1,
+            actual: 2,
+            ..
+        }) if aggregate_id == "read-me" => {}
+        other => panic!("expected a conflict on read-me 1 → 2, got {other:?}"),
+    }
+    // A stream that does not exist yet read at version 0, a current read, a write at its
+    // version, and a new key: accepted.
+    let mut good = batch("w", 1, 2);
+    good.reads = vec![read("read-me", 2), read("absent", 0)];
+    good.idempotency = Some(key("k-1"));
+    let stored = store.append(good).await.expect("append");
+    assert_eq!(
+        stored.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(stored.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(count(&store).await, 5);
+    // A write at an old version: refused with the current one.
+    match store.append(batch("w", 1, 1)).await {
+        Err(StoreError::Conflict {
+            aggregate_id,
+            expected: 1,
+            actual: 3,
+            ..
+        }) if aggregate_id == "w" => {}
+        other => panic!("expected a conflict on w 1 → 3, got {other:?}"),
+    }
+    // A key already stored: refused, and the events of that append are not stored either.
+    let mut again = batch("other", 0, 1);
+    again.idempotency = Some(key("k-1"));
+    match store.append(again).await {
+        Err(StoreError::IdempotencyKeyTaken { key }) if key == "k-1" => {}
+        other => panic!("expected the key to be taken, got {other:?}"),
+    }
+    assert_eq!(count(&store).await, 5, "refused appends store nothing");
 }
 
 /// Reads the feed until it holds `count` events. On PostgreSQL the feed may lag while other
