@@ -180,6 +180,11 @@ impl Runner {
         Ok(runner)
     }
 
+    /// Changes the most events read per micro-batch from the next step on.
+    pub fn set_batch_events_max(&mut self, events: usize) {
+        self.options.batch_events_max = events.max(1);
+    }
+
     /// The feed cursor up to which every pipeline has processed the feed.
     pub fn progress(&self) -> watch::Receiver<i64> {
         self.progress.subscribe()
