@@ -1,7 +1,12 @@
-//! `POST /api/v1/sql`: read-only SQL over the lake, answered as JSON or CSV.
+//! `POST /api/v1/sql`: read-only SQL over the lake, answered in the format `Accept` asks for.
 //!
-//! JSON: `{"columns": [{"name", "type"}], "rows": [[...]]}`; decimals, dates and timestamps
-//! are strings (exact), integers and booleans are JSON values. `Accept: text/csv` answers CSV.
+//! - JSON (default, `application/json`): `{"columns": [{"name", "type"}], "rows": [[...]]}`;
+//!   decimals, dates and timestamps are strings (exact), integers and booleans JSON values.
+//! - CSV (`text/csv`).
+//! - Arrow IPC stream (`application/vnd.apache.arrow.stream`): typed columns, decimals exact.
+//! - Parquet (`application/vnd.apache.parquet`): one file, the result's schema.
+//!
+//! An `Accept` that names none of these (and no `*/*`) is answered 406 with the list.
 
 use crate::query::{QueryError, QueryResult, QueryService};
 use axum::Router;
@@ -58,21 +63,83 @@ impl From<QueryError> for ApiError {
     }
 }
 
+/// The result formats, by media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+    ArrowStream,
+    Parquet,
+}
+
+const FORMATS: [(&str, Format); 4] = [
+    ("application/json", Format::Json),
+    ("text/csv", Format::Csv),
+    ("application/vnd.apache.arrow.stream", Format::ArrowStream),
+    ("application/vnd.apache.parquet", Format::Parquet),
+];
+
+/// The first format `Accept` lists that is served (JSON when it lists none, or a wildcard).
+fn negotiate(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let Some(accept) = headers
+        .get(header::ACCEPT)
+        .map(|v| v.to_str().unwrap_or_default())
+        .filter(|a| !a.trim().is_empty())
+    else {
+        return Ok(Format::Json);
+    };
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let refused = parts.any(|p| p.replace(' ', "") == "q=0");
+        if refused {
+            continue;
+        }
+        if media == "*/*" || media == "application/*" {
+            return Ok(Format::Json);
+        }
+        if let Some((_, format)) = FORMATS.iter().find(|(m, _)| *m == media) {
+            return Ok(*format);
+        }
+    }
+    let offered: Vec<&str> = FORMATS.iter().map(|(m, _)| *m).collect();
+    Err(ApiError::new(
+        StatusCode::NOT_ACCEPTABLE,
+        "not_acceptable",
+        "Result format not available",
+        format!(
+            "Accept: {accept} names no format this endpoint answers in; use one of {}",
+            offered.join(", ")
+        ),
+    ))
+}
+
 async fn run_sql(
     State(service): State<QueryService>,
     headers: HeaderMap,
     body: JsonBody<SqlBody>,
 ) -> Result<Response, ApiError> {
+    // Refused before the query runs: a 406 costs nothing.
+    let format = negotiate(&headers)?;
     let result = service.query(&body.value.sql).await?;
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/csv"));
-    if wants_csv {
-        let csv = to_csv(&result).map_err(|e| ApiError::internal(&e))?;
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
-    }
-    Ok(axum::Json(to_json(&result)?).into_response())
+    let file = |content_type: &'static str, bytes: Vec<u8>| {
+        ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
+    };
+    Ok(match format {
+        Format::Json => axum::Json(to_json(&result)?).into_response(),
+        Format::Csv => file(
+            "text/csv; charset=utf-8",
+            to_csv(&result).map_err(|e| ApiError::internal(&e))?,
+        ),
+        Format::ArrowStream => file(
+            "application/vnd.apache.arrow.stream",
+            to_arrow_stream(&result).map_err(|e| ApiError::internal(&e))?,
+        ),
+        Format::Parquet => file(
+            "application/vnd.apache.parquet",
+            to_parquet(&result).map_err(|e| ApiError::internal(&e))?,
+        ),
+    })
 }
 
 /// SQL-style name of an Arrow type, as clients of a database expect.
@@ -160,5 +227,30 @@ fn to_csv(result: &QueryResult) -> Result<Vec<u8>, datafusion::arrow::error::Arr
             writer.write(batch)?;
         }
     }
+    Ok(out)
+}
+
+/// The result as an Arrow IPC stream (schema, then every batch).
+fn to_arrow_stream(result: &QueryResult) -> Result<Vec<u8>, datafusion::arrow::error::ArrowError> {
+    let mut out = Vec::new();
+    let mut writer =
+        datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &result.schema)?;
+    for batch in &result.batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+/// The result as one Parquet file.
+fn to_parquet(result: &QueryResult) -> Result<Vec<u8>, datafusion::parquet::errors::ParquetError> {
+    let mut out = Vec::new();
+    let mut writer =
+        datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, result.schema.clone(), None)?;
+    for batch in &result.batches {
+        writer.write(batch)?;
+    }
+    writer.close()?;
     Ok(out)
 }

@@ -156,6 +156,19 @@ impl TestApp {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (u16, String, Value) {
+        let (status, content_type, bytes) = self.request_bytes(method, path, body, headers).await;
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, content_type, json)
+    }
+
+    /// A request; the status, the content type and the body as bytes.
+    pub async fn request_bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, Vec<u8>) {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request
@@ -173,9 +186,8 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let text = response.text().await.expect("body read");
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, content_type, json)
+        let bytes = response.bytes().await.expect("body read").to_vec();
+        (status, content_type, bytes)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {

@@ -13,4 +13,5 @@ mod ledger;
 mod restart;
 mod s3;
 mod sigkill;
+mod sql_formats;
 mod store;
