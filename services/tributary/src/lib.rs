@@ -8,6 +8,7 @@
 //! `main.rs` only parses flags and calls [`start`]; tests and the benchmark call it too.
 
 pub mod bench;
+pub mod generate;
 pub mod reads;
 
 use anyhow::Context;
@@ -387,12 +388,26 @@ async fn ensure_default_company(
     }
     let code = CompanyCode::parse(code)
         .map_err(|rule| anyhow::anyhow!("default company code {code:?} {rule}"))?;
-    let decision = commands::create_company(store, code, name.clone()).await?;
+    ensure_company(store, &code, name).await
+}
+
+/// Creates the company unless it exists.
+pub(crate) async fn ensure_company(
+    store: &EventStore,
+    code: &CompanyCode,
+    name: &str,
+) -> anyhow::Result<()> {
+    let decision = match commands::create_company(store, code.clone(), name.to_owned()).await {
+        Ok(decision) => decision,
+        // It exists already.
+        Err(commands::FinanceError::Rejected(_)) => return Ok(()),
+        Err(error) => return Err(error.into()),
+    };
     let (batch, _) = decision.into_batch(commands::CONTEXT, Default::default(), None);
     match store.append(batch).await {
         // Another process created it first: fine.
         Ok(_) | Err(tributary_kernel::StoreError::Conflict { .. }) => Ok(()),
-        Err(error) => Err(error).context("while creating the default company"),
+        Err(error) => Err(error).context("while creating the company"),
     }
 }
 

@@ -53,6 +53,8 @@ enum Command {
     },
     /// Post entries over HTTP with concurrent clients and print throughput, latency and freshness.
     Bench(tributary::bench::BenchArgs),
+    /// Generate a realistic finance history (deterministic for a seed) into the event store.
+    Generate(tributary::generate::GenerateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,6 +81,17 @@ fn main() -> std::process::ExitCode {
             }
             Command::Serve { args, role } => up(args, role).await,
             Command::Bench(args) => tributary::bench::run(args).await,
+            Command::Generate(args) => {
+                let started = std::time::Instant::now();
+                let generated = tributary::generate::run(args).await?;
+                println!(
+                    "generated {} journal entries with {} lines in {:.1} s; `tributary up` on the same store builds the lake",
+                    generated.entries,
+                    generated.lines,
+                    started.elapsed().as_secs_f64()
+                );
+                Ok(())
+            }
         }
     });
     match result {

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod faults;
+mod generate;
 mod helpers;
 mod kafka;
 mod kill_production;
