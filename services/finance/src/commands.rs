@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use tributary_kernel::store::{Decision, EventStore, StoreError, StreamRead, StreamWrite};
+use tributary_kernel::store::{Decision, EventStore, StoreError, StreamRead, StreamWrite, Streams};
 use tributary_kernel::{EventEnvelope, from_envelope, to_new_event};
 use uuid::Uuid;
 
@@ -385,18 +385,15 @@ pub async fn ledger_view(
         .map(|n| (ACCOUNT, n.as_str().to_owned()))
         .collect();
     children.push((PERIOD, period.to_string()));
-    let mut streams = store.load_scoped(COMPANY, company, &children).await?;
+    let streams = store.load_scoped(COMPANY, company, &children).await?;
     let mut companies = Vec::new();
-    let mut scoped: HashMap<(String, String), Vec<EventEnvelope>> = HashMap::new();
-    for ((kind, id), events) in streams.drain() {
+    for ((kind, _), events) in &streams {
         if kind == COMPANY {
             let mut company = Company::default();
-            for event in &events {
+            for event in events {
                 company.apply(&decode::<CompanyEvent>(event)?);
             }
             companies.push(company);
-        } else {
-            scoped.insert((kind, id), events);
         }
     }
     let company = pick_company(companies, company)?;
@@ -407,29 +404,41 @@ pub async fn ledger_view(
     let mut reads = Vec::new();
     for number in &numbers {
         let id = account_id(&company, number);
-        if let Some(events) = scoped.get(&(ACCOUNT.to_owned(), id.clone()))
-            && let (Some(account), version) = fold(events, Account::apply)?
-        {
-            reads.push(StreamRead {
-                aggregate_type: ACCOUNT.to_owned(),
-                aggregate_id: id,
-                version,
-            });
+        if let Some((account, read)) = pinned(&streams, ACCOUNT, id, Account::apply)? {
+            reads.push(read);
             view.accounts.insert(account.number.clone(), account);
         }
     }
     let id = period_id(&company, period);
-    if let Some(events) = scoped.get(&(PERIOD.to_owned(), id.clone()))
-        && let (Some(state), version) = fold(events, PostingPeriod::apply)?
-    {
-        reads.push(StreamRead {
-            aggregate_type: PERIOD.to_owned(),
-            aggregate_id: id,
-            version,
-        });
+    if let Some((state, read)) = pinned(&streams, PERIOD, id, PostingPeriod::apply)? {
+        reads.push(read);
         view.period = Some(state);
     }
     Ok((company, view, reads))
+}
+
+/// A loaded stream's state, with the read that pins it at its version; `None` when the
+/// stream has no events or folds to nothing.
+fn pinned<E: DeserializeOwned, S>(
+    streams: &Streams,
+    aggregate_type: &str,
+    aggregate_id: String,
+    apply: impl Fn(Option<S>, &E) -> Option<S>,
+) -> Result<Option<(S, StreamRead)>, FinanceError> {
+    let Some(events) = streams.get(&(aggregate_type.to_owned(), aggregate_id.clone())) else {
+        return Ok(None);
+    };
+    Ok(match fold(events, apply)? {
+        (Some(state), version) => Some((
+            state,
+            StreamRead {
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id,
+                version,
+            },
+        )),
+        (None, _) => None,
+    })
 }
 
 pub async fn post_journal_entry(

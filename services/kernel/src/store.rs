@@ -804,84 +804,28 @@ async fn append_postgres(
     // One statement, so one round trip and its own transaction: `append_events` (migration
     // 0003) locks and checks the reads, moves the streams and inserts events and idempotency key.
     let rows = new_event_rows(batch);
-    let payloads: Vec<String> = rows
-        .iter()
-        .map(|(_, _, e, _)| e.payload.to_string())
-        .collect();
     let idempotency = batch.idempotency.as_ref();
-    let result = sqlx::query(
+    let stored_rows = sqlx::query(
         "SELECT o_event_id, o_position, o_cursor FROM append_events( \
          $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
          $19, $20, $21, $22)",
     )
-    .bind(
-        reads
-            .iter()
-            .map(|r| r.aggregate_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        reads
-            .iter()
-            .map(|r| r.aggregate_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(reads.iter().map(|r| r.version).collect::<Vec<_>>())
-    .bind(
-        batch
-            .writes
-            .iter()
-            .map(|w| w.aggregate_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        batch
-            .writes
-            .iter()
-            .map(|w| w.aggregate_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        batch
-            .writes
-            .iter()
-            .map(|w| w.expected_version)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        batch
-            .writes
-            .iter()
-            .map(|w| w.expected_version + w.events.len() as i64)
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|(_, _, _, id)| *id).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|(w, _, _, _)| w.aggregate_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|(w, _, _, _)| w.aggregate_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|(_, sequence, _, _)| *sequence)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|(_, _, e, _)| e.event_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|(_, _, e, _)| e.event_version)
-            .collect::<Vec<_>>(),
-    )
-    .bind(&payloads)
+    .bind(column(reads, |r| r.aggregate_type.as_str()))
+    .bind(column(reads, |r| r.aggregate_id.as_str()))
+    .bind(column(reads, |r| r.version))
+    .bind(column(&batch.writes, |w| w.aggregate_type.as_str()))
+    .bind(column(&batch.writes, |w| w.aggregate_id.as_str()))
+    .bind(column(&batch.writes, |w| w.expected_version))
+    .bind(column(&batch.writes, |w| {
+        w.expected_version + w.events.len() as i64
+    }))
+    .bind(column(&rows, |(_, _, _, id)| *id))
+    .bind(column(&rows, |(w, _, _, _)| w.aggregate_type.as_str()))
+    .bind(column(&rows, |(w, _, _, _)| w.aggregate_id.as_str()))
+    .bind(column(&rows, |(_, sequence, _, _)| *sequence))
+    .bind(column(&rows, |(_, _, e, _)| e.event_type.as_str()))
+    .bind(column(&rows, |(_, _, e, _)| e.event_version))
+    .bind(column(&rows, |(_, _, e, _)| e.payload.to_string()))
     .bind(&batch.context)
     .bind(source_of(&batch.context))
     .bind(batch.time)
@@ -891,11 +835,8 @@ async fn append_postgres(
     .bind(idempotency.map(|r| i32::from(r.status)))
     .bind(idempotency.map(|r| r.body.as_str()))
     .fetch_all(pool)
-    .await;
-    let stored_rows = match result {
-        Ok(rows) => rows,
-        Err(error) => return Err(append_error(error, batch)),
-    };
+    .await
+    .map_err(|error| append_error(error, batch))?;
     let mut positions: HashMap<Uuid, (i64, i64)> = HashMap::with_capacity(stored_rows.len());
     for row in &stored_rows {
         positions.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
@@ -915,6 +856,11 @@ async fn append_postgres(
             ))
         })
         .collect()
+}
+
+/// One field of every item: an array parameter of `append_events`.
+fn column<'a, T, U>(items: &'a [T], field: impl Fn(&'a T) -> U) -> Vec<U> {
+    items.iter().map(field).collect()
 }
 
 /// `append_events`' own failures (SQLSTATE TR409, TR412) and PostgreSQL's serialization

@@ -23,7 +23,7 @@ use tributary_finance::domain::{
 };
 use tributary_kernel::EventStore;
 use tributary_kernel::money::Currency;
-use tributary_kernel::store::AppendBatch;
+use tributary_kernel::store::{AppendBatch, Decision};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct GenerateArgs {
@@ -289,9 +289,7 @@ async fn set_up(
             eur.clone(),
         )
         .await?;
-        store
-            .append(decision.into_batch(CONTEXT, Default::default(), None).0)
-            .await?;
+        commit(store, decision).await?;
     }
     for year in first_year..=last_year {
         let id = format!("{company}/{year}");
@@ -303,10 +301,16 @@ async fn set_up(
             continue;
         }
         let decision = commands::create_fiscal_year(store, company.clone(), year, 1).await?;
-        store
-            .append(decision.into_batch(CONTEXT, Default::default(), None).0)
-            .await?;
+        commit(store, decision).await?;
     }
+    Ok(())
+}
+
+/// Appends a setup command's decision.
+async fn commit<T>(store: &EventStore, decision: Decision<T>) -> anyhow::Result<()> {
+    store
+        .append(decision.into_batch(CONTEXT, Default::default(), None).0)
+        .await?;
     Ok(())
 }
 
@@ -337,10 +341,12 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<Generated> {
     let company = CompanyCode::parse(&args.company)
         .map_err(|rule| anyhow::anyhow!("--company {:?} {rule}", args.company))?;
     let eur = Currency::parse("EUR").map_err(anyhow::Error::msg)?;
-    let database_url = args.database_url.clone().unwrap_or_else(|| {
-        std::fs::create_dir_all(&args.data_dir).ok();
-        format!("sqlite://{}", args.data_dir.join("events.db").display())
-    });
+    if args.database_url.is_none() {
+        std::fs::create_dir_all(&args.data_dir).with_context(|| {
+            format!("while creating data directory {}", args.data_dir.display())
+        })?;
+    }
+    let database_url = crate::store_url(&args.data_dir, args.database_url.as_deref());
     let store = EventStore::connect(&database_url, 4)
         .await
         .with_context(|| {

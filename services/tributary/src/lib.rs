@@ -162,9 +162,7 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("events.db").display()))
+        store_url(&self.data_dir, self.database_url.as_deref())
     }
 
     /// The finance context's Kafka topic.
@@ -409,6 +407,14 @@ pub(crate) async fn ensure_company(
         Ok(_) | Err(tributary_kernel::StoreError::Conflict { .. }) => Ok(()),
         Err(error) => Err(error).context("while creating the company"),
     }
+}
+
+/// The event store's URL: the one given, or the embedded SQLite file `<data_dir>/events.db`.
+pub fn store_url(data_dir: &std::path::Path, database_url: Option<&str>) -> String {
+    database_url.map_or_else(
+        || format!("sqlite://{}", data_dir.join("events.db").display()),
+        str::to_owned,
+    )
 }
 
 /// A database URL without its password, for messages.

@@ -104,6 +104,25 @@ async fn events_are_immutable_and_sequences_unique(backend: Backend) {
     assert_eq!(feed.events.len(), 4);
 }
 
+/// The append was refused as a conflict on `thing/id`, naming both versions.
+fn assert_conflict<T: std::fmt::Debug>(
+    result: Result<T, StoreError>,
+    id: &str,
+    expected: i64,
+    actual: i64,
+) {
+    match result {
+        Err(StoreError::Conflict {
+            aggregate_type,
+            aggregate_id,
+            expected: e,
+            actual: a,
+        }) if (aggregate_type.as_str(), aggregate_id.as_str(), e, a)
+            == ("thing", id, expected, actual) => {}
+        other => panic!("expected a conflict on {id} {expected} → {actual}, got {other:?}"),
+    }
+}
+
 /// Every rule of an append, each refusal naming the stream and versions and storing nothing.
 async fn an_append_checks_its_reads_versions_and_idempotency_key(backend: Backend) {
     let (store, _database, _dir) = open(backend).await;
@@ -132,15 +151,7 @@ async fn an_append_checks_its_reads_versions_and_idempotency_key(backend: Backen
     // A read stream that moved: refused, naming it.
     let mut stale = batch("w", 1, 1);
     stale.reads = vec![read("read-me", 1), read("absent", 0)];
-    match store.append(stale).await {
-        Err(StoreError::Conflict {
-            aggregate_id,
-            expected: 1,
-            actual: 2,
-            ..
-        }) if aggregate_id == "read-me" => {}
-        other => panic!("expected a conflict on read-me 1 → 2, got {other:?}"),
-    }
+    assert_conflict(store.append(stale).await, "read-me", 1, 2);
     // A stream that does not exist yet read at version 0, a current read, a write at its
     // version, and a new key: accepted.
     let mut good = batch("w", 1, 2);
@@ -154,15 +165,7 @@ async fn an_append_checks_its_reads_versions_and_idempotency_key(backend: Backen
     assert!(stored.windows(2).all(|w| w[0].position < w[1].position));
     assert_eq!(count(&store).await, 5);
     // A write at an old version: refused with the current one.
-    match store.append(batch("w", 1, 1)).await {
-        Err(StoreError::Conflict {
-            aggregate_id,
-            expected: 1,
-            actual: 3,
-            ..
-        }) if aggregate_id == "w" => {}
-        other => panic!("expected a conflict on w 1 → 3, got {other:?}"),
-    }
+    assert_conflict(store.append(batch("w", 1, 1)).await, "w", 1, 3);
     // A key already stored: refused, and the events of that append are not stored either.
     let mut again = batch("other", 0, 1);
     again.idempotency = Some(key("k-1"));
