@@ -5,6 +5,7 @@
 //! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
 //! - [`http`]: `POST /api/v1/sql`.
 //! - [`s3`]: `s3://` lake locations.
+//! - [`wire`]: the PostgreSQL wire protocol endpoint (psql, drivers, Grafana).
 
 pub mod catalog;
 pub mod decimal;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod lake;
 pub mod query;
 pub mod s3;
+pub mod wire;
 
 pub use lake::{Lake, LakeError, Progress};
 pub use query::{QueryError, QueryLimits, QueryResult, QueryService};

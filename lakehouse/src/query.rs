@@ -100,6 +100,10 @@ impl QueryService {
         QueryService { lake, limits }
     }
 
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
     pub fn limits(&self) -> QueryLimits {
         self.limits
     }
@@ -196,7 +200,7 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// The runtime SQL queries execute on, one worker per core, separate from the one serving HTTP.
-fn query_runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn query_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

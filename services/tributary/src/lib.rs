@@ -29,6 +29,7 @@ use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
 use tributary_ingest::relay::{Relay, RelayOptions};
 use tributary_ingest::{EventSource, KafkaEvents};
 use tributary_kernel::store::EventStore;
+use tributary_lakehouse::wire::{WireOptions, WireServer};
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
 use tributary_pipelines::{Runner, RunnerOptions};
 
@@ -63,6 +64,8 @@ pub struct Config {
     pub topic_prefix: String,
     /// Static Kafka group membership: a stable id per process (e.g. the pod name).
     pub instance_id: Option<String>,
+    /// The PostgreSQL wire protocol endpoint of the query role; `None`: not served.
+    pub pg: Option<WireOptions>,
 }
 
 /// The parts of Tributary one process can run; production scales them apart.
@@ -158,6 +161,7 @@ impl Config {
             kafka_brokers: None,
             topic_prefix: String::new(),
             instance_id: None,
+            pg: Some(WireOptions::embedded(QueryLimits::default())),
         }
     }
 
@@ -185,6 +189,8 @@ impl Config {
 pub struct Running {
     /// The HTTP address (the configured one, unbound, when no role serves HTTP).
     pub addr: SocketAddr,
+    /// The bound PostgreSQL wire protocol address, when the query role serves it.
+    pub pg_addr: Option<SocketAddr>,
     pub store: EventStore,
     pub lake: Lake,
     pub query: QueryService,
@@ -219,6 +225,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let roles = config.roles;
     if (roles.relay || roles.ingest) && config.kafka_brokers.is_none() {
         anyhow::bail!("the relay and ingest roles need --kafka-brokers");
+    }
+    if let (true, Some(pg)) = (roles.query, &config.pg) {
+        pg.validate()?;
     }
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -309,6 +318,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
 
+    let mut pg_addr = None;
+    if let (true, Some(options)) = (roles.query, &config.pg) {
+        let mut options = options.clone();
+        options.limits = config.query_limits;
+        let server = WireServer::start(lake.clone(), options, shutdown_rx.clone()).await?;
+        pg_addr = Some(server.addr);
+        tasks.push(tokio::spawn(server.stopped()));
+    }
     let mut addr = config.http_addr;
     if roles.api || roles.query {
         let app = router(store.clone(), query.clone(), roles);
@@ -328,6 +345,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     Ok(Running {
         addr,
+        pg_addr,
         store,
         lake,
         query,

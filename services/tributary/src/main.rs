@@ -37,6 +37,15 @@ struct RunArgs {
     /// restart takes its partitions back without a rebalance.
     #[arg(long, env = "TRIBUTARY_INSTANCE_ID")]
     instance_id: Option<String>,
+    /// Address of the PostgreSQL wire protocol endpoint (query role): psql, drivers, Grafana.
+    #[arg(long, env = "TRIBUTARY_PG_ADDR", default_value = tributary_lakehouse::wire::DEFAULT_ADDR)]
+    pg_addr: SocketAddr,
+    /// User SQL clients log in as.
+    #[arg(long, env = "TRIBUTARY_PG_USER", default_value = tributary_lakehouse::wire::DEFAULT_USER)]
+    pg_user: String,
+    /// Password SQL clients log in with; the default is accepted from loopback clients only.
+    #[arg(long, env = "TRIBUTARY_PG_PASSWORD", default_value = tributary_lakehouse::wire::DEFAULT_PASSWORD, hide_default_value = true)]
+    pg_password: String,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +123,12 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     config.kafka_brokers = args.kafka_brokers;
     config.instance_id = args.instance_id;
     config.roles = roles;
+    config.pg = Some(tributary_lakehouse::wire::WireOptions {
+        addr: args.pg_addr,
+        user: args.pg_user,
+        password: args.pg_password,
+        limits: config.query_limits,
+    });
     let running = tributary::start(config.clone()).await?;
     let active: Vec<&str> = tributary::Roles::NAMES
         .iter()
@@ -135,6 +150,12 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     }
     if roles.query {
         println!("  SQL           POST http://{}/api/v1/sql", running.addr);
+    }
+    if let (Some(addr), Some(pg)) = (running.pg_addr, &config.pg) {
+        println!(
+            "  SQL clients   {}  (psql, drivers, Grafana)",
+            tributary_lakehouse::wire::connection_string(addr, pg)
+        );
     }
     println!(
         "  event store   {} ({})",

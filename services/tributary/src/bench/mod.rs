@@ -217,6 +217,8 @@ async fn run_backend(
     let mut config = Config::embedded(dir.path().to_path_buf(), "127.0.0.1:0".parse()?);
     config.database_url = database_url;
     config.roles.pipelines = pipelines;
+    // The posting bench needs no SQL endpoint (and must not collide with one running).
+    config.pg = None;
     let running = start(config).await?;
     let base = format!("http://{}", running.addr);
     let client = reqwest::Client::builder()

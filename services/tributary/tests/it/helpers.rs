@@ -96,6 +96,9 @@ pub fn config(dir: &std::path::Path, database: Option<&TestDatabase>) -> Config 
     let mut config = Config::embedded(dir.to_path_buf(), "127.0.0.1:0".parse().expect("address"));
     config.database_url = database.map(|d| d.url.clone());
     config.runner.poll_interval_ms = 50;
+    if let Some(pg) = &mut config.pg {
+        pg.addr = "127.0.0.1:0".parse().expect("address");
+    }
     config
 }
 
@@ -420,4 +423,20 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Imports `module` in python3, installing `requirement` from PyPI first when it is missing.
+pub fn ensure_python_package(module: &str, requirement: &str) {
+    let present = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .expect("python3 runs");
+    if present.success() {
+        return;
+    }
+    let installed = std::process::Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", requirement])
+        .status()
+        .expect("pip runs");
+    assert!(installed.success(), "pip install {requirement} failed");
 }

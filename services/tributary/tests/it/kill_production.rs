@@ -43,6 +43,8 @@ fn spawn_role(
             database_url,
             "--kafka-brokers",
             brokers,
+            "--pg-addr",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir)

@@ -16,3 +16,4 @@ mod s3;
 mod sigkill;
 mod sql_formats;
 mod store;
+mod wire;

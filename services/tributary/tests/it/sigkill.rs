@@ -25,6 +25,8 @@ pub(crate) async fn spawn_up(
             &dir.display().to_string(),
             "--http-addr",
             "127.0.0.1:0",
+            "--pg-addr",
+            "127.0.0.1:0",
         ])
         .args(args)
         .envs(envs.iter().copied())

@@ -1,0 +1,688 @@
+//! The lake over the PostgreSQL wire protocol, for psql, BI tools, drivers and Grafana.
+//!
+//! ```text
+//!  client ──TCP──► accept loop (query runtime) ──► pgwire connection
+//!                    SCRAM-SHA-256 (one user)        │ ReadOnly hook: DDL/DML/COPY/SET datafusion.* refused (25006)
+//!                                                    │ cursor, SET/SHOW, transaction hooks (datafusion-postgres)
+//!                                                    ▼
+//!                 shared SessionContext: tributary.public = every lake table at its newest
+//!                 version per statement + the views of sql/views; pg_catalog; information_schema
+//!                                                    │ rows streamed under the time limit and row limit
+//! ```
+//! Protocol handling, catalog emulation and type encoding are `datafusion-postgres`'s; this
+//! module wires them to the lake and adds authentication, read-only enforcement and limits.
+
+use crate::catalog;
+use crate::lake::Lake;
+use crate::query::{QueryLimits, QueryService, query_runtime};
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::ParamValues;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{Set, Statement};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::hooks::{HookClient, QueryHook};
+use datafusion_postgres::pgwire;
+use datafusion_postgres::{DfSessionService, Parser};
+use futures::{Sink, Stream};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password};
+use pgwire::api::auth::{
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::Portal;
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{Response, SendableRowStream};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The embedded default's user and password, accepted only from loopback clients.
+pub const DEFAULT_USER: &str = "tributary";
+pub const DEFAULT_PASSWORD: &str = "tributary";
+/// Where the embedded default listens.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:5433";
+/// The database (catalog) name clients connect to; any name is accepted.
+pub const DATABASE: &str = "tributary";
+/// The server version reported to clients (Grafana and drivers branch on it).
+const SERVER_VERSION: &str = "16.6 (Tributary)";
+const SCRAM_ITERATIONS: usize = 4096;
+/// Metadata key datafusion-postgres keeps a client's `SET statement_timeout` under.
+const CLIENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
+
+/// How the endpoint listens and whom it lets in.
+#[derive(Debug, Clone)]
+pub struct WireOptions {
+    pub addr: SocketAddr,
+    pub user: String,
+    pub password: String,
+    pub limits: QueryLimits,
+}
+
+impl WireOptions {
+    /// The embedded default: `tributary`/`tributary` on 127.0.0.1:5433.
+    pub fn embedded(limits: QueryLimits) -> WireOptions {
+        WireOptions {
+            addr: DEFAULT_ADDR.parse().unwrap_or_else(|_| unreachable_addr()),
+            user: DEFAULT_USER.to_owned(),
+            password: DEFAULT_PASSWORD.to_owned(),
+            limits,
+        }
+    }
+
+    /// Whether the default password is in use (then only loopback clients are let in).
+    fn default_password(&self) -> bool {
+        self.password == DEFAULT_PASSWORD
+    }
+
+    /// Refuses settings that would let anyone in: an empty user, or the default password on
+    /// an address other hosts can reach.
+    pub fn validate(&self) -> Result<(), WireError> {
+        if self.user.is_empty() {
+            return Err(WireError::EmptyUser);
+        }
+        if self.default_password() && !self.addr.ip().is_loopback() {
+            return Err(WireError::DefaultPasswordOffLoopback { addr: self.addr });
+        }
+        Ok(())
+    }
+}
+
+/// The URL a client connects with; the password is shown only when it is the default.
+pub fn connection_string(addr: SocketAddr, options: &WireOptions) -> String {
+    let password = if options.default_password() {
+        format!(":{DEFAULT_PASSWORD}")
+    } else {
+        String::new()
+    };
+    format!("postgres://{}{password}@{addr}/{DATABASE}", options.user)
+}
+
+fn unreachable_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5433))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error(
+        "the SQL endpoint would listen on {addr}, reachable from other hosts, with the default password: set --pg-password (TRIBUTARY_PG_PASSWORD)"
+    )]
+    DefaultPasswordOffLoopback { addr: SocketAddr },
+    #[error("the SQL endpoint's user must not be empty; set --pg-user (TRIBUTARY_PG_USER)")]
+    EmptyUser,
+    #[error("cannot listen for SQL clients on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up the SQL catalog: {0}")]
+    Catalog(String),
+}
+
+/// A listening SQL endpoint.
+pub struct WireServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WireServer {
+    /// Binds the address and serves until `stop` turns true. Connections run on the query
+    /// runtime, so long queries never hold the threads serving HTTP.
+    pub async fn start(
+        lake: Lake,
+        options: WireOptions,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<WireServer, WireError> {
+        options.validate()?;
+        let listener = std::net::TcpListener::bind(options.addr)
+            .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+            .map_err(|source| WireError::Bind {
+                addr: options.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| WireError::Bind {
+            addr: options.addr,
+            source,
+        })?;
+        let handlers = Arc::new(Handlers::new(lake, &options)?);
+        let task = query_runtime().spawn(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::error!(%error, "SQL endpoint cannot listen");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((socket, peer)) => {
+                            let _ = socket.set_nodelay(true);
+                            let handlers = handlers.clone();
+                            tokio::spawn(async move {
+                                if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                                    tracing::debug!(%peer, %error, "SQL connection ended with an error");
+                                }
+                            });
+                        }
+                        Err(error) => tracing::warn!(%error, "SQL endpoint: accept failed"),
+                    },
+                    _ = stop.wait_for(|stopped| *stopped) => break,
+                }
+            }
+        });
+        Ok(WireServer { addr, task })
+    }
+
+    /// Waits until the accept loop has stopped (after the stop signal).
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Everything one connection needs; pgwire asks for the startup handler once per connection,
+/// so each connection gets its own SCRAM state.
+struct Handlers {
+    service: Arc<WireService>,
+    auth: Arc<Credentials>,
+    parameters: Arc<DefaultServerParameterProvider>,
+    connections: Arc<ConnectionManager>,
+}
+
+impl Handlers {
+    fn new(lake: Lake, options: &WireOptions) -> Result<Handlers, WireError> {
+        let context = Arc::new(session_context(lake, options.limits)?);
+        let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(ReadOnly),
+            Arc::new(CursorStatementHook),
+            Arc::new(SetShowHook),
+            Arc::new(TransactionStatementHook),
+        ];
+        let mut parameters = DefaultServerParameterProvider::default();
+        parameters.server_version = SERVER_VERSION.to_owned();
+        parameters.is_superuser = false;
+        parameters.default_transaction_read_only = true;
+        parameters.scram_iterations = SCRAM_ITERATIONS;
+        Ok(Handlers {
+            service: Arc::new(WireService {
+                inner: DfSessionService::new_with_hooks(context, hooks),
+                limits: options.limits,
+            }),
+            auth: Arc::new(Credentials::new(options)),
+            parameters: Arc::new(parameters),
+            connections: Arc::new(ConnectionManager::new()),
+        })
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.service.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.service.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        let mut scram = ScramAuth::new(self.auth.clone());
+        scram.set_iterations(SCRAM_ITERATIONS);
+        Arc::new(
+            SASLAuthStartupHandler::new(self.parameters.clone())
+                .with_scram(scram)
+                .with_connection_manager(self.connections.clone()),
+        )
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(Errors)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.connections.clone()))
+    }
+}
+
+/// Logs what the endpoint answers with, and names the user in a failed login the way
+/// PostgreSQL does (pgwire's SCRAM path reports an empty user name).
+struct Errors;
+
+impl ErrorHandler for Errors {
+    fn on_error<C>(&self, client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        if matches!(error, PgWireError::InvalidPassword(_)) {
+            let user = client
+                .metadata()
+                .get(pgwire::api::METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            *error = login_failed(&user);
+        }
+        tracing::debug!(%error, "SQL endpoint answered an error");
+    }
+}
+
+fn login_failed(user: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_owned(),
+        "28P01".to_owned(),
+        format!("password authentication failed for user \"{user}\""),
+    )))
+}
+
+/// The one configured user; its SCRAM secret is derived once at start.
+struct Credentials {
+    user: String,
+    salt: Vec<u8>,
+    salted: Vec<u8>,
+    loopback_only: bool,
+}
+
+impl Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    fn new(options: &WireOptions) -> Credentials {
+        let salt = uuid::Uuid::new_v4().as_bytes().to_vec();
+        let salted = gen_salted_password(&options.password, &salt, SCRAM_ITERATIONS);
+        Credentials {
+            user: options.user.clone(),
+            salt,
+            salted,
+            loopback_only: options.default_password(),
+        }
+    }
+}
+
+#[async_trait]
+impl AuthSource for Credentials {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let user = login.user().unwrap_or_default();
+        let loopback = login
+            .host()
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        if user != self.user || (self.loopback_only && !loopback) {
+            return Err(login_failed(user));
+        }
+        Ok(Password::new(Some(self.salt.clone()), self.salted.clone()))
+    }
+}
+
+/// The shared context: `tributary.public` resolves every name at statement time.
+fn session_context(lake: Lake, limits: QueryLimits) -> Result<SessionContext, WireError> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(DATABASE, "public");
+    let context = SessionContext::new_with_config(config);
+    let catalog = context
+        .catalog(DATABASE)
+        .ok_or_else(|| WireError::Catalog(format!("no catalog {DATABASE}")))?;
+    catalog
+        .register_schema(
+            "public",
+            Arc::new(LakeSchema {
+                query: QueryService::new(lake, limits),
+            }),
+        )
+        .map_err(|error| WireError::Catalog(error.to_string()))?;
+    setup_pg_catalog(&context, DATABASE, EmptyContextProvider)
+        .map_err(|error| WireError::Catalog(error.to_string()))?;
+    Ok(context)
+}
+
+/// The lake's tables and `sql/views`' views, each looked up at its newest version whenever a
+/// statement names it, so one long-lived context never answers from an old snapshot.
+#[derive(Debug)]
+struct LakeSchema {
+    query: QueryService,
+}
+
+impl LakeSchema {
+    fn is_view(name: &str) -> bool {
+        catalog::views().iter().any(|(view, _)| *view == name)
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for LakeSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .query
+            .lake()
+            .definitions()
+            .map(|definition| definition.name.to_owned())
+            .chain(
+                catalog::views()
+                    .into_iter()
+                    .map(|(name, _)| name.to_owned()),
+            )
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        if Self::is_view(name) {
+            // A view is planned over the tables as they are now.
+            let context = self
+                .query
+                .context()
+                .await
+                .map_err(|error| DataFusionError::External(Box::new(error)))?;
+            return context.table_provider(name).await.map(Some);
+        }
+        if !self.table_exist(name) {
+            return Ok(None);
+        }
+        let table = self
+            .query
+            .lake()
+            .latest(name)
+            .await
+            .map_err(|error| DataFusionError::External(Box::new(error)))?;
+        Ok(Some(table.table_provider().await?))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        Self::is_view(name)
+            || self
+                .query
+                .lake()
+                .definitions()
+                .any(|definition| definition.name == name)
+    }
+}
+
+/// Refuses everything that is not a read, before it is planned: the lake is written by the
+/// pipelines only, and the context is shared by every connection.
+struct ReadOnly;
+
+impl ReadOnly {
+    fn check(statement: &Statement) -> Option<PgWireResult<()>> {
+        if is_read(statement) {
+            return None;
+        }
+        Some(Err(read_only_error(statement)))
+    }
+}
+
+fn is_read(statement: &Statement) -> bool {
+    match statement {
+        Statement::Query(query) => !selects_into(query),
+        Statement::Explain { statement, .. } => is_read(statement),
+        Statement::ExplainTable { .. }
+        | Statement::ShowVariable { .. }
+        | Statement::ShowStatus { .. }
+        | Statement::ShowCatalogs { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::ShowFunctions { .. }
+        | Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Fetch { .. }
+        | Statement::Close { .. }
+        | Statement::Deallocate { .. }
+        | Statement::Discard { .. } => true,
+        Statement::Declare { stmts } => stmts.iter().all(|declare| {
+            declare
+                .for_query
+                .as_deref()
+                .is_none_or(|q| !selects_into(q))
+        }),
+        // Session settings are per connection, except DataFusion's own options, which would
+        // change the context every connection shares.
+        Statement::Set(set) => !sets_engine_option(set),
+        _ => false,
+    }
+}
+
+fn selects_into(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    match query.body.as_ref() {
+        SetExpr::Select(select) => select.into.is_some(),
+        _ => false,
+    }
+}
+
+fn sets_engine_option(set: &Set) -> bool {
+    match set {
+        Set::SingleAssignment { variable, .. } => {
+            let name = variable.to_string().to_ascii_lowercase();
+            name.starts_with("datafusion.")
+        }
+        Set::SetTimeZone { .. } => false,
+        _ => true,
+    }
+}
+
+fn read_only_error(statement: &Statement) -> PgWireError {
+    let text = statement.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_owned(),
+        "25006".to_owned(),
+        format!(
+            "cannot execute {}: the Tributary SQL endpoint is read-only (SELECT, WITH, EXPLAIN, SHOW); data is written through the REST API",
+            words.join(" ").to_ascii_uppercase()
+        ),
+    )))
+}
+
+#[async_trait]
+impl QueryHook for ReadOnly {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::check(statement).map(|refused| refused.map(|()| Response::EmptyQuery))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        Self::check(statement).map(|refused| refused.map(|()| LogicalPlan::default()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        None
+    }
+}
+
+/// datafusion-postgres's session service, with every statement under the time limit (the
+/// server's, or the client's `SET statement_timeout` when lower) and the row limit, both
+/// applied to the streamed rows, not only to planning.
+struct WireService {
+    inner: DfSessionService,
+    limits: QueryLimits,
+}
+
+impl WireService {
+    fn deadline<C: ClientInfo + ?Sized>(&self, client: &C) -> (Instant, u64) {
+        let server = self.limits.timeout_ms;
+        let timeout_ms = client
+            .metadata()
+            .get(CLIENT_TIMEOUT_KEY)
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map_or(server, |ms| ms.min(server));
+        (
+            Instant::now() + Duration::from_millis(timeout_ms),
+            timeout_ms,
+        )
+    }
+
+    fn limit(&self, response: Response, deadline: Instant, timeout_ms: u64) -> Response {
+        match response {
+            Response::Query(mut query) => {
+                let rows =
+                    std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+                query.data_rows = Box::pin(Limited {
+                    rows,
+                    sleep: Box::pin(tokio::time::sleep_until(deadline)),
+                    timeout_ms,
+                    rows_max: self.limits.rows_max,
+                    sent: 0,
+                    done: false,
+                });
+                Response::Query(query)
+            }
+            other => other,
+        }
+    }
+}
+
+fn timeout_error(timeout_ms: u64) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_owned(),
+        "57014".to_owned(),
+        format!(
+            "canceling statement due to statement timeout: the query ran longer than its limit of {timeout_ms} ms"
+        ),
+    )))
+}
+
+fn too_many_rows_error(rows_max: usize) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_owned(),
+        "54000".to_owned(),
+        format!("the query returned more than {rows_max} rows; add a LIMIT or aggregate"),
+    )))
+}
+
+/// A row stream that ends with an error at the deadline or past the row limit.
+struct Limited {
+    rows: SendableRowStream,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    timeout_ms: u64,
+    rows_max: usize,
+    sent: usize,
+    done: bool,
+}
+
+impl Stream for Limited {
+    type Item = <SendableRowStream as Stream>::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            return Poll::Ready(Some(Err(timeout_error(self.timeout_ms))));
+        }
+        match self.rows.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(row))) => {
+                self.sent += 1;
+                if self.sent > self.rows_max {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(too_many_rows_error(self.rows_max))));
+                }
+                Poll::Ready(Some(Ok(row)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                self.done = true;
+                Poll::Ready(Some(Err(error)))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for WireService {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (deadline, timeout_ms) = self.deadline(client);
+        let responses = tokio::time::timeout_at(
+            deadline,
+            SimpleQueryHandler::do_query(&self.inner, client, query),
+        )
+        .await
+        .map_err(|_| timeout_error(timeout_ms))??;
+        Ok(responses
+            .into_iter()
+            .map(|response| self.limit(response, deadline, timeout_ms))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for WireService {
+    type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.inner.query_parser()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (deadline, timeout_ms) = self.deadline(client);
+        let response = tokio::time::timeout_at(
+            deadline,
+            ExtendedQueryHandler::do_query(&self.inner, client, portal, max_rows),
+        )
+        .await
+        .map_err(|_| timeout_error(timeout_ms))??;
+        Ok(self.limit(response, deadline, timeout_ms))
+    }
+}
