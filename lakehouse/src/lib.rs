@@ -16,4 +16,4 @@ pub mod s3;
 pub mod wire;
 
 pub use lake::{Lake, LakeError, Progress};
-pub use query::{QueryError, QueryLimits, QueryResult, QueryService};
+pub use query::{QueryError, QueryLimits, QueryResult, QueryService, SystemTable};

@@ -8,12 +8,14 @@ use crate::catalog;
 use crate::lake::{Lake, LakeError};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Limits every query runs under.
@@ -89,15 +91,33 @@ impl QueryResult {
     }
 }
 
+/// A table computed when read (platform status), served beside the lake's tables.
+pub type SystemTable = (&'static str, Arc<dyn TableProvider>);
+
 #[derive(Debug, Clone)]
 pub struct QueryService {
     lake: Lake,
     limits: QueryLimits,
+    system_tables: Arc<Vec<SystemTable>>,
 }
 
 impl QueryService {
     pub fn new(lake: Lake, limits: QueryLimits) -> Self {
-        QueryService { lake, limits }
+        QueryService {
+            lake,
+            limits,
+            system_tables: Arc::default(),
+        }
+    }
+
+    /// Also serves `tables`, next to the lake's, over HTTP and the wire protocol.
+    pub fn with_system_tables(mut self, tables: Vec<SystemTable>) -> Self {
+        self.system_tables = Arc::new(tables);
+        self
+    }
+
+    pub fn system_tables(&self) -> &[SystemTable] {
+        &self.system_tables
     }
 
     pub fn lake(&self) -> &Lake {
@@ -118,6 +138,9 @@ impl QueryService {
             let table = self.lake.latest(definition.name).await?;
             let provider = table.table_provider().await?;
             context.register_table(definition.name, provider)?;
+        }
+        for (name, table) in self.system_tables.iter() {
+            context.register_table(*name, table.clone())?;
         }
         for (_, view) in catalog::views() {
             context.sql(view).await?;
@@ -157,7 +180,7 @@ impl QueryService {
             if !parameters.is_empty() {
                 frame = frame.with_param_values(parameters)?;
             }
-            let schema: SchemaRef = std::sync::Arc::new(frame.schema().as_arrow().clone());
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
             let mut stream = frame.execute_stream().await?;
             let mut batches = Vec::new();
             let mut rows = 0usize;

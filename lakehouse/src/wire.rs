@@ -13,14 +13,16 @@
 //! module wires them to the lake and adds authentication, read-only enforcement and limits.
 
 use crate::catalog;
-use crate::lake::Lake;
 use crate::query::{QueryLimits, QueryService, query_runtime};
 use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::common::ParamValues;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::sql::sqlparser::ast::{Set, Statement};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
@@ -64,6 +66,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:5433";
 pub const DATABASE: &str = "tributary";
 /// The server version reported to clients (Grafana and drivers branch on it).
 const SERVER_VERSION: &str = "16.6 (Tributary)";
+const SERVER_VERSION_NUM: &str = "160006";
 const SCRAM_ITERATIONS: usize = 4096;
 /// Metadata key datafusion-postgres keeps a client's `SET statement_timeout` under.
 const CLIENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
@@ -148,7 +151,7 @@ impl WireServer {
     /// Binds the address and serves until `stop` turns true. Connections run on the query
     /// runtime, so long queries never hold the threads serving HTTP.
     pub async fn start(
-        lake: Lake,
+        query: QueryService,
         options: WireOptions,
         mut stop: watch::Receiver<bool>,
     ) -> Result<WireServer, WireError> {
@@ -163,7 +166,7 @@ impl WireServer {
             addr: options.addr,
             source,
         })?;
-        let handlers = Arc::new(Handlers::new(lake, &options)?);
+        let handlers = Arc::new(Handlers::new(query, &options)?);
         let task = query_runtime().spawn(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(listener) => listener,
@@ -209,8 +212,8 @@ struct Handlers {
 }
 
 impl Handlers {
-    fn new(lake: Lake, options: &WireOptions) -> Result<Handlers, WireError> {
-        let context = Arc::new(session_context(lake, options.limits)?);
+    fn new(query: QueryService, options: &WireOptions) -> Result<Handlers, WireError> {
+        let context = Arc::new(session_context(query)?);
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnly),
             Arc::new(CursorStatementHook),
@@ -336,7 +339,8 @@ impl AuthSource for Credentials {
 }
 
 /// The shared context: `tributary.public` resolves every name at statement time.
-fn session_context(lake: Lake, limits: QueryLimits) -> Result<SessionContext, WireError> {
+fn session_context(query: QueryService) -> Result<SessionContext, WireError> {
+    let timeout_ms = query.limits().timeout_ms;
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(DATABASE, "public");
@@ -345,16 +349,66 @@ fn session_context(lake: Lake, limits: QueryLimits) -> Result<SessionContext, Wi
         .catalog(DATABASE)
         .ok_or_else(|| WireError::Catalog(format!("no catalog {DATABASE}")))?;
     catalog
-        .register_schema(
-            "public",
-            Arc::new(LakeSchema {
-                query: QueryService::new(lake, limits),
-            }),
-        )
+        .register_schema("public", Arc::new(LakeSchema { query }))
         .map_err(|error| WireError::Catalog(error.to_string()))?;
     setup_pg_catalog(&context, DATABASE, EmptyContextProvider)
         .map_err(|error| WireError::Catalog(error.to_string()))?;
+    context.register_udf(current_setting(timeout_ms));
     Ok(context)
+}
+
+/// `current_setting(name)`: the settings clients and BI tools ask for (Grafana's version
+/// probe, search_path lookups); an unknown name is an error, as in PostgreSQL.
+fn current_setting(timeout_ms: u64) -> ScalarUDF {
+    let setting = move |name: &str| -> Option<String> {
+        Some(
+            match name.to_ascii_lowercase().as_str() {
+                "search_path" => "public",
+                "server_version" => SERVER_VERSION,
+                "server_version_num" => SERVER_VERSION_NUM,
+                "server_encoding" | "client_encoding" => "UTF8",
+                "timezone" => "UTC",
+                "datestyle" => "ISO, YMD",
+                "standard_conforming_strings" | "integer_datetimes" => "on",
+                "default_transaction_read_only" | "transaction_read_only" => "on",
+                "max_identifier_length" => "63",
+                "statement_timeout" => return Some(format!("{timeout_ms}ms")),
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    };
+    create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let names = match &args[0] {
+                ColumnarValue::Scalar(scalar) => scalar.to_array()?,
+                ColumnarValue::Array(array) => array.clone(),
+            };
+            let names = datafusion::common::cast::as_string_array(&names)?;
+            let mut values = Vec::new();
+            for name in names.iter() {
+                values.push(match name {
+                    Some(name) => Some(setting(name).ok_or_else(|| {
+                        DataFusionError::Plan(format!(
+                            "unrecognized configuration parameter \"{name}\""
+                        ))
+                    })?),
+                    None => None,
+                });
+            }
+            let values: ArrayRef = Arc::new(StringArray::from(values));
+            Ok(match &args[0] {
+                ColumnarValue::Scalar(_) => {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&values, 0)?)
+                }
+                ColumnarValue::Array(_) => ColumnarValue::Array(values),
+            })
+        }),
+    )
 }
 
 /// The lake's tables and `sql/views`' views, each looked up at its newest version whenever a
@@ -367,6 +421,13 @@ struct LakeSchema {
 impl LakeSchema {
     fn is_view(name: &str) -> bool {
         catalog::views().iter().any(|(view, _)| *view == name)
+    }
+
+    fn system_table(&self, name: &str) -> Option<&crate::query::SystemTable> {
+        self.query
+            .system_tables()
+            .iter()
+            .find(|(table, _)| *table == name)
     }
 }
 
@@ -383,6 +444,12 @@ impl SchemaProvider for LakeSchema {
                     .into_iter()
                     .map(|(name, _)| name.to_owned()),
             )
+            .chain(
+                self.query
+                    .system_tables()
+                    .iter()
+                    .map(|(name, _)| (*name).to_owned()),
+            )
             .collect();
         names.sort();
         names
@@ -398,6 +465,9 @@ impl SchemaProvider for LakeSchema {
                 .map_err(|error| DataFusionError::External(Box::new(error)))?;
             return context.table_provider(name).await.map(Some);
         }
+        if let Some((_, table)) = self.system_table(name) {
+            return Ok(Some(table.clone()));
+        }
         if !self.table_exist(name) {
             return Ok(None);
         }
@@ -412,6 +482,7 @@ impl SchemaProvider for LakeSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         Self::is_view(name)
+            || self.system_table(name).is_some()
             || self
                 .query
                 .lake()

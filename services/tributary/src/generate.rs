@@ -165,12 +165,32 @@ fn chart(accounts: usize) -> anyhow::Result<(Chart, Vec<AccountDefinition>)> {
         for k in 0..count {
             let number = format!("{}", base + 10 * k);
             let number = AccountNumber::parse(&number).map_err(anyhow::Error::msg)?;
-            definitions.push((number.clone(), format!("{label} {}", k + 1), kind));
+            let name =
+                account_name(kind, k).map_or_else(|| format!("{label} {}", k + 1), str::to_owned);
+            definitions.push((number.clone(), name, kind));
             numbers.push(number);
         }
         by_type.push((kind, numbers));
     }
     Ok((Chart { by_type }, definitions))
+}
+
+/// The usual first accounts of each type (dashboards find cash and bank accounts by name).
+fn account_name(kind: AccountType, index: usize) -> Option<&'static str> {
+    let names: &[&str] = match kind {
+        AccountType::Asset => &[
+            "Cash",
+            "Bank",
+            "Bank savings",
+            "Accounts receivable",
+            "Inventory",
+        ],
+        AccountType::Liability => &["Accounts payable", "VAT payable", "Bank loan"],
+        AccountType::Equity => &["Share capital", "Retained earnings"],
+        AccountType::Revenue => &["Product sales", "Service revenue"],
+        AccountType::Expense => &["Cost of goods sold", "Salaries", "Rent", "Utilities"],
+    };
+    names.get(index).copied()
 }
 
 /// Entries per (year, month): seasonal weights times yearly growth, summing to `entries`.

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod generate;
+pub mod platform;
 pub mod reads;
 
 use anyhow::Context;
@@ -20,6 +21,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -252,7 +254,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let lake = Lake::open(&config.lake_location(), tables)
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
-    let query = QueryService::new(lake.clone(), config.query_limits);
+    let status =
+        platform::PipelineStatus::new(store.clone(), lake.clone(), config.kafka_brokers.is_some());
+    let query = QueryService::new(lake.clone(), config.query_limits)
+        .with_system_tables(vec![(platform::TABLE, Arc::new(status))]);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -322,7 +327,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if let (true, Some(options)) = (roles.query, &config.pg) {
         let mut options = options.clone();
         options.limits = config.query_limits;
-        let server = WireServer::start(lake.clone(), options, shutdown_rx.clone()).await?;
+        let server = WireServer::start(query.clone(), options, shutdown_rx.clone()).await?;
         pg_addr = Some(server.addr);
         tasks.push(tokio::spawn(server.stopped()));
     }

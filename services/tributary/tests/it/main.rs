@@ -7,6 +7,7 @@
 mod bad_input;
 mod faults;
 mod generate;
+mod grafana;
 mod helpers;
 mod kafka;
 mod kill_production;

@@ -1,0 +1,333 @@
+//! Grafana against the wire endpoint, replayed: every panel of `dashboards/*.json` with its
+//! macros expanded the way Grafana's PostgreSQL datasource expands them, the datasource's
+//! "Save & test" ping and its query builder's `information_schema` listings.
+
+use crate::helpers::{Backend, TestApp};
+use crate::wire::url;
+use serde_json::Value;
+use sqlx::{Column, Connection, Executor, Row, TypeInfo};
+
+const FROM: &str = "2026-01-01T00:00:00Z";
+const TO: &str = "2026-12-31T23:59:59Z";
+
+/// The PostgreSQL types each panel's columns must have, by panel title: what the panel's
+/// visualisation reads (a time column first for time series, numbers for values).
+const EXPECTED: &[(&str, &[&str])] = &[
+    ("Cash and bank balances", &["TIMESTAMP", "TEXT", "NUMERIC"]),
+    (
+        "Revenue vs expense by month",
+        &["TIMESTAMP", "NUMERIC", "NUMERIC"],
+    ),
+    ("Journal entries per day", &["FLOAT8", "INT8"]),
+    ("Top accounts by movement", &["TEXT", "NUMERIC"]),
+    (
+        "Trial balance",
+        &[
+            "TEXT", "TEXT", "TEXT", "TEXT", "NUMERIC", "NUMERIC", "NUMERIC",
+        ],
+    ),
+    ("Debits minus credits (0 when balanced)", &["NUMERIC"]),
+    ("Events per second", &["FLOAT8", "FLOAT8"]),
+    ("Pipeline lag (events)", &["TEXT", "INT8"]),
+    ("Freshness", &["INT8"]),
+    (
+        "Pipelines",
+        &[
+            "TEXT",
+            "INT8",
+            "INT8",
+            "INT8",
+            "INT8",
+            "TIMESTAMPTZ",
+            "INT8",
+            "TIMESTAMPTZ",
+        ],
+    ),
+];
+
+/// Grafana's interval syntax in seconds (the units the dashboards use).
+fn interval_seconds(interval: &str) -> u64 {
+    let (number, unit) = interval.split_at(interval.len() - 1);
+    let number: u64 = number.parse().expect("interval number");
+    number
+        * match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            other => panic!("interval unit {other}"),
+        }
+}
+
+/// The macro's arguments: the text up to the parenthesis that closes the one at `open`.
+fn arguments(sql: &str, open: usize) -> (String, usize) {
+    let mut depth = 0;
+    for (i, c) in sql[open..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (sql[open + 1..open + i].to_owned(), open + i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced macro in {sql}")
+}
+
+/// Expands Grafana's PostgreSQL macros and the dashboard variable as Grafana does for the range
+/// FROM..TO: `$__timeFilter(c)` → `c BETWEEN 'from' AND 'to'`, `$__timeGroup(c,'1h')` →
+/// `floor(extract(epoch from c)/3600)*3600`, `$__timeFrom()`/`$__timeTo()` → the quoted bounds.
+fn expand(sql: &str, company: &str) -> String {
+    let mut out = sql.replace("$company", company);
+    while let Some(at) = out.find("$__") {
+        let name_end = out[at..].find('(').map(|i| at + i).expect("macro call");
+        let name = out[at + 3..name_end].to_owned();
+        let (args, end) = arguments(&out, name_end);
+        let replacement = match name.as_str() {
+            "timeFilter" => format!("{} BETWEEN '{FROM}' AND '{TO}'", args.trim()),
+            "timeFrom" => format!("'{FROM}'"),
+            "timeTo" => format!("'{TO}'"),
+            "timeGroup" => {
+                let (column, interval) = args.rsplit_once(',').expect("column, interval");
+                let seconds = interval_seconds(interval.trim().trim_matches('\''));
+                format!(
+                    "floor(extract(epoch from {})/{seconds})*{seconds}",
+                    column.trim()
+                )
+            }
+            other => panic!("macro $__{other} is not expanded by this test"),
+        };
+        out.replace_range(at..end, &replacement);
+    }
+    out
+}
+
+fn panels() -> Vec<(String, String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboards");
+    let mut panels = Vec::new();
+    for file in ["finance-overview.json", "platform.json"] {
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("dashboard file");
+        let dashboard: Value = serde_json::from_str(&text).expect("dashboard JSON");
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            assert_eq!(panel["datasource"]["uid"], "tributary", "{file}: {panel}");
+            for target in panel["targets"].as_array().expect("targets") {
+                panels.push((
+                    file.to_owned(),
+                    panel["title"].as_str().expect("title").to_owned(),
+                    target["rawSql"].as_str().expect("rawSql").to_owned(),
+                ));
+            }
+        }
+    }
+    panels
+}
+
+#[test]
+fn macros_expand_as_grafana_expands_them() {
+    assert_eq!(
+        expand(
+            "WHERE $__timeFilter(CAST(d AS timestamp)) AND c = '$company'",
+            "MAIN"
+        ),
+        format!("WHERE CAST(d AS timestamp) BETWEEN '{FROM}' AND '{TO}' AND c = 'MAIN'")
+    );
+    assert_eq!(
+        expand(
+            "SELECT $__timeGroup(t, '1h'), $__timeFrom(), $__timeTo()",
+            "X"
+        ),
+        format!("SELECT floor(extract(epoch from t)/3600)*3600, '{FROM}', '{TO}'")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_panel_runs_over_the_wire_with_the_types_it_expects() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_ledger().await;
+    for i in 1..=24 {
+        app.post_sample_entry(i, 4, 100).await;
+    }
+    app.settle().await;
+    let addr = app.running().pg_addr.expect("SQL endpoint");
+    let mut connection = sqlx::PgConnection::connect(&url(addr)).await.unwrap();
+
+    // "Save & test": Grafana's pgx pings with a comment-only statement.
+    connection.execute(sqlx::raw_sql("-- ping")).await.unwrap();
+    connection.ping().await.unwrap();
+
+    let panels = panels();
+    assert_eq!(
+        panels.len(),
+        EXPECTED.len(),
+        "a panel without expected types"
+    );
+    for (file, title, raw) in &panels {
+        let expected = EXPECTED
+            .iter()
+            .find(|(t, _)| t == title)
+            .unwrap_or_else(|| panic!("{file}: no expected types for {title}"))
+            .1;
+        let sql = expand(raw, "MAIN");
+        // The row description the server sends with the statement (Grafana reads it too).
+        let rows = sqlx::query(&sql)
+            .fetch_all(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{title}: {e}\n{sql}"));
+        assert!(!rows.is_empty(), "{title} returned no rows:\n{sql}");
+        let types: Vec<&str> = rows[0]
+            .columns()
+            .iter()
+            .map(|c| c.type_info().name())
+            .collect();
+        assert_eq!(types, expected, "{file}: {title}");
+        if expected[0] == "TIMESTAMP" || expected[0] == "FLOAT8" {
+            assert_eq!(rows[0].columns()[0].name(), "time", "{title}");
+        }
+        match title.as_str() {
+            "Trial balance" => {
+                let sum = |column: &str| -> rust_decimal::Decimal {
+                    rows.iter()
+                        .map(|r| r.get::<rust_decimal::Decimal, _>(column))
+                        .sum()
+                };
+                assert!(sum("debit") > rust_decimal::Decimal::ZERO);
+                assert_eq!(sum("debit"), sum("credit"), "the trial balance balances");
+            }
+            "Debits minus credits (0 when balanced)" => {
+                let difference: rust_decimal::Decimal = rows[0].get(0);
+                assert_eq!(difference, rust_decimal::Decimal::ZERO);
+            }
+            "Pipeline lag (events)" => {
+                assert_eq!(rows.len(), 3, "one row per pipeline table");
+                for row in &rows {
+                    assert_eq!(row.get::<i64, _>("lag_events"), 0, "caught up after settle");
+                }
+            }
+            "Cash and bank balances" => {
+                let metric: String = rows[0].get("metric");
+                assert!(metric.contains("Bank"), "{metric}");
+            }
+            _ => {}
+        }
+    }
+
+    // The query builder: tables of the search path, then a table's columns (Grafana's SQL).
+    let tables: Vec<String> = sqlx::raw_sql(GRAFANA_TABLES)
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("table"))
+        .collect();
+    // datafusion-postgres answers the builder's search_path subquery with nothing, so every
+    // table is listed schema-qualified (Grafana then queries `public.<table>`, which works).
+    for table in [
+        "gl_journal_lines",
+        "gl_account_movements",
+        "gl_accounts",
+        "platform_pipelines",
+    ] {
+        assert!(
+            tables
+                .iter()
+                .any(|t| t == table || *t == format!("public.{table}")),
+            "{table} not listed: {tables:?}"
+        );
+    }
+    let rows = sqlx::raw_sql("SELECT count(*) AS n FROM public.gl_journal_lines")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    assert!(rows[0].get::<i64, _>("n") > 0);
+    let version: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert!(version.parse::<u32>().unwrap() >= 90600, "{version}");
+    // The builder asks for the columns of the name it listed.
+    for name in ["public.gl_journal_lines", "public.gl_accounts"] {
+        let sql = GRAFANA_COLUMNS.replace("{table}", name);
+        let columns: Vec<String> = sqlx::raw_sql(&sql)
+            .fetch_all(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+            .iter()
+            .map(|row| row.get::<String, _>("column"))
+            .collect();
+        let wanted: &[&str] = if name.ends_with("gl_accounts") {
+            &["account", "name", "account_type"]
+        } else {
+            &["posting_date", "account", "debit", "credit", "recorded_at"]
+        };
+        for column in wanted {
+            assert!(
+                columns.iter().any(|c| c == *column),
+                "{name}: {column} not listed: {columns:?}"
+            );
+        }
+    }
+    connection.close().await.unwrap();
+    app.stop().await;
+}
+
+/// What Grafana's PostgreSQL query builder sends to list tables.
+const GRAFANA_TABLES: &str = r#"SELECT
+    CASE WHEN
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )
+      THEN quote_ident(table_name)
+      ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+    END AS "table"
+    FROM information_schema.tables
+    WHERE quote_ident(table_schema) NOT IN ('information_schema',
+                             'pg_catalog',
+                             '_timescaledb_cache',
+                             '_timescaledb_catalog',
+                             '_timescaledb_internal',
+                             '_timescaledb_config',
+                             'timescaledb_information',
+                             'timescaledb_experimental')
+    ORDER BY CASE WHEN
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          ) THEN 0 ELSE 1 END, 1"#;
+
+/// What Grafana's PostgreSQL query builder sends to list a table's columns.
+const GRAFANA_COLUMNS: &str = r#"SELECT quote_ident(column_name) AS "column", data_type AS "type"
+    FROM information_schema.columns
+    WHERE
+      CASE WHEN array_length(parse_ident('{table}'),1) = 2
+        THEN quote_ident(table_schema) = (parse_ident('{table}'))[1]
+          AND quote_ident(table_name) = (parse_ident('{table}'))[2]
+        ELSE quote_ident(table_name) = '{table}'
+          AND
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )
+      END"#;
