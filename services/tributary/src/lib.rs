@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod generate;
+pub mod grafana;
 pub mod platform;
 pub mod reads;
 

@@ -62,6 +62,9 @@ enum Command {
     },
     /// Post entries over HTTP with concurrent clients and print throughput, latency and freshness.
     Bench(tributary::bench::BenchArgs),
+    /// Finance dashboard queries and the trial balance over the wire protocol, against DuckDB
+    /// over the same Parquet files (after `generate` and `up` on the data directory).
+    BenchQueries(tributary::bench::queries::QueryBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),
 }
@@ -90,6 +93,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Serve { args, role } => up(args, role).await,
             Command::Bench(args) => tributary::bench::run(args).await,
+            Command::BenchQueries(args) => tributary::bench::queries::run(args).await,
             Command::Generate(args) => {
                 let started = std::time::Instant::now();
                 let generated = tributary::generate::run(args).await?;

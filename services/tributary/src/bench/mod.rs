@@ -13,6 +13,7 @@
 #![allow(clippy::float_arithmetic)]
 
 mod pgbench;
+pub mod queries;
 pub mod streaming;
 
 use crate::{Config, start};

@@ -4,7 +4,7 @@
 
 use crate::helpers::{Backend, TestApp};
 use crate::wire::url;
-use serde_json::Value;
+use tributary::grafana::{self, PanelQuery, TimeRange};
 use sqlx::{Column, Connection, Executor, Row, TypeInfo};
 
 const FROM: &str = "2026-01-01T00:00:00Z";
@@ -45,82 +45,22 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Grafana's interval syntax in seconds (the units the dashboards use).
-fn interval_seconds(interval: &str) -> u64 {
-    let (number, unit) = interval.split_at(interval.len() - 1);
-    let number: u64 = number.parse().expect("interval number");
-    number
-        * match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 604_800,
-            other => panic!("interval unit {other}"),
-        }
-}
-
-/// The macro's arguments: the text up to the parenthesis that closes the one at `open`.
-fn arguments(sql: &str, open: usize) -> (String, usize) {
-    let mut depth = 0;
-    for (i, c) in sql[open..].char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return (sql[open + 1..open + i].to_owned(), open + i + 1);
-                }
-            }
-            _ => {}
-        }
+fn range() -> TimeRange {
+    TimeRange {
+        from: FROM.to_owned(),
+        to: TO.to_owned(),
     }
-    panic!("unbalanced macro in {sql}")
 }
 
-/// Expands Grafana's PostgreSQL macros and the dashboard variable as Grafana does for the range
-/// FROM..TO: `$__timeFilter(c)` → `c BETWEEN 'from' AND 'to'`, `$__timeGroup(c,'1h')` →
-/// `floor(extract(epoch from c)/3600)*3600`, `$__timeFrom()`/`$__timeTo()` → the quoted bounds.
-fn expand(sql: &str, company: &str) -> String {
-    let mut out = sql.replace("$company", company);
-    while let Some(at) = out.find("$__") {
-        let name_end = out[at..].find('(').map(|i| at + i).expect("macro call");
-        let name = out[at + 3..name_end].to_owned();
-        let (args, end) = arguments(&out, name_end);
-        let replacement = match name.as_str() {
-            "timeFilter" => format!("{} BETWEEN '{FROM}' AND '{TO}'", args.trim()),
-            "timeFrom" => format!("'{FROM}'"),
-            "timeTo" => format!("'{TO}'"),
-            "timeGroup" => {
-                let (column, interval) = args.rsplit_once(',').expect("column, interval");
-                let seconds = interval_seconds(interval.trim().trim_matches('\''));
-                format!(
-                    "floor(extract(epoch from {})/{seconds})*{seconds}",
-                    column.trim()
-                )
-            }
-            other => panic!("macro $__{other} is not expanded by this test"),
-        };
-        out.replace_range(at..end, &replacement);
-    }
-    out
-}
-
-fn panels() -> Vec<(String, String, String)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboards");
+fn panels() -> Vec<(&'static str, PanelQuery)> {
     let mut panels = Vec::new();
-    for file in ["finance-overview.json", "platform.json"] {
-        let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("dashboard file");
-        let dashboard: Value = serde_json::from_str(&text).expect("dashboard JSON");
-        for panel in dashboard["panels"].as_array().expect("panels") {
-            assert_eq!(panel["datasource"]["uid"], "tributary", "{file}: {panel}");
-            for target in panel["targets"].as_array().expect("targets") {
-                panels.push((
-                    file.to_owned(),
-                    panel["title"].as_str().expect("title").to_owned(),
-                    target["rawSql"].as_str().expect("rawSql").to_owned(),
-                ));
-            }
+    for (file, dashboard) in [
+        ("finance-overview.json", grafana::FINANCE_DASHBOARD),
+        ("platform.json", grafana::PLATFORM_DASHBOARD),
+    ] {
+        for panel in grafana::panel_queries(dashboard).expect("dashboard") {
+            assert_eq!(panel.datasource, "tributary", "{file}: {}", panel.title);
+            panels.push((file, panel));
         }
     }
     panels
@@ -129,19 +69,25 @@ fn panels() -> Vec<(String, String, String)> {
 #[test]
 fn macros_expand_as_grafana_expands_them() {
     assert_eq!(
-        expand(
+        grafana::expand(
             "WHERE $__timeFilter(CAST(d AS timestamp)) AND c = '$company'",
-            "MAIN"
-        ),
+            &range(),
+            &[("company", "MAIN")]
+        )
+        .unwrap(),
         format!("WHERE CAST(d AS timestamp) BETWEEN '{FROM}' AND '{TO}' AND c = 'MAIN'")
     );
     assert_eq!(
-        expand(
+        grafana::expand(
             "SELECT $__timeGroup(t, '1h'), $__timeFrom(), $__timeTo()",
-            "X"
-        ),
+            &range(),
+            &[]
+        )
+        .unwrap(),
         format!("SELECT floor(extract(epoch from t)/3600)*3600, '{FROM}', '{TO}'")
     );
+    assert!(grafana::expand("SELECT $__unixEpochFilter(t)", &range(), &[]).is_err());
+    assert!(grafana::expand("SELECT $__timeGroup(t, '1y')", &range(), &[]).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,13 +111,14 @@ async fn every_dashboard_panel_runs_over_the_wire_with_the_types_it_expects() {
         EXPECTED.len(),
         "a panel without expected types"
     );
-    for (file, title, raw) in &panels {
+    for (file, panel) in &panels {
+        let title = &panel.title;
         let expected = EXPECTED
             .iter()
             .find(|(t, _)| t == title)
             .unwrap_or_else(|| panic!("{file}: no expected types for {title}"))
             .1;
-        let sql = expand(raw, "MAIN");
+        let sql = grafana::expand(&panel.sql, &range(), &[("company", "MAIN")]).unwrap();
         // The row description the server sends with the statement (Grafana reads it too).
         let rows = sqlx::query(&sql)
             .fetch_all(&mut connection)

@@ -1,0 +1,286 @@
+//! `tributary bench-queries`: the Finance dashboard's panel queries and the trial balance over
+//! the PostgreSQL wire protocol, against DuckDB running the same SQL over the same Parquet files
+//! in the same run.
+//!
+//! ```text
+//!  data dir (after `generate` + `up`) ──► query role in-process ──► sqlx over the wire
+//!                                    └──► tools/duckdb-bench.py: read_parquet(<files of each
+//!                                         Delta table's current version>) + sql/views
+//! ```
+//! Each query runs `--warmup` times untimed, then `--iterations` times timed, one after another
+//! on one connection (Grafana's refresh is the same: one statement per panel). Printed per
+//! query: queries/s, p50 and p99 for both, and the ratio of the p50s (Tributary over DuckDB).
+
+use super::percentile_ms;
+use crate::grafana::{self, TimeRange};
+use crate::{Config, Roles, start};
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::{Connection, Row};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tributary_lakehouse::QueryLimits;
+use tributary_lakehouse::wire::{WireOptions, connection_string};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct QueryBenchArgs {
+    /// Data directory whose lake holds the data (e.g. after `tributary generate` and `up`).
+    #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Event store, when not the embedded SQLite file of --data-dir.
+    #[arg(long, env = "TRIBUTARY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Lake location; default <data-dir>/lake (a local directory: DuckDB reads its files).
+    #[arg(long, env = "TRIBUTARY_LAKE")]
+    pub lake: Option<String>,
+    /// Timed runs per query and engine.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Untimed runs per query and engine before the timed ones.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Python with the duckdb package (pip install duckdb) for the baseline.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Company the dashboard shows; default: the first one in the lake.
+    #[arg(long)]
+    pub company: Option<String>,
+}
+
+/// A query's timings on one engine.
+struct Measured {
+    rows: usize,
+    samples: Vec<Duration>,
+}
+
+impl Measured {
+    fn queries_per_s(&self) -> f64 {
+        let total: f64 = self.samples.iter().map(Duration::as_secs_f64).sum();
+        self.samples.len() as f64 / total
+    }
+}
+
+#[derive(Deserialize)]
+struct DuckDbAnswer {
+    duckdb: String,
+    threads: serde_json::Value,
+    results: Vec<DuckDbResult>,
+}
+
+#[derive(Deserialize)]
+struct DuckDbResult {
+    name: String,
+    rows: usize,
+    ms: Vec<f64>,
+}
+
+/// The DuckDB side, run with `python3 -c` (also usable on its own: tools/duckdb-bench.py).
+const DUCKDB_SCRIPT: &str = include_str!("../../../../tools/duckdb-bench.py");
+
+/// The trial balance computed straight from every journal line (no pre-aggregation).
+const TRIAL_BALANCE_FROM_LINES: &str = "SELECT account, currency, sum(debit) AS debit, \
+    sum(credit) AS credit, sum(debit) - sum(credit) AS balance FROM gl_journal_lines \
+    WHERE company = '$company' AND posting_date <= $__timeTo() \
+    GROUP BY account, currency ORDER BY account, currency";
+
+pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
+    if args.iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let mut config = Config::embedded(args.data_dir.clone(), "127.0.0.1:0".parse()?);
+    config.database_url = args.database_url.clone();
+    config.lake = args.lake.clone();
+    if config.lake_location().contains("://") {
+        bail!("bench-queries reads the lake's Parquet files with DuckDB: use a local --lake");
+    }
+    config.roles = Roles {
+        api: false,
+        relay: false,
+        ingest: false,
+        pipelines: false,
+        query: true,
+    };
+    config.query_limits = QueryLimits {
+        timeout_ms: 600_000,
+        rows_max: 10_000_000,
+    };
+    let mut wire = WireOptions::embedded(config.query_limits);
+    wire.addr = "127.0.0.1:0".parse()?;
+    config.pg = Some(wire.clone());
+    let running = start(config).await?;
+    let addr = running.pg_addr.context("the query role serves no SQL endpoint")?;
+    let mut connection = sqlx::PgConnection::connect(&connection_string(addr, &wire)).await?;
+
+    let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM gl_journal_lines")
+        .fetch_one(&mut connection)
+        .await?;
+    let company = match &args.company {
+        Some(company) => company.clone(),
+        None => sqlx::query_scalar::<_, String>("SELECT min(company) FROM gl_account_movements")
+            .fetch_optional(&mut connection)
+            .await?
+            .context("the lake holds no journal lines: run `tributary generate` and `up` first")?,
+    };
+    let bounds = sqlx::query(
+        "SELECT CAST(min(posting_date) AS VARCHAR) AS first, CAST(max(posting_date) AS VARCHAR) AS last \
+         FROM gl_account_movements",
+    )
+    .fetch_one(&mut connection)
+    .await?;
+    let range = TimeRange {
+        from: format!("{}T00:00:00Z", bounds.get::<String, _>("first")),
+        to: format!("{}T23:59:59Z", bounds.get::<String, _>("last")),
+    };
+    println!(
+        "tributary bench-queries: {lines} journal lines, company {company}, range {} .. {}, {} runs per query after {} warm-up",
+        range.from, range.to, args.iterations, args.warmup
+    );
+
+    let variables = [("company", company.as_str())];
+    let mut queries = Vec::new();
+    for panel in grafana::panel_queries(grafana::FINANCE_DASHBOARD).map_err(anyhow::Error::msg)? {
+        let sql = grafana::expand(&panel.sql, &range, &variables).map_err(anyhow::Error::msg)?;
+        queries.push((panel.title, sql));
+    }
+    queries.push((
+        "Trial balance from journal lines".to_owned(),
+        grafana::expand(TRIAL_BALANCE_FROM_LINES, &range, &variables)
+            .map_err(anyhow::Error::msg)?,
+    ));
+
+    let mut ours = Vec::new();
+    for (name, sql) in &queries {
+        let measured = over_the_wire(&mut connection, sql, args.warmup, args.iterations)
+            .await
+            .with_context(|| format!("while running {name}"))?;
+        println!(
+            "  tributary  {name:<40} p50 {:>9.1} ms",
+            percentile_ms(&mut measured.samples.clone(), 50)
+        );
+        ours.push(measured);
+    }
+    connection.close().await?;
+
+    let duckdb = duckdb(&args, &running, &queries).await?;
+    running.stop().await;
+
+    println!();
+    println!(
+        "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
+        "query", "rows", "q/s", "p50 ms", "p99 ms", "q/s", "p50 ms", "p99 ms", "ratio"
+    );
+    println!(
+        "{:<40} {:>7} {:>29} | {:>29} |",
+        "", "", "tributary (wire)", "duckdb (same parquet)"
+    );
+    let mut worst: f64 = 0.0;
+    for (((name, _), mut ours), theirs) in queries.iter().zip(ours).zip(duckdb.results) {
+        let mut their_samples: Vec<Duration> = theirs
+            .ms
+            .iter()
+            .map(|ms| Duration::from_secs_f64(ms / 1_000.0))
+            .collect();
+        let theirs_measured = Measured {
+            rows: theirs.rows,
+            samples: their_samples.clone(),
+        };
+        let (p50, p99) = (
+            percentile_ms(&mut ours.samples, 50),
+            percentile_ms(&mut ours.samples, 99),
+        );
+        let (their_p50, their_p99) = (
+            percentile_ms(&mut their_samples, 50),
+            percentile_ms(&mut their_samples, 99),
+        );
+        let ratio = p50 / their_p50;
+        worst = worst.max(ratio);
+        println!(
+            "{:<40} {:>7} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>6.2}{}",
+            name,
+            ours.rows,
+            ours.queries_per_s(),
+            p50,
+            p99,
+            theirs_measured.queries_per_s(),
+            their_p50,
+            their_p99,
+            ratio,
+            if ours.rows == theirs.rows && theirs.name == *name {
+                String::new()
+            } else {
+                format!("  (duckdb returned {} rows)", theirs.rows)
+            }
+        );
+    }
+    println!(
+        "duckdb {} with {} threads; ratio = Tributary p50 / DuckDB p50 (target: ≤ 1.5 for every query, trial balance < 200 ms); worst ratio {worst:.2}",
+        duckdb.duckdb, duckdb.threads
+    );
+    Ok(())
+}
+
+async fn over_the_wire(
+    connection: &mut sqlx::PgConnection,
+    sql: &str,
+    warmup: usize,
+    iterations: usize,
+) -> anyhow::Result<Measured> {
+    let mut rows = 0;
+    for _ in 0..warmup {
+        rows = sqlx::query(sql).fetch_all(&mut *connection).await?.len();
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        rows = sqlx::query(sql).fetch_all(&mut *connection).await?.len();
+        samples.push(started.elapsed());
+    }
+    Ok(Measured { rows, samples })
+}
+
+/// Runs the queries in DuckDB over the Parquet files of each table's current Delta version.
+async fn duckdb(
+    args: &QueryBenchArgs,
+    running: &crate::Running,
+    queries: &[(String, String)],
+) -> anyhow::Result<DuckDbAnswer> {
+    let mut tables = serde_json::Map::new();
+    for definition in running.lake.definitions() {
+        let table = running.lake.latest(definition.name).await?;
+        let files: Vec<String> = table
+            .get_file_uris()?
+            .map(|uri| uri.strip_prefix("file://").unwrap_or(&uri).to_owned())
+            .collect();
+        if !files.is_empty() {
+            tables.insert(definition.name.to_owned(), json!(files));
+        }
+    }
+    let views: Vec<&str> = tributary_lakehouse::catalog::views()
+        .into_iter()
+        .map(|(_, sql)| sql)
+        .collect();
+    let spec = json!({
+        "tables": tables,
+        "views": views,
+        "queries": queries.iter().map(|(name, sql)| json!({"name": name, "sql": sql})).collect::<Vec<_>>(),
+        "iterations": args.iterations,
+        "warmup": args.warmup,
+    });
+    let mut child = tokio::process::Command::new(&args.python)
+        .args(["-c", DUCKDB_SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("while starting {} for the DuckDB baseline", args.python))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(spec.to_string().as_bytes()).await?;
+    }
+    let output = child.wait_with_output().await?;
+    if !output.status.success() {
+        bail!("the DuckDB baseline failed (pip install duckdb?)");
+    }
+    serde_json::from_slice(&output.stdout).context("while reading the DuckDB baseline's answer")
+}
