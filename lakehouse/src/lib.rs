@@ -2,6 +2,7 @@
 //!
 //! - [`catalog`]: every table's schema, created on first start.
 //! - [`lake`]: opening, appending with exactly-once `txn` markers, reading progress back.
+//! - [`live`]: tables read at their newest version when scanned; views planned once over them.
 //! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
 //! - [`http`]: `POST /api/v1/sql`.
 //! - [`s3`]: `s3://` lake locations.
@@ -11,6 +12,7 @@ pub mod catalog;
 pub mod decimal;
 pub mod http;
 pub mod lake;
+pub mod live;
 pub mod query;
 pub mod s3;
 pub mod wire;

@@ -4,8 +4,8 @@
 //! an answer is never older than the last pipeline commit. Only read statements run (SELECT,
 //! WITH, EXPLAIN without ANALYZE of a write, SHOW, DESCRIBE); each has a time and a row limit.
 
-use crate::catalog;
 use crate::lake::{Lake, LakeError};
+use crate::live::LiveCatalog;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
@@ -99,6 +99,8 @@ pub struct QueryService {
     lake: Lake,
     limits: QueryLimits,
     system_tables: Arc<Vec<SystemTable>>,
+    /// Live tables and views, made on first use (opening needs the lake's tables).
+    live: Arc<tokio::sync::OnceCell<LiveCatalog>>,
 }
 
 impl QueryService {
@@ -107,6 +109,7 @@ impl QueryService {
             lake,
             limits,
             system_tables: Arc::default(),
+            live: Arc::default(),
         }
     }
 
@@ -128,22 +131,43 @@ impl QueryService {
         self.limits
     }
 
-    /// A context with every lake table at its newest version and every view of `sql/views`.
-    pub async fn context(&self) -> Result<SessionContext, QueryError> {
+    fn new_context() -> SessionContext {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("tributary", "public");
-        let context = SessionContext::new_with_config(config);
-        for definition in self.lake.definitions() {
-            let table = self.lake.latest(definition.name).await?;
-            let provider = table.table_provider().await?;
-            context.register_table(definition.name, provider)?;
+        SessionContext::new_with_config(config)
+    }
+
+    async fn live(&self) -> Result<&LiveCatalog, QueryError> {
+        self.live
+            .get_or_try_init(|| async {
+                LiveCatalog::open(&self.lake, &Self::new_context())
+                    .await
+                    .map_err(QueryError::from)
+            })
+            .await
+    }
+
+    /// The lake table, view or system table called `name`, always read at its newest version.
+    pub async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, QueryError> {
+        if let Some((_, table)) = self.system_tables.iter().find(|(n, _)| *n == name) {
+            return Ok(Some(table.clone()));
         }
-        for (name, table) in self.system_tables.iter() {
+        Ok(self.live().await?.get(name).cloned())
+    }
+
+    /// A context with every lake table, every view of `sql/views` and every system table, each
+    /// read at its newest version when a statement scans it.
+    pub async fn context(&self) -> Result<SessionContext, QueryError> {
+        let live = self.live().await?;
+        let context = Self::new_context();
+        for (name, table) in live
+            .tables
+            .iter()
+            .chain(live.views.iter())
+            .chain(self.system_tables.iter())
+        {
             context.register_table(*name, table.clone())?;
-        }
-        for (_, view) in catalog::views() {
-            context.sql(view).await?;
         }
         Ok(context)
     }

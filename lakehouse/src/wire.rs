@@ -456,28 +456,10 @@ impl SchemaProvider for LakeSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        if Self::is_view(name) {
-            // A view is planned over the tables as they are now.
-            let context = self
-                .query
-                .context()
-                .await
-                .map_err(|error| DataFusionError::External(Box::new(error)))?;
-            return context.table_provider(name).await.map(Some);
-        }
-        if let Some((_, table)) = self.system_table(name) {
-            return Ok(Some(table.clone()));
-        }
-        if !self.table_exist(name) {
-            return Ok(None);
-        }
-        let table = self
-            .query
-            .lake()
-            .latest(name)
+        self.query
+            .table(name)
             .await
-            .map_err(|error| DataFusionError::External(Box::new(error)))?;
-        Ok(Some(table.table_provider().await?))
+            .map_err(|error| DataFusionError::External(Box::new(error)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

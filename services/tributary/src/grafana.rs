@@ -27,12 +27,18 @@ pub fn panel_queries(dashboard: &str) -> Result<Vec<PanelQuery>, String> {
     let dashboard: serde_json::Value =
         serde_json::from_str(dashboard).map_err(|e| format!("dashboard JSON: {e}"))?;
     let mut queries = Vec::new();
-    for panel in dashboard["panels"].as_array().ok_or("dashboard without panels")? {
+    for panel in dashboard["panels"]
+        .as_array()
+        .ok_or("dashboard without panels")?
+    {
         let title = panel["title"].as_str().ok_or("panel without title")?;
         for target in panel["targets"].as_array().ok_or("panel without targets")? {
             queries.push(PanelQuery {
                 title: title.to_owned(),
-                datasource: panel["datasource"]["uid"].as_str().unwrap_or_default().to_owned(),
+                datasource: panel["datasource"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 sql: target["rawSql"]
                     .as_str()
                     .ok_or_else(|| format!("{title}: target without rawSql"))?
@@ -96,15 +102,23 @@ pub fn expand(sql: &str, range: &TimeRange, variables: &[(&str, &str)]) -> Resul
         let name = out[at + 3..open].to_owned();
         let (args, end) = arguments(&out, open)?;
         let replacement = match name.as_str() {
-            "timeFilter" => format!("{} BETWEEN '{}' AND '{}'", args.trim(), range.from, range.to),
+            "timeFilter" => format!(
+                "{} BETWEEN '{}' AND '{}'",
+                args.trim(),
+                range.from,
+                range.to
+            ),
             "timeFrom" => format!("'{}'", range.from),
             "timeTo" => format!("'{}'", range.to),
             "timeGroup" => {
-                let (column, interval) = args
-                    .rsplit_once(',')
-                    .ok_or_else(|| format!("$__timeGroup({args}) needs a column and an interval"))?;
+                let (column, interval) = args.rsplit_once(',').ok_or_else(|| {
+                    format!("$__timeGroup({args}) needs a column and an interval")
+                })?;
                 let seconds = interval_seconds(interval.trim().trim_matches('\''))?;
-                format!("floor(extract(epoch from {})/{seconds})*{seconds}", column.trim())
+                format!(
+                    "floor(extract(epoch from {})/{seconds})*{seconds}",
+                    column.trim()
+                )
             }
             other => return Err(format!("macro $__{other} is not supported")),
         };

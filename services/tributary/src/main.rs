@@ -63,7 +63,7 @@ enum Command {
     /// Post entries over HTTP with concurrent clients and print throughput, latency and freshness.
     Bench(tributary::bench::BenchArgs),
     /// Finance dashboard queries and the trial balance over the wire protocol, against DuckDB
-    /// over the same Parquet files (after `generate` and `up` on the data directory).
+    /// over the same Parquet files (on a data directory filled by `generate`).
     BenchQueries(tributary::bench::queries::QueryBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),

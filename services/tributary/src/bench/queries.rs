@@ -3,7 +3,7 @@
 //! in the same run.
 //!
 //! ```text
-//!  data dir (after `generate` + `up`) ──► query role in-process ──► sqlx over the wire
+//!  data dir (after `generate`) ──► pipelines catch up, then the query role ──► sqlx over the wire
 //!                                    └──► tools/duckdb-bench.py: read_parquet(<files of each
 //!                                         Delta table's current version>) + sql/views
 //! ```
@@ -25,7 +25,7 @@ use tributary_lakehouse::wire::{WireOptions, connection_string};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct QueryBenchArgs {
-    /// Data directory whose lake holds the data (e.g. after `tributary generate` and `up`).
+    /// Data directory with the history to query (e.g. filled by `tributary generate`).
     #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Event store, when not the embedded SQLite file of --data-dir.
@@ -94,11 +94,13 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     if config.lake_location().contains("://") {
         bail!("bench-queries reads the lake's Parquet files with DuckDB: use a local --lake");
     }
+    // The pipelines first bring the lake up to the store (nothing to do when `up` already
+    // did), then idle while the queries run.
     config.roles = Roles {
         api: false,
         relay: false,
         ingest: false,
-        pipelines: false,
+        pipelines: true,
         query: true,
     };
     config.query_limits = QueryLimits {
@@ -109,7 +111,18 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     wire.addr = "127.0.0.1:0".parse()?;
     config.pg = Some(wire.clone());
     let running = start(config).await?;
-    let addr = running.pg_addr.context("the query role serves no SQL endpoint")?;
+    let addr = running
+        .pg_addr
+        .context("the query role serves no SQL endpoint")?;
+    let started = Instant::now();
+    running
+        .wait_for_pipelines(Duration::from_secs(3_600))
+        .await
+        .context("while bringing the lake up to the event store")?;
+    println!(
+        "lake current with the event store after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut connection = sqlx::PgConnection::connect(&connection_string(addr, &wire)).await?;
 
     let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM gl_journal_lines")
@@ -120,7 +133,7 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
         None => sqlx::query_scalar::<_, String>("SELECT min(company) FROM gl_account_movements")
             .fetch_optional(&mut connection)
             .await?
-            .context("the lake holds no journal lines: run `tributary generate` and `up` first")?,
+            .context("the lake holds no journal lines: run `tributary generate` first")?,
     };
     let bounds = sqlx::query(
         "SELECT CAST(min(posting_date) AS VARCHAR) AS first, CAST(max(posting_date) AS VARCHAR) AS last \

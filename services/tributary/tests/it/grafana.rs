@@ -4,8 +4,8 @@
 
 use crate::helpers::{Backend, TestApp};
 use crate::wire::url;
-use tributary::grafana::{self, PanelQuery, TimeRange};
 use sqlx::{Column, Connection, Executor, Row, TypeInfo};
+use tributary::grafana::{self, PanelQuery, TimeRange};
 
 const FROM: &str = "2026-01-01T00:00:00Z";
 const TO: &str = "2026-12-31T23:59:59Z";
