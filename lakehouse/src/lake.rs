@@ -210,6 +210,57 @@ impl Lake {
     }
 }
 
+/// What a compaction did to one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    pub files_before: usize,
+    pub files_removed: u64,
+    pub files_added: u64,
+}
+
+impl Lake {
+    /// The number of data files in the table's newest version.
+    pub async fn file_count(&self, table: &str) -> Result<usize, LakeError> {
+        let current = self.latest(table).await?;
+        Ok(current
+            .get_file_uris()
+            .map_err(|source| delta_error(table, &current, source))?
+            .count())
+    }
+
+    /// Rewrites the table's small files into files of about `target_bytes` (Delta OPTIMIZE,
+    /// bin-packing adjacent files, so rows keep their order). The rows, and every progress
+    /// marker, are unchanged; readers of older versions still find the old files.
+    pub async fn compact(&self, table: &str, target_bytes: u64) -> Result<Compaction, LakeError> {
+        let (_, handle) = self.entry(table)?;
+        let mut guard = handle.lock().await;
+        guard
+            .update_incremental(None)
+            .await
+            .map_err(|source| delta_error(table, &guard, source))?;
+        let files_before = guard
+            .get_file_uris()
+            .map_err(|source| delta_error(table, &guard, source))?
+            .count();
+        let mut optimize = guard
+            .clone()
+            .optimize()
+            .with_type(deltalake::operations::optimize::OptimizeType::Compact);
+        if let Some(target) = std::num::NonZeroU64::new(target_bytes) {
+            optimize = optimize.with_target_size(target);
+        }
+        let (compacted, metrics) = optimize
+            .await
+            .map_err(|source| delta_error(table, &guard, source))?;
+        *guard = compacted;
+        Ok(Compaction {
+            files_before,
+            files_removed: metrics.num_files_removed,
+            files_added: metrics.num_files_added,
+        })
+    }
+}
+
 /// A progress marker to commit with rows: Delta `txn(app_id, version)`, valid only if the
 /// table's current version for `app_id` is still `expected`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,5 +17,5 @@ pub mod query;
 pub mod s3;
 pub mod wire;
 
-pub use lake::{Lake, LakeError, Progress};
+pub use lake::{Compaction, Lake, LakeError, Progress};
 pub use query::{QueryError, QueryLimits, QueryResult, QueryService, SystemTable};

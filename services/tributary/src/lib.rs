@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod generate;
 pub mod grafana;
+pub mod maintenance;
 pub mod platform;
 pub mod reads;
 
@@ -69,6 +70,8 @@ pub struct Config {
     pub instance_id: Option<String>,
     /// The PostgreSQL wire protocol endpoint of the query role; `None`: not served.
     pub pg: Option<WireOptions>,
+    /// Compaction of the lake's small files by the writer roles; `None`: off.
+    pub compaction: Option<maintenance::CompactionOptions>,
 }
 
 /// The parts of Tributary one process can run; production scales them apart.
@@ -165,6 +168,7 @@ impl Config {
             topic_prefix: String::new(),
             instance_id: None,
             pg: Some(WireOptions::embedded(QueryLimits::default())),
+            compaction: Some(maintenance::CompactionOptions::default()),
         }
     }
 
@@ -324,6 +328,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
 
+    if let (true, Some(options)) = (roles.pipelines || roles.ingest, &config.compaction) {
+        tasks.push(tokio::spawn(maintenance::run(
+            lake.clone(),
+            options.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     let mut pg_addr = None;
     if let (true, Some(options)) = (roles.query, &config.pg) {
         let mut options = options.clone();

@@ -13,6 +13,7 @@
 
 use super::percentile_ms;
 use crate::grafana::{self, TimeRange};
+use crate::maintenance::CompactionOptions;
 use crate::{Config, Roles, start};
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -46,6 +47,10 @@ pub struct QueryBenchArgs {
     /// Company the dashboard shows; default: the first one in the lake.
     #[arg(long)]
     pub company: Option<String>,
+    /// Query the files as the pipelines wrote them (one per batch and table) instead of first
+    /// compacting them as the writer roles' maintenance does.
+    #[arg(long)]
+    pub no_compact: bool,
 }
 
 /// A query's timings on one engine.
@@ -103,6 +108,8 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
         pipelines: true,
         query: true,
     };
+    // Compaction is done once below, before measuring, not while measuring.
+    config.compaction = None;
     config.query_limits = QueryLimits {
         timeout_ms: 600_000,
         rows_max: 10_000_000,
@@ -123,6 +130,25 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
         "lake current with the event store after {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    for definition in running.lake.definitions() {
+        let name = definition.name;
+        let files = running.lake.file_count(name).await?;
+        if args.no_compact || files < 2 {
+            println!("  {name}: {files} files");
+            continue;
+        }
+        let started = Instant::now();
+        let done = running
+            .lake
+            .compact(name, CompactionOptions::default().target_bytes)
+            .await?;
+        println!(
+            "  {name}: {files} files compacted into {} in {:.1} s (as the maintenance of the writer roles does)",
+            running.lake.file_count(name).await?,
+            started.elapsed().as_secs_f64()
+        );
+        debug_assert_eq!(done.files_before, files);
+    }
     let mut connection = sqlx::PgConnection::connect(&connection_string(addr, &wire)).await?;
 
     let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM gl_journal_lines")
