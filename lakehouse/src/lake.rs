@@ -98,15 +98,23 @@ impl Lake {
             })
     }
 
-    /// The table at its newest committed version.
-    pub async fn latest(&self, table: &str) -> Result<DeltaTable, LakeError> {
-        let (_, handle) = self.entry(table)?;
+    /// The table's handle, locked and brought to its newest committed version.
+    async fn locked(
+        &self,
+        table: &str,
+    ) -> Result<(&TableDefinition, tokio::sync::MutexGuard<'_, DeltaTable>), LakeError> {
+        let (definition, handle) = self.entry(table)?;
         let mut guard = handle.lock().await;
         guard
             .update_incremental(None)
             .await
             .map_err(|source| delta_error(table, &guard, source))?;
-        Ok(guard.clone())
+        Ok((definition, guard))
+    }
+
+    /// The table at its newest committed version.
+    pub async fn latest(&self, table: &str) -> Result<DeltaTable, LakeError> {
+        Ok(self.locked(table).await?.1.clone())
     }
 
     /// The last version committed by `app_id` into `table`, from the Delta log itself.
@@ -133,7 +141,7 @@ impl Lake {
         batches: Vec<RecordBatch>,
         progress: &[Progress],
     ) -> Result<u64, LakeError> {
-        let (definition, handle) = self.entry(table)?;
+        let definition = &self.entry(table)?.0;
         for batch in &batches {
             if batch.schema().fields() != definition.schema.fields() {
                 return Err(LakeError::Schema {
@@ -142,11 +150,7 @@ impl Lake {
                 });
             }
         }
-        let mut guard = handle.lock().await;
-        guard
-            .update_incremental(None)
-            .await
-            .map_err(|source| delta_error(table, &guard, source))?;
+        let (_, mut guard) = self.locked(table).await?;
         {
             let snapshot = guard
                 .snapshot()
@@ -221,27 +225,15 @@ pub struct Compaction {
 impl Lake {
     /// The number of data files in the table's newest version.
     pub async fn file_count(&self, table: &str) -> Result<usize, LakeError> {
-        let current = self.latest(table).await?;
-        Ok(current
-            .get_file_uris()
-            .map_err(|source| delta_error(table, &current, source))?
-            .count())
+        file_count(table, &*self.locked(table).await?.1)
     }
 
     /// Rewrites the table's small files into files of about `target_bytes` (Delta OPTIMIZE,
     /// bin-packing adjacent files, so rows keep their order). The rows, and every progress
     /// marker, are unchanged; readers of older versions still find the old files.
     pub async fn compact(&self, table: &str, target_bytes: u64) -> Result<Compaction, LakeError> {
-        let (_, handle) = self.entry(table)?;
-        let mut guard = handle.lock().await;
-        guard
-            .update_incremental(None)
-            .await
-            .map_err(|source| delta_error(table, &guard, source))?;
-        let files_before = guard
-            .get_file_uris()
-            .map_err(|source| delta_error(table, &guard, source))?
-            .count();
+        let (_, mut guard) = self.locked(table).await?;
+        let files_before = file_count(table, &guard)?;
         let mut optimize = guard
             .clone()
             .optimize()
@@ -259,6 +251,13 @@ impl Lake {
             files_added: metrics.num_files_added,
         })
     }
+}
+
+fn file_count(table: &str, current: &DeltaTable) -> Result<usize, LakeError> {
+    Ok(current
+        .get_file_uris()
+        .map_err(|source| delta_error(table, current, source))?
+        .count())
 }
 
 /// A progress marker to commit with rows: Delta `txn(app_id, version)`, valid only if the
