@@ -105,6 +105,19 @@ impl Lake {
     ) -> Result<(&TableDefinition, tokio::sync::MutexGuard<'_, DeltaTable>), LakeError> {
         let (definition, handle) = self.entry(table)?;
         let mut guard = handle.lock().await;
+        // Commits are created with put-if-absent, one number after the other: without the next
+        // commit file the loaded version is the newest, and one lookup says so (listing the
+        // log took about 4 ms per table per statement with 700 commits).
+        if let Some(version) = guard.version() {
+            let next = guard
+                .log_store()
+                .read_commit_entry(version + 1)
+                .await
+                .map_err(|source| delta_error(table, &guard, source))?;
+            if next.is_none() {
+                return Ok((definition, guard));
+            }
+        }
         guard
             .update_incremental(None)
             .await
