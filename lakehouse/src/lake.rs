@@ -227,6 +227,9 @@ impl Lake {
     }
 }
 
+/// Rows per row group in compacted files.
+const COMPACTED_ROW_GROUP_ROWS: usize = 64 * 1024;
+
 /// What a compaction did to one table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compaction {
@@ -247,10 +250,16 @@ impl Lake {
     pub async fn compact(&self, table: &str, target_bytes: u64) -> Result<Compaction, LakeError> {
         let (_, mut guard) = self.locked(table).await?;
         let files_before = file_count(table, &guard)?;
+        // Row groups of 64 Ki rows: a compacted table is few files, and row groups are what
+        // the cores read in parallel and what statistics prune.
+        let properties = deltalake::parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(COMPACTED_ROW_GROUP_ROWS))
+            .build();
         let mut optimize = guard
             .clone()
             .optimize()
-            .with_type(deltalake::operations::optimize::OptimizeType::Compact);
+            .with_type(deltalake::operations::optimize::OptimizeType::Compact)
+            .with_writer_properties(properties);
         if let Some(target) = std::num::NonZeroU64::new(target_bytes) {
             optimize = optimize.with_target_size(target);
         }

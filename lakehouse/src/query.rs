@@ -132,10 +132,7 @@ impl QueryService {
     }
 
     fn new_context() -> SessionContext {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_default_catalog_and_schema("tributary", "public");
-        SessionContext::new_with_config(config)
+        SessionContext::new_with_config(session_config())
     }
 
     async fn live(&self) -> Result<&LiveCatalog, QueryError> {
@@ -235,6 +232,16 @@ impl QueryService {
             }),
         }
     }
+}
+
+/// The DataFusion settings of every SQL context (HTTP and the wire protocol).
+pub(crate) fn session_config() -> SessionConfig {
+    SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("tributary", "public")
+        // Split files from 1 MiB on (default 10 MiB) across the cores: compacted tables are
+        // few files with several row groups each.
+        .with_repartition_file_min_size(1 << 20)
 }
 
 /// Aborts the task when the query's caller stops waiting (time limit, client gone).

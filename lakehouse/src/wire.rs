@@ -20,7 +20,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
-use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::sql::sqlparser::ast::{Set, Statement};
@@ -341,10 +341,7 @@ impl AuthSource for Credentials {
 /// The shared context: `tributary.public` resolves every name at statement time.
 fn session_context(query: QueryService) -> Result<SessionContext, WireError> {
     let timeout_ms = query.limits().timeout_ms;
-    let config = SessionConfig::new()
-        .with_information_schema(true)
-        .with_default_catalog_and_schema(DATABASE, "public");
-    let context = SessionContext::new_with_config(config);
+    let context = SessionContext::new_with_config(crate::query::session_config());
     let catalog = context
         .catalog(DATABASE)
         .ok_or_else(|| WireError::Catalog(format!("no catalog {DATABASE}")))?;

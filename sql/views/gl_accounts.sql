@@ -1,26 +1,20 @@
--- The chart of accounts as it is now, from one pass over the changes: type and currency from
--- the account's first change (its creation), name and blocked flag from the latest change that
--- set them (non-null values sort first). Plain SQL (no IGNORE NULLS), so DuckDB runs the same
--- view in the query benchmark.
+-- The chart of accounts as it is now, in one aggregate over the changes: type and currency
+-- from the account's first change (its creation), name and blocked flag from the latest change
+-- that set them. "The value of the latest change that set it" is max(<position, 20 digits> ||
+-- value) with the position cut off again: no window functions (three sorts for 60 rows cost
+-- more than the rest of a dashboard query) and no IGNORE NULLS, so DuckDB runs the same view
+-- in the query benchmark.
 CREATE VIEW gl_accounts AS
-SELECT company, account, name, account_type, currency, blocked
-FROM (
-    SELECT
-        company,
-        account,
-        first_value(name) OVER (
-            PARTITION BY company, account ORDER BY name IS NULL, event_position DESC
-        ) AS name,
-        first_value(account_type) OVER (
-            PARTITION BY company, account ORDER BY event_position
-        ) AS account_type,
-        first_value(currency) OVER (
-            PARTITION BY company, account ORDER BY event_position
-        ) AS currency,
-        first_value(blocked) OVER (
-            PARTITION BY company, account ORDER BY blocked IS NULL, event_position DESC
-        ) AS blocked,
-        row_number() OVER (PARTITION BY company, account ORDER BY event_position) AS nth
-    FROM gl_account_changes
-) AS changes
-WHERE nth = 1
+SELECT
+    company,
+    account,
+    substr(max(CASE WHEN name IS NOT NULL
+        THEN lpad(CAST(event_position AS VARCHAR), 20, '0') || name END), 21) AS name,
+    substr(min(CASE WHEN account_type IS NOT NULL
+        THEN lpad(CAST(event_position AS VARCHAR), 20, '0') || account_type END), 21) AS account_type,
+    substr(min(CASE WHEN currency IS NOT NULL
+        THEN lpad(CAST(event_position AS VARCHAR), 20, '0') || currency END), 21) AS currency,
+    CAST(substr(max(CASE WHEN blocked IS NOT NULL
+        THEN lpad(CAST(event_position AS VARCHAR), 20, '0') || CAST(blocked AS VARCHAR) END), 21) AS BOOLEAN) AS blocked
+FROM gl_account_changes
+GROUP BY company, account
