@@ -241,7 +241,7 @@ pub struct Compaction {
 impl Lake {
     /// The number of data files in the table's newest version.
     pub async fn file_count(&self, table: &str) -> Result<usize, LakeError> {
-        file_count(table, &*self.locked(table).await?.1)
+        file_count(table, &self.locked(table).await?.1)
     }
 
     /// Rewrites the table's small files into files of about `target_bytes` (Delta OPTIMIZE,
