@@ -259,10 +259,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let lake = Lake::open(&config.lake_location(), tables)
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
-    let status =
-        platform::PipelineStatus::new(store.clone(), lake.clone(), config.kafka_brokers.is_some());
-    let query = QueryService::new(lake.clone(), config.query_limits)
-        .with_system_tables(vec![(platform::TABLE, Arc::new(status))]);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -310,6 +306,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         watch::channel(0).1
     };
+    let status = platform::PipelineStatus::new(
+        store.clone(),
+        lake.clone(),
+        config.kafka_brokers.is_some(),
+        roles.pipelines.then(|| pipeline_progress.clone()),
+    );
+    let query = QueryService::new(lake.clone(), config.query_limits)
+        .with_system_tables(vec![(platform::TABLE, Arc::new(status))]);
     if let Some(brokers) = &config.kafka_brokers {
         if roles.relay {
             let mut options = RelayOptions::new(brokers);

@@ -37,11 +37,25 @@ pub struct PipelineStatus {
     lake: Lake,
     /// Whether the pipelines read Kafka (positions are offsets, not store cursors).
     kafka: bool,
+    /// The feed cursor of the runner in this process, when the pipelines run here: exact even
+    /// before any table has committed (events without rows, such as a company's creation,
+    /// commit nothing).
+    in_process: Option<tokio::sync::watch::Receiver<i64>>,
 }
 
 impl PipelineStatus {
-    pub fn new(store: EventStore, lake: Lake, kafka: bool) -> PipelineStatus {
-        PipelineStatus { store, lake, kafka }
+    pub fn new(
+        store: EventStore,
+        lake: Lake,
+        kafka: bool,
+        in_process: Option<tokio::sync::watch::Receiver<i64>>,
+    ) -> PipelineStatus {
+        PipelineStatus {
+            store,
+            lake,
+            kafka,
+            in_process,
+        }
     }
 
     fn timestamp() -> DataType {
@@ -71,7 +85,19 @@ impl PipelineStatus {
                     .map_err(|e| external(Box::new(e)))?
             });
         }
-        let position = (!self.kafka).then(|| written.iter().flatten().copied().max().unwrap_or(0));
+        let running = self
+            .in_process
+            .as_ref()
+            .map_or(0, |progress| *progress.borrow());
+        let position = (!self.kafka).then(|| {
+            written
+                .iter()
+                .flatten()
+                .copied()
+                .max()
+                .unwrap_or(0)
+                .max(running)
+        });
         let oldest = match position {
             Some(cursor) if cursor < head => self
                 .store
