@@ -238,6 +238,13 @@ pub struct Compaction {
     pub files_added: u64,
 }
 
+impl Compaction {
+    /// The table's data files after the compaction.
+    pub fn files_after(&self) -> u64 {
+        self.files_before as u64 - self.files_removed + self.files_added
+    }
+}
+
 impl Lake {
     /// The number of data files in the table's newest version.
     pub async fn file_count(&self, table: &str) -> Result<usize, LakeError> {

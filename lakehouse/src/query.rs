@@ -153,6 +153,17 @@ impl QueryService {
         Ok(self.live().await?.get(name).cloned())
     }
 
+    /// Every name [`QueryService::table`] answers: lake tables, views of `sql/views`, system
+    /// tables.
+    pub fn table_names(&self) -> Vec<&'static str> {
+        self.lake
+            .definitions()
+            .map(|definition| definition.name)
+            .chain(crate::catalog::views().into_iter().map(|(name, _)| name))
+            .chain(self.system_tables.iter().map(|(name, _)| *name))
+            .collect()
+    }
+
     /// A context with every lake table, every view of `sql/views` and every system table, each
     /// read at its newest version when a statement scans it.
     pub async fn context(&self) -> Result<SessionContext, QueryError> {
@@ -295,14 +306,25 @@ fn is_read(statement: &Statement) -> bool {
     }
 }
 
-fn is_read_sql(statement: &SqlStatement) -> bool {
+/// Whether a parsed SQL statement only reads: a query (not `SELECT … INTO`), `EXPLAIN` of one,
+/// `SHOW`/`DESCRIBE`. The wire protocol adds its session statements on top.
+pub(crate) fn is_read_sql(statement: &SqlStatement) -> bool {
     match statement {
-        SqlStatement::Query(_)
-        | SqlStatement::ExplainTable { .. }
+        SqlStatement::Query(query) => !selects_into(query),
+        SqlStatement::ExplainTable { .. }
         | SqlStatement::ShowTables { .. }
         | SqlStatement::ShowColumns { .. }
         | SqlStatement::ShowFunctions { .. } => true,
         SqlStatement::Explain { statement, .. } => is_read_sql(statement),
+        _ => false,
+    }
+}
+
+/// `SELECT … INTO t`: a query that creates a table.
+pub(crate) fn selects_into(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    match query.body.as_ref() {
+        SetExpr::Select(select) => select.into.is_some(),
         _ => false,
     }
 }

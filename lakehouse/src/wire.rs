@@ -12,8 +12,7 @@
 //! Protocol handling, catalog emulation and type encoding are `datafusion-postgres`'s; this
 //! module wires them to the lake and adds authentication, read-only enforcement and limits.
 
-use crate::catalog;
-use crate::query::{QueryLimits, QueryService, query_runtime};
+use crate::query::{QueryLimits, QueryService, is_read_sql, query_runtime, selects_into};
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::DataType;
@@ -60,8 +59,9 @@ use tokio::time::Instant;
 /// The embedded default's user and password, accepted only from loopback clients.
 pub const DEFAULT_USER: &str = "tributary";
 pub const DEFAULT_PASSWORD: &str = "tributary";
-/// Where the embedded default listens.
+/// Where the embedded default listens (the flag's default; `DEFAULT_PORT` for code).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5433";
+const DEFAULT_PORT: u16 = 5433;
 /// The database (catalog) name clients connect to; any name is accepted.
 pub const DATABASE: &str = "tributary";
 /// The server version reported to clients (Grafana and drivers branch on it).
@@ -77,17 +77,15 @@ pub struct WireOptions {
     pub addr: SocketAddr,
     pub user: String,
     pub password: String,
-    pub limits: QueryLimits,
 }
 
 impl WireOptions {
     /// The embedded default: `tributary`/`tributary` on 127.0.0.1:5433.
-    pub fn embedded(limits: QueryLimits) -> WireOptions {
+    pub fn embedded() -> WireOptions {
         WireOptions {
-            addr: DEFAULT_ADDR.parse().unwrap_or_else(|_| unreachable_addr()),
+            addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             user: DEFAULT_USER.to_owned(),
             password: DEFAULT_PASSWORD.to_owned(),
-            limits,
         }
     }
 
@@ -117,10 +115,6 @@ pub fn connection_string(addr: SocketAddr, options: &WireOptions) -> String {
         String::new()
     };
     format!("postgres://{}{password}@{addr}/{DATABASE}", options.user)
-}
-
-fn unreachable_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 5433))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +207,7 @@ struct Handlers {
 
 impl Handlers {
     fn new(query: QueryService, options: &WireOptions) -> Result<Handlers, WireError> {
+        let limits = query.limits();
         let context = Arc::new(session_context(query)?);
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnly),
@@ -228,7 +223,7 @@ impl Handlers {
         Ok(Handlers {
             service: Arc::new(WireService {
                 inner: DfSessionService::new_with_hooks(context, hooks),
-                limits: options.limits,
+                limits,
             }),
             auth: Arc::new(Credentials::new(options)),
             parameters: Arc::new(parameters),
@@ -415,38 +410,14 @@ struct LakeSchema {
     query: QueryService,
 }
 
-impl LakeSchema {
-    fn is_view(name: &str) -> bool {
-        catalog::views().iter().any(|(view, _)| *view == name)
-    }
-
-    fn system_table(&self, name: &str) -> Option<&crate::query::SystemTable> {
-        self.query
-            .system_tables()
-            .iter()
-            .find(|(table, _)| *table == name)
-    }
-}
-
 #[async_trait]
 impl SchemaProvider for LakeSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .query
-            .lake()
-            .definitions()
-            .map(|definition| definition.name.to_owned())
-            .chain(
-                catalog::views()
-                    .into_iter()
-                    .map(|(name, _)| name.to_owned()),
-            )
-            .chain(
-                self.query
-                    .system_tables()
-                    .iter()
-                    .map(|(name, _)| (*name).to_owned()),
-            )
+            .table_names()
+            .into_iter()
+            .map(str::to_owned)
             .collect();
         names.sort();
         names
@@ -460,13 +431,7 @@ impl SchemaProvider for LakeSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        Self::is_view(name)
-            || self.system_table(name).is_some()
-            || self
-                .query
-                .lake()
-                .definitions()
-                .any(|definition| definition.name == name)
+        self.query.table_names().contains(&name)
     }
 }
 
@@ -483,17 +448,12 @@ impl ReadOnly {
     }
 }
 
+/// A read (see [`crate::query::is_read_sql`]) or a per-connection session statement.
 fn is_read(statement: &Statement) -> bool {
     match statement {
-        Statement::Query(query) => !selects_into(query),
-        Statement::Explain { statement, .. } => is_read(statement),
-        Statement::ExplainTable { .. }
-        | Statement::ShowVariable { .. }
+        Statement::ShowVariable { .. }
         | Statement::ShowStatus { .. }
         | Statement::ShowCatalogs { .. }
-        | Statement::ShowTables { .. }
-        | Statement::ShowColumns { .. }
-        | Statement::ShowFunctions { .. }
         | Statement::StartTransaction { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. }
@@ -505,20 +465,12 @@ fn is_read(statement: &Statement) -> bool {
             declare
                 .for_query
                 .as_deref()
-                .is_none_or(|q| !selects_into(q))
+                .is_none_or(|query| !selects_into(query))
         }),
         // Session settings are per connection, except DataFusion's own options, which would
         // change the context every connection shares.
         Statement::Set(set) => !sets_engine_option(set),
-        _ => false,
-    }
-}
-
-fn selects_into(query: &datafusion::sql::sqlparser::ast::Query) -> bool {
-    use datafusion::sql::sqlparser::ast::SetExpr;
-    match query.body.as_ref() {
-        SetExpr::Select(select) => select.into.is_some(),
-        _ => false,
+        other => is_read_sql(other),
     }
 }
 

@@ -167,7 +167,7 @@ impl Config {
             kafka_brokers: None,
             topic_prefix: String::new(),
             instance_id: None,
-            pg: Some(WireOptions::embedded(QueryLimits::default())),
+            pg: Some(WireOptions::embedded()),
             compaction: Some(maintenance::CompactionOptions::default()),
         }
     }
@@ -341,9 +341,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let mut pg_addr = None;
     if let (true, Some(options)) = (roles.query, &config.pg) {
-        let mut options = options.clone();
-        options.limits = config.query_limits;
-        let server = WireServer::start(query.clone(), options, shutdown_rx.clone()).await?;
+        let server = WireServer::start(query.clone(), options.clone(), shutdown_rx.clone()).await?;
         pg_addr = Some(server.addr);
         tasks.push(tokio::spawn(server.stopped()));
     }

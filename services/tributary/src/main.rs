@@ -131,7 +131,6 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         addr: args.pg_addr,
         user: args.pg_user,
         password: args.pg_password,
-        limits: config.query_limits,
     });
     let running = tributary::start(config.clone()).await?;
     let active: Vec<&str> = tributary::Roles::NAMES

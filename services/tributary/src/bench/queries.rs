@@ -60,9 +60,27 @@ struct Measured {
 }
 
 impl Measured {
-    fn queries_per_s(&self) -> f64 {
+    /// Queries per second, p50 and p99 in ms.
+    fn summary(&mut self) -> (f64, f64, f64) {
         let total: f64 = self.samples.iter().map(Duration::as_secs_f64).sum();
-        self.samples.len() as f64 / total
+        (
+            self.samples.len() as f64 / total,
+            percentile_ms(&mut self.samples, 50),
+            percentile_ms(&mut self.samples, 99),
+        )
+    }
+}
+
+impl From<&DuckDbResult> for Measured {
+    fn from(result: &DuckDbResult) -> Measured {
+        Measured {
+            rows: result.rows,
+            samples: result
+                .ms
+                .iter()
+                .map(|ms| Duration::from_secs_f64(ms / 1_000.0))
+                .collect(),
+        }
     }
 }
 
@@ -114,7 +132,7 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
         timeout_ms: 600_000,
         rows_max: 10_000_000,
     };
-    let mut wire = WireOptions::embedded(config.query_limits);
+    let mut wire = WireOptions::embedded();
     wire.addr = "127.0.0.1:0".parse()?;
     config.pg = Some(wire.clone());
     let running = start(config).await?;
@@ -144,10 +162,9 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
             .await?;
         println!(
             "  {name}: {files} files compacted into {} in {:.1} s (as the maintenance of the writer roles does)",
-            running.lake.file_count(name).await?,
+            done.files_after(),
             started.elapsed().as_secs_f64()
         );
-        debug_assert_eq!(done.files_before, files);
     }
     let mut connection = sqlx::PgConnection::connect(&connection_string(addr, &wire)).await?;
 
@@ -215,33 +232,18 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     );
     let mut worst: f64 = 0.0;
     for (((name, _), mut ours), theirs) in queries.iter().zip(ours).zip(duckdb.results) {
-        let mut their_samples: Vec<Duration> = theirs
-            .ms
-            .iter()
-            .map(|ms| Duration::from_secs_f64(ms / 1_000.0))
-            .collect();
-        let theirs_measured = Measured {
-            rows: theirs.rows,
-            samples: their_samples.clone(),
-        };
-        let (p50, p99) = (
-            percentile_ms(&mut ours.samples, 50),
-            percentile_ms(&mut ours.samples, 99),
-        );
-        let (their_p50, their_p99) = (
-            percentile_ms(&mut their_samples, 50),
-            percentile_ms(&mut their_samples, 99),
-        );
+        let (queries_per_s, p50, p99) = ours.summary();
+        let (their_queries_per_s, their_p50, their_p99) = Measured::from(&theirs).summary();
         let ratio = p50 / their_p50;
         worst = worst.max(ratio);
         println!(
             "{:<40} {:>7} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>6.2}{}",
             name,
             ours.rows,
-            ours.queries_per_s(),
+            queries_per_s,
             p50,
             p99,
-            theirs_measured.queries_per_s(),
+            their_queries_per_s,
             their_p50,
             their_p99,
             ratio,
