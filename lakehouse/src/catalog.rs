@@ -151,6 +151,31 @@ pub fn bronze_dead_letters() -> TableDefinition {
     }
 }
 
+/// Every report run, succeeded or failed, one row each (written by the reports service).
+pub fn report_runs() -> TableDefinition {
+    TableDefinition {
+        name: "report_runs",
+        description: "Report runs: report, parameters, status, timings, rows, error, outputs",
+        schema: Arc::new(Schema::new(vec![
+            Field::new("run_id", DataType::Utf8, false),
+            Field::new("report", DataType::Utf8, false),
+            Field::new("status", DataType::Utf8, false),
+            Field::new("trigger", DataType::Utf8, false),
+            Field::new("slot", timestamp(), true),
+            Field::new("parameters", DataType::Utf8, false),
+            Field::new("formats", DataType::Utf8, false),
+            Field::new("queued_at", timestamp(), false),
+            Field::new("started_at", timestamp(), true),
+            Field::new("finished_at", timestamp(), false),
+            Field::new("duration_ms", DataType::Int64, true),
+            Field::new("row_count", DataType::Int64, true),
+            Field::new("error", DataType::Utf8, true),
+            Field::new("outputs", DataType::Utf8, false),
+        ])),
+        partition_columns: &[],
+    }
+}
+
 /// The tables the pipelines maintain.
 pub fn all() -> Vec<TableDefinition> {
     vec![

@@ -9,7 +9,7 @@ use crate::live::LiveCatalog;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
-use datafusion::common::ScalarValue;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement};
@@ -183,7 +183,7 @@ impl QueryService {
     /// Runs one read statement given by a user.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
         check_read_only(sql)?;
-        self.run(sql, Vec::new()).await
+        self.run(sql, ParamValues::List(Vec::new())).await
     }
 
     /// Runs trusted SQL (from `sql/`) with `$1, $2, …` bound to `parameters`, never spliced.
@@ -192,14 +192,32 @@ impl QueryService {
         sql: &str,
         parameters: Vec<ScalarValue>,
     ) -> Result<QueryResult, QueryError> {
-        self.run(sql, parameters).await
+        self.run(
+            sql,
+            ParamValues::List(parameters.into_iter().map(Into::into).collect()),
+        )
+        .await
     }
 
-    async fn run(
+    /// Runs trusted SQL with `$name` placeholders bound to `parameters`, never spliced.
+    pub async fn query_with_named_parameters(
         &self,
         sql: &str,
-        parameters: Vec<ScalarValue>,
+        parameters: std::collections::HashMap<String, ScalarValue>,
     ) -> Result<QueryResult, QueryError> {
+        self.run(
+            sql,
+            ParamValues::Map(
+                parameters
+                    .into_iter()
+                    .map(|(name, value)| (name, value.into()))
+                    .collect(),
+            ),
+        )
+        .await
+    }
+
+    async fn run(&self, sql: &str, parameters: ParamValues) -> Result<QueryResult, QueryError> {
         let limits = self.limits;
         let (service, sql) = (self.clone(), sql.to_owned());
         let work = async move {
@@ -209,7 +227,11 @@ impl QueryService {
                 .with_allow_dml(false)
                 .with_allow_statements(false);
             let mut frame = context.sql_with_options(&sql, options).await?;
-            if !parameters.is_empty() {
+            let bound = match &parameters {
+                ParamValues::List(values) => !values.is_empty(),
+                ParamValues::Map(values) => !values.is_empty(),
+            };
+            if bound {
                 frame = frame.with_param_values(parameters)?;
             }
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());

@@ -151,6 +151,13 @@ pub struct EventStore {
     appended: Arc<Notify>,
 }
 
+/// The event store's database: SQLite (one writer connection) or PostgreSQL.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    Postgres(PgPool),
+}
+
 #[derive(Debug, Clone)]
 enum Backend {
     /// One write connection keeps appends, and so positions, in commit order.
@@ -221,6 +228,18 @@ impl EventStore {
     /// Signalled after every successful append in this process (one waiter: the pipeline runner).
     pub fn appended(&self) -> &Notify {
         &self.appended
+    }
+
+    /// The database behind the store, for the tables other services keep beside the events
+    /// (created by the same migrations).
+    pub fn database(&self) -> Database {
+        match &self.backend {
+            Backend::Sqlite { write, read } => Database::Sqlite {
+                write: write.clone(),
+                read: read.clone(),
+            },
+            Backend::Postgres(pool) => Database::Postgres(pool.clone()),
+        }
     }
 
     pub fn backend(&self) -> &'static str {

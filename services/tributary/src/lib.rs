@@ -36,6 +36,8 @@ use tributary_kernel::store::EventStore;
 use tributary_lakehouse::wire::{WireOptions, WireServer};
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
 use tributary_pipelines::{Runner, RunnerOptions};
+use tributary_reports::statement::Structure;
+use tributary_reports::{ReportOptions, Reports};
 
 /// Largest request body accepted (a 1,000-line entry is about 200 KB).
 pub const REQUEST_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
@@ -72,6 +74,20 @@ pub struct Config {
     pub pg: Option<WireOptions>,
     /// Compaction of the lake's small files by the writer roles; `None`: off.
     pub compaction: Option<maintenance::CompactionOptions>,
+    /// Reports (definitions, runs, scheduler) in the query role; `None`: off.
+    pub reports: Option<ReportsConfig>,
+}
+
+/// Where report outputs go and how statements are laid out.
+#[derive(Debug, Clone, Default)]
+pub struct ReportsConfig {
+    /// Local directory or `s3://bucket/prefix`; default `<data_dir>/reports`.
+    pub outputs: Option<String>,
+    /// A statement structure file (JSON, like `sql/reports/statement-structure.json`);
+    /// default: by account type.
+    pub structure: Option<PathBuf>,
+    /// How often the scheduler checks for due slots; default 1 s.
+    pub tick: Option<Duration>,
 }
 
 /// The parts of Tributary one process can run; production scales them apart.
@@ -169,6 +185,7 @@ impl Config {
             instance_id: None,
             pg: Some(WireOptions::embedded()),
             compaction: Some(maintenance::CompactionOptions::default()),
+            reports: Some(ReportsConfig::default()),
         }
     }
 
@@ -201,6 +218,8 @@ pub struct Running {
     pub store: EventStore,
     pub lake: Lake,
     pub query: QueryService,
+    /// The reports service, when the query role runs it.
+    pub reports: Option<Reports>,
     /// Feed cursor up to which every pipeline table is current.
     pub pipeline_progress: watch::Receiver<i64>,
     shutdown: watch::Sender<bool>,
@@ -256,6 +275,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let mut tables = tributary_lakehouse::catalog::all();
     tables.extend(tributary_lakehouse::catalog::bronze());
+    tables.push(tributary_lakehouse::catalog::report_runs());
     let lake = Lake::open(&config.lake_location(), tables)
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
@@ -345,9 +365,35 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         pg_addr = Some(server.addr);
         tasks.push(tokio::spawn(server.stopped()));
     }
+    let mut reports = None;
+    if let (true, Some(options)) = (roles.query, &config.reports) {
+        let structure = match &options.structure {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("while reading the statement structure {}", path.display())
+                })?;
+                Structure::parse(&text).map_err(|error| {
+                    anyhow::anyhow!("statement structure {}: {error}", path.display())
+                })?
+            }
+            None => Structure::default_by_account_type(),
+        };
+        let options = ReportOptions {
+            outputs: options
+                .outputs
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("reports").display().to_string()),
+            structure,
+            tick: options.tick.unwrap_or(Duration::from_secs(1)),
+        };
+        let service = Reports::new(store.clone(), query.clone(), lake.clone(), &options)
+            .map_err(|error| anyhow::anyhow!("report outputs at {}: {error}", options.outputs))?;
+        tasks.push(tokio::spawn(service.clone().run(shutdown_rx.clone())));
+        reports = Some(service);
+    }
     let mut addr = config.http_addr;
     if roles.api || roles.query {
-        let app = router(store.clone(), query.clone(), roles);
+        let app = router(store.clone(), query.clone(), roles, reports.clone());
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
@@ -368,6 +414,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store,
         lake,
         query,
+        reports,
         pipeline_progress,
         shutdown,
         tasks,
@@ -375,7 +422,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// The HTTP surface of the api role (commands) and the query role (SQL and read APIs).
-pub fn router(store: EventStore, query: QueryService, roles: Roles) -> Router {
+pub fn router(
+    store: EventStore,
+    query: QueryService,
+    roles: Roles,
+    reports: Option<Reports>,
+) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .with_state(store.clone());
@@ -390,6 +442,9 @@ pub fn router(store: EventStore, query: QueryService, roles: Roles) -> Router {
         router = router
             .merge(tributary_lakehouse::http::router().with_state(query))
             .merge(reads);
+    }
+    if let Some(reports) = reports {
+        router = router.merge(tributary_reports::api::router().with_state(reports));
     }
     router
         .fallback(|| async { tributary_kernel::http::ApiError::not_found("no such route") })

@@ -46,6 +46,14 @@ struct RunArgs {
     /// Password SQL clients log in with; the default is accepted from loopback clients only.
     #[arg(long, env = "TRIBUTARY_PG_PASSWORD", default_value = tributary_lakehouse::wire::DEFAULT_PASSWORD, hide_default_value = true)]
     pg_password: String,
+    /// Where report outputs (CSV, XLSX, Parquet, PDF) go: a directory or s3://bucket/prefix;
+    /// default <data-dir>/reports.
+    #[arg(long, env = "TRIBUTARY_REPORTS")]
+    reports: Option<String>,
+    /// Statement structure (JSON, see sql/reports/statement-structure.json); default: the
+    /// lines by account type.
+    #[arg(long, env = "TRIBUTARY_STATEMENT_STRUCTURE")]
+    statement_structure: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +140,11 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         user: args.pg_user,
         password: args.pg_password,
     });
+    config.reports = Some(tributary::ReportsConfig {
+        outputs: args.reports,
+        structure: args.statement_structure,
+        tick: None,
+    });
     let running = tributary::start(config.clone()).await?;
     let active: Vec<&str> = tributary::Roles::NAMES
         .iter()
@@ -153,6 +166,7 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     }
     if roles.query {
         println!("  SQL           POST http://{}/api/v1/sql", running.addr);
+        println!("  reports       http://{}/api/v1/reports", running.addr);
     }
     if let (Some(addr), Some(pg)) = (running.pg_addr, &config.pg) {
         println!(

@@ -1,5 +1,5 @@
 //! Finance read APIs answered from the lake: account balance and trial balance.
-//! The SQL lives in `sql/reports/`; parameters are bound, never spliced.
+//! The SQL lives in `sql/reads/`; parameters are bound, never spliced.
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -20,8 +20,8 @@ use tributary_kernel::store::EventStore;
 use tributary_lakehouse::QueryService;
 use tributary_lakehouse::decimal::{display_amount, from_i128};
 
-const TRIAL_BALANCE_SQL: &str = include_str!("../../../sql/reports/trial_balance.sql");
-const ACCOUNT_BALANCE_SQL: &str = include_str!("../../../sql/reports/account_balance.sql");
+const TRIAL_BALANCE_SQL: &str = include_str!("../../../sql/reads/trial_balance.sql");
+const ACCOUNT_BALANCE_SQL: &str = include_str!("../../../sql/reads/account_balance.sql");
 
 #[derive(Clone)]
 pub struct ReadState {
@@ -32,7 +32,7 @@ pub struct ReadState {
 pub fn router() -> Router<ReadState> {
     Router::new()
         .route("/api/v1/accounts/{number}/balance", get(account_balance))
-        .route("/api/v1/reports/trial-balance", get(trial_balance))
+        .route("/api/v1/trial-balance", get(trial_balance))
 }
 
 #[derive(Deserialize)]

@@ -68,9 +68,7 @@ async fn posted_entries_appear_in_sql_with_exact_balances(backend: Backend) {
     let (_, later) = app.get("/api/v1/accounts/1000/balance").await;
     assert_eq!(later["balance"], "11249.80");
 
-    let (status, trial) = app
-        .get("/api/v1/reports/trial-balance?period=2026-02")
-        .await;
+    let (status, trial) = app.get("/api/v1/trial-balance?period=2026-02").await;
     assert_eq!(status, 200, "{trial}");
     let receivables = trial["rows"]
         .as_array()

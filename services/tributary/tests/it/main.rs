@@ -13,6 +13,7 @@ mod helpers;
 mod kafka;
 mod kill_production;
 mod ledger;
+mod reports;
 mod restart;
 mod s3;
 mod sigkill;

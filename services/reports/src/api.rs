@@ -1,0 +1,322 @@
+//! REST: report definitions (create, list, read, update, delete), runs and their outputs.
+
+use crate::definition::{Definition, Invalid};
+use crate::runner::Reports;
+use crate::store::RunRecord;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tributary_kernel::http::{ApiError, decode_json};
+
+pub fn router() -> Router<Reports> {
+    Router::new()
+        .route("/api/v1/reports", get(list).post(create))
+        .route(
+            "/api/v1/reports/{name}",
+            get(read).put(update).delete(remove),
+        )
+        .route("/api/v1/reports/{name}/runs", get(runs_of).post(run))
+        .route("/api/v1/report-runs/{id}", get(run_status))
+        .route("/api/v1/report-runs/{id}/outputs/{format}", get(output))
+}
+
+fn invalid(error: Invalid) -> ApiError {
+    ApiError::field(&error.field, error.rule, error.detail)
+}
+
+fn internal(error: String) -> ApiError {
+    ApiError::internal(&error)
+}
+
+fn conflict(problem: &str, detail: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, problem, "Conflict", detail)
+}
+
+fn described(definition: &Definition, builtin: bool) -> Value {
+    let mut value = serde_json::to_value(definition).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("builtin".into(), Value::Bool(builtin));
+        map.insert(
+            "runs_url".into(),
+            Value::String(format!("/api/v1/reports/{}/runs", definition.name)),
+        );
+    }
+    value
+}
+
+async fn list(State(reports): State<Reports>) -> Result<Json<Value>, ApiError> {
+    let all = reports.definitions().await.map_err(internal)?;
+    Ok(Json(json!({
+        "reports": all.iter().map(|(d, builtin)| described(d, *builtin)).collect::<Vec<_>>()
+    })))
+}
+
+async fn found(reports: &Reports, name: &str) -> Result<(Definition, bool), ApiError> {
+    reports
+        .definition(name)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "there is no report {name:?}; GET /api/v1/reports lists them"
+            ))
+        })
+}
+
+async fn read(
+    State(reports): State<Reports>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (definition, builtin) = found(&reports, &name).await?;
+    Ok(Json(described(&definition, builtin)))
+}
+
+async fn checked(reports: &Reports, body: &[u8]) -> Result<Definition, ApiError> {
+    let definition: Definition = decode_json(body)?;
+    definition.validate().map_err(invalid)?;
+    reports.check_plan(&definition).await.map_err(invalid)?;
+    Ok(definition)
+}
+
+async fn create(State(reports): State<Reports>, body: Bytes) -> Result<Response, ApiError> {
+    let definition = checked(&reports, &body).await?;
+    if reports
+        .definition(&definition.name)
+        .await
+        .map_err(internal)?
+        .is_some()
+        || !reports
+            .store
+            .create_definition(&definition, crate::runner::now_ms())
+            .await
+            .map_err(|e| internal(e.to_string()))?
+    {
+        return Err(conflict(
+            "report_exists",
+            format!(
+                "a report {:?} exists; PUT /api/v1/reports/{} replaces it",
+                definition.name, definition.name
+            ),
+        ));
+    }
+    let location = format!("/api/v1/reports/{}", definition.name);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(described(&definition, false)),
+    )
+        .into_response())
+}
+
+async fn update(
+    State(reports): State<Reports>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (_, builtin) = found(&reports, &name).await?;
+    if builtin {
+        return Err(conflict(
+            "report_builtin",
+            format!(
+                "{name:?} is built in (sql/reports/{name}.sql); create a copy under another name"
+            ),
+        ));
+    }
+    let definition = checked(&reports, &body).await?;
+    if definition.name != name {
+        return Err(ApiError::field(
+            "name",
+            "name_matches_path",
+            format!(
+                "the body names {:?}, the path {name:?}; a report is renamed by creating the new one and deleting the old",
+                definition.name
+            ),
+        ));
+    }
+    if !reports
+        .store
+        .update_definition(&definition, crate::runner::now_ms())
+        .await
+        .map_err(|e| internal(e.to_string()))?
+    {
+        return Err(ApiError::not_found(format!("there is no report {name:?}")));
+    }
+    Ok(Json(described(&definition, false)))
+}
+
+async fn remove(
+    State(reports): State<Reports>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (_, builtin) = found(&reports, &name).await?;
+    if builtin {
+        return Err(conflict(
+            "report_builtin",
+            format!("{name:?} is built in (sql/reports/{name}.sql) and cannot be deleted"),
+        ));
+    }
+    reports
+        .store
+        .delete_definition(&name)
+        .await
+        .map_err(|e| internal(e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunRequest {
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    formats: Option<Vec<String>>,
+}
+
+async fn run(
+    State(reports): State<Reports>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (definition, _) = found(&reports, &name).await?;
+    let request: RunRequest = if body.is_empty() {
+        RunRequest {
+            parameters: Map::new(),
+            formats: None,
+        }
+    } else {
+        decode_json(&body)?
+    };
+    let formats = definition
+        .formats_for(request.formats.as_deref())
+        .map_err(invalid)?;
+    let values = crate::parameters::check(&definition, &request.parameters).map_err(invalid)?;
+    let values = reports
+        .complete(&definition, values)
+        .await
+        .map_err(invalid)?;
+    let id = reports
+        .request(&definition, &values, &formats)
+        .await
+        .map_err(internal)?;
+    let url = format!("/api/v1/report-runs/{id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, url.clone())],
+        Json(json!({ "id": id, "status": "queued", "url": url })),
+    )
+        .into_response())
+}
+
+fn run_json(run: &RunRecord) -> Value {
+    let time = |ms: Option<i64>| {
+        ms.map(|ms| Reports::time_of(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    let outputs: Vec<Value> = run
+        .outputs
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|output| {
+            let format = output
+                .get("format")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            json!({
+                "format": format,
+                "url": format!("/api/v1/report-runs/{}/outputs/{format}", run.id),
+                "bytes": output.get("bytes"),
+            })
+        })
+        .collect();
+    json!({
+        "id": run.id,
+        "report": run.report,
+        "status": run.status,
+        "trigger": run.trigger,
+        "slot": time(run.slot),
+        "parameters": serde_json::from_str::<Value>(&run.parameters).unwrap_or(Value::Null),
+        "formats": serde_json::from_str::<Value>(&run.formats).unwrap_or(Value::Null),
+        "queued_at": time(Some(run.queued_at)),
+        "started_at": time(run.started_at),
+        "finished_at": time(run.finished_at),
+        "duration_ms": run.finished_at.zip(run.started_at).map(|(f, s)| f - s),
+        "row_count": run.row_count,
+        "error": run.error,
+        "outputs": outputs,
+    })
+}
+
+async fn the_run(reports: &Reports, id: &str) -> Result<RunRecord, ApiError> {
+    reports
+        .store
+        .run(id)
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("there is no report run {id:?}")))
+}
+
+async fn run_status(
+    State(reports): State<Reports>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(run_json(&the_run(&reports, &id).await?)))
+}
+
+async fn runs_of(
+    State(reports): State<Reports>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    found(&reports, &name).await?;
+    let runs = reports
+        .store
+        .runs_of(&name, 100)
+        .await
+        .map_err(|e| internal(e.to_string()))?;
+    Ok(Json(
+        json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn output(
+    State(reports): State<Reports>,
+    Path((id, format)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let run = the_run(&reports, &id).await?;
+    let outputs: Vec<Value> = run
+        .outputs
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let path = outputs
+        .iter()
+        .find(|o| o.get("format").and_then(Value::as_str) == Some(format.as_str()))
+        .and_then(|o| o.get("path").and_then(Value::as_str))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "run {id} has no {format:?} output (status {})",
+                run.status
+            ))
+        })?;
+    let kind = crate::definition::Format::parse(&format)
+        .map_or("application/octet-stream", |f| f.content_type());
+    let bytes = reports.output(path).await.map_err(internal)?;
+    let file = path.rsplit('/').next().unwrap_or("report").to_owned();
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
