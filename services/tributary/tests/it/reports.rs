@@ -176,7 +176,10 @@ fn d(text: &str) -> rust_decimal::Decimal {
     amount(text)
 }
 
-crate::on_both_backends!(statements_of_a_textbook_month_match_the_book_to_the_cent,);
+crate::on_both_backends!(
+    statements_of_a_textbook_month_match_the_book_to_the_cent,
+    the_balance_sheet_balances_for_any_posted_entries,
+);
 
 async fn statements_of_a_textbook_month_match_the_book_to_the_cent(backend: Backend) {
     let app = printing_plus(backend).await;
@@ -730,5 +733,128 @@ async fn definitions_have_a_rest_lifecycle_and_a_failing_report_is_recorded_whil
     assert_eq!(status, 204);
     let (status, _) = app.get("/api/v1/reports/broken").await;
     assert_eq!(status, 404);
+    app.stop().await;
+}
+
+/// Random balanced entries over every account type, in several months and currencies of
+/// accounts: every month's balance sheet has total assets equal to total liabilities and
+/// equity, also a month before and a year before.
+async fn the_balance_sheet_balances_for_any_posted_entries(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let accounts = [
+        ("1000", "asset"),
+        ("1500", "asset"),
+        ("2000", "liability"),
+        ("3000", "equity"),
+        ("4000", "revenue"),
+        ("6000", "expense"),
+        ("6100", "expense"),
+    ];
+    for (number, kind) in accounts {
+        app.ok(
+            "/api/v1/accounts",
+            json!({"number": number, "name": format!("Account {number}"), "type": kind, "currency": "EUR"}),
+        )
+        .await;
+    }
+    app.ok("/api/v1/fiscal-years", json!({"year": 2026})).await;
+    // A small linear congruential generator: the same entries every run.
+    let mut seed: u64 = 0x5eed;
+    let mut next = |bound: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % bound
+    };
+    for _ in 0..40 {
+        let lines_count = 2 + next(3) as usize;
+        let mut lines = Vec::new();
+        let mut total_cents: u64 = 0;
+        for _ in 0..lines_count - 1 {
+            let cents = 1 + next(1_000_000);
+            total_cents += cents;
+            let (account, _) = accounts[next(accounts.len() as u64) as usize];
+            lines.push(json!({"account": account, "debit": format!("{}.{:02}", cents / 100, cents % 100), "currency": "EUR"}));
+        }
+        let (account, _) = accounts[next(accounts.len() as u64) as usize];
+        lines.push(json!({"account": account, "credit": format!("{}.{:02}", total_cents / 100, total_cents % 100), "currency": "EUR"}));
+        let date = format!("2026-{:02}-{:02}", 1 + next(4), 1 + next(28));
+        app.ok(
+            "/api/v1/journal-entries",
+            json!({"posting_date": date, "lines": lines}),
+        )
+        .await;
+    }
+    app.settle().await;
+    for period in ["2026-01", "2026-02", "2026-04"] {
+        let run = run_report(
+            &app,
+            "balance-sheet",
+            json!({"parameters": {"period": period}, "formats": ["csv"]}),
+        )
+        .await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let rows = csv_rows(&download(&app, &run, "csv").await);
+        for column in [
+            "balance",
+            "previous_period_balance",
+            "previous_year_balance",
+        ] {
+            let assets = amount(&line(&rows, "Total assets")[column]);
+            let other_side = amount(&line(&rows, "Total liabilities and equity")[column]);
+            assert_eq!(assets, other_side, "{period} {column}");
+        }
+        assert_ne!(
+            amount(&line(&rows, "Total assets")["balance"]),
+            d("0"),
+            "{period}: entries were posted"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_queue_one_run_per_slot() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.setup_ledger().await;
+    let definition = json!({
+        "name": "hourly", "title": "Hourly", "schedule": "0 * * * *", "formats": ["csv"],
+        "sql": "SELECT count(*) AS accounts FROM gl_accounts",
+    });
+    let (status, body) = app.post("/api/v1/reports", definition).await;
+    assert_eq!(status, 201, "{body}");
+    // A second instance on the same database and lake.
+    let running = app.running();
+    let options = tributary_reports::ReportOptions {
+        outputs: app.dir.path().join("reports").display().to_string(),
+        structure: tributary_reports::statement::Structure::default_by_account_type(),
+        tick: Duration::from_secs(1),
+    };
+    let first = running.reports.clone().unwrap();
+    let second = tributary_reports::Reports::new(
+        running.store.clone(),
+        running.query.clone(),
+        running.lake.clone(),
+        &options,
+    )
+    .unwrap();
+    let base = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        + Days::days(2);
+    first.schedule_due(base).await.unwrap();
+    for minutes in [61, 125, 180, 241] {
+        let at = base + Days::minutes(minutes);
+        let (a, b) = tokio::join!(first.schedule_due(at), second.schedule_due(at));
+        a.unwrap();
+        b.unwrap();
+    }
+    let runs = finished_runs(&app, "hourly", 4).await;
+    let mut slots: Vec<&str> = runs.iter().map(|r| r["slot"].as_str().unwrap()).collect();
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), 4, "one run per slot: {runs:?}");
     app.stop().await;
 }
