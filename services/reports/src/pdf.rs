@@ -347,7 +347,7 @@ pub fn document(heading: &Heading, table: Table) -> Vec<u8> {
             &mut content,
             REGULAR,
             8.0,
-            right_edge - width(&number, false, 8.0),
+            page_width - MARGIN - width(&number, false, 8.0),
             MARGIN - 14.0,
             &number,
         );

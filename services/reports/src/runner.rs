@@ -407,9 +407,11 @@ impl Reports {
         values: &BTreeMap<String, String>,
     ) -> Vec<String> {
         let names = companies(&self.events).await.unwrap_or_default();
-        definition
-            .parameters
-            .iter()
+        // The company first, then the parameters in their order.
+        let mut parameters: Vec<_> = definition.parameters.iter().collect();
+        parameters.sort_by_key(|parameter| parameter.kind != ParameterType::Company);
+        parameters
+            .into_iter()
             .filter_map(|parameter| {
                 let value = values.get(&parameter.name)?;
                 let label = crate::render::title_of(&parameter.name);

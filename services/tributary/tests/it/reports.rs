@@ -483,6 +483,39 @@ async fn pdf_and_xlsx_outputs_carry_the_sql_results() {
         matches!(sheet.get_value((header + 1, 4)), Some(Data::DateTime(_))),
         "timestamps are date-times"
     );
+    // A long report runs over pages: each numbered "Page i of n", column titles repeated.
+    let long = json!({
+        "name": "numbers", "title": "Numbers", "formats": ["pdf"],
+        "sql": "SELECT value AS n, CAST(value AS DECIMAL(38, 4)) / 8 AS eighth FROM range(1, 151)",
+    });
+    let (status, created) = app.post("/api/v1/reports", long).await;
+    assert_eq!(status, 201, "{created}");
+    let long_run = run_report(&app, "numbers", json!({})).await;
+    assert_eq!(long_run["status"], "succeeded", "{long_run}");
+    std::fs::write(&pdf, download(&app, &long_run, "pdf").await).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout", pdf.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    let pages = text.matches("Page ").count();
+    assert!(pages >= 2, "150 rows need more than one page:\n{text}");
+    for page in 1..=pages {
+        assert!(
+            text.contains(&format!("Page {page} of {pages}")),
+            "page {page} of {pages}:\n{text}"
+        );
+    }
+    assert_eq!(
+        text.matches("Eighth").count(),
+        pages,
+        "the column titles are on every page"
+    );
+    assert!(
+        text.contains("18.75") && text.contains("0.125"),
+        "150 / 8 and 1 / 8 are shown exactly:\n{text}"
+    );
+
     // Parquet has the exact decimals.
     let parquet = bytes::Bytes::from(download(&app, &run, "parquet").await);
     let reader =

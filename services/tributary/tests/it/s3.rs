@@ -60,7 +60,12 @@ async fn the_lake_lives_in_an_s3_bucket() {
         ("AWS_SECRET_ACCESS_KEY", "tributary"),
         ("AWS_REGION", "us-east-1"),
     ];
-    let lake = ["--lake", "s3://tributary-lake/erp"];
+    let lake = [
+        "--lake",
+        "s3://tributary-lake/erp",
+        "--reports",
+        "s3://tributary-lake/reports",
+    ];
     let dir = tempfile::tempdir().unwrap();
 
     let (mut child, base) = spawn_up(dir.path(), &lake, &envs).await;
@@ -87,8 +92,71 @@ async fn the_lake_lives_in_an_s3_bucket() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A report's outputs go to the bucket too, and download through the API.
+    let queued: Value = client
+        .post(format!("{base}/api/v1/reports/trial-balance/runs"))
+        .json(&json!({"parameters": {"period": "2026-02"}, "formats": ["csv", "pdf"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_url = format!("{base}{}", queued["url"].as_str().expect("run url"));
+    let mut run = Value::Null;
+    for _ in 0..300 {
+        run = client
+            .get(&run_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if run["status"] == "succeeded" || run["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let csv = client
+        .get(format!(
+            "{base}{}",
+            run["outputs"][0]["url"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("60.7500"),
+        "the trial balance holds the postings: {csv}"
+    );
+    let listing = client
+        .get(format!(
+            "{endpoint}/tributary-lake?list-type=2&prefix=reports/"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id = run["id"].as_str().unwrap();
+    for file in ["trial-balance.csv", "trial-balance.pdf"] {
+        assert!(
+            listing.contains(&format!("reports/{id}/{file}")),
+            "{file} is in the bucket: {listing}"
+        );
+    }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+    assert!(
+        !dir.path().join("reports").exists(),
+        "no report output is written to the data directory"
+    );
 
     assert!(
         !dir.path().join("lake").exists(),
