@@ -26,6 +26,20 @@ async fn start_s3_server(port: u16) -> Child {
     panic!("moto_server did not listen on port {port}");
 }
 
+/// The bucket's listing (S3 ListObjectsV2 XML) under `prefix`.
+async fn list_bucket(client: &reqwest::Client, endpoint: &str, prefix: &str) -> String {
+    client
+        .get(format!(
+            "{endpoint}/tributary-lake?list-type=2&prefix={prefix}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn journal_line_totals(client: &reqwest::Client, base: &str) -> Value {
     let body: Value = client
         .post(format!("{base}/api/v1/sql"))
@@ -134,16 +148,7 @@ async fn the_lake_lives_in_an_s3_bucket() {
         csv.contains("60.7500"),
         "the trial balance holds the postings: {csv}"
     );
-    let listing = client
-        .get(format!(
-            "{endpoint}/tributary-lake?list-type=2&prefix=reports/"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listing = list_bucket(&client, &endpoint, "reports/").await;
     let id = run["id"].as_str().unwrap();
     for file in ["trial-balance.csv", "trial-balance.pdf"] {
         assert!(
@@ -162,16 +167,7 @@ async fn the_lake_lives_in_an_s3_bucket() {
         !dir.path().join("lake").exists(),
         "nothing of the lake is written to the data directory"
     );
-    let listing = client
-        .get(format!(
-            "{endpoint}/tributary-lake?list-type=2&prefix=erp/gl_journal_lines/_delta_log/"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let listing = list_bucket(&client, &endpoint, "erp/gl_journal_lines/_delta_log/").await;
     assert!(
         listing.contains("erp/gl_journal_lines/_delta_log/00000000000000000001.json"),
         "the table's Delta log is in the bucket: {listing}"
