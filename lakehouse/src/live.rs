@@ -120,7 +120,8 @@ impl LiveTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>, DataFusionError> {
-        use datafusion::common::DFSchema;
+        use datafusion::common::stats::Precision;
+        use datafusion::common::{DFSchema, Statistics};
         use datafusion::datasource::listing::PartitionedFile;
         use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
         use datafusion::datasource::physical_plan::{
@@ -158,10 +159,12 @@ impl LiveTable {
             None => vec![true; files.num_files()],
         };
         let mut scanned = Vec::new();
+        let (mut rows, mut bytes) = (Some(0usize), 0usize);
         for (file, keep) in files.iter().zip(keep) {
             if !keep {
                 continue;
             }
+            rows = rows.zip(file.num_records()).map(|(sum, n)| sum + n);
             let size = u64::try_from(file.size()).map_err(|_| {
                 DataFusionError::Execution(format!(
                     "{}: file {} has a negative size in the Delta log",
@@ -169,13 +172,18 @@ impl LiveTable {
                     file.path()
                 ))
             })?;
-            scanned.push(PartitionedFile::new_from_meta(ObjectMeta {
+            let mut scanned_file = PartitionedFile::new_from_meta(ObjectMeta {
                 location: file.object_store_path(),
                 last_modified: file.modification_datetime()?,
                 size,
                 e_tag: None,
                 version: None,
-            }));
+            });
+            // Every file of an unpartitioned table is written (appended or compacted) with the
+            // table's schema: the reader need not decode it from each footer again.
+            scanned_file.arrow_schema = Some(Arc::clone(&schema));
+            bytes = bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+            scanned.push(scanned_file);
         }
 
         let log_store = table.log_store();
@@ -196,7 +204,16 @@ impl LiveTable {
         if let Some(predicate) = predicate {
             source = source.with_predicate(predicate);
         }
+        // Row counts from the log (Inexact: filters above the scan still apply) let the
+        // planner see a small table, e.g. build a join's hash table from it without first
+        // repartitioning the other side.
+        let statistics = Statistics {
+            num_rows: rows.map_or(Precision::Absent, Precision::Inexact),
+            total_byte_size: Precision::Inexact(bytes),
+            column_statistics: Statistics::unknown_column(&schema),
+        };
         let config = FileScanConfigBuilder::new(url, Arc::new(source))
+            .with_statistics(statistics)
             .with_file_group(FileGroup::new(scanned))
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)

@@ -275,6 +275,12 @@ pub(crate) fn session_config() -> SessionConfig {
         // Split files from 1 MiB on (default 10 MiB) across the cores: compacted tables are
         // few files with several row groups each.
         .with_repartition_file_min_size(1 << 20)
+        // The tables' text columns are Utf8: read them as Utf8, not as Utf8View cast back to
+        // Utf8 on every scan (DataFusion's default reads views).
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
 }
 
 /// Aborts the task when the query's caller stops waiting (time limit, client gone).
