@@ -77,8 +77,14 @@ async fn read(
     Ok(Json(described(&definition, builtin)))
 }
 
+/// A definition as JSON, or as the text of a definition file (`-- name: …` header, then SQL).
 async fn checked(reports: &Reports, body: &[u8]) -> Result<Definition, ApiError> {
-    let definition: Definition = decode_json(body)?;
+    let text = String::from_utf8_lossy(body);
+    let definition: Definition = if text.trim_start().starts_with("--") {
+        Definition::parse_file(&text).map_err(invalid)?
+    } else {
+        decode_json(body)?
+    };
     definition.validate().map_err(invalid)?;
     reports.check_plan(&definition).await.map_err(invalid)?;
     Ok(definition)
