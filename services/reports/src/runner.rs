@@ -387,7 +387,13 @@ impl Reports {
         };
         let mut outputs = Vec::new();
         for format in formats {
-            let bytes = render(format, &heading, &batch)?;
+            // Rendering is CPU work that grows with the rows (up to the 100,000-row limit): off the
+            // runtime that answers HTTP.
+            let (job_heading, job_batch) = (heading.clone(), batch.clone());
+            let bytes =
+                tokio::task::spawn_blocking(move || render(format, &job_heading, &job_batch))
+                    .await
+                    .map_err(|e| format!("rendering the {} output: {e}", format.name()))??;
             let path = Path::from(format!("{}/{}.{}", run.id, definition.name, format.name()));
             let size = bytes.len();
             self.outputs
