@@ -83,7 +83,13 @@ async fn checked(reports: &Reports, body: &[u8]) -> Result<Definition, ApiError>
     let definition: Definition = if text.trim_start().starts_with("--") {
         Definition::parse_file(&text).map_err(invalid)?
     } else {
-        decode_json(body)?
+        // What GET answers can be sent back: its read-only fields are dropped first.
+        let mut value: Value = decode_json(body)?;
+        if let Value::Object(map) = &mut value {
+            map.remove("builtin");
+            map.remove("runs_url");
+        }
+        decode_json(value.to_string().as_bytes())?
     };
     definition.validate().map_err(invalid)?;
     reports.check_plan(&definition).await.map_err(invalid)?;

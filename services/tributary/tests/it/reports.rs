@@ -704,7 +704,8 @@ async fn definitions_have_a_rest_lifecycle_and_a_failing_report_is_recorded_whil
         (status, read["schedule"].clone(), read["builtin"].clone()),
         (200, json!("0 * * * *"), json!(false))
     );
-    let mut renamed = working.clone();
+    // What GET answers can be sent back changed.
+    let mut renamed = read.clone();
     renamed["title"] = json!("Chart of accounts");
     let (status, _, updated) = app
         .request(
