@@ -17,6 +17,26 @@ pub fn from_i128(value: i128, scale: i8) -> Option<Decimal> {
     Decimal::try_from_i128_with_scale(value, scale).ok()
 }
 
+/// The decimal at `row` of an Arrow `Decimal128` column; NULL (no movements) is zero.
+pub fn value_at(
+    array: &dyn datafusion::arrow::array::Array,
+    row: usize,
+) -> Result<Decimal, String> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{DataType, Decimal128Type};
+    if array.is_null(row) {
+        return Ok(Decimal::ZERO);
+    }
+    let decimals = array
+        .as_primitive_opt::<Decimal128Type>()
+        .ok_or_else(|| format!("expected a decimal column, got {}", array.data_type()))?;
+    let scale = match array.data_type() {
+        DataType::Decimal128(_, scale) => *scale,
+        _ => MONEY_SCALE,
+    };
+    from_i128(decimals.value(row), scale).ok_or_else(|| "decimal out of range".to_owned())
+}
+
 /// An amount for people: at least two decimals, no trailing zeros beyond them.
 pub fn display_amount(value: Decimal) -> String {
     let mut normalized = value.normalize();

@@ -226,7 +226,7 @@ async fn run(
 
 fn run_json(run: &RunRecord) -> Value {
     let time = |ms: Option<i64>| {
-        ms.map(|ms| Reports::time_of(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        ms.map(|ms| crate::runner::time_of(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     };
     let outputs: Vec<Value> = run
         .outputs

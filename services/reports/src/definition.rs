@@ -403,17 +403,21 @@ fn parse_parameter(text: &str) -> Result<Parameter, Invalid> {
     })
 }
 
-/// The built-in definitions, from `sql/reports/`.
-pub fn builtin() -> Vec<Definition> {
-    [
-        include_str!("../../../sql/reports/trial-balance.sql"),
-        include_str!("../../../sql/reports/balance-sheet.sql"),
-        include_str!("../../../sql/reports/income-statement.sql"),
-    ]
-    .into_iter()
-    .map(|text| {
-        Definition::parse_file(text)
-            .unwrap_or_else(|invalid| panic!("a built-in report definition is invalid: {invalid}"))
-    })
-    .collect()
+/// The built-in definitions, from `sql/reports/`, parsed once.
+pub fn builtin() -> &'static [Definition] {
+    static BUILTIN: std::sync::LazyLock<Vec<Definition>> = std::sync::LazyLock::new(|| {
+        [
+            include_str!("../../../sql/reports/trial-balance.sql"),
+            include_str!("../../../sql/reports/balance-sheet.sql"),
+            include_str!("../../../sql/reports/income-statement.sql"),
+        ]
+        .into_iter()
+        .map(|text| {
+            Definition::parse_file(text).unwrap_or_else(|invalid| {
+                panic!("a built-in report definition is invalid: {invalid}")
+            })
+        })
+        .collect()
+    });
+    &BUILTIN
 }

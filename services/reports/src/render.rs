@@ -130,7 +130,9 @@ pub fn cell(array: &dyn Array, row: usize) -> Result<Cell, String> {
         return Ok(Cell::Empty);
     }
     Ok(match array.data_type() {
-        DataType::Decimal128(_, _) => Cell::Amount(crate::statement::decimal(array, row)?),
+        DataType::Decimal128(_, _) => {
+            Cell::Amount(tributary_lakehouse::decimal::value_at(array, row)?)
+        }
         DataType::Int64 => Cell::Integer(array.as_primitive::<Int64Type>().value(row)),
         DataType::Int32 => Cell::Integer(i64::from(array.as_primitive::<Int32Type>().value(row))),
         DataType::Date32 => {

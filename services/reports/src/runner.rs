@@ -47,20 +47,20 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-fn time_of(ms: i64) -> DateTime<Utc> {
+pub fn time_of(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 /// The object store of an output location.
 fn output_store(location: &str) -> Result<Arc<dyn ObjectStore>, String> {
     if location.starts_with("s3://") || location.starts_with("s3a://") {
-        let url = url_of(location)?;
+        let path = path_of(location);
         let store = object_store::aws::AmazonS3Builder::from_env()
             .with_url(location)
             .build()
             .map_err(|e| format!("{location}: {e}"))?;
         let prefix =
-            Path::parse(url.trim_end_matches('/')).map_err(|e| format!("{location}: {e}"))?;
+            Path::parse(path.trim_end_matches('/')).map_err(|e| format!("{location}: {e}"))?;
         Ok(Arc::new(object_store::prefix::PrefixStore::new(
             store, prefix,
         )))
@@ -73,15 +73,11 @@ fn output_store(location: &str) -> Result<Arc<dyn ObjectStore>, String> {
 }
 
 /// The path part of an `s3://bucket/path` location.
-fn url_of(location: &str) -> Result<String, String> {
+fn path_of(location: &str) -> &str {
     let rest = location
         .split_once("://")
-        .map(|(_, rest)| rest)
-        .unwrap_or(location);
-    Ok(rest
-        .split_once('/')
-        .map(|(_, path)| path.to_owned())
-        .unwrap_or_default())
+        .map_or(location, |(_, rest)| rest);
+    rest.split_once('/').map_or("", |(_, path)| path)
 }
 
 /// Why a run failed, as recorded.
@@ -109,8 +105,8 @@ impl Reports {
     /// Built-in definitions first, then those created over REST.
     pub async fn definitions(&self) -> Result<Vec<(Definition, bool)>, String> {
         let mut all: Vec<(Definition, bool)> = crate::definition::builtin()
-            .into_iter()
-            .map(|d| (d, true))
+            .iter()
+            .map(|d| (d.clone(), true))
             .collect();
         all.extend(
             self.store
@@ -125,11 +121,8 @@ impl Reports {
 
     /// The definition called `name` and whether it is built in.
     pub async fn definition(&self, name: &str) -> Result<Option<(Definition, bool)>, String> {
-        if let Some(builtin) = crate::definition::builtin()
-            .into_iter()
-            .find(|d| d.name == name)
-        {
-            return Ok(Some((builtin, true)));
+        if let Some(builtin) = crate::definition::builtin().iter().find(|d| d.name == name) {
+            return Ok(Some((builtin.clone(), true)));
         }
         Ok(self
             .store
@@ -513,10 +506,6 @@ impl Reports {
         let path = Path::parse(path).map_err(|e| e.to_string())?;
         let result = self.outputs.get(&path).await.map_err(|e| e.to_string())?;
         result.bytes().await.map_err(|e| e.to_string())
-    }
-
-    pub fn time_of(ms: i64) -> DateTime<Utc> {
-        time_of(ms)
     }
 }
 

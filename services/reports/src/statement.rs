@@ -11,13 +11,13 @@ use crate::definition::StatementKind;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Builder, Int32Builder, RecordBatch, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tributary_lakehouse::catalog::{MONEY_PRECISION, MONEY_SCALE};
-use tributary_lakehouse::decimal::{from_i128, to_money_i128};
+use tributary_lakehouse::decimal::{to_money_i128, value_at};
 
 /// The default structure, by account type (`sql/reports/statement-structure.json`).
 pub const DEFAULT_STRUCTURE: &str = include_str!("../../../sql/reports/statement-structure.json");
@@ -188,27 +188,12 @@ fn read_rows(kind: StatementKind, batches: &[RecordBatch]) -> Result<Vec<Account
                 account_type: text(&account_type, row)?,
                 amounts: amounts
                     .iter()
-                    .map(|array| decimal(array.as_ref(), row))
+                    .map(|array| value_at(array.as_ref(), row))
                     .collect::<Result<_, _>>()?,
             });
         }
     }
     Ok(rows)
-}
-
-/// A decimal cell; NULL (no movements) is zero.
-pub fn decimal(array: &dyn Array, row: usize) -> Result<Decimal, String> {
-    if array.is_null(row) {
-        return Ok(Decimal::ZERO);
-    }
-    let decimals = array
-        .as_primitive_opt::<Decimal128Type>()
-        .ok_or_else(|| format!("expected a decimal column, got {}", array.data_type()))?;
-    let scale = match decimals.data_type() {
-        DataType::Decimal128(_, scale) => *scale,
-        _ => MONEY_SCALE,
-    };
-    from_i128(decimals.value(row), scale).ok_or_else(|| "decimal out of range".to_owned())
 }
 
 /// A statement line before it becomes a row of the output.

@@ -5,8 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::Decimal128Type;
+use datafusion::arrow::array::Array;
 use datafusion::common::ScalarValue;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -18,7 +17,7 @@ use tributary_finance::domain::Period;
 use tributary_kernel::http::ApiError;
 use tributary_kernel::store::EventStore;
 use tributary_lakehouse::QueryService;
-use tributary_lakehouse::decimal::{display_amount, from_i128};
+use tributary_lakehouse::decimal::display_amount;
 
 const TRIAL_BALANCE_SQL: &str = include_str!("../../../sql/reads/trial_balance.sql");
 const ACCOUNT_BALANCE_SQL: &str = include_str!("../../../sql/reads/account_balance.sql");
@@ -52,20 +51,7 @@ fn text(value: &str) -> ScalarValue {
 
 /// Reads a decimal cell; NULL (no movements) is zero.
 fn decimal_cell(column: &dyn Array, row: usize) -> Result<Decimal, ApiError> {
-    if column.is_null(row) {
-        return Ok(Decimal::ZERO);
-    }
-    let array = column.as_primitive_opt::<Decimal128Type>().ok_or_else(|| {
-        ApiError::internal(&format!(
-            "expected a decimal column, got {}",
-            column.data_type()
-        ))
-    })?;
-    let (_, scale) = match array.data_type() {
-        datafusion::arrow::datatypes::DataType::Decimal128(p, s) => (*p, *s),
-        _ => (38, 4),
-    };
-    from_i128(array.value(row), scale).ok_or_else(|| ApiError::internal(&"decimal out of range"))
+    tributary_lakehouse::decimal::value_at(column, row).map_err(|error| ApiError::internal(&error))
 }
 
 fn string_cell(column: &dyn Array, row: usize) -> Option<String> {
