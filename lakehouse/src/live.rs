@@ -8,11 +8,13 @@
 use crate::catalog;
 use crate::lake::{Lake, LakeError};
 use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use std::sync::Arc;
@@ -71,9 +73,19 @@ impl TableProvider for LiveTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        // Filters still reach the scan, where Parquet statistics prune files, row groups and
-        // pages; the rows themselves are filtered above the scan (see `without_row_filters`).
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // The scan applies every filter itself (see `LiveTable::scan`): it drops the ones the
+        // Delta log's statistics prove true for every row read, and filters the rows by the
+        // rest right above the Parquet reader, whose statistics and page index still prune.
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if filter.is_volatile() {
+                    TableProviderFilterPushDown::Unsupported
+                } else {
+                    TableProviderFilterPushDown::Exact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -88,17 +100,93 @@ impl TableProvider for LiveTable {
             .latest(self.name)
             .await
             .map_err(|error| DataFusionError::External(Box::new(error)))?;
+        let conjuncts: Vec<Expr> = filters
+            .iter()
+            .flat_map(split_conjunction)
+            .cloned()
+            .collect();
         if !self.partitioned
-            && let Some(plan) = self.scan_files(&table, state, projection, filters, limit)?
+            && let Some(plan) = self.scan_files(&table, state, projection, &conjuncts, limit)?
         {
             return Ok(plan);
         }
+        let read = Read::new(&self.schema(), projection, &conjuncts);
         let plan = table
             .table_provider()
             .await?
-            .scan(state, projection, filters, limit)
+            .scan(state, read.columns.as_ref(), filters, read.limit(limit))
             .await?;
-        without_row_filters(plan)
+        read.filter(state, without_row_filters(plan)?, limit)
+    }
+}
+
+/// The columns a scan reads and the filters it applies to them: the columns asked for plus
+/// the ones only the filters use, which the filter then projects away.
+struct Read<'a> {
+    conjuncts: &'a [Expr],
+    /// Indices into the table schema; `None`: all columns.
+    columns: Option<Vec<usize>>,
+    /// The asked-for columns as indices into `columns`, when they differ from it.
+    output: Option<Vec<usize>>,
+}
+
+impl<'a> Read<'a> {
+    fn new(schema: &SchemaRef, projection: Option<&Vec<usize>>, conjuncts: &'a [Expr]) -> Read<'a> {
+        let Some(projection) = projection else {
+            return Read {
+                conjuncts,
+                columns: None,
+                output: None,
+            };
+        };
+        let mut columns = projection.clone();
+        for conjunct in conjuncts {
+            for column in conjunct.column_refs() {
+                if let Ok(index) = schema.index_of(&column.name)
+                    && !columns.contains(&index)
+                {
+                    columns.push(index);
+                }
+            }
+        }
+        let output = (columns.len() != projection.len()).then(|| (0..projection.len()).collect());
+        Read {
+            conjuncts,
+            columns: Some(columns),
+            output,
+        }
+    }
+
+    /// The row limit the reader itself may apply: only when no filter runs above it.
+    fn limit(&self, limit: Option<usize>) -> Option<usize> {
+        if self.conjuncts.is_empty() {
+            limit
+        } else {
+            None
+        }
+    }
+
+    /// `plan` (reading `columns`) with the rows filtered, the filter-only columns dropped and
+    /// the limit applied after the filter.
+    fn filter(
+        &self,
+        state: &dyn Session,
+        plan: Arc<dyn ExecutionPlan>,
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        use datafusion::common::DFSchema;
+        use datafusion::physical_plan::filter::FilterExecBuilder;
+        let Some(predicate) = conjunction(self.conjuncts.iter().cloned()) else {
+            return Ok(plan);
+        };
+        let predicate =
+            state.create_physical_expr(predicate, &DFSchema::try_from(plan.schema())?)?;
+        Ok(Arc::new(
+            FilterExecBuilder::new(predicate, plan)
+                .apply_projection(self.output.clone())?
+                .with_fetch(limit)
+                .build()?,
+        ))
     }
 }
 
@@ -111,13 +199,15 @@ impl LiveTable {
     /// pruned by the Delta log's statistics, split across cores by byte range, and their
     /// footers come from the session's metadata cache. Rows are not filtered inside the Parquet
     /// reader (the session's `pushdown_filters` is off): the predicate prunes row groups and
-    /// pages, and the filter above the scan removes the rows (see `supports_filters_pushdown`).
+    /// pages, and a filter right above the scan removes the rows. Filters the log's statistics
+    /// prove true for every row of every file read are not evaluated at all (a dashboard's
+    /// company and full date range), as DuckDB skips them per row group.
     fn scan_files(
         &self,
         table: &deltalake::DeltaTable,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        filters: &[Expr],
+        conjuncts: &[Expr],
         limit: Option<usize>,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>, DataFusionError> {
         use datafusion::common::stats::Precision;
@@ -128,7 +218,6 @@ impl LiveTable {
             FileGroup, FileScanConfigBuilder, ParquetSource,
         };
         use datafusion::datasource::source::DataSourceExec;
-        use datafusion::logical_expr::utils::conjunction;
         use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
         use object_store::ObjectMeta;
 
@@ -141,23 +230,43 @@ impl LiveTable {
             return Ok(None);
         }
         let schema = self.schema();
-        let predicate = conjunction(filters.iter().cloned())
-            .map(|filter| {
-                let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
-                state.create_physical_expr(filter, &df_schema)
-            })
-            .transpose()?;
-        // Which files may hold matching rows, by the min/max statistics in the log.
-        // A predicate that cannot prune (or fails to build) keeps every file, as in the reader.
-        let pruning = predicate.as_ref().and_then(|predicate| {
-            PruningPredicateBuilder::new()
-                .with_file_schema(Arc::clone(&schema))
-                .build(Arc::clone(predicate))
-        });
-        let keep = match pruning {
-            Some(pruning) => pruning.prune(&files)?,
-            None => vec![true; files.num_files()],
+        let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
+        // Which files may hold matching rows, by the statistics in the log, and which filters
+        // those files' statistics prove true for all their rows. A predicate that cannot
+        // prune (or fails to build) keeps every file, as in the reader.
+        let (keep, unproven) = match conjunction(conjuncts.iter().cloned()) {
+            None => (vec![true; files.num_files()], Vec::new()),
+            Some(predicate) => {
+                let statistics = LogStatistics {
+                    schema: Arc::clone(&schema),
+                    files: files
+                        .iter()
+                        .map(|file| {
+                            file.stats()
+                                .and_then(|text| serde_json::from_str(&text).ok())
+                        })
+                        .collect(),
+                    rows: files
+                        .iter()
+                        .map(|file| file.num_records().and_then(|n| u64::try_from(n).ok()))
+                        .collect(),
+                };
+                let keep = match PruningPredicateBuilder::new()
+                    .with_file_schema(Arc::clone(&schema))
+                    .build(state.create_physical_expr(predicate, &df_schema)?)
+                {
+                    Some(pruning) => pruning.prune(&statistics)?,
+                    None => vec![true; files.num_files()],
+                };
+                let unproven: Vec<Expr> = conjuncts
+                    .iter()
+                    .filter(|conjunct| !proven(state, &df_schema, conjunct, &statistics, &keep))
+                    .cloned()
+                    .collect();
+                (keep, unproven)
+            }
         };
+        let read = Read::new(&schema, projection, &unproven);
         let mut scanned = Vec::new();
         let (mut rows, mut bytes) = (Some(0usize), 0usize);
         for (file, keep) in files.iter().zip(keep) {
@@ -194,16 +303,15 @@ impl LiveTable {
             runtime.register_object_store(url.as_ref(), Arc::clone(&store));
         }
         let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
-        let mut source = ParquetSource::new(Arc::clone(&schema))
+        // No predicate here: the physical optimizer hands the filter's predicate to the
+        // source for statistics and page pruning (setting it here too evaluated it twice).
+        let source = ParquetSource::new(Arc::clone(&schema))
             .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
                 store,
                 metadata_cache,
             )))
             .with_pushdown_filters(false);
-        if let Some(predicate) = predicate {
-            source = source.with_predicate(predicate);
-        }
         // Row counts from the log (Inexact: filters above the scan still apply) let the
         // planner see a small table, e.g. build a join's hash table from it without first
         // repartitioning the other side.
@@ -215,10 +323,140 @@ impl LiveTable {
         let config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_statistics(statistics)
             .with_file_group(FileGroup::new(scanned))
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
+            .with_projection_indices(read.columns.clone())?
+            .with_limit(read.limit(limit))
             .build();
-        Ok(Some(DataSourceExec::from_data_source(config)))
+        read.filter(state, DataSourceExec::from_data_source(config), limit)
+            .map(Some)
+    }
+}
+
+/// Whether the files' statistics prove `conjunct` true for every row of the kept files: no
+/// kept file may hold a row where it is false or NULL (`NOT conjunct OR column IS NULL` prunes
+/// them all). Anything the statistics cannot decide stays a filter.
+fn proven(
+    state: &dyn Session,
+    schema: &datafusion::common::DFSchema,
+    conjunct: &Expr,
+    files: &LogStatistics,
+    keep: &[bool],
+) -> bool {
+    use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+    let columns = conjunct.column_refs();
+    if columns.is_empty() {
+        return false;
+    }
+    let Some(negation) = negation(conjunct) else {
+        return false;
+    };
+    let violated = columns.iter().fold(negation, |violated, column| {
+        violated.or(Expr::Column((*column).clone()).is_null())
+    });
+    let Ok(violated) = state.create_physical_expr(violated, schema) else {
+        return false;
+    };
+    let Some(pruning) = PruningPredicateBuilder::new()
+        .with_file_schema(Arc::clone(schema.inner()))
+        .build(violated)
+    else {
+        return false;
+    };
+    pruning.prune(files).is_ok_and(|may_violate| {
+        may_violate
+            .iter()
+            .zip(keep)
+            .all(|(may_violate, kept)| !(*may_violate && *kept))
+    })
+}
+
+/// The files' minimum, maximum and null count per column from their Delta log entries (the
+/// `stats` JSON), for DataFusion's pruning. deltalake's own statistics of the log answer
+/// nothing here (deltalake 1.1.3 looks the parsed statistics up in the wrong schema), so
+/// nothing was pruned by them.
+///
+/// Only bounds that are exact are given: integers, dates, text and booleans. Timestamps are
+/// cut to milliseconds in the log (a maximum can lie below the real one) and decimals and
+/// floats are written as JSON floating-point numbers.
+struct LogStatistics {
+    schema: SchemaRef,
+    files: Vec<Option<serde_json::Value>>,
+    rows: Vec<Option<u64>>,
+}
+
+impl LogStatistics {
+    fn bounds(&self, column: &datafusion::common::Column, key: &str) -> Option<ArrayRef> {
+        use datafusion::arrow::array::StringArray;
+        use datafusion::arrow::datatypes::DataType;
+        let field = self.schema.field_with_name(&column.name).ok()?;
+        let exact = matches!(
+            field.data_type(),
+            DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::UInt8
+                | DataType::UInt16
+                | DataType::UInt32
+                | DataType::UInt64
+                | DataType::Date32
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Boolean
+        );
+        if !exact {
+            return None;
+        }
+        let texts: StringArray = self
+            .files
+            .iter()
+            .map(|stats| match stats.as_ref()?.get(key)?.get(&column.name)? {
+                serde_json::Value::String(text) => Some(text.clone()),
+                serde_json::Value::Number(number) => Some(number.to_string()),
+                serde_json::Value::Bool(flag) => Some(flag.to_string()),
+                _ => None,
+            })
+            .collect();
+        // A value that does not parse as the column's type becomes NULL: unknown, kept.
+        datafusion::arrow::compute::cast(&texts, field.data_type()).ok()
+    }
+}
+
+impl datafusion::common::pruning::PruningStatistics for LogStatistics {
+    fn min_values(&self, column: &datafusion::common::Column) -> Option<ArrayRef> {
+        self.bounds(column, "minValues")
+    }
+
+    fn max_values(&self, column: &datafusion::common::Column) -> Option<ArrayRef> {
+        self.bounds(column, "maxValues")
+    }
+
+    fn num_containers(&self) -> usize {
+        self.files.len()
+    }
+
+    fn null_counts(&self, column: &datafusion::common::Column) -> Option<ArrayRef> {
+        Some(Arc::new(UInt64Array::from_iter(self.files.iter().map(
+            |stats| {
+                stats
+                    .as_ref()?
+                    .get("nullCount")?
+                    .get(&column.name)?
+                    .as_u64()
+            },
+        ))))
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        Some(Arc::new(UInt64Array::from(self.rows.clone())))
+    }
+
+    fn contained(
+        &self,
+        _column: &datafusion::common::Column,
+        _values: &std::collections::HashSet<datafusion::common::ScalarValue>,
+    ) -> Option<datafusion::arrow::array::BooleanArray> {
+        None
     }
 }
 
@@ -293,5 +531,32 @@ impl LiveCatalog {
             .chain(self.views.iter())
             .find(|(n, _)| *n == name)
             .map(|(_, provider)| provider)
+    }
+}
+
+/// `NOT conjunct` for the comparisons the statistics can decide, written as the opposite
+/// comparison (the pruning cannot see through a `NOT`); `None` for anything else.
+fn negation(conjunct: &Expr) -> Option<Expr> {
+    use datafusion::logical_expr::{Between, BinaryExpr, Operator};
+    match conjunct {
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(
+                op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+            ) =>
+        {
+            op.negate()
+                .map(|op| Expr::BinaryExpr(BinaryExpr::new(left.clone(), op, right.clone())))
+        }
+        Expr::Between(between) => Some(Expr::Between(Between {
+            negated: !between.negated,
+            ..between.clone()
+        })),
+        _ => None,
     }
 }

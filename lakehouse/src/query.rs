@@ -281,6 +281,9 @@ pub(crate) fn session_config() -> SessionConfig {
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         )
+        // The lake's Parquet files carry no bloom filters: looking for them cost ~9 ms of
+        // reader time per statement over 10M journal lines (157 row groups).
+        .set_bool("datafusion.execution.parquet.bloom_filter_on_read", false)
 }
 
 /// Aborts the task when the query's caller stops waiting (time limit, client gone).

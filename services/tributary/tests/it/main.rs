@@ -16,6 +16,7 @@ mod ledger;
 mod reports;
 mod restart;
 mod s3;
+mod scan_filters;
 mod sigkill;
 mod sql_formats;
 mod store;
