@@ -26,32 +26,29 @@ async fn start_s3_server(port: u16) -> Child {
     panic!("moto_server did not listen on port {port}");
 }
 
+/// The JSON body the request answers.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The text body the request answers.
+async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 /// The bucket's listing (S3 ListObjectsV2 XML) under `prefix`.
 async fn list_bucket(client: &reqwest::Client, endpoint: &str, prefix: &str) -> String {
-    client
-        .get(format!(
-            "{endpoint}/tributary-lake?list-type=2&prefix={prefix}"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    text_of(client.get(format!(
+        "{endpoint}/tributary-lake?list-type=2&prefix={prefix}"
+    )))
+    .await
 }
 
 async fn journal_line_totals(client: &reqwest::Client, base: &str) -> Value {
-    let body: Value = client
-        .post(format!("{base}/api/v1/sql"))
-        .json(
-            &json!({"sql": "SELECT count(*) AS lines, sum(debit) AS debit FROM gl_journal_lines"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json_of(client.post(format!("{base}/api/v1/sql")).json(
+        &json!({"sql": "SELECT count(*) AS lines, sum(debit) AS debit FROM gl_journal_lines"}),
+    ))
+    .await;
     body["rows"][0].clone()
 }
 
@@ -107,43 +104,27 @@ async fn the_lake_lives_in_an_s3_bucket() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A report's outputs go to the bucket too, and download through the API.
-    let queued: Value = client
-        .post(format!("{base}/api/v1/reports/trial-balance/runs"))
-        .json(&json!({"parameters": {"period": "2026-02"}, "formats": ["csv", "pdf"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queued = json_of(
+        client
+            .post(format!("{base}/api/v1/reports/trial-balance/runs"))
+            .json(&json!({"parameters": {"period": "2026-02"}, "formats": ["csv", "pdf"]})),
+    )
+    .await;
     let run_url = format!("{base}{}", queued["url"].as_str().expect("run url"));
     let mut run = Value::Null;
     for _ in 0..300 {
-        run = client
-            .get(&run_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        run = json_of(client.get(&run_url)).await;
         if run["status"] == "succeeded" || run["status"] == "failed" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(run["status"], "succeeded", "{run}");
-    let csv = client
-        .get(format!(
-            "{base}{}",
-            run["outputs"][0]["url"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = text_of(client.get(format!(
+        "{base}{}",
+        run["outputs"][0]["url"].as_str().unwrap()
+    )))
+    .await;
     assert!(
         csv.contains("60.7500"),
         "the trial balance holds the postings: {csv}"
