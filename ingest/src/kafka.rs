@@ -155,6 +155,13 @@ pub fn decode<M: Message>(message: &M) -> Result<RelayedEvent, MessageError> {
                 reason: e.to_string(),
             }
         })?;
+    // Messages relayed before aggregate types were qualified by context carry the bare name;
+    // the event store renamed them (migration "qualified aggregate types"), so do the same here.
+    let aggregate_type = if aggregate_type.contains('.') {
+        aggregate_type
+    } else {
+        format!("{context}.{aggregate_type}")
+    };
     Ok(RelayedEvent {
         envelope: EventEnvelope {
             id: parsed(message, "ce_id")?,

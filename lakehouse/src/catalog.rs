@@ -1,4 +1,5 @@
-//! The Delta table catalog: names and schemas of every table the pipelines maintain.
+//! The Delta table catalog: Arrow schemas of the tables contexts declare (their modules'
+//! [`LakeTable`]s), and the platform's own tables (bronze ingest, report runs).
 //!
 //! Money columns are `Decimal128(38, 4)`: four decimals as accepted on input and 34 integer
 //! digits, room for sums over any realistic number of lines. Tables are append-only: balances
@@ -6,6 +7,7 @@
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
+use tributary_kernel::lake::{ColumnSpec, ColumnType, LakeTable};
 
 pub const MONEY_PRECISION: u8 = 38;
 pub const MONEY_SCALE: i8 = 4;
@@ -34,72 +36,38 @@ pub struct TableDefinition {
     pub partition_columns: &'static [&'static str],
 }
 
-/// One row per journal line, in the order posted.
-pub fn gl_journal_lines() -> TableDefinition {
-    TableDefinition {
-        name: "gl_journal_lines",
-        description: "One row per posted journal line (finance)",
-        schema: Arc::new(Schema::new(vec![
-            Field::new("company", DataType::Utf8, false),
-            Field::new("entry_id", DataType::Utf8, false),
-            Field::new("line_no", DataType::Int32, false),
-            Field::new("posting_date", DataType::Date32, false),
-            Field::new("document_date", DataType::Date32, true),
-            Field::new("period", DataType::Utf8, false),
-            Field::new("account", DataType::Utf8, false),
-            Field::new("debit", money(), false),
-            Field::new("credit", money(), false),
-            Field::new("currency", DataType::Utf8, false),
-            Field::new("cost_center", DataType::Utf8, true),
-            Field::new("line_text", DataType::Utf8, true),
-            Field::new("reference", DataType::Utf8, true),
-            Field::new("entry_text", DataType::Utf8, true),
-            Field::new("reversal_of", DataType::Utf8, true),
-            Field::new("event_id", DataType::Utf8, false),
-            Field::new("event_position", DataType::Int64, false),
-            Field::new("recorded_at", timestamp(), false),
-        ])),
-        partition_columns: &[],
+/// The Arrow type of a column a context declares.
+pub fn arrow_type(column_type: ColumnType) -> DataType {
+    match column_type {
+        ColumnType::Text => DataType::Utf8,
+        ColumnType::Int32 => DataType::Int32,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Decimal { scale } => DataType::Decimal128(MONEY_PRECISION, scale),
+        ColumnType::Timestamp => timestamp(),
+        ColumnType::Boolean => DataType::Boolean,
     }
 }
 
-/// Debit and credit totals per company, account, currency and posting day: balances roll up
-/// from here (a period's movement, a balance as of any date).
-pub fn gl_account_movements() -> TableDefinition {
-    TableDefinition {
-        name: "gl_account_movements",
-        description: "Debit/credit movements per company, account, currency, period and posting date",
-        schema: Arc::new(Schema::new(vec![
-            Field::new("company", DataType::Utf8, false),
-            Field::new("account", DataType::Utf8, false),
-            Field::new("currency", DataType::Utf8, false),
-            Field::new("period", DataType::Utf8, false),
-            Field::new("posting_date", DataType::Date32, false),
-            Field::new("debit", money(), false),
-            Field::new("credit", money(), false),
-            Field::new("line_count", DataType::Int64, false),
-        ])),
-        partition_columns: &[],
-    }
+/// The Arrow schema of columns a context declares.
+pub fn schema_of(columns: &[ColumnSpec]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(c.name, arrow_type(c.column_type), c.nullable))
+            .collect::<Vec<_>>(),
+    ))
 }
 
-/// Every change to an account, append-only; `gl_accounts_current` picks the latest.
-pub fn gl_account_changes() -> TableDefinition {
-    TableDefinition {
-        name: "gl_account_changes",
-        description: "Chart of accounts changes (created, renamed, blocked, unblocked)",
-        schema: Arc::new(Schema::new(vec![
-            Field::new("company", DataType::Utf8, false),
-            Field::new("account", DataType::Utf8, false),
-            Field::new("name", DataType::Utf8, true),
-            Field::new("account_type", DataType::Utf8, true),
-            Field::new("currency", DataType::Utf8, true),
-            Field::new("blocked", DataType::Boolean, true),
-            Field::new("change", DataType::Utf8, false),
-            Field::new("event_position", DataType::Int64, false),
-            Field::new("changed_at", timestamp(), false),
-        ])),
-        partition_columns: &[],
+impl TableDefinition {
+    /// The Delta table of a context's lake table.
+    pub fn of(table: &LakeTable) -> TableDefinition {
+        TableDefinition {
+            name: table.name,
+            description: table.description,
+            schema: schema_of(&table.columns),
+            partition_columns: table.partition_columns,
+        }
     }
 }
 
@@ -176,30 +144,7 @@ pub fn report_runs() -> TableDefinition {
     }
 }
 
-/// The tables the pipelines maintain.
-pub fn all() -> Vec<TableDefinition> {
-    vec![
-        gl_journal_lines(),
-        gl_account_movements(),
-        gl_account_changes(),
-    ]
-}
-
 /// The bronze tables the Kafka ingest maintains.
 pub fn bronze() -> Vec<TableDefinition> {
     vec![bronze_events(), bronze_dead_letters()]
-}
-
-/// Views over the tables, `(name, CREATE VIEW statement)`, from `sql/views`.
-pub fn views() -> Vec<(&'static str, &'static str)> {
-    vec![
-        (
-            "gl_accounts",
-            include_str!("../../sql/views/gl_accounts.sql"),
-        ),
-        (
-            "gl_account_balances",
-            include_str!("../../sql/views/gl_account_balances.sql"),
-        ),
-    ]
 }

@@ -37,14 +37,7 @@ pub fn value_at(
     from_i128(decimals.value(row), scale).ok_or_else(|| "decimal out of range".to_owned())
 }
 
-/// An amount for people: at least two decimals, no trailing zeros beyond them.
-pub fn display_amount(value: Decimal) -> String {
-    let mut normalized = value.normalize();
-    if normalized.scale() < 2 {
-        normalized.rescale(2);
-    }
-    normalized.to_string()
-}
+pub use tributary_kernel::money::display_amount;
 
 #[cfg(test)]
 mod tests {

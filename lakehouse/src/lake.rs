@@ -20,6 +20,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
+use tributary_kernel::lake::ViewSql;
 use url::Url;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,8 @@ pub enum LakeError {
 pub struct Lake {
     root: Url,
     tables: Arc<HashMap<&'static str, (TableDefinition, Mutex<DeltaTable>)>>,
+    /// Views over the tables, created in every query context.
+    views: Arc<Vec<ViewSql>>,
 }
 
 impl Lake {
@@ -79,7 +82,18 @@ impl Lake {
         Ok(Lake {
             root,
             tables: Arc::new(tables),
+            views: Arc::default(),
         })
+    }
+
+    /// The lake with these views over its tables (the modules' `views/*.sql`).
+    pub fn with_views(mut self, views: Vec<ViewSql>) -> Lake {
+        self.views = Arc::new(views);
+        self
+    }
+
+    pub fn views(&self) -> &[ViewSql] {
+        &self.views
     }
 
     pub fn root(&self) -> &Url {

@@ -1,6 +1,7 @@
 //! The lakehouse: Delta tables on a local directory or object store, and DataFusion over them.
 //!
 //! - [`catalog`]: every table's schema, created on first start.
+//! - [`cells`]: the kernel's cells to and from Arrow (read APIs, source relations).
 //! - [`lake`]: opening, appending with exactly-once `txn` markers, reading progress back.
 //! - [`live`]: tables read at their newest version when scanned; views planned once over them.
 //! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
@@ -9,6 +10,7 @@
 //! - [`wire`]: the PostgreSQL wire protocol endpoint (psql, drivers, Grafana).
 
 pub mod catalog;
+pub mod cells;
 pub mod decimal;
 pub mod http;
 pub mod lake;

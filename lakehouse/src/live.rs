@@ -5,7 +5,6 @@
 //! still reads the newest data. Contexts are then cheap to make (no table is loaded until a
 //! statement scans it), for HTTP and for the shared context of the wire protocol alike.
 
-use crate::catalog;
 use crate::lake::{Lake, LakeError};
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, UInt64Array};
@@ -517,9 +516,9 @@ impl LiveCatalog {
             ));
         }
         let mut views = Vec::new();
-        for (name, view) in catalog::views() {
-            context.sql(view).await?;
-            views.push((name, context.table_provider(name).await?));
+        for view in lake.views() {
+            context.sql(view.sql).await?;
+            views.push((view.name, context.table_provider(view.name).await?));
         }
         Ok(LiveCatalog { tables, views })
     }

@@ -159,7 +159,7 @@ impl QueryService {
         self.lake
             .definitions()
             .map(|definition| definition.name)
-            .chain(crate::catalog::views().into_iter().map(|(name, _)| name))
+            .chain(self.lake.views().iter().map(|view| view.name))
             .chain(self.system_tables.iter().map(|(name, _)| *name))
             .collect()
     }
@@ -375,6 +375,21 @@ fn statement_name(statement: &Statement) -> String {
     words[..keep.min(words.len())]
         .join(" ")
         .to_ascii_uppercase()
+}
+
+/// A context's read APIs query the lake through the kernel's reader: cells, not Arrow.
+#[async_trait::async_trait]
+impl tributary_kernel::lake::LakeReader for QueryService {
+    async fn rows(
+        &self,
+        sql: &str,
+        parameters: Vec<tributary_kernel::lake::Cell<'static>>,
+    ) -> Result<tributary_kernel::lake::Rows, tributary_kernel::http::ApiError> {
+        let parameters = parameters.iter().map(crate::cells::scalar).collect();
+        let result = self.query_with_parameters(sql, parameters).await?;
+        crate::cells::rows(&result.batches)
+            .map_err(|error| tributary_kernel::http::ApiError::internal(&error))
+    }
 }
 
 #[cfg(test)]

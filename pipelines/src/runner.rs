@@ -30,6 +30,35 @@ pub struct Pipeline {
     pub sql: &'static str,
 }
 
+impl From<tributary_kernel::lake::PipelineSql> for Pipeline {
+    fn from(sql: tributary_kernel::lake::PipelineSql) -> Pipeline {
+        Pipeline {
+            table: sql.table,
+            sql: sql.sql,
+        }
+    }
+}
+
+/// Pipelines and the source relations their SQL reads.
+#[derive(Clone, Default)]
+pub struct Pipelines {
+    pub pipelines: Vec<Pipeline>,
+    pub relations: Vec<Arc<dyn tributary_kernel::lake::Relation>>,
+}
+
+impl Pipelines {
+    /// Every pipeline and relation of these modules.
+    pub fn of<'a>(modules: impl IntoIterator<Item = &'a tributary_kernel::Module>) -> Pipelines {
+        let mut all = Pipelines::default();
+        for module in modules {
+            all.pipelines
+                .extend(module.pipelines.iter().copied().map(Pipeline::from));
+            all.relations.extend(module.relations.iter().cloned());
+        }
+        all
+    }
+}
+
 impl Pipeline {
     /// The Delta `txn` application id of this pipeline's position in `stream`.
     pub fn app_id(&self, stream: &str) -> String {
@@ -138,6 +167,7 @@ pub struct Runner {
     source: EventSource,
     lake: Lake,
     pipelines: Vec<Pipeline>,
+    relations: Vec<Arc<dyn tributary_kernel::lake::Relation>>,
     options: RunnerOptions,
     /// What each table has processed per stream (events at or below are in it, or produced
     /// no rows for it).
@@ -156,7 +186,7 @@ impl Runner {
     pub async fn new(
         source: EventSource,
         lake: Lake,
-        pipelines: Vec<Pipeline>,
+        pipelines: Pipelines,
         options: RunnerOptions,
     ) -> Result<Runner, PipelineError> {
         let seen_generation = source.generation();
@@ -164,7 +194,8 @@ impl Runner {
         let mut runner = Runner {
             source,
             lake,
-            pipelines,
+            pipelines: pipelines.pipelines,
+            relations: pipelines.relations,
             options,
             processed: HashMap::new(),
             committed: HashMap::new(),
@@ -279,7 +310,7 @@ impl Runner {
                 None => {
                     let envelopes: Vec<&EventEnvelope> =
                         selected.iter().map(|&i| &events[i].envelope).collect();
-                    let sources = Arc::new(sources::decode(&envelopes)?);
+                    let sources = Arc::new(sources::decode(&self.relations, &envelopes)?);
                     decoded.push((selected.as_slice(), sources.clone()));
                     sources
                 }

@@ -6,17 +6,16 @@
 use crate::commands::{self, CONTEXT, FinanceError};
 use crate::domain::*;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tributary_kernel::http::{
-    ApiError, FieldError, Idempotency, IdempotencyClaim, JsonBody, check_idempotency, commit,
-};
-use tributary_kernel::money::{Currency, parse_positive_amount};
+use tributary_kernel::Platform;
+use tributary_kernel::command::{Checks, Command};
+use tributary_kernel::http::{ApiError, FieldError};
+use tributary_kernel::money::Currency;
 use tributary_kernel::store::EventStore;
 use uuid::Uuid;
 
@@ -41,12 +40,13 @@ impl From<FinanceError> for ApiError {
                 format!("{count} companies exist: name the company this request is for"),
             ),
             FinanceError::Store(error) => error.into(),
-            error @ FinanceError::Unreadable { .. } => ApiError::internal(&error),
+            error @ FinanceError::Unreadable(_) => ApiError::internal(&error),
         }
     }
 }
 
-pub fn router() -> Router<EventStore> {
+/// The command routes (and the reads answered from the event store).
+pub fn router() -> Router<Platform> {
     Router::new()
         .route(
             "/api/v1/companies",
@@ -68,97 +68,6 @@ pub fn router() -> Router<EventStore> {
         )
 }
 
-/// Collects field errors while converting a DTO into a command.
-#[derive(Default)]
-struct Checks(Vec<FieldError>);
-
-impl Checks {
-    fn check<T, E: ToString>(
-        &mut self,
-        field: &str,
-        rule: &str,
-        result: Result<T, E>,
-    ) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(error) => {
-                self.0.push(FieldError::new(field, rule, error.to_string()));
-                None
-            }
-        }
-    }
-
-    fn text(
-        &mut self,
-        field: &str,
-        value: Option<String>,
-        length_max: usize,
-        required: bool,
-    ) -> Option<String> {
-        match value {
-            Some(text) if text.trim().is_empty() && required => {
-                self.0
-                    .push(FieldError::new(field, "required", "must not be empty"));
-                None
-            }
-            Some(text) if text.chars().count() > length_max => {
-                self.0.push(FieldError::new(
-                    field,
-                    "max_length",
-                    format!("must be at most {length_max} characters"),
-                ));
-                None
-            }
-            other => other,
-        }
-    }
-
-    fn date(&mut self, field: &str, text: &str) -> Option<NaiveDate> {
-        let parsed = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .filter(|d| (1900..=9999).contains(&chrono::Datelike::year(d)) && text.len() == 10);
-        self.check(
-            field,
-            "date",
-            parsed.ok_or("must be a date YYYY-MM-DD such as \"2026-01-31\""),
-        )
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.0))
-        }
-    }
-}
-
-async fn claim(
-    store: &EventStore,
-    headers: &HeaderMap,
-    method: Method,
-    path: &str,
-    body: &[u8],
-) -> Result<Result<Option<IdempotencyClaim>, Response>, ApiError> {
-    Ok(
-        match check_idempotency(store, headers, &method, path, body).await? {
-            Idempotency::None => Ok(None),
-            Idempotency::Fresh(claim) => Ok(Some(claim)),
-            Idempotency::Replay(response) => Err(response),
-        },
-    )
-}
-
-/// Runs the idempotency check; returns early with the replayed response when there is one.
-macro_rules! idempotency_claim {
-    ($store:expr, $headers:expr, $method:expr, $path:expr, $bytes:expr) => {
-        match claim($store, $headers, $method, $path, $bytes).await? {
-            Ok(claim) => claim,
-            Err(replayed) => return Ok(replayed),
-        }
-    };
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct CompanyQuery {
@@ -175,42 +84,29 @@ struct CreateCompanyBody {
 }
 
 async fn create_company(
-    State(store): State<EventStore>,
-    headers: HeaderMap,
-    body: JsonBody<CreateCompanyBody>,
+    State(Platform { store, .. }): State<Platform>,
+    Command { body, request }: Command<CreateCompanyBody>,
 ) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(
-        &store,
-        &headers,
-        Method::POST,
-        "/api/v1/companies",
-        &body.bytes
-    );
     let mut checks = Checks::default();
-    let code = checks.check("code", "company_code", CompanyCode::parse(&body.value.code));
-    let name = checks.text("name", Some(body.value.name.clone()), NAME_LENGTH_MAX, true);
+    let code = checks.check("code", "company_code", CompanyCode::parse(&body.code));
+    let name = checks.text("name", Some(body.name.clone()), NAME_LENGTH_MAX, true);
     checks.finish()?;
     let (Some(code), Some(name)) = (code, name) else {
         return Err(ApiError::field("code", "required", "missing"));
     };
     let decision = commands::create_company(&store, code, name).await?;
-    commit(
-        &store,
-        CONTEXT,
-        &headers,
-        claim,
-        decision,
-        StatusCode::CREATED,
-        company_json,
-    )
-    .await
+    request
+        .commit(&store, CONTEXT, decision, StatusCode::CREATED, company_json)
+        .await
 }
 
 fn company_json(company: &Company) -> Value {
     json!({ "code": company.code, "name": company.name })
 }
 
-async fn list_companies(State(store): State<EventStore>) -> Result<Json<Value>, ApiError> {
+async fn list_companies(
+    State(Platform { store, .. }): State<Platform>,
+) -> Result<Json<Value>, ApiError> {
     let companies = commands::companies(&store).await?;
     Ok(Json(Value::Array(
         companies.iter().map(company_json).collect(),
@@ -242,18 +138,10 @@ pub fn account_json(account: &Account) -> Value {
 }
 
 async fn create_account(
-    State(store): State<EventStore>,
-    headers: HeaderMap,
-    body: JsonBody<CreateAccountBody>,
+    State(Platform { store, .. }): State<Platform>,
+    Command { body, request }: Command<CreateAccountBody>,
 ) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(
-        &store,
-        &headers,
-        Method::POST,
-        "/api/v1/accounts",
-        &body.bytes
-    );
-    let dto = body.value;
+    let dto = body;
     let mut checks = Checks::default();
     let number = checks.check(
         "number",
@@ -276,20 +164,13 @@ async fn create_account(
     };
     let decision =
         commands::create_account(&store, company, number, name, account_type, currency).await?;
-    commit(
-        &store,
-        CONTEXT,
-        &headers,
-        claim,
-        decision,
-        StatusCode::CREATED,
-        account_json,
-    )
-    .await
+    request
+        .commit(&store, CONTEXT, decision, StatusCode::CREATED, account_json)
+        .await
 }
 
 async fn list_accounts(
-    State(store): State<EventStore>,
+    State(Platform { store, .. }): State<Platform>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let company = commands::resolve_company(&store, query.company.as_deref()).await?;
@@ -321,7 +202,7 @@ pub async fn find_account(
 }
 
 async fn get_account(
-    State(store): State<EventStore>,
+    State(Platform { store, .. }): State<Platform>,
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -339,34 +220,24 @@ struct ChangeAccountBody {
 }
 
 async fn change_account(
-    State(store): State<EventStore>,
+    State(Platform { store, .. }): State<Platform>,
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
-    headers: HeaderMap,
-    body: JsonBody<ChangeAccountBody>,
+    Command { body, request }: Command<ChangeAccountBody>,
 ) -> Result<Response, ApiError> {
-    let path = format!("/api/v1/accounts/{number}");
-    let claim = idempotency_claim!(&store, &headers, Method::PATCH, &path, &body.bytes);
     let mut checks = Checks::default();
-    let name = checks.text("name", body.value.name, NAME_LENGTH_MAX, true);
+    let name = checks.text("name", body.name, NAME_LENGTH_MAX, true);
     checks.finish()?;
     let company = commands::resolve_company(&store, query.company.as_deref()).await?;
     let account = find_account(&store, &company, &number).await?;
     let change = ChangeAccount {
         name,
-        blocked: body.value.blocked,
+        blocked: body.blocked,
     };
     let decision = commands::change_account(&store, company, account.number, change).await?;
-    commit(
-        &store,
-        CONTEXT,
-        &headers,
-        claim,
-        decision,
-        StatusCode::OK,
-        account_json,
-    )
-    .await
+    request
+        .commit(&store, CONTEXT, decision, StatusCode::OK, account_json)
+        .await
 }
 
 // ----- fiscal years and periods ---------------------------------------------------------------
@@ -380,18 +251,10 @@ struct CreateFiscalYearBody {
 }
 
 async fn create_fiscal_year(
-    State(store): State<EventStore>,
-    headers: HeaderMap,
-    body: JsonBody<CreateFiscalYearBody>,
+    State(Platform { store, .. }): State<Platform>,
+    Command { body, request }: Command<CreateFiscalYearBody>,
 ) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(
-        &store,
-        &headers,
-        Method::POST,
-        "/api/v1/fiscal-years",
-        &body.bytes
-    );
-    let dto = body.value;
+    let dto = body;
     let mut checks = Checks::default();
     let year = checks.check(
         "year",
@@ -416,7 +279,7 @@ async fn create_fiscal_year(
     let company = commands::resolve_company(&store, dto.company.as_deref()).await?;
     let year = year.unwrap_or(dto.year);
     let decision = commands::create_fiscal_year(&store, company.clone(), year, start_month).await?;
-    commit(&store, CONTEXT, &headers, claim, decision, StatusCode::CREATED, |periods| {
+    request.commit(&store, CONTEXT, decision, StatusCode::CREATED, |periods| {
         json!({
             "company": company,
             "year": year,
@@ -430,57 +293,44 @@ async fn create_fiscal_year(
 }
 
 async fn close_period(
-    state: State<EventStore>,
+    state: State<Platform>,
     path: Path<String>,
     query: Query<CompanyQuery>,
-    headers: HeaderMap,
+    command: Command<()>,
 ) -> Result<Response, ApiError> {
-    set_period(state, path, query, headers, true).await
+    set_period(state, path, query, command, true).await
 }
 
 async fn reopen_period(
-    state: State<EventStore>,
+    state: State<Platform>,
     path: Path<String>,
     query: Query<CompanyQuery>,
-    headers: HeaderMap,
+    command: Command<()>,
 ) -> Result<Response, ApiError> {
-    set_period(state, path, query, headers, false).await
+    set_period(state, path, query, command, false).await
 }
 
 async fn set_period(
-    State(store): State<EventStore>,
+    State(Platform { store, .. }): State<Platform>,
     Path(period): Path<String>,
     Query(query): Query<CompanyQuery>,
-    headers: HeaderMap,
+    Command { request, .. }: Command<()>,
     close: bool,
 ) -> Result<Response, ApiError> {
-    let action = if close { "close" } else { "reopen" };
-    let path = format!(
-        "/api/v1/periods/{period}/{action}?company={}",
-        query.company.as_deref().unwrap_or("")
-    );
-    let claim = idempotency_claim!(&store, &headers, Method::POST, &path, b"");
     let period =
         Period::parse(&period).map_err(|rule| ApiError::field("period", "period_format", rule))?;
     let company = commands::resolve_company(&store, query.company.as_deref()).await?;
     let decision = commands::set_period_closed(&store, company, period, close).await?;
-    commit(
-        &store,
-        CONTEXT,
-        &headers,
-        claim,
-        decision,
-        StatusCode::OK,
-        |state| {
+    request
+        .commit(&store, CONTEXT, decision, StatusCode::OK, |state| {
             json!({
                 "company": state.company,
                 "period": state.period,
                 "fiscal_year": state.fiscal_year,
                 "status": if state.closed { "closed" } else { "open" },
             })
-        },
-    )
-    .await
+        })
+        .await
 }
 
 // ----- journal entries ------------------------------------------------------------------------
@@ -509,29 +359,6 @@ struct PostEntryBody {
     lines: Vec<LineBody>,
 }
 
-fn amount(checks: &mut Checks, field: &str, value: Option<Value>) -> Option<rust_decimal::Decimal> {
-    match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => match parse_positive_amount(&text) {
-            Ok(amount) => Some(amount),
-            Err(error) => {
-                checks
-                    .0
-                    .push(FieldError::new(field, error.rule(), error.to_string()));
-                None
-            }
-        },
-        Some(_) => {
-            checks.0.push(FieldError::new(
-                field,
-                "decimal_string",
-                "must be a JSON string such as \"1250.00\": JSON numbers lose cents",
-            ));
-            None
-        }
-    }
-}
-
 pub fn entry_json(entry: &JournalEntry) -> Value {
     let zero = rust_decimal::Decimal::ZERO;
     json!({
@@ -557,18 +384,10 @@ pub fn entry_json(entry: &JournalEntry) -> Value {
 }
 
 async fn post_journal_entry(
-    State(store): State<EventStore>,
-    headers: HeaderMap,
-    body: JsonBody<PostEntryBody>,
+    State(Platform { store, .. }): State<Platform>,
+    Command { body, request }: Command<PostEntryBody>,
 ) -> Result<Response, ApiError> {
-    let claim = idempotency_claim!(
-        &store,
-        &headers,
-        Method::POST,
-        "/api/v1/journal-entries",
-        &body.bytes
-    );
-    let dto = body.value;
+    let dto = body;
     let mut checks = Checks::default();
     let posting_date = checks.date("posting_date", &dto.posting_date);
     let document_date = dto
@@ -600,8 +419,8 @@ async fn post_journal_entry(
             "currency_code",
             Currency::parse(&line.currency),
         );
-        let debit = amount(&mut checks, &field("debit"), line.debit);
-        let credit = amount(&mut checks, &field("credit"), line.credit);
+        let debit = checks.amount(&field("debit"), line.debit.as_ref());
+        let credit = checks.amount(&field("credit"), line.credit.as_ref());
         let had_error = checks
             .0
             .iter()
@@ -661,16 +480,9 @@ async fn post_journal_entry(
         lines,
     };
     let decision = commands::decide_journal_entry(command, &view, reads)?;
-    commit(
-        &store,
-        CONTEXT,
-        &headers,
-        claim,
-        decision,
-        StatusCode::CREATED,
-        entry_json,
-    )
-    .await
+    request
+        .commit(&store, CONTEXT, decision, StatusCode::CREATED, entry_json)
+        .await
 }
 
 fn entry_id(id: &str) -> Result<Uuid, ApiError> {
@@ -679,7 +491,7 @@ fn entry_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 async fn get_journal_entry(
-    State(store): State<EventStore>,
+    State(Platform { store, .. }): State<Platform>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (entry, _) = commands::journal_entry(&store, entry_id(&id)?).await?;
@@ -693,15 +505,12 @@ struct ReverseBody {
 }
 
 async fn reverse_journal_entry(
-    State(store): State<EventStore>,
+    State(Platform { store, .. }): State<Platform>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: JsonBody<ReverseBody>,
+    Command { body, request }: Command<ReverseBody>,
 ) -> Result<Response, ApiError> {
-    let path = format!("/api/v1/journal-entries/{id}/reverse");
-    let claim = idempotency_claim!(&store, &headers, Method::POST, &path, &body.bytes);
     let mut checks = Checks::default();
-    let posting_date = checks.date("posting_date", &body.value.posting_date);
+    let posting_date = checks.date("posting_date", &body.posting_date);
     checks.finish()?;
     let original = entry_id(&id)?;
     let Some(posting_date) = posting_date else {
@@ -709,14 +518,13 @@ async fn reverse_journal_entry(
     };
     let decision =
         commands::reverse_journal_entry(&store, original, Uuid::now_v7(), posting_date).await?;
-    commit(
-        &store,
-        CONTEXT,
-        &headers,
-        claim,
-        decision,
-        StatusCode::CREATED,
-        |(_, reversal)| entry_json(reversal),
-    )
-    .await
+    request
+        .commit(
+            &store,
+            CONTEXT,
+            decision,
+            StatusCode::CREATED,
+            |(_, reversal)| entry_json(reversal),
+        )
+        .await
 }

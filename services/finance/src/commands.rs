@@ -6,23 +6,22 @@
 //! fails with a conflict if any of them changed meanwhile, so a posting cannot slip past a
 //! concurrent block or period close.
 
+use crate::aggregates::*;
 use crate::domain::*;
 use chrono::NaiveDate;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use tributary_kernel::store::{Decision, EventStore, StoreError, StreamRead, StreamWrite, Streams};
-use tributary_kernel::{EventEnvelope, from_envelope, to_new_event};
+use tributary_kernel::aggregate::{self, Loaded, from_streams};
+use tributary_kernel::store::{Decision, EventStore, StoreError, StreamRead, StreamWrite};
+use tributary_kernel::{Aggregate, EventError, RepositoryError};
 use uuid::Uuid;
 
 pub const CONTEXT: &str = "finance";
-pub const EVENT_VERSION: i32 = 1;
 
-pub const COMPANY: &str = "company";
-pub const ACCOUNT: &str = "account";
-pub const FISCAL_YEAR: &str = "fiscal_year";
-pub const PERIOD: &str = "period";
-pub const JOURNAL_ENTRY: &str = "journal_entry";
+pub const COMPANY: &str = <Company as Aggregate>::TYPE;
+pub const ACCOUNT: &str = <Account as Aggregate>::TYPE;
+pub const FISCAL_YEAR: &str = <FiscalYear as Aggregate>::TYPE;
+pub const PERIOD: &str = <PostingPeriod as Aggregate>::TYPE;
+pub const JOURNAL_ENTRY: &str = <JournalEntry as Aggregate>::TYPE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FinanceError {
@@ -34,20 +33,22 @@ pub enum FinanceError {
     CompanyRequired { count: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "event {event_id} at position {position} cannot be read as a {aggregate_type} event: {reason}"
-    )]
-    Unreadable {
-        event_id: Uuid,
-        position: i64,
-        aggregate_type: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    Unreadable(#[from] EventError),
 }
 
 impl From<Vec<Violation>> for FinanceError {
     fn from(violations: Vec<Violation>) -> Self {
         FinanceError::Rejected(violations)
+    }
+}
+
+impl From<RepositoryError> for FinanceError {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::Store(error) => FinanceError::Store(error),
+            RepositoryError::Event(error) => FinanceError::Unreadable(error),
+        }
     }
 }
 
@@ -59,54 +60,34 @@ pub fn period_id(company: &CompanyCode, period: Period) -> String {
     format!("{}/{period}", company.as_str())
 }
 
-fn decode<E: DeserializeOwned>(event: &EventEnvelope) -> Result<E, FinanceError> {
-    from_envelope(event).map_err(|error| FinanceError::Unreadable {
-        event_id: event.id,
-        position: event.position,
-        aggregate_type: event.aggregate_type.clone(),
-        reason: error.to_string(),
+/// A decision on one aggregate, answering with its state after the events.
+fn decided<A: Aggregate, T>(
+    loaded: &Loaded<A>,
+    command: A::Command,
+    reads: Vec<StreamRead>,
+    outcome: impl FnOnce(A::State) -> Option<T>,
+    missing: impl FnOnce() -> FinanceError,
+) -> Result<Decision<T>, FinanceError>
+where
+    FinanceError: From<A::Rejection>,
+{
+    let decided = loaded.decide(command)?;
+    let outcome = outcome(decided.state.clone()).ok_or_else(missing)?;
+    Ok(Decision {
+        writes: decided.writes(),
+        reads,
+        outcome,
     })
-}
-
-/// Folds a stream into its state and version.
-fn fold<E: DeserializeOwned, S>(
-    events: &[EventEnvelope],
-    apply: impl Fn(Option<S>, &E) -> Option<S>,
-) -> Result<(Option<S>, i64), FinanceError> {
-    let mut state = None;
-    for event in events {
-        state = apply(state, &decode::<E>(event)?);
-    }
-    Ok((state, events.last().map_or(0, |e| e.sequence)))
-}
-
-fn write<E: Serialize>(
-    aggregate_type: &str,
-    aggregate_id: String,
-    expected_version: i64,
-    events: &[E],
-) -> StreamWrite {
-    StreamWrite {
-        aggregate_type: aggregate_type.to_owned(),
-        aggregate_id,
-        expected_version,
-        events: events
-            .iter()
-            .map(|e| to_new_event(e, EVENT_VERSION))
-            .collect(),
-    }
 }
 
 // ----- companies ------------------------------------------------------------------------------
 
 pub async fn companies(store: &EventStore) -> Result<Vec<Company>, FinanceError> {
-    let mut companies: Vec<Company> = Vec::new();
-    for event in store.load_type(COMPANY).await? {
-        let mut company = Company::default();
-        company.apply(&decode::<CompanyEvent>(&event)?);
-        companies.push(company);
-    }
-    Ok(companies)
+    Ok(aggregate::load_all::<Company>(store)
+        .await?
+        .into_iter()
+        .map(|loaded| loaded.state)
+        .collect())
 }
 
 /// The company a request names, or the only one when it names none.
@@ -147,18 +128,14 @@ pub async fn create_company(
     code: CompanyCode,
     name: String,
 ) -> Result<Decision<Company>, FinanceError> {
-    let mut existing = Company::default();
-    let streams = store.load(COMPANY, &[code.as_str().to_owned()]).await?;
-    for event in streams.get(code.as_str()).into_iter().flatten() {
-        existing.apply(&decode(event)?);
-    }
-    let events = existing.decide_create(code.clone(), name)?;
-    let mut company = Company::default();
-    events.iter().for_each(|e| company.apply(e));
-    Ok(Decision {
-        writes: vec![write(COMPANY, code.as_str().to_owned(), 0, &events)],
-        reads: vec![],
-        outcome: company,
+    let loaded = aggregate::load::<Company>(store, code.as_str()).await?;
+    let command = CompanyCommand::Create {
+        company: code.clone(),
+        name,
+    };
+    decided(&loaded, command, vec![], Some, || FinanceError::NotFound {
+        what: "company",
+        id: code.to_string(),
     })
 }
 
@@ -171,11 +148,13 @@ pub async fn load_accounts(
     numbers: &[AccountNumber],
 ) -> Result<HashMap<AccountNumber, (Account, i64)>, FinanceError> {
     let ids: Vec<String> = numbers.iter().map(|n| account_id(company, n)).collect();
-    let streams = store.load(ACCOUNT, &ids).await?;
     let mut accounts = HashMap::new();
-    for events in streams.values() {
-        if let (Some(account), version) = fold(events, Account::apply)? {
-            accounts.insert(account.number.clone(), (account, version));
+    for loaded in aggregate::load_many::<Account>(store, &ids)
+        .await?
+        .into_values()
+    {
+        if let Some(account) = loaded.state {
+            accounts.insert(account.number.clone(), (account, loaded.version));
         }
     }
     Ok(accounts)
@@ -185,22 +164,12 @@ pub async fn list_accounts(
     store: &EventStore,
     company: &CompanyCode,
 ) -> Result<Vec<Account>, FinanceError> {
-    let prefix = format!("{}/", company.as_str());
-    let mut by_id: std::collections::BTreeMap<String, Vec<EventEnvelope>> = Default::default();
-    for event in store.load_type(ACCOUNT).await? {
-        if event.aggregate_id.starts_with(&prefix) {
-            by_id
-                .entry(event.aggregate_id.clone())
-                .or_default()
-                .push(event);
-        }
-    }
-    let mut accounts = Vec::new();
-    for events in by_id.values() {
-        if let (Some(account), _) = fold(events, Account::apply)? {
-            accounts.push(account);
-        }
-    }
+    let mut accounts: Vec<Account> = aggregate::load_all::<Account>(store)
+        .await?
+        .into_iter()
+        .filter_map(|loaded| loaded.state)
+        .filter(|account| account.company == *company)
+        .collect();
     accounts.sort_by(|a, b| a.number.cmp(&b.number));
     Ok(accounts)
 }
@@ -213,28 +182,25 @@ pub async fn create_account(
     account_type: AccountType,
     currency: tributary_kernel::money::Currency,
 ) -> Result<Decision<Account>, FinanceError> {
-    let existing = load_accounts(store, &company, std::slice::from_ref(&number)).await?;
-    let events = Account::decide_create(
-        existing.get(&number).map(|(a, _)| a),
-        company.clone(),
-        number.clone(),
+    let loaded = aggregate::load::<Account>(store, &account_id(&company, &number)).await?;
+    let id = number.to_string();
+    let command = AccountCommand::Create {
+        company,
+        number,
         name,
         account_type,
         currency,
-    )?;
-    let account =
-        events
-            .iter()
-            .fold(None, Account::apply)
-            .ok_or_else(|| FinanceError::NotFound {
-                what: "account",
-                id: number.to_string(),
-            })?;
-    Ok(Decision {
-        writes: vec![write(ACCOUNT, account_id(&company, &number), 0, &events)],
-        reads: vec![],
-        outcome: account,
-    })
+    };
+    decided(
+        &loaded,
+        command,
+        vec![],
+        |state| state,
+        || FinanceError::NotFound {
+            what: "account",
+            id,
+        },
+    )
 }
 
 pub async fn change_account(
@@ -243,34 +209,19 @@ pub async fn change_account(
     number: AccountNumber,
     change: ChangeAccount,
 ) -> Result<Decision<Account>, FinanceError> {
-    let mut existing = load_accounts(store, &company, std::slice::from_ref(&number)).await?;
-    let (account, version) = existing
-        .remove(&number)
-        .ok_or_else(|| FinanceError::NotFound {
-            what: "account",
-            id: number.to_string(),
-        })?;
-    let events = account.decide_change(change)?;
-    let changed = events.iter().fold(Some(account), Account::apply);
-    let changed = changed.ok_or_else(|| FinanceError::NotFound {
+    let loaded = aggregate::load::<Account>(store, &account_id(&company, &number)).await?;
+    let missing = || FinanceError::NotFound {
         what: "account",
         id: number.to_string(),
-    })?;
-    let writes = if events.is_empty() {
-        vec![]
-    } else {
-        vec![write(
-            ACCOUNT,
-            account_id(&company, &number),
-            version,
-            &events,
-        )]
     };
-    Ok(Decision {
-        writes,
-        reads: vec![],
-        outcome: changed,
-    })
+    if loaded.state.is_none() {
+        return Err(missing());
+    }
+    let command = AccountCommand::Change {
+        number: number.clone(),
+        change,
+    };
+    decided(&loaded, command, vec![], |state| state, missing)
 }
 
 // ----- fiscal years and periods ---------------------------------------------------------------
@@ -280,13 +231,8 @@ pub async fn load_period(
     company: &CompanyCode,
     period: Period,
 ) -> Result<Option<(PostingPeriod, i64)>, FinanceError> {
-    let id = period_id(company, period);
-    let streams = store.load(PERIOD, std::slice::from_ref(&id)).await?;
-    let events = streams.get(&id).map(Vec::as_slice).unwrap_or_default();
-    match fold(events, PostingPeriod::apply)? {
-        (Some(state), version) => Ok(Some((state, version))),
-        (None, _) => Ok(None),
-    }
+    let loaded = aggregate::load::<PostingPeriod>(store, &period_id(company, period)).await?;
+    Ok(loaded.state.map(|state| (state, loaded.version)))
 }
 
 pub async fn create_fiscal_year(
@@ -295,39 +241,36 @@ pub async fn create_fiscal_year(
     year: i32,
     start_month: u32,
 ) -> Result<Decision<Vec<PeriodRange>>, FinanceError> {
-    let year_id = format!("{}/{year}", company.as_str());
-    let year_exists = store
-        .load(FISCAL_YEAR, std::slice::from_ref(&year_id))
-        .await?
-        .contains_key(&year_id);
+    let year_stream =
+        aggregate::load::<FiscalYear>(store, &format!("{}/{year}", company.as_str())).await?;
     let ranges = fiscal_year_periods(year, start_month);
     let ids: Vec<String> = ranges
         .iter()
         .map(|r| period_id(&company, r.period))
         .collect();
-    let existing = store.load(PERIOD, &ids).await?;
+    let periods = aggregate::load_many::<PostingPeriod>(store, &ids).await?;
     let defined: Vec<Period> = ranges
         .iter()
-        .filter(|r| existing.contains_key(&period_id(&company, r.period)))
+        .filter(|r| periods[&period_id(&company, r.period)].exists())
         .map(|r| r.period)
         .collect();
-    let (year_event, openings) =
-        decide_create_fiscal_year(year_exists, &defined, company.clone(), year, start_month)?;
-    let mut writes = vec![write(
-        FISCAL_YEAR,
-        year_id,
-        0,
-        std::slice::from_ref(&year_event),
-    )];
-    for opening in &openings {
-        if let PeriodEvent::PeriodOpened { period, .. } = opening {
-            writes.push(write(
-                PERIOD,
-                period_id(&company, *period),
-                0,
-                std::slice::from_ref(opening),
-            ));
-        }
+    let (_, openings) = decide_create_fiscal_year(
+        year_stream.state.created.is_some(),
+        &defined,
+        company.clone(),
+        year,
+        start_month,
+    )?;
+    let mut writes = year_stream
+        .decide(FiscalYearCommand::Create {
+            company: company.clone(),
+            year,
+            start_month,
+            defined_periods: defined,
+        })?
+        .writes();
+    for (id, opening) in ids.iter().zip(openings) {
+        writes.extend(periods[id].decide(PeriodCommand::Open(opening))?.writes());
     }
     Ok(Decision {
         writes,
@@ -343,27 +286,20 @@ pub async fn set_period_closed(
     period: Period,
     close: bool,
 ) -> Result<Decision<PostingPeriod>, FinanceError> {
-    let (state, version) =
-        load_period(store, &company, period)
-            .await?
-            .ok_or_else(|| FinanceError::NotFound {
-                what: "period",
-                id: period.to_string(),
-            })?;
-    let events = if close {
-        state.decide_close()?
-    } else {
-        state.decide_reopen()?
+    let loaded = aggregate::load::<PostingPeriod>(store, &period_id(&company, period)).await?;
+    let missing = || FinanceError::NotFound {
+        what: "period",
+        id: period.to_string(),
     };
-    let changed = events
-        .iter()
-        .fold(Some(state.clone()), PostingPeriod::apply)
-        .unwrap_or(state);
-    Ok(Decision {
-        writes: vec![write(PERIOD, period_id(&company, period), version, &events)],
-        reads: vec![],
-        outcome: changed,
-    })
+    if loaded.state.is_none() {
+        return Err(missing());
+    }
+    let command = if close {
+        PeriodCommand::Close
+    } else {
+        PeriodCommand::Reopen
+    };
+    decided(&loaded, command, vec![], |state| state, missing)
 }
 
 // ----- journal entries ------------------------------------------------------------------------
@@ -387,13 +323,9 @@ pub async fn ledger_view(
     children.push((PERIOD, period.to_string()));
     let streams = store.load_scoped(COMPANY, company, &children).await?;
     let mut companies = Vec::new();
-    for ((kind, _), events) in &streams {
+    for (kind, id) in streams.keys() {
         if kind == COMPANY {
-            let mut company = Company::default();
-            for event in events {
-                company.apply(&decode::<CompanyEvent>(event)?);
-            }
-            companies.push(company);
+            companies.push(from_streams::<Company>(&streams, id)?.state);
         }
     }
     let company = pick_company(companies, company)?;
@@ -403,42 +335,19 @@ pub async fn ledger_view(
     };
     let mut reads = Vec::new();
     for number in &numbers {
-        let id = account_id(&company, number);
-        if let Some((account, read)) = pinned(&streams, ACCOUNT, id, Account::apply)? {
-            reads.push(read);
-            view.accounts.insert(account.number.clone(), account);
+        let loaded = from_streams::<Account>(&streams, &account_id(&company, number))?;
+        if let Some(account) = &loaded.state {
+            reads.push(loaded.pin());
+            view.accounts
+                .insert(account.number.clone(), account.clone());
         }
     }
-    let id = period_id(&company, period);
-    if let Some((state, read)) = pinned(&streams, PERIOD, id, PostingPeriod::apply)? {
-        reads.push(read);
-        view.period = Some(state);
+    let loaded = from_streams::<PostingPeriod>(&streams, &period_id(&company, period))?;
+    if loaded.state.is_some() {
+        reads.push(loaded.pin());
+        view.period = loaded.state;
     }
     Ok((company, view, reads))
-}
-
-/// A loaded stream's state, with the read that pins it at its version; `None` when the
-/// stream has no events or folds to nothing.
-fn pinned<E: DeserializeOwned, S>(
-    streams: &Streams,
-    aggregate_type: &str,
-    aggregate_id: String,
-    apply: impl Fn(Option<S>, &E) -> Option<S>,
-) -> Result<Option<(S, StreamRead)>, FinanceError> {
-    let Some(events) = streams.get(&(aggregate_type.to_owned(), aggregate_id.clone())) else {
-        return Ok(None);
-    };
-    Ok(match fold(events, apply)? {
-        (Some(state), version) => Some((
-            state,
-            StreamRead {
-                aggregate_type: aggregate_type.to_owned(),
-                aggregate_id,
-                version,
-            },
-        )),
-        (None, _) => None,
-    })
 }
 
 pub async fn post_journal_entry(
@@ -463,33 +372,33 @@ pub fn decide_journal_entry(
     reads: Vec<StreamRead>,
 ) -> Result<Decision<JournalEntry>, FinanceError> {
     let entry_id = command.entry_id;
-    let events = JournalEntry::decide_post(command, view)?;
-    let entry = events
-        .iter()
-        .fold(None, JournalEntry::apply)
-        .ok_or_else(|| FinanceError::NotFound {
+    let loaded = Loaded::<JournalEntry>::new(entry_id.to_string());
+    let command = JournalEntryCommand::Post {
+        command,
+        ledger: view.clone(),
+    };
+    decided(
+        &loaded,
+        command,
+        reads,
+        |state| state,
+        || FinanceError::NotFound {
             what: "journal entry",
             id: entry_id.to_string(),
-        })?;
-    Ok(Decision {
-        writes: vec![write(JOURNAL_ENTRY, entry_id.to_string(), 0, &events)],
-        reads,
-        outcome: entry,
-    })
+        },
+    )
 }
 
 pub async fn journal_entry(
     store: &EventStore,
     entry_id: Uuid,
 ) -> Result<(JournalEntry, i64), FinanceError> {
-    let id = entry_id.to_string();
-    let streams = store.load(JOURNAL_ENTRY, std::slice::from_ref(&id)).await?;
-    let events = streams.get(&id).map(Vec::as_slice).unwrap_or_default();
-    match fold(events, JournalEntry::apply)? {
-        (Some(entry), version) => Ok((entry, version)),
-        (None, _) => Err(FinanceError::NotFound {
+    let loaded = aggregate::load::<JournalEntry>(store, &entry_id.to_string()).await?;
+    match loaded.state {
+        Some(entry) => Ok((entry, loaded.version)),
+        None => Err(FinanceError::NotFound {
             what: "journal entry",
-            id,
+            id: entry_id.to_string(),
         }),
     }
 }
@@ -501,44 +410,40 @@ pub async fn reverse_journal_entry(
     reversal_entry_id: Uuid,
     reversal_date: NaiveDate,
 ) -> Result<Decision<(JournalEntry, JournalEntry)>, FinanceError> {
-    let (original, version) = journal_entry(store, entry_id).await?;
-    let numbers: Vec<AccountNumber> = original.lines.iter().map(|l| l.account.clone()).collect();
-    let (_, view, reads) = ledger_view(
-        store,
-        Some(original.company.as_str()),
-        reversal_date,
-        &numbers,
-    )
-    .await?;
+    let original = aggregate::load::<JournalEntry>(store, &entry_id.to_string()).await?;
+    let Some(entry) = original.state.clone() else {
+        return Err(FinanceError::NotFound {
+            what: "journal entry",
+            id: entry_id.to_string(),
+        });
+    };
+    let numbers: Vec<AccountNumber> = entry.lines.iter().map(|l| l.account.clone()).collect();
+    let (_, view, reads) =
+        ledger_view(store, Some(entry.company.as_str()), reversal_date, &numbers).await?;
     let (original_events, reversal_events) =
-        original.decide_reverse(reversal_entry_id, reversal_date, &view)?;
-    let linked = original_events
+        entry.decide_reverse(reversal_entry_id, reversal_date, &view)?;
+    let reversal = Loaded::<JournalEntry>::new(reversal_entry_id.to_string());
+    let mut linked = original.state.clone();
+    original_events
         .iter()
-        .fold(Some(original.clone()), JournalEntry::apply)
-        .unwrap_or(original);
-    let reversal = reversal_events
+        .for_each(|e| <JournalEntry as Aggregate>::apply(&mut linked, e));
+    let mut reversed = None;
+    reversal_events
         .iter()
-        .fold(None, JournalEntry::apply)
-        .ok_or_else(|| FinanceError::NotFound {
+        .for_each(|e| <JournalEntry as Aggregate>::apply(&mut reversed, e));
+    let (Some(linked), Some(reversed)) = (linked, reversed) else {
+        return Err(FinanceError::NotFound {
             what: "journal entry",
             id: reversal_entry_id.to_string(),
-        })?;
+        });
+    };
+    let writes: Vec<StreamWrite> = vec![
+        original.write(&original_events),
+        reversal.write(&reversal_events),
+    ];
     Ok(Decision {
-        writes: vec![
-            write(
-                JOURNAL_ENTRY,
-                entry_id.to_string(),
-                version,
-                &original_events,
-            ),
-            write(
-                JOURNAL_ENTRY,
-                reversal_entry_id.to_string(),
-                0,
-                &reversal_events,
-            ),
-        ],
+        writes,
         reads,
-        outcome: (linked, reversal),
+        outcome: (linked, reversed),
     })
 }

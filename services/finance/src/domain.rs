@@ -4,21 +4,23 @@
 //! `apply` from its events and a `decide` that turns a command into events or rejects it with
 //! the rules it breaks (all of them, not just the first).
 //!
-//! Aggregates and their ids:
-//! - `company`: `<company>`
-//! - `account`: `<company>/<number>`
-//! - `fiscal_year`: `<company>/<year>`, and one `period` per month: `<company>/<YYYY-MM>`
-//! - `journal_entry`: the entry's UUID
+//! Aggregates (types qualified by the context) and their ids:
+//! - `finance.company`: `<company>`
+//! - `finance.account`: `<company>/<number>`
+//! - `finance.fiscal_year`: `<company>/<year>`, and one `finance.period` per month:
+//!   `<company>/<YYYY-MM>`
+//! - `finance.journal_entry`: the entry's UUID
 //!
 //! Invariant protected here: a posted journal entry balances (debits = credits per currency),
 //! has 2 to 1,000 lines, posts into an open period, to existing unblocked accounts of its
 //! currency. Stored entries are never changed; a reversal is a new entry linked to the original.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+pub use tributary_kernel::master::{CompanyCode, Period};
 use tributary_kernel::money::Currency;
 use uuid::Uuid;
 
@@ -30,34 +32,6 @@ pub const TEXT_LENGTH_MAX: usize = 500;
 // ---------------------------------------------------------------------------------------------
 // Identifiers
 // ---------------------------------------------------------------------------------------------
-
-/// A company code: 1 to 12 upper-case letters, digits, `-` or `_`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CompanyCode(String);
-
-impl fmt::Display for CompanyCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl CompanyCode {
-    pub fn parse(text: &str) -> Result<CompanyCode, &'static str> {
-        let ok = (1..=12).contains(&text.len())
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if ok {
-            Ok(CompanyCode(text.to_owned()))
-        } else {
-            Err("must be 1 to 12 characters A-Z, 0-9, '-' or '_'")
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// An account number: 1 to 20 characters, letters, digits, `.` or `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -84,74 +58,6 @@ impl AccountNumber {
 impl fmt::Display for AccountNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// A monthly posting period, `YYYY-MM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Period {
-    pub year: i32,
-    pub month: u32,
-}
-
-impl Period {
-    pub fn parse(text: &str) -> Result<Period, &'static str> {
-        const RULE: &str = "must be a period YYYY-MM such as \"2026-01\"";
-        let (year, month) = text.split_once('-').ok_or(RULE)?;
-        if year.len() != 4 || month.len() != 2 {
-            return Err(RULE);
-        }
-        let year: i32 = year.parse().map_err(|_| RULE)?;
-        let month: u32 = month.parse().map_err(|_| RULE)?;
-        if !(1..=12).contains(&month) || !(1900..=9999).contains(&year) {
-            return Err(RULE);
-        }
-        Ok(Period { year, month })
-    }
-    pub fn of(date: NaiveDate) -> Period {
-        Period {
-            year: date.year(),
-            month: date.month(),
-        }
-    }
-    pub fn first_day(self) -> NaiveDate {
-        // Months 1..=12 and years 1900..=9999 always form a valid first day.
-        NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
-    }
-    pub fn next(self) -> Period {
-        if self.month == 12 {
-            Period {
-                year: self.year + 1,
-                month: 1,
-            }
-        } else {
-            Period {
-                year: self.year,
-                month: self.month + 1,
-            }
-        }
-    }
-    pub fn last_day(self) -> NaiveDate {
-        self.next().first_day().pred_opt().unwrap_or(NaiveDate::MIN)
-    }
-}
-
-impl fmt::Display for Period {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
-
-impl Serialize for Period {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Period {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Period::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -201,6 +107,8 @@ pub enum Violation {
         company: CompanyCode,
         number: AccountNumber,
     },
+    #[error("account {number} does not exist")]
+    AccountMissing { number: AccountNumber },
     #[error("fiscal year {year} already exists")]
     FiscalYearAlreadyExists { year: i32 },
     #[error("period {period} already belongs to another fiscal year")]
@@ -253,7 +161,9 @@ impl Violation {
     pub fn field(&self) -> String {
         match self {
             Violation::CompanyAlreadyExists { .. } => "code".into(),
-            Violation::AccountAlreadyExists { .. } => "number".into(),
+            Violation::AccountAlreadyExists { .. } | Violation::AccountMissing { .. } => {
+                "number".into()
+            }
             Violation::FiscalYearAlreadyExists { .. } | Violation::PeriodAlreadyDefined { .. } => {
                 "year".into()
             }
@@ -280,6 +190,7 @@ impl Violation {
         match self {
             Violation::CompanyAlreadyExists { .. } => "company_exists",
             Violation::AccountAlreadyExists { .. } => "account_exists",
+            Violation::AccountMissing { .. } => "account_not_found",
             Violation::FiscalYearAlreadyExists { .. } => "fiscal_year_exists",
             Violation::PeriodAlreadyDefined { .. } => "period_defined",
             Violation::PeriodAlreadyClosed { .. } => "period_already_closed",

@@ -1,11 +1,82 @@
 //! Finance (FI): companies, chart of accounts, fiscal periods and journal entries, event-sourced.
 //!
-//! `domain` is pure decide/apply logic; `commands` loads aggregates from the event store and
-//! plans appends; `api` is the REST surface under `/api/v1`.
+//! `domain` is pure decide/apply logic and `aggregates` puts it on the kernel's aggregate
+//! abstraction; `commands` loads aggregates and plans appends; `api` is the REST surface under
+//! `/api/v1`; `reads` answers balances from the lake; `lake` defines the context's relations,
+//! tables, pipelines and views. [`module`] declares all of it to the binary.
 
+pub mod aggregates;
 pub mod api;
 pub mod commands;
 pub mod domain;
+pub mod lake;
+pub mod reads;
 
 #[cfg(test)]
 mod domain_tests;
+
+use aggregates::FiscalYear;
+use domain::{Account, Company, CompanyCode, JournalEntry, PostingPeriod};
+use tributary_kernel::module::{EventSet, Module, Platform};
+
+/// Finance as a module: everything the binary needs to know of it.
+pub fn module() -> Module {
+    let mut module = Module::new(
+        commands::CONTEXT,
+        "Finance: companies, chart of accounts, fiscal periods, journal entries",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/events"),
+    );
+    module.commands = api::router;
+    module.reads = reads::router;
+    module.events = vec![
+        EventSet::of::<Company>(),
+        EventSet::of::<Account>(),
+        EventSet::of::<FiscalYear>(),
+        EventSet::of::<PostingPeriod>(),
+        EventSet::of::<JournalEntry>(),
+    ];
+    module.relations = lake::relations();
+    module.tables = lake::tables();
+    module.pipelines = lake::pipelines();
+    module.views = lake::views();
+    module.on_start = Some(|platform| Box::pin(ensure_default_company(platform)));
+    module
+}
+
+/// Creates the installation's default company when there is none.
+async fn ensure_default_company(platform: Platform) -> Result<(), String> {
+    let Some((code, name)) = platform.settings.default_company.clone() else {
+        return Ok(());
+    };
+    let store = &platform.store;
+    if !commands::companies(store)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let code = CompanyCode::parse(&code)
+        .map_err(|rule| format!("default company code {code:?} {rule}"))?;
+    ensure_company(store, &code, &name).await
+}
+
+/// Creates the company unless it exists.
+pub async fn ensure_company(
+    store: &tributary_kernel::EventStore,
+    code: &CompanyCode,
+    name: &str,
+) -> Result<(), String> {
+    let decision = match commands::create_company(store, code.clone(), name.to_owned()).await {
+        Ok(decision) => decision,
+        // It exists already.
+        Err(commands::FinanceError::Rejected(_)) => return Ok(()),
+        Err(error) => return Err(error.to_string()),
+    };
+    let (batch, _) = decision.into_batch(commands::CONTEXT, Default::default(), None);
+    match store.append(batch).await {
+        // Another process created it first: fine.
+        Ok(_) | Err(tributary_kernel::StoreError::Conflict { .. }) => Ok(()),
+        Err(error) => Err(format!("while creating the company: {error}")),
+    }
+}

@@ -20,11 +20,19 @@ pub struct NewEvent {
 }
 
 /// Who and what caused an event. `user` is filled once authentication exists.
+///
+/// `causation_id` is the id of the event that caused the command (a reactor's source event;
+/// none for a user's request); `correlation_id` is shared by every event of one chain: the
+/// request id of the user's command that started it, carried on by every reaction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// A stored event with its place in its aggregate and in the global order.

@@ -447,10 +447,13 @@ pub async fn commit<T>(
     if decision.writes.is_empty() && claim.is_none() {
         return Ok(json_response(status, body));
     }
+    let request_id = request_id_of(headers);
     let metadata = crate::Metadata {
-        request_id: request_id_of(headers),
+        correlation_id: request_id.clone(),
+        request_id,
         idempotency_key: claim.as_ref().map(|c| c.key.clone()),
         user: None,
+        causation_id: None,
     };
     let record = claim.as_ref().map(|c| c.record(status, &body));
     let (batch, _) = decision.into_batch(context, metadata, record);

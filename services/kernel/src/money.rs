@@ -72,6 +72,15 @@ pub fn parse_positive_amount(text: &str) -> Result<Decimal, AmountError> {
     Ok(value)
 }
 
+/// An amount for people: at least two decimals, no trailing zeros beyond them.
+pub fn display_amount(value: Decimal) -> String {
+    let mut normalized = value.normalize();
+    if normalized.scale() < 2 {
+        normalized.rescale(2);
+    }
+    normalized.to_string()
+}
+
 /// An ISO 4217-shaped currency code: three upper-case ASCII letters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

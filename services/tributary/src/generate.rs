@@ -294,7 +294,9 @@ async fn set_up(
     last_year: i32,
     eur: &Currency,
 ) -> anyhow::Result<()> {
-    crate::ensure_company(store, company, &format!("Company {company}")).await?;
+    tributary_finance::ensure_company(store, company, &format!("Company {company}"))
+        .await
+        .map_err(anyhow::Error::msg)?;
     let existing = commands::list_accounts(store, company).await?;
     for (number, name, kind) in definitions {
         if existing.iter().any(|a| &a.number == number) {

@@ -11,8 +11,8 @@ pub mod bench;
 pub mod generate;
 pub mod grafana;
 pub mod maintenance;
+pub mod modules;
 pub mod platform;
-pub mod reads;
 
 use anyhow::Context;
 use axum::extract::State;
@@ -27,15 +27,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tributary_finance::commands;
-use tributary_finance::domain::CompanyCode;
 use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
 use tributary_ingest::relay::{Relay, RelayOptions};
 use tributary_ingest::{EventSource, KafkaEvents};
 use tributary_kernel::store::EventStore;
+use tributary_kernel::{Module, Platform};
 use tributary_lakehouse::wire::{WireOptions, WireServer};
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
-use tributary_pipelines::{Runner, RunnerOptions};
+use tributary_pipelines::{Pipelines, Runner, RunnerOptions};
 use tributary_reports::statement::Structure;
 use tributary_reports::{ReportOptions, Reports};
 
@@ -76,6 +75,8 @@ pub struct Config {
     pub compaction: Option<maintenance::CompactionOptions>,
     /// Reports (definitions, runs, scheduler) in the query role; `None`: off.
     pub reports: Option<ReportsConfig>,
+    /// The contexts this process runs (names of [`modules::all`]); `None`: every one.
+    pub contexts: Option<Vec<String>>,
 }
 
 /// Where report outputs go and how statements are laid out.
@@ -186,20 +187,12 @@ impl Config {
             pg: Some(WireOptions::embedded()),
             compaction: Some(maintenance::CompactionOptions::default()),
             reports: Some(ReportsConfig::default()),
+            contexts: None,
         }
     }
 
     pub fn database_url(&self) -> String {
         store_url(&self.data_dir, self.database_url.as_deref())
-    }
-
-    /// The finance context's Kafka topic.
-    pub fn finance_topic(&self) -> String {
-        format!(
-            "{}{}",
-            self.topic_prefix,
-            tributary_ingest::kafka::topic_for(tributary_finance::commands::CONTEXT)
-        )
     }
 
     pub fn lake_location(&self) -> String {
@@ -261,6 +254,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             config.data_dir.display()
         )
     })?;
+    let modules = modules::select(config.contexts.as_deref())?;
     let database_url = config.database_url();
     let store = EventStore::connect(&database_url, DATABASE_CONNECTIONS_MAX)
         .await
@@ -270,35 +264,43 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 redact(&database_url)
             )
         })?;
+    let settings = Arc::new(tributary_kernel::module::Settings {
+        default_company: Some(config.default_company.clone()),
+    });
     if roles.api {
-        ensure_default_company(&store, &config.default_company).await?;
+        for module in &modules {
+            if let Some(on_start) = module.on_start {
+                let platform = Platform {
+                    store: store.clone(),
+                    lake: None,
+                    settings: settings.clone(),
+                };
+                on_start(platform).await.map_err(|error| {
+                    anyhow::anyhow!("starting context {}: {error}", module.name)
+                })?;
+            }
+        }
     }
-    let mut tables = tributary_lakehouse::catalog::all();
-    tables.extend(tributary_lakehouse::catalog::bronze());
-    tables.push(tributary_lakehouse::catalog::report_runs());
-    let lake = Lake::open(&config.lake_location(), tables)
+    let lake = modules::open_lake(&config.lake_location(), &modules)
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
+    let topics = modules::topics(&modules, &config.topic_prefix);
+    let pipelines = Pipelines::of(&modules);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
     if let Some(brokers) = &config.kafka_brokers {
         // Consumers subscribe before the relay's first publish would create the topic.
-        tributary_ingest::kafka::ensure_topics(
-            brokers,
-            &[config.finance_topic()],
-            KAFKA_PARTITIONS,
-        )
-        .await
-        .with_context(|| format!("while creating Kafka topics on {brokers}"))?;
+        tributary_ingest::kafka::ensure_topics(brokers, &topics, KAFKA_PARTITIONS)
+            .await
+            .with_context(|| format!("while creating Kafka topics on {brokers}"))?;
     }
     let pipeline_progress = if roles.pipelines {
         let source = match &config.kafka_brokers {
             // Production: Kafka partitions in one consumer group, started where Delta says.
             Some(brokers) => {
-                let pipelines = tributary_pipelines::pipelines();
-                let start = tributary_pipelines::kafka_start(lake.clone(), pipelines);
-                let topics = vec![config.finance_topic()];
+                let start =
+                    tributary_pipelines::kafka_start(lake.clone(), pipelines.pipelines.clone());
                 let kafka = KafkaEvents::new(
                     brokers,
                     PIPELINES_GROUP,
@@ -315,7 +317,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let runner = Runner::new(
             source,
             lake.clone(),
-            tributary_pipelines::pipelines(),
+            pipelines.clone(),
             config.runner.clone(),
         )
         .await
@@ -331,6 +333,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         lake.clone(),
         config.kafka_brokers.is_some(),
         roles.pipelines.then(|| pipeline_progress.clone()),
+        pipelines.pipelines.clone(),
     );
     let query = QueryService::new(lake.clone(), config.query_limits)
         .with_system_tables(vec![(platform::TABLE, Arc::new(status))]);
@@ -343,8 +346,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tasks.push(tokio::spawn(relay.run(shutdown_rx.clone())));
         }
         if roles.ingest {
-            let topics = vec![config.finance_topic()];
-            let mut options = BronzeOptions::new(brokers, topics);
+            let mut options = BronzeOptions::new(brokers, topics.clone());
             options.instance_id = config.instance_id.clone();
             let bronze = BronzeIngest::new(lake.clone(), options)
                 .context("while creating the Kafka consumer for bronze ingest")?;
@@ -393,7 +395,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let mut addr = config.http_addr;
     if roles.api || roles.query {
-        let app = router(store.clone(), query.clone(), roles, reports.clone());
+        let platform = Platform {
+            store: store.clone(),
+            lake: roles
+                .query
+                .then(|| Arc::new(query.clone()) as Arc<dyn tributary_kernel::lake::LakeReader>),
+            settings,
+        };
+        let app = router(&modules, platform, query.clone(), roles, reports.clone());
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
@@ -421,27 +430,30 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-/// The HTTP surface of the api role (commands) and the query role (SQL and read APIs).
+/// The HTTP surface of the api role (every module's commands) and the query role (SQL and
+/// every module's read APIs).
 pub fn router(
-    store: EventStore,
+    modules: &[Module],
+    platform: Platform,
     query: QueryService,
     roles: Roles,
     reports: Option<Reports>,
 ) -> Router {
+    let mut routes: Router<Platform> = Router::new();
+    for module in modules {
+        if roles.api {
+            routes = routes.merge((module.commands)());
+        }
+        if roles.query {
+            routes = routes.merge((module.reads)());
+        }
+    }
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(store.clone());
-    if roles.api {
-        router = router.merge(tributary_finance::api::router().with_state(store.clone()));
-    }
+        .with_state(platform.store.clone())
+        .merge(routes.with_state(platform));
     if roles.query {
-        let reads = reads::router().with_state(reads::ReadState {
-            store,
-            query: query.clone(),
-        });
-        router = router
-            .merge(tributary_lakehouse::http::router().with_state(query))
-            .merge(reads);
+        router = router.merge(tributary_lakehouse::http::router().with_state(query));
     }
     if let Some(reports) = reports {
         router = router.merge(tributary_reports::api::router().with_state(reports));
@@ -466,38 +478,6 @@ async fn healthz(State(store): State<EventStore>) -> impl IntoResponse {
                 json!({ "status": "unavailable", "event_store": store.backend(), "error": error.to_string() }),
             ),
         ),
-    }
-}
-
-async fn ensure_default_company(
-    store: &EventStore,
-    (code, name): &(String, String),
-) -> anyhow::Result<()> {
-    if !commands::companies(store).await?.is_empty() {
-        return Ok(());
-    }
-    let code = CompanyCode::parse(code)
-        .map_err(|rule| anyhow::anyhow!("default company code {code:?} {rule}"))?;
-    ensure_company(store, &code, name).await
-}
-
-/// Creates the company unless it exists.
-pub(crate) async fn ensure_company(
-    store: &EventStore,
-    code: &CompanyCode,
-    name: &str,
-) -> anyhow::Result<()> {
-    let decision = match commands::create_company(store, code.clone(), name.to_owned()).await {
-        Ok(decision) => decision,
-        // It exists already.
-        Err(commands::FinanceError::Rejected(_)) => return Ok(()),
-        Err(error) => return Err(error.into()),
-    };
-    let (batch, _) = decision.into_batch(commands::CONTEXT, Default::default(), None);
-    match store.append(batch).await {
-        // Another process created it first: fine.
-        Ok(_) | Err(tributary_kernel::StoreError::Conflict { .. }) => Ok(()),
-        Err(error) => Err(error).context("while creating the company"),
     }
 }
 

@@ -59,6 +59,10 @@ struct RunArgs {
     /// lines by account type.
     #[arg(long, env = "TRIBUTARY_STATEMENT_STRUCTURE")]
     statement_structure: Option<PathBuf>,
+    /// Comma-separated contexts this process runs (routes, pipelines, topics, tables);
+    /// default: every context.
+    #[arg(long, env = "TRIBUTARY_CONTEXTS", value_delimiter = ',')]
+    contexts: Option<Vec<String>>,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +144,7 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     config.kafka_brokers = args.kafka_brokers;
     config.instance_id = args.instance_id;
     config.roles = roles;
+    config.contexts = args.contexts;
     config.pg = Some(tributary_lakehouse::wire::WireOptions {
         addr: args.pg_addr,
         user: args.pg_user,

@@ -41,6 +41,7 @@ pub struct PipelineStatus {
     /// before any table has committed (events without rows, such as a company's creation,
     /// commit nothing).
     in_process: Option<tokio::sync::watch::Receiver<i64>>,
+    pipelines: Vec<tributary_pipelines::Pipeline>,
 }
 
 impl PipelineStatus {
@@ -49,12 +50,14 @@ impl PipelineStatus {
         lake: Lake,
         kafka: bool,
         in_process: Option<tokio::sync::watch::Receiver<i64>>,
+        pipelines: Vec<tributary_pipelines::Pipeline>,
     ) -> PipelineStatus {
         PipelineStatus {
             store,
             lake,
             kafka,
             in_process,
+            pipelines,
         }
     }
 
@@ -74,7 +77,7 @@ impl PipelineStatus {
         let (mut names, mut processed, mut lag, mut waiting_since, mut freshness) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut written = Vec::new();
-        for pipeline in tributary_pipelines::pipelines() {
+        for pipeline in &self.pipelines {
             names.push(pipeline.table);
             written.push(if self.kafka {
                 None

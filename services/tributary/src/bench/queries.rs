@@ -297,10 +297,7 @@ async fn duckdb(
             tables.insert(definition.name.to_owned(), json!(files));
         }
     }
-    let views: Vec<&str> = tributary_lakehouse::catalog::views()
-        .into_iter()
-        .map(|(_, sql)| sql)
-        .collect();
+    let views: Vec<&str> = running.lake.views().iter().map(|view| view.sql).collect();
     let spec = json!({
         "tables": tables,
         "views": views,

@@ -24,7 +24,7 @@ use tributary_kernel::money::Currency;
 use tributary_kernel::store::{AppendBatch, EventStore, StreamWrite};
 use tributary_kernel::{EventEnvelope, to_new_event};
 use tributary_lakehouse::Lake;
-use tributary_pipelines::{Runner, RunnerOptions};
+use tributary_pipelines::{Pipelines, Runner, RunnerOptions};
 
 /// Longest wait for the next message or batch before a stage counts as stuck.
 const STAGE_IDLE_MAX: Duration = Duration::from_secs(60);
@@ -180,7 +180,7 @@ pub async fn run(
 
     print!("streaming: pipelines from Kafka ... ");
     let (_lake_dir, lake) = fresh_lake().await?;
-    let pipelines = tributary_pipelines::pipelines();
+    let pipelines = Pipelines::of(&crate::modules::all()).pipelines;
     let source = KafkaEvents::new(
         brokers,
         &format!("bench-{run_id}"),
@@ -214,11 +214,8 @@ pub async fn run(
 /// An empty lake with the pipelines' tables in a temporary directory (removed on drop).
 async fn fresh_lake() -> anyhow::Result<(tempfile::TempDir, Lake)> {
     let dir = tempfile::tempdir()?;
-    let lake = Lake::open(
-        &dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await?;
+    let lake = crate::modules::open_lake(&dir.path().display().to_string(), &crate::modules::all())
+        .await?;
     Ok((dir, lake))
 }
 
@@ -248,7 +245,8 @@ async fn run_pipelines(source: EventSource, lake: Lake, events: usize) -> anyhow
         batch_events_max: if warm_up { 100 } else { BENCH_BATCH_EVENTS },
         ..RunnerOptions::default()
     };
-    let mut runner = Runner::new(source, lake, tributary_pipelines::pipelines(), options).await?;
+    let mut runner =
+        Runner::new(source, lake, Pipelines::of(&crate::modules::all()), options).await?;
     let mut started = Instant::now();
     let mut timed = 0;
     let mut read = 0;

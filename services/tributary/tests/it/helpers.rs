@@ -112,10 +112,11 @@ impl TestApp {
         let running = start(config(dir.path(), database.as_ref()))
             .await
             .expect("tributary starts");
-        TestApp::new(running, dir, database, backend)
+        TestApp::wrap(running, dir, database, backend)
     }
 
-    fn new(
+    /// Wraps an app started by the test itself.
+    pub fn wrap(
         running: Running,
         dir: tempfile::TempDir,
         database: Option<TestDatabase>,
@@ -133,7 +134,7 @@ impl TestApp {
 
     /// Wraps an app started by the test itself (on PostgreSQL).
     pub fn attach(running: Running, dir: tempfile::TempDir, database: TestDatabase) -> TestApp {
-        TestApp::new(running, dir, Some(database), Backend::Postgres)
+        TestApp::wrap(running, dir, Some(database), Backend::Postgres)
     }
 
     pub fn running(&self) -> &Running {
@@ -355,16 +356,13 @@ pub async fn clean_lake(
     store: &tributary_kernel::EventStore,
 ) -> (tempfile::TempDir, tributary_lakehouse::Lake) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let lake = tributary_lakehouse::Lake::open(
-        &dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await
-    .expect("lake");
+    let lake = crate::helpers::open_lake(&dir.path().display().to_string())
+        .await
+        .expect("lake");
     let mut runner = tributary_pipelines::Runner::new(
         tributary_ingest::EventSource::Store(store.clone()),
         lake.clone(),
-        tributary_pipelines::pipelines(),
+        crate::helpers::pipelines(),
         tributary_pipelines::RunnerOptions::default(),
     )
     .await
@@ -439,4 +437,16 @@ pub fn ensure_python_package(module: &str, requirement: &str) {
         .status()
         .expect("pip runs");
     assert!(installed.success(), "pip install {requirement} failed");
+}
+
+/// Every module's pipelines and source relations.
+pub fn pipelines() -> tributary_pipelines::Pipelines {
+    tributary_pipelines::Pipelines::of(&tributary::modules::all())
+}
+
+/// A lake at `location` with every module's tables and views.
+pub async fn open_lake(
+    location: &str,
+) -> Result<tributary_lakehouse::Lake, tributary_lakehouse::LakeError> {
+    tributary::modules::open_lake(location, &tributary::modules::all()).await
 }

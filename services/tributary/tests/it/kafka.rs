@@ -87,9 +87,7 @@ async fn relay_and_bronze_land_every_event_exactly_once() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut tables = tributary_lakehouse::catalog::all();
-    tables.extend(tributary_lakehouse::catalog::bronze());
-    let lake = Lake::open(&dir.path().display().to_string(), tables)
+    let lake = crate::helpers::open_lake(&dir.path().display().to_string())
         .await
         .unwrap();
     let query = QueryService::new(lake.clone(), QueryLimits::default());
@@ -165,17 +163,14 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
     let topics = vec![format!("{prefix}finance.events")];
 
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(
-        &dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await
-    .unwrap();
+    let lake = crate::helpers::open_lake(&dir.path().display().to_string())
+        .await
+        .unwrap();
     let group = format!("{prefix}pipelines");
     let spawn_runner = |lake: Lake| {
         let (topics, group) = (topics.clone(), group.clone());
         async move {
-            let start = kafka_start(lake.clone(), tributary_pipelines::pipelines());
+            let start = kafka_start(lake.clone(), crate::helpers::pipelines().pipelines);
             let source = KafkaEvents::new(
                 &brokers(),
                 &group,
@@ -193,7 +188,7 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
             let runner = Runner::new(
                 EventSource::Kafka(source),
                 lake,
-                tributary_pipelines::pipelines(),
+                crate::helpers::pipelines(),
                 options,
             )
             .await

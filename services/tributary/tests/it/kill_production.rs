@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tributary::bench::streaming::append_synthetic_entries;
 use tributary_kernel::store::EventStore;
-use tributary_lakehouse::{Lake, QueryLimits, QueryService};
+use tributary_lakehouse::{QueryLimits, QueryService};
 
 const EVENTS: usize = 50_000;
 const KILLS: usize = 24;
@@ -86,9 +86,7 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
 
     let dir = tempfile::tempdir().unwrap();
     let lake_dir = dir.path().join("lake");
-    let mut tables = tributary_lakehouse::catalog::all();
-    tables.extend(tributary_lakehouse::catalog::bronze());
-    let lake = Lake::open(&lake_dir.display().to_string(), tables)
+    let lake = crate::helpers::open_lake(&lake_dir.display().to_string())
         .await
         .unwrap();
     let query = QueryService::new(lake.clone(), QueryLimits::default());

@@ -13,6 +13,8 @@ mod helpers;
 mod kafka;
 mod kill_production;
 mod ledger;
+mod legacy_store;
+mod modules;
 mod reports;
 mod restart;
 mod s3;

@@ -100,12 +100,9 @@ async fn a_pipeline_crashing_between_commits_resumes_to_the_clean_lake(backend: 
 
     // Crash run: small batches, and a failure after 1, 2 or 3 table commits, again and again.
     let crash_dir = tempfile::tempdir().expect("temp dir");
-    let crash_lake = Lake::open(
-        &crash_dir.path().display().to_string(),
-        tributary_lakehouse::catalog::all(),
-    )
-    .await
-    .expect("lake");
+    let crash_lake = crate::helpers::open_lake(&crash_dir.path().display().to_string())
+        .await
+        .expect("lake");
     let mut crashes = 0;
     for attempt in 0..1_000 {
         let options = RunnerOptions {
@@ -116,7 +113,7 @@ async fn a_pipeline_crashing_between_commits_resumes_to_the_clean_lake(backend: 
         let mut runner = Runner::new(
             EventSource::Store(store.clone()),
             crash_lake.clone(),
-            tributary_pipelines::pipelines(),
+            crate::helpers::pipelines(),
             options,
         )
         .await

@@ -1,0 +1,227 @@
+//! The HTTP command prologue every context's POST/PATCH/PUT handler shares.
+//!
+//! ```text
+//!  request ──► Command<T> extractor: JSON body (400 malformed, 422 naming the field),
+//!              Idempotency-Key looked up under the method and the route as routed
+//!              (path and query): a repeat answers the stored response, a reuse is 409
+//!          ──► handler: Checks (validation, every broken rule at once) ──► decide
+//!          ──► Command::commit: events + idempotency record in one append, answer
+//! ```
+
+use crate::http::{
+    ApiError, FieldError, Idempotency, IdempotencyClaim, check_idempotency, commit, decode_json,
+};
+use crate::money::parse_positive_amount;
+use crate::store::{Decision, EventStore};
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A command request: its decoded body, and what committing it needs (headers, the
+/// idempotency claim). Handlers take it apart: `Command { body, request }: Command<Body>`.
+pub struct Command<T> {
+    pub body: T,
+    pub request: CommandRequest,
+}
+
+/// The part of a command request its commit needs.
+pub struct CommandRequest {
+    pub headers: HeaderMap,
+    claim: Option<IdempotencyClaim>,
+}
+
+impl<T, S> FromRequest<S> for Command<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+    EventStore: FromRef<S>,
+{
+    /// A problem document, or the response first given for this idempotency key.
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let store = EventStore::from_ref(state);
+        let method = request.method().clone();
+        let route = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        );
+        let headers = request.headers().clone();
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(
+                    rejection.status(),
+                    "body_unreadable",
+                    "Body unreadable",
+                    rejection.body_text(),
+                )
+                .into_response()
+            })?;
+        let body = if bytes.is_empty() {
+            // A command without a body (close a period): read as JSON null, so `()` fits.
+            decode_json(b"null")
+        } else if is_json(&headers) {
+            decode_json(&bytes)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "the request body must be JSON with Content-Type: application/json",
+            ))
+        }
+        .map_err(IntoResponse::into_response)?;
+        let claim = match check_idempotency(&store, &headers, &method, &route, &bytes).await {
+            Ok(Idempotency::None) => None,
+            Ok(Idempotency::Fresh(claim)) => Some(claim),
+            Ok(Idempotency::Replay(response)) => return Err(response),
+            Err(error) => return Err(error.into_response()),
+        };
+        Ok(Command {
+            body,
+            request: CommandRequest { headers, claim },
+        })
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        })
+}
+
+impl CommandRequest {
+    /// Appends the decision with its idempotency record and answers `status` with the JSON
+    /// `body` makes of the outcome.
+    pub async fn commit<O>(
+        self,
+        store: &EventStore,
+        context: &str,
+        decision: Decision<O>,
+        status: StatusCode,
+        body: impl FnOnce(&O) -> Value,
+    ) -> Result<Response, ApiError> {
+        commit(
+            store,
+            context,
+            &self.headers,
+            self.claim,
+            decision,
+            status,
+            body,
+        )
+        .await
+    }
+}
+
+/// Collects field errors while turning a request body into a command: every broken rule is
+/// reported at once, each naming its field and rule.
+#[derive(Debug, Default)]
+pub struct Checks(pub Vec<FieldError>);
+
+impl Checks {
+    /// The value, or the error recorded under `field` and `rule`.
+    pub fn check<T, E: ToString>(
+        &mut self,
+        field: &str,
+        rule: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(FieldError::new(field, rule, error.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Records a broken rule.
+    pub fn fail(&mut self, field: impl Into<String>, rule: &str, detail: impl Into<String>) {
+        self.0.push(FieldError::new(field, rule, detail));
+    }
+
+    /// Text at most `length_max` characters; `required` refuses an empty one.
+    pub fn text(
+        &mut self,
+        field: &str,
+        value: Option<String>,
+        length_max: usize,
+        required: bool,
+    ) -> Option<String> {
+        match value {
+            Some(text) if text.trim().is_empty() && required => {
+                self.fail(field, "required", "must not be empty");
+                None
+            }
+            Some(text) if text.chars().count() > length_max => {
+                self.fail(
+                    field,
+                    "max_length",
+                    format!("must be at most {length_max} characters"),
+                );
+                None
+            }
+            other => other,
+        }
+    }
+
+    pub fn date(&mut self, field: &str, text: &str) -> Option<NaiveDate> {
+        self.check(field, "date", crate::master::parse_date(text))
+    }
+
+    /// A strictly positive decimal given as a JSON string; absent or null is `None`.
+    pub fn amount(&mut self, field: &str, value: Option<&Value>) -> Option<Decimal> {
+        match value {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => match parse_positive_amount(text) {
+                Ok(amount) => Some(amount),
+                Err(error) => {
+                    self.fail(field, error.rule(), error.to_string());
+                    None
+                }
+            },
+            Some(_) => {
+                self.fail(
+                    field,
+                    "decimal_string",
+                    "must be a JSON string such as \"1250.00\": JSON numbers lose cents",
+                );
+                None
+            }
+        }
+    }
+
+    /// Like [`Checks::amount`], but the field must be there.
+    pub fn required_amount(&mut self, field: &str, value: Option<&Value>) -> Option<Decimal> {
+        if matches!(value, None | Some(Value::Null)) {
+            self.fail(field, "required", "must be given as a decimal string");
+            return None;
+        }
+        self.amount(field, value)
+    }
+
+    pub fn has_errors_under(&self, prefix: &str) -> bool {
+        self.0.iter().any(|e| e.field.starts_with(prefix))
+    }
+
+    /// 422 naming every broken rule, or nothing.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The list of modules: the only place that names Tributary's bounded contexts.
+//!
+//! Topics, routes, the lake catalog, the pipeline runner and the fixture check derive from
+//! it; `--contexts` picks a subset of it.
+
+use tributary_kernel::Module;
+use tributary_kernel::lake::ViewSql;
+use tributary_lakehouse::catalog::{self, TableDefinition};
+
+/// Every context, in dependency order.
+pub fn all() -> Vec<Module> {
+    vec![tributary_finance::module()]
+}
+
+/// The modules named in `contexts` (every module when `None`), or why a name is unknown.
+pub fn select(contexts: Option<&[String]>) -> anyhow::Result<Vec<Module>> {
+    let all = all();
+    let Some(names) = contexts else {
+        return Ok(all);
+    };
+    let known: Vec<&str> = all.iter().map(|m| m.name).collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        anyhow::bail!(
+            "unknown context {unknown:?}; contexts are {}",
+            known.join(", ")
+        );
+    }
+    if names.is_empty() {
+        anyhow::bail!("name at least one context of {}", known.join(", "));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|m| names.iter().any(|n| n == m.name))
+        .collect())
+}
+
+/// The Delta tables of the modules, then the platform's own (bronze ingest, report runs).
+pub fn tables(modules: &[Module]) -> Vec<TableDefinition> {
+    let mut tables: Vec<TableDefinition> = modules
+        .iter()
+        .flat_map(|m| m.tables.iter().map(TableDefinition::of))
+        .collect();
+    tables.extend(catalog::bronze());
+    tables.push(catalog::report_runs());
+    tables
+}
+
+/// The modules' views over the lake.
+pub fn views(modules: &[Module]) -> Vec<ViewSql> {
+    modules
+        .iter()
+        .flat_map(|m| m.views.iter().copied())
+        .collect()
+}
+
+/// The Kafka topic of each module: `<prefix><context>.events`.
+pub fn topics(modules: &[Module], prefix: &str) -> Vec<String> {
+    modules
+        .iter()
+        .map(|m| format!("{prefix}{}", tributary_ingest::kafka::topic_for(m.name)))
+        .collect()
+}
+
+/// Opens the lake with every table and view of the modules.
+pub async fn open_lake(
+    location: &str,
+    modules: &[Module],
+) -> Result<tributary_lakehouse::Lake, tributary_lakehouse::LakeError> {
+    Ok(tributary_lakehouse::Lake::open(location, tables(modules))
+        .await?
+        .with_views(views(modules)))
+}
