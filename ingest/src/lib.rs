@@ -32,6 +32,16 @@ pub struct SourcedEvent {
     pub relay_sequence: Option<i64>,
 }
 
+/// A Kafka message that is not an event: where it was, its bytes and why.
+#[derive(Debug, Clone)]
+pub struct Undecodable {
+    pub stream: String,
+    pub position: i64,
+    /// The message value, as text (invalid UTF-8 replaced).
+    pub payload: String,
+    pub error: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("event store: {0}")]
@@ -46,6 +56,8 @@ pub struct KafkaEvents {
     generation: Arc<AtomicU64>,
     start: StartOffset,
     wait: Duration,
+    /// Messages of the last reads that were not events, until taken.
+    undecodable: Vec<Undecodable>,
 }
 
 impl KafkaEvents {
@@ -64,6 +76,7 @@ impl KafkaEvents {
             generation,
             start,
             wait,
+            undecodable: Vec::new(),
         })
     }
 }
@@ -78,8 +91,8 @@ pub enum EventSource {
 
 impl EventSource {
     /// The next events: from the feed after `feed_cursor` (ending on a transaction boundary),
-    /// or the next messages of the assigned partitions. Undecodable messages are skipped here
-    /// (bronze ingest keeps them as dead letters).
+    /// or the next messages of the assigned partitions. Messages that are not events are
+    /// kept aside for [`EventSource::take_undecodable`].
     pub async fn read(
         &mut self,
         feed_cursor: i64,
@@ -110,14 +123,33 @@ impl EventSource {
                             position: message.offset(),
                             relay_sequence: Some(relayed.relay_sequence),
                         }),
-                        Err(error) => tracing::warn!(
-                            topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %error,
-                            "skipping an undecodable message (bronze keeps it as a dead letter)"
-                        ),
+                        Err(error) => {
+                            tracing::warn!(
+                                topic = message.topic(), partition = message.partition(), offset = message.offset(), error = %error,
+                                "an undecodable message goes to the dead letters"
+                            );
+                            kafka.undecodable.push(Undecodable {
+                                stream: format!("{}-{}", message.topic(), message.partition()),
+                                position: message.offset(),
+                                payload: String::from_utf8_lossy(
+                                    message.payload().unwrap_or_default(),
+                                )
+                                .into_owned(),
+                                error: error.to_string(),
+                            });
+                        }
                     }
                 }
                 Ok(events)
             }
+        }
+    }
+
+    /// The messages read so far that were not events (Kafka only), taken once.
+    pub fn take_undecodable(&mut self) -> Vec<Undecodable> {
+        match self {
+            EventSource::Store(_) => Vec::new(),
+            EventSource::Kafka(kafka) => std::mem::take(&mut kafka.undecodable),
         }
     }
 
@@ -139,8 +171,9 @@ impl EventSource {
     }
 
     /// After a failed batch: Kafka partitions go back to the offsets recorded in Delta.
-    pub async fn rewind(&self) {
+    pub async fn rewind(&mut self) {
         if let EventSource::Kafka(kafka) = self {
+            kafka.undecodable.clear();
             bronze::seek_to_recorded(&kafka.consumer, &kafka.start).await;
         }
     }

@@ -119,6 +119,30 @@ pub fn bronze_dead_letters() -> TableDefinition {
     }
 }
 
+/// Events the pipelines could not decode, one row per event and relation (or per undecodable
+/// Kafka message): they never stop a pipeline.
+pub fn pipeline_dead_letters() -> TableDefinition {
+    TableDefinition {
+        name: "pipeline_dead_letters",
+        description: "Events a pipeline could not decode: where they were, the raw payload, the error",
+        schema: Arc::new(Schema::new(vec![
+            Field::new("context", DataType::Utf8, false),
+            Field::new("relation", DataType::Utf8, true),
+            Field::new("stream", DataType::Utf8, false),
+            Field::new("position", DataType::Int64, false),
+            Field::new("event_id", DataType::Utf8, true),
+            Field::new("event_type", DataType::Utf8, true),
+            Field::new("event_version", DataType::Int32, true),
+            Field::new("aggregate_type", DataType::Utf8, true),
+            Field::new("aggregate_id", DataType::Utf8, true),
+            Field::new("payload", DataType::Utf8, false),
+            Field::new("error", DataType::Utf8, false),
+            Field::new("dead_lettered_at", timestamp(), false),
+        ])),
+        partition_columns: &[],
+    }
+}
+
 /// Every report run, succeeded or failed, one row each (written by the reports service).
 pub fn report_runs() -> TableDefinition {
     TableDefinition {

@@ -312,6 +312,90 @@ pub struct Progress {
     pub version: i64,
 }
 
+/// Table property set once a table's schema has evolved: its older files lack the new columns.
+pub const SCHEMA_EVOLVED_PROPERTY: &str = "tributary.schemaEvolved";
+
+/// Brings an existing table to its definition: columns the definition gained (at its end,
+/// nullable: the rows written before have no value) are added in place, a metadata-only
+/// Delta commit. Anything else (a column dropped, moved, retyped, or new and NOT NULL) is
+/// refused with the column named: the table's data would no longer fit its definition.
+async fn evolve(
+    table: DeltaTable,
+    definition: &TableDefinition,
+    wanted: &deltalake::kernel::StructType,
+) -> Result<DeltaTable, LakeError> {
+    let refuse = |reason: String| LakeError::Schema {
+        table: definition.name.to_owned(),
+        reason,
+    };
+    let current: Vec<deltalake::kernel::StructField> = {
+        let snapshot = table
+            .snapshot()
+            .map_err(|source| delta_error(definition.name, &table, source))?;
+        snapshot.schema().fields().cloned().collect()
+    };
+    let wanted: Vec<&deltalake::kernel::StructField> = wanted.fields().collect();
+    for (index, field) in current.iter().enumerate() {
+        match wanted.get(index) {
+            Some(w) if w.name() == field.name() && w.data_type() == field.data_type() => {}
+            Some(w) if w.name() == field.name() => {
+                return Err(refuse(format!(
+                    "column {} is {:?} in the table and {:?} in its definition; a column's type never changes",
+                    field.name(),
+                    field.data_type(),
+                    w.data_type()
+                )));
+            }
+            _ => {
+                return Err(refuse(format!(
+                    "column {} (position {index}) is not where the table's definition has it; \
+                     columns are never dropped or moved, new ones go at the end",
+                    field.name()
+                )));
+            }
+        }
+    }
+    let added: Vec<deltalake::kernel::StructField> = wanted[current.len()..]
+        .iter()
+        .map(|f| (*f).clone())
+        .collect();
+    if added.is_empty() {
+        return Ok(table);
+    }
+    if let Some(required) = added.iter().find(|f| !f.is_nullable()) {
+        return Err(refuse(format!(
+            "new column {} must be nullable: the rows written before it have no value",
+            required.name()
+        )));
+    }
+    tracing::info!(
+        table = definition.name,
+        columns = ?added.iter().map(|f| f.name().clone()).collect::<Vec<_>>(),
+        "evolving the table's schema in place"
+    );
+    let name = definition.name;
+    let delta = |source| LakeError::Delta {
+        table: name.to_owned(),
+        version: None,
+        source: Box::new(source),
+    };
+    let table = table
+        .add_columns()
+        .with_fields(added)
+        .await
+        .map_err(delta)?;
+    table
+        .set_tbl_properties()
+        // A property of Tributary's own, not one of Delta's.
+        .with_raise_if_not_exists(false)
+        .with_properties(HashMap::from([(
+            SCHEMA_EVOLVED_PROPERTY.to_owned(),
+            "true".to_owned(),
+        )]))
+        .await
+        .map_err(delta)
+}
+
 fn delta_error(table: &str, current: &DeltaTable, source: DeltaTableError) -> LakeError {
     LakeError::Delta {
         table: table.to_owned(),
@@ -336,10 +420,6 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
         source: Box::new(source),
     };
     let mut table = DeltaTable::try_from_url(url).await.map_err(error)?;
-    if table.verify_deltatable_existence().await.map_err(error)? {
-        table.load().await.map_err(error)?;
-        return Ok(table);
-    }
     use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
     let schema: deltalake::kernel::StructType = definition
         .schema
@@ -349,6 +429,10 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
             table: definition.name.to_owned(),
             reason: e.to_string(),
         })?;
+    if table.verify_deltatable_existence().await.map_err(error)? {
+        table.load().await.map_err(error)?;
+        return evolve(table, definition, &schema).await;
+    }
     table
         .create()
         .with_table_name(definition.name)

@@ -221,6 +221,11 @@ impl LiveTable {
         use object_store::ObjectMeta;
 
         let snapshot = table.snapshot()?;
+        // Files written before a column was added lack it: their footers say what they hold.
+        let evolved = snapshot
+            .metadata()
+            .configuration()
+            .contains_key(crate::lake::SCHEMA_EVOLVED_PROPERTY);
         let files = snapshot.log_data();
         if files
             .iter()
@@ -288,8 +293,11 @@ impl LiveTable {
                 version: None,
             });
             // Every file of an unpartitioned table is written (appended or compacted) with the
-            // table's schema: the reader need not decode it from each footer again.
-            scanned_file.arrow_schema = Some(Arc::clone(&schema));
+            // table's schema, unless the schema evolved: the reader need not decode it from
+            // each footer again.
+            if !evolved {
+                scanned_file.arrow_schema = Some(Arc::clone(&schema));
+            }
             bytes = bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
             scanned.push(scanned_file);
         }

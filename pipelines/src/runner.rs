@@ -1,5 +1,16 @@
-//! The pipeline runner: reads events (the store's feed, or Kafka partitions) and keeps every
-//! table current, exactly once.
+//! The pipeline runner of one context: reads events (the store's feed, or Kafka partitions in
+//! the context's own consumer group) and keeps the context's tables current, exactly once.
+//!
+//! ```text
+//!  feed ──► live batch (after the leading tables' cursor) ──► decode ──► dead letters first
+//!       │                                                         └──► SQL ──► tables
+//!       └─► backfill batch (after the lagging tables' cursor) ──► the lagging tables only
+//! ```
+//! A table behind the others (new, or left behind by a crash) catches up on its own batches,
+//! so the tables at the head stay fresh meanwhile. An event a relation cannot decode is a row
+//! of `pipeline_dead_letters` (as is a Kafka message that is not an event) and the stream
+//! goes on; dead letters are committed before the tables, with their own `txn` marker
+//! (`tributary-dead-letters-<context>-<stream>`), so none is written twice or lost.
 //!
 //! Progress is kept per table and per stream (the feed is one stream, each Kafka partition
 //! another) as Delta `txn` markers committed with the table's rows, as a compare-and-set:
@@ -11,6 +22,7 @@
 use crate::sources::{self, DecodeError};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
@@ -19,8 +31,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tributary_ingest::{EventSource, FEED_STREAM, SourceError, SourcedEvent};
+use tributary_ingest::{EventSource, FEED_STREAM, SourceError, SourcedEvent, Undecodable};
 use tributary_kernel::EventEnvelope;
+use tributary_lakehouse::live::LiveTable;
 use tributary_lakehouse::{Lake, LakeError, Progress};
 
 /// One SQL transformation and the table it appends to.
@@ -164,6 +177,8 @@ struct StreamProgress {
 type Key = (&'static str, String);
 
 pub struct Runner {
+    /// The context whose pipelines these are (dead letters are filed under it).
+    context: String,
     source: EventSource,
     lake: Lake,
     pipelines: Vec<Pipeline>,
@@ -180,10 +195,20 @@ pub struct Runner {
     progress: watch::Sender<i64>,
     /// The feed's next batch, read while the last one was committed.
     prefetched: Option<Vec<SourcedEvent>>,
+    /// The dead letters' committed position per stream, as loaded or written.
+    dead_letters: HashMap<String, Option<i64>>,
+    /// Lake tables the pipelines' SQL may join, opened on first use.
+    lake_tables: Option<Arc<Vec<LakeTableProvider>>>,
 }
+
+type LakeTableProvider = (&'static str, Arc<dyn TableProvider>);
+
+/// The table dead letters go to.
+pub const DEAD_LETTERS: &str = "pipeline_dead_letters";
 
 impl Runner {
     pub async fn new(
+        context: &str,
         source: EventSource,
         lake: Lake,
         pipelines: Pipelines,
@@ -192,6 +217,7 @@ impl Runner {
         let seen_generation = source.generation();
         let (progress, _) = watch::channel(0);
         let mut runner = Runner {
+            context: context.to_owned(),
             source,
             lake,
             pipelines: pipelines.pipelines,
@@ -203,6 +229,8 @@ impl Runner {
             commits: 0,
             progress,
             prefetched: None,
+            dead_letters: HashMap::new(),
+            lake_tables: None,
         };
         if matches!(runner.source, EventSource::Store(_)) {
             let cursor = runner.feed_cursor().await?;
@@ -258,48 +286,97 @@ impl Runner {
         Ok(if lowest == i64::MAX { 0 } else { lowest })
     }
 
-    /// Processes one micro-batch; returns how many events it read (0 when caught up).
+    /// Processes one micro-batch (and, when some tables lag behind the others, one batch of
+    /// their backfill); returns how many events it read (0 when caught up).
     ///
-    /// The batch is decoded once for all pipelines, the pipelines run their SQL and commit
+    /// A batch is decoded once for all its pipelines, the pipelines run their SQL and commit
     /// concurrently (each to its own table), and the next batch is read meanwhile.
     pub async fn step(&mut self) -> Result<usize, PipelineError> {
         let generation = self.source.generation();
         if generation != self.seen_generation {
             self.processed.clear();
             self.committed.clear();
+            self.dead_letters.clear();
             self.seen_generation = generation;
         }
+        let all: Vec<Pipeline> = self.pipelines.clone();
+        let (live, lagging, from) = match self.source {
+            EventSource::Store(_) => {
+                let mut positions = Vec::with_capacity(all.len());
+                for pipeline in &all {
+                    let progress = self.stream_progress(pipeline, FEED_STREAM).await?;
+                    positions.push(progress.position.unwrap_or(0));
+                }
+                let lead = positions.iter().copied().max().unwrap_or(0);
+                let (live, lagging): (Vec<_>, Vec<_>) = all
+                    .into_iter()
+                    .zip(positions)
+                    .partition(|(_, position)| *position == lead);
+                (
+                    live.into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
+                    lagging,
+                    lead,
+                )
+            }
+            EventSource::Kafka(_) => (all, Vec::new(), 0),
+        };
         let events = match self.prefetched.take() {
             Some(events) => events,
             None => {
-                let from = match self.source {
-                    EventSource::Store(_) => self.feed_cursor().await?,
-                    EventSource::Kafka(_) => 0,
-                };
                 self.source
                     .read(from, self.options.batch_events_max)
                     .await?
             }
         };
-        if events.is_empty() {
-            return Ok(0);
+        let undecodable = self.source.take_undecodable();
+        let mut read = events.len();
+        if !events.is_empty() || !undecodable.is_empty() {
+            self.process(&live, &events, &undecodable, true).await?;
         }
+        if let Some(backfill_from) = lagging.iter().map(|(_, position)| *position).min() {
+            let backfill = self
+                .source
+                .read(backfill_from, self.options.batch_events_max)
+                .await?;
+            let lagging: Vec<Pipeline> = lagging.into_iter().map(|(p, _)| p).collect();
+            read += backfill.len();
+            if !backfill.is_empty() {
+                self.process(&lagging, &backfill, &[], false).await?;
+            }
+        }
+        if matches!(self.source, EventSource::Store(_)) {
+            let cursor = self.feed_cursor().await?;
+            self.progress.send_replace(cursor);
+        }
+        Ok(read)
+    }
+
+    /// Runs `pipelines` over `events`. The leading batch also files dead letters (a backfill
+    /// reads events the leading tables already filed) and prefetches the next batch.
+    async fn process(
+        &mut self,
+        pipelines: &[Pipeline],
+        events: &[SourcedEvent],
+        undecodable: &[Undecodable],
+        leading: bool,
+    ) -> Result<(), PipelineError> {
         let streams: BTreeSet<&str> = events.iter().map(|e| e.stream.as_str()).collect();
-        let mut work = Vec::with_capacity(self.pipelines.len());
-        for pipeline in self.pipelines.clone() {
+        let mut work = Vec::with_capacity(pipelines.len());
+        for pipeline in pipelines {
             let mut before = BTreeMap::new();
             for &stream in &streams {
                 before.insert(
                     stream.to_owned(),
-                    self.stream_progress(&pipeline, stream).await?,
+                    self.stream_progress(pipeline, stream).await?,
                 );
             }
-            let (selected, after) = select_new(&events, &before);
-            let markers = self.markers(&pipeline, &after);
-            work.push((pipeline, selected, after, markers));
+            let (selected, after) = select_new(events, &before);
+            let markers = self.markers(pipeline, &after);
+            work.push((pipeline.clone(), selected, after, markers));
         }
         // Decoded once per distinct selection (normally one: every table is at the same place).
         let mut decoded: Vec<(&[usize], Arc<Sources>)> = Vec::new();
+        let mut rejected: BTreeMap<(usize, &'static str), String> = BTreeMap::new();
         let mut jobs = Vec::new();
         for (index, (pipeline, selected, _, markers)) in work.iter().enumerate() {
             if selected.is_empty() {
@@ -310,18 +387,35 @@ impl Runner {
                 None => {
                     let envelopes: Vec<&EventEnvelope> =
                         selected.iter().map(|&i| &events[i].envelope).collect();
-                    let sources = Arc::new(sources::decode(&self.relations, &envelopes)?);
+                    let (sources, rejections) = sources::decode(&self.relations, &envelopes)?;
+                    for rejection in rejections {
+                        rejected.insert(
+                            (selected[rejection.event], rejection.relation),
+                            rejection.error,
+                        );
+                    }
+                    let sources = Arc::new(sources);
                     decoded.push((selected.as_slice(), sources.clone()));
                     sources
                 }
             };
             jobs.push((index, pipeline, sources, markers));
         }
+        if leading {
+            self.file_dead_letters(events, &rejected, undecodable)
+                .await?;
+        } else if !rejected.is_empty() {
+            tracing::warn!(
+                context = %self.context, count = rejected.len(),
+                "a backfill left out events its relations cannot decode"
+            );
+        }
+        let lake_tables = self.lake_tables().await?;
         let mut wrote = vec![false; work.len()];
         if let Some(limit) = self.options.fault_after_commits {
             // Tests only: one table at a time, so the fault lands between two commits.
             for (index, pipeline, sources, markers) in jobs {
-                let rows = run_sql(pipeline, &sources, &self.lake).await?;
+                let rows = run_sql(pipeline, &sources, &lake_tables, &self.lake).await?;
                 if rows.is_empty() {
                     continue;
                 }
@@ -336,9 +430,10 @@ impl Runner {
             }
         } else {
             let lake = &self.lake;
+            let lake_tables = &lake_tables;
             let commits = futures::future::try_join_all(jobs.into_iter().map(
                 |(index, pipeline, sources, markers)| async move {
-                    let rows = run_sql(pipeline, &sources, lake).await?;
+                    let rows = run_sql(pipeline, &sources, lake_tables, lake).await?;
                     if rows.is_empty() {
                         return Ok::<_, PipelineError>(None);
                     }
@@ -346,11 +441,11 @@ impl Runner {
                     Ok(Some(index))
                 },
             ));
-            // The next batch of the feed starts where this one ends: every table is there
-            // once this step succeeds. (Kafka's client fetches ahead on its own.)
+            // The next batch of the feed starts where this one ends: every leading table is
+            // there once this step succeeds. (Kafka's client fetches ahead on its own.)
             let prefetch_from = match self.source {
-                EventSource::Store(_) => events.last().map(|e| e.position),
-                EventSource::Kafka(_) => None,
+                EventSource::Store(_) if leading => events.last().map(|e| e.position),
+                _ => None,
             };
             let (source, events_max) = (&mut self.source, self.options.batch_events_max);
             let prefetch = async move {
@@ -365,7 +460,9 @@ impl Runner {
                 self.commits += 1;
             }
             // A failed read is simply repeated by the next step.
-            self.prefetched = prefetched;
+            if leading {
+                self.prefetched = prefetched;
+            }
         }
         for ((pipeline, _, after, _), wrote) in work.into_iter().zip(wrote) {
             if wrote {
@@ -378,11 +475,100 @@ impl Runner {
             // are read again and again produce nothing.
             self.remember(&pipeline, after);
         }
-        if matches!(self.source, EventSource::Store(_)) {
-            let cursor = self.feed_cursor().await?;
-            self.progress.send_replace(cursor);
+        Ok(())
+    }
+
+    fn dead_letter_app_id(&self, stream: &str) -> String {
+        format!("tributary-dead-letters-{}-{stream}", self.context)
+    }
+
+    /// Appends the batch's dead letters not filed yet, before any table moves past them.
+    async fn file_dead_letters(
+        &mut self,
+        events: &[SourcedEvent],
+        rejected: &BTreeMap<(usize, &'static str), String>,
+        undecodable: &[Undecodable],
+    ) -> Result<(), PipelineError> {
+        if rejected.is_empty() && undecodable.is_empty() {
+            return Ok(());
         }
-        Ok(events.len())
+        let mut letters = Vec::new();
+        for ((index, relation), error) in rejected {
+            let event = &events[*index];
+            letters.push(DeadLetter {
+                relation: Some(relation),
+                stream: &event.stream,
+                position: event.position,
+                envelope: Some(&event.envelope),
+                payload: event.envelope.payload.to_string(),
+                error,
+            });
+        }
+        for message in undecodable {
+            letters.push(DeadLetter {
+                relation: None,
+                stream: &message.stream,
+                position: message.position,
+                envelope: None,
+                payload: message.payload.clone(),
+                error: &message.error,
+            });
+        }
+        let mut filed: BTreeMap<String, Option<i64>> = BTreeMap::new();
+        for letter in &letters {
+            if !filed.contains_key(letter.stream) {
+                let recorded = match self.dead_letters.get(letter.stream) {
+                    Some(known) => *known,
+                    None => {
+                        self.lake
+                            .txn_version(DEAD_LETTERS, &self.dead_letter_app_id(letter.stream))
+                            .await?
+                    }
+                };
+                filed.insert(letter.stream.to_owned(), recorded);
+            }
+        }
+        letters.retain(|l| filed[l.stream].is_none_or(|done| l.position > done));
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let mut markers = Vec::new();
+        let mut after = filed.clone();
+        for letter in &letters {
+            let position = after.entry(letter.stream.to_owned()).or_default();
+            *position = Some(position.map_or(letter.position, |p| p.max(letter.position)));
+        }
+        for (stream, position) in &after {
+            if let Some(version) = position.filter(|p| Some(*p) != filed[stream]) {
+                markers.push(Progress {
+                    app_id: self.dead_letter_app_id(stream),
+                    expected: filed[stream],
+                    version,
+                });
+            }
+        }
+        tracing::warn!(context = %self.context, count = letters.len(), "events to the dead letters");
+        let batch = dead_letter_rows(&self.context, &letters)?;
+        self.lake
+            .append(DEAD_LETTERS, vec![batch], &markers)
+            .await?;
+        self.dead_letters.extend(after);
+        Ok(())
+    }
+
+    /// Every lake table, for the pipelines' SQL to join (read at its newest version).
+    async fn lake_tables(&mut self) -> Result<Arc<Vec<LakeTableProvider>>, PipelineError> {
+        if let Some(tables) = &self.lake_tables {
+            return Ok(tables.clone());
+        }
+        let mut tables = Vec::new();
+        for definition in self.lake.definitions() {
+            let table = LiveTable::open(&self.lake, definition.name).await?;
+            tables.push((definition.name, Arc::new(table) as Arc<dyn TableProvider>));
+        }
+        let tables = Arc::new(tables);
+        self.lake_tables = Some(tables.clone());
+        Ok(tables)
     }
 
     /// The `txn` markers a commit of `pipeline` carries to move its streams to `after`, each
@@ -454,6 +640,7 @@ impl Runner {
                     tracing::warn!(error = %error, "pipeline batch not committed; resuming from Delta");
                     self.processed.clear();
                     self.committed.clear();
+                    self.dead_letters.clear();
                     self.prefetched = None;
                     self.source.rewind().await;
                     self.options.retry_interval_ms
@@ -507,14 +694,67 @@ fn select_new(
     (selected, after)
 }
 
-/// Source relations decoded from one batch's events.
-type Sources = Vec<(&'static str, RecordBatch)>;
+/// An event (or message) filed as a dead letter.
+struct DeadLetter<'a> {
+    relation: Option<&'static str>,
+    stream: &'a str,
+    position: i64,
+    envelope: Option<&'a EventEnvelope>,
+    payload: String,
+    error: &'a str,
+}
+
+fn dead_letter_rows(
+    context: &str,
+    letters: &[DeadLetter<'_>],
+) -> Result<RecordBatch, PipelineError> {
+    use datafusion::arrow::array::{
+        ArrayRef, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    let now = chrono::Utc::now().timestamp_micros();
+    let text = |f: &dyn Fn(&DeadLetter<'_>) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(letters.iter().map(f).collect::<Vec<_>>()))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        text(&|_| Some(context.to_owned())),
+        text(&|l| l.relation.map(str::to_owned)),
+        text(&|l| Some(l.stream.to_owned())),
+        Arc::new(Int64Array::from(
+            letters.iter().map(|l| l.position).collect::<Vec<_>>(),
+        )),
+        text(&|l| l.envelope.map(|e| e.id.to_string())),
+        text(&|l| l.envelope.map(|e| e.event_type.clone())),
+        Arc::new(Int32Array::from(
+            letters
+                .iter()
+                .map(|l| l.envelope.map(|e| e.event_version))
+                .collect::<Vec<_>>(),
+        )),
+        text(&|l| l.envelope.map(|e| e.aggregate_type.clone())),
+        text(&|l| l.envelope.map(|e| e.aggregate_id.clone())),
+        text(&|l| Some(l.payload.clone())),
+        text(&|l| Some(l.error.to_owned())),
+        Arc::new(TimestampMicrosecondArray::from(vec![now; letters.len()]).with_timezone("UTC")),
+    ];
+    RecordBatch::try_new(
+        tributary_lakehouse::catalog::pipeline_dead_letters().schema,
+        columns,
+    )
+    .map_err(|e| PipelineError::Output {
+        table: DEAD_LETTERS,
+        column: String::new(),
+        reason: e.to_string(),
+    })
+}
+
+use crate::sources::Sources;
 
 /// Runs one pipeline's SQL over the decoded events and conforms the result to its table;
 /// empty when the SQL produced no rows.
 async fn run_sql(
     pipeline: &Pipeline,
     sources: &Sources,
+    lake_tables: &[LakeTableProvider],
     lake: &Lake,
 ) -> Result<Vec<RecordBatch>, PipelineError> {
     let sql_error = |source| PipelineError::Sql {
@@ -522,6 +762,11 @@ async fn run_sql(
         source,
     };
     let context = SessionContext::new();
+    for (name, table) in lake_tables {
+        context
+            .register_table(*name, table.clone())
+            .map_err(sql_error)?;
+    }
     for (name, batch) in sources {
         let table =
             MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).map_err(sql_error)?;

@@ -1,5 +1,6 @@
 //! Source relations: events decoded into typed Arrow rows by the relations the modules
 //! declare, as a Kafka source with a JSON schema would deliver them to a streaming SQL engine.
+//! An event a relation cannot decode is left out of its rows and reported, never fatal.
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -10,35 +11,37 @@ use tributary_lakehouse::cells::decode_relation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    #[error("event {event_id} at position {position} ({event_type}) cannot be decoded: {reason}")]
-    Event {
-        event_id: uuid::Uuid,
-        position: i64,
-        event_type: String,
-        reason: String,
-    },
     #[error("building source rows: {0}")]
     Arrow(#[from] ArrowError),
 }
 
-/// Every source relation with its name, decoded from the same events.
+/// An event one relation could not decode.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// Index into the events given to [`decode`].
+    pub event: usize,
+    pub relation: &'static str,
+    pub error: String,
+}
+
+/// Source relations by name, as one batch's SQL reads them.
+pub type Sources = Vec<(&'static str, RecordBatch)>;
+
+/// Every source relation with its name, decoded from the same events, and the events left out.
 pub fn decode(
     relations: &[Arc<dyn Relation>],
     events: &[&EventEnvelope],
-) -> Result<Vec<(&'static str, RecordBatch)>, DecodeError> {
+) -> Result<(Sources, Vec<Rejection>), DecodeError> {
     let mut sources = Vec::with_capacity(relations.len());
+    let mut rejections = Vec::new();
     for relation in relations {
         let (batch, rejected) = decode_relation(relation.as_ref(), events)?;
-        if let Some(first) = rejected.first() {
-            let event = events[first.event];
-            return Err(DecodeError::Event {
-                event_id: event.id,
-                position: event.position,
-                event_type: event.event_type.clone(),
-                reason: first.error.clone(),
-            });
-        }
+        rejections.extend(rejected.into_iter().map(|r| Rejection {
+            event: r.event,
+            relation: relation.name(),
+            error: r.error,
+        }));
         sources.push((relation.name(), batch));
     }
-    Ok(sources)
+    Ok((sources, rejections))
 }

@@ -139,6 +139,8 @@ pub trait RowSink {
 pub trait Relation: Send + Sync {
     fn name(&self) -> &'static str;
     fn columns(&self) -> Vec<ColumnSpec>;
+    /// The (qualified) aggregate type whose events it reads; its context names the topic.
+    fn aggregate_type(&self) -> &'static str;
     /// Whether the relation reads this event at all.
     fn reads(&self, event: &EventEnvelope) -> bool;
     /// Pushes the event's rows into the sink; nothing is pushed when it fails.
@@ -180,6 +182,10 @@ impl<R: Send + Sync> Relation for EventRelation<R> {
 
     fn columns(&self) -> Vec<ColumnSpec> {
         self.columns.iter().map(|c| c.spec).collect()
+    }
+
+    fn aggregate_type(&self) -> &'static str {
+        self.aggregate_type
     }
 
     fn reads(&self, event: &EventEnvelope) -> bool {

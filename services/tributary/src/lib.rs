@@ -285,7 +285,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
     let topics = modules::topics(&modules, &config.topic_prefix);
-    let pipelines = Pipelines::of(&modules);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -295,45 +294,67 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .await
             .with_context(|| format!("while creating Kafka topics on {brokers}"))?;
     }
-    let pipeline_progress = if roles.pipelines {
-        let source = match &config.kafka_brokers {
-            // Production: Kafka partitions in one consumer group, started where Delta says.
-            Some(brokers) => {
-                let start =
-                    tributary_pipelines::kafka_start(lake.clone(), pipelines.pipelines.clone());
-                let kafka = KafkaEvents::new(
-                    brokers,
-                    PIPELINES_GROUP,
-                    config.instance_id.as_deref(),
-                    &topics,
-                    start,
-                    Duration::from_millis(KAFKA_BATCH_WAIT_MS),
-                )
-                .context("while creating the Kafka consumer for the pipelines")?;
-                EventSource::Kafka(kafka)
-            }
-            None => EventSource::Store(store.clone()),
-        };
-        let runner = Runner::new(
-            source,
-            lake.clone(),
-            pipelines.clone(),
-            config.runner.clone(),
-        )
-        .await
-        .context("while loading pipeline progress from the lake")?;
-        let progress = runner.progress();
-        tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
-        progress
+    // One runner per context, each on its own cursor (its own consumer group on Kafka): a
+    // slow or backfilling context never holds back another's freshness.
+    let mut runners = Vec::new();
+    if roles.pipelines {
+        for module in modules.iter().filter(|m| !m.pipelines.is_empty()) {
+            let pipelines = Pipelines::of([module]);
+            let source = match &config.kafka_brokers {
+                // Production: Kafka partitions in the context's group, started where Delta says.
+                Some(brokers) => {
+                    let start =
+                        tributary_pipelines::kafka_start(lake.clone(), pipelines.pipelines.clone());
+                    let kafka = KafkaEvents::new(
+                        brokers,
+                        &format!("{PIPELINES_GROUP}-{}", module.name),
+                        config.instance_id.as_deref(),
+                        &modules::source_topics(module, &config.topic_prefix),
+                        start,
+                        Duration::from_millis(KAFKA_BATCH_WAIT_MS),
+                    )
+                    .with_context(|| {
+                        format!(
+                            "while creating the Kafka consumer for the {} pipelines",
+                            module.name
+                        )
+                    })?;
+                    EventSource::Kafka(kafka)
+                }
+                None => EventSource::Store(store.clone()),
+            };
+            let runner = Runner::new(
+                module.name,
+                source,
+                lake.clone(),
+                pipelines.clone(),
+                config.runner.clone(),
+            )
+            .await
+            .with_context(|| format!("while loading the {} pipelines' progress", module.name))?;
+            runners.push(platform::ContextPipelines {
+                context: module.name,
+                pipelines: pipelines.pipelines,
+                progress: Some(runner.progress()),
+            });
+            tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
+        }
     } else {
-        watch::channel(0).1
-    };
+        for module in modules.iter().filter(|m| !m.pipelines.is_empty()) {
+            runners.push(platform::ContextPipelines {
+                context: module.name,
+                pipelines: Pipelines::of([module]).pipelines,
+                progress: None,
+            });
+        }
+    }
+    let pipeline_progress =
+        platform::merged_progress(runners.iter().filter_map(|r| r.progress.clone()).collect());
     let status = platform::PipelineStatus::new(
         store.clone(),
         lake.clone(),
         config.kafka_brokers.is_some(),
-        roles.pipelines.then(|| pipeline_progress.clone()),
-        pipelines.pipelines.clone(),
+        runners,
     );
     let query = QueryService::new(lake.clone(), config.query_limits)
         .with_system_tables(vec![(platform::TABLE, Arc::new(status))]);

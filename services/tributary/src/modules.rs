@@ -40,6 +40,7 @@ pub fn tables(modules: &[Module]) -> Vec<TableDefinition> {
         .iter()
         .flat_map(|m| m.tables.iter().map(TableDefinition::of))
         .collect();
+    tables.push(catalog::pipeline_dead_letters());
     tables.extend(catalog::bronze());
     tables.push(catalog::report_runs());
     tables
@@ -58,6 +59,22 @@ pub fn topics(modules: &[Module], prefix: &str) -> Vec<String> {
     modules
         .iter()
         .map(|m| format!("{prefix}{}", tributary_ingest::kafka::topic_for(m.name)))
+        .collect()
+}
+
+/// The topics a context's pipelines read: those of the contexts whose events its relations
+/// decode (normally its own).
+pub fn source_topics(module: &Module, prefix: &str) -> Vec<String> {
+    let mut contexts: Vec<&str> = module
+        .relations
+        .iter()
+        .map(|r| tributary_kernel::aggregate::context_of(r.aggregate_type()))
+        .collect();
+    contexts.sort();
+    contexts.dedup();
+    contexts
+        .into_iter()
+        .map(|c| format!("{prefix}{}", tributary_ingest::kafka::topic_for(c)))
         .collect()
 }
 

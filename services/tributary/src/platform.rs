@@ -9,7 +9,8 @@
 //! - `lag_events`: the distance from processed to head (feed cursors are event positions: exact on SQLite, an
 //!   upper bound on PostgreSQL, whose sequence may skip numbers);
 //! - `freshness_ms`: how long the oldest event the table lacks has been waiting (0 when
-//!   current).
+//!   current);
+//! - `context`: the context whose runner keeps the table (each context has its own cursor).
 //!
 //! With Kafka between store and lake the tables record Kafka offsets instead; then only the
 //! head and the check time are known and the other columns are NULL.
@@ -25,11 +26,46 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use std::sync::Arc;
+use tokio::sync::watch;
 use tributary_ingest::FEED_STREAM;
 use tributary_kernel::EventStore;
 use tributary_lakehouse::Lake;
 
 pub const TABLE: &str = "platform_pipelines";
+
+/// One context's pipelines and, when its runner is in this process, its feed cursor.
+#[derive(Debug, Clone)]
+pub struct ContextPipelines {
+    pub context: &'static str,
+    pub pipelines: Vec<tributary_pipelines::Pipeline>,
+    /// The feed cursor of the context's runner in this process: exact even before any table
+    /// has committed (events without rows, such as a company's creation, commit nothing).
+    pub progress: Option<watch::Receiver<i64>>,
+}
+
+/// A cursor that is the lowest of several runners' cursors (what every runner has done).
+pub fn merged_progress(runners: Vec<watch::Receiver<i64>>) -> watch::Receiver<i64> {
+    let lowest =
+        |runners: &[watch::Receiver<i64>]| runners.iter().map(|r| *r.borrow()).min().unwrap_or(0);
+    let (sender, receiver) = watch::channel(lowest(&runners));
+    if runners.is_empty() {
+        return receiver;
+    }
+    tokio::spawn(async move {
+        let mut runners = runners;
+        loop {
+            let (changed, _, _) =
+                futures::future::select_all(runners.iter_mut().map(|r| Box::pin(r.changed())))
+                    .await;
+            if changed.is_err() {
+                // A runner stopped: so does the process.
+                return;
+            }
+            sender.send_replace(lowest(&runners));
+        }
+    });
+    receiver
+}
 
 #[derive(Debug)]
 pub struct PipelineStatus {
@@ -37,11 +73,7 @@ pub struct PipelineStatus {
     lake: Lake,
     /// Whether the pipelines read Kafka (positions are offsets, not store cursors).
     kafka: bool,
-    /// The feed cursor of the runner in this process, when the pipelines run here: exact even
-    /// before any table has committed (events without rows, such as a company's creation,
-    /// commit nothing).
-    in_process: Option<tokio::sync::watch::Receiver<i64>>,
-    pipelines: Vec<tributary_pipelines::Pipeline>,
+    contexts: Vec<ContextPipelines>,
 }
 
 impl PipelineStatus {
@@ -49,15 +81,13 @@ impl PipelineStatus {
         store: EventStore,
         lake: Lake,
         kafka: bool,
-        in_process: Option<tokio::sync::watch::Receiver<i64>>,
-        pipelines: Vec<tributary_pipelines::Pipeline>,
+        contexts: Vec<ContextPipelines>,
     ) -> PipelineStatus {
         PipelineStatus {
             store,
             lake,
             kafka,
-            in_process,
-            pipelines,
+            contexts,
         }
     }
 
@@ -76,49 +106,57 @@ impl PipelineStatus {
             .map_err(|e| external(Box::new(e)))?;
         let (mut names, mut processed, mut lag, mut waiting_since, mut freshness) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut written = Vec::new();
-        for pipeline in &self.pipelines {
-            names.push(pipeline.table);
-            written.push(if self.kafka {
-                None
-            } else {
-                self.lake
-                    .txn_version(pipeline.table, &pipeline.app_id(FEED_STREAM))
+        let (mut written, mut contexts) = (Vec::new(), Vec::new());
+        for group in &self.contexts {
+            let mut tables_written = Vec::new();
+            for pipeline in &group.pipelines {
+                tables_written.push(if self.kafka {
+                    None
+                } else {
+                    self.lake
+                        .txn_version(pipeline.table, &pipeline.app_id(FEED_STREAM))
+                        .await
+                        .map_err(|e| external(Box::new(e)))?
+                });
+            }
+            let running = group
+                .progress
+                .as_ref()
+                .map_or(0, |progress| *progress.borrow());
+            // Every batch goes through every table of the context, and a table the batch gave
+            // no rows skips its commit: the context's furthest marker is how far it has read.
+            let position = (!self.kafka).then(|| {
+                tables_written
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+                    .max(running)
+            });
+            let oldest = match position {
+                Some(cursor) if cursor < head => self
+                    .store
+                    .read_feed(cursor, 1)
                     .await
                     .map_err(|e| external(Box::new(e)))?
-            });
-        }
-        let running = self
-            .in_process
-            .as_ref()
-            .map_or(0, |progress| *progress.borrow());
-        let position = (!self.kafka).then(|| {
-            written
-                .iter()
-                .flatten()
-                .copied()
-                .max()
-                .unwrap_or(0)
-                .max(running)
-        });
-        let oldest = match position {
-            Some(cursor) if cursor < head => self
-                .store
-                .read_feed(cursor, 1)
-                .await
-                .map_err(|e| external(Box::new(e)))?
-                .events
-                .first()
-                .map(|event| event.time),
-            _ => None,
-        };
-        for _ in &names {
-            processed.push(position);
-            lag.push(position.map(|cursor| (head - cursor).max(0)));
-            waiting_since.push(oldest.map(|time| time.timestamp_micros()));
-            freshness.push(
-                position.map(|_| oldest.map_or(0, |time| (now - time).num_milliseconds().max(0))),
-            );
+                    .events
+                    .first()
+                    .map(|event| event.time),
+                _ => None,
+            };
+            for (pipeline, table_written) in group.pipelines.iter().zip(tables_written) {
+                names.push(pipeline.table);
+                contexts.push(group.context);
+                written.push(table_written);
+                processed.push(position);
+                lag.push(position.map(|cursor| (head - cursor).max(0)));
+                waiting_since.push(oldest.map(|time| time.timestamp_micros()));
+                freshness.push(
+                    position
+                        .map(|_| oldest.map_or(0, |time| (now - time).num_milliseconds().max(0))),
+                );
+            }
         }
         let rows = names.len();
         let columns: Vec<ArrayRef> = vec![
@@ -133,6 +171,7 @@ impl PipelineStatus {
                 TimestampMicrosecondArray::from(vec![now.timestamp_micros(); rows])
                     .with_timezone("UTC"),
             ),
+            Arc::new(StringArray::from(contexts)),
         ];
         Ok(RecordBatch::try_new(self.schema(), columns)?)
     }
@@ -150,6 +189,7 @@ impl TableProvider for PipelineStatus {
             Field::new("oldest_waiting_since", Self::timestamp(), true),
             Field::new("freshness_ms", DataType::Int64, true),
             Field::new("checked_at", Self::timestamp(), false),
+            Field::new("context", DataType::Utf8, false),
         ]))
     }
 

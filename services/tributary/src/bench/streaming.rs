@@ -245,8 +245,14 @@ async fn run_pipelines(source: EventSource, lake: Lake, events: usize) -> anyhow
         batch_events_max: if warm_up { 100 } else { BENCH_BATCH_EVENTS },
         ..RunnerOptions::default()
     };
-    let mut runner =
-        Runner::new(source, lake, Pipelines::of(&crate::modules::all()), options).await?;
+    let mut runner = Runner::new(
+        "finance",
+        source,
+        lake,
+        Pipelines::of(&crate::modules::all()),
+        options,
+    )
+    .await?;
     let mut started = Instant::now();
     let mut timed = 0;
     let mut read = 0;

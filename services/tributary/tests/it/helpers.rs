@@ -360,6 +360,7 @@ pub async fn clean_lake(
         .await
         .expect("lake");
     let mut runner = tributary_pipelines::Runner::new(
+        "finance",
         tributary_ingest::EventSource::Store(store.clone()),
         lake.clone(),
         crate::helpers::pipelines(),

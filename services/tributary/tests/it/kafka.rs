@@ -161,6 +161,21 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
     forget_relay_position(&store).await;
     assert_eq!(relay_all(&mut relay).await, published);
     let topics = vec![format!("{prefix}finance.events")];
+    // A message that is not an event: a dead letter, once, and the stream goes on.
+    let producer: FutureProducer = tributary_ingest::kafka::producer_config(&brokers())
+        .create()
+        .unwrap();
+    let garbage = producer
+        .send(
+            FutureRecord::<str, str>::to(&topics[0])
+                .partition(0)
+                .payload("not an event"),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let garbage_offset = garbage.offset;
 
     let dir = tempfile::tempdir().unwrap();
     let lake = crate::helpers::open_lake(&dir.path().display().to_string())
@@ -186,6 +201,7 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
                 ..RunnerOptions::default()
             };
             let runner = Runner::new(
+                "finance",
                 EventSource::Kafka(source),
                 lake,
                 crate::helpers::pipelines(),
@@ -231,6 +247,27 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
         lake_contents(&lake).await,
         clean,
         "the lake built from Kafka equals the clean run"
+    );
+    let query = QueryService::new(lake.clone(), QueryLimits::default());
+    let letters = query
+        .query("SELECT stream, position, relation, payload FROM pipeline_dead_letters")
+        .await
+        .unwrap();
+    let letters = datafusion::arrow::util::pretty::pretty_format_batches(&letters.batches)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        letters
+            .lines()
+            .filter(|l| l.contains("not an event"))
+            .count(),
+        1,
+        "{letters}"
+    );
+    assert!(
+        letters.contains(&format!("| {}-0 ", topics[0]))
+            && letters.contains(&format!("| {garbage_offset} ")),
+        "{letters}"
     );
     app.stop().await;
 }

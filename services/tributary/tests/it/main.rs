@@ -15,6 +15,7 @@ mod kill_production;
 mod ledger;
 mod legacy_store;
 mod modules;
+mod pipelines;
 mod reports;
 mod restart;
 mod s3;

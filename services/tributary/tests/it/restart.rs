@@ -111,6 +111,7 @@ async fn a_pipeline_crashing_between_commits_resumes_to_the_clean_lake(backend: 
             ..RunnerOptions::default()
         };
         let mut runner = Runner::new(
+            "finance",
             EventSource::Store(store.clone()),
             crash_lake.clone(),
             crate::helpers::pipelines(),
