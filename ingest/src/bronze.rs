@@ -81,7 +81,10 @@ pub fn dead_letter_app_id(topic: &str, partition: i32) -> String {
 
 /// Where a newly assigned partition starts: the last offset already recorded in Delta, if any.
 pub type StartOffset =
-    Arc<dyn Fn(String, i32) -> BoxFuture<'static, Result<Option<i64>, LakeError>> + Send + Sync>;
+    Arc<dyn Fn(String, i32) -> BoxFuture<'static, Result<Option<i64>, StartError>> + Send + Sync>;
+
+/// Why a recorded offset could not be read (the lake or the database is away).
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Seeks every newly assigned partition to the offset after the one recorded in Delta, never to
 /// Kafka's committed offset.
@@ -231,6 +234,7 @@ fn bronze_start(lake: Lake) -> StartOffset {
         Box::pin(async move {
             lake.txn_version(EVENTS, &offset_app_id(&topic, partition))
                 .await
+                .map_err(StartError::from)
         })
     })
 }

@@ -3,10 +3,12 @@
 //! - [`EventSource::Store`]: the pipelines read the event store's feed directly (embedded
 //!   default, replays).
 //! - [`relay`]: production publishes every stored event to Kafka (`<context>.events`).
+//! - [`follower`]: reactors following the events on their own cursors.
 //! - [`kafka`]: the message format on Kafka (CloudEvents binary mode) shared by producer and
 //!   consumers.
 
 pub mod bronze;
+pub mod follower;
 pub mod kafka;
 pub mod relay;
 
@@ -78,6 +80,27 @@ impl KafkaEvents {
             wait,
             undecodable: Vec::new(),
         })
+    }
+}
+
+/// Wakes a follower when new events may be available: an in-process append to the store;
+/// Kafka reads wait on their own, so for it at once.
+pub enum Wake {
+    Appended(tokio::sync::watch::Receiver<u64>),
+    Immediately,
+}
+
+impl Wake {
+    pub async fn changed(&mut self) {
+        match self {
+            Wake::Appended(appended) => {
+                if appended.changed().await.is_err() {
+                    // The store is gone: nothing will wake us; the caller's timer still does.
+                    std::future::pending::<()>().await;
+                }
+            }
+            Wake::Immediately => {}
+        }
     }
 }
 
@@ -161,12 +184,11 @@ impl EventSource {
         }
     }
 
-    /// Resolves when new events may be available (an in-process append); Kafka reads wait
-    /// on their own, so for it this resolves at once.
-    pub async fn appended(&self) {
+    /// What tells a follower of this source that new events may be there.
+    pub fn wake(&self) -> Wake {
         match self {
-            EventSource::Store(store) => store.appended().notified().await,
-            EventSource::Kafka(_) => {}
+            EventSource::Store(store) => Wake::Appended(store.appended()),
+            EventSource::Kafka(_) => Wake::Immediately,
         }
     }
 

@@ -148,7 +148,7 @@ impl Relay {
             }
         };
         tracing::info!(relay = %self.options.name, "relay active");
-        let store = self.store.clone();
+        let mut appended = self.store.appended();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -162,7 +162,7 @@ impl Relay {
                 }
             };
             tokio::select! {
-                _ = store.appended().notified() => {}
+                _ = appended.changed() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }

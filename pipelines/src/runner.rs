@@ -94,7 +94,7 @@ pub fn kafka_start(lake: Lake, pipelines: Vec<Pipeline>) -> tributary_ingest::br
     Arc::new(
         move |topic: String,
               partition: i32|
-              -> BoxFuture<'static, Result<Option<i64>, LakeError>> {
+              -> BoxFuture<'static, Result<Option<i64>, tributary_ingest::bronze::StartError>> {
             let (lake, pipelines) = (lake.clone(), pipelines.clone());
             Box::pin(async move {
                 let stream = format!("{topic}-{partition}");
@@ -621,6 +621,7 @@ impl Runner {
     /// Runs until `shutdown` turns true. Errors are logged and retried: the database, the
     /// broker or the lake may be away for a while, and progress lives in the lake.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut wake = self.source.wake();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -647,7 +648,7 @@ impl Runner {
                 }
             };
             tokio::select! {
-                _ = self.source.appended() => {}
+                _ = wake.changed() => {}
                 _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
                 _ = shutdown.changed() => {}
             }

@@ -178,6 +178,67 @@ pub async fn load_all<A: Aggregate>(store: &EventStore) -> Result<Vec<Loaded<A>>
     Ok(all)
 }
 
+/// An aggregate whose history grows long (a material's valuation after a million movements):
+/// loaded from a snapshot of its state plus the events after it.
+///
+/// ```text
+///  snapshot (version v, shape SNAPSHOT_VERSION) ──► state ──► events after v ──► state now
+///        missing or of another shape: full replay ──┘           │
+///  SNAPSHOT_EVERY events or more since the snapshot: save the state now (it is committed)
+/// ```
+pub trait Snapshotted: Aggregate
+where
+    Self::State: serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// The shape of the serialized state: bump it when `State` changes, and the old
+    /// snapshots are ignored and rebuilt from the events.
+    const SNAPSHOT_VERSION: i32;
+    /// Events between snapshots.
+    const SNAPSHOT_EVERY: i64;
+}
+
+/// Loads an aggregate from its snapshot and the events after it, and takes a new snapshot
+/// when [`Snapshotted::SNAPSHOT_EVERY`] events or more were replayed. Saving a snapshot is
+/// best effort: a failure only costs the next load more replay.
+pub async fn load_snapshotted<A>(store: &EventStore, id: &str) -> Result<Loaded<A>, RepositoryError>
+where
+    A: Snapshotted,
+    A::State: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let snapshot = store.snapshot(A::TYPE, id).await?;
+    let mut loaded = Loaded::<A>::new(id);
+    if let Some(snapshot) = snapshot.filter(|s| s.snapshot_version == A::SNAPSHOT_VERSION)
+        && let Ok(state) = serde_json::from_value::<A::State>(snapshot.state)
+    {
+        loaded.state = state;
+        loaded.version = snapshot.version;
+    }
+    let from = loaded.version;
+    for event in store.load_after(A::TYPE, id, from).await? {
+        assert_eq!(
+            event.sequence,
+            loaded.version + 1,
+            "stream {}/{id} continues its loaded version",
+            A::TYPE
+        );
+        A::apply(&mut loaded.state, &decode::<A::Event>(&event)?);
+        loaded.version = event.sequence;
+    }
+    if loaded.version - from >= A::SNAPSHOT_EVERY
+        && let Ok(state) = serde_json::to_value(&loaded.state)
+    {
+        let snapshot = crate::store::StoredSnapshot {
+            version: loaded.version,
+            snapshot_version: A::SNAPSHOT_VERSION,
+            state,
+        };
+        if let Err(error) = store.save_snapshot(A::TYPE, id, &snapshot).await {
+            tracing::warn!(aggregate_type = A::TYPE, aggregate_id = id, error = %error, "snapshot not saved");
+        }
+    }
+    Ok(loaded)
+}
+
 /// One aggregate out of streams loaded together ([`EventStore::load_scoped`]).
 pub fn from_streams<A: Aggregate>(streams: &Streams, id: &str) -> Result<Loaded<A>, EventError> {
     let events = streams
@@ -185,4 +246,118 @@ pub fn from_streams<A: Aggregate>(streams: &Streams, id: &str) -> Result<Loaded<
         .map(Vec::as_slice)
         .unwrap_or_default();
     Loaded::from_events(id, events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Upcaster;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    enum TallyEvent {
+        Counted { amount: i64 },
+    }
+    impl DomainEvent for TallyEvent {
+        fn upcasters() -> &'static [Upcaster] {
+            &[]
+        }
+    }
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    struct TallyState {
+        count: i64,
+        sum: i64,
+        /// Sequence-dependent: the running maximum of partial sums.
+        peak: i64,
+    }
+    struct Tally;
+    impl Aggregate for Tally {
+        const TYPE: &'static str = "test.tally";
+        type State = TallyState;
+        type Event = TallyEvent;
+        type Command = i64;
+        type Rejection = ();
+        fn decide(_: &TallyState, amount: i64) -> Result<Vec<TallyEvent>, ()> {
+            Ok(vec![TallyEvent::Counted { amount }])
+        }
+        fn apply(state: &mut TallyState, event: &TallyEvent) {
+            let TallyEvent::Counted { amount } = event;
+            state.count += 1;
+            state.sum += amount;
+            state.peak = state.peak.max(state.sum);
+        }
+    }
+    impl Snapshotted for Tally {
+        const SNAPSHOT_VERSION: i32 = 1;
+        const SNAPSHOT_EVERY: i64 = 100;
+    }
+
+    async fn append(store: &EventStore, loaded: &Loaded<Tally>, amounts: &[i64]) {
+        let events: Vec<TallyEvent> = amounts
+            .iter()
+            .map(|&amount| TallyEvent::Counted { amount })
+            .collect();
+        let batch = crate::store::AppendBatch {
+            context: "test".into(),
+            writes: vec![loaded.write(&events)],
+            reads: vec![],
+            metadata: Default::default(),
+            idempotency: None,
+            time: chrono::Utc::now(),
+        };
+        store.append(batch).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_state_from_a_snapshot_equals_the_state_from_a_full_replay() {
+        let dir =
+            std::env::temp_dir().join(format!("tributary-snapshots-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("events.db").display());
+        let store = EventStore::connect(&url, 2).await.unwrap();
+        // A deterministic walk of gains and losses, appended in uneven batches.
+        let mut seed: u64 = 42;
+        let mut loaded = load_snapshotted::<Tally>(&store, "t1").await.unwrap();
+        for round in 0..37 {
+            let amounts: Vec<i64> = (0..(round % 7) * 9 + 1)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 33) as i64 % 1000 - 480
+                })
+                .collect();
+            append(&store, &loaded, &amounts).await;
+            loaded = load_snapshotted::<Tally>(&store, "t1").await.unwrap();
+            let replayed = load::<Tally>(&store, "t1").await.unwrap();
+            assert_eq!(loaded.state, replayed.state, "round {round}");
+            assert_eq!(loaded.version, replayed.version);
+        }
+        let snapshot = store.snapshot(Tally::TYPE, "t1").await.unwrap().unwrap();
+        assert!(
+            snapshot.version >= 100,
+            "a snapshot was taken: {snapshot:?}"
+        );
+        assert!(loaded.version - snapshot.version < Tally::SNAPSHOT_EVERY);
+
+        // A snapshot of another shape is ignored (the state comes from the events) and rebuilt.
+        let stale = crate::store::StoredSnapshot {
+            version: loaded.version,
+            snapshot_version: 0,
+            state: serde_json::json!({"count": -1, "sum": -1, "peak": -1}),
+        };
+        store
+            .save_snapshot(Tally::TYPE, "t1", &stale)
+            .await
+            .unwrap();
+        let rebuilt = load_snapshotted::<Tally>(&store, "t1").await.unwrap();
+        assert_eq!(
+            rebuilt.state,
+            load::<Tally>(&store, "t1").await.unwrap().state
+        );
+        let again = store.snapshot(Tally::TYPE, "t1").await.unwrap().unwrap();
+        assert_eq!(again.snapshot_version, 1, "rebuilt in the current shape");
+        assert_eq!(again.version, loaded.version);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -9,6 +9,7 @@
 //! - [`http`]: the HTTP error model (`application/problem+json`);
 //! - [`master`], [`money`]: company, period, currency, money, quantity and unit of measure;
 //! - [`lake`]: lake tables and source relations as contexts declare them (no Arrow here);
+//! - [`reactor`]: reactions to other contexts' events, exactly once in effect, with suspense;
 //! - [`module`]: the module description each context exposes.
 //!
 //! Contexts build on it and talk to each other only through the events it stores.
@@ -22,6 +23,7 @@ pub mod lake;
 pub mod master;
 pub mod module;
 pub mod money;
+pub mod reactor;
 pub mod store;
 
 pub use aggregate::{Aggregate, Loaded, RepositoryError};

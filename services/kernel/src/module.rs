@@ -95,6 +95,8 @@ pub struct Module {
     pub tables: Vec<LakeTable>,
     pub pipelines: Vec<PipelineSql>,
     pub views: Vec<ViewSql>,
+    /// Reactions to other contexts' events (finance's automatic postings, …).
+    pub reactors: Vec<Arc<dyn crate::reactor::Reactor>>,
     pub on_start: Option<StartHook>,
 }
 
@@ -117,6 +119,7 @@ impl Module {
             tables: Vec::new(),
             pipelines: Vec::new(),
             views: Vec::new(),
+            reactors: Vec::new(),
             on_start: None,
         }
     }

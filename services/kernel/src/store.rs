@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 /// Events one append may carry: bounds a transaction and a feed batch that cannot be split.
@@ -148,7 +148,8 @@ pub struct FeedBatch {
 #[derive(Debug, Clone)]
 pub struct EventStore {
     backend: Backend,
-    appended: Arc<Notify>,
+    /// Counts this process's appends; every in-process follower holds a receiver.
+    appended: Arc<watch::Sender<u64>>,
 }
 
 /// The event store's database: SQLite (one writer connection) or PostgreSQL.
@@ -221,13 +222,15 @@ impl EventStore {
         };
         Ok(EventStore {
             backend: store,
-            appended: Arc::new(Notify::new()),
+            appended: Arc::new(watch::channel(0).0),
         })
     }
 
-    /// Signalled after every successful append in this process (one waiter: the pipeline runner).
-    pub fn appended(&self) -> &Notify {
-        &self.appended
+    /// Changes after every successful append in this process: each in-process follower
+    /// (pipeline runners, reactors, the relay) keeps one receiver, so no wake-up is lost
+    /// while it is busy.
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     /// The database behind the store, for the tables other services keep beside the events
@@ -479,8 +482,8 @@ impl EventStore {
             Backend::Sqlite { write, .. } => append_sqlite(write, &batch, &reads).await?,
             Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).await?,
         };
-        // notify_one keeps a permit when the runner is busy, so no wake-up is lost.
-        self.appended.notify_one();
+        self.appended
+            .send_modify(|count| *count = count.wrapping_add(1));
         // Protects stored data: each stream's sequences continue its expected version exactly.
         let mut next: HashMap<(&str, &str), i64> = HashMap::new();
         for write in &batch.writes {
@@ -556,6 +559,161 @@ impl EventStore {
             }
         };
         Ok(head.unwrap_or(0))
+    }
+}
+
+/// A stored snapshot: the state after `version` events, in the shape `snapshot_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSnapshot {
+    pub version: i64,
+    pub snapshot_version: i32,
+    pub state: serde_json::Value,
+}
+
+impl EventStore {
+    /// The events of one aggregate after `after` (its sequence), in sequence order.
+    pub async fn load_after(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: i64,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                let sql = format!(
+                    "SELECT {COLUMNS_SQLITE} FROM events WHERE aggregate_type = ? \
+                     AND aggregate_id = ? AND sequence > ? ORDER BY sequence"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(after)
+                    .fetch_all(read)
+                    .await?;
+                rows.iter().map(envelope_from_sqlite).collect()
+            }
+            Backend::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT {COLUMNS_POSTGRES} FROM events WHERE aggregate_type = $1 \
+                     AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(after)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(envelope_from_postgres).collect()
+            }
+        }
+    }
+
+    /// One stored event by its id.
+    pub async fn event(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                let sql = format!("SELECT {COLUMNS_SQLITE} FROM events WHERE event_id = ?");
+                let row = sqlx::query(&sql)
+                    .bind(event_id.to_string())
+                    .fetch_optional(read)
+                    .await?;
+                row.as_ref().map(envelope_from_sqlite).transpose()
+            }
+            Backend::Postgres(pool) => {
+                let sql = format!("SELECT {COLUMNS_POSTGRES} FROM events WHERE event_id = $1");
+                let row = sqlx::query(&sql)
+                    .bind(event_id)
+                    .fetch_optional(pool)
+                    .await?;
+                row.as_ref().map(envelope_from_postgres).transpose()
+            }
+        }
+    }
+
+    /// The aggregate's snapshot, if one was taken.
+    pub async fn snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let row: Option<(i64, i32, String)> = match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query_as(
+                    "SELECT version, snapshot_version, state FROM snapshots \
+                     WHERE aggregate_type = ? AND aggregate_id = ?",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_optional(read)
+                .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT version, snapshot_version, state::text FROM snapshots \
+                     WHERE aggregate_type = $1 AND aggregate_id = $2",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        row.map(|(version, snapshot_version, state)| {
+            Ok(StoredSnapshot {
+                version,
+                snapshot_version,
+                state: serde_json::from_str(&state).map_err(|e| corrupt(0, e))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Saves a snapshot unless a newer one of the same shape is stored already.
+    pub async fn save_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        snapshot: &StoredSnapshot,
+    ) -> Result<(), StoreError> {
+        let state = snapshot.state.to_string();
+        match &self.backend {
+            Backend::Sqlite { write, .. } => {
+                sqlx::query(
+                    "INSERT INTO snapshots (aggregate_type, aggregate_id, version, snapshot_version, state, taken_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+                     version = excluded.version, snapshot_version = excluded.snapshot_version, \
+                     state = excluded.state, taken_at = excluded.taken_at \
+                     WHERE snapshots.version < excluded.version \
+                        OR snapshots.snapshot_version <> excluded.snapshot_version",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(snapshot.version)
+                .bind(snapshot.snapshot_version)
+                .bind(state)
+                .bind(Utc::now().to_rfc3339())
+                .execute(write)
+                .await?;
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO snapshots (aggregate_type, aggregate_id, version, snapshot_version, state) \
+                     VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+                     version = excluded.version, snapshot_version = excluded.snapshot_version, \
+                     state = excluded.state, taken_at = now() \
+                     WHERE snapshots.version < excluded.version \
+                        OR snapshots.snapshot_version <> excluded.snapshot_version",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(snapshot.version)
+                .bind(snapshot.snapshot_version)
+                .bind(state)
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@ pub mod grafana;
 pub mod maintenance;
 pub mod modules;
 pub mod platform;
+pub mod suspense;
 
 use anyhow::Context;
 use axum::extract::State;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
+use tributary_ingest::follower::{FollowerOptions, ReactorRunner};
 use tributary_ingest::relay::{Relay, RelayOptions};
 use tributary_ingest::{EventSource, KafkaEvents};
 use tributary_kernel::store::EventStore;
@@ -104,10 +106,13 @@ pub struct Roles {
     pub pipelines: bool,
     /// SQL and read APIs over the lake.
     pub query: bool,
+    /// The modules' reactors (one context acting on another's events).
+    pub reactors: bool,
 }
 
 impl Roles {
-    pub const NAMES: [&'static str; 5] = ["api", "relay", "ingest", "pipelines", "query"];
+    pub const NAMES: [&'static str; 6] =
+        ["api", "relay", "ingest", "pipelines", "query", "reactors"];
 
     pub fn all() -> Roles {
         Roles {
@@ -116,6 +121,7 @@ impl Roles {
             ingest: true,
             pipelines: true,
             query: true,
+            reactors: true,
         }
     }
 
@@ -136,6 +142,7 @@ impl Roles {
             ingest: false,
             pipelines: false,
             query: false,
+            reactors: false,
         };
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
@@ -144,6 +151,7 @@ impl Roles {
                 "ingest" => roles.ingest = true,
                 "pipelines" => roles.pipelines = true,
                 "query" => roles.query = true,
+                "reactors" => roles.reactors = true,
                 other => {
                     return Err(format!(
                         "unknown role {other:?}; roles are {}",
@@ -159,6 +167,7 @@ impl Roles {
                 ingest: false,
                 pipelines: false,
                 query: false,
+                reactors: false,
             })
         {
             return Err(format!(
@@ -414,6 +423,47 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(service.clone().run(shutdown_rx.clone())));
         reports = Some(service);
     }
+    let reactors: Vec<Arc<dyn tributary_kernel::reactor::Reactor>> = modules
+        .iter()
+        .flat_map(|m| m.reactors.iter().cloned())
+        .collect();
+    let reacting = Platform {
+        store: store.clone(),
+        lake: Some(Arc::new(query.clone()) as Arc<dyn tributary_kernel::lake::LakeReader>),
+        settings: settings.clone(),
+    };
+    if roles.reactors {
+        for reactor in &reactors {
+            let options = FollowerOptions {
+                poll_interval_ms: config.runner.poll_interval_ms,
+                ..FollowerOptions::default()
+            };
+            let runner = match &config.kafka_brokers {
+                Some(brokers) => ReactorRunner::on_kafka(
+                    reactor.clone(),
+                    reacting.clone(),
+                    brokers,
+                    &config.topic_prefix,
+                    config.instance_id.as_deref(),
+                    Duration::from_millis(KAFKA_BATCH_WAIT_MS),
+                    options,
+                )
+                .with_context(|| {
+                    format!(
+                        "while creating the Kafka consumer of reactor {}",
+                        reactor.name()
+                    )
+                })?,
+                None => ReactorRunner::new(
+                    reactor.clone(),
+                    reacting.clone(),
+                    EventSource::Store(store.clone()),
+                    options,
+                ),
+            };
+            tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
+        }
+    }
     let mut addr = config.http_addr;
     if roles.api || roles.query {
         let platform = Platform {
@@ -423,7 +473,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 .then(|| Arc::new(query.clone()) as Arc<dyn tributary_kernel::lake::LakeReader>),
             settings,
         };
-        let app = router(&modules, platform, query.clone(), roles, reports.clone());
+        let suspense = suspense::router(reacting, reactors.clone());
+        let app = router(
+            &modules,
+            platform,
+            query.clone(),
+            roles,
+            reports.clone(),
+            suspense,
+        );
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
@@ -459,6 +517,7 @@ pub fn router(
     query: QueryService,
     roles: Roles,
     reports: Option<Reports>,
+    suspense: Router,
 ) -> Router {
     let mut routes: Router<Platform> = Router::new();
     for module in modules {
@@ -473,6 +532,9 @@ pub fn router(
         .route("/healthz", get(healthz))
         .with_state(platform.store.clone())
         .merge(routes.with_state(platform));
+    if roles.api {
+        router = router.merge(suspense);
+    }
     if roles.query {
         router = router.merge(tributary_lakehouse::http::router().with_state(query));
     }

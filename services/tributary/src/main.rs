@@ -73,7 +73,7 @@ enum Command {
     Serve {
         #[command(flatten)]
         args: RunArgs,
-        /// Comma-separated roles: api, relay, ingest, pipelines, query.
+        /// Comma-separated roles: api, relay, ingest, pipelines, query, reactors.
         #[arg(long, env = "TRIBUTARY_ROLES", value_parser = parse_roles)]
         role: tributary::Roles,
     },
@@ -164,6 +164,7 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
             roles.ingest,
             roles.pipelines,
             roles.query,
+            roles.reactors,
         ])
         .filter_map(|(name, on)| on.then_some(*name))
         .collect();

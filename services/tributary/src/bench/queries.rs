@@ -125,6 +125,7 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
         ingest: false,
         pipelines: true,
         query: true,
+        reactors: false,
     };
     // Compaction is done once below, before measuring, not while measuring.
     config.compaction = None;

@@ -16,6 +16,7 @@ mod ledger;
 mod legacy_store;
 mod modules;
 mod pipelines;
+mod reactors;
 mod reports;
 mod restart;
 mod s3;

@@ -1,0 +1,251 @@
+//! A reactor following the events: the store's feed (embedded) or Kafka (production), each
+//! reactor on its own cursor.
+//!
+//! ```text
+//!  read after the saved position ──► for each followed event: reactor::handle (stored once,
+//!        ▲                            or into suspense) ──► save the batch's last position
+//!        └──────────────────────────── repeat; a crash in between repeats reactions, which
+//!                                      their idempotency keys make no-ops
+//! ```
+//! On the feed, one process at a time follows for a reactor (a PostgreSQL advisory lock,
+//! released when the process dies); on Kafka each reactor has its own consumer group and its
+//! positions (per partition) are the follower positions in the event store's database.
+
+use crate::bronze::{StartError, StartOffset};
+use crate::{EventSource, FEED_STREAM, KafkaEvents, SourceError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tributary_kernel::module::Platform;
+use tributary_kernel::reactor::{Follow, Reactor, ReactorError, handle};
+
+#[derive(Debug, Clone)]
+pub struct FollowerOptions {
+    pub batch_events_max: usize,
+    pub poll_interval_ms: u64,
+    pub retry_interval_ms: u64,
+    /// Tests only: fail after this many reactions, before the batch's position is saved.
+    pub fault_after_reactions: Option<usize>,
+}
+
+impl Default for FollowerOptions {
+    fn default() -> Self {
+        FollowerOptions {
+            batch_events_max: 500,
+            poll_interval_ms: 200,
+            retry_interval_ms: 1_000,
+            fault_after_reactions: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerError {
+    #[error("reading events: {0}")]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Reactor(#[from] ReactorError),
+    #[error("stopped by the injected fault after {reactions} reactions (tests only)")]
+    InjectedFault { reactions: usize },
+}
+
+/// The follower name of a reactor (its cursor, lease and consumer group).
+pub fn follower_name(reactor: &dyn Reactor) -> String {
+    format!("reactor/{}", reactor.name())
+}
+
+/// Where a reactor's Kafka partitions start: after the offsets it saved.
+pub fn kafka_start(platform: &Platform, reactor: &dyn Reactor) -> StartOffset {
+    let store = platform.store.clone();
+    let name = follower_name(reactor);
+    Arc::new(move |topic: String, partition: i32| {
+        let (store, name) = (store.clone(), name.clone());
+        Box::pin(async move {
+            Follow { store: &store }
+                .position(&name, &format!("{topic}-{partition}"))
+                .await
+                .map_err(StartError::from)
+        })
+    })
+}
+
+pub struct ReactorRunner {
+    reactor: Arc<dyn Reactor>,
+    platform: Platform,
+    source: EventSource,
+    options: FollowerOptions,
+    name: String,
+    reactions: usize,
+    /// Position per stream up to which every event was handled (loaded, then as saved).
+    positions: BTreeMap<String, Option<i64>>,
+}
+
+impl ReactorRunner {
+    pub fn new(
+        reactor: Arc<dyn Reactor>,
+        platform: Platform,
+        source: EventSource,
+        options: FollowerOptions,
+    ) -> ReactorRunner {
+        let name = follower_name(reactor.as_ref());
+        ReactorRunner {
+            reactor,
+            platform,
+            source,
+            options,
+            name,
+            reactions: 0,
+            positions: BTreeMap::new(),
+        }
+    }
+
+    /// A runner on Kafka: the reactor's own consumer group over the followed contexts' topics.
+    pub fn on_kafka(
+        reactor: Arc<dyn Reactor>,
+        platform: Platform,
+        brokers: &str,
+        topic_prefix: &str,
+        instance: Option<&str>,
+        wait: Duration,
+        options: FollowerOptions,
+    ) -> Result<ReactorRunner, SourceError> {
+        let mut contexts: Vec<&str> = reactor
+            .follows()
+            .iter()
+            .map(|t| tributary_kernel::aggregate::context_of(t))
+            .collect();
+        contexts.sort();
+        contexts.dedup();
+        let topics: Vec<String> = contexts
+            .iter()
+            .map(|c| format!("{topic_prefix}{}", crate::kafka::topic_for(c)))
+            .collect();
+        let group = format!(
+            "tributary-{}",
+            follower_name(reactor.as_ref()).replace('/', "-")
+        );
+        let start = kafka_start(&platform, reactor.as_ref());
+        let kafka = KafkaEvents::new(brokers, &group, instance, &topics, start, wait)?;
+        Ok(ReactorRunner::new(
+            reactor,
+            platform,
+            EventSource::Kafka(kafka),
+            options,
+        ))
+    }
+
+    async fn position(&mut self, stream: &str) -> Result<Option<i64>, FollowerError> {
+        if let Some(known) = self.positions.get(stream) {
+            return Ok(*known);
+        }
+        let saved = Follow {
+            store: &self.platform.store,
+        }
+        .position(&self.name, stream)
+        .await
+        .map_err(ReactorError::from)?;
+        self.positions.insert(stream.to_owned(), saved);
+        Ok(saved)
+    }
+
+    /// Handles one batch; returns how many events it read (0 when caught up).
+    pub async fn step(&mut self) -> Result<usize, FollowerError> {
+        let from = match self.source {
+            EventSource::Store(_) => self.position(FEED_STREAM).await?.unwrap_or(0),
+            EventSource::Kafka(_) => 0,
+        };
+        let events = self
+            .source
+            .read(from, self.options.batch_events_max)
+            .await?;
+        // Messages that are not events: nothing to react to (bronze keeps them).
+        let _ = self.source.take_undecodable();
+        let mut reached: BTreeMap<String, i64> = BTreeMap::new();
+        for event in &events {
+            let done = self.position(&event.stream).await?;
+            if done.is_some_and(|done| event.position <= done) {
+                continue;
+            }
+            if self
+                .reactor
+                .follows()
+                .contains(&event.envelope.aggregate_type.as_str())
+            {
+                if let Some(limit) = self.options.fault_after_reactions
+                    && self.reactions >= limit
+                {
+                    return Err(FollowerError::InjectedFault {
+                        reactions: self.reactions,
+                    });
+                }
+                handle(&self.platform, self.reactor.as_ref(), &event.envelope).await?;
+                self.reactions += 1;
+            }
+            let at = reached
+                .entry(event.stream.clone())
+                .or_insert(event.position);
+            *at = (*at).max(event.position);
+        }
+        let follow = Follow {
+            store: &self.platform.store,
+        };
+        for (stream, position) in reached {
+            follow
+                .save_position(&self.name, &stream, position)
+                .await
+                .map_err(ReactorError::from)?;
+            self.positions.insert(stream, Some(position));
+        }
+        Ok(events.len())
+    }
+
+    /// Runs until caught up with the source.
+    pub async fn catch_up(&mut self) -> Result<(), FollowerError> {
+        while self.step().await? > 0 {}
+        Ok(())
+    }
+
+    /// Follows until `shutdown` turns true; errors are logged and retried from the saved
+    /// positions. On the feed, waits for the lease first (one active follower per reactor).
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let _lease = loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.platform.store.try_lease_relay(&self.name).await {
+                Ok(Some(lease)) => break lease,
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(follower = %self.name, error = %error, "lease unavailable")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)) => {}
+                _ = shutdown.changed() => {}
+            }
+        };
+        let mut wake = self.source.wake();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait_ms = match self.step().await {
+                Ok(0) => self.options.poll_interval_ms,
+                Ok(_) => continue,
+                Err(FollowerError::InjectedFault { .. }) => return,
+                Err(error) => {
+                    tracing::warn!(follower = %self.name, error = %error, "reacting failed; retrying from the saved position");
+                    self.positions.clear();
+                    self.source.rewind().await;
+                    self.options.retry_interval_ms
+                }
+            };
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Reactions in suspense over REST: what a target context refused, and the retry once the
+//! cause is fixed (a period reopened, an account unblocked).
+//!
+//! - `GET /api/v1/suspense?status=open|resolved`: newest first (at most 500);
+//! - `POST /api/v1/suspense/{reactor}/{event_id}/retry`: runs the reaction again; 200 with
+//!   `resolved` when it is stored now, 422 with the target's reason when refused again.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use tributary_kernel::Platform;
+use tributary_kernel::http::ApiError;
+use tributary_kernel::reactor::{Follow, Reaction, Reactor, retry};
+
+/// Suspended reactions listed at most.
+pub const SUSPENSE_LIST_MAX: i64 = 500;
+
+#[derive(Clone)]
+struct SuspenseState {
+    platform: Platform,
+    reactors: Arc<Vec<Arc<dyn Reactor>>>,
+}
+
+pub fn router(platform: Platform, reactors: Vec<Arc<dyn Reactor>>) -> Router {
+    Router::new()
+        .route("/api/v1/suspense", get(list))
+        .route(
+            "/api/v1/suspense/{reactor}/{event_id}/retry",
+            post(retry_one),
+        )
+        .with_state(SuspenseState {
+            platform,
+            reactors: Arc::new(reactors),
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<SuspenseState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(status) = query.status.as_deref()
+        && status != "open"
+        && status != "resolved"
+    {
+        return Err(ApiError::field(
+            "status",
+            "suspense_status",
+            "must be open or resolved",
+        ));
+    }
+    let suspended = Follow {
+        store: &state.platform.store,
+    }
+    .suspended(query.status.as_deref(), SUSPENSE_LIST_MAX)
+    .await?;
+    Ok(Json(json!(suspended)))
+}
+
+async fn retry_one(
+    State(state): State<SuspenseState>,
+    Path((reactor, event_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let Some(found) = state.reactors.iter().find(|r| r.name() == reactor) else {
+        return Err(ApiError::not_found(format!(
+            "reactor {reactor} does not exist"
+        )));
+    };
+    let event = uuid::Uuid::parse_str(&event_id)
+        .map_err(|_| ApiError::not_found(format!("event {event_id} does not exist")))?;
+    let reaction = retry(&state.platform, found.as_ref(), event)
+        .await
+        .map_err(|error| match error {
+            tributary_kernel::reactor::ReactorError::Store(store) => ApiError::from(store),
+            other => ApiError::internal(&other),
+        })?
+        .ok_or_else(|| ApiError::not_found(format!("event {event_id} does not exist")))?;
+    Ok(match reaction {
+        Reaction::Done | Reaction::Ignored => (
+            StatusCode::OK,
+            Json(json!({"reactor": reactor, "event_id": event_id, "status": "resolved"})),
+        )
+            .into_response(),
+        Reaction::Rejected { reason, problem } => {
+            let mut refused = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reaction_rejected",
+                "The reaction was refused again",
+                reason,
+            );
+            if let Some(errors) = problem.get("errors").and_then(|e| e.as_array()) {
+                refused.errors = errors
+                    .iter()
+                    .map(|e| {
+                        tributary_kernel::http::FieldError::new(
+                            e["field"].as_str().unwrap_or_default(),
+                            e["rule"].as_str().unwrap_or_default(),
+                            e["detail"].as_str().unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+            }
+            refused.into_response()
+        }
+    })
+}

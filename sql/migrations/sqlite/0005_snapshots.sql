@@ -1,0 +1,12 @@
+-- Snapshots of aggregates with long histories: the state after `version` events, serialized.
+-- A cache, never the truth: any snapshot can be deleted and is rebuilt from the events; one of
+-- another `snapshot_version` (the state's shape changed) is ignored and replaced.
+CREATE TABLE snapshots (
+    aggregate_type   TEXT    NOT NULL,
+    aggregate_id     TEXT    NOT NULL,
+    version          INTEGER NOT NULL CHECK (version >= 1),
+    snapshot_version INTEGER NOT NULL,
+    state            TEXT    NOT NULL,
+    taken_at         TEXT    NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id)
+);
