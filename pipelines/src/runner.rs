@@ -399,6 +399,11 @@ impl Runner {
                     sources
                 }
             };
+            // A batch that gave the relations no rows gives the tables none either (their SQL
+            // reads the micro-batch): no query to plan, as for another context's events.
+            if sources.iter().all(|(_, batch)| batch.num_rows() == 0) {
+                continue;
+            }
             jobs.push((index, pipeline, sources, markers));
         }
         if leading {

@@ -9,7 +9,7 @@ use tributary_lakehouse::catalog::{self, TableDefinition};
 
 /// Every context, in dependency order.
 pub fn all() -> Vec<Module> {
-    vec![tributary_finance::module()]
+    vec![tributary_finance::module(), tributary_materials::module()]
 }
 
 /// The modules named in `contexts` (every module when `None`), or why a name is unknown.

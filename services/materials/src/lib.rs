@@ -1,0 +1,40 @@
+//! Materials management (MM): plants and storage locations, the material master with units of
+//! measure, vendors with payment terms, and stock valued by moving average or FIFO, event-sourced.
+//!
+//! `domain` holds the rules, `valuation` the valuation methods and their rounding,
+//! `aggregates` puts them on the kernel's aggregate abstraction, `lake` defines the relations and
+//! tables. [`module`] declares it to the binary. Purchase orders, invoices, payments, the REST
+//! API and finance's automatic postings build on this (issue 13).
+
+pub mod aggregates;
+pub mod domain;
+pub mod lake;
+pub mod valuation;
+
+#[cfg(test)]
+mod domain_tests;
+
+use domain::{Material, Plant, Stock, Vendor};
+use tributary_kernel::module::{EventSet, Module};
+
+pub const CONTEXT: &str = "materials";
+
+/// Materials as a module.
+pub fn module() -> Module {
+    let mut module = Module::new(
+        CONTEXT,
+        "Materials management: plants, material master, vendors, stock and its valuation",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/events"),
+    );
+    module.depends_on = &["finance"];
+    module.events = vec![
+        EventSet::of::<Plant>(),
+        EventSet::of::<Material>(),
+        EventSet::of::<Vendor>(),
+        EventSet::of::<Stock>(),
+    ];
+    module.relations = lake::relations();
+    module.tables = lake::tables();
+    module.pipelines = lake::pipelines();
+    module
+}
