@@ -242,31 +242,13 @@ pub fn tables() -> Vec<LakeTable> {
 }
 
 pub fn pipelines() -> Vec<PipelineSql> {
-    vec![
-        PipelineSql {
-            table: "gl_journal_lines",
-            sql: include_str!("../pipelines/gl_journal_lines.sql"),
-        },
-        PipelineSql {
-            table: "gl_account_movements",
-            sql: include_str!("../pipelines/gl_account_movements.sql"),
-        },
-        PipelineSql {
-            table: "gl_account_changes",
-            sql: include_str!("../pipelines/gl_account_changes.sql"),
-        },
+    tributary_kernel::pipelines![
+        "gl_journal_lines",
+        "gl_account_movements",
+        "gl_account_changes"
     ]
 }
 
 pub fn views() -> Vec<ViewSql> {
-    vec![
-        ViewSql {
-            name: "gl_accounts",
-            sql: include_str!("../views/gl_accounts.sql"),
-        },
-        ViewSql {
-            name: "gl_account_balances",
-            sql: include_str!("../views/gl_account_balances.sql"),
-        },
-    ]
+    tributary_kernel::views!["gl_accounts", "gl_account_balances"]
 }

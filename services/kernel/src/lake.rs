@@ -244,6 +244,29 @@ pub struct ViewSql {
     pub sql: &'static str,
 }
 
+/// A context's pipelines, each `pipelines/<table>.sql` of the calling crate:
+/// `pipelines!["stock_movements", "stock_levels"]`.
+#[macro_export]
+macro_rules! pipelines {
+    ($($table:literal),* $(,)?) => {
+        vec![$($crate::lake::PipelineSql {
+            table: $table,
+            sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/", $table, ".sql")),
+        }),*]
+    };
+}
+
+/// A context's views, each `views/<name>.sql` of the calling crate: `views!["gl_accounts"]`.
+#[macro_export]
+macro_rules! views {
+    ($($name:literal),* $(,)?) => {
+        vec![$($crate::lake::ViewSql {
+            name: $name,
+            sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/views/", $name, ".sql")),
+        }),*]
+    };
+}
+
 /// Result rows of a lake query.
 #[derive(Debug, Clone, Default)]
 pub struct Rows {

@@ -190,14 +190,5 @@ pub fn tables() -> Vec<LakeTable> {
 }
 
 pub fn pipelines() -> Vec<PipelineSql> {
-    vec![
-        PipelineSql {
-            table: "stock_movements",
-            sql: include_str!("../pipelines/stock_movements.sql"),
-        },
-        PipelineSql {
-            table: "stock_levels",
-            sql: include_str!("../pipelines/stock_levels.sql"),
-        },
-    ]
+    tributary_kernel::pipelines!["stock_movements", "stock_levels"]
 }

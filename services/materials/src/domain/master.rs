@@ -1,0 +1,322 @@
+//! Master data: plants with their storage locations, the material master, vendors.
+
+use super::*;
+use crate::valuation::ValuationMethod;
+use std::collections::BTreeMap;
+use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
+
+// ---------------------------------------------------------------------------------------------
+// Plant
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlantEvent {
+    PlantCreated {
+        company: CompanyCode,
+        plant: PlantCode,
+        name: String,
+        currency: Currency,
+    },
+    StorageLocationAdded {
+        company: CompanyCode,
+        plant: PlantCode,
+        location: LocationCode,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plant {
+    pub company: CompanyCode,
+    pub code: PlantCode,
+    pub name: String,
+    pub currency: Currency,
+    pub locations: BTreeMap<LocationCode, String>,
+}
+
+impl Plant {
+    pub fn decide_create(
+        existing: Option<&Plant>,
+        company: CompanyCode,
+        plant: PlantCode,
+        name: String,
+        currency: Currency,
+    ) -> Result<Vec<PlantEvent>, Vec<Violation>> {
+        if existing.is_some() {
+            return reject(Violation::PlantExists { plant });
+        }
+        Ok(vec![PlantEvent::PlantCreated {
+            company,
+            plant,
+            name,
+            currency,
+        }])
+    }
+
+    pub fn decide_add_location(
+        &self,
+        location: LocationCode,
+        name: String,
+    ) -> Result<Vec<PlantEvent>, Vec<Violation>> {
+        if self.locations.contains_key(&location) {
+            return reject(Violation::LocationExists {
+                plant: self.code.clone(),
+                location,
+            });
+        }
+        Ok(vec![PlantEvent::StorageLocationAdded {
+            company: self.company.clone(),
+            plant: self.code.clone(),
+            location,
+            name,
+        }])
+    }
+
+    pub fn apply(state: Option<Plant>, event: &PlantEvent) -> Option<Plant> {
+        match (state, event) {
+            (
+                _,
+                PlantEvent::PlantCreated {
+                    company,
+                    plant,
+                    name,
+                    currency,
+                },
+            ) => Some(Plant {
+                company: company.clone(),
+                code: plant.clone(),
+                name: name.clone(),
+                currency: currency.clone(),
+                locations: BTreeMap::new(),
+            }),
+            (Some(mut plant), PlantEvent::StorageLocationAdded { location, name, .. }) => {
+                plant.locations.insert(location.clone(), name.clone());
+                Some(plant)
+            }
+            (None, PlantEvent::StorageLocationAdded { .. }) => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Material master
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MaterialEvent {
+    MaterialCreated {
+        company: CompanyCode,
+        material: MaterialNumber,
+        description: String,
+        base_unit: UnitOfMeasure,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        alternative_units: Vec<UnitConversion>,
+        material_type: MaterialType,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        material_group: Option<MaterialGroup>,
+        valuation_class: ValuationClass,
+    },
+    /// The material is valued in a plant from now on, with this method.
+    MaterialExtendedToPlant {
+        company: CompanyCode,
+        material: MaterialNumber,
+        plant: PlantCode,
+        valuation_method: ValuationMethod,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Material {
+    pub company: CompanyCode,
+    pub number: MaterialNumber,
+    pub description: String,
+    pub base_unit: UnitOfMeasure,
+    pub alternative_units: Vec<UnitConversion>,
+    pub material_type: MaterialType,
+    pub material_group: Option<MaterialGroup>,
+    pub valuation_class: ValuationClass,
+    pub plants: BTreeMap<PlantCode, ValuationMethod>,
+}
+
+/// A new material as a command gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMaterial {
+    pub company: CompanyCode,
+    pub number: MaterialNumber,
+    pub description: String,
+    pub base_unit: UnitOfMeasure,
+    pub alternative_units: Vec<UnitConversion>,
+    pub material_type: MaterialType,
+    pub material_group: Option<MaterialGroup>,
+    pub valuation_class: ValuationClass,
+}
+
+impl Material {
+    pub fn decide_create(
+        existing: Option<&Material>,
+        new: NewMaterial,
+    ) -> Result<Vec<MaterialEvent>, Vec<Violation>> {
+        if existing.is_some() {
+            return reject(Violation::MaterialExists {
+                material: new.number,
+            });
+        }
+        let mut violations = Vec::new();
+        for (index, conversion) in new.alternative_units.iter().enumerate() {
+            let twice = conversion.unit == new.base_unit
+                || new.alternative_units[..index]
+                    .iter()
+                    .any(|c| c.unit == conversion.unit);
+            if twice {
+                violations.push(Violation::UnitTwice {
+                    field: format!("alternative_units[{index}].unit"),
+                    unit: conversion.unit.clone(),
+                });
+            }
+        }
+        if !violations.is_empty() {
+            return Err(violations);
+        }
+        Ok(vec![MaterialEvent::MaterialCreated {
+            company: new.company,
+            material: new.number,
+            description: new.description,
+            base_unit: new.base_unit,
+            alternative_units: new.alternative_units,
+            material_type: new.material_type,
+            material_group: new.material_group,
+            valuation_class: new.valuation_class,
+        }])
+    }
+
+    pub fn decide_extend(
+        &self,
+        plant: &Plant,
+        valuation_method: ValuationMethod,
+    ) -> Result<Vec<MaterialEvent>, Vec<Violation>> {
+        if self.plants.contains_key(&plant.code) {
+            return reject(Violation::MaterialAlreadyInPlant {
+                material: self.number.clone(),
+                plant: plant.code.clone(),
+            });
+        }
+        Ok(vec![MaterialEvent::MaterialExtendedToPlant {
+            company: self.company.clone(),
+            material: self.number.clone(),
+            plant: plant.code.clone(),
+            valuation_method,
+        }])
+    }
+
+    /// `quantity` of `unit` in the base unit; `None` when the unit is not the material's.
+    pub fn to_base(&self, quantity: Decimal, unit: &UnitOfMeasure) -> Option<Decimal> {
+        if *unit == self.base_unit {
+            return Some(quantity);
+        }
+        self.alternative_units
+            .iter()
+            .find(|c| c.unit == *unit)
+            .map(|c| quantity * c.factor)
+    }
+
+    pub fn apply(state: Option<Material>, event: &MaterialEvent) -> Option<Material> {
+        match (state, event) {
+            (
+                _,
+                MaterialEvent::MaterialCreated {
+                    company,
+                    material,
+                    description,
+                    base_unit,
+                    alternative_units,
+                    material_type,
+                    material_group,
+                    valuation_class,
+                },
+            ) => Some(Material {
+                company: company.clone(),
+                number: material.clone(),
+                description: description.clone(),
+                base_unit: base_unit.clone(),
+                alternative_units: alternative_units.clone(),
+                material_type: *material_type,
+                material_group: material_group.clone(),
+                valuation_class: valuation_class.clone(),
+                plants: BTreeMap::new(),
+            }),
+            (
+                Some(mut material),
+                MaterialEvent::MaterialExtendedToPlant {
+                    plant,
+                    valuation_method,
+                    ..
+                },
+            ) => {
+                material.plants.insert(plant.clone(), *valuation_method);
+                Some(material)
+            }
+            (None, MaterialEvent::MaterialExtendedToPlant { .. }) => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vendor
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VendorEvent {
+    VendorCreated {
+        company: CompanyCode,
+        vendor: VendorNumber,
+        name: String,
+        currency: Currency,
+        payment_terms: PaymentTerms,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vendor {
+    pub company: CompanyCode,
+    pub number: VendorNumber,
+    pub name: String,
+    pub currency: Currency,
+    pub payment_terms: PaymentTerms,
+}
+
+impl Vendor {
+    pub fn decide_create(
+        existing: Option<&Vendor>,
+        vendor: Vendor,
+    ) -> Result<Vec<VendorEvent>, Vec<Violation>> {
+        if existing.is_some() {
+            return reject(Violation::VendorExists {
+                vendor: vendor.number,
+            });
+        }
+        Ok(vec![VendorEvent::VendorCreated {
+            company: vendor.company,
+            vendor: vendor.number,
+            name: vendor.name,
+            currency: vendor.currency,
+            payment_terms: vendor.payment_terms,
+        }])
+    }
+
+    pub fn apply(_: Option<Vendor>, event: &VendorEvent) -> Option<Vendor> {
+        let VendorEvent::VendorCreated {
+            company,
+            vendor,
+            name,
+            currency,
+            payment_terms,
+        } = event;
+        Some(Vendor {
+            company: company.clone(),
+            number: vendor.clone(),
+            name: name.clone(),
+            currency: currency.clone(),
+            payment_terms: payment_terms.clone(),
+        })
+    }
+}

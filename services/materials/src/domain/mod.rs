@@ -1,0 +1,265 @@
+//! Materials management (MM) domain: plants and storage locations, the material master with
+//! units of measure, vendors with payment terms, and the stock of a material in a plant with
+//! its valuation. Pure: no I/O, no clock; ids and dates come in as data.
+//!
+//! Aggregates (types qualified by the context) and their ids:
+//! - `materials.plant`: `<company>/<plant>` (its storage locations inside)
+//! - `materials.material`: `<company>/<material>` (the plants it is valued in, and how)
+//! - `materials.vendor`: `<company>/<vendor>`
+//! - `materials.stock`: `<company>/<material>/<plant>`: quantities per storage location and
+//!   the valuation; every goods movement is an event of this stream, valued when decided
+//!
+//! Invariants protected here: stock never goes negative (per storage location and in total),
+//! quantities are in the material's base unit once decided, a movement's value is decided by the
+//! valuation method and carried in the event (see [`crate::valuation`] for the rounding).
+
+mod master;
+mod stock;
+
+pub use master::*;
+pub use stock::*;
+
+use crate::valuation::round_amount;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use tributary_kernel::master::UnitOfMeasure;
+
+pub const NAME_LENGTH_MAX: usize = 200;
+
+macro_rules! code {
+    ($name:ident, $len:expr, $rule:expr, $extra:expr) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<$name, &'static str> {
+                let extra: &[u8] = $extra;
+                if (1..=$len).contains(&text.len())
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || extra.contains(&b))
+                {
+                    Ok($name(text.to_owned()))
+                } else {
+                    Err($rule)
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+code!(PlantCode, 8, "must be 1 to 8 characters A-Z or 0-9", b"");
+code!(LocationCode, 8, "must be 1 to 8 characters A-Z or 0-9", b"");
+code!(
+    MaterialNumber,
+    40,
+    "must be 1 to 40 characters A-Z, 0-9, '-', '_' or '.'",
+    b"-_."
+);
+code!(
+    VendorNumber,
+    20,
+    "must be 1 to 20 characters A-Z, 0-9, '-' or '_'",
+    b"-_"
+);
+code!(
+    ValuationClass,
+    10,
+    "must be 1 to 10 characters A-Z or 0-9",
+    b""
+);
+code!(
+    MaterialGroup,
+    20,
+    "must be 1 to 20 characters A-Z, 0-9, '-' or '_'",
+    b"-_"
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaterialType {
+    Raw,
+    SemiFinished,
+    Finished,
+    Trading,
+}
+
+impl MaterialType {
+    pub fn parse(text: &str) -> Result<MaterialType, &'static str> {
+        match text {
+            "raw" => Ok(MaterialType::Raw),
+            "semi_finished" => Ok(MaterialType::SemiFinished),
+            "finished" => Ok(MaterialType::Finished),
+            "trading" => Ok(MaterialType::Trading),
+            _ => Err("must be one of raw, semi_finished, finished, trading"),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaterialType::Raw => "raw",
+            MaterialType::SemiFinished => "semi_finished",
+            MaterialType::Finished => "finished",
+            MaterialType::Trading => "trading",
+        }
+    }
+}
+
+/// An alternative unit: `factor` base units make one of it (a box of 12 pieces: BOX, 12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitConversion {
+    pub unit: UnitOfMeasure,
+    pub factor: Decimal,
+}
+
+/// Payment terms such as 2/10 net 30: `discount_percent` off when paid within
+/// `discount_days`, the full amount due after `net_days`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentTerms {
+    pub discount_percent: Decimal,
+    pub discount_days: u32,
+    pub net_days: u32,
+}
+
+impl PaymentTerms {
+    pub fn net(net_days: u32) -> PaymentTerms {
+        PaymentTerms {
+            discount_percent: Decimal::ZERO,
+            discount_days: 0,
+            net_days,
+        }
+    }
+
+    /// The due date of an invoice dated `invoice_date`.
+    pub fn due_date(&self, invoice_date: NaiveDate) -> NaiveDate {
+        invoice_date + chrono::Days::new(u64::from(self.net_days))
+    }
+
+    /// The cash discount on `amount` when paid on `payment_date` (zero after the discount period).
+    pub fn discount(
+        &self,
+        amount: Decimal,
+        invoice_date: NaiveDate,
+        payment_date: NaiveDate,
+    ) -> Decimal {
+        let last_day = invoice_date + chrono::Days::new(u64::from(self.discount_days));
+        if payment_date <= last_day {
+            round_amount(amount * self.discount_percent / Decimal::ONE_HUNDRED)
+        } else {
+            Decimal::ZERO
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rejections
+// ---------------------------------------------------------------------------------------------
+
+/// A broken business rule, with the input field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("plant {plant} already exists")]
+    PlantExists { plant: PlantCode },
+    #[error("storage location {location} already exists in plant {plant}")]
+    LocationExists {
+        plant: PlantCode,
+        location: LocationCode,
+    },
+    #[error("material {material} already exists")]
+    MaterialExists { material: MaterialNumber },
+    #[error("vendor {vendor} already exists")]
+    VendorExists { vendor: VendorNumber },
+    #[error("plant {plant} does not exist")]
+    PlantNotFound { field: String, plant: PlantCode },
+    #[error("storage location {location} does not exist in plant {plant}")]
+    LocationNotFound {
+        field: String,
+        plant: PlantCode,
+        location: LocationCode,
+    },
+    #[error("material {material} is not valued in plant {plant}; extend it to the plant first")]
+    MaterialNotInPlant {
+        field: String,
+        material: MaterialNumber,
+        plant: PlantCode,
+    },
+    #[error("material {material} is already valued in plant {plant}")]
+    MaterialAlreadyInPlant {
+        material: MaterialNumber,
+        plant: PlantCode,
+    },
+    #[error("unit {unit} is not a unit of material {material} (base {base})")]
+    UnitNotOfMaterial {
+        field: String,
+        unit: UnitOfMeasure,
+        material: MaterialNumber,
+        base: UnitOfMeasure,
+    },
+    #[error("unit {unit} is listed twice or is the base unit")]
+    UnitTwice { field: String, unit: UnitOfMeasure },
+    #[error("the quantity must be greater than zero")]
+    QuantityNotPositive { field: String },
+    #[error("only {on_hand} on hand in storage location {location}, {requested} requested")]
+    StockShort {
+        field: String,
+        location: LocationCode,
+        requested: Decimal,
+        on_hand: Decimal,
+    },
+    #[error("a transfer needs two different storage locations")]
+    TransferToItself,
+}
+
+impl Violation {
+    pub fn field(&self) -> String {
+        match self {
+            Violation::PlantExists { .. } => "code".into(),
+            Violation::LocationExists { .. } => "location".into(),
+            Violation::MaterialExists { .. } | Violation::MaterialAlreadyInPlant { .. } => {
+                "number".into()
+            }
+            Violation::VendorExists { .. } => "number".into(),
+            Violation::PlantNotFound { field, .. }
+            | Violation::LocationNotFound { field, .. }
+            | Violation::MaterialNotInPlant { field, .. }
+            | Violation::UnitNotOfMaterial { field, .. }
+            | Violation::UnitTwice { field, .. }
+            | Violation::QuantityNotPositive { field }
+            | Violation::StockShort { field, .. } => field.clone(),
+            Violation::TransferToItself => "to_location".into(),
+        }
+    }
+
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Violation::PlantExists { .. } => "plant_exists",
+            Violation::LocationExists { .. } => "location_exists",
+            Violation::MaterialExists { .. } => "material_exists",
+            Violation::VendorExists { .. } => "vendor_exists",
+            Violation::PlantNotFound { .. } => "plant_not_found",
+            Violation::LocationNotFound { .. } => "location_not_found",
+            Violation::MaterialNotInPlant { .. } => "material_not_in_plant",
+            Violation::MaterialAlreadyInPlant { .. } => "material_in_plant",
+            Violation::UnitNotOfMaterial { .. } => "unit_not_of_material",
+            Violation::UnitTwice { .. } => "unit_twice",
+            Violation::QuantityNotPositive { .. } => "positive",
+            Violation::StockShort { .. } => "stock_short",
+            Violation::TransferToItself => "transfer_to_itself",
+        }
+    }
+}
+
+pub(crate) fn reject<T>(violation: Violation) -> Result<T, Vec<Violation>> {
+    Err(vec![violation])
+}
