@@ -82,6 +82,8 @@ enum Command {
     /// Finance dashboard queries and the trial balance over the wire protocol, against DuckDB
     /// over the same Parquet files (on a data directory filled by `generate`).
     BenchQueries(tributary::bench::queries::QueryBenchArgs),
+    /// A command on a material with a long history, from a full replay and from its snapshot.
+    BenchSnapshots(tributary::bench::snapshots::SnapshotBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),
 }
@@ -111,6 +113,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve { args, role } => up(args, role).await,
             Command::Bench(args) => tributary::bench::run(args).await,
             Command::BenchQueries(args) => tributary::bench::queries::run(args).await,
+            Command::BenchSnapshots(args) => tributary::bench::snapshots::run(args).await,
             Command::Generate(args) => {
                 let started = std::time::Instant::now();
                 let generated = tributary::generate::run(args).await?;

@@ -14,6 +14,7 @@
 
 mod pgbench;
 pub mod queries;
+pub mod snapshots;
 pub mod streaming;
 
 use crate::{Config, start};
