@@ -7,6 +7,8 @@
 //! API and finance's automatic postings build on this (issue 13).
 
 pub mod aggregates;
+pub mod api;
+pub mod commands;
 pub mod domain;
 pub mod lake;
 pub mod valuation;
@@ -27,6 +29,7 @@ pub fn module() -> Module {
         concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/events"),
     );
     module.depends_on = &["finance"];
+    module.commands = api::router;
     module.events = vec![
         EventSet::of::<Plant>(),
         EventSet::of::<Material>(),

@@ -14,6 +14,7 @@ mod kafka;
 mod kill_production;
 mod ledger;
 mod legacy_store;
+mod materials;
 mod modules;
 mod pipelines;
 mod reactors;
