@@ -71,13 +71,10 @@ fn decided<A: Aggregate, T>(
 where
     FinanceError: From<A::Rejection>,
 {
-    let decided = loaded.decide(command)?;
-    let outcome = outcome(decided.state.clone()).ok_or_else(missing)?;
-    Ok(Decision {
-        writes: decided.writes(),
-        reads,
-        outcome,
-    })
+    loaded
+        .decide(command)?
+        .decision(reads, outcome)
+        .ok_or_else(missing)
 }
 
 // ----- companies ------------------------------------------------------------------------------

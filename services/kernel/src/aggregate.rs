@@ -11,7 +11,7 @@
 
 use crate::envelope::EventEnvelope;
 use crate::event::{DomainEvent, EventError, decode, encode};
-use crate::store::{EventStore, StoreError, StreamRead, StreamWrite, Streams};
+use crate::store::{Decision, EventStore, StoreError, StreamRead, StreamWrite, Streams};
 use std::collections::HashMap;
 
 /// A consistency boundary: its state is folded from its events, its decisions are pure.
@@ -134,6 +134,21 @@ impl<A: Aggregate> Decided<A> {
         } else {
             vec![self.write]
         }
+    }
+
+    /// The decision to append, answering with what `outcome` makes of the state after the
+    /// events; `None` when it makes nothing (the aggregate does not exist).
+    pub fn decision<T>(
+        self,
+        reads: Vec<StreamRead>,
+        outcome: impl FnOnce(A::State) -> Option<T>,
+    ) -> Option<Decision<T>> {
+        let outcome = outcome(self.state.clone())?;
+        Some(Decision {
+            writes: self.writes(),
+            reads,
+            outcome,
+        })
     }
 }
 

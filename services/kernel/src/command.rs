@@ -9,14 +9,14 @@
 //! ```
 
 use crate::http::{
-    ApiError, FieldError, Idempotency, IdempotencyClaim, check_idempotency, commit, decode_json,
+    ApiError, FieldError, Idempotency, IdempotencyClaim, body_bytes, check_idempotency, commit,
+    decode_json, require_json,
 };
 use crate::money::parse_positive_amount;
 use crate::store::{Decision, EventStore};
 use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
@@ -52,29 +52,14 @@ where
             |p| p.as_str().to_owned(),
         );
         let headers = request.headers().clone();
-        let bytes = Bytes::from_request(request, state)
+        let bytes = body_bytes(request, state)
             .await
-            .map_err(|rejection| {
-                ApiError::new(
-                    rejection.status(),
-                    "body_unreadable",
-                    "Body unreadable",
-                    rejection.body_text(),
-                )
-                .into_response()
-            })?;
+            .map_err(IntoResponse::into_response)?;
         let body = if bytes.is_empty() {
             // A command without a body (close a period): read as JSON null, so `()` fits.
             decode_json(b"null")
-        } else if is_json(&headers) {
-            decode_json(&bytes)
         } else {
-            Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "the request body must be JSON with Content-Type: application/json",
-            ))
+            require_json(&headers).and_then(|()| decode_json(&bytes))
         }
         .map_err(IntoResponse::into_response)?;
         let claim = match check_idempotency(&store, &headers, &method, &route, &bytes).await {
@@ -88,17 +73,6 @@ where
             request: CommandRequest { headers, claim },
         })
     }
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        })
 }
 
 impl CommandRequest {

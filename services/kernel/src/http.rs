@@ -208,36 +208,50 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "the request body must be JSON with Content-Type: application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                ApiError::new(
-                    rejection.status(),
-                    "body_unreadable",
-                    "Body unreadable",
-                    rejection.body_text(),
-                )
-            })?;
+        require_json(request.headers())?;
+        let bytes = body_bytes(request, state).await?;
         let value = decode_json(&bytes)?;
         Ok(JsonBody { value, bytes })
     }
+}
+
+/// Refuses a body that is not declared `application/json` (415).
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "the request body must be JSON with Content-Type: application/json",
+        ))
+    }
+}
+
+/// The request's body, or the problem of reading it (too large, broken).
+pub(crate) async fn body_bytes<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            ApiError::new(
+                rejection.status(),
+                "body_unreadable",
+                "Body unreadable",
+                rejection.body_text(),
+            )
+        })
 }
 
 /// Decodes JSON, mapping syntax errors to 400 and shape errors to 422 naming the field.

@@ -53,18 +53,10 @@ fn decision<A: Aggregate<State = Option<T>>, T>(
 where
     MaterialsError: From<A::Rejection>,
 {
-    let decided = loaded.decide(command)?;
-    let writes = if decided.events.is_empty() {
-        Vec::new()
-    } else {
-        vec![decided.write]
-    };
-    let outcome = decided.state.ok_or(MaterialsError::NotFound { what, id })?;
-    Ok(Decision {
-        writes,
-        reads: vec![],
-        outcome,
-    })
+    loaded
+        .decide(command)?
+        .decision(vec![], |state| state)
+        .ok_or(MaterialsError::NotFound { what, id })
 }
 
 pub async fn plant(
