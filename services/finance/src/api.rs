@@ -66,6 +66,7 @@ pub fn router() -> Router<Platform> {
             "/api/v1/journal-entries/{id}/reverse",
             post(reverse_journal_entry),
         )
+        .merge(crate::determination::router())
 }
 
 #[derive(Deserialize, Default)]

@@ -8,16 +8,21 @@
 pub mod aggregates;
 pub mod api;
 pub mod commands;
+pub mod determination;
 pub mod domain;
 pub mod lake;
+pub mod reactors;
 pub mod reads;
 
 #[cfg(test)]
 mod domain_tests;
 
 use aggregates::FiscalYear;
-use domain::{Account, Company, CompanyCode, JournalEntry, PostingPeriod};
+use chrono::NaiveDate;
+use domain::{Account, Company, CompanyCode, JournalEntry, Period, PostingPeriod};
+use tributary_kernel::master::{Calendar, PeriodState};
 use tributary_kernel::module::{EventSet, Module, Platform};
+use tributary_kernel::{EventStore, RepositoryError, aggregate};
 
 /// Finance as a module: everything the binary needs to know of it.
 pub fn module() -> Module {
@@ -34,13 +39,48 @@ pub fn module() -> Module {
         EventSet::of::<FiscalYear>(),
         EventSet::of::<PostingPeriod>(),
         EventSet::of::<JournalEntry>(),
+        EventSet::of::<determination::AccountDetermination>(),
     ];
+    module.reactors = vec![std::sync::Arc::new(reactors::MaterialsPostings)];
     module.relations = lake::relations();
     module.tables = lake::tables();
     module.pipelines = lake::pipelines();
     module.views = lake::views();
     module.on_start = Some(|platform| Box::pin(ensure_default_company(platform)));
+    module.calendar = Some(std::sync::Arc::new(Books));
     module
+}
+
+/// Finance's posting calendar, published to the other contexts (a query interface in
+/// process): whether a company exists and its period of a date is open.
+pub struct Books;
+
+#[async_trait::async_trait]
+impl Calendar for Books {
+    async fn period_state(
+        &self,
+        store: &EventStore,
+        company: &CompanyCode,
+        date: NaiveDate,
+    ) -> Result<PeriodState, RepositoryError> {
+        if !aggregate::load::<Company>(store, company.as_str())
+            .await?
+            .exists()
+        {
+            return Ok(PeriodState::NoCompany);
+        }
+        let period = commands::period_id(company, Period::of(date));
+        Ok(
+            match aggregate::load::<PostingPeriod>(store, &period)
+                .await?
+                .state
+            {
+                None => PeriodState::NotDefined,
+                Some(state) if state.closed => PeriodState::Closed,
+                Some(_) => PeriodState::Open,
+            },
+        )
+    }
 }
 
 /// Creates the installation's default company when there is none.

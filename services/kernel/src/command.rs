@@ -177,6 +177,16 @@ impl Checks {
         }
     }
 
+    /// Like [`Checks::required_amount`], but zero is allowed (a tolerance, a counted quantity).
+    pub fn amount_or_zero(&mut self, field: &str, value: Option<&Value>) -> Option<Decimal> {
+        if let Some(Value::String(text)) = value
+            && Decimal::from_str_exact(text.trim()).is_ok_and(|d| d.is_zero())
+        {
+            return Some(Decimal::ZERO);
+        }
+        self.required_amount(field, value)
+    }
+
     /// Like [`Checks::amount`], but the field must be there.
     pub fn required_amount(&mut self, field: &str, value: Option<&Value>) -> Option<Decimal> {
         if matches!(value, None | Some(Value::Null)) {

@@ -224,6 +224,28 @@ impl fmt::Display for Quantity {
     }
 }
 
+/// The state of a company's posting period on a date, as the context that keeps the books
+/// publishes it: other contexts refuse a posting date their ledger postings could not use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodState {
+    NoCompany,
+    NotDefined,
+    Open,
+    Closed,
+}
+
+/// A published query interface (in process): the posting calendar of the books. Finance
+/// provides it; a context without finance in its installation accepts every date.
+#[async_trait::async_trait]
+pub trait Calendar: Send + Sync {
+    async fn period_state(
+        &self,
+        store: &crate::store::EventStore,
+        company: &CompanyCode,
+        date: NaiveDate,
+    ) -> Result<PeriodState, crate::aggregate::RepositoryError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

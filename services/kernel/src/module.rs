@@ -7,10 +7,13 @@
 
 use crate::aggregate::Aggregate;
 use crate::event::{DomainEvent, check_fixtures};
+use crate::http::ApiError;
 use crate::lake::{LakeReader, LakeTable, PipelineSql, Relation, ViewSql};
+use crate::master::{Calendar, CompanyCode, PeriodState};
 use crate::store::EventStore;
 use axum::Router;
 use axum::extract::FromRef;
+use chrono::NaiveDate;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -32,10 +35,49 @@ impl FromRef<Platform> for EventStore {
 }
 
 impl Platform {
+    /// Refuses (422 naming `field`) a posting date the books would refuse: unknown company,
+    /// no period defined for it, or its period closed. Without a calendar every date passes.
+    pub async fn check_posting_date(
+        &self,
+        company: &CompanyCode,
+        date: NaiveDate,
+        field: &str,
+    ) -> Result<(), ApiError> {
+        let Some(calendar) = &self.settings.calendar else {
+            return Ok(());
+        };
+        let state = calendar
+            .period_state(&self.store, company, date)
+            .await
+            .map_err(|error| match error {
+                crate::aggregate::RepositoryError::Store(error) => ApiError::from(error),
+                other => ApiError::internal(&other),
+            })?;
+        let period = crate::master::Period::of(date);
+        match state {
+            PeriodState::Open => Ok(()),
+            PeriodState::NoCompany => Err(ApiError::field(
+                "company",
+                "company_not_found",
+                format!("company {company} does not exist"),
+            )),
+            PeriodState::NotDefined => Err(ApiError::field(
+                field,
+                "period_not_defined",
+                format!("no fiscal period is defined for {period} in company {company}"),
+            )),
+            PeriodState::Closed => Err(ApiError::field(
+                field,
+                "period_closed",
+                format!("period {period} of company {company} is closed for posting"),
+            )),
+        }
+    }
+
     /// The lake reader, or 503 when this process does not serve queries.
-    pub fn lake(&self) -> Result<&dyn LakeReader, crate::http::ApiError> {
+    pub fn lake(&self) -> Result<&dyn LakeReader, ApiError> {
         self.lake.as_deref().ok_or_else(|| {
-            crate::http::ApiError::new(
+            ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "query_role_not_running",
                 "Queries not served here",
@@ -45,11 +87,22 @@ impl Platform {
     }
 }
 
-/// Installation settings modules read at start-up.
-#[derive(Debug, Clone, Default)]
+/// What the installation gives every module: settings and the published query interfaces.
+#[derive(Clone, Default)]
 pub struct Settings {
     /// Company created on first start when none exists: (code, name).
     pub default_company: Option<(String, String)>,
+    /// The books' posting calendar (finance's), when the installation has one.
+    pub calendar: Option<Arc<dyn Calendar>>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("default_company", &self.default_company)
+            .field("calendar", &self.calendar.is_some())
+            .finish()
+    }
 }
 
 /// Work a module does once when an api role starts (e.g. create the default company).
@@ -98,6 +151,8 @@ pub struct Module {
     /// Reactions to other contexts' events (finance's automatic postings, …).
     pub reactors: Vec<Arc<dyn crate::reactor::Reactor>>,
     pub on_start: Option<StartHook>,
+    /// The posting calendar this context publishes (finance keeps the books).
+    pub calendar: Option<Arc<dyn Calendar>>,
 }
 
 impl Module {
@@ -121,6 +176,7 @@ impl Module {
             views: Vec::new(),
             reactors: Vec::new(),
             on_start: None,
+            calendar: None,
         }
     }
 

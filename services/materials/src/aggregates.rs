@@ -12,6 +12,7 @@ impl DomainEvent for PlantEvent {}
 impl DomainEvent for MaterialEvent {}
 impl DomainEvent for VendorEvent {}
 impl DomainEvent for StockEvent {}
+impl DomainEvent for PurchaseOrderEvent {}
 
 pub enum PlantCommand {
     Create {
@@ -159,6 +160,70 @@ impl Aggregate for Stock {
 
     fn apply(state: &mut Option<Stock>, event: &StockEvent) {
         *state = Stock::apply(state.take(), event);
+    }
+}
+
+pub enum PurchaseOrderCommand {
+    Create {
+        new: Box<NewPurchaseOrder>,
+        view: Box<PurchasingView>,
+    },
+    ChangeLine {
+        line: u32,
+        change: LineChange,
+    },
+    CancelLine {
+        line: u32,
+    },
+    Close,
+    /// A receipt (positive base quantity) or a return to the vendor (negative).
+    Receive {
+        line: u32,
+        movement_id: uuid::Uuid,
+        posting_date: chrono::NaiveDate,
+        quantity: rust_decimal::Decimal,
+    },
+}
+
+impl Aggregate for PurchaseOrder {
+    const TYPE: &'static str = "materials.purchase_order";
+    type State = Option<PurchaseOrder>;
+    type Event = PurchaseOrderEvent;
+    type Command = PurchaseOrderCommand;
+    type Rejection = Vec<Violation>;
+
+    fn decide(
+        state: &Option<PurchaseOrder>,
+        command: PurchaseOrderCommand,
+    ) -> Result<Vec<PurchaseOrderEvent>, Vec<Violation>> {
+        let Some(order) = state else {
+            return match command {
+                PurchaseOrderCommand::Create { new, view } => {
+                    PurchaseOrder::decide_create(None, *new, &view)
+                }
+                _ => Ok(Vec::new()),
+            };
+        };
+        match command {
+            PurchaseOrderCommand::Create { new, view } => {
+                PurchaseOrder::decide_create(Some(order), *new, &view)
+            }
+            PurchaseOrderCommand::ChangeLine { line, change } => {
+                order.decide_change_line(line, change)
+            }
+            PurchaseOrderCommand::CancelLine { line } => order.decide_cancel_line(line),
+            PurchaseOrderCommand::Close => order.decide_close(),
+            PurchaseOrderCommand::Receive {
+                line,
+                movement_id,
+                posting_date,
+                quantity,
+            } => order.decide_receive(line, movement_id, posting_date, quantity),
+        }
+    }
+
+    fn apply(state: &mut Option<PurchaseOrder>, event: &PurchaseOrderEvent) {
+        *state = PurchaseOrder::apply(state.take(), event);
     }
 }
 

@@ -186,3 +186,354 @@ pub async fn create_vendor(
     let id = new.number.to_string();
     decision(&loaded, new, "vendor", id)
 }
+
+// ----- purchase orders ------------------------------------------------------------------------
+
+pub fn purchase_order_id(company: &CompanyCode, number: &PurchaseOrderNumber) -> String {
+    format!("{company}/{number}")
+}
+
+pub async fn purchase_order(
+    store: &EventStore,
+    company: &CompanyCode,
+    number: &PurchaseOrderNumber,
+) -> Result<Loaded<PurchaseOrder>, MaterialsError> {
+    Ok(aggregate::load::<PurchaseOrder>(store, &purchase_order_id(company, number)).await?)
+}
+
+/// The vendor, materials and plants a purchase order names, loaded for its decision. Master
+/// data is not pinned: what an order checks (units, plants a material is valued in, storage
+/// locations, currencies) is only ever added to, never changed.
+async fn purchasing_view(
+    store: &EventStore,
+    company: &CompanyCode,
+    vendor_number: &VendorNumber,
+    lines: &[NewOrderLine],
+) -> Result<PurchasingView, MaterialsError> {
+    let mut material_ids: Vec<String> = lines
+        .iter()
+        .map(|l| material_id(company, &l.material))
+        .collect();
+    material_ids.sort();
+    material_ids.dedup();
+    let mut plant_ids: Vec<String> = lines.iter().map(|l| plant_id(company, &l.plant)).collect();
+    plant_ids.sort();
+    plant_ids.dedup();
+    Ok(PurchasingView {
+        vendor: vendor(store, company, vendor_number).await?.state,
+        materials: aggregate::load_many::<Material>(store, &material_ids)
+            .await?
+            .into_values()
+            .filter_map(|l| l.state)
+            .map(|m| (m.number.clone(), m))
+            .collect(),
+        plants: aggregate::load_many::<Plant>(store, &plant_ids)
+            .await?
+            .into_values()
+            .filter_map(|l| l.state)
+            .map(|p| (p.code.clone(), p))
+            .collect(),
+    })
+}
+
+pub async fn create_purchase_order(
+    store: &EventStore,
+    new: NewPurchaseOrder,
+) -> Result<Decision<PurchaseOrder>, MaterialsError> {
+    let loaded = purchase_order(store, &new.company, &new.number).await?;
+    let view = purchasing_view(store, &new.company, &new.vendor, &new.lines).await?;
+    let id = new.number.to_string();
+    decision(
+        &loaded,
+        PurchaseOrderCommand::Create {
+            new: Box::new(new),
+            view: Box::new(view),
+        },
+        "purchase order",
+        id,
+    )
+}
+
+/// A change to an order named in the path: 404 when it does not exist.
+pub async fn change_purchase_order(
+    store: &EventStore,
+    company: &CompanyCode,
+    number: &PurchaseOrderNumber,
+    command: PurchaseOrderCommand,
+) -> Result<Decision<PurchaseOrder>, MaterialsError> {
+    let loaded = purchase_order(store, company, number).await?;
+    let not_found = || MaterialsError::NotFound {
+        what: "purchase order",
+        id: number.to_string(),
+    };
+    if loaded.state.is_none() {
+        return Err(not_found());
+    }
+    decision(&loaded, command, "purchase order", number.to_string())
+}
+
+// ----- goods movements ------------------------------------------------------------------------
+
+/// A goods movement as requested: the quantity in `unit` (the base unit when `None`).
+#[derive(Debug, Clone)]
+pub struct MovementRequest {
+    pub company: CompanyCode,
+    pub material: MaterialNumber,
+    pub plant: PlantCode,
+    pub location: LocationCode,
+    pub quantity: rust_decimal::Decimal,
+    pub unit: Option<tributary_kernel::master::UnitOfMeasure>,
+    pub posting_date: chrono::NaiveDate,
+    pub movement_id: uuid::Uuid,
+    pub kind: MovementKind,
+}
+
+/// A receipt against a purchase order line, or a return of it to the vendor.
+#[derive(Debug, Clone)]
+pub struct ReceiptRequest {
+    pub company: CompanyCode,
+    pub purchase_order: PurchaseOrderNumber,
+    pub line: u32,
+    pub quantity: rust_decimal::Decimal,
+    /// Defaults to the line's order unit.
+    pub unit: Option<tributary_kernel::master::UnitOfMeasure>,
+    /// Defaults to the line's storage location.
+    pub location: Option<LocationCode>,
+    pub posting_date: chrono::NaiveDate,
+    pub movement_id: uuid::Uuid,
+    pub returning: bool,
+}
+
+/// What a posted goods movement answers: the stock and its movements as decided.
+#[derive(Debug, Clone)]
+pub struct PostedMovements {
+    pub stock: Stock,
+    pub movements: Vec<Movement>,
+}
+
+fn rejected(violation: Violation) -> MaterialsError {
+    MaterialsError::Rejected(vec![violation])
+}
+
+/// The plant, checked to hold each of `locations` (field name, location).
+async fn plant_with_locations(
+    store: &EventStore,
+    company: &CompanyCode,
+    code: &PlantCode,
+    locations: &[(&str, &LocationCode)],
+) -> Result<Plant, MaterialsError> {
+    let Some(found) = plant(store, company, code).await?.state else {
+        return Err(rejected(Violation::PlantNotFound {
+            field: "plant".into(),
+            plant: code.clone(),
+        }));
+    };
+    let missing: Vec<Violation> = locations
+        .iter()
+        .filter(|(_, location)| !found.locations.contains_key(*location))
+        .map(|(field, location)| Violation::LocationNotFound {
+            field: (*field).into(),
+            plant: code.clone(),
+            location: (*location).clone(),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(MaterialsError::Rejected(missing))
+    }
+}
+
+/// Decides a movement on the stock of a material in a plant, appended with `writes`.
+async fn decide_stock(
+    store: &EventStore,
+    company: &CompanyCode,
+    material: &MaterialNumber,
+    plant: &PlantCode,
+    movement: PostMovement,
+    mut writes: Vec<tributary_kernel::StreamWrite>,
+) -> Result<Decision<PostedMovements>, MaterialsError> {
+    let loaded =
+        aggregate::load_snapshotted::<Stock>(store, &stock_id(company, material, plant)).await?;
+    if loaded.state.is_none() {
+        return Err(rejected(Violation::MaterialNotInPlant {
+            field: "plant".into(),
+            material: material.clone(),
+            plant: plant.clone(),
+        }));
+    }
+    let decided = loaded.decide(StockCommand::Post(movement))?;
+    let movements = decided
+        .events
+        .iter()
+        .flat_map(|event| match event {
+            StockEvent::GoodsMovementPosted { movements, .. } => movements.clone(),
+            StockEvent::StockOpened { .. } => Vec::new(),
+        })
+        .collect();
+    let stock = decided.state.clone().ok_or(MaterialsError::NotFound {
+        what: "stock",
+        id: stock_id(company, material, plant),
+    })?;
+    writes.extend(decided.writes());
+    Ok(Decision {
+        writes,
+        reads: vec![],
+        outcome: PostedMovements { stock, movements },
+    })
+}
+
+/// An issue, scrap, transfer or count: checked against the material master and the plant,
+/// converted to the base unit, decided on the stock.
+pub async fn post_movement(
+    store: &EventStore,
+    request: MovementRequest,
+) -> Result<Decision<PostedMovements>, MaterialsError> {
+    let company = &request.company;
+    let Some(found) = material(store, company, &request.material).await?.state else {
+        return Err(rejected(Violation::MaterialNotFound {
+            field: "material".into(),
+            material: request.material,
+        }));
+    };
+    let unit = request.unit.unwrap_or_else(|| found.base_unit.clone());
+    let Some(quantity) = found.to_base(request.quantity, &unit) else {
+        return Err(rejected(found.unit_violation("unit".into(), unit)));
+    };
+    let mut locations = vec![("storage_location", &request.location)];
+    if let MovementKind::TransferOut { to_location } = &request.kind {
+        locations.push(("to_storage_location", to_location));
+    }
+    plant_with_locations(store, company, &request.plant, &locations).await?;
+    // A count gives the counted quantity: the stock decides the difference.
+    let kind = match request.kind {
+        MovementKind::CountDifference { book, .. } => MovementKind::CountDifference {
+            counted: quantity,
+            book,
+        },
+        kind => kind,
+    };
+    let movement = PostMovement {
+        movement_id: request.movement_id,
+        posting_date: request.posting_date,
+        location: request.location,
+        kind,
+        quantity,
+        receipt_value: rust_decimal::Decimal::ZERO,
+    };
+    decide_stock(
+        store,
+        company,
+        &request.material,
+        &request.plant,
+        movement,
+        vec![],
+    )
+    .await
+}
+
+/// A goods receipt against a purchase order line (or its return to the vendor): the order
+/// records it at the order price, the stock takes it in (or gives it up) in one append.
+pub async fn receive(
+    store: &EventStore,
+    request: ReceiptRequest,
+) -> Result<Decision<PostedMovements>, MaterialsError> {
+    let company = &request.company;
+    let loaded = purchase_order(store, company, &request.purchase_order).await?;
+    let Some(order) = &loaded.state else {
+        return Err(rejected(Violation::PurchaseOrderNotFound {
+            field: "purchase_order".into(),
+            number: request.purchase_order,
+        }));
+    };
+    let Some(line) = order.lines.get(&request.line) else {
+        return Err(rejected(Violation::LineNotFound {
+            field: "line".into(),
+            number: order.number.clone(),
+            line: request.line,
+        }));
+    };
+    let ordered = line.ordered.clone();
+    let Some(found) = material(store, company, &ordered.material).await?.state else {
+        return Err(rejected(Violation::MaterialNotFound {
+            field: "line".into(),
+            material: ordered.material,
+        }));
+    };
+    let unit = request.unit.unwrap_or_else(|| ordered.unit.clone());
+    let Some(quantity) = found.to_base(request.quantity, &unit) else {
+        return Err(rejected(found.unit_violation("unit".into(), unit)));
+    };
+    let location = request.location.unwrap_or_else(|| ordered.location.clone());
+    plant_with_locations(
+        store,
+        company,
+        &ordered.plant,
+        &[("storage_location", &location)],
+    )
+    .await?;
+    let signed = if request.returning {
+        -quantity
+    } else {
+        quantity
+    };
+    let decided = loaded.decide(PurchaseOrderCommand::Receive {
+        line: request.line,
+        movement_id: request.movement_id,
+        posting_date: request.posting_date,
+        quantity: signed,
+    })?;
+    let value = decided
+        .events
+        .iter()
+        .find_map(|event| match event {
+            PurchaseOrderEvent::PurchaseOrderReceived { value, .. } => Some(*value),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let kind = if request.returning {
+        MovementKind::ReturnToVendor {
+            purchase_order: order.number.to_string(),
+            line: request.line,
+            vendor: order.vendor.clone(),
+            order_value: Some(-value),
+        }
+    } else {
+        MovementKind::Receipt {
+            purchase_order: Some(order.number.to_string()),
+            line: Some(request.line),
+            vendor: Some(order.vendor.clone()),
+        }
+    };
+    let movement = PostMovement {
+        movement_id: request.movement_id,
+        posting_date: request.posting_date,
+        location,
+        kind,
+        quantity,
+        receipt_value: value,
+    };
+    decide_stock(
+        store,
+        company,
+        &ordered.material,
+        &ordered.plant,
+        movement,
+        decided.writes(),
+    )
+    .await
+}
+
+/// The stock of a material in a plant as the write model holds it.
+pub async fn stock(
+    store: &EventStore,
+    company: &CompanyCode,
+    material: &MaterialNumber,
+    plant: &PlantCode,
+) -> Result<Option<Stock>, MaterialsError> {
+    Ok(
+        aggregate::load_snapshotted::<Stock>(store, &stock_id(company, material, plant))
+            .await?
+            .state,
+    )
+}

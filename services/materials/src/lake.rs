@@ -39,6 +39,7 @@ impl MovementRow {
                 purchase_order,
                 line,
                 vendor,
+                ..
             } => (
                 Some(purchase_order.as_str()),
                 Some(i32::try_from(*line).unwrap_or(i32::MAX)),

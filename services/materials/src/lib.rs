@@ -3,20 +3,20 @@
 //!
 //! `domain` holds the rules, `valuation` the valuation methods and their rounding,
 //! `aggregates` puts them on the kernel's aggregate abstraction, `lake` defines the relations and
-//! tables. [`module`] declares it to the binary. Purchase orders, invoices, payments, the REST
-//! API and finance's automatic postings build on this (issue 13).
+//! tables, `api` is the REST surface. [`module`] declares it to the binary.
 
 pub mod aggregates;
 pub mod api;
 pub mod commands;
 pub mod domain;
+pub mod events;
 pub mod lake;
 pub mod valuation;
 
 #[cfg(test)]
 mod domain_tests;
 
-use domain::{Material, Plant, Stock, Vendor};
+use domain::{Material, Plant, PurchaseOrder, Stock, Vendor};
 use tributary_kernel::module::{EventSet, Module};
 
 pub const CONTEXT: &str = "materials";
@@ -35,6 +35,7 @@ pub fn module() -> Module {
         EventSet::of::<Material>(),
         EventSet::of::<Vendor>(),
         EventSet::of::<Stock>(),
+        EventSet::of::<PurchaseOrder>(),
     ];
     module.relations = lake::relations();
     module.tables = lake::tables();

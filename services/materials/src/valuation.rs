@@ -100,8 +100,10 @@ impl Valuation {
         if self.quantity.is_zero() {
             Decimal::ZERO
         } else {
-            (self.value / self.quantity)
-                .round_dp_with_strategy(PRICE_DECIMALS, RoundingStrategy::MidpointAwayFromZero)
+            let mut price = (self.value / self.quantity)
+                .round_dp_with_strategy(PRICE_DECIMALS, RoundingStrategy::MidpointAwayFromZero);
+            price.rescale(PRICE_DECIMALS);
+            price
         }
     }
 

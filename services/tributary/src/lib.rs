@@ -275,6 +275,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         })?;
     let settings = Arc::new(tributary_kernel::module::Settings {
         default_company: Some(config.default_company.clone()),
+        // A published query interface serves every context of the installation, also those
+        // this process does not run (`--contexts`).
+        calendar: modules::all().into_iter().find_map(|m| m.calendar),
     });
     if roles.api {
         for module in &modules {

@@ -219,6 +219,16 @@ impl Material {
             .map(|c| quantity * c.factor)
     }
 
+    /// `unit` is not one of this material's units.
+    pub fn unit_violation(&self, field: String, unit: UnitOfMeasure) -> Violation {
+        Violation::UnitNotOfMaterial {
+            field,
+            unit,
+            material: self.number.clone(),
+            base: self.base_unit.clone(),
+        }
+    }
+
     pub fn apply(state: Option<Material>, event: &MaterialEvent) -> Option<Material> {
         match (state, event) {
             (

@@ -14,9 +14,11 @@
 //! valuation method and carried in the event (see [`crate::valuation`] for the rounding).
 
 mod master;
+mod purchasing;
 mod stock;
 
 pub use master::*;
+pub use purchasing::*;
 pub use stock::*;
 
 use crate::valuation::round_amount;
@@ -24,7 +26,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use tributary_kernel::master::UnitOfMeasure;
+use tributary_kernel::master::{Currency, UnitOfMeasure};
 
 pub const NAME_LENGTH_MAX: usize = 200;
 
@@ -73,6 +75,18 @@ code!(
     20,
     "must be 1 to 20 characters A-Z, 0-9, '-' or '_'",
     b"-_"
+);
+code!(
+    PurchaseOrderNumber,
+    20,
+    "must be 1 to 20 characters A-Z, 0-9, '-' or '_'",
+    b"-_"
+);
+code!(
+    InvoiceNumber,
+    30,
+    "must be 1 to 30 characters A-Z, 0-9, '-', '_' or '/'",
+    b"-_/"
 );
 code!(
     ValuationClass,
@@ -219,6 +233,65 @@ pub enum Violation {
     },
     #[error("a transfer needs two different storage locations")]
     TransferToItself,
+    #[error("purchase order {number} already exists")]
+    PurchaseOrderExists { number: PurchaseOrderNumber },
+    #[error("purchase order {number} does not exist")]
+    PurchaseOrderNotFound {
+        field: String,
+        number: PurchaseOrderNumber,
+    },
+    #[error("purchase order {number} is closed")]
+    PurchaseOrderClosed {
+        field: String,
+        number: PurchaseOrderNumber,
+    },
+    #[error("vendor {vendor} does not exist")]
+    VendorNotFound { field: String, vendor: VendorNumber },
+    #[error("material {material} does not exist")]
+    MaterialNotFound {
+        field: String,
+        material: MaterialNumber,
+    },
+    #[error("purchase order {number} has no line {line}")]
+    LineNotFound {
+        field: String,
+        number: PurchaseOrderNumber,
+        line: u32,
+    },
+    #[error("line {line} is listed twice")]
+    LineTwice { field: String, line: u32 },
+    #[error("line {line} is cancelled")]
+    LineCancelled { field: String, line: u32 },
+    #[error("line {line} is {}: only open lines change or cancel", status.as_str())]
+    LineNotOpen {
+        field: String,
+        line: u32,
+        status: OrderStatus,
+    },
+    #[error("an order needs 1 to {max} lines, got {count}")]
+    LineCount { count: usize, max: usize },
+    #[error(
+        "{requested} more would exceed the ordered {ordered} plus {tolerance_percent}% tolerance; {received} received so far"
+    )]
+    ReceiptBeyondTolerance {
+        field: String,
+        ordered: Decimal,
+        received: Decimal,
+        requested: Decimal,
+        tolerance_percent: Decimal,
+    },
+    #[error("only {received} was received on the line, {requested} cannot go back")]
+    ReturnBeyondReceived {
+        field: String,
+        received: Decimal,
+        requested: Decimal,
+    },
+    #[error("the currency is {given}, {expected} expected")]
+    CurrencyMismatch {
+        field: String,
+        expected: Currency,
+        given: Currency,
+    },
 }
 
 impl Violation {
@@ -237,7 +310,20 @@ impl Violation {
             | Violation::UnitTwice { field, .. }
             | Violation::QuantityNotPositive { field }
             | Violation::StockShort { field, .. } => field.clone(),
-            Violation::TransferToItself => "to_location".into(),
+            Violation::TransferToItself => "to_storage_location".into(),
+            Violation::PurchaseOrderExists { .. } => "number".into(),
+            Violation::LineCount { .. } => "lines".into(),
+            Violation::PurchaseOrderNotFound { field, .. }
+            | Violation::PurchaseOrderClosed { field, .. }
+            | Violation::VendorNotFound { field, .. }
+            | Violation::MaterialNotFound { field, .. }
+            | Violation::LineNotFound { field, .. }
+            | Violation::LineTwice { field, .. }
+            | Violation::LineCancelled { field, .. }
+            | Violation::LineNotOpen { field, .. }
+            | Violation::ReceiptBeyondTolerance { field, .. }
+            | Violation::ReturnBeyondReceived { field, .. }
+            | Violation::CurrencyMismatch { field, .. } => field.clone(),
         }
     }
 
@@ -256,6 +342,19 @@ impl Violation {
             Violation::QuantityNotPositive { .. } => "positive",
             Violation::StockShort { .. } => "stock_short",
             Violation::TransferToItself => "transfer_to_itself",
+            Violation::PurchaseOrderExists { .. } => "purchase_order_exists",
+            Violation::PurchaseOrderNotFound { .. } => "purchase_order_not_found",
+            Violation::PurchaseOrderClosed { .. } => "purchase_order_closed",
+            Violation::VendorNotFound { .. } => "vendor_not_found",
+            Violation::MaterialNotFound { .. } => "material_not_found",
+            Violation::LineNotFound { .. } => "line_not_found",
+            Violation::LineTwice { .. } => "line_twice",
+            Violation::LineCancelled { .. } => "line_cancelled",
+            Violation::LineNotOpen { .. } => "line_not_open",
+            Violation::LineCount { .. } => "line_count",
+            Violation::ReceiptBeyondTolerance { .. } => "over_delivery_tolerance",
+            Violation::ReturnBeyondReceived { .. } => "return_beyond_received",
+            Violation::CurrencyMismatch { .. } => "currency_mismatch",
         }
     }
 }

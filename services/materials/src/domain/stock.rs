@@ -36,6 +36,10 @@ pub enum MovementKind {
         purchase_order: String,
         line: u32,
         vendor: VendorNumber,
+        /// At the order price: what the return clears on GR/IR (the stock gives up its own
+        /// valuation; finance posts the difference as a price difference).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order_value: Option<Decimal>,
     },
     TransferOut {
         to_location: LocationCode,

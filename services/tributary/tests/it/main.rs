@@ -17,6 +17,7 @@ mod legacy_store;
 mod materials;
 mod modules;
 mod pipelines;
+mod procure_to_pay;
 mod reactors;
 mod reports;
 mod restart;

@@ -5,7 +5,6 @@
 use crate::helpers::{Backend, TestApp};
 use serde_json::json;
 use std::sync::Arc;
-use tributary_finance::commands::{self, FinanceError};
 use tributary_finance::domain::{
     AccountNumber, JournalEntryEvent, LineInput, PostJournalEntry, Side,
 };
@@ -65,24 +64,7 @@ impl Reactor for Mirror {
                 line("1000", Side::Credit(amount)),
             ],
         };
-        match commands::post_journal_entry(&platform.store, command).await {
-            Ok(decision) => Ok(cause.commit(&platform.store, "finance", decision).await?),
-            Err(FinanceError::Rejected(violations)) => Ok(Reaction::Rejected {
-                reason: violations
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                problem: json!({"errors": violations.iter().map(|v| json!({
-                    "field": v.field(), "rule": v.rule(), "detail": v.to_string()
-                })).collect::<Vec<_>>()}),
-            }),
-            Err(FinanceError::Store(error)) => Err(error.into()),
-            Err(other) => Err(ReactorError::Failed {
-                reactor: "test.mirror",
-                reason: other.to_string(),
-            }),
-        }
+        tributary_finance::reactors::post(platform, cause, command).await
     }
 }
 

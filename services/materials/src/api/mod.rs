@@ -3,8 +3,11 @@
 //! - `POST /plants`, `GET /plants/{plant}`, `POST /plants/{plant}/storage-locations`
 //! - `POST /materials` (with the plants it is valued in), `GET /materials/{material}`
 //! - `POST /vendors`, `GET /vendors/{vendor}`
+//! - purchase orders, goods movements and stock: [`purchasing`]
 //!
 //! `company` may be left out: the installation's default company is meant.
+
+mod purchasing;
 
 use crate::CONTEXT;
 use crate::commands::{self, MaterialsError};
@@ -57,6 +60,7 @@ pub fn router() -> Router<Platform> {
         .route("/api/v1/materials/{material}", get(get_material))
         .route("/api/v1/vendors", post(create_vendor))
         .route("/api/v1/vendors/{vendor}", get(get_vendor))
+        .merge(purchasing::router())
 }
 
 /// The company a request names, or the installation's default.

@@ -1,0 +1,8 @@
+//! The events materials publishes: the contract other contexts may read (finance's automatic
+//! postings, the lake). Changing one means a new version with an upcaster and a fixture.
+
+pub use crate::domain::{
+    InvoiceNumber, LocationCode, MaterialEvent, MaterialNumber, Movement, MovementKind, PlantCode,
+    PlantEvent, PurchaseOrderEvent, PurchaseOrderNumber, StockEvent, ValuationClass, VendorEvent,
+    VendorNumber,
+};
