@@ -18,7 +18,7 @@
 
 use crate::commands::{self, CONTEXT, FinanceError};
 use crate::determination::{self, AccountDetermination, AccountKey};
-use crate::domain::{LineInput, PostJournalEntry, Side};
+use crate::domain::{AccountNumber, CompanyCode, LineInput, PostJournalEntry, Side};
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -26,7 +26,9 @@ use tributary_kernel::Platform;
 use tributary_kernel::event::decode;
 use tributary_kernel::master::Currency;
 use tributary_kernel::reactor::{Cause, Reaction, Reactor, ReactorError};
-use tributary_materials::events::{Movement, MovementKind, StockEvent};
+use tributary_materials::events::{
+    Movement, MovementKind, StockEvent, VendorInvoiceEvent, VendorPaymentEvent,
+};
 
 /// Posts a journal entry as the reaction to `cause`: stored once, or into suspense with the
 /// rules finance found broken.
@@ -58,6 +60,7 @@ pub async fn post(
 /// The lines of one posting, accounts determined as they are added.
 struct Lines<'a> {
     determination: &'a AccountDetermination,
+    /// The valuation class of what moves (empty: the company's defaults).
     valuation_class: &'a str,
     currency: Currency,
     lines: Vec<LineInput>,
@@ -74,8 +77,15 @@ impl Lines<'_> {
             self.missing.insert(key);
             return;
         };
+        self.add_to(account.clone(), amount, cost_center);
+    }
+
+    fn add_to(&mut self, account: AccountNumber, amount: Decimal, cost_center: Option<&str>) {
+        if amount.is_zero() {
+            return;
+        }
         self.lines.push(LineInput {
-            account: account.clone(),
+            account,
             side: if amount > Decimal::ZERO {
                 Side::Debit(amount)
             } else {
@@ -86,35 +96,41 @@ impl Lines<'_> {
             text: None,
         });
     }
+}
 
-    /// A movement's value (signed: into stock positive) and its counter-postings.
-    fn movement(&mut self, movement: &Movement) {
-        let value = movement.value;
-        match &movement.kind {
-            MovementKind::Receipt { .. } => {
-                self.add(AccountKey::Inventory, value, None);
-                self.add(AccountKey::GrIrClearing, -value, None);
-            }
-            MovementKind::Issue { cost_center } => {
-                self.add(AccountKey::Inventory, value, None);
-                self.add(AccountKey::Consumption, -value, Some(cost_center));
-            }
-            MovementKind::Scrap { .. } => {
-                self.add(AccountKey::Inventory, value, None);
-                self.add(AccountKey::Scrap, -value, None);
-            }
-            MovementKind::ReturnToVendor { order_value, .. } => {
-                let order_value = order_value.unwrap_or(-value);
-                self.add(AccountKey::Inventory, value, None);
-                self.add(AccountKey::GrIrClearing, order_value, None);
-                self.add(AccountKey::PriceDifference, -(value + order_value), None);
-            }
-            MovementKind::CountDifference { .. } => {
-                self.add(AccountKey::Inventory, value, None);
-                self.add(AccountKey::InventoryDifference, -value, None);
-            }
-            MovementKind::TransferOut { .. } | MovementKind::TransferIn { .. } => {}
+/// A movement's value (signed: into stock positive) and its counter-postings.
+fn movement_amounts(movement: &Movement, amounts: &mut Vec<(Target, Decimal, Option<String>)>) {
+    let value = movement.value;
+    let mut add = |key, amount: Decimal, cost_center: Option<&String>| {
+        amounts.push((Target::Key(key), amount, cost_center.cloned()));
+    };
+    match &movement.kind {
+        MovementKind::Receipt { .. } => {
+            add(AccountKey::Inventory, value, None);
+            add(AccountKey::GrIrClearing, -value, None);
         }
+        MovementKind::Issue { cost_center } => {
+            add(AccountKey::Inventory, value, None);
+            add(AccountKey::Consumption, -value, Some(cost_center));
+        }
+        MovementKind::Scrap { .. } => {
+            add(AccountKey::Inventory, value, None);
+            add(AccountKey::Scrap, -value, None);
+        }
+        MovementKind::ReturnToVendor { order_value, .. } => {
+            let order_value = order_value.unwrap_or(-value);
+            add(AccountKey::Inventory, value, None);
+            add(AccountKey::GrIrClearing, order_value, None);
+            add(AccountKey::PriceDifference, -(value + order_value), None);
+        }
+        MovementKind::CountDifference { .. } => {
+            add(AccountKey::Inventory, value, None);
+            add(AccountKey::InventoryDifference, -value, None);
+        }
+        // Transfers move no value; a revaluation is posted with its invoice.
+        MovementKind::TransferOut { .. }
+        | MovementKind::TransferIn { .. }
+        | MovementKind::Revaluation { .. } => {}
     }
 }
 
@@ -135,11 +151,12 @@ fn describe(movement: &Movement, material: &str, plant: &str) -> String {
         } => format!("Return to vendor, PO {purchase_order}/{line}"),
         MovementKind::CountDifference { .. } => "Physical inventory difference".to_owned(),
         MovementKind::TransferOut { .. } | MovementKind::TransferIn { .. } => "Transfer".to_owned(),
+        MovementKind::Revaluation { invoice, .. } => format!("Revaluation by invoice {invoice}"),
     };
     format!("{what}: {material} in {plant}")
 }
 
-/// Goods movements to the ledger.
+/// Goods movements, vendor invoices and payments to the ledger.
 pub struct MaterialsPostings;
 
 #[async_trait::async_trait]
@@ -149,7 +166,11 @@ impl Reactor for MaterialsPostings {
     }
 
     fn follows(&self) -> &'static [&'static str] {
-        &["materials.stock"]
+        &[
+            "materials.stock",
+            "materials.vendor_invoice",
+            "materials.vendor_payment",
+        ]
     }
 
     async fn react(
@@ -157,8 +178,19 @@ impl Reactor for MaterialsPostings {
         platform: &Platform,
         cause: &Cause<'_>,
     ) -> Result<Reaction, ReactorError> {
-        let event = match decode::<StockEvent>(cause.event) {
-            Ok(event) => event,
+        let posting = match cause.event.aggregate_type.as_str() {
+            "materials.stock" => decode::<StockEvent>(cause.event).map(|e| movement_posting(&e)),
+            "materials.vendor_invoice" => {
+                decode::<VendorInvoiceEvent>(cause.event).map(|e| invoice_posting(&e))
+            }
+            "materials.vendor_payment" => {
+                decode::<VendorPaymentEvent>(cause.event).map(|e| payment_posting(&e))
+            }
+            _ => return Ok(Reaction::Ignored),
+        };
+        let posting = match posting {
+            Ok(Some(posting)) => posting,
+            Ok(None) => return Ok(Reaction::Ignored),
             Err(error) => {
                 return Ok(Reaction::Rejected {
                     reason: format!("the event cannot be read: {error}"),
@@ -167,20 +199,7 @@ impl Reactor for MaterialsPostings {
                 });
             }
         };
-        let StockEvent::GoodsMovementPosted {
-            company,
-            material,
-            plant,
-            valuation_class,
-            movements,
-        } = event
-        else {
-            return Ok(Reaction::Ignored);
-        };
-        let Some(first) = movements.first() else {
-            return Ok(Reaction::Ignored);
-        };
-        let determination = match determination::load(&platform.store, &company).await {
+        let determination = match determination::load(&platform.store, &posting.company).await {
             Ok(loaded) => loaded.state,
             Err(FinanceError::Store(error)) => return Err(error.into()),
             Err(other) => {
@@ -190,42 +209,207 @@ impl Reactor for MaterialsPostings {
                 });
             }
         };
-        let mut lines = Lines {
-            determination: &determination,
-            valuation_class: valuation_class.as_str(),
-            currency: first.currency.clone(),
-            lines: Vec::new(),
-            missing: BTreeSet::new(),
-        };
-        for movement in &movements {
-            lines.movement(movement);
+        let mut missing = BTreeSet::new();
+        let mut lines = Vec::new();
+        for part in &posting.parts {
+            let mut part_lines = Lines {
+                determination: &determination,
+                valuation_class: &part.valuation_class,
+                currency: posting.currency.clone(),
+                lines: Vec::new(),
+                missing: BTreeSet::new(),
+            };
+            for (target, amount, cost_center) in &part.amounts {
+                match target {
+                    Target::Key(key) => part_lines.add(*key, *amount, cost_center.as_deref()),
+                    Target::Account(account) => {
+                        part_lines.add_to(account.clone(), *amount, cost_center.as_deref())
+                    }
+                }
+            }
+            missing.extend(
+                part_lines
+                    .missing
+                    .iter()
+                    .map(|k| (*k, part.valuation_class.clone())),
+            );
+            lines.extend(part_lines.lines);
         }
-        if !lines.missing.is_empty() {
-            let keys: Vec<&str> = lines.missing.iter().map(|k| k.as_str()).collect();
+        if !missing.is_empty() {
+            let named: Vec<String> = missing
+                .iter()
+                .map(|(key, class)| match class.as_str() {
+                    "" => key.as_str().to_owned(),
+                    class => format!("{} (valuation class {class})", key.as_str()),
+                })
+                .collect();
             return Ok(Reaction::Rejected {
                 reason: format!(
-                    "no account determined for {} in company {company}, valuation class {valuation_class}: \
+                    "no account determined for {} in company {}: \
                      set them with PUT /api/v1/account-determination/materials",
-                    keys.join(", ")
+                    named.join(", "),
+                    posting.company
                 ),
-                problem: json!({"errors": keys.iter().map(|key| json!({
-                    "field": format!("defaults.{key}"), "rule": "account_not_determined",
-                    "detail": format!("no {key} account for valuation class {valuation_class}")
+                problem: json!({"errors": missing.iter().map(|(key, class)| json!({
+                    "field": format!("defaults.{}", key.as_str()), "rule": "account_not_determined",
+                    "detail": format!("no {} account for valuation class {class:?}", key.as_str())
                 })).collect::<Vec<_>>()}),
             });
         }
-        if lines.lines.is_empty() {
+        if lines.is_empty() {
             return Ok(Reaction::Ignored);
         }
         let command = PostJournalEntry {
             entry_id: cause.command_id(),
-            company,
-            posting_date: first.posting_date,
-            document_date: Some(first.posting_date),
-            reference: Some(format!("MM {}", first.movement_id)),
-            text: Some(describe(first, material.as_str(), plant.as_str())),
-            lines: lines.lines,
+            company: posting.company,
+            posting_date: posting.posting_date,
+            document_date: Some(posting.document_date),
+            reference: Some(posting.reference),
+            text: Some(posting.text),
+            lines,
         };
         post(platform, cause, command).await
     }
+}
+
+/// Where an amount goes: the account determined for a key, or one named by the event.
+enum Target {
+    Key(AccountKey),
+    Account(AccountNumber),
+}
+
+/// Amounts (positive debit, negative credit) of one valuation class.
+struct Part {
+    valuation_class: String,
+    amounts: Vec<(Target, Decimal, Option<String>)>,
+}
+
+/// A posting an event asks for, before its accounts are determined.
+struct Posting {
+    company: CompanyCode,
+    posting_date: chrono::NaiveDate,
+    document_date: chrono::NaiveDate,
+    currency: Currency,
+    reference: String,
+    text: String,
+    parts: Vec<Part>,
+}
+
+fn movement_posting(event: &StockEvent) -> Option<Posting> {
+    let StockEvent::GoodsMovementPosted {
+        company,
+        material,
+        plant,
+        valuation_class,
+        movements,
+    } = event
+    else {
+        return None;
+    };
+    let first = movements.first()?;
+    let mut amounts = Vec::new();
+    for movement in movements {
+        movement_amounts(movement, &mut amounts);
+    }
+    Some(Posting {
+        company: company.clone(),
+        posting_date: first.posting_date,
+        document_date: first.posting_date,
+        currency: first.currency.clone(),
+        reference: format!("MM {}", first.movement_id),
+        text: describe(first, material.as_str(), plant.as_str()),
+        parts: vec![Part {
+            valuation_class: valuation_class.to_string(),
+            amounts,
+        }],
+    })
+}
+
+fn invoice_posting(event: &VendorInvoiceEvent) -> Option<Posting> {
+    let VendorInvoiceEvent::VendorInvoicePosted {
+        company,
+        vendor,
+        number,
+        kind,
+        invoice_date,
+        posting_date,
+        currency,
+        total,
+        lines,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    let mut parts: Vec<Part> = lines
+        .iter()
+        .map(|line| Part {
+            valuation_class: line.valuation_class.to_string(),
+            amounts: vec![
+                (
+                    Target::Key(AccountKey::GrIrClearing),
+                    line.cleared_value,
+                    None,
+                ),
+                (Target::Key(AccountKey::Inventory), line.stock_share, None),
+                (
+                    Target::Key(AccountKey::PriceDifference),
+                    line.price_difference,
+                    None,
+                ),
+            ],
+        })
+        .collect();
+    parts.push(Part {
+        valuation_class: String::new(),
+        amounts: vec![(Target::Key(AccountKey::AccountsPayable), -*total, None)],
+    });
+    let what = match kind {
+        tributary_materials::events::InvoiceKind::Invoice => "Vendor invoice",
+        tributary_materials::events::InvoiceKind::CreditMemo => "Vendor credit memo",
+    };
+    Some(Posting {
+        company: company.clone(),
+        posting_date: *posting_date,
+        document_date: *invoice_date,
+        currency: currency.clone(),
+        reference: format!("MM invoice {vendor}/{number}"),
+        text: format!("{what} {number} of {vendor}"),
+        parts,
+    })
+}
+
+fn payment_posting(event: &VendorPaymentEvent) -> Option<Posting> {
+    let VendorPaymentEvent::VendorPaymentMade {
+        company,
+        payment_id,
+        vendor,
+        payment_date,
+        currency,
+        bank_account,
+        items,
+        paid,
+    } = event;
+    let settled: Decimal = items.iter().map(|i| i.amount).sum();
+    let discount: Decimal = items.iter().map(|i| i.discount).sum();
+    let bank = match bank_account.as_deref().map(AccountNumber::parse) {
+        Some(Ok(account)) => Target::Account(account),
+        _ => Target::Key(AccountKey::Bank),
+    };
+    Some(Posting {
+        company: company.clone(),
+        posting_date: *payment_date,
+        document_date: *payment_date,
+        currency: currency.clone(),
+        reference: format!("MM payment {payment_id}"),
+        text: format!("Payment to vendor {vendor}"),
+        parts: vec![Part {
+            valuation_class: String::new(),
+            amounts: vec![
+                (Target::Key(AccountKey::AccountsPayable), settled, None),
+                (bank, -*paid, None),
+                (Target::Key(AccountKey::CashDiscount), -discount, None),
+            ],
+        }],
+    })
 }

@@ -13,6 +13,8 @@ impl DomainEvent for MaterialEvent {}
 impl DomainEvent for VendorEvent {}
 impl DomainEvent for StockEvent {}
 impl DomainEvent for PurchaseOrderEvent {}
+impl DomainEvent for VendorInvoiceEvent {}
+impl DomainEvent for VendorPaymentEvent {}
 
 pub enum PlantCommand {
     Create {
@@ -224,6 +226,60 @@ impl Aggregate for PurchaseOrder {
 
     fn apply(state: &mut Option<PurchaseOrder>, event: &PurchaseOrderEvent) {
         *state = PurchaseOrder::apply(state.take(), event);
+    }
+}
+
+/// An invoice is decided across aggregates (see [`VendorInvoice::decide_post`]); on its own
+/// stream it is released and settled.
+pub enum VendorInvoiceCommand {
+    Release,
+    Settle(VendorInvoiceEvent),
+}
+
+impl Aggregate for VendorInvoice {
+    const TYPE: &'static str = "materials.vendor_invoice";
+    type State = Option<VendorInvoice>;
+    type Event = VendorInvoiceEvent;
+    type Command = VendorInvoiceCommand;
+    type Rejection = Vec<Violation>;
+
+    fn decide(
+        state: &Option<VendorInvoice>,
+        command: VendorInvoiceCommand,
+    ) -> Result<Vec<VendorInvoiceEvent>, Vec<Violation>> {
+        match (state, command) {
+            (Some(invoice), VendorInvoiceCommand::Release) => invoice.decide_release(),
+            (Some(_), VendorInvoiceCommand::Settle(event)) => Ok(vec![event]),
+            (None, _) => Ok(Vec::new()),
+        }
+    }
+
+    fn apply(state: &mut Option<VendorInvoice>, event: &VendorInvoiceEvent) {
+        *state = VendorInvoice::apply(state.take(), event);
+    }
+}
+
+/// A payment is decided with the documents it settles (see [`VendorPayment::decide`]).
+impl Aggregate for VendorPayment {
+    const TYPE: &'static str = "materials.vendor_payment";
+    type State = Option<VendorPayment>;
+    type Event = VendorPaymentEvent;
+    type Command = VendorPaymentEvent;
+    type Rejection = Vec<Violation>;
+
+    fn decide(
+        state: &Option<VendorPayment>,
+        made: VendorPaymentEvent,
+    ) -> Result<Vec<VendorPaymentEvent>, Vec<Violation>> {
+        Ok(if state.is_some() {
+            Vec::new()
+        } else {
+            vec![made]
+        })
+    }
+
+    fn apply(state: &mut Option<VendorPayment>, event: &VendorPaymentEvent) {
+        *state = VendorPayment::apply(state.take(), event);
     }
 }
 

@@ -537,3 +537,185 @@ pub async fn stock(
             .state,
     )
 }
+
+// ----- vendor invoices and payments -----------------------------------------------------------
+
+pub fn invoice_id(company: &CompanyCode, vendor: &VendorNumber, number: &InvoiceNumber) -> String {
+    format!("{company}/{vendor}/{number}")
+}
+
+pub fn payment_id(company: &CompanyCode, payment: uuid::Uuid) -> String {
+    format!("{company}/{payment}")
+}
+
+pub async fn invoice(
+    store: &EventStore,
+    company: &CompanyCode,
+    vendor: &VendorNumber,
+    number: &InvoiceNumber,
+) -> Result<Loaded<VendorInvoice>, MaterialsError> {
+    Ok(aggregate::load::<VendorInvoice>(store, &invoice_id(company, vendor, number)).await?)
+}
+
+/// Matches an invoice or credit memo against its orders and stock: the invoice, each order
+/// line's invoiced quantity and each stock's revaluation are appended at once; the stocks it
+/// read and did not revalue are pinned (their quantity decided the split of the difference).
+pub async fn post_invoice(
+    store: &EventStore,
+    new: NewInvoice,
+) -> Result<Decision<VendorInvoice>, MaterialsError> {
+    let company = new.company.clone();
+    let loaded = invoice(store, &company, &new.vendor, &new.number).await?;
+    let mut order_ids: Vec<String> = new
+        .lines
+        .iter()
+        .map(|l| purchase_order_id(&company, &l.purchase_order))
+        .collect();
+    order_ids.sort();
+    order_ids.dedup();
+    let loaded_orders = aggregate::load_many::<PurchaseOrder>(store, &order_ids).await?;
+    let orders: std::collections::HashMap<PurchaseOrderNumber, PurchaseOrder> = loaded_orders
+        .values()
+        .filter_map(|l| l.state.clone())
+        .map(|o| (o.number.clone(), o))
+        .collect();
+    let mut keys: Vec<(MaterialNumber, PlantCode, LocationCode)> = new
+        .lines
+        .iter()
+        .filter_map(|l| orders.get(&l.purchase_order)?.lines.get(&l.line))
+        .map(|l| {
+            let o = &l.ordered;
+            (o.material.clone(), o.plant.clone(), o.location.clone())
+        })
+        .collect();
+    keys.sort();
+    keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let mut material_ids: Vec<String> = keys.iter().map(|k| material_id(&company, &k.0)).collect();
+    material_ids.dedup();
+    let materials = aggregate::load_many::<Material>(store, &material_ids)
+        .await?
+        .into_values()
+        .filter_map(|l| l.state)
+        .map(|m| (m.number.clone(), m))
+        .collect();
+    let mut stocks = std::collections::HashMap::new();
+    let mut loaded_stocks = std::collections::HashMap::new();
+    for (material, plant, location) in &keys {
+        let stream =
+            aggregate::load_snapshotted::<Stock>(store, &stock_id(&company, material, plant))
+                .await?;
+        if let Some(state) = &stream.state {
+            stocks.insert((material.clone(), plant.clone()), state.clone());
+        }
+        loaded_stocks.insert(
+            (material.clone(), plant.clone()),
+            (stream, location.clone()),
+        );
+    }
+    let view = InvoicingView {
+        vendor: vendor(store, &company, &new.vendor).await?.state,
+        orders,
+        materials,
+        stocks,
+    };
+    let (vendor_number, number, posting_date) =
+        (new.vendor.clone(), new.number.clone(), new.posting_date);
+    let decided = VendorInvoice::decide_post(loaded.state.as_ref(), new, &view)?;
+    let mut writes = vec![loaded.write(std::slice::from_ref(&decided.invoice))];
+    for (order, events) in &decided.orders {
+        if let Some(stream) = loaded_orders.get(&purchase_order_id(&company, order)) {
+            writes.push(stream.write(events));
+        }
+    }
+    let mut reads = Vec::new();
+    for (key, (stream, location)) in loaded_stocks {
+        match decided.revaluations.get(&key) {
+            Some(amount) => {
+                let movement = PostMovement {
+                    movement_id: uuid::Uuid::new_v4(),
+                    posting_date,
+                    location,
+                    kind: MovementKind::Revaluation {
+                        vendor: vendor_number.clone(),
+                        invoice: number.clone(),
+                    },
+                    quantity: rust_decimal::Decimal::ZERO,
+                    receipt_value: *amount,
+                };
+                writes.extend(stream.decide(StockCommand::Post(movement))?.writes());
+            }
+            None => reads.push(stream.pin()),
+        }
+    }
+    let outcome = VendorInvoice::apply(None, &decided.invoice).ok_or(MaterialsError::NotFound {
+        what: "invoice",
+        id: number.to_string(),
+    })?;
+    Ok(Decision {
+        writes,
+        reads,
+        outcome,
+    })
+}
+
+/// Releases a blocked invoice for payment: 404 when it does not exist.
+pub async fn release_invoice(
+    store: &EventStore,
+    company: &CompanyCode,
+    vendor_number: &VendorNumber,
+    number: &InvoiceNumber,
+) -> Result<Decision<VendorInvoice>, MaterialsError> {
+    let loaded = invoice(store, company, vendor_number, number).await?;
+    let id = format!("{vendor_number}/{number}");
+    if loaded.state.is_none() {
+        return Err(MaterialsError::NotFound {
+            what: "invoice",
+            id,
+        });
+    }
+    decision(&loaded, VendorInvoiceCommand::Release, "invoice", id)
+}
+
+/// Pays a vendor's documents: the payment and each document's settlement in one append.
+pub async fn pay(
+    store: &EventStore,
+    new: NewPayment,
+) -> Result<Decision<VendorPayment>, MaterialsError> {
+    let company = new.company.clone();
+    let ids: Vec<String> = new
+        .documents
+        .iter()
+        .map(|d| invoice_id(&company, &new.vendor, &d.invoice))
+        .collect();
+    let loaded_documents = aggregate::load_many::<VendorInvoice>(store, &ids).await?;
+    let documents = loaded_documents
+        .values()
+        .filter_map(|l| l.state.clone())
+        .map(|d| (d.number.clone(), d))
+        .collect();
+    let found_vendor = vendor(store, &company, &new.vendor).await?.state;
+    let payment = Loaded::<VendorPayment>::new(payment_id(&company, new.payment_id));
+    let decided = VendorPayment::decide(new, found_vendor.as_ref(), &documents)?;
+    let mut writes = payment.decide(decided.payment.clone())?.writes();
+    for settlement in decided.settlements {
+        let VendorInvoiceEvent::VendorInvoiceSettled { vendor, number, .. } = &settlement else {
+            continue;
+        };
+        if let Some(stream) = loaded_documents.get(&invoice_id(&company, vendor, number)) {
+            writes.extend(
+                stream
+                    .decide(VendorInvoiceCommand::Settle(settlement.clone()))?
+                    .writes(),
+            );
+        }
+    }
+    let outcome = VendorPayment::apply(None, &decided.payment).ok_or(MaterialsError::NotFound {
+        what: "payment",
+        id: payment.id.clone(),
+    })?;
+    Ok(Decision {
+        writes,
+        reads: vec![],
+        outcome,
+    })
+}

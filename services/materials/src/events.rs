@@ -2,7 +2,7 @@
 //! postings, the lake). Changing one means a new version with an upcaster and a fixture.
 
 pub use crate::domain::{
-    InvoiceNumber, LocationCode, MaterialEvent, MaterialNumber, Movement, MovementKind, PlantCode,
-    PlantEvent, PurchaseOrderEvent, PurchaseOrderNumber, StockEvent, ValuationClass, VendorEvent,
-    VendorNumber,
+    InvoiceKind, InvoiceLine, InvoiceNumber, LocationCode, MaterialEvent, MaterialNumber, Movement,
+    MovementKind, PaymentItem, PlantCode, PlantEvent, PurchaseOrderEvent, PurchaseOrderNumber,
+    StockEvent, ValuationClass, VendorEvent, VendorInvoiceEvent, VendorNumber, VendorPaymentEvent,
 };

@@ -55,6 +55,7 @@ impl MovementRow {
             MovementKind::Scrap { reason } => Some(reason),
             MovementKind::TransferOut { to_location } => Some(to_location.as_str()),
             MovementKind::TransferIn { from_location } => Some(from_location.as_str()),
+            MovementKind::Revaluation { invoice, .. } => Some(invoice.as_str()),
             _ => None,
         }
     }

@@ -16,7 +16,7 @@ pub mod valuation;
 #[cfg(test)]
 mod domain_tests;
 
-use domain::{Material, Plant, PurchaseOrder, Stock, Vendor};
+use domain::{Material, Plant, PurchaseOrder, Stock, Vendor, VendorInvoice, VendorPayment};
 use tributary_kernel::module::{EventSet, Module};
 
 pub const CONTEXT: &str = "materials";
@@ -36,6 +36,8 @@ pub fn module() -> Module {
         EventSet::of::<Vendor>(),
         EventSet::of::<Stock>(),
         EventSet::of::<PurchaseOrder>(),
+        EventSet::of::<VendorInvoice>(),
+        EventSet::of::<VendorPayment>(),
     ];
     module.relations = lake::relations();
     module.tables = lake::tables();

@@ -7,6 +7,7 @@
 //!
 //! `company` may be left out: the installation's default company is meant.
 
+mod invoicing;
 mod purchasing;
 
 use crate::CONTEXT;
@@ -61,6 +62,7 @@ pub fn router() -> Router<Platform> {
         .route("/api/v1/vendors", post(create_vendor))
         .route("/api/v1/vendors/{vendor}", get(get_vendor))
         .merge(purchasing::router())
+        .merge(invoicing::router())
 }
 
 /// The company a request names, or the installation's default.

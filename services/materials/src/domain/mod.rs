@@ -13,10 +13,12 @@
 //! quantities are in the material's base unit once decided, a movement's value is decided by the
 //! valuation method and carried in the event (see [`crate::valuation`] for the rounding).
 
+mod invoicing;
 mod master;
 mod purchasing;
 mod stock;
 
+pub use invoicing::*;
 pub use master::*;
 pub use purchasing::*;
 pub use stock::*;
@@ -292,6 +294,64 @@ pub enum Violation {
         expected: Currency,
         given: Currency,
     },
+    #[error("vendor {vendor} already has a document {number}")]
+    InvoiceExists {
+        vendor: VendorNumber,
+        number: InvoiceNumber,
+    },
+    #[error("purchase order {number} was placed with vendor {ordered_from}")]
+    VendorMismatch {
+        field: String,
+        number: PurchaseOrderNumber,
+        ordered_from: VendorNumber,
+    },
+    #[error("{requested} invoiced now and {invoiced} before would exceed the {received} received")]
+    InvoiceBeyondReceived {
+        field: String,
+        received: Decimal,
+        invoiced: Decimal,
+        requested: Decimal,
+    },
+    #[error("only {invoiced} was invoiced on the line, {requested} cannot be credited")]
+    CreditBeyondInvoiced {
+        field: String,
+        invoiced: Decimal,
+        requested: Decimal,
+    },
+    #[error("document {number} is not blocked")]
+    InvoiceNotBlocked { number: InvoiceNumber },
+    #[error("document {number} is listed twice")]
+    InvoiceTwice {
+        field: String,
+        number: InvoiceNumber,
+    },
+    #[error("vendor {vendor} has no document {number}")]
+    InvoiceNotFound {
+        field: String,
+        vendor: VendorNumber,
+        number: InvoiceNumber,
+    },
+    #[error("document {number} is blocked for payment ({reason}); release it first")]
+    InvoiceBlocked {
+        field: String,
+        number: InvoiceNumber,
+        reason: String,
+    },
+    #[error("document {number} is paid already")]
+    InvoiceSettled {
+        field: String,
+        number: InvoiceNumber,
+    },
+    #[error("a credit memo is settled in full: leave the amount out")]
+    PartialCredit { field: String },
+    #[error("{requested} is more than the {open} open")]
+    PaymentBeyondOpen {
+        field: String,
+        open: Decimal,
+        requested: Decimal,
+    },
+    #[error("the documents net to {paid}: nothing to pay")]
+    PaymentNotPositive { paid: Decimal },
 }
 
 impl Violation {
@@ -323,7 +383,19 @@ impl Violation {
             | Violation::LineNotOpen { field, .. }
             | Violation::ReceiptBeyondTolerance { field, .. }
             | Violation::ReturnBeyondReceived { field, .. }
-            | Violation::CurrencyMismatch { field, .. } => field.clone(),
+            | Violation::CurrencyMismatch { field, .. }
+            | Violation::VendorMismatch { field, .. }
+            | Violation::InvoiceBeyondReceived { field, .. }
+            | Violation::CreditBeyondInvoiced { field, .. }
+            | Violation::InvoiceTwice { field, .. }
+            | Violation::InvoiceNotFound { field, .. }
+            | Violation::InvoiceBlocked { field, .. }
+            | Violation::InvoiceSettled { field, .. }
+            | Violation::PartialCredit { field }
+            | Violation::PaymentBeyondOpen { field, .. } => field.clone(),
+            Violation::InvoiceExists { .. } => "number".into(),
+            Violation::InvoiceNotBlocked { .. } => "number".into(),
+            Violation::PaymentNotPositive { .. } => "invoices".into(),
         }
     }
 
@@ -355,6 +427,18 @@ impl Violation {
             Violation::ReceiptBeyondTolerance { .. } => "over_delivery_tolerance",
             Violation::ReturnBeyondReceived { .. } => "return_beyond_received",
             Violation::CurrencyMismatch { .. } => "currency_mismatch",
+            Violation::InvoiceExists { .. } => "invoice_exists",
+            Violation::VendorMismatch { .. } => "vendor_mismatch",
+            Violation::InvoiceBeyondReceived { .. } => "invoice_beyond_received",
+            Violation::CreditBeyondInvoiced { .. } => "credit_beyond_invoiced",
+            Violation::InvoiceNotBlocked { .. } => "invoice_not_blocked",
+            Violation::InvoiceTwice { .. } => "invoice_twice",
+            Violation::InvoiceNotFound { .. } => "invoice_not_found",
+            Violation::InvoiceBlocked { .. } => "invoice_blocked",
+            Violation::InvoiceSettled { .. } => "invoice_settled",
+            Violation::PartialCredit { .. } => "credit_in_full",
+            Violation::PaymentBeyondOpen { .. } => "payment_beyond_open",
+            Violation::PaymentNotPositive { .. } => "payment_not_positive",
         }
     }
 }

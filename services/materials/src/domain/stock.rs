@@ -52,6 +52,12 @@ pub enum MovementKind {
         counted: Decimal,
         book: Decimal,
     },
+    /// A vendor invoice's price difference taken by the stock on hand: value, no quantity.
+    /// Finance posts it with the invoice.
+    Revaluation {
+        vendor: VendorNumber,
+        invoice: InvoiceNumber,
+    },
 }
 
 impl MovementKind {
@@ -64,6 +70,7 @@ impl MovementKind {
             MovementKind::TransferOut { .. } => "transfer_out",
             MovementKind::TransferIn { .. } => "transfer_in",
             MovementKind::CountDifference { .. } => "count_difference",
+            MovementKind::Revaluation { .. } => "revaluation",
         }
     }
 }
@@ -186,7 +193,10 @@ impl Stock {
     /// count posts the difference to the book quantity (a surplus at the moving average).
     pub fn decide_post(&self, command: PostMovement) -> Result<Vec<StockEvent>, Vec<Violation>> {
         if command.quantity <= Decimal::ZERO
-            && !matches!(command.kind, MovementKind::CountDifference { .. })
+            && !matches!(
+                command.kind,
+                MovementKind::CountDifference { .. } | MovementKind::Revaluation { .. }
+            )
         {
             return reject(Violation::QuantityNotPositive {
                 field: "quantity".into(),
@@ -240,6 +250,16 @@ impl Stock {
                 Ok(vec![self.posted(vec![out, into])])
             }
             MovementKind::TransferIn { .. } => reject(Violation::TransferToItself),
+            MovementKind::Revaluation { .. } => {
+                // Decided by the invoice (never below zero value); nothing on hand takes nothing.
+                let value = round_amount(command.receipt_value).max(-valuation.value);
+                if value.is_zero() || valuation.quantity.is_zero() {
+                    return Ok(Vec::new());
+                }
+                valuation.revalue(value);
+                let movement = self.movement(&command, Decimal::ZERO, value, &valuation);
+                Ok(vec![self.posted(vec![movement])])
+            }
             MovementKind::CountDifference { counted, .. } => {
                 let book = self.on_hand(&command.location);
                 let difference = *counted - book;
@@ -308,6 +328,7 @@ impl Stock {
                     // carried value, an outflow takes what the same valuation gave then.
                     match &movement.kind {
                         MovementKind::TransferOut { .. } | MovementKind::TransferIn { .. } => {}
+                        MovementKind::Revaluation { .. } => stock.valuation.revalue(movement.value),
                         _ if movement.quantity > Decimal::ZERO => {
                             stock.valuation.receive(movement.quantity, movement.value);
                         }
