@@ -4,7 +4,10 @@
 //!
 //! - `finance_journal_lines` (one row per line of every `JournalEntryPosted`) feeds
 //!   `gl_journal_lines` (as is) and `gl_account_movements` (per day and account);
-//! - `finance_account_changes` (one row per account event) feeds `gl_account_changes`.
+//! - `finance_account_changes` (one row per account event) feeds `gl_account_changes`;
+//! - `finance_account_determinations` (one row per determined account of each change of a
+//!   company's determination) feeds `gl_account_determinations`, which the view
+//!   `inventory_reconciliation` joins with materials' stock ledger.
 
 use crate::domain::*;
 use std::sync::Arc;
@@ -203,10 +206,67 @@ pub fn account_changes_relation() -> EventRelation<AccountChange> {
     }
 }
 
+/// One determined account: company, valuation class (empty: the company's default), key.
+pub struct DeterminationRow {
+    company: String,
+    valuation_class: String,
+    key: &'static str,
+    account: String,
+}
+
+fn determination_rows(event: &EventEnvelope) -> Result<Vec<DeterminationRow>, EventError> {
+    use crate::determination::DeterminationEvent;
+    let DeterminationEvent::MaterialsAccountsSet {
+        company,
+        defaults,
+        valuation_classes,
+    } = decode::<DeterminationEvent>(event)?;
+    let classes = std::iter::once((String::new(), &defaults)).chain(
+        valuation_classes
+            .iter()
+            .map(|(class, accounts)| (class.clone(), accounts)),
+    );
+    Ok(classes
+        .flat_map(|(class, accounts)| {
+            let company = company.to_string();
+            accounts.iter().map(move |(key, account)| DeterminationRow {
+                company: company.clone(),
+                valuation_class: class.clone(),
+                key: key.as_str(),
+                account: account.to_string(),
+            })
+        })
+        .collect())
+}
+
+pub fn determinations_relation() -> EventRelation<DeterminationRow> {
+    use ColumnType::*;
+    EventRelation {
+        name: "finance_account_determinations",
+        aggregate_type: <crate::determination::AccountDetermination as Aggregate>::TYPE,
+        rows: determination_rows,
+        columns: vec![
+            Column::new("company", Text, false, |r, _| Cell::text(&r.company)),
+            Column::new("valuation_class", Text, false, |r, _| {
+                Cell::text(&r.valuation_class)
+            }),
+            Column::new("account_key", Text, false, |r, _| Cell::text(r.key)),
+            Column::new("account", Text, false, |r, _| Cell::text(&r.account)),
+            Column::new("event_position", Int64, false, |_, e| {
+                Cell::Int64(e.position)
+            }),
+            Column::new("recorded_at", Timestamp, false, |_, e| {
+                Cell::Timestamp(e.time)
+            }),
+        ],
+    }
+}
+
 pub fn relations() -> Vec<Arc<dyn Relation>> {
     vec![
         Arc::new(journal_lines_relation()),
         Arc::new(account_changes_relation()),
+        Arc::new(determinations_relation()),
     ]
 }
 
@@ -238,6 +298,11 @@ pub fn tables() -> Vec<LakeTable> {
             "Chart of accounts changes (created, renamed, blocked, unblocked)",
             &account_changes_relation(),
         ),
+        LakeTable::of_relation(
+            "gl_account_determinations",
+            "Account determination for other contexts' postings, every version (newest: highest event_position)",
+            &determinations_relation(),
+        ),
     ]
 }
 
@@ -245,10 +310,15 @@ pub fn pipelines() -> Vec<PipelineSql> {
     tributary_kernel::pipelines![
         "gl_journal_lines",
         "gl_account_movements",
-        "gl_account_changes"
+        "gl_account_changes",
+        "gl_account_determinations"
     ]
 }
 
 pub fn views() -> Vec<ViewSql> {
-    tributary_kernel::views!["gl_accounts", "gl_account_balances"]
+    tributary_kernel::views![
+        "gl_accounts",
+        "gl_account_balances",
+        "inventory_reconciliation"
+    ]
 }

@@ -1,13 +1,18 @@
 //! Materials' lake: goods movements decoded once into `materials_stock_movements`, which feeds
 //! `stock_movements` (one row per movement, as decided: quantity, value, the moving average
-//! after it) and `stock_levels` (per day and storage location, rolled up like GL balances).
+//! after it) and `stock_levels` (per day and storage location, rolled up like GL balances);
+//! purchase order events into `purchase_order_line_changes` (what each event changed on a
+//! line, summed by the view `purchase_order_lines`); vendor invoices, credit memos and their
+//! settlements into `ap_document_movements` (summed by `ap_open_items` and `ap_aging`).
 
 use crate::domain::*;
+use rust_decimal::Decimal;
 use std::sync::Arc;
 use tributary_kernel::event::decode;
 use tributary_kernel::lake::{
-    Cell, Column, ColumnSpec, ColumnType, EventRelation, LakeTable, PipelineSql, Relation,
+    Cell, Column, ColumnSpec, ColumnType, EventRelation, LakeTable, PipelineSql, Relation, ViewSql,
 };
+use tributary_kernel::master::CompanyCode;
 use tributary_kernel::{Aggregate, EventEnvelope, EventError};
 
 /// What every movement of one posting shares.
@@ -159,8 +164,348 @@ pub fn stock_movements_relation() -> EventRelation<MovementRow> {
     }
 }
 
+/// What one purchase order event changed on one line (line 0: the whole order).
+pub struct OrderRow {
+    company: String,
+    purchase_order: String,
+    line: i32,
+    vendor: Option<String>,
+    material: Option<String>,
+    plant: Option<String>,
+    currency: Option<String>,
+    order_date: Option<chrono::NaiveDate>,
+    delivery_date: Option<chrono::NaiveDate>,
+    /// Per base unit.
+    unit_price: Option<Decimal>,
+    change: &'static str,
+    ordered: Decimal,
+    received: Decimal,
+    received_value: Decimal,
+    invoiced: Decimal,
+    invoiced_amount: Decimal,
+    cancelled: bool,
+    closed: bool,
+}
+
+fn line_number(line: u32) -> i32 {
+    i32::try_from(line).unwrap_or(i32::MAX)
+}
+
+fn order_rows(event: &EventEnvelope) -> Result<Vec<OrderRow>, EventError> {
+    let decoded = decode::<PurchaseOrderEvent>(event)?;
+    let row = |company: &CompanyCode, number: &PurchaseOrderNumber, line: u32| OrderRow {
+        company: company.to_string(),
+        purchase_order: number.to_string(),
+        line: line_number(line),
+        vendor: None,
+        material: None,
+        plant: None,
+        currency: None,
+        order_date: None,
+        delivery_date: None,
+        unit_price: None,
+        change: "",
+        ordered: Decimal::ZERO,
+        received: Decimal::ZERO,
+        received_value: Decimal::ZERO,
+        invoiced: Decimal::ZERO,
+        invoiced_amount: Decimal::ZERO,
+        cancelled: false,
+        closed: false,
+    };
+    let terms = |mut row: OrderRow, ordered: &OrderLine| {
+        row.material = Some(ordered.material.to_string());
+        row.plant = Some(ordered.plant.to_string());
+        row.delivery_date = Some(ordered.delivery_date);
+        row.unit_price =
+            Some((ordered.unit_price / ordered.factor).round_dp(crate::valuation::PRICE_DECIMALS));
+        row
+    };
+    Ok(match &decoded {
+        PurchaseOrderEvent::PurchaseOrderCreated {
+            company,
+            number,
+            vendor,
+            currency,
+            order_date,
+            lines,
+            ..
+        } => lines
+            .iter()
+            .map(|ordered| {
+                let mut line = terms(row(company, number, ordered.line), ordered);
+                line.change = "created";
+                line.vendor = Some(vendor.to_string());
+                line.currency = Some(currency.to_string());
+                line.order_date = Some(*order_date);
+                line.ordered = ordered.ordered_base();
+                line
+            })
+            .collect(),
+        PurchaseOrderEvent::PurchaseOrderLineChanged {
+            company,
+            number,
+            line,
+            previous_quantity,
+        } => {
+            let mut changed = terms(row(company, number, line.line), line);
+            changed.change = "changed";
+            changed.ordered = (line.quantity - previous_quantity) * line.factor;
+            vec![changed]
+        }
+        PurchaseOrderEvent::PurchaseOrderLineCancelled {
+            company,
+            number,
+            line,
+        } => {
+            let mut cancelled = row(company, number, *line);
+            cancelled.change = "cancelled";
+            cancelled.cancelled = true;
+            vec![cancelled]
+        }
+        PurchaseOrderEvent::PurchaseOrderReceived {
+            company,
+            number,
+            line,
+            quantity,
+            value,
+            ..
+        } => {
+            let mut received = row(company, number, *line);
+            received.change = "received";
+            received.received = *quantity;
+            received.received_value = *value;
+            vec![received]
+        }
+        PurchaseOrderEvent::PurchaseOrderInvoiced {
+            company,
+            number,
+            line,
+            quantity,
+            amount,
+            ..
+        } => {
+            let mut invoiced = row(company, number, *line);
+            invoiced.change = "invoiced";
+            invoiced.invoiced = *quantity;
+            invoiced.invoiced_amount = *amount;
+            vec![invoiced]
+        }
+        PurchaseOrderEvent::PurchaseOrderClosed { company, number } => {
+            let mut closed = row(company, number, 0);
+            closed.change = "closed";
+            closed.closed = true;
+            vec![closed]
+        }
+    })
+}
+
+pub fn purchase_order_relation() -> EventRelation<OrderRow> {
+    use ColumnType::*;
+    EventRelation {
+        name: "materials_purchase_order_events",
+        aggregate_type: <PurchaseOrder as Aggregate>::TYPE,
+        rows: order_rows,
+        columns: vec![
+            Column::new("company", Text, false, |r, _| Cell::text(&r.company)),
+            Column::new("purchase_order", Text, false, |r, _| {
+                Cell::text(&r.purchase_order)
+            }),
+            Column::new("line", Int32, false, |r, _| Cell::Int32(r.line)),
+            Column::new("vendor", Text, true, |r, _| {
+                Cell::optional_text(r.vendor.as_deref())
+            }),
+            Column::new("material", Text, true, |r, _| {
+                Cell::optional_text(r.material.as_deref())
+            }),
+            Column::new("plant", Text, true, |r, _| {
+                Cell::optional_text(r.plant.as_deref())
+            }),
+            Column::new("currency", Text, true, |r, _| {
+                Cell::optional_text(r.currency.as_deref())
+            }),
+            Column::new("order_date", Date, true, |r, _| {
+                r.order_date.map_or(Cell::Null, Cell::Date)
+            }),
+            Column::new("delivery_date", Date, true, |r, _| {
+                r.delivery_date.map_or(Cell::Null, Cell::Date)
+            }),
+            Column::new("unit_price", ColumnType::PRICE, true, |r, _| {
+                r.unit_price.map_or(Cell::Null, Cell::Decimal)
+            }),
+            Column::new("change", Text, false, |r, _| Cell::text(r.change)),
+            Column::new("ordered_quantity", ColumnType::QUANTITY, false, |r, _| {
+                Cell::Decimal(r.ordered)
+            }),
+            Column::new("received_quantity", ColumnType::QUANTITY, false, |r, _| {
+                Cell::Decimal(r.received)
+            }),
+            Column::new("received_value", ColumnType::MONEY, false, |r, _| {
+                Cell::Decimal(r.received_value)
+            }),
+            Column::new("invoiced_quantity", ColumnType::QUANTITY, false, |r, _| {
+                Cell::Decimal(r.invoiced)
+            }),
+            Column::new("invoiced_amount", ColumnType::MONEY, false, |r, _| {
+                Cell::Decimal(r.invoiced_amount)
+            }),
+            Column::new("cancelled", Boolean, false, |r, _| {
+                Cell::Boolean(r.cancelled)
+            }),
+            Column::new("closed", Boolean, false, |r, _| Cell::Boolean(r.closed)),
+            Column::new("event_position", Int64, false, |_, e| {
+                Cell::Int64(e.position)
+            }),
+            Column::new("recorded_at", Timestamp, false, |_, e| {
+                Cell::Timestamp(e.time)
+            }),
+        ],
+    }
+}
+
+/// What one vendor document event did to the payable (signed: owed positive).
+pub struct DocumentRow {
+    company: String,
+    vendor: String,
+    document: String,
+    document_type: Option<&'static str>,
+    entry: &'static str,
+    invoice_date: Option<chrono::NaiveDate>,
+    posting_date: chrono::NaiveDate,
+    due_date: Option<chrono::NaiveDate>,
+    currency: Option<String>,
+    amount: Decimal,
+    discount: Decimal,
+    payment_id: Option<String>,
+    blocked: bool,
+}
+
+fn document_rows(event: &EventEnvelope) -> Result<Vec<DocumentRow>, EventError> {
+    Ok(vec![match decode::<VendorInvoiceEvent>(event)? {
+        VendorInvoiceEvent::VendorInvoicePosted {
+            company,
+            vendor,
+            number,
+            kind,
+            invoice_date,
+            posting_date,
+            due_date,
+            currency,
+            total,
+            blocked,
+            ..
+        } => DocumentRow {
+            company: company.to_string(),
+            vendor: vendor.to_string(),
+            document: number.to_string(),
+            document_type: Some(kind.as_str()),
+            entry: "posted",
+            invoice_date: Some(invoice_date),
+            posting_date,
+            due_date: Some(due_date),
+            currency: Some(currency.to_string()),
+            amount: total,
+            discount: Decimal::ZERO,
+            payment_id: None,
+            blocked: blocked.is_some(),
+        },
+        VendorInvoiceEvent::VendorInvoiceReleased {
+            company,
+            vendor,
+            number,
+        } => DocumentRow {
+            company: company.to_string(),
+            vendor: vendor.to_string(),
+            document: number.to_string(),
+            document_type: None,
+            entry: "released",
+            invoice_date: None,
+            posting_date: event.time.date_naive(),
+            due_date: None,
+            currency: None,
+            amount: Decimal::ZERO,
+            discount: Decimal::ZERO,
+            payment_id: None,
+            blocked: false,
+        },
+        VendorInvoiceEvent::VendorInvoiceSettled {
+            company,
+            vendor,
+            number,
+            payment_id,
+            payment_date,
+            amount,
+            discount,
+        } => DocumentRow {
+            company: company.to_string(),
+            vendor: vendor.to_string(),
+            document: number.to_string(),
+            document_type: None,
+            entry: "settled",
+            invoice_date: None,
+            posting_date: payment_date,
+            due_date: None,
+            currency: None,
+            amount: -amount,
+            discount,
+            payment_id: Some(payment_id.to_string()),
+            blocked: false,
+        },
+    }])
+}
+
+pub fn vendor_documents_relation() -> EventRelation<DocumentRow> {
+    use ColumnType::*;
+    EventRelation {
+        name: "materials_vendor_documents",
+        aggregate_type: <VendorInvoice as Aggregate>::TYPE,
+        rows: document_rows,
+        columns: vec![
+            Column::new("company", Text, false, |r, _| Cell::text(&r.company)),
+            Column::new("vendor", Text, false, |r, _| Cell::text(&r.vendor)),
+            Column::new("document", Text, false, |r, _| Cell::text(&r.document)),
+            Column::new("document_type", Text, true, |r, _| {
+                Cell::optional_text(r.document_type)
+            }),
+            Column::new("entry", Text, false, |r, _| Cell::text(r.entry)),
+            Column::new("invoice_date", Date, true, |r, _| {
+                r.invoice_date.map_or(Cell::Null, Cell::Date)
+            }),
+            Column::new("posting_date", Date, false, |r, _| {
+                Cell::Date(r.posting_date)
+            }),
+            Column::new("due_date", Date, true, |r, _| {
+                r.due_date.map_or(Cell::Null, Cell::Date)
+            }),
+            Column::new("currency", Text, true, |r, _| {
+                Cell::optional_text(r.currency.as_deref())
+            }),
+            Column::new("amount", ColumnType::MONEY, false, |r, _| {
+                Cell::Decimal(r.amount)
+            }),
+            Column::new("discount", ColumnType::MONEY, false, |r, _| {
+                Cell::Decimal(r.discount)
+            }),
+            Column::new("payment_id", Text, true, |r, _| {
+                Cell::optional_text(r.payment_id.as_deref())
+            }),
+            Column::new("blocked", Boolean, false, |r, _| Cell::Boolean(r.blocked)),
+            Column::new("event_position", Int64, false, |_, e| {
+                Cell::Int64(e.position)
+            }),
+            Column::new("recorded_at", Timestamp, false, |_, e| {
+                Cell::Timestamp(e.time)
+            }),
+        ],
+    }
+}
+
 pub fn relations() -> Vec<Arc<dyn Relation>> {
-    vec![Arc::new(stock_movements_relation())]
+    vec![
+        Arc::new(stock_movements_relation()),
+        Arc::new(purchase_order_relation()),
+        Arc::new(vendor_documents_relation()),
+    ]
 }
 
 pub fn tables() -> Vec<LakeTable> {
@@ -188,9 +533,33 @@ pub fn tables() -> Vec<LakeTable> {
             ],
             partition_columns: &[],
         },
+        LakeTable::of_relation(
+            "purchase_order_line_changes",
+            "What each purchase order event changed on a line: quantities in the base unit, values",
+            &purchase_order_relation(),
+        ),
+        LakeTable::of_relation(
+            "ap_document_movements",
+            "Vendor invoices, credit memos and their settlements: signed amounts owed per document",
+            &vendor_documents_relation(),
+        ),
     ]
 }
 
 pub fn pipelines() -> Vec<PipelineSql> {
-    tributary_kernel::pipelines!["stock_movements", "stock_levels"]
+    tributary_kernel::pipelines![
+        "stock_movements",
+        "stock_levels",
+        "purchase_order_line_changes",
+        "ap_document_movements"
+    ]
+}
+
+pub fn views() -> Vec<ViewSql> {
+    tributary_kernel::views![
+        "purchase_order_lines",
+        "ap_open_items",
+        "ap_aging",
+        "inventory_value"
+    ]
 }

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod domain;
 pub mod events;
 pub mod lake;
+pub mod reads;
 pub mod valuation;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub fn module() -> Module {
     );
     module.depends_on = &["finance"];
     module.commands = api::router;
+    module.reads = reads::router;
     module.events = vec![
         EventSet::of::<Plant>(),
         EventSet::of::<Material>(),
@@ -42,5 +44,6 @@ pub fn module() -> Module {
     module.relations = lake::relations();
     module.tables = lake::tables();
     module.pipelines = lake::pipelines();
+    module.views = lake::views();
     module
 }

@@ -293,7 +293,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         }
     }
-    let lake = modules::open_lake(&config.lake_location(), &modules)
+    // The lake is one catalog: every context's tables and views (a view may join another
+    // context's tables), whichever contexts this process runs pipelines for.
+    let lake = modules::open_lake(&config.lake_location(), &modules::all())
         .await
         .with_context(|| format!("while opening the lake at {}", config.lake_location()))?;
     let topics = modules::topics(&modules, &config.topic_prefix);

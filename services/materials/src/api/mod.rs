@@ -93,11 +93,14 @@ fn company(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct CompanyQuery {
-    company: Option<String>,
+pub(crate) struct CompanyQuery {
+    pub(crate) company: Option<String>,
 }
 
-fn queried_company(platform: &Platform, query: &CompanyQuery) -> Result<CompanyCode, ApiError> {
+pub(crate) fn queried_company(
+    platform: &Platform,
+    query: &CompanyQuery,
+) -> Result<CompanyCode, ApiError> {
     let mut checks = Checks::default();
     let company = company(&mut checks, platform, query.company.as_deref());
     checks.finish()?;

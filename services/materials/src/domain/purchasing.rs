@@ -123,6 +123,8 @@ pub enum PurchaseOrderEvent {
         company: CompanyCode,
         number: PurchaseOrderNumber,
         line: OrderLine,
+        /// The quantity before the change (order unit), so that readers can add up changes.
+        previous_quantity: Decimal,
     },
     PurchaseOrderLineCancelled {
         company: CompanyCode,
@@ -406,6 +408,7 @@ impl PurchaseOrder {
             company: self.company.clone(),
             number: self.number.clone(),
             line: changed,
+            previous_quantity: state.ordered.quantity,
         }])
     }
 

@@ -105,6 +105,18 @@ async fn goods_movements_post_to_the_ledger_by_themselves_once_each() {
         "{suspended}"
     );
 
+    // The stock holds 48.00 the books do not: the reconciliation shows it (no inventory
+    // account is determined yet).
+    app.settle().await;
+    let differences = app
+        .sql("SELECT account, CAST(stock_value AS VARCHAR), CAST(ledger_value AS VARCHAR) FROM inventory_reconciliation")
+        .await;
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(
+        (decimal(&differences[0][1]), decimal(&differences[0][2])),
+        (d("48"), d("0"))
+    );
+
     // Bad determinations name the field and rule and store nothing.
     let events = app.event_count().await;
     let mut unknown_account = determination();
@@ -230,6 +242,15 @@ async fn goods_movements_post_to_the_ledger_by_themselves_once_each() {
         entries[0][0], 7,
         "one entry per valued movement, the transfer none, none doubled"
     );
+    assert_eq!(
+        app.sql("SELECT * FROM inventory_reconciliation").await,
+        Vec::<Value>::new(),
+        "the books and the stock ledger agree"
+    );
+    let by_class = app
+        .sql("SELECT valuation_class, CAST(value AS VARCHAR) FROM inventory_value WHERE plant = 'P100'")
+        .await;
+    assert_eq!(decimal(&by_class[0][1]), d("106.62"), "{by_class:?}");
     let consumption = app
         .sql("SELECT cost_center FROM gl_journal_lines WHERE account = '5000'")
         .await;
@@ -528,22 +549,32 @@ async fn vendor_invoices_match_three_ways_block_beyond_tolerance_and_payments_ta
         (&json!("paid"), &json!("0.00"))
     );
 
+    // A document left open: V-OTHER's invoice, due 30 days after 9 March.
+    app.ok(
+        "/api/v1/goods-receipts",
+        json!({"purchase_order": "4500000022", "line": 10, "quantity": "10", "posting_date": "2026-03-09"}),
+    )
+    .await;
+    let mut unpaid = invoice("O-1", "2026-03-09", line("4500000022", "10", "48.00"));
+    unpaid["vendor"] = json!("V-OTHER");
+    app.ok("/api/v1/vendor-invoices", unpaid).await;
     app.settle_reactors().await;
     app.settle().await;
     let (_, open) = app.get("/api/v1/suspense?status=open").await;
     assert_eq!(open, json!([]), "every posting was made");
     let (_, bolts) = app.get("/api/v1/stock/BOLT-M8?plant=P100").await;
     let (_, nuts) = app.get("/api/v1/stock/NUT-M8?plant=P100").await;
-    // Bolts: 96.00 received, 72.00 issued, 0.60 and 6.00 of the two invoices' differences.
+    // Bolts: 96.00 received, 72.00 issued, 0.60 and 6.00 of the two invoices' differences,
+    // 48.00 received from V-OTHER.
     assert_eq!(
         (&bolts["value"], &nuts["value"]),
-        (&json!("30.60"), &json!("4.00"))
+        (&json!("78.60"), &json!("4.00"))
     );
     let balances = balances(&app).await;
     let expected: BTreeMap<String, Decimal> = [
         ("1000", "-110.94"),
-        ("1300", "34.60"),
-        ("2000", "0.00"),
+        ("1300", "82.60"),
+        ("2000", "-48.00"),
         ("2100", "0.00"),
         ("5000", "72.00"),
         ("5200", "6.60"),
@@ -558,6 +589,85 @@ async fn vendor_invoices_match_three_ways_block_beyond_tolerance_and_payments_ta
         decimal(&bolts["value"]) + decimal(&nuts["value"]),
         "inventory equals the stock's value"
     );
+    assert_eq!(
+        app.sql("SELECT * FROM inventory_reconciliation").await,
+        Vec::<Value>::new(),
+        "the books and the stock ledger agree"
+    );
+
+    // Purchase order lines in the lake: received and invoiced as the write model has them.
+    let lines = app
+        .sql(
+            "SELECT line, status, CAST(received_quantity AS VARCHAR), CAST(invoiced_quantity AS VARCHAR), \
+             CAST(invoiced_amount AS VARCHAR), CAST(open_quantity AS VARCHAR) \
+             FROM purchase_order_lines WHERE purchase_order = '4500000020' ORDER BY line",
+        )
+        .await;
+    let (_, po) = app.get("/api/v1/purchase-orders/4500000020").await;
+    for (row, line) in lines.iter().zip(po["lines"].as_array().unwrap()) {
+        assert_eq!(row[1], line["status"], "{row:?} {line}");
+        let factor = decimal(&line["base_units_per_unit"]);
+        assert_eq!(
+            decimal(&row[2]),
+            decimal(&line["received_quantity"]) * factor
+        );
+        assert_eq!(
+            decimal(&row[3]),
+            decimal(&line["invoiced_quantity"]) * factor
+        );
+        assert_eq!(decimal(&row[4]), decimal(&line["invoiced_amount"]));
+        let open =
+            (decimal(&line["quantity"]) - decimal(&line["received_quantity"])).max(Decimal::ZERO);
+        assert_eq!(
+            decimal(&row[5]),
+            open * factor,
+            "20 nuts went back: 20 are open again"
+        );
+    }
+    assert_eq!(lines.len(), 2);
+
+    // Payables as of any date: before the payment, after it, and long after O-1 fell due.
+    let aging = |as_of: &str| {
+        let app = &app;
+        let as_of = as_of.to_owned();
+        async move {
+            let (status, aging) = app.get(&format!("/api/v1/ap-aging?as_of={as_of}")).await;
+            assert_eq!(status, 200, "{aging}");
+            aging["vendors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| (v["vendor"].as_str().unwrap().to_owned(), v.clone()))
+                .collect::<BTreeMap<String, Value>>()
+        }
+    };
+    let before = aging("2026-03-07").await;
+    assert_eq!(
+        (
+            before["V-ACME"]["not_due"].clone(),
+            before["V-ACME"]["total"].clone()
+        ),
+        (json!("113.20"), json!("113.20")),
+        "{before:?}"
+    );
+    assert!(!before.contains_key("V-OTHER"), "O-1 was not posted yet");
+    let after = aging("2026-03-10").await;
+    assert!(!after.contains_key("V-ACME"), "paid on 8 March: {after:?}");
+    assert_eq!(after["V-OTHER"]["not_due"], "48.00");
+    let late = aging("2026-05-20").await;
+    assert_eq!(
+        (
+            late["V-OTHER"]["overdue_31_60"].clone(),
+            late["V-OTHER"]["items"][0]["due_date"].clone()
+        ),
+        (json!("48.00"), json!("2026-04-08")),
+        "{late:?}"
+    );
+    let open_items = app
+        .sql("SELECT vendor, document, CAST(open_amount AS VARCHAR) FROM ap_open_items")
+        .await;
+    assert_eq!(open_items.len(), 1, "{open_items:?}");
+    assert_eq!(open_items[0][1], "O-1");
     app.stop().await;
 }
 
