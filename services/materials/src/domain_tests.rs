@@ -349,3 +349,101 @@ fn a_textbook_perpetual_inventory_gives_the_published_figures_with_fifo_and_movi
     given.post("RAW", receipt(), "20", "178.58").unwrap();
     assert_eq!(given.stock_now().valuation.average_price(), d("8.929000"));
 }
+
+fn vendor() -> Vendor {
+    Vendor {
+        company: company(),
+        number: VendorNumber::parse("V-ACME").unwrap(),
+        name: "Acme".into(),
+        currency: Currency::parse("EUR").unwrap(),
+        payment_terms: PaymentTerms {
+            discount_percent: d("2"),
+            discount_days: 10,
+            net_days: 30,
+        },
+    }
+}
+
+/// An order for one box of 12 at 10.00 (a price per piece of 0.8333…), received in pieces.
+fn order_of_one_box() -> PurchaseOrder {
+    let mut material = material();
+    material
+        .plants
+        .insert(plant().code, ValuationMethod::MovingAverage);
+    let view = PurchasingView {
+        vendor: Some(vendor()),
+        materials: [(material.number.clone(), material)].into(),
+        plants: [(plant().code, plant())].into(),
+    };
+    let new = NewPurchaseOrder {
+        company: company(),
+        number: PurchaseOrderNumber::parse("4500000001").unwrap(),
+        vendor: vendor().number,
+        currency: None,
+        order_date: date("2026-03-01"),
+        over_delivery_percent: Decimal::ZERO,
+        lines: vec![NewOrderLine {
+            line: 10,
+            material: MaterialNumber::parse("BOLT-M8").unwrap(),
+            plant: plant().code,
+            location: LocationCode::parse("RAW").unwrap(),
+            quantity: d("1"),
+            unit: Some(UnitOfMeasure::parse("BOX").unwrap()),
+            unit_price: d("10.00"),
+            delivery_date: date("2026-03-02"),
+        }],
+    };
+    let mut state = None;
+    for event in PurchaseOrder::decide_create(None, new, &view).unwrap() {
+        state = PurchaseOrder::apply(state, &event);
+    }
+    state.unwrap()
+}
+
+#[test]
+fn partial_receipts_are_valued_cumulatively_and_add_up_to_the_order_value() {
+    let mut order = order_of_one_box();
+    let mut values = Vec::new();
+    // 5 + 5 + 2 pieces: 4.17 + 4.16 + 1.67 = 10.00, not 4.17 + 4.17 + 1.67 = 10.01.
+    for pieces in ["5", "5", "2"] {
+        let events = order
+            .decide_receive(10, Uuid::nil(), date("2026-03-02"), d(pieces))
+            .unwrap();
+        let PurchaseOrderEvent::PurchaseOrderReceived { value, .. } = &events[0] else {
+            panic!("a receipt");
+        };
+        values.push(*value);
+        order = PurchaseOrder::apply(Some(order), &events[0]).unwrap();
+    }
+    assert_eq!(values, vec![d("4.17"), d("4.16"), d("1.67")]);
+    assert_eq!(order.lines[&10].received_value, d("10.00"));
+    assert_eq!(order.status(), OrderStatus::Received);
+    // Nothing beyond the ordered box (no tolerance): refused, naming the rule.
+    let refused = order
+        .decide_receive(10, Uuid::nil(), date("2026-03-03"), d("1"))
+        .unwrap_err();
+    assert_eq!(refused[0].rule(), "over_delivery_tolerance");
+    // A return takes back what the last pieces added.
+    let events = order
+        .decide_receive(10, Uuid::nil(), date("2026-03-04"), d("-2"))
+        .unwrap();
+    let PurchaseOrderEvent::PurchaseOrderReceived { value, .. } = &events[0] else {
+        panic!("a return");
+    };
+    assert_eq!(*value, d("-1.67"));
+}
+
+#[test]
+fn a_cash_discount_is_taken_within_the_discount_days_only() {
+    let terms = vendor().payment_terms;
+    let invoiced = date("2026-03-03");
+    assert_eq!(terms.due_date(invoiced), date("2026-04-02"));
+    assert_eq!(
+        terms.discount(d("54.20"), invoiced, date("2026-03-13")),
+        d("1.08")
+    );
+    assert_eq!(
+        terms.discount(d("54.20"), invoiced, date("2026-03-14")),
+        Decimal::ZERO
+    );
+}

@@ -13,6 +13,8 @@ pub struct TimeRange {
 pub const FINANCE_DASHBOARD: &str = include_str!("../../../dashboards/finance-overview.json");
 /// The Platform dashboard, as provisioned.
 pub const PLATFORM_DASHBOARD: &str = include_str!("../../../dashboards/platform.json");
+/// The inventory and purchasing dashboard (materials).
+pub const INVENTORY_DASHBOARD: &str = include_str!("../../../dashboards/inventory-purchasing.json");
 
 /// A panel's query: the panel title and its raw SQL (macros not expanded).
 #[derive(Debug, Clone)]

@@ -224,6 +224,8 @@ pub struct Running {
     pub reports: Option<Reports>,
     /// Feed cursor up to which every pipeline table is current.
     pub pipeline_progress: watch::Receiver<i64>,
+    /// The follower names of the reactors this process runs on the embedded feed.
+    reactors_on_feed: Vec<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -235,6 +237,32 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+
+    /// Waits until every reactor this process runs on the embedded feed has read every event
+    /// stored (its own reactions' events too), or the timeout.
+    pub async fn wait_for_reactors(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let follow = tributary_kernel::reactor::Follow { store: &self.store };
+        let mut appended = self.store.appended();
+        let caught_up = async {
+            loop {
+                let head = self.store.head_cursor().await?;
+                let mut behind = false;
+                for name in &self.reactors_on_feed {
+                    let at = follow.position(name, tributary_ingest::FEED_STREAM).await?;
+                    behind |= at.unwrap_or(0) < head;
+                }
+                if !behind {
+                    return Ok::<(), tributary_kernel::StoreError>(());
+                }
+                // Woken by the next append, or soon: positions are saved after each batch.
+                let _ = tokio::time::timeout(Duration::from_millis(20), appended.changed()).await;
+            }
+        };
+        tokio::time::timeout(timeout, caught_up)
+            .await
+            .context("while waiting for the reactors to catch up")??;
+        Ok(())
     }
 
     /// Waits until the pipelines have processed every event stored so far, or the timeout.
@@ -501,6 +529,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         }));
     }
+    let reactors_on_feed = if roles.reactors && config.kafka_brokers.is_none() {
+        reactors
+            .iter()
+            .map(|r| tributary_ingest::follower::follower_name(r.as_ref()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Running {
         addr,
         pg_addr,
@@ -509,6 +545,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         query,
         reports,
         pipeline_progress,
+        reactors_on_feed,
         shutdown,
         tasks,
     })

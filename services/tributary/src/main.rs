@@ -84,6 +84,8 @@ enum Command {
     BenchQueries(tributary::bench::queries::QueryBenchArgs),
     /// A command on a material with a long history, from a full replay and from its snapshot.
     BenchSnapshots(tributary::bench::snapshots::SnapshotBenchArgs),
+    /// Goods receipts over HTTP with the GL postings flowing, against journal entries.
+    BenchReceipts(tributary::bench::receipts::ReceiptBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),
 }
@@ -114,6 +116,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => tributary::bench::run(args).await,
             Command::BenchQueries(args) => tributary::bench::queries::run(args).await,
             Command::BenchSnapshots(args) => tributary::bench::snapshots::run(args).await,
+            Command::BenchReceipts(args) => tributary::bench::receipts::run(args).await,
             Command::Generate(args) => {
                 let started = std::time::Instant::now();
                 let generated = tributary::generate::run(args).await?;

@@ -14,6 +14,7 @@
 
 mod pgbench;
 pub mod queries;
+pub mod receipts;
 pub mod snapshots;
 pub mod streaming;
 
@@ -29,7 +30,7 @@ use tributary_finance::domain::{AccountNumber, CompanyCode, LineInput, PostJourn
 use tributary_kernel::money::Currency;
 
 /// Longest wait for one entry to become visible before the probe gives up.
-const FRESHNESS_WAIT_MAX: Duration = Duration::from_secs(30);
+pub(crate) const FRESHNESS_WAIT_MAX: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -65,7 +66,7 @@ struct Report {
     baseline_entries_per_s: f64,
 }
 
-fn percentile_ms(samples: &mut [Duration], percent: usize) -> f64 {
+pub(crate) fn percentile_ms(samples: &mut [Duration], percent: usize) -> f64 {
     if samples.is_empty() {
         return f64::NAN;
     }
@@ -167,7 +168,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Creates a fresh database on the server; returns its URL and a future that drops it.
-async fn fresh_postgres_database(
+pub(crate) async fn fresh_postgres_database(
     server: &str,
 ) -> anyhow::Result<(String, impl std::future::Future<Output = ()>)> {
     use sqlx::Connection;
@@ -195,7 +196,7 @@ async fn fresh_postgres_database(
     Ok((url, drop))
 }
 
-fn entry_body(i: usize) -> Value {
+pub(crate) fn entry_body(i: usize) -> Value {
     let amount = format!("{}.{:02}", 10 + i % 990, i % 100);
     json!({
         "posting_date": format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),

@@ -298,7 +298,31 @@ async fn duckdb(
             tables.insert(definition.name.to_owned(), json!(files));
         }
     }
-    let views: Vec<&str> = running.lake.views().iter().map(|view| view.sql).collect();
+    // Views over tables that have files (DuckDB cannot read an empty Delta table's Parquet), in
+    // order, each only when every table and view it names made it in.
+    let names: Vec<&str> = running.lake.definitions().map(|d| d.name).collect();
+    let mut views: Vec<&str> = Vec::new();
+    let mut made: Vec<&str> = Vec::new();
+    for view in running.lake.views() {
+        let words: std::collections::BTreeSet<&str> = view
+            .sql
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .collect();
+        let tables_there = names
+            .iter()
+            .filter(|name| words.contains(*name))
+            .all(|name| tables.contains_key(*name));
+        let views_there = running
+            .lake
+            .views()
+            .iter()
+            .filter(|other| other.name != view.name && words.contains(other.name))
+            .all(|other| made.contains(&other.name));
+        if tables_there && views_there {
+            views.push(view.sql);
+            made.push(view.name);
+        }
+    }
     let spec = json!({
         "tables": tables,
         "views": views,

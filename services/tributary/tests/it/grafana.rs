@@ -28,6 +28,23 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ),
     ("Debits minus credits (0 when balanced)", &["NUMERIC"]),
     ("Events per second", &["FLOAT8", "FLOAT8"]),
+    ("Stock value over time", &["TIMESTAMP", "TEXT", "NUMERIC"]),
+    ("Open purchase order value", &["TEXT", "NUMERIC"]),
+    (
+        "Accounts payable aging",
+        &[
+            "TEXT", "NUMERIC", "NUMERIC", "NUMERIC", "NUMERIC", "NUMERIC", "NUMERIC",
+        ],
+    ),
+    ("Top materials by consumption", &["TEXT", "NUMERIC"]),
+    (
+        "Inventory accounts off the stock ledger (0 when reconciled)",
+        &["INT8"],
+    ),
+    (
+        "Inventory value by valuation class",
+        &["TEXT", "TEXT", "NUMERIC", "NUMERIC"],
+    ),
     ("Pipeline lag (events)", &["TEXT", "INT8"]),
     ("Freshness", &["INT8"]),
     (
@@ -57,6 +74,7 @@ fn panels() -> Vec<(&'static str, PanelQuery)> {
     for (file, dashboard) in [
         ("finance-overview.json", grafana::FINANCE_DASHBOARD),
         ("platform.json", grafana::PLATFORM_DASHBOARD),
+        ("inventory-purchasing.json", grafana::INVENTORY_DASHBOARD),
     ] {
         for panel in grafana::panel_queries(dashboard).expect("dashboard") {
             assert_eq!(panel.datasource, "tributary", "{file}: {}", panel.title);
@@ -103,6 +121,36 @@ async fn every_dashboard_panel_runs_over_the_wire_with_the_types_it_expects() {
     for i in 1..=24 {
         app.post_sample_entry(i, 4, 100).await;
     }
+    // Purchasing: an order half received, some of it consumed, its receipt invoiced.
+    crate::materials::purchasing_master_data(&app).await;
+    app.ok(
+        "/api/v1/purchase-orders",
+        serde_json::json!({"number": "4500000001", "vendor": "V-ACME", "order_date": "2026-03-01",
+            "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                       "quantity": "20", "unit": "BOX", "unit_price": "4.80",
+                       "delivery_date": "2026-03-02"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/goods-receipts",
+        serde_json::json!({"purchase_order": "4500000001", "line": 10, "quantity": "10",
+                           "posting_date": "2026-03-02"}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/goods-issues",
+        serde_json::json!({"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                           "quantity": "30", "cost_center": "CC-1", "posting_date": "2026-03-05"}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/vendor-invoices",
+        serde_json::json!({"vendor": "V-ACME", "number": "INV-1", "invoice_date": "2026-03-03",
+            "posting_date": "2026-03-03",
+            "lines": [{"purchase_order": "4500000001", "line": 10, "quantity": "10",
+                       "amount": "48.00"}]}),
+    )
+    .await;
     app.settle().await;
     let addr = app.running().pg_addr.expect("SQL endpoint");
     let mut connection = sqlx::PgConnection::connect(&url(addr)).await.unwrap();

@@ -264,33 +264,10 @@ impl TestApp {
 
     /// Waits until every reactor of the app has read everything stored (its reactions too).
     pub async fn settle_reactors(&self) {
-        let store = &self.running().store;
-        let follow = tributary_kernel::reactor::Follow { store };
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut appended = store.appended();
-        loop {
-            let head = store.head_cursor().await.expect("head");
-            let mut behind = false;
-            for module in tributary::modules::all() {
-                for reactor in &module.reactors {
-                    let name = tributary_ingest::follower::follower_name(reactor.as_ref());
-                    let at = follow
-                        .position(&name, tributary_ingest::FEED_STREAM)
-                        .await
-                        .expect("position");
-                    behind |= at.unwrap_or(0) < head;
-                }
-            }
-            if !behind {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the reactors caught up with position {head} within 20 s"
-            );
-            // Woken by the next append, or after a short while (positions are saved after it).
-            let _ = tokio::time::timeout(Duration::from_millis(20), appended.changed()).await;
-        }
+        self.running()
+            .wait_for_reactors(Duration::from_secs(20))
+            .await
+            .expect("reactors catch up");
     }
 
     /// Runs SQL; returns the rows.
@@ -425,7 +402,7 @@ pub async fn setup_ledger(client: &reqwest::Client, base: &str) {
     .await;
 }
 
-async fn post_created(client: &reqwest::Client, url: &str, body: &Value) {
+pub(crate) async fn post_created(client: &reqwest::Client, url: &str, body: &Value) {
     let response = client
         .post(url)
         .json(body)

@@ -141,3 +141,193 @@ async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     );
     running.stop().await;
 }
+
+/// kill -9 of `tributary up` while goods receipts and issues are posted and finance's reactor
+/// posts them to the ledger, again and again: after a restart every valued movement has
+/// exactly one journal entry, caused by it, and the inventory account equals the stock's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_the_reactor_posts_loses_and_doubles_no_posting() {
+    use crate::helpers::post_created;
+    const MATERIALS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut accepted = 0usize;
+    for cycle in 0..8u64 {
+        let (mut child, base) = spawn_up(dir.path(), &[], &[]).await;
+        let url = |path: &str| format!("{base}/api/v1/{path}");
+        if cycle == 0 {
+            for (number, kind) in [
+                ("1000", "asset"),
+                ("1300", "asset"),
+                ("2100", "liability"),
+                ("5000", "expense"),
+            ] {
+                let body =
+                    json!({"number": number, "name": number, "type": kind, "currency": "EUR"});
+                post_created(&client, &url("accounts"), &body).await;
+            }
+            post_created(&client, &url("fiscal-years"), &json!({"year": 2026})).await;
+            let determination = client
+                .put(url("account-determination/materials"))
+                .json(
+                    &json!({"defaults": {"inventory": "1300", "gr_ir_clearing": "2100",
+                                           "consumption": "5000"}}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(determination.status(), 200);
+            post_created(
+                &client,
+                &url("plants"),
+                &json!({"code": "P1", "name": "Plant", "currency": "EUR"}),
+            )
+            .await;
+            post_created(
+                &client,
+                &url("plants/P1/storage-locations"),
+                &json!({"code": "S1", "name": "Store"}),
+            )
+            .await;
+            post_created(
+                &client,
+                &url("vendors"),
+                &json!({"number": "V1", "name": "Vendor", "currency": "EUR",
+                        "payment_terms": {"net_days": 30}}),
+            )
+            .await;
+            for m in 0..MATERIALS {
+                post_created(
+                    &client,
+                    &url("materials"),
+                    &json!({"number": format!("M-{m}"), "description": "Part", "base_unit": "PC",
+                            "type": "raw", "valuation_class": "3000",
+                            "plants": [{"plant": "P1", "valuation_method": if m % 2 == 0 { "moving_average" } else { "fifo" }}]}),
+                )
+                .await;
+                post_created(
+                    &client,
+                    &url("purchase-orders"),
+                    &json!({"number": format!("PO-{m}"), "vendor": "V1", "order_date": "2026-03-01",
+                            "lines": [{"material": format!("M-{m}"), "plant": "P1", "storage_location": "S1",
+                                       "quantity": "100000", "unit_price": "1.25", "delivery_date": "2026-03-02"}]}),
+                )
+                .await;
+            }
+        }
+        // Each material receives and issues in turn while the reactor posts; the kill comes at
+        // a point that moves from cycle to cycle.
+        let mut posts = Vec::new();
+        for m in 0..MATERIALS {
+            let (client, base) = (client.clone(), base.clone());
+            posts.push(tokio::spawn(async move {
+                let mut accepted = 0usize;
+                for i in 0..8 {
+                    let (path, body) = if i % 2 == 0 {
+                        (
+                            "goods-receipts",
+                            json!({"purchase_order": format!("PO-{m}"), "line": 10,
+                                                  "quantity": "3", "posting_date": "2026-03-02"}),
+                        )
+                    } else {
+                        (
+                            "goods-issues",
+                            json!({"material": format!("M-{m}"), "plant": "P1",
+                                                "storage_location": "S1", "quantity": "1",
+                                                "cost_center": "CC", "posting_date": "2026-03-03"}),
+                        )
+                    };
+                    match client
+                        .post(format!("{base}/api/v1/{path}"))
+                        .json(&body)
+                        .send()
+                        .await
+                    {
+                        Ok(response) if response.status() == 201 => accepted += 1,
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                accepted
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(60 + cycle * 53)).await;
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+        for post in posts {
+            accepted += post.await.unwrap_or(0);
+        }
+    }
+    assert!(
+        accepted > 0,
+        "some movements were accepted before the kills"
+    );
+
+    let running = tributary::start(config(dir.path(), None)).await.unwrap();
+    running
+        .wait_for_reactors(Duration::from_secs(30))
+        .await
+        .unwrap();
+    running
+        .wait_for_pipelines(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let store = &running.store;
+    let valued: Vec<String> = store
+        .load_type("materials.stock")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "GoodsMovementPosted")
+        .map(|e| e.id.to_string())
+        .collect();
+    assert!(
+        valued.len() >= accepted,
+        "accepted {accepted}, stored {}",
+        valued.len()
+    );
+    let mut causes = std::collections::BTreeMap::<String, usize>::new();
+    for entry in store.load_type("finance.journal_entry").await.unwrap() {
+        let cause = entry
+            .metadata
+            .causation_id
+            .expect("a posting names its cause");
+        *causes.entry(cause).or_default() += 1;
+    }
+    for id in &valued {
+        assert_eq!(causes.get(id), Some(&1), "movement {id}: one posting");
+    }
+    assert_eq!(
+        causes.len(),
+        valued.len(),
+        "no posting without its movement"
+    );
+    let open = tributary_kernel::reactor::Follow { store }
+        .suspended(Some("open"), 10)
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "nothing in suspense: {open:?}");
+    println!(
+        "kill -9 reactor test: 8 kills, {accepted} movements answered 201, {} stored, each posted once",
+        valued.len()
+    );
+    assert_eq!(
+        crate::helpers::lake_count(
+            &running.query,
+            "SELECT count(*) FROM inventory_reconciliation"
+        )
+        .await,
+        0,
+        "the inventory account equals the stock's value"
+    );
+    assert_eq!(
+        crate::helpers::lake_count(
+            &running.query,
+            "SELECT count(*) FROM gl_journal_lines WHERE account = '1300'"
+        )
+        .await,
+        i64::try_from(valued.len()).unwrap(),
+        "one inventory line per movement in the lake"
+    );
+    running.stop().await;
+}
