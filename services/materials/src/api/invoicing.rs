@@ -8,8 +8,7 @@
 //!
 //! Amounts are signed as they move the payable: a credit memo's are negative.
 
-use super::{CompanyQuery, company, missing, queried_company};
-use crate::CONTEXT;
+use super::{CompanyQuery, commit, company, missing, queried_company};
 use crate::commands;
 use crate::domain::*;
 use axum::extract::{Path, Query, State};
@@ -85,16 +84,6 @@ fn payment_json(payment: &VendorPayment) -> Value {
             "discount": i.discount,
         })).collect::<Vec<_>>(),
     })
-}
-
-/// The posting date must be open in the company's books.
-async fn open_date(
-    platform: &Platform,
-    company: &tributary_kernel::master::CompanyCode,
-    date: chrono::NaiveDate,
-    field: &str,
-) -> Result<(), ApiError> {
-    platform.check_posting_date(company, date, field).await
 }
 
 #[derive(Deserialize)]
@@ -187,7 +176,9 @@ async fn post_invoice(
     else {
         return Err(missing());
     };
-    open_date(&platform, &company, posting_date, "posting_date").await?;
+    platform
+        .check_posting_date(&company, posting_date, "posting_date")
+        .await?;
     let new = NewInvoice {
         company,
         vendor,
@@ -199,15 +190,14 @@ async fn post_invoice(
         lines,
     };
     let decision = commands::post_invoice(&platform.store, new).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            invoice_json,
-        )
-        .await
+    commit(
+        &platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        invoice_json,
+    )
+    .await
 }
 
 fn path_document(vendor: &str, number: &str) -> Result<(VendorNumber, InvoiceNumber), ApiError> {
@@ -252,15 +242,7 @@ async fn release_invoice(
     let company = company.ok_or_else(missing)?;
     let (vendor, number) = path_document(&vendor, &number)?;
     let decision = commands::release_invoice(&platform.store, &company, &vendor, &number).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::OK,
-            invoice_json,
-        )
-        .await
+    commit(&platform, request, decision, StatusCode::OK, invoice_json).await
 }
 
 #[derive(Deserialize)]
@@ -315,7 +297,9 @@ async fn pay(
     let (Some(company), Some(vendor), Some(payment_date)) = (company, vendor, payment_date) else {
         return Err(missing());
     };
-    open_date(&platform, &company, payment_date, "payment_date").await?;
+    platform
+        .check_posting_date(&company, payment_date, "payment_date")
+        .await?;
     let new = NewPayment {
         company,
         payment_id: Uuid::new_v4(),
@@ -325,15 +309,14 @@ async fn pay(
         documents,
     };
     let decision = commands::pay(&platform.store, new).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            payment_json,
-        )
-        .await
+    commit(
+        &platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        payment_json,
+    )
+    .await
 }
 
 async fn get_payment(

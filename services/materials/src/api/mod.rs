@@ -22,9 +22,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tributary_kernel::Platform;
-use tributary_kernel::command::{Checks, Command};
+use tributary_kernel::command::{Checks, Command, CommandRequest};
 use tributary_kernel::http::{ApiError, FieldError};
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
+use tributary_kernel::store::Decision;
 
 /// Alternative units one material may have.
 pub const ALTERNATIVE_UNITS_MAX: usize = 20;
@@ -107,6 +108,20 @@ pub(crate) fn queried_company(
     company.ok_or_else(|| ApiError::field("company", "required", "missing"))
 }
 
+/// Appends a decision of this context with its idempotency record; answers `status` with the
+/// JSON `body` makes of the outcome.
+async fn commit<O>(
+    platform: &Platform,
+    request: CommandRequest,
+    decision: Decision<O>,
+    status: StatusCode,
+    body: impl FnOnce(&O) -> Value,
+) -> Result<Response, ApiError> {
+    request
+        .commit(&platform.store, CONTEXT, decision, status, body)
+        .await
+}
+
 fn missing() -> ApiError {
     ApiError::field("", "required", "missing fields")
 }
@@ -149,15 +164,14 @@ async fn create_plant(
         return Err(missing());
     };
     let decision = commands::create_plant(&platform.store, company, code, name, currency).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            plant_json,
-        )
-        .await
+    commit(
+        &platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        plant_json,
+    )
+    .await
 }
 
 async fn get_plant(
@@ -197,15 +211,14 @@ async fn add_storage_location(
     };
     let decision =
         commands::add_storage_location(&platform.store, company, plant, location, name).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            plant_json,
-        )
-        .await
+    commit(
+        &platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        plant_json,
+    )
+    .await
 }
 
 // ----- materials ------------------------------------------------------------------------------
@@ -374,15 +387,14 @@ async fn create_material(
         valuation_class,
     };
     let decision = commands::create_material(&platform.store, new, plants).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            material_json,
-        )
-        .await
+    commit(
+        &platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        material_json,
+    )
+    .await
 }
 
 async fn get_material(
@@ -481,15 +493,14 @@ async fn create_vendor(
         },
     };
     let decision = commands::create_vendor(&platform.store, vendor).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            vendor_json,
-        )
-        .await
+    commit(
+        &platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        vendor_json,
+    )
+    .await
 }
 
 async fn get_vendor(

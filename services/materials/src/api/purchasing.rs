@@ -10,8 +10,7 @@
 //!
 //! Every movement's posting date must lie in an open period of the company's books.
 
-use super::{CompanyQuery, company, missing, queried_company};
-use crate::CONTEXT;
+use super::{CompanyQuery, commit, company, missing, queried_company};
 use crate::aggregates::PurchaseOrderCommand;
 use crate::commands::{self, MovementRequest, PostedMovements, ReceiptRequest};
 use crate::domain::*;
@@ -225,15 +224,14 @@ async fn create_purchase_order(
         lines,
     };
     let decision = commands::create_purchase_order(&platform.store, new).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            order_json,
-        )
-        .await
+    commit(
+        &platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        order_json,
+    )
+    .await
 }
 
 async fn get_purchase_order(
@@ -276,15 +274,7 @@ async fn commit_order_change(
     let number = path_order(number)?;
     let decision =
         commands::change_purchase_order(&platform.store, &company, &number, command).await?;
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::OK,
-            order_json,
-        )
-        .await
+    commit(platform, request, decision, StatusCode::OK, order_json).await
 }
 
 async fn change_line(
@@ -436,15 +426,14 @@ async fn commit_movements(
     request: tributary_kernel::command::CommandRequest,
     decision: tributary_kernel::Decision<PostedMovements>,
 ) -> Result<Response, ApiError> {
-    request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            decision,
-            StatusCode::CREATED,
-            movements_json,
-        )
-        .await
+    commit(
+        platform,
+        request,
+        decision,
+        StatusCode::CREATED,
+        movements_json,
+    )
+    .await
 }
 
 #[derive(Deserialize)]

@@ -338,8 +338,17 @@ async fn run_backend(
 
 /// Polls SQL until the entry's lines are visible; the instant it saw them.
 async fn wait_visible(client: &reqwest::Client, base: &str, entry_id: &str) -> Option<Instant> {
-    let deadline = Instant::now() + FRESHNESS_WAIT_MAX;
     let sql = format!("SELECT count(*) AS n FROM gl_journal_lines WHERE entry_id = '{entry_id}'");
+    wait_counted(client, base, sql).await
+}
+
+/// Polls SQL until `sql` (a count) counts a row; the instant it did.
+pub(crate) async fn wait_counted(
+    client: &reqwest::Client,
+    base: &str,
+    sql: String,
+) -> Option<Instant> {
+    let deadline = Instant::now() + FRESHNESS_WAIT_MAX;
     while Instant::now() < deadline {
         let response = client
             .post(format!("{base}/api/v1/sql"))

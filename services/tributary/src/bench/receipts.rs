@@ -10,13 +10,13 @@
 // Floats here are timings and ratios for display, never money.
 #![allow(clippy::float_arithmetic)]
 
-use super::{FRESHNESS_WAIT_MAX, entry_body, fresh_postgres_database, percentile_ms};
+use super::{FRESHNESS_WAIT_MAX, entry_body, fresh_postgres_database, percentile_ms, wait_counted};
 use crate::{Config, start};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Mutex;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -117,25 +117,6 @@ where
             percentile_ms(&mut latencies, 99),
         ),
     })
-}
-
-/// Polls SQL until `sql` counts a row; the instant it did.
-async fn wait_counted(client: &reqwest::Client, base: &str, sql: String) -> Option<Instant> {
-    let deadline = Instant::now() + FRESHNESS_WAIT_MAX;
-    while Instant::now() < deadline {
-        let response = client
-            .post(format!("{base}/api/v1/sql"))
-            .json(&json!({ "sql": sql }))
-            .send()
-            .await
-            .ok()?;
-        let body: Value = response.json().await.ok()?;
-        if body["rows"][0][0].as_i64().unwrap_or(0) > 0 {
-            return Some(Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    None
 }
 
 /// Materials per client, set by `run` before the load starts (requests are plain functions).
