@@ -284,6 +284,7 @@ impl Aggregate for VendorPayment {
 }
 
 impl Snapshotted for Stock {
-    const SNAPSHOT_VERSION: i32 = 1;
+    /// 2: FIFO layers name the order line they came from.
+    const SNAPSHOT_VERSION: i32 = 2;
     const SNAPSHOT_EVERY: i64 = 1_000;
 }

@@ -629,22 +629,33 @@ pub async fn post_invoice(
     }
     let mut reads = Vec::new();
     for (key, (stream, location)) in loaded_stocks {
-        match decided.revaluations.get(&key) {
-            Some(amount) => {
-                let movement = PostMovement {
-                    movement_id: uuid::Uuid::new_v4(),
-                    posting_date,
-                    location,
-                    kind: MovementKind::Revaluation {
-                        vendor: vendor_number.clone(),
-                        invoice: number.clone(),
-                    },
-                    quantity: rust_decimal::Decimal::ZERO,
-                    receipt_value: *amount,
-                };
-                writes.extend(stream.decide(StockCommand::Post(movement))?.writes());
+        let Some(amounts) = decided.revaluations.get(&key) else {
+            reads.push(stream.pin());
+            continue;
+        };
+        // One movement per order line whose layers take a share, decided in turn.
+        let mut state = stream.state.clone();
+        let mut events = Vec::new();
+        for (source, amount) in amounts {
+            let movement = PostMovement {
+                movement_id: uuid::Uuid::new_v4(),
+                posting_date,
+                location: location.clone(),
+                kind: MovementKind::Revaluation {
+                    vendor: vendor_number.clone(),
+                    invoice: number.clone(),
+                    source: source.clone(),
+                },
+                quantity: rust_decimal::Decimal::ZERO,
+                receipt_value: *amount,
+            };
+            for event in <Stock as Aggregate>::decide(&state, StockCommand::Post(movement))? {
+                <Stock as Aggregate>::apply(&mut state, &event);
+                events.push(event);
             }
-            None => reads.push(stream.pin()),
+        }
+        if !events.is_empty() {
+            writes.push(stream.write(&events));
         }
     }
     let outcome = VendorInvoice::apply(None, &decided.invoice).ok_or(MaterialsError::NotFound {

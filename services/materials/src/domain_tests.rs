@@ -447,3 +447,101 @@ fn a_cash_discount_is_taken_within_the_discount_days_only() {
         Decimal::ZERO
     );
 }
+
+/// Two orders for 10 pieces at 1.00 each received; 10 pieces issued (FIFO: the first order's);
+/// the first order's invoice says 1.20 a piece. Moving average: the 10 on hand take the whole
+/// 2.00. FIFO: nothing of the first order is left, so it is all a price difference; an invoice
+/// of the second order revalues that order's layer only.
+#[test]
+fn price_differences_follow_the_valuation_method() {
+    let po = |n: &str, line: u32| MovementKind::Receipt {
+        purchase_order: Some(n.into()),
+        line: Some(line),
+        vendor: None,
+    };
+    for (method, first_share, second_share) in [
+        (ValuationMethod::MovingAverage, "2.00", "1.00"),
+        (ValuationMethod::Fifo, "0", "1.00"),
+    ] {
+        let mut given = Given::stock(method);
+        given.post("RAW", po("PO1", 10), "10", "10.00").unwrap();
+        given.post("RAW", po("PO2", 10), "10", "10.00").unwrap();
+        given.post("RAW", issue(), "10", "0").unwrap();
+        let order = |number: &str| {
+            let mut order = order_of_one_box();
+            order.number = PurchaseOrderNumber::parse(number).unwrap();
+            let line = order.lines.get_mut(&10).unwrap();
+            line.ordered.quantity = d("10");
+            line.ordered.unit = UnitOfMeasure::parse("PC").unwrap();
+            line.ordered.factor = d("1");
+            line.ordered.unit_price = d("1.00");
+            line.received = d("10");
+            line.received_value = d("10.00");
+            order
+        };
+        let stock = given.stock_now().clone();
+        let mut material = material();
+        material.plants.insert(plant().code, method);
+        let view = InvoicingView {
+            vendor: Some(vendor()),
+            orders: [
+                (order("PO1").number.clone(), order("PO1")),
+                (order("PO2").number.clone(), order("PO2")),
+            ]
+            .into(),
+            materials: [(material.number.clone(), material)].into(),
+            stocks: [((stock.material.clone(), stock.plant.clone()), stock)].into(),
+        };
+        let invoice = |number: &str, po: &str, amount: &str| NewInvoice {
+            company: company(),
+            vendor: vendor().number,
+            number: InvoiceNumber::parse(number).unwrap(),
+            kind: InvoiceKind::Invoice,
+            invoice_date: date("2026-03-05"),
+            posting_date: date("2026-03-05"),
+            currency: None,
+            lines: vec![NewInvoiceLine {
+                purchase_order: PurchaseOrderNumber::parse(po).unwrap(),
+                line: 10,
+                quantity: d("10"),
+                unit: None,
+                amount: d(amount),
+            }],
+        };
+        let lines = |decision: &InvoiceDecision| match &decision.invoice {
+            VendorInvoiceEvent::VendorInvoicePosted { lines, .. } => lines[0].clone(),
+            other => panic!("{other:?}"),
+        };
+        let first =
+            VendorInvoice::decide_post(None, invoice("I-1", "PO1", "12.00"), &view).unwrap();
+        let line = lines(&first);
+        assert_eq!(
+            (line.stock_share, line.price_difference),
+            (d(first_share), d("2.00") - d(first_share)),
+            "{method:?}, first order"
+        );
+        let second =
+            VendorInvoice::decide_post(None, invoice("I-2", "PO2", "11.00"), &view).unwrap();
+        assert_eq!(lines(&second).stock_share, d(second_share), "{method:?}");
+        // The revaluation lands on the second order's layer (FIFO) and the value follows.
+        let (source, amount) = second.revaluations.values().next().unwrap()[0].clone();
+        given
+            .post(
+                "RAW",
+                MovementKind::Revaluation {
+                    vendor: vendor().number,
+                    invoice: InvoiceNumber::parse("I-2").unwrap(),
+                    source,
+                },
+                "0",
+                &amount.to_string(),
+            )
+            .unwrap();
+        let valuation = &given.stock_now().valuation;
+        assert_eq!(valuation.value, d("11.00"), "{method:?}");
+        if method == ValuationMethod::Fifo {
+            assert_eq!(valuation.layers[0].source.as_deref(), Some("PO2/10"));
+            assert_eq!(valuation.layers[0].value, d("11.00"));
+        }
+    }
+}

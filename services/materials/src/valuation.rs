@@ -59,11 +59,14 @@ pub fn round_amount(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(AMOUNT_DECIMALS, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// A FIFO layer: what one receipt left in stock.
+/// A FIFO layer: what one receipt left in stock, and where it came from (`<purchase
+/// order>/<line>` for a receipt against an order line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layer {
     pub quantity: Decimal,
     pub value: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The valuation of a material in a plant: quantity on hand in the base unit, its value, and
@@ -109,11 +112,34 @@ impl Valuation {
 
     /// Adds a receipt of `quantity` worth `value` (already rounded by the caller).
     pub fn receive(&mut self, quantity: Decimal, value: Decimal) {
+        self.receive_from(quantity, value, None);
+    }
+
+    /// Adds a receipt from `source` (a purchase order line): FIFO remembers it on the layer.
+    pub fn receive_from(&mut self, quantity: Decimal, value: Decimal, source: Option<&str>) {
         assert!(quantity > Decimal::ZERO, "receipts are validated positive");
         self.quantity += quantity;
         self.value += value;
         if self.method == ValuationMethod::Fifo {
-            self.layers.push_back(Layer { quantity, value });
+            self.layers.push_back(Layer {
+                quantity,
+                value,
+                source: source.map(str::to_owned),
+            });
+        }
+    }
+
+    /// What the stock still holds of receipts from `source` (FIFO); the whole stock for the
+    /// moving average, which does not tell receipts apart.
+    pub fn quantity_from(&self, source: &str) -> Decimal {
+        match self.method {
+            ValuationMethod::MovingAverage => self.quantity,
+            ValuationMethod::Fifo => self
+                .layers
+                .iter()
+                .filter(|l| l.source.as_deref() == Some(source))
+                .map(|l| l.quantity)
+                .sum(),
         }
     }
 
@@ -164,11 +190,35 @@ impl Valuation {
     }
 
     /// Changes the stock's value without moving quantity (a price difference on stock still
-    /// on hand). FIFO puts it on the newest layer.
-    pub fn revalue(&mut self, difference: Decimal) {
+    /// on hand). FIFO puts it on the layers received from `source`, in proportion to their
+    /// quantity (the last takes the rounding remainder); without a source, or with no such
+    /// layer left, on the newest layer.
+    pub fn revalue(&mut self, difference: Decimal, source: Option<&str>) {
         self.value += difference;
-        if let Some(layer) = self.layers.back_mut() {
-            layer.value += difference;
+        let from_source: Vec<usize> = self
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| source.is_some() && l.source.as_deref() == source)
+            .map(|(index, _)| index)
+            .collect();
+        let total: Decimal = from_source.iter().map(|&i| self.layers[i].quantity).sum();
+        if from_source.is_empty() || total.is_zero() {
+            if let Some(layer) = self.layers.back_mut() {
+                layer.value += difference;
+            }
+            return;
+        }
+        let mut left = difference;
+        for (n, &index) in from_source.iter().enumerate() {
+            let layer = &mut self.layers[index];
+            let part = if n + 1 == from_source.len() {
+                left
+            } else {
+                round_amount(difference * layer.quantity / total)
+            };
+            layer.value += part;
+            left -= part;
         }
     }
 
@@ -234,7 +284,7 @@ mod tests {
         assert_eq!(stock.issue(d("15")).unwrap(), d("160.00"));
         assert_eq!(stock.layers.len(), 1);
         assert_eq!(stock.value, d("60.00"));
-        stock.revalue(d("5.00"));
+        stock.revalue(d("5.00"), None);
         assert_eq!(stock.issue(d("5")).unwrap(), d("65.00"));
         assert!(stock.layers.is_empty());
     }

@@ -5,8 +5,9 @@
 //!                   received and not yet invoiced (a credit memo: at most what was invoiced)
 //!              ──► expected = order price × quantity (rounded cumulatively, clears GR/IR)
 //!              ──► difference = invoiced − expected:
-//!                    the part the stock still holds revalues it (moving average and FIFO alike:
-//!                    FIFO puts it on the newest layer), the rest goes to price differences
+//!                    the part the stock still holds revalues it (moving average: the stock on
+//!                    hand; FIFO: what is left of the layers this order line received), the
+//!                    rest goes to price differences
 //!              ──► beyond the price tolerance (5 % and 100.00 of the line): posted but
 //!                  blocked for payment until released
 //!  payment ──► open documents of one vendor, in full (cash discount when paid within the
@@ -184,13 +185,19 @@ pub struct InvoicingView {
     pub stocks: HashMap<(MaterialNumber, PlantCode), Stock>,
 }
 
+/// Per stock (material, plant): the amounts it is revalued by, each with the order line whose
+/// FIFO layers take it (none for the moving average).
+pub type Revaluations = BTreeMap<(MaterialNumber, PlantCode), Vec<(Option<String>, Decimal)>>;
+
 /// An invoice's decision across aggregates: its own event, each order's events, and the
 /// revaluation of each stock (signed amount).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceDecision {
     pub invoice: VendorInvoiceEvent,
     pub orders: BTreeMap<PurchaseOrderNumber, Vec<PurchaseOrderEvent>>,
-    pub revaluations: BTreeMap<(MaterialNumber, PlantCode), Decimal>,
+    /// Per stock: the amounts it takes, each with the order line whose FIFO layers take it
+    /// (none for the moving average).
+    pub revaluations: Revaluations,
 }
 
 /// Whether a line's price variance stays within the tolerance; the reason when not.
@@ -244,8 +251,9 @@ impl VendorInvoice {
         let mut orders: BTreeMap<PurchaseOrderNumber, PurchaseOrder> = BTreeMap::new();
         let mut order_events: BTreeMap<PurchaseOrderNumber, Vec<PurchaseOrderEvent>> =
             BTreeMap::new();
-        let mut on_hand: HashMap<(MaterialNumber, PlantCode), Decimal> = HashMap::new();
-        let mut revaluations = BTreeMap::new();
+        let mut on_hand: HashMap<(MaterialNumber, PlantCode, Option<String>), Decimal> =
+            HashMap::new();
+        let mut revaluations = Revaluations::new();
         let mut lines = Vec::new();
         let mut blocked = Vec::new();
         for (index, input) in new.lines.iter().enumerate() {
@@ -329,19 +337,25 @@ impl VendorInvoice {
             {
                 blocked.push(reason);
             }
+            // What of the invoiced goods the stock still holds: the moving average cannot tell
+            // receipts apart (the stock on hand), FIFO holds what is left of this line's layers.
             let key = (ordered.material.clone(), ordered.plant.clone());
-            let stock_quantity = match on_hand.get(&key) {
+            let stock = view.stocks.get(&key);
+            let source = format!("{}/{}", order.number, input.line);
+            let layer_source = stock
+                .filter(|s| s.valuation.method == crate::valuation::ValuationMethod::Fifo)
+                .map(|_| source.clone());
+            let held_key = (key.0.clone(), key.1.clone(), layer_source.clone());
+            let held = match on_hand.get(&held_key) {
                 Some(quantity) => *quantity,
-                None => view
-                    .stocks
-                    .get(&key)
-                    .map_or(Decimal::ZERO, |s| s.valuation.quantity),
+                None => stock.map_or(Decimal::ZERO, |s| s.valuation.quantity_from(&source)),
             };
-            let covered = stock_quantity.min(quantity);
-            on_hand.insert(key.clone(), stock_quantity - covered);
-            let stock_value = view.stocks.get(&key).map_or(Decimal::ZERO, |s| {
-                s.valuation.value + revaluations.get(&key).copied().unwrap_or_default()
-            });
+            let covered = held.min(quantity);
+            on_hand.insert(held_key, held - covered);
+            let taken: Decimal = revaluations
+                .get(&key)
+                .map_or(Decimal::ZERO, |r| r.iter().map(|(_, amount)| *amount).sum());
+            let stock_value = stock.map_or(Decimal::ZERO, |s| s.valuation.value + taken);
             let stock_share = if covered.is_zero() {
                 Decimal::ZERO
             } else {
@@ -349,7 +363,10 @@ impl VendorInvoice {
                 round_amount(difference * covered / quantity).max(-stock_value)
             };
             if !stock_share.is_zero() {
-                *revaluations.entry(key).or_insert(Decimal::ZERO) += stock_share;
+                revaluations
+                    .entry(key)
+                    .or_default()
+                    .push((layer_source, stock_share));
             }
             let event = PurchaseOrderEvent::PurchaseOrderInvoiced {
                 company: order.company.clone(),

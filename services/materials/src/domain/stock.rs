@@ -53,14 +53,28 @@ pub enum MovementKind {
         book: Decimal,
     },
     /// A vendor invoice's price difference taken by the stock on hand: value, no quantity.
-    /// Finance posts it with the invoice.
+    /// Finance posts it with the invoice. `source`: the order line whose FIFO layers take it.
     Revaluation {
         vendor: VendorNumber,
         invoice: InvoiceNumber,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
 }
 
 impl MovementKind {
+    /// The purchase order line a receipt came from (`<order>/<line>`): its FIFO layer's source.
+    pub fn source(&self) -> Option<String> {
+        match self {
+            MovementKind::Receipt {
+                purchase_order: Some(order),
+                line: Some(line),
+                ..
+            } => Some(format!("{order}/{line}")),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             MovementKind::Receipt { .. } => "receipt",
@@ -213,7 +227,7 @@ impl Stock {
         match &command.kind {
             MovementKind::Receipt { .. } => {
                 let value = round_amount(command.receipt_value);
-                valuation.receive(command.quantity, value);
+                valuation.receive_from(command.quantity, value, command.kind.source().as_deref());
                 let movement = self.movement(&command, command.quantity, value, &valuation);
                 Ok(vec![self.posted(vec![movement])])
             }
@@ -250,13 +264,13 @@ impl Stock {
                 Ok(vec![self.posted(vec![out, into])])
             }
             MovementKind::TransferIn { .. } => reject(Violation::TransferToItself),
-            MovementKind::Revaluation { .. } => {
+            MovementKind::Revaluation { source, .. } => {
                 // Decided by the invoice (never below zero value); nothing on hand takes nothing.
                 let value = round_amount(command.receipt_value).max(-valuation.value);
                 if value.is_zero() || valuation.quantity.is_zero() {
                     return Ok(Vec::new());
                 }
-                valuation.revalue(value);
+                valuation.revalue(value, source.as_deref());
                 let movement = self.movement(&command, Decimal::ZERO, value, &valuation);
                 Ok(vec![self.posted(vec![movement])])
             }
@@ -328,9 +342,15 @@ impl Stock {
                     // carried value, an outflow takes what the same valuation gave then.
                     match &movement.kind {
                         MovementKind::TransferOut { .. } | MovementKind::TransferIn { .. } => {}
-                        MovementKind::Revaluation { .. } => stock.valuation.revalue(movement.value),
+                        MovementKind::Revaluation { source, .. } => {
+                            stock.valuation.revalue(movement.value, source.as_deref())
+                        }
                         _ if movement.quantity > Decimal::ZERO => {
-                            stock.valuation.receive(movement.quantity, movement.value);
+                            stock.valuation.receive_from(
+                                movement.quantity,
+                                movement.value,
+                                movement.kind.source().as_deref(),
+                            );
                         }
                         _ => {
                             let taken = stock.valuation.issue(-movement.quantity);
