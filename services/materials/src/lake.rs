@@ -557,6 +557,7 @@ pub fn pipelines() -> Vec<PipelineSql> {
 
 pub fn views() -> Vec<ViewSql> {
     tributary_kernel::views![
+        "stock_on_hand",
         "purchase_order_lines",
         "ap_open_items",
         "ap_aging",

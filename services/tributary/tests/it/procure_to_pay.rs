@@ -251,6 +251,29 @@ async fn goods_movements_post_to_the_ledger_by_themselves_once_each() {
         .sql("SELECT valuation_class, CAST(value AS VARCHAR) FROM inventory_value WHERE plant = 'P100'")
         .await;
     assert_eq!(decimal(&by_class[0][1]), d("106.62"), "{by_class:?}");
+    let on_hand = app
+        .sql("SELECT location, CAST(quantity AS VARCHAR) FROM stock_on_hand WHERE material = 'BOLT-M8' ORDER BY location")
+        .await;
+    let per_location: Vec<(String, Decimal)> = on_hand
+        .iter()
+        .map(|row| (row[0].as_str().unwrap().to_owned(), decimal(&row[1])))
+        .collect();
+    let written: Vec<(String, Decimal)> = stock["storage_locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["code"].as_str().unwrap().to_owned(),
+                decimal(&l["quantity"]),
+            )
+        })
+        .filter(|(_, quantity)| !quantity.is_zero())
+        .collect();
+    assert_eq!(
+        per_location, written,
+        "the lake's stock on hand is the write model's"
+    );
     let consumption = app
         .sql("SELECT cost_center FROM gl_journal_lines WHERE account = '5000'")
         .await;
