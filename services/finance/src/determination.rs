@@ -284,6 +284,13 @@ async fn set_accounts(
             valuation_classes.insert(class, accounts);
         }
     }
+    if body.defaults.is_empty() && body.valuation_classes.values().all(BTreeMap::is_empty) {
+        checks.fail(
+            "defaults",
+            "required",
+            "name at least one account (an empty determination would determine nothing)",
+        );
+    }
     checks.finish()?;
     let company = commands::resolve_company(&store, body.company.as_deref()).await?;
     let numbers: Vec<AccountNumber> = defaults

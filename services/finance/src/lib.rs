@@ -20,7 +20,7 @@ mod domain_tests;
 use aggregates::FiscalYear;
 use chrono::NaiveDate;
 use domain::{Account, Company, CompanyCode, JournalEntry, Period, PostingPeriod};
-use tributary_kernel::master::{Calendar, PeriodState};
+use tributary_kernel::master::{AccountState, Books as PublishedBooks, PeriodState};
 use tributary_kernel::module::{EventSet, Module, Platform};
 use tributary_kernel::{EventStore, RepositoryError, aggregate};
 
@@ -47,16 +47,16 @@ pub fn module() -> Module {
     module.pipelines = lake::pipelines();
     module.views = lake::views();
     module.on_start = Some(|platform| Box::pin(ensure_default_company(platform)));
-    module.calendar = Some(std::sync::Arc::new(Books));
+    module.books = Some(std::sync::Arc::new(Books));
     module
 }
 
-/// Finance's posting calendar, published to the other contexts (a query interface in
-/// process): whether a company exists and its period of a date is open.
+/// What finance's books allow, published to the other contexts (a query interface in
+/// process): whether a company's period of a date is open, whether an account can be posted.
 pub struct Books;
 
 #[async_trait::async_trait]
-impl Calendar for Books {
+impl PublishedBooks for Books {
     async fn period_state(
         &self,
         store: &EventStore,
@@ -80,6 +80,25 @@ impl Calendar for Books {
                 Some(_) => PeriodState::Open,
             },
         )
+    }
+
+    async fn account_state(
+        &self,
+        store: &EventStore,
+        company: &CompanyCode,
+        account: &str,
+    ) -> Result<AccountState, RepositoryError> {
+        let Ok(number) = domain::AccountNumber::parse(account) else {
+            return Ok(AccountState::Missing);
+        };
+        let id = commands::account_id(company, &number);
+        Ok(match aggregate::load::<Account>(store, &id).await?.state {
+            None => AccountState::Missing,
+            Some(account) if account.blocked => AccountState::Blocked,
+            Some(account) => AccountState::Usable {
+                currency: account.currency,
+            },
+        })
     }
 }
 

@@ -210,6 +210,7 @@ impl Reactor for MaterialsPostings {
             }
         };
         let mut missing = BTreeSet::new();
+        let mut invalid: Vec<String> = Vec::new();
         let mut lines = Vec::new();
         for part in &posting.parts {
             let mut part_lines = Lines {
@@ -225,6 +226,7 @@ impl Reactor for MaterialsPostings {
                     Target::Account(account) => {
                         part_lines.add_to(account.clone(), *amount, cost_center.as_deref())
                     }
+                    Target::Invalid(named) => invalid.push(named.clone()),
                 }
             }
             missing.extend(
@@ -234,6 +236,13 @@ impl Reactor for MaterialsPostings {
                     .map(|k| (*k, part.valuation_class.clone())),
             );
             lines.extend(part_lines.lines);
+        }
+        if let Some(named) = invalid.first() {
+            return Ok(Reaction::Rejected {
+                reason: format!("{named:?} is not an account number"),
+                problem: json!({"errors": [{"field": "bank_account", "rule": "account_number",
+                                            "detail": format!("{named:?} is not an account number")}]}),
+            });
         }
         if !missing.is_empty() {
             let named: Vec<String> = missing
@@ -256,6 +265,7 @@ impl Reactor for MaterialsPostings {
                 })).collect::<Vec<_>>()}),
             });
         }
+        let lines = merged(lines);
         if lines.is_empty() {
             return Ok(Reaction::Ignored);
         }
@@ -272,10 +282,42 @@ impl Reactor for MaterialsPostings {
     }
 }
 
-/// Where an amount goes: the account determined for a key, or one named by the event.
+/// One line per account, cost centre and currency, netted (an invoice of 500 lines posts a
+/// handful of lines, within finance's limit per entry); lines that net to zero disappear.
+fn merged(lines: Vec<LineInput>) -> Vec<LineInput> {
+    let mut sums: std::collections::BTreeMap<(AccountNumber, Option<String>, Currency), Decimal> =
+        std::collections::BTreeMap::new();
+    for line in lines {
+        let amount = match line.side {
+            Side::Debit(amount) => amount,
+            Side::Credit(amount) => -amount,
+        };
+        *sums
+            .entry((line.account, line.cost_center, line.currency))
+            .or_default() += amount;
+    }
+    sums.into_iter()
+        .filter(|(_, amount)| !amount.is_zero())
+        .map(|((account, cost_center, currency), amount)| LineInput {
+            account,
+            side: if amount > Decimal::ZERO {
+                Side::Debit(amount)
+            } else {
+                Side::Credit(-amount)
+            },
+            currency,
+            cost_center,
+            text: None,
+        })
+        .collect()
+}
+
+/// Where an amount goes: the account determined for a key, or one named by the event (which
+/// may not be an account number at all).
 enum Target {
     Key(AccountKey),
     Account(AccountNumber),
+    Invalid(String),
 }
 
 /// Amounts (positive debit, negative credit) of one valuation class.
@@ -392,9 +434,14 @@ fn payment_posting(event: &VendorPaymentEvent) -> Option<Posting> {
     } = event;
     let settled: Decimal = items.iter().map(|i| i.amount).sum();
     let discount: Decimal = items.iter().map(|i| i.discount).sum();
-    let bank = match bank_account.as_deref().map(AccountNumber::parse) {
-        Some(Ok(account)) => Target::Account(account),
-        _ => Target::Key(AccountKey::Bank),
+    // A named account that is not one (refused at the payment, so only from a changed
+    // chart) must not fall back to the default bank: the posting is refused as finance sees it.
+    let bank = match bank_account.as_deref() {
+        Some(named) => match AccountNumber::parse(named) {
+            Ok(account) => Target::Account(account),
+            Err(_) => Target::Invalid(named.to_owned()),
+        },
+        None => Target::Key(AccountKey::Bank),
     };
     Some(Posting {
         company: company.clone(),

@@ -187,6 +187,21 @@ impl Checks {
         self.required_amount(field, value)
     }
 
+    /// An amount of money in a currency with cents: at most two decimals (else the error).
+    pub fn cents(&mut self, field: &str, amount: Option<Decimal>) -> Option<Decimal> {
+        match amount {
+            Some(value) if value.normalize().scale() > 2 => {
+                self.fail(
+                    field,
+                    "max_2_decimal_places",
+                    "an amount of money has at most 2 decimals",
+                );
+                None
+            }
+            other => other,
+        }
+    }
+
     /// Like [`Checks::amount`], but the field must be there.
     pub fn required_amount(&mut self, field: &str, value: Option<&Value>) -> Option<Decimal> {
         if matches!(value, None | Some(Value::Null)) {

@@ -234,16 +234,34 @@ pub enum PeriodState {
     Closed,
 }
 
-/// A published query interface (in process): the posting calendar of the books. Finance
-/// provides it; a context without finance in its installation accepts every date.
+/// Whether an account can take a posting, as the books publish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountState {
+    Missing,
+    Blocked,
+    Usable { currency: Currency },
+}
+
+/// A published query interface (in process): what the books allow, for other contexts to
+/// refuse a command whose posting the books would refuse. Finance provides it; a context
+/// without finance in its installation accepts every date and account.
 #[async_trait::async_trait]
-pub trait Calendar: Send + Sync {
+pub trait Books: Send + Sync {
+    /// The state of the company's posting period containing `date`.
     async fn period_state(
         &self,
         store: &crate::store::EventStore,
         company: &CompanyCode,
         date: NaiveDate,
     ) -> Result<PeriodState, crate::aggregate::RepositoryError>;
+
+    /// Whether the company's account `account` exists and is open for posting.
+    async fn account_state(
+        &self,
+        store: &crate::store::EventStore,
+        company: &CompanyCode,
+        account: &str,
+    ) -> Result<AccountState, crate::aggregate::RepositoryError>;
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::aggregate::Aggregate;
 use crate::event::{DomainEvent, check_fixtures};
 use crate::http::ApiError;
 use crate::lake::{LakeReader, LakeTable, PipelineSql, Relation, ViewSql};
-use crate::master::{Calendar, CompanyCode, PeriodState};
+use crate::master::{AccountState, Books, CompanyCode, Currency, PeriodState};
 use crate::store::EventStore;
 use axum::Router;
 use axum::extract::FromRef;
@@ -36,17 +36,17 @@ impl FromRef<Platform> for EventStore {
 
 impl Platform {
     /// Refuses (422 naming `field`) a posting date the books would refuse: unknown company,
-    /// no period defined for it, or its period closed. Without a calendar every date passes.
+    /// no period defined for it, or its period closed. Without books every date passes.
     pub async fn check_posting_date(
         &self,
         company: &CompanyCode,
         date: NaiveDate,
         field: &str,
     ) -> Result<(), ApiError> {
-        let Some(calendar) = &self.settings.calendar else {
+        let Some(books) = &self.settings.books else {
             return Ok(());
         };
-        let state = calendar
+        let state = books
             .period_state(&self.store, company, date)
             .await
             .map_err(|error| match error {
@@ -74,6 +74,45 @@ impl Platform {
         }
     }
 
+    /// Refuses (422 naming `field`) an account the books would refuse a posting in `currency`
+    /// on: unknown, blocked, or kept in another currency. Without books every account passes.
+    pub async fn check_account(
+        &self,
+        company: &CompanyCode,
+        account: &str,
+        currency: &Currency,
+        field: &str,
+    ) -> Result<(), ApiError> {
+        let Some(books) = &self.settings.books else {
+            return Ok(());
+        };
+        let state = books
+            .account_state(&self.store, company, account)
+            .await
+            .map_err(|error| match error {
+                crate::aggregate::RepositoryError::Store(error) => ApiError::from(error),
+                other => ApiError::internal(&other),
+            })?;
+        match state {
+            AccountState::Usable { currency: kept } if kept == *currency => Ok(()),
+            AccountState::Usable { currency: kept } => Err(ApiError::field(
+                field,
+                "currency_mismatch",
+                format!("account {account} is kept in {kept}, not {currency}"),
+            )),
+            AccountState::Missing => Err(ApiError::field(
+                field,
+                "account_not_found",
+                format!("account {account} does not exist in company {company}"),
+            )),
+            AccountState::Blocked => Err(ApiError::field(
+                field,
+                "account_blocked",
+                format!("account {account} is blocked for posting"),
+            )),
+        }
+    }
+
     /// The lake reader, or 503 when this process does not serve queries.
     pub fn lake(&self) -> Result<&dyn LakeReader, ApiError> {
         self.lake.as_deref().ok_or_else(|| {
@@ -92,15 +131,15 @@ impl Platform {
 pub struct Settings {
     /// Company created on first start when none exists: (code, name).
     pub default_company: Option<(String, String)>,
-    /// The books' posting calendar (finance's), when the installation has one.
-    pub calendar: Option<Arc<dyn Calendar>>,
+    /// What the books allow (finance's), when the installation keeps books.
+    pub books: Option<Arc<dyn Books>>,
 }
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("default_company", &self.default_company)
-            .field("calendar", &self.calendar.is_some())
+            .field("books", &self.books.is_some())
             .finish()
     }
 }
@@ -151,8 +190,8 @@ pub struct Module {
     /// Reactions to other contexts' events (finance's automatic postings, …).
     pub reactors: Vec<Arc<dyn crate::reactor::Reactor>>,
     pub on_start: Option<StartHook>,
-    /// The posting calendar this context publishes (finance keeps the books).
-    pub calendar: Option<Arc<dyn Calendar>>,
+    /// What the books allow, when this context keeps them (finance).
+    pub books: Option<Arc<dyn Books>>,
 }
 
 impl Module {
@@ -176,7 +215,7 @@ impl Module {
             views: Vec::new(),
             reactors: Vec::new(),
             on_start: None,
-            calendar: None,
+            books: None,
         }
     }
 

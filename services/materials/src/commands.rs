@@ -397,9 +397,18 @@ pub async fn post_movement(
         }));
     };
     let unit = request.unit.unwrap_or_else(|| found.base_unit.clone());
-    let Some(quantity) = found.to_base(request.quantity, &unit) else {
-        return Err(rejected(found.unit_violation("unit".into(), unit)));
+    let quantity_field = match request.kind {
+        MovementKind::CountDifference { .. } => "counted_quantity",
+        _ => "quantity",
     };
+    let quantity = found
+        .base_quantity(
+            request.quantity,
+            &unit,
+            "unit".into(),
+            quantity_field.into(),
+        )
+        .map_err(rejected)?;
     let mut locations = vec![("storage_location", &request.location)];
     if let MovementKind::TransferOut { to_location } = &request.kind {
         locations.push(("to_storage_location", to_location));
@@ -461,9 +470,9 @@ pub async fn receive(
         }));
     };
     let unit = request.unit.unwrap_or_else(|| ordered.unit.clone());
-    let Some(quantity) = found.to_base(request.quantity, &unit) else {
-        return Err(rejected(found.unit_violation("unit".into(), unit)));
-    };
+    let quantity = found
+        .base_quantity(request.quantity, &unit, "unit".into(), "quantity".into())
+        .map_err(rejected)?;
     let location = request.location.unwrap_or_else(|| ordered.location.clone());
     plant_with_locations(
         store,

@@ -143,8 +143,31 @@ impl Valuation {
         }
     }
 
+    /// The value of what [`Valuation::quantity_from`] counts.
+    pub fn value_from(&self, source: Option<&str>) -> Decimal {
+        match (self.method, source) {
+            (ValuationMethod::Fifo, Some(source)) => self
+                .layers
+                .iter()
+                .filter(|l| l.source.as_deref() == Some(source))
+                .map(|l| l.value)
+                .sum(),
+            _ => self.value,
+        }
+    }
+
     /// Takes `quantity` out of stock; returns the value taken out.
     pub fn issue(&mut self, quantity: Decimal) -> Result<Decimal, Shortage> {
+        self.issue_from(quantity, None)
+    }
+
+    /// Takes `quantity` out of stock, FIFO from the layers received from `source` first (goods
+    /// going back to the vendor of that order line), then from the oldest; returns the value.
+    pub fn issue_from(
+        &mut self,
+        quantity: Decimal,
+        source: Option<&str>,
+    ) -> Result<Decimal, Shortage> {
         assert!(quantity > Decimal::ZERO, "issues are validated positive");
         if quantity > self.quantity {
             return Err(Shortage {
@@ -161,32 +184,45 @@ impl Valuation {
                 }
             }
             ValuationMethod::Fifo => {
-                let mut remaining = quantity;
-                let mut value = Decimal::ZERO;
-                while remaining > Decimal::ZERO {
-                    // The total quantity covers the request, and the layers sum to it.
-                    let Some(layer) = self.layers.front_mut() else {
-                        break;
-                    };
-                    if layer.quantity <= remaining {
-                        remaining -= layer.quantity;
-                        value += layer.value;
-                        self.layers.pop_front();
-                    } else {
-                        let part = round_amount(remaining * layer.value / layer.quantity);
-                        layer.quantity -= remaining;
-                        layer.value -= part;
-                        value += part;
-                        remaining = Decimal::ZERO;
-                    }
-                }
-                value
+                let from_source = match source {
+                    Some(source) => self.take_layers(quantity, Some(source)),
+                    None => (Decimal::ZERO, Decimal::ZERO),
+                };
+                let (_, rest) = self.take_layers(quantity - from_source.0, None);
+                from_source.1 + rest
             }
         };
         self.quantity -= quantity;
         self.value -= value;
         self.check();
         Ok(value)
+    }
+
+    /// Takes up to `wanted` from the layers (of `source` only, when given), oldest first: a
+    /// whole layer with its whole value, a part at the layer's exact unit cost, rounded.
+    /// Returns the quantity and value taken.
+    fn take_layers(&mut self, wanted: Decimal, source: Option<&str>) -> (Decimal, Decimal) {
+        let (mut remaining, mut value) = (wanted, Decimal::ZERO);
+        let mut index = 0;
+        while remaining > Decimal::ZERO && index < self.layers.len() {
+            let layer = &mut self.layers[index];
+            if source.is_some() && layer.source.as_deref() != source {
+                index += 1;
+                continue;
+            }
+            if layer.quantity <= remaining {
+                remaining -= layer.quantity;
+                value += layer.value;
+                self.layers.remove(index);
+            } else {
+                let part = round_amount(remaining * layer.value / layer.quantity);
+                layer.quantity -= remaining;
+                layer.value -= part;
+                value += part;
+                remaining = Decimal::ZERO;
+            }
+        }
+        (wanted - remaining, value)
     }
 
     /// Changes the stock's value without moving quantity (a price difference on stock still

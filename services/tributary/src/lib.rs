@@ -305,7 +305,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         default_company: Some(config.default_company.clone()),
         // A published query interface serves every context of the installation, also those
         // this process does not run (`--contexts`).
-        calendar: modules::all().into_iter().find_map(|m| m.calendar),
+        books: modules::all().into_iter().find_map(|m| m.books),
     });
     if roles.api {
         for module in &modules {

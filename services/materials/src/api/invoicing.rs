@@ -154,6 +154,7 @@ async fn post_invoice(
             .as_deref()
             .and_then(|u| checks.check(&field("unit"), "unit_code", UnitOfMeasure::parse(u)));
         let amount = checks.required_amount(&field("amount"), Some(&line.amount));
+        let amount = checks.cents(&field("amount"), amount);
         if let (Some(purchase_order), Some(quantity), Some(amount)) = (order, quantity, amount) {
             lines.push(NewInvoiceLine {
                 purchase_order,
@@ -289,6 +290,7 @@ async fn pay(
             &format!("invoices[{index}].amount"),
             document.amount.as_ref(),
         );
+        let amount = checks.cents(&format!("invoices[{index}].amount"), amount);
         if let Some(invoice) = number {
             documents.push(PayDocument { invoice, amount });
         }
@@ -300,6 +302,14 @@ async fn pay(
     platform
         .check_posting_date(&company, payment_date, "payment_date")
         .await?;
+    if let Some(account) = &bank_account {
+        let vendor_state = crate::commands::vendor(&platform.store, &company, &vendor).await?;
+        if let Some(found) = vendor_state.state {
+            platform
+                .check_account(&company, account, &found.currency, "bank_account")
+                .await?;
+        }
+    }
     let new = NewPayment {
         company,
         payment_id: Uuid::new_v4(),

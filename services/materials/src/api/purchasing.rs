@@ -29,8 +29,10 @@ use tributary_kernel::http::ApiError;
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
 use uuid::Uuid;
 
-/// Text of a cost centre or a scrap reason.
-pub const REFERENCE_LENGTH_MAX: usize = 40;
+/// A cost centre, as finance's journal lines carry it.
+pub const COST_CENTER_LENGTH_MAX: usize = 20;
+/// A scrap reason.
+pub const REASON_LENGTH_MAX: usize = 200;
 
 pub fn router() -> Router<Platform> {
     Router::new()
@@ -607,10 +609,15 @@ async fn goods_issue(
     let quantity = checks.required_amount("quantity", Some(&body.quantity));
     let kind = match (body.cost_center, body.scrap_reason) {
         (Some(cost_center), None) => checks
-            .text("cost_center", Some(cost_center), REFERENCE_LENGTH_MAX, true)
+            .text(
+                "cost_center",
+                Some(cost_center),
+                COST_CENTER_LENGTH_MAX,
+                true,
+            )
             .map(|cost_center| MovementKind::Issue { cost_center }),
         (None, Some(reason)) => checks
-            .text("scrap_reason", Some(reason), REFERENCE_LENGTH_MAX, true)
+            .text("scrap_reason", Some(reason), REASON_LENGTH_MAX, true)
             .map(|reason| MovementKind::Scrap { reason }),
         _ => {
             checks.fail(

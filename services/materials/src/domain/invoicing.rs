@@ -304,9 +304,17 @@ impl VendorInvoice {
                 continue;
             };
             let unit = input.unit.clone().unwrap_or_else(|| ordered.unit.clone());
-            let Some(quantity) = material.to_base(input.quantity, &unit) else {
-                violations.push(material.unit_violation(field("unit"), unit));
-                continue;
+            let quantity = match material.base_quantity(
+                input.quantity,
+                &unit,
+                field("unit"),
+                field("quantity"),
+            ) {
+                Ok(quantity) => quantity,
+                Err(violation) => {
+                    violations.push(violation);
+                    continue;
+                }
             };
             let invoiced_after = state.invoiced + sign * quantity;
             match new.kind {
@@ -350,12 +358,24 @@ impl VendorInvoice {
                 Some(quantity) => *quantity,
                 None => stock.map_or(Decimal::ZERO, |s| s.valuation.quantity_from(&source)),
             };
-            let covered = held.min(quantity);
+            // A credit memo credits goods that went back to the vendor: they left the stock at
+            // the cost it carried, and the return posted that cost's difference to the order
+            // price as a price difference already. Its difference is a price difference too.
+            let covered = match new.kind {
+                InvoiceKind::Invoice => held.min(quantity),
+                InvoiceKind::CreditMemo => Decimal::ZERO,
+            };
             on_hand.insert(held_key, held - covered);
-            let taken: Decimal = revaluations
-                .get(&key)
-                .map_or(Decimal::ZERO, |r| r.iter().map(|(_, amount)| *amount).sum());
-            let stock_value = stock.map_or(Decimal::ZERO, |s| s.valuation.value + taken);
+            // What this stock (FIFO: this line's layers) took already in this invoice.
+            let taken: Decimal = revaluations.get(&key).map_or(Decimal::ZERO, |r| {
+                r.iter()
+                    .filter(|(from, _)| layer_source.is_none() || *from == layer_source)
+                    .map(|(_, amount)| *amount)
+                    .sum()
+            });
+            let stock_value = stock.map_or(Decimal::ZERO, |s| {
+                s.valuation.value_from(layer_source.as_deref()) + taken
+            });
             let stock_share = if covered.is_zero() {
                 Decimal::ZERO
             } else {
@@ -610,6 +630,14 @@ impl VendorPayment {
                 });
                 continue;
             }
+            if new.payment_date < invoice.invoice_date {
+                violations.push(Violation::PaymentBeforeInvoice {
+                    field: field("number"),
+                    number: invoice.number.clone(),
+                    invoice_date: invoice.invoice_date,
+                });
+                continue;
+            }
             let open = invoice.open();
             if open.is_zero() {
                 violations.push(Violation::InvoiceSettled {
@@ -634,8 +662,9 @@ impl VendorPayment {
                     });
                     continue;
                 }
-                Some(amount) if amount < open.abs() => (sign * amount, Decimal::ZERO),
-                _ => {
+                // An amount given is what is paid: no cash discount, even when it settles all.
+                Some(amount) => (sign * amount, Decimal::ZERO),
+                None => {
                     let discount = invoice.payment_terms.discount(
                         open.abs(),
                         invoice.invoice_date,

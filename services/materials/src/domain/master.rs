@@ -219,6 +219,30 @@ impl Material {
             .map(|c| quantity * c.factor)
     }
 
+    /// `quantity` of `unit` in the base unit, refused when the unit is not the material's
+    /// (reported under `unit_field`) or the result has more than [`QUANTITY_DECIMALS`]
+    /// decimals (under `quantity_field`).
+    pub fn base_quantity(
+        &self,
+        quantity: Decimal,
+        unit: &UnitOfMeasure,
+        unit_field: String,
+        quantity_field: String,
+    ) -> Result<Decimal, Violation> {
+        let Some(base) = self.to_base(quantity, unit) else {
+            return Err(self.unit_violation(unit_field, unit.clone()));
+        };
+        if base.normalize().scale() > QUANTITY_DECIMALS {
+            return Err(Violation::QuantityPrecision {
+                field: quantity_field,
+                quantity,
+                unit: unit.clone(),
+                base,
+            });
+        }
+        Ok(base)
+    }
+
     /// `unit` is not one of this material's units.
     pub fn unit_violation(&self, field: String, unit: UnitOfMeasure) -> Violation {
         Violation::UnitNotOfMaterial {

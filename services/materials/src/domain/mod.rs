@@ -352,7 +352,23 @@ pub enum Violation {
     },
     #[error("the documents net to {paid}: nothing to pay")]
     PaymentNotPositive { paid: Decimal },
+    #[error("document {number} is dated {invoice_date}, after the payment")]
+    PaymentBeforeInvoice {
+        field: String,
+        number: InvoiceNumber,
+        invoice_date: NaiveDate,
+    },
+    #[error("{quantity} {unit} is {base} in the base unit: more than {QUANTITY_DECIMALS} decimals")]
+    QuantityPrecision {
+        field: String,
+        quantity: Decimal,
+        unit: UnitOfMeasure,
+        base: Decimal,
+    },
 }
+
+/// Decimals a quantity in the base unit may carry (the lake's quantity columns).
+pub const QUANTITY_DECIMALS: u32 = 4;
 
 impl Violation {
     pub fn field(&self) -> String {
@@ -392,7 +408,9 @@ impl Violation {
             | Violation::InvoiceBlocked { field, .. }
             | Violation::InvoiceSettled { field, .. }
             | Violation::PartialCredit { field }
-            | Violation::PaymentBeyondOpen { field, .. } => field.clone(),
+            | Violation::PaymentBeyondOpen { field, .. }
+            | Violation::PaymentBeforeInvoice { field, .. }
+            | Violation::QuantityPrecision { field, .. } => field.clone(),
             Violation::InvoiceExists { .. } => "number".into(),
             Violation::InvoiceNotBlocked { .. } => "number".into(),
             Violation::PaymentNotPositive { .. } => "invoices".into(),
@@ -439,6 +457,8 @@ impl Violation {
             Violation::PartialCredit { .. } => "credit_in_full",
             Violation::PaymentBeyondOpen { .. } => "payment_beyond_open",
             Violation::PaymentNotPositive { .. } => "payment_not_positive",
+            Violation::PaymentBeforeInvoice { .. } => "payment_before_invoice",
+            Violation::QuantityPrecision { .. } => "max_4_decimal_places_in_base_unit",
         }
     }
 }

@@ -330,9 +330,20 @@ impl PurchaseOrder {
                 });
             }
             let unit = input.unit.unwrap_or_else(|| material.base_unit.clone());
-            let Some(factor) = material.to_base(Decimal::ONE, &unit) else {
-                violations.push(material.unit_violation(field("unit"), unit));
-                continue;
+            let factor = match material.base_quantity(
+                input.quantity,
+                &unit,
+                field("unit"),
+                field("quantity"),
+            ) {
+                // The unit is the material's: its factor (1 for the base unit).
+                Ok(_) => material
+                    .to_base(Decimal::ONE, &unit)
+                    .unwrap_or(Decimal::ONE),
+                Err(violation) => {
+                    violations.push(violation);
+                    continue;
+                }
             };
             lines.push(OrderLine {
                 line: input.line,
@@ -404,6 +415,15 @@ impl PurchaseOrder {
         if changed == state.ordered {
             return Ok(Vec::new());
         }
+        let base = changed.ordered_base();
+        if base.normalize().scale() > QUANTITY_DECIMALS {
+            return reject(Violation::QuantityPrecision {
+                field: "quantity".into(),
+                quantity: changed.quantity,
+                unit: changed.unit.clone(),
+                base,
+            });
+        }
         Ok(vec![PurchaseOrderEvent::PurchaseOrderLineChanged {
             company: self.company.clone(),
             number: self.number.clone(),
@@ -452,7 +472,18 @@ impl PurchaseOrder {
         posting_date: NaiveDate,
         quantity: Decimal,
     ) -> Result<Vec<PurchaseOrderEvent>, Vec<Violation>> {
-        let state = self.open_line(line, "line")?;
+        // Goods may go back after the order was closed; nothing more may arrive.
+        let state = if quantity < Decimal::ZERO {
+            self.lines.get(&line).ok_or_else(|| {
+                vec![Violation::LineNotFound {
+                    field: "line".into(),
+                    number: self.number.clone(),
+                    line,
+                }]
+            })?
+        } else {
+            self.open_line(line, "line")?
+        };
         if quantity.is_zero() {
             return reject(Violation::QuantityNotPositive {
                 field: "quantity".into(),

@@ -63,12 +63,18 @@ pub enum MovementKind {
 }
 
 impl MovementKind {
-    /// The purchase order line a receipt came from (`<order>/<line>`): its FIFO layer's source.
+    /// The purchase order line a receipt came from or a return goes back to
+    /// (`<order>/<line>`): the FIFO layers it makes or takes first.
     pub fn source(&self) -> Option<String> {
         match self {
             MovementKind::Receipt {
                 purchase_order: Some(order),
                 line: Some(line),
+                ..
+            }
+            | MovementKind::ReturnToVendor {
+                purchase_order: order,
+                line,
                 ..
             } => Some(format!("{order}/{line}")),
             _ => None,
@@ -239,7 +245,7 @@ impl Stock {
                     return reject(short(command.quantity, on_hand));
                 }
                 let value = valuation
-                    .issue(command.quantity)
+                    .issue_from(command.quantity, command.kind.source().as_deref())
                     .map_err(|s| vec![shortage(s)])?;
                 let movement = self.movement(&command, -command.quantity, -value, &valuation);
                 Ok(vec![self.posted(vec![movement])])
@@ -266,7 +272,8 @@ impl Stock {
             MovementKind::TransferIn { .. } => reject(Violation::TransferToItself),
             MovementKind::Revaluation { source, .. } => {
                 // Decided by the invoice (never below zero value); nothing on hand takes nothing.
-                let value = round_amount(command.receipt_value).max(-valuation.value);
+                let value = round_amount(command.receipt_value)
+                    .max(-valuation.value_from(source.as_deref()));
                 if value.is_zero() || valuation.quantity.is_zero() {
                     return Ok(Vec::new());
                 }
@@ -353,7 +360,9 @@ impl Stock {
                             );
                         }
                         _ => {
-                            let taken = stock.valuation.issue(-movement.quantity);
+                            let taken = stock
+                                .valuation
+                                .issue_from(-movement.quantity, movement.kind.source().as_deref());
                             assert_eq!(
                                 taken.ok(),
                                 Some(-movement.value),

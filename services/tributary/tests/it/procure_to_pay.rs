@@ -829,3 +829,179 @@ async fn a_textbook_purchase_with_return_and_early_payment_gives_the_published_e
     assert_eq!(per_day, published);
     app.stop().await;
 }
+
+/// The corners a review found: a return after a priced invoice and its credit memo (the
+/// difference is not taken twice), payments that name a bank account or an amount or come
+/// before the invoice, a return after the order was closed, and base quantities beyond four
+/// decimals.
+#[tokio::test]
+async fn returns_after_priced_invoices_and_payment_corners_keep_the_books_and_the_stock_agreed() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    purchasing_master_data(&app).await;
+    materials_chart(&app).await;
+    put(
+        &app,
+        "/api/v1/account-determination/materials",
+        &determination(),
+    )
+    .await;
+    let (status, problem) = put(
+        &app,
+        "/api/v1/account-determination/materials",
+        &json!({"defaults": {}}),
+    )
+    .await;
+    assert_eq!(
+        (status, &problem["errors"][0]["rule"]),
+        (422, &json!("required"))
+    );
+    app.ok(
+        "/api/v1/purchase-orders",
+        json!({"number": "PO-R", "vendor": "V-ACME", "order_date": "2026-03-01",
+               "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                          "quantity": "10", "unit_price": "10.00", "delivery_date": "2026-03-02"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/goods-receipts",
+        json!({"purchase_order": "PO-R", "line": 10, "quantity": "10", "posting_date": "2026-03-02"}),
+    )
+    .await;
+    let document = |number: &str, kind: &str, quantity: &str, amount: &str| {
+        json!({"vendor": "V-ACME", "number": number, "type": kind, "invoice_date": "2026-03-03",
+               "posting_date": "2026-03-03",
+               "lines": [{"purchase_order": "PO-R", "line": 10, "quantity": quantity, "amount": amount}]})
+    };
+    // 12.00 a piece against 10.00 ordered: the 10 on hand take the 20.00 (blocked for payment).
+    let invoice = app
+        .ok(
+            "/api/v1/vendor-invoices",
+            document("I-R", "invoice", "10", "120.00"),
+        )
+        .await;
+    assert_eq!(
+        (&invoice["lines"][0]["stock_share"], &invoice["status"]),
+        (&json!("20.00"), &json!("blocked"))
+    );
+    app.ok("/api/v1/purchase-orders/PO-R/close", json!(null))
+        .await;
+    // Four go back after the order was closed: they leave at 12.00, GR/IR clears 40.00.
+    let returned = app
+        .ok(
+            "/api/v1/vendor-returns",
+            json!({"purchase_order": "PO-R", "line": 10, "quantity": "4", "posting_date": "2026-03-04"}),
+        )
+        .await;
+    assert_eq!(returned["movements"][0]["value"], "-48.00");
+    let credit = app
+        .ok(
+            "/api/v1/vendor-invoices",
+            document("C-R", "credit_memo", "4", "48.00"),
+        )
+        .await;
+    assert_eq!(
+        (
+            &credit["lines"][0]["stock_share"],
+            &credit["lines"][0]["price_difference"]
+        ),
+        (&json!("0"), &json!("-8.00")),
+        "the returned goods' difference is a price difference, not the stock's again"
+    );
+    app.ok("/api/v1/vendor-invoices/V-ACME/I-R/release", json!(null))
+        .await;
+
+    let payment = |extra: Value| {
+        let mut body = json!({"vendor": "V-ACME", "payment_date": "2026-03-05",
+                              "invoices": [{"number": "I-R"}, {"number": "C-R"}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (extra, field, rule) in [
+        (
+            json!({"bank_account": "9999"}),
+            "bank_account",
+            "account_not_found",
+        ),
+        (
+            json!({"bank_account": "BANK 1"}),
+            "bank_account",
+            "account_not_found",
+        ),
+        (
+            json!({"payment_date": "2026-03-02"}),
+            "invoices[0].number",
+            "payment_before_invoice",
+        ),
+        (
+            json!({"invoices": [{"number": "I-R", "amount": "10.00001"}]}),
+            "invoices[0].amount",
+            "max_4_decimal_places",
+        ),
+        (
+            json!({"invoices": [{"number": "I-R", "amount": "10.005"}]}),
+            "invoices[0].amount",
+            "max_2_decimal_places",
+        ),
+    ] {
+        refused(&app, "/api/v1/vendor-payments", payment(extra), field, rule).await;
+    }
+    // An amount given is what is paid: the whole invoice, no discount.
+    let paid = app
+        .ok(
+            "/api/v1/vendor-payments",
+            payment(json!({"bank_account": "1000",
+                           "invoices": [{"number": "I-R", "amount": "120.00"}]})),
+        )
+        .await;
+    assert_eq!(
+        (&paid["paid"], &paid["invoices"][0]["discount"]),
+        (&json!("120.00"), &json!("0"))
+    );
+
+    // Base quantities carry four decimals at most: 1.3 lb of wire are 0.58968 kg.
+    app.ok(
+        "/api/v1/materials",
+        json!({"number": "WIRE", "description": "Copper wire", "base_unit": "KG",
+               "alternative_units": [{"unit": "LB", "factor": "0.4536"}], "type": "raw",
+               "valuation_class": "3000",
+               "plants": [{"plant": "P100", "valuation_method": "fifo"}]}),
+    )
+    .await;
+    refused(
+        &app,
+        "/api/v1/goods-issues",
+        json!({"material": "WIRE", "plant": "P100", "storage_location": "RAW", "quantity": "1.3",
+               "unit": "LB", "cost_center": "CC-1", "posting_date": "2026-03-05"}),
+        "quantity",
+        "max_4_decimal_places_in_base_unit",
+    )
+    .await;
+
+    app.settle_reactors().await;
+    app.settle().await;
+    let (_, stock) = app.get("/api/v1/stock/BOLT-M8?plant=P100").await;
+    assert_eq!(
+        (&stock["quantity"], &stock["value"]),
+        (&json!("6"), &json!("72.00"))
+    );
+    let balances = balances(&app).await;
+    assert_eq!(balances["1300"], d("72.00"), "{balances:?}");
+    assert_eq!(balances["2100"], Decimal::ZERO, "GR/IR clears");
+    assert_eq!(
+        balances["5200"],
+        Decimal::ZERO,
+        "the return's 8.00 and the credit's -8.00"
+    );
+    assert_eq!(
+        balances["2000"],
+        d("48.00"),
+        "the credit memo is still open"
+    );
+    assert_eq!(
+        app.sql("SELECT * FROM inventory_reconciliation").await,
+        Vec::<Value>::new()
+    );
+    app.stop().await;
+}
