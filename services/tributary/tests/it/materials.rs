@@ -5,7 +5,16 @@
 use crate::helpers::{Backend, TestApp};
 use serde_json::{Value, json};
 
-async fn refused(app: &TestApp, path: &str, body: Value, status: u16, field: &str, rule: &str) {
+pub(crate) async fn refused(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+    status: u16,
+    field: &str,
+    rule: &str,
+) {
+    // The reactors' postings of earlier commands are not this request's doing.
+    app.settle_reactors().await;
     let before = app.event_count().await;
     let (got, problem) = app.post(path, body.clone()).await;
     assert_eq!(got, status, "{path} {body}: {problem}");

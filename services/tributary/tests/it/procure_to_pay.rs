@@ -298,24 +298,7 @@ async fn goods_movements_post_to_the_ledger_by_themselves_once_each() {
 }
 
 async fn refused(app: &TestApp, path: &str, body: Value, field: &str, rule: &str) {
-    // The reactor's postings of earlier commands are not this request's doing.
-    app.settle_reactors().await;
-    let before = app.event_count().await;
-    let (status, problem) = app.post(path, body.clone()).await;
-    assert_eq!(status, 422, "{path} {body}: {problem}");
-    assert!(
-        problem["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["field"] == field && e["rule"] == rule),
-        "{path} {body}: expected {field}/{rule} in {problem}"
-    );
-    assert_eq!(
-        app.event_count().await,
-        before,
-        "{path} {body} stored nothing"
-    );
+    crate::materials::refused(app, path, body, 422, field, rule).await;
 }
 
 #[tokio::test]
