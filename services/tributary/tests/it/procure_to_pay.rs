@@ -678,10 +678,12 @@ async fn vendor_invoices_match_three_ways_block_beyond_tolerance_and_payments_ta
 }
 
 /// A merchandiser's purchase with credit terms, a return and payment within the discount
-/// period, through the automatic postings. The published exercise: "May 2 Purchases books on
-/// account from Readers Wholesale for $4,100, terms 2/10, n/30 … May 5 Returns books with a
-/// cost of $400 … May 10 Pays the full amount due", perpetual inventory, with the worked
-/// entries (https://qammunity.org/7767384):
+/// period, through the automatic postings. The textbook exercise "Littleton Books has the
+/// following transactions during May" (an assignment of McGraw-Hill Connect's financial
+/// accounting course, set with varying amounts; this variant: "May 2 Purchases books on account
+/// from Readers Wholesale for $4,100, terms 2/10, n/30 … May 5 Returns books with a cost of
+/// $400 … May 10 Pays the full amount due"), perpetual inventory, with the worked entries as
+/// published at https://qammunity.org/7767384:
 ///
 /// | May 2  | Dr Merchandise inventory 4,100 | Cr Accounts payable 4,100                       |
 /// | May 5  | Dr Accounts payable 400        | Cr Merchandise inventory 400                    |
