@@ -990,3 +990,81 @@ async fn returns_after_priced_invoices_and_payment_corners_keep_the_books_and_th
     );
     app.stop().await;
 }
+
+/// The production path: PostgreSQL, the relay to a Kafka-protocol broker, and finance's reactor
+/// reading materials' topic in its own consumer group: every goods movement is posted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_the_reactor_posts_every_movement_once() {
+    let database = crate::helpers::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::config(dir.path(), Some(&database));
+    config.roles = tributary::Roles::all();
+    config.kafka_brokers = Some(crate::kafka::brokers());
+    config.topic_prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+    let running = tributary::start(config).await.unwrap();
+    let app = TestApp::wrap(running, dir, Some(database), Backend::Postgres);
+    purchasing_master_data(&app).await;
+    materials_chart(&app).await;
+    put(
+        &app,
+        "/api/v1/account-determination/materials",
+        &determination(),
+    )
+    .await;
+    app.ok(
+        "/api/v1/purchase-orders",
+        json!({"number": "PO-K", "vendor": "V-ACME", "order_date": "2026-03-01",
+               "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                          "quantity": "100", "unit_price": "2.50", "delivery_date": "2026-03-02"}]}),
+    )
+    .await;
+    for _ in 0..6 {
+        app.ok(
+            "/api/v1/goods-receipts",
+            json!({"purchase_order": "PO-K", "line": 10, "quantity": "5", "posting_date": "2026-03-02"}),
+        )
+        .await;
+    }
+    app.ok(
+        "/api/v1/goods-issues",
+        json!({"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW", "quantity": "7",
+               "cost_center": "CC-1", "posting_date": "2026-03-03"}),
+    )
+    .await;
+    let store = app.running().store.clone();
+    let movements: Vec<String> = store
+        .load_type("materials.stock")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "GoodsMovementPosted")
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(movements.len(), 7);
+    // Wait for the postings: through the relay, the broker and the reactor's consumer group.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut appended = store.appended();
+    let causes = loop {
+        let causes: Vec<String> = store
+            .load_type("finance.journal_entry")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.metadata.causation_id)
+            .collect();
+        if causes.len() >= movements.len() || std::time::Instant::now() > deadline {
+            break causes;
+        }
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(200), appended.changed()).await;
+    };
+    for movement in &movements {
+        assert_eq!(
+            causes.iter().filter(|c| *c == movement).count(),
+            1,
+            "movement {movement} posted once: {causes:?}"
+        );
+    }
+    assert_eq!(causes.len(), movements.len(), "no other posting");
+    app.stop().await;
+}
