@@ -71,8 +71,8 @@ pub fn router() -> Router<Platform> {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct CompanyQuery {
-    company: Option<String>,
+pub(crate) struct CompanyQuery {
+    pub(crate) company: Option<String>,
 }
 
 // ----- companies ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 //! Stream `finance.account_determination`, one per company; each change replaces the whole
 //! determination (`MaterialsAccountsSet`). REST: `PUT/GET /api/v1/account-determination/materials`.
 
+use crate::api::CompanyQuery;
 use crate::commands::{self, CONTEXT, FinanceError};
 use crate::domain::{Account, AccountNumber, CompanyCode};
 use axum::extract::{Query, State};
@@ -25,6 +26,7 @@ use tributary_kernel::event::DomainEvent;
 use tributary_kernel::http::ApiError;
 use tributary_kernel::store::Decision;
 use tributary_kernel::{Aggregate, EventStore, Platform};
+use tributary_materials::events::ValuationClass;
 
 /// What an account is determined for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -257,19 +259,6 @@ fn parse_accounts(checks: &mut Checks, prefix: &str, given: &BTreeMap<String, St
     accounts
 }
 
-/// A valuation class as materials writes it: 1 to 10 characters A-Z or 0-9.
-fn valuation_class(text: &str) -> Result<String, &'static str> {
-    if (1..=10).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    {
-        Ok(text.to_owned())
-    } else {
-        Err("must be 1 to 10 characters A-Z or 0-9")
-    }
-}
-
 async fn set_accounts(
     State(Platform { store, .. }): State<Platform>,
     Command { body, request }: Command<SetAccountsBody>,
@@ -280,7 +269,9 @@ async fn set_accounts(
     for (class, accounts) in &body.valuation_classes {
         let field = format!("valuation_classes.{class}");
         let accounts = parse_accounts(&mut checks, &field, accounts);
-        if let Some(class) = checks.check(&field, "valuation_class", valuation_class(class)) {
+        // A valuation class as materials writes it (its published type).
+        let parsed = ValuationClass::parse(class).map(|c| c.to_string());
+        if let Some(class) = checks.check(&field, "valuation_class", parsed) {
             valuation_classes.insert(class, accounts);
         }
     }
@@ -339,12 +330,6 @@ async fn set_accounts(
             determination_json,
         )
         .await
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CompanyQuery {
-    company: Option<String>,
 }
 
 async fn get_accounts(

@@ -43,6 +43,23 @@ pub fn stock_id(company: &CompanyCode, material: &MaterialNumber, plant: &PlantC
     format!("{company}/{material}/{plant}")
 }
 
+/// The aggregates among `loaded` that exist, keyed by what `key` takes of their state.
+fn existing<'a, A, T, K>(
+    loaded: impl IntoIterator<Item = &'a Loaded<A>>,
+    key: impl Fn(&T) -> K,
+) -> std::collections::HashMap<K, T>
+where
+    A: Aggregate<State = Option<T>>,
+    T: Clone + 'a,
+    K: Eq + std::hash::Hash,
+{
+    loaded
+        .into_iter()
+        .filter_map(|l| l.state.clone())
+        .map(|state| (key(&state), state))
+        .collect()
+}
+
 /// One decided aggregate's writes, answering with its state after the events.
 fn decision<A: Aggregate<State = Option<T>>, T>(
     loaded: &Loaded<A>,
@@ -221,18 +238,18 @@ async fn purchasing_view(
     plant_ids.dedup();
     Ok(PurchasingView {
         vendor: vendor(store, company, vendor_number).await?.state,
-        materials: aggregate::load_many::<Material>(store, &material_ids)
-            .await?
-            .into_values()
-            .filter_map(|l| l.state)
-            .map(|m| (m.number.clone(), m))
-            .collect(),
-        plants: aggregate::load_many::<Plant>(store, &plant_ids)
-            .await?
-            .into_values()
-            .filter_map(|l| l.state)
-            .map(|p| (p.code.clone(), p))
-            .collect(),
+        materials: existing(
+            aggregate::load_many::<Material>(store, &material_ids)
+                .await?
+                .values(),
+            |m| m.number.clone(),
+        ),
+        plants: existing(
+            aggregate::load_many::<Plant>(store, &plant_ids)
+                .await?
+                .values(),
+            |p| p.code.clone(),
+        ),
     })
 }
 
@@ -583,11 +600,7 @@ pub async fn post_invoice(
     order_ids.sort();
     order_ids.dedup();
     let loaded_orders = aggregate::load_many::<PurchaseOrder>(store, &order_ids).await?;
-    let orders: std::collections::HashMap<PurchaseOrderNumber, PurchaseOrder> = loaded_orders
-        .values()
-        .filter_map(|l| l.state.clone())
-        .map(|o| (o.number.clone(), o))
-        .collect();
+    let orders = existing(loaded_orders.values(), |o: &PurchaseOrder| o.number.clone());
     let mut keys: Vec<(MaterialNumber, PlantCode, LocationCode)> = new
         .lines
         .iter()
@@ -601,12 +614,12 @@ pub async fn post_invoice(
     keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     let mut material_ids: Vec<String> = keys.iter().map(|k| material_id(&company, &k.0)).collect();
     material_ids.dedup();
-    let materials = aggregate::load_many::<Material>(store, &material_ids)
-        .await?
-        .into_values()
-        .filter_map(|l| l.state)
-        .map(|m| (m.number.clone(), m))
-        .collect();
+    let materials = existing(
+        aggregate::load_many::<Material>(store, &material_ids)
+            .await?
+            .values(),
+        |m: &Material| m.number.clone(),
+    );
     let mut stocks = std::collections::HashMap::new();
     let mut loaded_stocks = std::collections::HashMap::new();
     for (material, plant, location) in &keys {
@@ -708,11 +721,9 @@ pub async fn pay(
         .map(|d| invoice_id(&company, &new.vendor, &d.invoice))
         .collect();
     let loaded_documents = aggregate::load_many::<VendorInvoice>(store, &ids).await?;
-    let documents = loaded_documents
-        .values()
-        .filter_map(|l| l.state.clone())
-        .map(|d| (d.number.clone(), d))
-        .collect();
+    let documents = existing(loaded_documents.values(), |d: &VendorInvoice| {
+        d.number.clone()
+    });
     let found_vendor = vendor(store, &company, &new.vendor).await?.state;
     let payment = Loaded::<VendorPayment>::new(payment_id(&company, new.payment_id));
     let decided = VendorPayment::decide(new, found_vendor.as_ref(), &documents)?;
