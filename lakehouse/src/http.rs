@@ -9,20 +9,23 @@
 //! An `Accept` that names none of these (and no `*/*`) is answered 406 with the list.
 
 use crate::query::{QueryError, QueryResult, QueryService};
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tributary_kernel::auth::{Access::Permission, Routes};
 use tributary_kernel::http::{ApiError, JsonBody};
 
-pub fn router() -> Router<QueryService> {
-    Router::new().route("/api/v1/sql", post(run_sql))
+pub fn router() -> Routes<QueryService> {
+    Routes::new().post(
+        "/api/v1/sql",
+        Permission(&tributary_kernel::auth::platform::SQL_READ),
+        run_sql,
+    )
 }
 
 #[derive(Deserialize)]

@@ -5,14 +5,15 @@
 
 use crate::commands::{self, CONTEXT, FinanceError};
 use crate::domain::*;
+use crate::permissions;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tributary_kernel::Platform;
+use tributary_kernel::auth::{Access::Permission, Auth, CompanyScope, Routes};
 use tributary_kernel::command::{Checks, Command};
 use tributary_kernel::http::{ApiError, FieldError};
 use tributary_kernel::money::Currency;
@@ -45,28 +46,94 @@ impl From<FinanceError> for ApiError {
     }
 }
 
-/// The command routes (and the reads answered from the event store).
-pub fn router() -> Router<Platform> {
-    Router::new()
-        .route(
+/// The command routes (and the reads answered from the event store), each with its
+/// permission.
+pub fn router() -> Routes {
+    use permissions::*;
+    Routes::new()
+        .post(
             "/api/v1/companies",
-            post(create_company).get(list_companies),
+            Permission(&COMPANY_WRITE),
+            create_company,
         )
-        .route("/api/v1/accounts", post(create_account).get(list_accounts))
-        .route(
+        .get(
+            "/api/v1/companies",
+            Permission(&COMPANY_READ),
+            list_companies,
+        )
+        .post(
+            "/api/v1/accounts",
+            Permission(&ACCOUNT_WRITE),
+            create_account,
+        )
+        .get("/api/v1/accounts", Permission(&ACCOUNT_READ), list_accounts)
+        .patch(
             "/api/v1/accounts/{number}",
-            patch(change_account).get(get_account),
+            Permission(&ACCOUNT_WRITE),
+            change_account,
         )
-        .route("/api/v1/fiscal-years", post(create_fiscal_year))
-        .route("/api/v1/periods/{period}/close", post(close_period))
-        .route("/api/v1/periods/{period}/reopen", post(reopen_period))
-        .route("/api/v1/journal-entries", post(post_journal_entry))
-        .route("/api/v1/journal-entries/{id}", get(get_journal_entry))
-        .route(
+        .get(
+            "/api/v1/accounts/{number}",
+            Permission(&ACCOUNT_READ),
+            get_account,
+        )
+        .post(
+            "/api/v1/fiscal-years",
+            Permission(&FISCAL_YEAR_WRITE),
+            create_fiscal_year,
+        )
+        .post(
+            "/api/v1/periods/{period}/close",
+            Permission(&PERIOD_CLOSE),
+            close_period,
+        )
+        .post(
+            "/api/v1/periods/{period}/reopen",
+            Permission(&PERIOD_REOPEN),
+            reopen_period,
+        )
+        .post(
+            "/api/v1/journal-entries",
+            Permission(&JOURNAL_ENTRY_POST),
+            post_journal_entry,
+        )
+        .get(
+            "/api/v1/journal-entries/{id}",
+            Permission(&JOURNAL_ENTRY_READ),
+            get_journal_entry,
+        )
+        .post(
             "/api/v1/journal-entries/{id}/reverse",
-            post(reverse_journal_entry),
+            Permission(&JOURNAL_ENTRY_REVERSE),
+            reverse_journal_entry,
         )
         .merge(crate::determination::router())
+}
+
+/// The company a request names (or the only one), which the caller must hold the route's
+/// permission in.
+pub(crate) async fn authorized_company(
+    store: &EventStore,
+    auth: &Auth,
+    requested: Option<&str>,
+) -> Result<CompanyCode, ApiError> {
+    let company = commands::resolve_company(store, requested).await?;
+    auth.company(company.as_str())?;
+    Ok(company)
+}
+
+/// 403 before anything is looked up when the caller may not act in the company a request
+/// defaults to (a company it names was checked by the route's guard or the command's
+/// extractor already).
+pub(crate) async fn authorize_default(
+    store: &EventStore,
+    auth: &Auth,
+    requested: Option<&str>,
+) -> Result<(), ApiError> {
+    if requested.is_some() || auth.scope() == CompanyScope::All {
+        return Ok(());
+    }
+    authorized_company(store, auth, None).await.map(|_| ())
 }
 
 #[derive(Deserialize, Default)]
@@ -95,9 +162,18 @@ async fn create_company(
     let (Some(code), Some(name)) = (code, name) else {
         return Err(ApiError::field("code", "required", "missing"));
     };
+    request.auth.company(code.as_str())?;
+    let scope = code.clone();
     let decision = commands::create_company(&store, code, name).await?;
     request
-        .commit(&store, CONTEXT, decision, StatusCode::CREATED, company_json)
+        .commit(
+            &store,
+            CONTEXT,
+            scope.as_str(),
+            decision,
+            StatusCode::CREATED,
+            company_json,
+        )
         .await
 }
 
@@ -107,10 +183,20 @@ fn company_json(company: &Company) -> Value {
 
 async fn list_companies(
     State(Platform { store, .. }): State<Platform>,
+    auth: Auth,
 ) -> Result<Json<Value>, ApiError> {
     let companies = commands::companies(&store).await?;
+    let scope = auth.scope();
     Ok(Json(Value::Array(
-        companies.iter().map(company_json).collect(),
+        companies
+            .iter()
+            .filter(|c| {
+                c.code
+                    .as_ref()
+                    .is_some_and(|code| scope.includes(code.as_str()))
+            })
+            .map(company_json)
+            .collect(),
     )))
 }
 
@@ -157,7 +243,9 @@ async fn create_account(
     );
     let currency = checks.check("currency", "currency_code", Currency::parse(&dto.currency));
     checks.finish()?;
-    let company = commands::resolve_company(&store, dto.company.as_deref()).await?;
+    let company =
+        crate::api::authorized_company(&store, &request.auth, dto.company.as_deref()).await?;
+    let scope = company.clone();
     let (Some(number), Some(name), Some(account_type), Some(currency)) =
         (number, name, account_type, currency)
     else {
@@ -166,15 +254,23 @@ async fn create_account(
     let decision =
         commands::create_account(&store, company, number, name, account_type, currency).await?;
     request
-        .commit(&store, CONTEXT, decision, StatusCode::CREATED, account_json)
+        .commit(
+            &store,
+            CONTEXT,
+            scope.as_str(),
+            decision,
+            StatusCode::CREATED,
+            account_json,
+        )
         .await
 }
 
 async fn list_accounts(
     State(Platform { store, .. }): State<Platform>,
+    auth: Auth,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = commands::resolve_company(&store, query.company.as_deref()).await?;
+    let company = crate::api::authorized_company(&store, &auth, query.company.as_deref()).await?;
     let accounts = commands::list_accounts(&store, &company).await?;
     Ok(Json(Value::Array(
         accounts.iter().map(account_json).collect(),
@@ -204,10 +300,11 @@ pub async fn find_account(
 
 async fn get_account(
     State(Platform { store, .. }): State<Platform>,
+    auth: Auth,
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = commands::resolve_company(&store, query.company.as_deref()).await?;
+    let company = crate::api::authorized_company(&store, &auth, query.company.as_deref()).await?;
     Ok(Json(account_json(
         &find_account(&store, &company, &number).await?,
     )))
@@ -229,7 +326,9 @@ async fn change_account(
     let mut checks = Checks::default();
     let name = checks.text("name", body.name, NAME_LENGTH_MAX, true);
     checks.finish()?;
-    let company = commands::resolve_company(&store, query.company.as_deref()).await?;
+    let company =
+        crate::api::authorized_company(&store, &request.auth, query.company.as_deref()).await?;
+    let scope = company.clone();
     let account = find_account(&store, &company, &number).await?;
     let change = ChangeAccount {
         name,
@@ -237,7 +336,14 @@ async fn change_account(
     };
     let decision = commands::change_account(&store, company, account.number, change).await?;
     request
-        .commit(&store, CONTEXT, decision, StatusCode::OK, account_json)
+        .commit(
+            &store,
+            CONTEXT,
+            scope.as_str(),
+            decision,
+            StatusCode::OK,
+            account_json,
+        )
         .await
 }
 
@@ -277,10 +383,11 @@ async fn create_fiscal_year(
         },
     );
     checks.finish()?;
-    let company = commands::resolve_company(&store, dto.company.as_deref()).await?;
+    let company =
+        crate::api::authorized_company(&store, &request.auth, dto.company.as_deref()).await?;
     let year = year.unwrap_or(dto.year);
     let decision = commands::create_fiscal_year(&store, company.clone(), year, start_month).await?;
-    request.commit(&store, CONTEXT, decision, StatusCode::CREATED, |periods| {
+    request.commit(&store, CONTEXT, company.as_str(), decision, StatusCode::CREATED, |periods| {
         json!({
             "company": company,
             "year": year,
@@ -320,17 +427,26 @@ async fn set_period(
 ) -> Result<Response, ApiError> {
     let period =
         Period::parse(&period).map_err(|rule| ApiError::field("period", "period_format", rule))?;
-    let company = commands::resolve_company(&store, query.company.as_deref()).await?;
+    let company =
+        crate::api::authorized_company(&store, &request.auth, query.company.as_deref()).await?;
+    let scope = company.clone();
     let decision = commands::set_period_closed(&store, company, period, close).await?;
     request
-        .commit(&store, CONTEXT, decision, StatusCode::OK, |state| {
-            json!({
-                "company": state.company,
-                "period": state.period,
-                "fiscal_year": state.fiscal_year,
-                "status": if state.closed { "closed" } else { "open" },
-            })
-        })
+        .commit(
+            &store,
+            CONTEXT,
+            scope.as_str(),
+            decision,
+            StatusCode::OK,
+            |state| {
+                json!({
+                    "company": state.company,
+                    "period": state.period,
+                    "fiscal_year": state.fiscal_year,
+                    "status": if state.closed { "closed" } else { "open" },
+                })
+            },
+        )
         .await
 }
 
@@ -389,6 +505,7 @@ async fn post_journal_entry(
     Command { body, request }: Command<PostEntryBody>,
 ) -> Result<Response, ApiError> {
     let dto = body;
+    authorize_default(&store, &request.auth, dto.company.as_deref()).await?;
     let mut checks = Checks::default();
     let posting_date = checks.date("posting_date", &dto.posting_date);
     let document_date = dto
@@ -471,6 +588,7 @@ async fn post_journal_entry(
     let numbers: Vec<AccountNumber> = lines.iter().map(|l| l.account.clone()).collect();
     let (company, view, reads) =
         commands::ledger_view(&store, dto.company.as_deref(), posting_date, &numbers).await?;
+    let scope = company.clone();
     let command = PostJournalEntry {
         entry_id: Uuid::now_v7(),
         company,
@@ -482,7 +600,14 @@ async fn post_journal_entry(
     };
     let decision = commands::decide_journal_entry(command, &view, reads)?;
     request
-        .commit(&store, CONTEXT, decision, StatusCode::CREATED, entry_json)
+        .commit(
+            &store,
+            CONTEXT,
+            scope.as_str(),
+            decision,
+            StatusCode::CREATED,
+            entry_json,
+        )
         .await
 }
 
@@ -493,9 +618,11 @@ fn entry_id(id: &str) -> Result<Uuid, ApiError> {
 
 async fn get_journal_entry(
     State(Platform { store, .. }): State<Platform>,
+    auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (entry, _) = commands::journal_entry(&store, entry_id(&id)?).await?;
+    auth.company(entry.company.as_str())?;
     Ok(Json(entry_json(&entry)))
 }
 
@@ -517,12 +644,15 @@ async fn reverse_journal_entry(
     let Some(posting_date) = posting_date else {
         return Err(ApiError::field("posting_date", "required", "missing"));
     };
+    let (entry, _) = commands::journal_entry(&store, original).await?;
+    request.auth.company(entry.company.as_str())?;
     let decision =
         commands::reverse_journal_entry(&store, original, Uuid::now_v7(), posting_date).await?;
     request
         .commit(
             &store,
             CONTEXT,
+            entry.company.as_str(),
             decision,
             StatusCode::CREATED,
             |(_, reversal)| entry_json(reversal),

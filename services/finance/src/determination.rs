@@ -12,15 +12,15 @@
 use crate::api::CompanyQuery;
 use crate::commands::{self, CONTEXT, FinanceError};
 use crate::domain::{Account, AccountNumber, CompanyCode};
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::put;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tributary_kernel::aggregate::{self, Loaded};
+use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::command::{Checks, Command};
 use tributary_kernel::event::DomainEvent;
 use tributary_kernel::http::ApiError;
@@ -212,11 +212,19 @@ pub async fn load(
 
 // ----- REST -----------------------------------------------------------------------------------
 
-pub fn router() -> Router<Platform> {
-    Router::new().route(
-        "/api/v1/account-determination/materials",
-        put(set_accounts).get(get_accounts),
-    )
+pub fn router() -> Routes {
+    use crate::permissions::{ACCOUNT_DETERMINATION_READ, ACCOUNT_DETERMINATION_WRITE};
+    Routes::new()
+        .put(
+            "/api/v1/account-determination/materials",
+            Permission(&ACCOUNT_DETERMINATION_WRITE),
+            set_accounts,
+        )
+        .get(
+            "/api/v1/account-determination/materials",
+            Permission(&ACCOUNT_DETERMINATION_READ),
+            get_accounts,
+        )
 }
 
 #[derive(Deserialize)]
@@ -283,7 +291,9 @@ async fn set_accounts(
         );
     }
     checks.finish()?;
-    let company = commands::resolve_company(&store, body.company.as_deref()).await?;
+    let company =
+        crate::api::authorized_company(&store, &request.auth, body.company.as_deref()).await?;
+    let scope = company.clone();
     let numbers: Vec<AccountNumber> = defaults
         .values()
         .chain(valuation_classes.values().flat_map(|a| a.values()))
@@ -325,6 +335,7 @@ async fn set_accounts(
         .commit(
             &store,
             CONTEXT,
+            scope.as_str(),
             decision,
             StatusCode::OK,
             determination_json,
@@ -334,9 +345,10 @@ async fn set_accounts(
 
 async fn get_accounts(
     State(Platform { store, .. }): State<Platform>,
+    auth: Auth,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = commands::resolve_company(&store, query.company.as_deref()).await?;
+    let company = crate::api::authorized_company(&store, &auth, query.company.as_deref()).await?;
     let loaded = load(&store, &company).await?;
     if !loaded.exists() {
         return Err(ApiError::not_found(format!(

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod determination;
 pub mod domain;
 pub mod lake;
+pub mod permissions;
 pub mod reactors;
 pub mod reads;
 
@@ -33,6 +34,7 @@ pub fn module() -> Module {
     );
     module.commands = api::router;
     module.reads = reads::router;
+    module.permissions = permissions::all();
     module.events = vec![
         EventSet::of::<Company>(),
         EventSet::of::<Account>(),

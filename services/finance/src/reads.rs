@@ -2,17 +2,16 @@
 //! The SQL lives in `reads/`; parameters are bound, never spliced.
 
 use crate::api::find_account;
-use crate::commands::resolve_company;
 use crate::domain::Period;
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tributary_kernel::Platform;
+use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::lake::Cell;
 use tributary_kernel::money::display_amount;
@@ -21,10 +20,19 @@ const TRIAL_BALANCE_SQL: &str = include_str!("../reads/trial_balance.sql");
 const ACCOUNT_BALANCE_SQL: &str = include_str!("../reads/account_balance.sql");
 
 /// The read routes (the query role).
-pub fn router() -> Router<Platform> {
-    Router::new()
-        .route("/api/v1/accounts/{number}/balance", get(account_balance))
-        .route("/api/v1/trial-balance", get(trial_balance))
+pub fn router() -> Routes {
+    use crate::permissions::BALANCE_READ;
+    Routes::new()
+        .get(
+            "/api/v1/accounts/{number}/balance",
+            Permission(&BALANCE_READ),
+            account_balance,
+        )
+        .get(
+            "/api/v1/trial-balance",
+            Permission(&BALANCE_READ),
+            trial_balance,
+        )
 }
 
 #[derive(Deserialize)]
@@ -47,6 +55,7 @@ fn text_cell(cell: &Cell<'_>) -> Option<String> {
 
 async fn account_balance(
     State(state): State<Platform>,
+    auth: Auth,
     Path(number): Path<String>,
     Query(query): Query<BalanceQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -60,7 +69,8 @@ async fn account_balance(
         })?,
         None => NaiveDate::MAX,
     };
-    let company = resolve_company(&state.store, query.company.as_deref()).await?;
+    let company =
+        crate::api::authorized_company(&state.store, &auth, query.company.as_deref()).await?;
     let account = find_account(&state.store, &company, &number).await?;
     let parameters = vec![
         text(company.as_str()),
@@ -102,6 +112,7 @@ struct Totals {
 
 async fn trial_balance(
     State(state): State<Platform>,
+    auth: Auth,
     Query(query): Query<TrialBalanceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let period_text = query.period.ok_or_else(|| {
@@ -109,7 +120,8 @@ async fn trial_balance(
     })?;
     let period = Period::parse(&period_text)
         .map_err(|rule| ApiError::field("period", "period_format", rule))?;
-    let company = resolve_company(&state.store, query.company.as_deref()).await?;
+    let company =
+        crate::api::authorized_company(&state.store, &auth, query.company.as_deref()).await?;
     let parameters = vec![text(company.as_str()), text(&period.to_string())];
     let result = state.lake()?.rows(TRIAL_BALANCE_SQL, parameters).await?;
     let mut rows = Vec::new();

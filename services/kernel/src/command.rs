@@ -8,9 +8,10 @@
 //!          ──► Command::commit: events + idempotency record in one append, answer
 //! ```
 
+use crate::auth::{Auth, AuthError, unauthorized};
 use crate::http::{
     ApiError, FieldError, Idempotency, IdempotencyClaim, body_bytes, check_idempotency, commit,
-    decode_json, require_json,
+    decode_json, request_metadata, require_json,
 };
 use crate::money::parse_positive_amount;
 use crate::store::{Decision, EventStore};
@@ -33,6 +34,14 @@ pub struct Command<T> {
 pub struct CommandRequest {
     pub headers: HeaderMap,
     claim: Option<IdempotencyClaim>,
+    /// The caller, as the route's guard authenticated them.
+    pub auth: Auth,
+}
+
+/// The `company` a command body names at its top level, if any.
+#[derive(serde::Deserialize)]
+struct NamedCompany {
+    company: Option<Value>,
 }
 
 impl<T, S> FromRequest<S> for Command<T>
@@ -46,6 +55,11 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let store = EventStore::from_ref(state);
+        let auth = request
+            .extensions()
+            .get::<Auth>()
+            .cloned()
+            .ok_or_else(|| unauthorized(AuthError::Missing))?;
         let method = request.method().clone();
         let route = request.uri().path_and_query().map_or_else(
             || request.uri().path().to_owned(),
@@ -62,6 +76,15 @@ where
             require_json(&headers).and_then(|()| decode_json(&bytes))
         }
         .map_err(IntoResponse::into_response)?;
+        // A company named in the body is checked before anything is validated or looked up:
+        // a caller without the permission there learns nothing about it.
+        if let Ok(NamedCompany {
+            company: Some(Value::String(company)),
+        }) = serde_json::from_slice::<NamedCompany>(&bytes)
+        {
+            auth.company(&company)
+                .map_err(IntoResponse::into_response)?;
+        }
         let claim = match check_idempotency(&store, &headers, &method, &route, &bytes).await {
             Ok(Idempotency::None) => None,
             Ok(Idempotency::Fresh(claim)) => Some(claim),
@@ -70,15 +93,36 @@ where
         };
         Ok(Command {
             body,
-            request: CommandRequest { headers, claim },
+            request: CommandRequest {
+                headers,
+                claim,
+                auth,
+            },
         })
     }
 }
 
 impl CommandRequest {
-    /// Appends the decision with its idempotency record and answers `status` with the JSON
-    /// `body` makes of the outcome.
+    /// Appends the decision of a command in `company` with its idempotency record and answers
+    /// `status` with the JSON `body` makes of the outcome; 403 unless the caller holds the
+    /// route's permission in `company`.
     pub async fn commit<O>(
+        self,
+        store: &EventStore,
+        context: &str,
+        company: &str,
+        decision: Decision<O>,
+        status: StatusCode,
+        body: impl FnOnce(&O) -> Value,
+    ) -> Result<Response, ApiError> {
+        self.auth.company(company)?;
+        self.commit_without_company(store, context, decision, status, body)
+            .await
+    }
+
+    /// Like [`CommandRequest::commit`] for the few commands that concern no company (a user's
+    /// own password, the users themselves): the route's guard has checked the permission.
+    pub async fn commit_without_company<O>(
         self,
         store: &EventStore,
         context: &str,
@@ -86,16 +130,12 @@ impl CommandRequest {
         status: StatusCode,
         body: impl FnOnce(&O) -> Value,
     ) -> Result<Response, ApiError> {
-        commit(
-            store,
-            context,
+        let metadata = request_metadata(
             &self.headers,
-            self.claim,
-            decision,
-            status,
-            body,
-        )
-        .await
+            self.claim.as_ref(),
+            Some(&self.auth.caller.user),
+        );
+        commit(store, context, metadata, self.claim, decision, status, body).await
     }
 }
 

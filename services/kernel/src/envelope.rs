@@ -19,7 +19,9 @@ pub struct NewEvent {
     pub payload: serde_json::Value,
 }
 
-/// Who and what caused an event. `user` is filled once authentication exists.
+/// Who and what caused an event. `user` is the user whose request stored it or, for a
+/// reaction, the user of the request that started the chain; `reactor` names the reactor that
+/// acted for them.
 ///
 /// `causation_id` is the id of the event that caused the command (a reactor's source event;
 /// none for a user's request); `correlation_id` is shared by every event of one chain: the
@@ -33,6 +35,8 @@ pub struct Metadata {
     pub causation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactor: Option<String>,
 }
 
 /// A stored event with its place in its aggregate and in the global order.

@@ -446,12 +446,30 @@ pub fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Appends a decided command with its idempotency record and answers `status` with `body`.
-/// A concurrent request that stored the same key first wins: its response is replayed.
+/// What a user's request stores with its events: who, which request, which key.
+pub fn request_metadata(
+    headers: &HeaderMap,
+    claim: Option<&IdempotencyClaim>,
+    user: Option<&str>,
+) -> crate::Metadata {
+    let request_id = request_id_of(headers);
+    crate::Metadata {
+        correlation_id: request_id.clone(),
+        request_id,
+        idempotency_key: claim.map(|c| c.key.clone()),
+        user: user.map(str::to_owned),
+        causation_id: None,
+        reactor: None,
+    }
+}
+
+/// Appends a decided command with its metadata and idempotency record and answers `status`
+/// with `body`. A concurrent request that stored the same key first wins: its response is
+/// replayed.
 pub async fn commit<T>(
     store: &EventStore,
     context: &str,
-    headers: &HeaderMap,
+    metadata: crate::Metadata,
     claim: Option<IdempotencyClaim>,
     decision: crate::store::Decision<T>,
     status: StatusCode,
@@ -461,14 +479,6 @@ pub async fn commit<T>(
     if decision.writes.is_empty() && claim.is_none() {
         return Ok(json_response(status, body));
     }
-    let request_id = request_id_of(headers);
-    let metadata = crate::Metadata {
-        correlation_id: request_id.clone(),
-        request_id,
-        idempotency_key: claim.as_ref().map(|c| c.key.clone()),
-        user: None,
-        causation_id: None,
-    };
     let record = claim.as_ref().map(|c| c.record(status, &body));
     let (batch, _) = decision.into_batch(context, metadata, record);
     match store.append(batch).await {

@@ -6,6 +6,7 @@
 //! - [`envelope`]: the stored event (CloudEvents attributes, causation and correlation ids);
 //! - [`store`]: the event store on SQLite or PostgreSQL, idempotency records;
 //! - [`command`]: the HTTP command prologue (JSON body, validation, idempotency, commit);
+//! - [`auth`]: callers, permissions per route, roles and grants per company;
 //! - [`http`]: the HTTP error model (`application/problem+json`);
 //! - [`master`], [`money`]: company, period, currency, money, quantity and unit of measure;
 //! - [`lake`]: lake tables and source relations as contexts declare them (no Arrow here);
@@ -15,6 +16,7 @@
 //! Contexts build on it and talk to each other only through the events it stores.
 
 pub mod aggregate;
+pub mod auth;
 pub mod command;
 pub mod envelope;
 pub mod event;

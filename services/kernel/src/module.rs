@@ -6,12 +6,12 @@
 //! pipeline runners and the fixture check all derive from it.
 
 use crate::aggregate::Aggregate;
+use crate::auth::{Permission, Routes};
 use crate::event::{DomainEvent, check_fixtures};
 use crate::http::ApiError;
 use crate::lake::{LakeReader, LakeTable, PipelineSql, Relation, ViewSql};
 use crate::master::{AccountState, Books, CompanyCode, Currency, PeriodState};
 use crate::store::EventStore;
-use axum::Router;
 use axum::extract::FromRef;
 use chrono::NaiveDate;
 use std::future::Future;
@@ -176,10 +176,13 @@ pub struct Module {
     pub description: &'static str,
     /// Contexts whose published events or tables this one reads.
     pub depends_on: &'static [&'static str],
-    /// Command routes (the api role).
-    pub commands: fn() -> Router<Platform>,
-    /// Read routes answered from the lake (the query role).
-    pub reads: fn() -> Router<Platform>,
+    /// Command routes (the api role), each with its permission.
+    pub commands: fn() -> Routes,
+    /// Read routes answered from the lake (the query role), each with its permission.
+    pub reads: fn() -> Routes,
+    /// The permissions the context's routes and tables check, with the built-in roles holding
+    /// each.
+    pub permissions: Vec<&'static Permission>,
     pub events: Vec<EventSet>,
     /// `fixtures/events` of the context crate.
     pub fixtures_dir: &'static str,
@@ -205,8 +208,9 @@ impl Module {
             name,
             description,
             depends_on: &[],
-            commands: Router::new,
-            reads: Router::new,
+            commands: Routes::new,
+            reads: Routes::new,
+            permissions: Vec::new(),
             events: Vec::new(),
             fixtures_dir,
             relations: Vec::new(),

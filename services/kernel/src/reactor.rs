@@ -62,9 +62,10 @@ impl Cause<'_> {
         Metadata {
             request_id: None,
             idempotency_key: Some(self.idempotency_key()),
-            user: Some(format!("reactor:{}", self.reactor)),
+            user: self.event.metadata.user.clone(),
             causation_id: Some(self.event.id.to_string()),
             correlation_id: Some(self.correlation_id()),
+            reactor: Some(self.reactor.to_owned()),
         }
     }
 

@@ -159,6 +159,22 @@ pub enum Database {
     Postgres(PgPool),
 }
 
+/// Runs `$body` with `$pool` bound to the database's pool (SQLite's writer connection when
+/// `$write`): a context's own tables beside the event store, one SQL text on both backends
+/// (`$n` placeholders in order of first use).
+#[macro_export]
+macro_rules! on_database {
+    ($db:expr, $write:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Database::Sqlite { write, read } => {
+                let $pool = if $write { write } else { read };
+                $body
+            }
+            $crate::store::Database::Postgres($pool) => $body,
+        }
+    };
+}
+
 #[derive(Debug, Clone)]
 enum Backend {
     /// One write connection keeps appends, and so positions, in commit order.

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod domain;
 pub mod events;
 pub mod lake;
+pub mod permissions;
 pub mod reads;
 pub mod valuation;
 
@@ -32,6 +33,7 @@ pub fn module() -> Module {
     module.depends_on = &["finance"];
     module.commands = api::router;
     module.reads = reads::router;
+    module.permissions = permissions::all();
     module.events = vec![
         EventSet::of::<Plant>(),
         EventSet::of::<Material>(),

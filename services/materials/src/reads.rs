@@ -5,14 +5,14 @@
 //!   per vendor, in buckets by due date (not due, 1-30, 31-60, 61-90, over 90 days overdue).
 
 use crate::api::{CompanyQuery, queried_company};
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tributary_kernel::Platform;
+use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::lake::Cell;
 use tributary_kernel::money::display_amount;
@@ -28,8 +28,12 @@ pub const BUCKETS: [&str; 5] = [
     "overdue_over_90",
 ];
 
-pub fn router() -> Router<Platform> {
-    Router::new().route("/api/v1/ap-aging", get(ap_aging))
+pub fn router() -> Routes {
+    Routes::new().get(
+        "/api/v1/ap-aging",
+        Permission(&crate::permissions::VENDOR_INVOICE_READ),
+        ap_aging,
+    )
 }
 
 #[derive(Deserialize)]
@@ -48,10 +52,12 @@ fn text(cell: &Cell<'_>) -> String {
 
 async fn ap_aging(
     State(platform): State<Platform>,
+    auth: Auth,
     Query(query): Query<AgingQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let company = queried_company(
         &platform,
+        &auth,
         &CompanyQuery {
             company: query.company.clone(),
         },

@@ -4,26 +4,58 @@ use crate::definition::{Definition, Invalid};
 use crate::runner::Reports;
 use crate::store::RunRecord;
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tributary_kernel::auth::{Access::Permission, Routes, platform::*};
 use tributary_kernel::http::{ApiError, decode_json};
 
-pub fn router() -> Router<Reports> {
-    Router::new()
-        .route("/api/v1/reports", get(list).post(create))
-        .route(
-            "/api/v1/reports/{name}",
-            get(read).put(update).delete(remove),
+pub fn router() -> Routes<Reports> {
+    Routes::new()
+        .get(
+            "/api/v1/reports",
+            Permission(&REPORTS_DEFINITION_READ),
+            list,
         )
-        .route("/api/v1/reports/{name}/runs", get(runs_of).post(run))
-        .route("/api/v1/report-runs/{id}", get(run_status))
-        .route("/api/v1/report-runs/{id}/outputs/{format}", get(output))
+        .post(
+            "/api/v1/reports",
+            Permission(&REPORTS_DEFINITION_WRITE),
+            create,
+        )
+        .get(
+            "/api/v1/reports/{name}",
+            Permission(&REPORTS_DEFINITION_READ),
+            read,
+        )
+        .put(
+            "/api/v1/reports/{name}",
+            Permission(&REPORTS_DEFINITION_WRITE),
+            update,
+        )
+        .delete(
+            "/api/v1/reports/{name}",
+            Permission(&REPORTS_DEFINITION_WRITE),
+            remove,
+        )
+        .get(
+            "/api/v1/reports/{name}/runs",
+            Permission(&REPORTS_RUN_READ),
+            runs_of,
+        )
+        .post("/api/v1/reports/{name}/runs", Permission(&REPORTS_RUN), run)
+        .get(
+            "/api/v1/report-runs/{id}",
+            Permission(&REPORTS_RUN_READ),
+            run_status,
+        )
+        .get(
+            "/api/v1/report-runs/{id}/outputs/{format}",
+            Permission(&REPORTS_RUN_READ),
+            output,
+        )
 }
 
 fn invalid(error: Invalid) -> ApiError {

@@ -2,20 +2,8 @@
 //! `$n` placeholders in order of first use, times as epoch milliseconds).
 
 use crate::definition::Definition;
+use tributary_kernel::on_database as on;
 use tributary_kernel::store::Database;
-
-/// Runs on either backend; `write` picks SQLite's writer connection.
-macro_rules! on {
-    ($db:expr, $write:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            Database::Sqlite { write, read } => {
-                let $pool = if $write { write } else { read };
-                $body
-            }
-            Database::Postgres($pool) => $body,
-        }
-    };
-}
 
 pub type Error = sqlx::Error;
 

@@ -8,6 +8,7 @@
 //! `main.rs` only parses flags and calls [`start`]; tests and the benchmark call it too.
 
 pub mod bench;
+pub mod client;
 pub mod generate;
 pub mod grafana;
 pub mod maintenance;
@@ -19,7 +20,6 @@ use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -28,10 +28,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tributary_identity::{Identity, IdentityOptions};
 use tributary_ingest::bronze::{BronzeIngest, BronzeOptions};
 use tributary_ingest::follower::{FollowerOptions, ReactorRunner};
 use tributary_ingest::relay::{Relay, RelayOptions};
 use tributary_ingest::{EventSource, KafkaEvents};
+use tributary_kernel::auth::{Access, Authenticator, RouteInfo, Routes};
 use tributary_kernel::store::EventStore;
 use tributary_kernel::{Module, Platform};
 use tributary_lakehouse::wire::{WireOptions, WireServer};
@@ -79,6 +81,8 @@ pub struct Config {
     pub reports: Option<ReportsConfig>,
     /// The contexts this process runs (names of [`modules::all`]); `None`: every one.
     pub contexts: Option<Vec<String>>,
+    /// Logins, tokens, the first administrator, an external identity provider.
+    pub identity: IdentityOptions,
 }
 
 /// Where report outputs go and how statements are laid out.
@@ -197,6 +201,7 @@ impl Config {
             compaction: Some(maintenance::CompactionOptions::default()),
             reports: Some(ReportsConfig::default()),
             contexts: None,
+            identity: IdentityOptions::default(),
         }
     }
 
@@ -220,6 +225,10 @@ pub struct Running {
     pub store: EventStore,
     pub lake: Lake,
     pub query: QueryService,
+    /// Users, logins and the authenticator of every route.
+    pub identity: Identity,
+    /// Every route this process serves, with what it asks of its caller.
+    pub routes: Vec<RouteInfo>,
     /// The reports service, when the query role runs it.
     pub reports: Option<Reports>,
     /// Feed cursor up to which every pipeline table is current.
@@ -301,6 +310,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 redact(&database_url)
             )
         })?;
+    let (identity, generated) =
+        Identity::start(store.clone(), modules::catalog(), config.identity.clone())
+            .await
+            .map_err(|error| anyhow::anyhow!("starting identity: {error}"))?;
+    if let Some(password) = generated {
+        // Printed once: the first start on an empty store, without TRIBUTARY_ADMIN_PASSWORD.
+        eprintln!(
+            "\n  Created the first user: admin, password {password}\n  \
+             It is not shown again. Log in and change it (POST /api/v1/auth/password), \
+             or start with TRIBUTARY_ADMIN_PASSWORD set on an empty store.\n"
+        );
+    }
     let settings = Arc::new(tributary_kernel::module::Settings {
         default_company: Some(config.default_company.clone()),
         // A published query interface serves every context of the installation, also those
@@ -498,6 +519,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
     let mut addr = config.http_addr;
+    let mut routes = Vec::new();
     if roles.api || roles.query {
         let platform = Platform {
             store: store.clone(),
@@ -507,14 +529,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             settings,
         };
         let suspense = suspense::router(reacting, reactors.clone());
-        let app = router(
+        let (app, served) = router(
             &modules,
             platform,
             query.clone(),
             roles,
             reports.clone(),
             suspense,
+            identity.clone(),
         );
+        routes = served;
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
@@ -543,6 +567,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store,
         lake,
         query,
+        identity,
+        routes,
         reports,
         pipeline_progress,
         reactors_on_feed,
@@ -552,16 +578,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// The HTTP surface of the api role (every module's commands) and the query role (SQL and
-/// every module's read APIs).
+/// every module's read APIs), identity's routes on either, and the routes as declared.
+/// Every route is guarded by its declared access; the authenticator verifies bearer tokens.
 pub fn router(
     modules: &[Module],
     platform: Platform,
     query: QueryService,
     roles: Roles,
     reports: Option<Reports>,
-    suspense: Router,
-) -> Router {
-    let mut routes: Router<Platform> = Router::new();
+    suspense: (Router, Vec<RouteInfo>),
+    identity: Identity,
+) -> (Router, Vec<RouteInfo>) {
+    let mut routes: Routes<Platform> = Routes::new();
     for module in modules {
         if roles.api {
             routes = routes.merge((module.commands)());
@@ -570,39 +598,55 @@ pub fn router(
             routes = routes.merge((module.reads)());
         }
     }
-    let mut router = Router::new()
-        .route("/healthz", get(healthz))
-        .with_state(platform.store.clone())
-        .merge(routes.with_state(platform));
+    let mut parts = vec![
+        Routes::new()
+            .get("/healthz", Access::Public, healthz)
+            .with_state(platform.store.clone()),
+        routes.with_state(platform),
+        tributary_identity::api::routes().with_state(identity.clone()),
+    ];
     if roles.api {
-        router = router.merge(suspense);
+        parts.push(suspense);
     }
     if roles.query {
-        router = router.merge(tributary_lakehouse::http::router().with_state(query));
+        parts.push(tributary_lakehouse::http::router().with_state(query));
     }
     if let Some(reports) = reports {
-        router = router.merge(tributary_reports::api::router().with_state(reports));
+        parts.push(tributary_reports::api::router().with_state(reports));
     }
-    router
+    let mut router = Router::new();
+    let mut declared = Vec::new();
+    for (part, info) in parts {
+        router = router.merge(part);
+        declared.extend(info);
+    }
+    let authenticator: Arc<dyn Authenticator> = Arc::new(identity);
+    let router = router
         .fallback(|| async { tributary_kernel::http::ApiError::not_found("no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            tributary_kernel::auth::with_authenticator(authenticator.clone(), request, next)
+        }))
         .layer(axum::middleware::from_fn(
             tributary_kernel::http::request_id,
-        ))
+        ));
+    (router, declared)
 }
 
+/// Whether the event store answers. Says nothing of why not: the cause is logged.
 async fn healthz(State(store): State<EventStore>) -> impl IntoResponse {
     match store.ping().await {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ok", "event_store": store.backend() })),
         ),
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({ "status": "unavailable", "event_store": store.backend(), "error": error.to_string() }),
-            ),
-        ),
+        Err(error) => {
+            tracing::warn!(error = %error, "health check: the event store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "event_store": store.backend() })),
+            )
+        }
     }
 }
 

@@ -63,6 +63,37 @@ struct RunArgs {
     /// default: every context.
     #[arg(long, env = "TRIBUTARY_CONTEXTS", value_delimiter = ',')]
     contexts: Option<Vec<String>>,
+    /// The password of the first user, `admin`, created on the first start on an empty
+    /// store; when unset a generated one is printed once.
+    #[arg(long, env = "TRIBUTARY_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// The secret (32 bytes or more) access tokens are signed with; default: a generated one
+    /// kept in the event store's database, shared by every process of the installation.
+    #[arg(long, env = "TRIBUTARY_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// How long an access token is valid, in seconds.
+    #[arg(long, env = "TRIBUTARY_ACCESS_TOKEN_SECONDS", default_value_t = 900)]
+    access_token_seconds: u64,
+    /// How long a refresh token is valid, in seconds.
+    #[arg(long, env = "TRIBUTARY_REFRESH_TOKEN_SECONDS", default_value_t = 30 * 24 * 3600)]
+    refresh_token_seconds: u64,
+    /// An external identity provider's JWKS URL: its tokens are trusted besides ours (with
+    /// --oidc-issuer and --oidc-audience).
+    #[arg(long, env = "TRIBUTARY_OIDC_JWKS_URL", requires_all = ["oidc_issuer", "oidc_audience"])]
+    oidc_jwks_url: Option<String>,
+    /// The `iss` the external provider's tokens must carry.
+    #[arg(long, env = "TRIBUTARY_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The `aud` the external provider's tokens must carry (this installation's client id).
+    #[arg(long, env = "TRIBUTARY_OIDC_AUDIENCE")]
+    oidc_audience: Option<String>,
+    /// The claim of an external token that names the Tributary user.
+    #[arg(
+        long,
+        env = "TRIBUTARY_OIDC_USERNAME_CLAIM",
+        default_value = "preferred_username"
+    )]
+    oidc_username_claim: String,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +187,22 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         user: args.pg_user,
         password: args.pg_password,
     });
+    config.identity = tributary_identity::IdentityOptions {
+        access_token_ttl: std::time::Duration::from_secs(args.access_token_seconds),
+        refresh_token_ttl: std::time::Duration::from_secs(args.refresh_token_seconds),
+        admin_password: args.admin_password,
+        signing_secret: args.token_secret,
+        external: match (args.oidc_jwks_url, args.oidc_issuer, args.oidc_audience) {
+            (Some(jwks), Some(issuer), Some(audience)) => {
+                let mut provider =
+                    tributary_identity::ExternalProvider::new(&jwks, &issuer, &audience);
+                provider.username_claim = args.oidc_username_claim;
+                Some(provider)
+            }
+            _ => None,
+        },
+        ..tributary_identity::IdentityOptions::default()
+    };
     config.reports = Some(tributary::ReportsConfig {
         outputs: args.reports,
         structure: args.statement_structure,

@@ -9,7 +9,22 @@ use tributary_lakehouse::catalog::{self, TableDefinition};
 
 /// Every context, in dependency order.
 pub fn all() -> Vec<Module> {
-    vec![tributary_finance::module(), tributary_materials::module()]
+    vec![
+        tributary_identity::module(),
+        tributary_finance::module(),
+        tributary_materials::module(),
+    ]
+}
+
+/// Every permission of the installation: the platform's and every context's (also those this
+/// process does not run: a user's roles are the installation's).
+pub fn catalog() -> tributary_kernel::auth::Catalog {
+    let mut permissions: Vec<&'static tributary_kernel::auth::Permission> =
+        tributary_kernel::auth::platform::ALL.to_vec();
+    for module in all() {
+        permissions.extend(module.permissions);
+    }
+    tributary_kernel::auth::Catalog::new(permissions)
 }
 
 /// The modules named in `contexts` (every module when `None`), or why a name is unknown.

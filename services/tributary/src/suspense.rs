@@ -8,12 +8,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use tributary_kernel::Platform;
+use tributary_kernel::auth::{Access::Permission, RouteInfo, Routes, platform};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::reactor::{Follow, Reaction, Reactor, retry};
 
@@ -26,12 +26,17 @@ struct SuspenseState {
     reactors: Arc<Vec<Arc<dyn Reactor>>>,
 }
 
-pub fn router(platform: Platform, reactors: Vec<Arc<dyn Reactor>>) -> Router {
-    Router::new()
-        .route("/api/v1/suspense", get(list))
-        .route(
+pub fn router(platform: Platform, reactors: Vec<Arc<dyn Reactor>>) -> (Router, Vec<RouteInfo>) {
+    Routes::new()
+        .get(
+            "/api/v1/suspense",
+            Permission(&platform::SUSPENSE_READ),
+            list,
+        )
+        .post(
             "/api/v1/suspense/{reactor}/{event_id}/retry",
-            post(retry_one),
+            Permission(&platform::SUSPENSE_RETRY),
+            retry_one,
         )
         .with_state(SuspenseState {
             platform,

@@ -11,32 +11,47 @@
 use super::{CompanyQuery, commit, company, missing, queried_company};
 use crate::commands;
 use crate::domain::*;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tributary_kernel::Platform;
+use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::command::{Checks, Command};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::master::{Currency, UnitOfMeasure};
 use uuid::Uuid;
 
-pub fn router() -> Router<Platform> {
-    Router::new()
-        .route("/api/v1/vendor-invoices", post(post_invoice))
-        .route(
+pub fn router() -> Routes {
+    use crate::permissions::*;
+    Routes::new()
+        .post(
+            "/api/v1/vendor-invoices",
+            Permission(&VENDOR_INVOICE_POST),
+            post_invoice,
+        )
+        .get(
             "/api/v1/vendor-invoices/{vendor}/{number}",
-            get(get_invoice),
+            Permission(&VENDOR_INVOICE_READ),
+            get_invoice,
         )
-        .route(
+        .post(
             "/api/v1/vendor-invoices/{vendor}/{number}/release",
-            post(release_invoice),
+            Permission(&VENDOR_INVOICE_POST),
+            release_invoice,
         )
-        .route("/api/v1/vendor-payments", post(pay))
-        .route("/api/v1/vendor-payments/{id}", get(get_payment))
+        .post(
+            "/api/v1/vendor-payments",
+            Permission(&VENDOR_PAYMENT_POST),
+            pay,
+        )
+        .get(
+            "/api/v1/vendor-payments/{id}",
+            Permission(&VENDOR_INVOICE_READ),
+            get_payment,
+        )
 }
 
 pub fn invoice_json(invoice: &VendorInvoice) -> Value {
@@ -212,10 +227,11 @@ fn path_document(vendor: &str, number: &str) -> Result<(VendorNumber, InvoiceNum
 
 async fn get_invoice(
     State(platform): State<Platform>,
+    auth: Auth,
     Path((vendor, number)): Path<(String, String)>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &query)?;
+    let company = queried_company(&platform, &auth, &query)?;
     let (vendor_number, invoice_number) = path_document(&vendor, &number)?;
     let loaded =
         commands::invoice(&platform.store, &company, &vendor_number, &invoice_number).await?;
@@ -331,10 +347,11 @@ async fn pay(
 
 async fn get_payment(
     State(platform): State<Platform>,
+    auth: Auth,
     Path(id): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &query)?;
+    let company = queried_company(&platform, &auth, &query)?;
     let not_found = || ApiError::not_found(format!("payment {id} does not exist"));
     let payment = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let loaded = tributary_kernel::aggregate::load::<VendorPayment>(

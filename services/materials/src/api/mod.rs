@@ -14,14 +14,14 @@ use crate::CONTEXT;
 use crate::commands::{self, MaterialsError};
 use crate::domain::*;
 use crate::valuation::ValuationMethod;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tributary_kernel::Platform;
+use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::command::{Checks, Command, CommandRequest};
 use tributary_kernel::http::{ApiError, FieldError};
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
@@ -50,18 +50,36 @@ impl From<MaterialsError> for ApiError {
     }
 }
 
-pub fn router() -> Router<Platform> {
-    Router::new()
-        .route("/api/v1/plants", post(create_plant))
-        .route("/api/v1/plants/{plant}", get(get_plant))
-        .route(
-            "/api/v1/plants/{plant}/storage-locations",
-            post(add_storage_location),
+pub fn router() -> Routes {
+    use crate::permissions::*;
+    Routes::new()
+        .post("/api/v1/plants", Permission(&PLANT_WRITE), create_plant)
+        .get(
+            "/api/v1/plants/{plant}",
+            Permission(&MASTER_DATA_READ),
+            get_plant,
         )
-        .route("/api/v1/materials", post(create_material))
-        .route("/api/v1/materials/{material}", get(get_material))
-        .route("/api/v1/vendors", post(create_vendor))
-        .route("/api/v1/vendors/{vendor}", get(get_vendor))
+        .post(
+            "/api/v1/plants/{plant}/storage-locations",
+            Permission(&PLANT_WRITE),
+            add_storage_location,
+        )
+        .post(
+            "/api/v1/materials",
+            Permission(&MATERIAL_WRITE),
+            create_material,
+        )
+        .get(
+            "/api/v1/materials/{material}",
+            Permission(&MASTER_DATA_READ),
+            get_material,
+        )
+        .post("/api/v1/vendors", Permission(&VENDOR_WRITE), create_vendor)
+        .get(
+            "/api/v1/vendors/{vendor}",
+            Permission(&MASTER_DATA_READ),
+            get_vendor,
+        )
         .merge(purchasing::router())
         .merge(invoicing::router())
 }
@@ -98,27 +116,66 @@ pub(crate) struct CompanyQuery {
     pub(crate) company: Option<String>,
 }
 
+/// The company a read names (or the default), which the caller must hold the route's
+/// permission in.
 pub(crate) fn queried_company(
     platform: &Platform,
+    auth: &Auth,
     query: &CompanyQuery,
 ) -> Result<CompanyCode, ApiError> {
     let mut checks = Checks::default();
     let company = company(&mut checks, platform, query.company.as_deref());
     checks.finish()?;
-    company.ok_or_else(|| ApiError::field("company", "required", "missing"))
+    let company = company.ok_or_else(|| ApiError::field("company", "required", "missing"))?;
+    auth.company(company.as_str())?;
+    Ok(company)
+}
+
+/// The company a command's outcome belongs to: what its commit is authorized against.
+pub(crate) trait OfCompany {
+    fn company(&self) -> &CompanyCode;
+}
+
+macro_rules! of_company {
+    ($($outcome:ty => |$it:ident| $company:expr),* $(,)?) => {
+        $(impl OfCompany for $outcome {
+            fn company(&self) -> &CompanyCode {
+                let $it = self;
+                $company
+            }
+        })*
+    };
+}
+
+of_company! {
+    Plant => |it| &it.company,
+    Material => |it| &it.company,
+    Vendor => |it| &it.company,
+    crate::domain::PurchaseOrder => |it| &it.company,
+    crate::domain::VendorInvoice => |it| &it.company,
+    crate::domain::VendorPayment => |it| &it.company,
+    commands::PostedMovements => |it| &it.stock.company,
 }
 
 /// Appends a decision of this context with its idempotency record; answers `status` with the
 /// JSON `body` makes of the outcome.
-async fn commit<O>(
+async fn commit<O: OfCompany>(
     platform: &Platform,
     request: CommandRequest,
     decision: Decision<O>,
     status: StatusCode,
     body: impl FnOnce(&O) -> Value,
 ) -> Result<Response, ApiError> {
+    let company = decision.outcome.company().clone();
     request
-        .commit(&platform.store, CONTEXT, decision, status, body)
+        .commit(
+            &platform.store,
+            CONTEXT,
+            company.as_str(),
+            decision,
+            status,
+            body,
+        )
         .await
 }
 
@@ -176,10 +233,11 @@ async fn create_plant(
 
 async fn get_plant(
     State(platform): State<Platform>,
+    auth: Auth,
     Path(code): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &query)?;
+    let company = queried_company(&platform, &auth, &query)?;
     let not_found = || ApiError::not_found(format!("plant {code} does not exist"));
     let parsed = PlantCode::parse(&code).map_err(|_| not_found())?;
     let loaded = commands::plant(&platform.store, &company, &parsed).await?;
@@ -399,10 +457,11 @@ async fn create_material(
 
 async fn get_material(
     State(platform): State<Platform>,
+    auth: Auth,
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &query)?;
+    let company = queried_company(&platform, &auth, &query)?;
     let not_found = || ApiError::not_found(format!("material {number} does not exist"));
     let parsed = MaterialNumber::parse(&number).map_err(|_| not_found())?;
     let loaded = commands::material(&platform.store, &company, &parsed).await?;
@@ -505,10 +564,11 @@ async fn create_vendor(
 
 async fn get_vendor(
     State(platform): State<Platform>,
+    auth: Auth,
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &query)?;
+    let company = queried_company(&platform, &auth, &query)?;
     let not_found = || ApiError::not_found(format!("vendor {number} does not exist"));
     let parsed = VendorNumber::parse(&number).map_err(|_| not_found())?;
     let loaded = commands::vendor(&platform.store, &company, &parsed).await?;

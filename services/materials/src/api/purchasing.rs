@@ -14,16 +14,16 @@ use super::{CompanyQuery, commit, company, missing, queried_company};
 use crate::aggregates::PurchaseOrderCommand;
 use crate::commands::{self, MovementRequest, PostedMovements, ReceiptRequest};
 use crate::domain::*;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tributary_kernel::Platform;
+use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::command::{Checks, Command};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
@@ -34,25 +34,64 @@ pub const COST_CENTER_LENGTH_MAX: usize = 20;
 /// A scrap reason.
 pub const REASON_LENGTH_MAX: usize = 200;
 
-pub fn router() -> Router<Platform> {
-    Router::new()
-        .route("/api/v1/purchase-orders", post(create_purchase_order))
-        .route("/api/v1/purchase-orders/{po}", get(get_purchase_order))
-        .route(
+pub fn router() -> Routes {
+    use crate::permissions::*;
+    Routes::new()
+        .post(
+            "/api/v1/purchase-orders",
+            Permission(&PURCHASE_ORDER_WRITE),
+            create_purchase_order,
+        )
+        .get(
+            "/api/v1/purchase-orders/{po}",
+            Permission(&PURCHASE_ORDER_READ),
+            get_purchase_order,
+        )
+        .patch(
             "/api/v1/purchase-orders/{po}/lines/{line}",
-            patch(change_line),
+            Permission(&PURCHASE_ORDER_WRITE),
+            change_line,
         )
-        .route(
+        .post(
             "/api/v1/purchase-orders/{po}/lines/{line}/cancel",
-            post(cancel_line),
+            Permission(&PURCHASE_ORDER_WRITE),
+            cancel_line,
         )
-        .route("/api/v1/purchase-orders/{po}/close", post(close_order))
-        .route("/api/v1/goods-receipts", post(goods_receipt))
-        .route("/api/v1/vendor-returns", post(vendor_return))
-        .route("/api/v1/goods-issues", post(goods_issue))
-        .route("/api/v1/stock-transfers", post(stock_transfer))
-        .route("/api/v1/physical-counts", post(physical_count))
-        .route("/api/v1/stock/{material}", get(get_stock))
+        .post(
+            "/api/v1/purchase-orders/{po}/close",
+            Permission(&PURCHASE_ORDER_WRITE),
+            close_order,
+        )
+        .post(
+            "/api/v1/goods-receipts",
+            Permission(&GOODS_RECEIPT_POST),
+            goods_receipt,
+        )
+        .post(
+            "/api/v1/vendor-returns",
+            Permission(&VENDOR_RETURN_POST),
+            vendor_return,
+        )
+        .post(
+            "/api/v1/goods-issues",
+            Permission(&GOODS_ISSUE_POST),
+            goods_issue,
+        )
+        .post(
+            "/api/v1/stock-transfers",
+            Permission(&STOCK_TRANSFER_POST),
+            stock_transfer,
+        )
+        .post(
+            "/api/v1/physical-counts",
+            Permission(&PHYSICAL_COUNT_POST),
+            physical_count,
+        )
+        .get(
+            "/api/v1/stock/{material}",
+            Permission(&STOCK_READ),
+            get_stock,
+        )
 }
 
 fn unit(checks: &mut Checks, field: &str, text: Option<&str>) -> Option<UnitOfMeasure> {
@@ -238,10 +277,11 @@ async fn create_purchase_order(
 
 async fn get_purchase_order(
     State(platform): State<Platform>,
+    auth: Auth,
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &query)?;
+    let company = queried_company(&platform, &auth, &query)?;
     let parsed = path_order(&number)?;
     let loaded = commands::purchase_order(&platform.store, &company, &parsed).await?;
     let order = loaded
@@ -735,11 +775,13 @@ struct StockQuery {
 
 async fn get_stock(
     State(platform): State<Platform>,
+    auth: Auth,
     Path(material): Path<String>,
     Query(query): Query<StockQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let company = queried_company(
         &platform,
+        &auth,
         &CompanyQuery {
             company: query.company.clone(),
         },

@@ -208,6 +208,23 @@ pub(crate) fn entry_body(i: usize) -> Value {
     })
 }
 
+/// The administrator a benchmark's own installation starts with.
+const BENCH_ADMIN_PASSWORD: &str = "benchmark administrator";
+
+/// A benchmark's installation: its administrator's password known, tokens valid all run long.
+pub(crate) fn bench_identity(config: &mut Config) {
+    config.identity.admin_password = Some(BENCH_ADMIN_PASSWORD.into());
+    config.identity.access_token_ttl = Duration::from_secs(24 * 3600);
+}
+
+/// A client of a benchmark's installation, logged in as its administrator.
+pub(crate) async fn bench_client(
+    base: &str,
+    idle_per_host: usize,
+) -> anyhow::Result<reqwest::Client> {
+    crate::client::logged_in(base, "admin", BENCH_ADMIN_PASSWORD, idle_per_host).await
+}
+
 /// Posts over HTTP; with `pipelines` the pipelines run in the same process and freshness is
 /// probed, without them only the write side runs (the api and query roles).
 async fn run_backend(
@@ -222,11 +239,10 @@ async fn run_backend(
     config.roles.pipelines = pipelines;
     // The posting bench needs no SQL endpoint (and must not collide with one running).
     config.pg = None;
+    bench_identity(&mut config);
     let running = start(config).await?;
     let base = format!("http://{}", running.addr);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients * 2)
-        .build()?;
+    let client = bench_client(&base, args.clients * 2).await?;
     for body in [
         json!({"number": "1000", "name": "Bank", "type": "asset", "currency": "EUR"}),
         json!({"number": "4000", "name": "Revenue", "type": "revenue", "currency": "EUR"}),

@@ -231,11 +231,10 @@ async fn measure(
     let mut config = Config::embedded(dir.path().to_path_buf(), "127.0.0.1:0".parse()?);
     config.database_url = database_url;
     config.pg = None;
+    super::bench_identity(&mut config);
     let running = start(config).await?;
     let base = format!("http://{}", running.addr);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients * 4)
-        .build()?;
+    let client = super::bench_client(&base, args.clients * 4).await?;
     let materials = args.clients * args.materials_per_client;
     println!(
         "tributary bench-receipts on {backend}: {} receipts and {} journal entries, {} clients, {materials} materials",

@@ -135,7 +135,7 @@ async fn sql_row_and_time_limits_are_enforced_with_clear_errors() {
         rows_max: 1_000,
     };
     let running = tributary::start(config).await.unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::admin_client(&format!("http://{}", running.addr)).await;
     let sql = |sql: &str| {
         client
             .post(format!("http://{}/api/v1/sql", running.addr))

@@ -67,7 +67,7 @@ async fn postgres_down_means_503_for_writes_reads_keep_working_and_it_recovers()
     let running = tributary::start(config(dir.path(), Some(&proxied)))
         .await
         .unwrap();
-    let app = TestApp::attach(running, dir, proxied);
+    let app = TestApp::attach(running, dir, proxied).await;
     app.setup_ledger().await;
     app.post_entry(
         "2026-01-10",
@@ -232,7 +232,7 @@ async fn broker_down_30s_api_keeps_accepting_and_the_lake_catches_up() {
     settings.kafka_brokers = Some(format!("127.0.0.1:{port}"));
     settings.roles = tributary::Roles::all();
     let running = tributary::start(settings).await.unwrap();
-    let app = TestApp::attach(running, dir, database.alias(database.url.clone()));
+    let app = TestApp::attach(running, dir, database.alias(database.url.clone())).await;
     app.setup_ledger().await;
     let post = |i: usize| {
         let app = &app;

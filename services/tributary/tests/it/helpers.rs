@@ -92,8 +92,19 @@ pub struct TestApp {
     pub backend: Backend,
 }
 
+/// The password of `admin`, the first user of every test's installation.
+pub const TEST_ADMIN_PASSWORD: &str = "test administrator password";
+
+/// A client of the installation at `base`, logged in as `admin`.
+pub async fn admin_client(base: &str) -> reqwest::Client {
+    tributary::client::logged_in(base, "admin", TEST_ADMIN_PASSWORD, 16)
+        .await
+        .expect("admin logs in")
+}
+
 pub fn config(dir: &std::path::Path, database: Option<&TestDatabase>) -> Config {
     let mut config = Config::embedded(dir.to_path_buf(), "127.0.0.1:0".parse().expect("address"));
+    config.identity.admin_password = Some(TEST_ADMIN_PASSWORD.into());
     config.database_url = database.map(|d| d.url.clone());
     config.runner.poll_interval_ms = 50;
     if let Some(pg) = &mut config.pg {
@@ -112,20 +123,21 @@ impl TestApp {
         let running = start(config(dir.path(), database.as_ref()))
             .await
             .expect("tributary starts");
-        TestApp::wrap(running, dir, database, backend)
+        TestApp::wrap(running, dir, database, backend).await
     }
 
-    /// Wraps an app started by the test itself.
-    pub fn wrap(
+    /// Wraps an app started by the test itself; its client is logged in as `admin`.
+    pub async fn wrap(
         running: Running,
         dir: tempfile::TempDir,
         database: Option<TestDatabase>,
         backend: Backend,
     ) -> TestApp {
+        let base = format!("http://{}", running.addr);
         TestApp {
-            base: format!("http://{}", running.addr),
+            client: admin_client(&base).await,
+            base,
             running: Some(running),
-            client: reqwest::Client::new(),
             dir,
             database,
             backend,
@@ -133,8 +145,12 @@ impl TestApp {
     }
 
     /// Wraps an app started by the test itself (on PostgreSQL).
-    pub fn attach(running: Running, dir: tempfile::TempDir, database: TestDatabase) -> TestApp {
-        TestApp::wrap(running, dir, Some(database), Backend::Postgres)
+    pub async fn attach(
+        running: Running,
+        dir: tempfile::TempDir,
+        database: TestDatabase,
+    ) -> TestApp {
+        TestApp::wrap(running, dir, Some(database), Backend::Postgres).await
     }
 
     pub fn running(&self) -> &Running {

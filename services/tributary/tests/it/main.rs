@@ -10,6 +10,7 @@ mod faults;
 mod generate;
 mod grafana;
 mod helpers;
+mod identity;
 mod kafka;
 mod kill_production;
 mod ledger;

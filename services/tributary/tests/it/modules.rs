@@ -68,8 +68,8 @@ async fn contexts_pick_the_modules_a_process_runs() {
     finance_api.contexts = Some(vec!["finance".into()]);
     finance_api.roles = tributary::Roles::parse("api").unwrap();
     let running = tributary::start(finance_api).await.unwrap();
-    let client = reqwest::Client::new();
     let base = format!("http://{}", running.addr);
+    let client = crate::helpers::admin_client(&base).await;
     let companies = client
         .get(format!("{base}/api/v1/companies"))
         .send()

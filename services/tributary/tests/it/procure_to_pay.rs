@@ -1002,7 +1002,7 @@ async fn on_kafka_the_reactor_posts_every_movement_once() {
     config.kafka_brokers = Some(crate::kafka::brokers());
     config.topic_prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
     let running = tributary::start(config).await.unwrap();
-    let app = TestApp::wrap(running, dir, Some(database), Backend::Postgres);
+    let app = TestApp::wrap(running, dir, Some(database), Backend::Postgres).await;
     purchasing_master_data(&app).await;
     materials_chart(&app).await;
     put(

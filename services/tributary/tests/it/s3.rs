@@ -80,12 +80,13 @@ async fn the_lake_lives_in_an_s3_bucket() {
     let dir = tempfile::tempdir().unwrap();
 
     let (mut child, base) = spawn_up(dir.path(), &lake, &envs).await;
-    setup_ledger(&client, &base).await;
+    let app = crate::helpers::admin_client(&base).await;
+    setup_ledger(&app, &base).await;
     for amount in ["10.00", "20.50", "30.25"] {
         let body = json!({"posting_date": "2026-02-10", "lines": [
             {"account": "1000", "debit": amount, "currency": "EUR"},
             {"account": "4000", "credit": amount, "currency": "EUR"}]});
-        let response = client
+        let response = app
             .post(format!("{base}/api/v1/journal-entries"))
             .json(&body)
             .send()
@@ -95,32 +96,31 @@ async fn the_lake_lives_in_an_s3_bucket() {
     }
     let expected = json!([6, "60.7500"]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while journal_line_totals(&client, &base).await != expected {
+    while journal_line_totals(&app, &base).await != expected {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the lake did not reach {expected}: {}",
-            journal_line_totals(&client, &base).await
+            journal_line_totals(&app, &base).await
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A report's outputs go to the bucket too, and download through the API.
     let queued = json_of(
-        client
-            .post(format!("{base}/api/v1/reports/trial-balance/runs"))
+        app.post(format!("{base}/api/v1/reports/trial-balance/runs"))
             .json(&json!({"parameters": {"period": "2026-02"}, "formats": ["csv", "pdf"]})),
     )
     .await;
     let run_url = format!("{base}{}", queued["url"].as_str().expect("run url"));
     let mut run = Value::Null;
     for _ in 0..300 {
-        run = json_of(client.get(&run_url)).await;
+        run = json_of(app.get(&run_url)).await;
         if run["status"] == "succeeded" || run["status"] == "failed" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(run["status"], "succeeded", "{run}");
-    let csv = text_of(client.get(format!(
+    let csv = text_of(app.get(format!(
         "{base}{}",
         run["outputs"][0]["url"].as_str().unwrap()
     )))
@@ -155,8 +155,9 @@ async fn the_lake_lives_in_an_s3_bucket() {
     );
 
     let (_child, base) = spawn_up(dir.path(), &lake, &envs).await;
+    let app = crate::helpers::admin_client(&base).await;
     assert_eq!(
-        journal_line_totals(&client, &base).await,
+        journal_line_totals(&app, &base).await,
         expected,
         "after a restart the lake in the bucket is found again"
     );

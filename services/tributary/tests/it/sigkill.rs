@@ -30,6 +30,10 @@ pub(crate) async fn spawn_up(
         ])
         .args(args)
         .envs(envs.iter().copied())
+        .env(
+            "TRIBUTARY_ADMIN_PASSWORD",
+            crate::helpers::TEST_ADMIN_PASSWORD,
+        )
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -57,10 +61,11 @@ pub(crate) async fn spawn_up(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_points_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
+    let mut client;
     let mut accepted = 0usize;
     for cycle in 0..6u64 {
         let (mut child, base) = spawn_up(dir.path(), &[], &[]).await;
+        client = crate::helpers::admin_client(&base).await;
         if cycle == 0 {
             setup_ledger(&client, &base).await;
         }
@@ -150,10 +155,11 @@ async fn kill_9_while_the_reactor_posts_loses_and_doubles_no_posting() {
     use crate::helpers::post_created;
     const MATERIALS: usize = 4;
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
+    let mut client;
     let mut accepted = 0usize;
     for cycle in 0..8u64 {
         let (mut child, base) = spawn_up(dir.path(), &[], &[]).await;
+        client = crate::helpers::admin_client(&base).await;
         let url = |path: &str| format!("{base}/api/v1/{path}");
         if cycle == 0 {
             for (number, kind) in [
