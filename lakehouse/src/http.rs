@@ -8,6 +8,7 @@
 //!
 //! An `Accept` that names none of these (and no `*/*`) is answered 406 with the list.
 
+use crate::query::ReadScope;
 use crate::query::{QueryError, QueryResult, QueryService};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,7 +18,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tributary_kernel::auth::{Access::Permission, Routes};
+use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::http::{ApiError, JsonBody};
 
 pub fn router() -> Routes<QueryService> {
@@ -36,33 +37,33 @@ struct SqlBody {
 
 impl From<QueryError> for ApiError {
     fn from(error: QueryError) -> Self {
-        match &error {
-            QueryError::NotReadOnly { .. } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "read_only",
-                "Read-only SQL",
-                error.to_string(),
+        const UNPROCESSABLE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+        let (status, problem, title) = match &error {
+            QueryError::NotReadOnly { .. } => {
+                (StatusCode::BAD_REQUEST, "read_only", "Read-only SQL")
+            }
+            QueryError::Timeout { .. } => (UNPROCESSABLE, "query_timeout", "Query time limit"),
+            QueryError::TooLarge { .. } => (
+                UNPROCESSABLE,
+                "query_answer_too_large",
+                "Query answer too large",
             ),
-            QueryError::Timeout { .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "query_timeout",
-                "Query time limit",
-                error.to_string(),
+            QueryError::MemoryLimit { .. } => {
+                (UNPROCESSABLE, "query_memory_limit", "Query memory limit")
+            }
+            QueryError::Busy { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queries_busy",
+                "Too many queries",
             ),
-            QueryError::TooManyRows { .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "query_rows_limit",
-                "Query row limit",
-                error.to_string(),
-            ),
-            _ if error.is_client_error() => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "sql_error",
-                "SQL error",
-                error.to_string(),
-            ),
-            _ => ApiError::internal(&error),
-        }
+            QueryError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            QueryError::TooManyRows { .. } => {
+                (UNPROCESSABLE, "query_rows_limit", "Query row limit")
+            }
+            _ if error.is_client_error() => (StatusCode::BAD_REQUEST, "sql_error", "SQL error"),
+            _ => return ApiError::internal(&error),
+        };
+        ApiError::new(status, problem, title, error.to_string())
     }
 }
 
@@ -117,14 +118,29 @@ fn negotiate(headers: &HeaderMap) -> Result<Format, ApiError> {
     ))
 }
 
+/// What the caller's SQL may read: the rows of the companies they hold `sql.read` in, raw
+/// events with `sql.raw_events.read` in every company.
+pub fn read_scope(auth: &Auth) -> ReadScope {
+    use tributary_kernel::auth::{CompanyScope, platform};
+    let companies = match auth.caller.scope(&platform::SQL_READ) {
+        CompanyScope::All => None,
+        CompanyScope::Only(companies) => Some(companies),
+    };
+    ReadScope {
+        companies,
+        raw_events: auth.caller.scope(&platform::RAW_EVENTS_READ) == CompanyScope::All,
+    }
+}
+
 async fn run_sql(
     State(service): State<QueryService>,
+    auth: Auth,
     headers: HeaderMap,
     body: JsonBody<SqlBody>,
 ) -> Result<Response, ApiError> {
     // Refused before the query runs: a 406 costs nothing.
     let format = negotiate(&headers)?;
-    let result = service.query(&body.value.sql).await?;
+    let result = service.query(&body.value.sql, &read_scope(&auth)).await?;
     let file = |content_type: &'static str, bytes: Vec<u8>| {
         ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
     };

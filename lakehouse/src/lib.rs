@@ -17,7 +17,8 @@ pub mod lake;
 pub mod live;
 pub mod query;
 pub mod s3;
+pub mod scope;
 pub mod wire;
 
 pub use lake::{Compaction, Lake, LakeError, Progress};
-pub use query::{QueryError, QueryLimits, QueryResult, QueryService, SystemTable};
+pub use query::{QueryError, QueryLimits, QueryResult, QueryService, ReadScope, SystemTable};

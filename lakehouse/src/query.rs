@@ -12,17 +12,30 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Limits every query runs under.
+/// Limits every query runs under, so that one query or one client cannot take the process.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryLimits {
     pub timeout_ms: u64,
     pub rows_max: usize,
+    /// Bytes of one answer (its Arrow batches over HTTP, its rows over the wire). Scalar
+    /// functions allocate outside the memory pool (`repeat('x', 100000000)`): this stops
+    /// their results from being sent.
+    pub answer_bytes_max: usize,
+    /// The memory pool every query of the process shares (sorts, joins, aggregates); a query
+    /// that needs more fails with a clear error instead of exhausting the process.
+    pub memory_bytes_max: usize,
+    /// Queries running at once over HTTP and in report runs; more wait (within their time
+    /// limit) for one to finish.
+    pub concurrent_max: usize,
+    /// Open connections of the wire endpoint; more are refused.
+    pub wire_connections_max: usize,
 }
 
 impl Default for QueryLimits {
@@ -30,6 +43,10 @@ impl Default for QueryLimits {
         QueryLimits {
             timeout_ms: 30_000,
             rows_max: 100_000,
+            answer_bytes_max: 64 << 20,
+            memory_bytes_max: 2 << 30,
+            concurrent_max: 16,
+            wire_connections_max: 64,
         }
     }
 }
@@ -51,6 +68,15 @@ pub enum QueryError {
     Timeout { timeout_ms: u64 },
     #[error("the query returned more than {rows_max} rows; add a LIMIT or aggregate")]
     TooManyRows { rows_max: usize },
+    #[error("the answer is larger than {bytes_max} bytes; select fewer or shorter values")]
+    TooLarge { bytes_max: usize },
+    #[error("the query needs more memory than the {bytes_max} bytes queries may share: {detail}")]
+    MemoryLimit { bytes_max: usize, detail: String },
+    #[error("{running} queries are running, the most at once; none finished within the time limit")]
+    Busy { running: usize },
+    /// A table the caller's scope does not let them read.
+    #[error("{reason}")]
+    Forbidden { reason: String },
     #[error("{0}")]
     Sql(DataFusionError),
     #[error(transparent)]
@@ -59,6 +85,22 @@ pub enum QueryError {
 
 impl From<DataFusionError> for QueryError {
     fn from(error: DataFusionError) -> Self {
+        match error.find_root() {
+            DataFusionError::External(cause) => {
+                if let Some(refused) = cause.downcast_ref::<crate::scope::ScopeRefusal>() {
+                    return QueryError::Forbidden {
+                        reason: refused.0.clone(),
+                    };
+                }
+            }
+            DataFusionError::ResourcesExhausted(detail) => {
+                return QueryError::MemoryLimit {
+                    bytes_max: 0,
+                    detail: detail.clone(),
+                };
+            }
+            _ => {}
+        }
         QueryError::Sql(error)
     }
 }
@@ -94,10 +136,42 @@ impl QueryResult {
 /// A table computed when read (platform status), served beside the lake's tables.
 pub type SystemTable = (&'static str, Arc<dyn TableProvider>);
 
+/// The tables that hold raw events of every company: read only with the scope's
+/// `raw_events` (the permission `sql.raw_events.read` in every company).
+pub const RAW_EVENT_TABLES: [&str; 3] = [
+    "bronze_events",
+    "bronze_dead_letters",
+    "pipeline_dead_letters",
+];
+
+/// What one caller's SQL may read, enforced where the tables are resolved (not by trusting
+/// the statement's WHERE clause): a table or view with a `company` column shows the rows of
+/// `companies` only, also inside views and joins; raw event tables need `raw_events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadScope {
+    /// The companies whose rows are shown; `None`: every company.
+    pub companies: Option<std::collections::BTreeSet<String>>,
+    pub raw_events: bool,
+}
+
+impl ReadScope {
+    /// Everything: the installation's own SQL (reads behind REST routes, built-in reports).
+    pub fn everything() -> ReadScope {
+        ReadScope {
+            companies: None,
+            raw_events: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct QueryService {
     lake: Lake,
     limits: QueryLimits,
+    /// The memory pool and disk manager every query of the process shares.
+    runtime: Arc<RuntimeEnv>,
+    /// Permits of the queries running at once.
+    running: Arc<tokio::sync::Semaphore>,
     system_tables: Arc<Vec<SystemTable>>,
     /// Live tables and views, made on first use (opening needs the lake's tables).
     live: Arc<tokio::sync::OnceCell<LiveCatalog>>,
@@ -105,9 +179,18 @@ pub struct QueryService {
 
 impl QueryService {
     pub fn new(lake: Lake, limits: QueryLimits) -> Self {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes_max, 1.0)
+            .build_arc()
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "query memory pool not set up: queries share no limit");
+                Arc::new(RuntimeEnv::default())
+            });
         QueryService {
             lake,
             limits,
+            runtime,
+            running: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_max.max(1))),
             system_tables: Arc::default(),
             live: Arc::default(),
         }
@@ -133,6 +216,11 @@ impl QueryService {
 
     fn new_context() -> SessionContext {
         SessionContext::new_with_config(session_config())
+    }
+
+    /// The runtime (memory pool) every query context of this service uses.
+    pub fn runtime(&self) -> Arc<RuntimeEnv> {
+        self.runtime.clone()
     }
 
     async fn live(&self) -> Result<&LiveCatalog, QueryError> {
@@ -167,23 +255,29 @@ impl QueryService {
     /// A context with every lake table, every view of `sql/views` and every system table, each
     /// read at its newest version when a statement scans it.
     pub async fn context(&self) -> Result<SessionContext, QueryError> {
+        self.scoped_context(&ReadScope::everything()).await
+    }
+
+    /// Like [`QueryService::context`], each table seen through `scope`.
+    pub async fn scoped_context(&self, scope: &ReadScope) -> Result<SessionContext, QueryError> {
         let live = self.live().await?;
-        let context = Self::new_context();
+        let context = SessionContext::new_with_config_rt(session_config(), self.runtime.clone());
         for (name, table) in live
             .tables
             .iter()
             .chain(live.views.iter())
             .chain(self.system_tables.iter())
         {
-            context.register_table(*name, table.clone())?;
+            context.register_table(*name, crate::scope::scoped(name, table.clone(), scope)?)?;
         }
         Ok(context)
     }
 
-    /// Runs one read statement given by a user.
-    pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
+    /// Runs one read statement given by a user, over what `scope` lets them read.
+    pub async fn query(&self, sql: &str, scope: &ReadScope) -> Result<QueryResult, QueryError> {
         check_read_only(sql)?;
-        self.run(sql, ParamValues::List(Vec::new())).await
+        self.run(sql, ParamValues::List(Vec::new()), scope.clone())
+            .await
     }
 
     /// Runs trusted SQL (from `sql/`) with `$1, $2, …` bound to `parameters`, never spliced.
@@ -195,6 +289,7 @@ impl QueryService {
         self.run(
             sql,
             ParamValues::List(parameters.into_iter().map(Into::into).collect()),
+            ReadScope::everything(),
         )
         .await
     }
@@ -213,15 +308,33 @@ impl QueryService {
                     .map(|(name, value)| (name, value.into()))
                     .collect(),
             ),
+            ReadScope::everything(),
         )
         .await
     }
 
-    async fn run(&self, sql: &str, parameters: ParamValues) -> Result<QueryResult, QueryError> {
+    async fn run(
+        &self,
+        sql: &str,
+        parameters: ParamValues,
+        scope: ReadScope,
+    ) -> Result<QueryResult, QueryError> {
         let limits = self.limits;
         let (service, sql) = (self.clone(), sql.to_owned());
+        // Waits its turn for at most the time limit, then runs for at most the time limit.
+        let busy = || QueryError::Busy {
+            running: limits.concurrent_max,
+        };
+        let permit = tokio::time::timeout(
+            Duration::from_millis(limits.timeout_ms),
+            self.running.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
         let work = async move {
-            let context = service.context().await?;
+            let _permit = permit;
+            let context = service.scoped_context(&scope).await?;
             let options = SQLOptions::new()
                 .with_allow_ddl(false)
                 .with_allow_dml(false)
@@ -237,13 +350,25 @@ impl QueryService {
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
             let mut stream = frame.execute_stream().await?;
             let mut batches = Vec::new();
-            let mut rows = 0usize;
+            let (mut rows, mut bytes) = (0usize, 0usize);
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
+                let batch = batch.map_err(|error| match QueryError::from(error) {
+                    QueryError::MemoryLimit { detail, .. } => QueryError::MemoryLimit {
+                        bytes_max: limits.memory_bytes_max,
+                        detail,
+                    },
+                    other => other,
+                })?;
                 rows += batch.num_rows();
+                bytes += batch.get_array_memory_size();
                 if rows > limits.rows_max {
                     return Err(QueryError::TooManyRows {
                         rows_max: limits.rows_max,
+                    });
+                }
+                if bytes > limits.answer_bytes_max {
+                    return Err(QueryError::TooLarge {
+                        bytes_max: limits.answer_bytes_max,
                     });
                 }
                 batches.push(batch);
@@ -256,6 +381,10 @@ impl QueryService {
         // the query's task at its next yield.
         let mut task = AbortOnDrop(query_runtime().spawn(work));
         match tokio::time::timeout(Duration::from_millis(limits.timeout_ms), &mut task.0).await {
+            Ok(Ok(Err(QueryError::MemoryLimit { detail, .. }))) => Err(QueryError::MemoryLimit {
+                bytes_max: limits.memory_bytes_max,
+                detail,
+            }),
             Ok(Ok(result)) => result,
             Ok(Err(join_error)) => Err(QueryError::Sql(DataFusionError::External(Box::new(
                 join_error,

@@ -160,6 +160,8 @@ impl WireServer {
             addr: options.addr,
             source,
         })?;
+        let connections_max = query.limits().wire_connections_max.max(1);
+        let connections = Arc::new(tokio::sync::Semaphore::new(connections_max));
         let handlers = Arc::new(Handlers::new(query, &options)?);
         let task = query_runtime().spawn(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -175,7 +177,12 @@ impl WireServer {
                         Ok((socket, peer)) => {
                             let _ = socket.set_nodelay(true);
                             let handlers = handlers.clone();
+                            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                                tokio::spawn(refuse_connection(socket, connections_max));
+                                continue;
+                            };
                             tokio::spawn(async move {
+                                let _permit = permit;
                                 if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
                                     tracing::debug!(%peer, %error, "SQL connection ended with an error");
                                 }
@@ -194,6 +201,60 @@ impl WireServer {
     pub async fn stopped(self) {
         let _ = self.task.await;
     }
+}
+
+/// Answers a connection over the limit as PostgreSQL does: it reads the startup message
+/// (declining TLS or GSS encryption first), answers FATAL 53300 and closes the connection.
+async fn refuse_connection(mut socket: tokio::net::TcpStream, connections_max: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// The request codes of SSLRequest and GSSENCRequest.
+    const ENCRYPTION_REQUESTS: [u32; 2] = [80_877_103, 80_877_104];
+    /// Largest startup message read from a refused client.
+    const STARTUP_BYTES_MAX: usize = 10_000;
+    let read_startup = async {
+        loop {
+            let length = socket.read_u32().await? as usize;
+            let mut body = vec![0u8; length.saturating_sub(4).min(STARTUP_BYTES_MAX)];
+            socket.read_exact(&mut body).await?;
+            let code = body
+                .get(..4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            if !ENCRYPTION_REQUESTS.contains(&code) {
+                return Ok::<(), std::io::Error>(());
+            }
+            socket.write_all(b"N").await?;
+        }
+    };
+    if !matches!(
+        tokio::time::timeout(Duration::from_secs(5), read_startup).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let message = format!(
+        "sorry, too many clients already: the endpoint takes {connections_max} connections"
+    );
+    let mut fields = Vec::new();
+    for (code, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "53300"),
+        (b'M', message.as_str()),
+    ] {
+        fields.push(code);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut frame = vec![b'E'];
+    frame.extend_from_slice(
+        &u32::try_from(fields.len() + 4)
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    frame.extend_from_slice(&fields);
+    let _ = socket.write_all(&frame).await;
+    let _ = socket.shutdown().await;
 }
 
 /// Everything one connection needs; pgwire asks for the startup handler once per connection,
@@ -336,7 +397,8 @@ impl AuthSource for Credentials {
 /// The shared context: `tributary.public` resolves every name at statement time.
 fn session_context(query: QueryService) -> Result<SessionContext, WireError> {
     let timeout_ms = query.limits().timeout_ms;
-    let context = SessionContext::new_with_config(crate::query::session_config());
+    let context =
+        SessionContext::new_with_config_rt(crate::query::session_config(), query.runtime());
     let catalog = context
         .catalog(DATABASE)
         .ok_or_else(|| WireError::Catalog(format!("no catalog {DATABASE}")))?;
@@ -563,7 +625,9 @@ impl WireService {
                     sleep: Box::pin(tokio::time::sleep_until(deadline)),
                     timeout_ms,
                     rows_max: self.limits.rows_max,
+                    bytes_max: self.limits.answer_bytes_max,
                     sent: 0,
+                    bytes: 0,
                     done: false,
                 });
                 Response::Query(query)
@@ -591,13 +655,23 @@ fn too_many_rows_error(rows_max: usize) -> PgWireError {
     )))
 }
 
-/// A row stream that ends with an error at the deadline or past the row limit.
+fn too_large_error(bytes_max: usize) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_owned(),
+        "54000".to_owned(),
+        format!("the answer is larger than {bytes_max} bytes; select fewer or shorter values"),
+    )))
+}
+
+/// A row stream that ends with an error at the deadline or past the row or byte limit.
 struct Limited {
     rows: SendableRowStream,
     sleep: Pin<Box<tokio::time::Sleep>>,
     timeout_ms: u64,
     rows_max: usize,
+    bytes_max: usize,
     sent: usize,
+    bytes: usize,
     done: bool,
 }
 
@@ -615,9 +689,14 @@ impl Stream for Limited {
         match self.rows.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(row))) => {
                 self.sent += 1;
+                self.bytes += row.data.len();
                 if self.sent > self.rows_max {
                     self.done = true;
                     return Poll::Ready(Some(Err(too_many_rows_error(self.rows_max))));
+                }
+                if self.bytes > self.bytes_max {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(too_large_error(self.bytes_max))));
                 }
                 Poll::Ready(Some(Ok(row)))
             }

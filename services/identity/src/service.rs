@@ -370,9 +370,16 @@ impl Identity {
         if let Some(users) = cached.fresh(self.inner.options.cache_ttl) {
             return Ok(users.get(username).cloned());
         }
-        let all = aggregate::load_all::<User>(&self.inner.store)
-            .await
-            .map_err(|e| e.to_string())?;
+        let all = match aggregate::load_all::<User>(&self.inner.store).await {
+            Ok(all) => all,
+            // The store is down: nobody can change a user meanwhile, so the last copy holds.
+            Err(error) if cached.loaded.is_some() => {
+                tracing::warn!(%error, "users cannot be reloaded: the last copy is used");
+                cached.loaded = Some(Instant::now());
+                return Ok(cached.value.get(username).cloned());
+            }
+            Err(error) => return Err(error.to_string()),
+        };
         let users: HashMap<String, Arc<Account>> = all
             .into_iter()
             .filter_map(|loaded| {
@@ -395,14 +402,16 @@ impl Identity {
         if let Some(revoked) = cached.fresh(self.inner.options.cache_ttl) {
             return Ok(revoked);
         }
-        let revoked: HashSet<String> = self
-            .inner
-            .tokens
-            .revocations(now())
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .collect();
+        let revoked: HashSet<String> = match self.inner.tokens.revocations(now()).await {
+            Ok(revoked) => revoked.into_iter().collect(),
+            // The store is down: nobody can log out meanwhile, so the last copy holds.
+            Err(error) if cached.loaded.is_some() => {
+                tracing::warn!(%error, "revocations cannot be reloaded: the last copy is used");
+                cached.loaded = Some(Instant::now());
+                return Ok(cached.value.clone());
+            }
+            Err(error) => return Err(error.to_string()),
+        };
         let revoked = Arc::new(revoked);
         *cached = Cached {
             value: revoked.clone(),

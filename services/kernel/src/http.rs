@@ -336,6 +336,24 @@ pub fn request_id_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Answers 503 when a request takes longer than `limit` (its work is dropped there: a command
+/// whose transaction committed stays stored, so a retry carries the same Idempotency-Key).
+pub async fn time_limit(limit: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            "Request took too long",
+            format!(
+                "the request was stopped after {} ms; retry a command with the same Idempotency-Key",
+                limit.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
 /// An idempotency key and the hash of the request that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {

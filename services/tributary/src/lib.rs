@@ -50,6 +50,8 @@ pub const PIPELINES_GROUP: &str = "tributary-pipelines";
 pub const KAFKA_PARTITIONS: i32 = 3;
 /// How long a Kafka read waits to fill a micro-batch.
 pub const KAFKA_BATCH_WAIT_MS: u64 = 200;
+/// Longest an HTTP request may take by default (queries have their own, shorter limit).
+pub const HTTP_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
 /// Database connections per process.
 pub const DATABASE_CONNECTIONS_MAX: u32 = 16;
 
@@ -83,6 +85,8 @@ pub struct Config {
     pub contexts: Option<Vec<String>>,
     /// Logins, tokens, the first administrator, an external identity provider.
     pub identity: IdentityOptions,
+    /// Longest an HTTP request may take before it is answered 503.
+    pub http_timeout: Duration,
 }
 
 /// Where report outputs go and how statements are laid out.
@@ -202,6 +206,7 @@ impl Config {
             reports: Some(ReportsConfig::default()),
             contexts: None,
             identity: IdentityOptions::default(),
+            http_timeout: HTTP_TIMEOUT_DEFAULT,
         }
     }
 
@@ -534,9 +539,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             platform,
             query.clone(),
             roles,
-            reports.clone(),
-            suspense,
-            identity.clone(),
+            Surfaces {
+                reports: reports.clone(),
+                suspense,
+                identity: identity.clone(),
+                http_timeout: config.http_timeout,
+            },
         );
         routes = served;
         let listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -577,6 +585,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
+/// What the HTTP surface serves besides the modules' routes.
+pub struct Surfaces {
+    pub reports: Option<Reports>,
+    /// The reactors' suspense routes, with their state.
+    pub suspense: (Router, Vec<RouteInfo>),
+    pub identity: Identity,
+    pub http_timeout: Duration,
+}
+
 /// The HTTP surface of the api role (every module's commands) and the query role (SQL and
 /// every module's read APIs), identity's routes on either, and the routes as declared.
 /// Every route is guarded by its declared access; the authenticator verifies bearer tokens.
@@ -585,10 +602,14 @@ pub fn router(
     platform: Platform,
     query: QueryService,
     roles: Roles,
-    reports: Option<Reports>,
-    suspense: (Router, Vec<RouteInfo>),
-    identity: Identity,
+    surfaces: Surfaces,
 ) -> (Router, Vec<RouteInfo>) {
+    let Surfaces {
+        reports,
+        suspense,
+        identity,
+        http_timeout,
+    } = surfaces;
     let mut routes: Routes<Platform> = Routes::new();
     for module in modules {
         if roles.api {
@@ -626,6 +647,9 @@ pub fn router(
         .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .layer(axum::middleware::from_fn(move |request, next| {
             tributary_kernel::auth::with_authenticator(authenticator.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            tributary_kernel::http::time_limit(http_timeout, request, next)
         }))
         .layer(axum::middleware::from_fn(
             tributary_kernel::http::request_id,

@@ -87,6 +87,24 @@ struct RunArgs {
     /// The `aud` the external provider's tokens must carry (this installation's client id).
     #[arg(long, env = "TRIBUTARY_OIDC_AUDIENCE")]
     oidc_audience: Option<String>,
+    /// Longest an HTTP request may take, in seconds, before it is answered 503.
+    #[arg(long, env = "TRIBUTARY_HTTP_TIMEOUT_SECONDS", default_value_t = 60)]
+    http_timeout_seconds: u64,
+    /// Longest a query may run, in milliseconds (HTTP, the wire endpoint, report runs).
+    #[arg(long, env = "TRIBUTARY_QUERY_TIMEOUT_MS", default_value_t = 30_000)]
+    query_timeout_ms: u64,
+    /// Memory the queries of the process share, in MiB (sorts, joins, aggregates).
+    #[arg(long, env = "TRIBUTARY_QUERY_MEMORY_MIB", default_value_t = 2048)]
+    query_memory_mib: usize,
+    /// Largest answer of one query, in MiB (over HTTP and the wire endpoint).
+    #[arg(long, env = "TRIBUTARY_QUERY_ANSWER_MIB", default_value_t = 64)]
+    query_answer_mib: usize,
+    /// Queries running at once (more wait their turn within their time limit).
+    #[arg(long, env = "TRIBUTARY_QUERIES_MAX", default_value_t = 16)]
+    queries_max: usize,
+    /// Open connections of the wire endpoint (more are refused).
+    #[arg(long, env = "TRIBUTARY_PG_CONNECTIONS_MAX", default_value_t = 64)]
+    pg_connections_max: usize,
     /// The claim of an external token that names the Tributary user.
     #[arg(
         long,
@@ -187,6 +205,15 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         user: args.pg_user,
         password: args.pg_password,
     });
+    config.http_timeout = std::time::Duration::from_secs(args.http_timeout_seconds);
+    config.query_limits = tributary_lakehouse::QueryLimits {
+        timeout_ms: args.query_timeout_ms,
+        memory_bytes_max: args.query_memory_mib << 20,
+        answer_bytes_max: args.query_answer_mib << 20,
+        concurrent_max: args.queries_max,
+        wire_connections_max: args.pg_connections_max,
+        ..tributary_lakehouse::QueryLimits::default()
+    };
     config.identity = tributary_identity::IdentityOptions {
         access_token_ttl: std::time::Duration::from_secs(args.access_token_seconds),
         refresh_token_ttl: std::time::Duration::from_secs(args.refresh_token_seconds),

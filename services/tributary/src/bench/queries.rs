@@ -132,6 +132,8 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     config.query_limits = QueryLimits {
         timeout_ms: 600_000,
         rows_max: 10_000_000,
+        answer_bytes_max: usize::MAX,
+        ..Default::default()
     };
     let mut wire = WireOptions::embedded();
     wire.addr = "127.0.0.1:0".parse()?;

@@ -133,6 +133,7 @@ async fn sql_row_and_time_limits_are_enforced_with_clear_errors() {
     config.query_limits = tributary_lakehouse::QueryLimits {
         timeout_ms: 200,
         rows_max: 1_000,
+        ..Default::default()
     };
     let running = tributary::start(config).await.unwrap();
     let client = crate::helpers::admin_client(&format!("http://{}", running.addr)).await;

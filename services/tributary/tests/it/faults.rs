@@ -103,8 +103,13 @@ async fn postgres_down_means_503_for_writes_reads_keep_working_and_it_recovers()
             .contains("cannot be reached"),
         "{problem}"
     );
-    let (status, _) = app.get("/healthz").await;
+    let (status, health) = app.get("/healthz").await;
     assert_eq!(status, 503, "health reports the database");
+    assert_eq!(health["status"], "unavailable");
+    assert!(
+        health.get("error").is_none(),
+        "no internal error text: {health}"
+    );
     // Reads from the lake do not need the database.
     assert_eq!(
         app.sql("SELECT sum(debit) FROM gl_journal_lines").await[0],

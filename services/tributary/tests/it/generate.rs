@@ -30,6 +30,7 @@ async fn summary(dir: &std::path::Path) -> (String, i64, Vec<(String, i64)>, (St
         .query(
             "SELECT account, sum(debit) AS d, sum(credit) AS c FROM gl_journal_lines \
              GROUP BY account ORDER BY account",
+            &tributary_lakehouse::ReadScope::everything(),
         )
         .await
         .expect("sums");
@@ -41,6 +42,7 @@ async fn summary(dir: &std::path::Path) -> (String, i64, Vec<(String, i64)>, (St
         .query(
             "SELECT period, count(DISTINCT entry_id) AS n FROM gl_journal_lines \
              GROUP BY period ORDER BY period",
+            &tributary_lakehouse::ReadScope::everything(),
         )
         .await
         .expect("months");
@@ -56,7 +58,10 @@ async fn summary(dir: &std::path::Path) -> (String, i64, Vec<(String, i64)>, (St
         }
     }
     let totals = query
-        .query("SELECT sum(debit), sum(credit) FROM gl_journal_lines")
+        .query(
+            "SELECT sum(debit), sum(credit) FROM gl_journal_lines",
+            &tributary_lakehouse::ReadScope::everything(),
+        )
         .await
         .expect("totals");
     let totals = datafusion::arrow::util::pretty::pretty_format_batches(&totals.batches)

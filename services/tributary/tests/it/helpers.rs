@@ -432,7 +432,10 @@ pub(crate) async fn post_created(client: &reqwest::Client, url: &str, body: &Val
 
 /// A count(*)-style query over the lake; the first column of the first row.
 pub async fn lake_count(query: &tributary_lakehouse::QueryService, sql: &str) -> i64 {
-    let result = query.query(sql).await.unwrap();
+    let result = query
+        .query(sql, &tributary_lakehouse::ReadScope::everything())
+        .await
+        .unwrap();
     datafusion::arrow::array::cast::as_primitive_array::<datafusion::arrow::datatypes::Int64Type>(
         result.batches[0].column(0),
     )

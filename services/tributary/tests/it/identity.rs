@@ -679,3 +679,80 @@ async fn a_reactors_posting_carries_the_user_whose_command_caused_it() {
         Some(receipt.id.to_string().as_str())
     );
 }
+
+#[tokio::test]
+async fn sql_shows_the_rows_of_the_callers_companies_only_and_raw_events_need_their_permission() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_ledger().await;
+    app.post_entry(
+        "2026-03-02",
+        &[("1000", "debit", "10.00"), ("4000", "credit", "10.00")],
+    )
+    .await;
+    app.ok(
+        "/api/v1/companies",
+        json!({"code": "B", "name": "Company B"}),
+    )
+    .await;
+    for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
+        app.ok(
+            "/api/v1/accounts",
+            json!({"company": "B", "number": number, "name": number, "type": kind, "currency": "EUR"}),
+        )
+        .await;
+    }
+    app.ok(
+        "/api/v1/fiscal-years",
+        json!({"company": "B", "year": 2026}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/journal-entries",
+        json!({"company": "B", "posting_date": "2026-03-03", "lines": [
+            {"account": "1000", "debit": "77.00", "currency": "EUR"},
+            {"account": "4000", "credit": "77.00", "currency": "EUR"}]}),
+    )
+    .await;
+    app.settle().await;
+    let analyst = user_with_roles(&app, "max", &[("MAIN", "analyst")]).await;
+    let auditor = user_with_roles(&app, "aude", &[("*", "auditor")]).await;
+    let sql = |token: String, sql: &str| {
+        let url = format!("{}/api/v1/sql", app.base);
+        let body = json!({ "sql": sql });
+        async move { send(reqwest::Method::POST, url, Some(&token), Some(&body)).await }
+    };
+    let companies = "SELECT DISTINCT company FROM gl_journal_lines ORDER BY company";
+    let (status, _, seen) = sql(analyst.clone(), companies).await;
+    assert_eq!(
+        (status, seen["rows"].clone()),
+        (200, json!([["MAIN"]])),
+        "{seen}"
+    );
+    // Asking for B's rows by name finds none; nor does a view or a join over the tables.
+    for statement in [
+        "SELECT count(*) FROM gl_journal_lines WHERE company = 'B'",
+        "SELECT count(*) FROM gl_account_balances WHERE company = 'B'",
+        "SELECT count(*) FROM gl_journal_lines l JOIN gl_accounts a \
+         ON a.company = 'B' AND a.account = l.account",
+    ] {
+        let (status, _, counted) = sql(analyst.clone(), statement).await;
+        assert_eq!(
+            (status, counted["rows"].clone()),
+            (200, json!([[0]])),
+            "{statement}: {counted}"
+        );
+    }
+    let (status, _, refused) = sql(analyst.clone(), "SELECT count(*) FROM bronze_events").await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sql.raw_events.read")
+    );
+    // Every company for the auditor, raw events included.
+    let (_, _, seen) = sql(auditor.clone(), companies).await;
+    assert_eq!(seen["rows"], json!([["B"], ["MAIN"]]));
+    let (status, _, _) = sql(auditor, "SELECT count(*) FROM pipeline_dead_letters").await;
+    assert_eq!(status, 200);
+}

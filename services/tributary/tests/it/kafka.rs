@@ -250,7 +250,10 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
     );
     let query = QueryService::new(lake.clone(), QueryLimits::default());
     let letters = query
-        .query("SELECT stream, position, relation, payload FROM pipeline_dead_letters")
+        .query(
+            "SELECT stream, position, relation, payload FROM pipeline_dead_letters",
+            &tributary_lakehouse::ReadScope::everything(),
+        )
         .await
         .unwrap();
     let letters = datafusion::arrow::util::pretty::pretty_format_batches(&letters.batches)

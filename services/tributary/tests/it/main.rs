@@ -15,6 +15,7 @@ mod kafka;
 mod kill_production;
 mod ledger;
 mod legacy_store;
+mod limits;
 mod materials;
 mod modules;
 mod pipelines;

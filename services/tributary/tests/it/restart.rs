@@ -53,6 +53,8 @@ pub(crate) async fn lake_contents(lake: &Lake) -> Vec<String> {
     let limits = QueryLimits {
         timeout_ms: 600_000,
         rows_max: 100_000_000,
+        answer_bytes_max: usize::MAX,
+        ..Default::default()
     };
     let query = QueryService::new(lake.clone(), limits);
     let mut contents = Vec::new();
@@ -62,7 +64,10 @@ pub(crate) async fn lake_contents(lake: &Lake) -> Vec<String> {
         "SELECT company, account, currency, period, posting_date, sum(debit), sum(credit), sum(line_count) \
          FROM gl_account_movements GROUP BY company, account, currency, period, posting_date ORDER BY 1, 2, 3, 4, 5",
     ] {
-        let result = query.query(sql).await.expect("lake query");
+        let result = query
+            .query(sql, &tributary_lakehouse::ReadScope::everything())
+            .await
+            .expect("lake query");
         let text = datafusion::arrow::util::pretty::pretty_format_batches(&result.batches)
             .expect("format")
             .to_string();

@@ -330,6 +330,7 @@ async fn statements_over_the_time_or_row_limit_fail_with_clear_errors() {
     config.query_limits = tributary_lakehouse::QueryLimits {
         timeout_ms: 300,
         rows_max: 1_000,
+        ..Default::default()
     };
     let running = tributary::start(config).await.unwrap();
     let addr = running.pg_addr.unwrap();
