@@ -81,6 +81,14 @@ impl From<LoginError> for ApiError {
             LoginError::Locked(_) => "user_locked",
             LoginError::InvalidRefreshToken => "invalid_refresh_token",
             LoginError::Unavailable(cause) => return ApiError::internal(cause),
+            LoginError::Busy(cause) => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "logins_busy",
+                    "Too many logins",
+                    cause.clone(),
+                );
+            }
         };
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -513,7 +521,17 @@ async fn change_own_password(
     Command { body, request }: Command<ChangeOwnPasswordBody>,
 ) -> Result<Response, ApiError> {
     let loaded = load_existing(&identity, &request.auth.caller.user).await?;
-    if !verify_off_thread(body.current_password, loaded.state.password_hash.clone()).await {
+    let matches = verify_off_thread(body.current_password, loaded.state.password_hash.clone())
+        .await
+        .map_err(|busy| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "logins_busy",
+                "Too many logins",
+                busy,
+            )
+        })?;
+    if !matches {
         return Err(ApiError::field(
             "current_password",
             "password_wrong",

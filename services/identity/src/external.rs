@@ -19,7 +19,8 @@ pub struct ExternalProvider {
     pub jwks_url: String,
     pub issuer: String,
     pub audience: String,
-    /// The claim naming the user: `preferred_username` by default, or `sub`, `email`.
+    /// The claim naming the user: `sub` by default; `preferred_username` or `email` only
+    /// where the provider does not let users choose them.
     pub username_claim: String,
     /// Least time between two fetches of the JWKS.
     pub refetch_interval: Duration,
@@ -31,7 +32,9 @@ impl ExternalProvider {
             jwks_url: jwks_url.to_owned(),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
-            username_claim: "preferred_username".into(),
+            // `sub` is fixed per user at the provider; `preferred_username` and `email` may be
+            // chosen by users at some providers (then anyone could name themselves admin).
+            username_claim: "sub".into(),
             refetch_interval: Duration::from_secs(30),
         }
     }

@@ -78,6 +78,8 @@ pub enum LoginError {
     #[error("the refresh token is unknown, expired or revoked")]
     InvalidRefreshToken,
     #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
     Unavailable(String),
 }
 
@@ -242,7 +244,9 @@ impl Identity {
             Ok(username) => self.user(&username).await.map_err(unavailable)?.state,
             Err(_) => User::default(),
         };
-        let matches = verify_off_thread(password.to_owned(), user.password_hash.clone()).await;
+        let matches = verify_off_thread(password.to_owned(), user.password_hash.clone())
+            .await
+            .map_err(LoginError::Busy)?;
         let Some(username) = user.username.clone().filter(|_| matches) else {
             return Err(LoginError::InvalidCredentials);
         };
@@ -489,15 +493,37 @@ impl Authenticator for Identity {
     }
 }
 
-/// Hashes off the async threads (Argon2id takes tens of milliseconds of CPU).
+/// Argon2id hashes computed at once: each takes 19 MiB and tens of milliseconds of a core, so
+/// a flood of logins (unknown users included) queues here instead of exhausting the process.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+/// Longest a login waits for its turn to hash before it is answered 503.
+const HASHING_WAIT: Duration = Duration::from_secs(10);
+/// Why a hash was not computed: too many at once.
+pub const HASHING_BUSY: &str = "too many password checks at once; retry shortly";
+
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, String> {
+    match tokio::time::timeout(HASHING_WAIT, HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(HASHING_BUSY.to_owned()),
+    }
+}
+
+/// Hashes off the async threads, one of [`HASHING`]'s turns.
 pub async fn hash_off_thread(password: String) -> Result<String, String> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || passwords::hash(&password))
         .await
         .map_err(|e| e.to_string())?
 }
 
-pub async fn verify_off_thread(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || passwords::verify(&password, stored.as_deref()))
-        .await
-        .unwrap_or(false)
+/// Verifies off the async threads, one of [`HASHING`]'s turns.
+pub async fn verify_off_thread(password: String, stored: Option<String>) -> Result<bool, String> {
+    let _turn = hashing_turn().await?;
+    Ok(
+        tokio::task::spawn_blocking(move || passwords::verify(&password, stored.as_deref()))
+            .await
+            .unwrap_or(false),
+    )
 }

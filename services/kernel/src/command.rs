@@ -85,12 +85,15 @@ where
             auth.company(&company)
                 .map_err(IntoResponse::into_response)?;
         }
-        let claim = match check_idempotency(&store, &headers, &method, &route, &bytes).await {
-            Ok(Idempotency::None) => None,
-            Ok(Idempotency::Fresh(claim)) => Some(claim),
-            Ok(Idempotency::Replay(response)) => return Err(response),
-            Err(error) => return Err(error.into_response()),
-        };
+        let claim =
+            match check_idempotency(&store, &auth.caller.user, &headers, &method, &route, &bytes)
+                .await
+            {
+                Ok(Idempotency::None) => None,
+                Ok(Idempotency::Fresh(claim)) => Some(claim),
+                Ok(Idempotency::Replay(response)) => return Err(response),
+                Err(error) => return Err(error.into_response()),
+            };
         Ok(Command {
             body,
             request: CommandRequest {

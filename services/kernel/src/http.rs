@@ -383,9 +383,12 @@ pub enum Idempotency {
     Replay(Response),
 }
 
-/// Reads the `Idempotency-Key` header and looks it up. A key reused for another request is 409.
+/// Reads the `Idempotency-Key` header and looks it up among `user`'s keys (one user cannot
+/// replay another's response, nor learn that a key is in use). A key reused for another
+/// request is 409.
 pub async fn check_idempotency(
     store: &EventStore,
+    user: &str,
     headers: &HeaderMap,
     method: &Method,
     path: &str,
@@ -413,9 +416,21 @@ pub async fn check_idempotency(
     hasher.update(body);
     let request_hash = format!("{:x}", hasher.finalize());
     let claim = IdempotencyClaim {
-        key: key.to_owned(),
+        key: format!("user/{user}/{key}"),
         request_hash,
     };
+    // A key stored before requests had users (kept without a user) still replays its own
+    // request; for any other request the key is the caller's, and new.
+    if store.idempotency(&claim.key).await?.is_none()
+        && let Some(legacy) = store.idempotency(key).await?
+        && legacy.request_hash == claim.request_hash
+    {
+        let legacy = IdempotencyClaim {
+            key: key.to_owned(),
+            request_hash: claim.request_hash,
+        };
+        return replay_or_claim(store, legacy).await;
+    }
     replay_or_claim(store, claim).await
 }
 
@@ -453,7 +468,8 @@ pub async fn replay_or_claim(
             "Idempotency key reused",
             format!(
                 "Idempotency-Key {:?} was already used for a different request",
-                claim.key
+                // As the client sent it, without the user it is kept under.
+                claim.key.splitn(3, '/').nth(2).unwrap_or(&claim.key)
             ),
         )),
     }

@@ -105,12 +105,9 @@ struct RunArgs {
     /// Open connections of the wire endpoint (more are refused).
     #[arg(long, env = "TRIBUTARY_PG_CONNECTIONS_MAX", default_value_t = 64)]
     pg_connections_max: usize,
-    /// The claim of an external token that names the Tributary user.
-    #[arg(
-        long,
-        env = "TRIBUTARY_OIDC_USERNAME_CLAIM",
-        default_value = "preferred_username"
-    )]
+    /// The claim of an external token that names the Tributary user (`sub`; another only
+    /// where the provider does not let users choose it).
+    #[arg(long, env = "TRIBUTARY_OIDC_USERNAME_CLAIM", default_value = "sub")]
     oidc_username_claim: String,
 }
 

@@ -130,7 +130,12 @@ async fn post_invoice(
     Command { body, request }: Command<InvoiceBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let vendor = checks.check("vendor", "vendor_number", VendorNumber::parse(&body.vendor));
     let number = checks.check(
         "number",
@@ -254,7 +259,12 @@ async fn release_invoice(
 ) -> Result<Response, ApiError> {
     let body = body.unwrap_or_default();
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     checks.finish()?;
     let company = company.ok_or_else(missing)?;
     let (vendor, number) = path_document(&vendor, &number)?;
@@ -284,7 +294,12 @@ async fn pay(
     Command { body, request }: Command<PaymentBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let vendor = checks.check("vendor", "vendor_number", VendorNumber::parse(&body.vendor));
     let payment_date = checks.date("payment_date", &body.payment_date);
     let bank_account = checks.text("bank_account", body.bank_account, 20, true);

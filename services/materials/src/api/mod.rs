@@ -84,8 +84,22 @@ pub fn router() -> Routes {
         .merge(invoicing::router())
 }
 
-/// The company a request names, or the installation's default.
+/// The company a request names, or the installation's default; 403 before anything is
+/// looked up when the caller may not act there.
 fn company(
+    checks: &mut Checks,
+    platform: &Platform,
+    auth: &Auth,
+    requested: Option<&str>,
+) -> Result<Option<CompanyCode>, ApiError> {
+    let company = company_of_request(checks, platform, requested);
+    if let Some(company) = &company {
+        auth.company(company.as_str())?;
+    }
+    Ok(company)
+}
+
+fn company_of_request(
     checks: &mut Checks,
     platform: &Platform,
     requested: Option<&str>,
@@ -124,11 +138,9 @@ pub(crate) fn queried_company(
     query: &CompanyQuery,
 ) -> Result<CompanyCode, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, platform, query.company.as_deref());
+    let company = company(&mut checks, platform, auth, query.company.as_deref())?;
     checks.finish()?;
-    let company = company.ok_or_else(|| ApiError::field("company", "required", "missing"))?;
-    auth.company(company.as_str())?;
-    Ok(company)
+    company.ok_or_else(|| ApiError::field("company", "required", "missing"))
 }
 
 /// The company a command's outcome belongs to: what its commit is authorized against.
@@ -211,7 +223,12 @@ async fn create_plant(
     Command { body, request }: Command<CreatePlantBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let code = checks.check("code", "plant_code", PlantCode::parse(&body.code));
     let name = checks.text("name", Some(body.name), NAME_LENGTH_MAX, true);
     let currency = checks.check("currency", "currency_code", Currency::parse(&body.currency));
@@ -258,7 +275,12 @@ async fn add_storage_location(
     Command { body, request }: Command<AddLocationBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let location = checks.check("code", "location_code", LocationCode::parse(&body.code));
     let name = checks.text("name", Some(body.name), NAME_LENGTH_MAX, true);
     checks.finish()?;
@@ -335,7 +357,12 @@ async fn create_material(
     Command { body, request }: Command<CreateMaterialBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let number = checks.check(
         "number",
         "material_number",
@@ -509,7 +536,12 @@ async fn create_vendor(
     Command { body, request }: Command<CreateVendorBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let number = checks.check("number", "vendor_number", VendorNumber::parse(&body.number));
     let name = checks.text("name", Some(body.name), NAME_LENGTH_MAX, true);
     let currency = checks.check("currency", "currency_code", Currency::parse(&body.currency));

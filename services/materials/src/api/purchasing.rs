@@ -168,7 +168,12 @@ async fn create_purchase_order(
     Command { body, request }: Command<CreateOrderBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let number = checks.check(
         "number",
         "purchase_order_number",
@@ -325,7 +330,12 @@ async fn change_line(
     Command { body, request }: Command<ChangeLineBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     let quantity = checks.amount("quantity", body.quantity.as_ref());
     let unit_price = checks.amount("unit_price", body.unit_price.as_ref());
     let delivery_date = body
@@ -357,7 +367,12 @@ async fn cancel_line(
 ) -> Result<Response, ApiError> {
     let body = body.unwrap_or_default();
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     checks.finish()?;
     let company = company.ok_or_else(missing)?;
     let command = PurchaseOrderCommand::CancelLine { line };
@@ -371,7 +386,12 @@ async fn close_order(
 ) -> Result<Response, ApiError> {
     let body = body.unwrap_or_default();
     let mut checks = Checks::default();
-    let company = company(&mut checks, &platform, body.company.as_deref());
+    let company = company(
+        &mut checks,
+        &platform,
+        &request.auth,
+        body.company.as_deref(),
+    )?;
     checks.finish()?;
     let company = company.ok_or_else(missing)?;
     commit_order_change(
@@ -438,15 +458,18 @@ struct Posting {
 fn posting_fields(
     checks: &mut Checks,
     platform: &Platform,
+    auth: &tributary_kernel::auth::Auth,
     company: Option<&str>,
     posting_date: &str,
-) -> Option<Posting> {
-    let company = self::company(checks, platform, company);
+) -> Result<Option<Posting>, ApiError> {
+    let company = self::company(checks, platform, auth, company)?;
     let posting_date = checks.date("posting_date", posting_date);
-    Some(Posting {
-        company: company?,
-        posting_date: posting_date?,
-    })
+    Ok(company
+        .zip(posting_date)
+        .map(|(company, posting_date)| Posting {
+            company,
+            posting_date,
+        }))
 }
 
 /// Every field error at once; then the posting date must be open in the books.
@@ -511,9 +534,10 @@ async fn receipt(
     let posting = posting_fields(
         &mut checks,
         &platform,
+        &request.auth,
         body.company.as_deref(),
         &body.posting_date,
-    );
+    )?;
     let Posting {
         company,
         posting_date,
@@ -591,7 +615,7 @@ async fn post_movement(
     quantity: Option<Decimal>,
     kind: Option<MovementKind>,
 ) -> Result<Response, ApiError> {
-    let posting = posting_fields(&mut checks, &platform, company, posting_date);
+    let posting = posting_fields(&mut checks, &platform, &request.auth, company, posting_date)?;
     let Posting {
         company,
         posting_date,

@@ -439,6 +439,56 @@ async fn roles_hold_in_their_company_only_and_refusals_store_nothing() {
     )
     .await;
     assert_eq!(status, 403);
+    // Without a `company` the request is for the default company MAIN: a clerk of B learns
+    // nothing of MAIN's stock (403 before any lookup, not "N on hand").
+    let clerk_of_b = user_with_roles(&app, "bea", &[("B", "warehouse_clerk")]).await;
+    let (status, _, problem) = send(
+        reqwest::Method::POST,
+        url("/api/v1/goods-issues"),
+        Some(&clerk_of_b),
+        Some(
+            &json!({"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                      "quantity": "1000000", "posting_date": "2026-03-02", "cost_center": "CC1"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("in company MAIN"),
+        "{problem}"
+    );
+
+    // An Idempotency-Key is the caller's own: the same key and body from another user runs
+    // that user's command, it does not replay the first user's answer.
+    let body = entry("MAIN");
+    let key = [("idempotency-key", "shared-key-1")];
+    let (status, _, first) = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/journal-entries",
+            Some(&body.to_string()),
+            &key,
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let mut request = reqwest::Client::new()
+        .post(url("/api/v1/journal-entries"))
+        .bearer_auth(&ana)
+        .header("idempotency-key", "shared-key-1")
+        .json(&body);
+    request = request.header("x-request-id", "ana-1");
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let second: Value = response.json().await.unwrap();
+    assert_ne!(
+        second["id"], first["id"],
+        "her own entry, not the admin's answer"
+    );
+
     // A grant in company B lets her post there.
     app.ok(
         "/api/v1/users/ana/roles",
@@ -548,11 +598,14 @@ async fn an_external_identity_providers_tokens_are_trusted_by_its_jwks_issuer_an
     let url = serve_jwks(jwks).await;
     let dir = tempfile::tempdir().unwrap();
     let mut settings = config(dir.path(), None);
-    settings.identity.external = Some(tributary_identity::ExternalProvider::new(
+    let mut provider = tributary_identity::ExternalProvider::new(
         &url,
         "https://idp.example.com/realms/erp",
         "tributary-api",
-    ));
+    );
+    // This provider's usernames are set by its administrators (the default claim is `sub`).
+    provider.username_claim = "preferred_username".into();
+    settings.identity.external = Some(provider);
     let running = tributary::start(settings).await.unwrap();
     let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
     // The user exists here (no password: the provider authenticates them), with their roles.
