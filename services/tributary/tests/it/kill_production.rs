@@ -155,8 +155,11 @@ async fn kill_9_of_relay_ingest_and_pipelines_at_24_points_over_50000_events() {
     println!(
         "kill -9 production test: seed {seed}, {kills} kills, {mid_stream} of them after the killed process had written, {EVENTS} events"
     );
+    // At least a third: since identity's events have their own topic (a restarted ingest
+    // waits for a rebalance over three topics, the relay for its lease), 10 to 12 of 24 kills
+    // were seen to land after the process had written; the checks below do not depend on it.
     assert!(
-        mid_stream * 2 >= kills,
+        mid_stream * 3 >= kills,
         "only {mid_stream} of {kills} kills hit a process that had written something"
     );
 
