@@ -118,18 +118,9 @@ fn negotiate(headers: &HeaderMap) -> Result<Format, ApiError> {
     ))
 }
 
-/// What the caller's SQL may read: the rows of the companies they hold `sql.read` in, raw
-/// events with `sql.raw_events.read` in every company.
+/// What the caller's SQL may read (see [`ReadScope::of`]).
 pub fn read_scope(auth: &Auth) -> ReadScope {
-    use tributary_kernel::auth::{CompanyScope, platform};
-    let companies = match auth.caller.scope(&platform::SQL_READ) {
-        CompanyScope::All => None,
-        CompanyScope::Only(companies) => Some(companies),
-    };
-    ReadScope {
-        companies,
-        raw_events: auth.caller.scope(&platform::RAW_EVENTS_READ) == CompanyScope::All,
-    }
+    ReadScope::of(&auth.caller)
 }
 
 async fn run_sql(

@@ -147,7 +147,7 @@ pub const RAW_EVENT_TABLES: [&str; 3] = [
 /// What one caller's SQL may read, enforced where the tables are resolved (not by trusting
 /// the statement's WHERE clause): a table or view with a `company` column shows the rows of
 /// `companies` only, also inside views and joins; raw event tables need `raw_events`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReadScope {
     /// The companies whose rows are shown; `None`: every company.
     pub companies: Option<std::collections::BTreeSet<String>>,
@@ -155,6 +155,20 @@ pub struct ReadScope {
 }
 
 impl ReadScope {
+    /// What `caller`'s SQL may read: the rows of the companies they hold `sql.read` in, raw
+    /// events with `sql.raw_events.read` in every company.
+    pub fn of(caller: &tributary_kernel::auth::Caller) -> ReadScope {
+        use tributary_kernel::auth::{CompanyScope, platform};
+        let companies = match caller.scope(&platform::SQL_READ) {
+            CompanyScope::All => None,
+            CompanyScope::Only(companies) => Some(companies),
+        };
+        ReadScope {
+            companies,
+            raw_events: caller.scope(&platform::RAW_EVENTS_READ) == CompanyScope::All,
+        }
+    }
+
     /// Everything: the installation's own SQL (reads behind REST routes, built-in reports).
     pub fn everything() -> ReadScope {
         ReadScope {

@@ -2,17 +2,21 @@
 //!
 //! ```text
 //!  client ──TCP──► accept loop (query runtime) ──► pgwire connection
-//!                    SCRAM-SHA-256 (one user)        │ ReadOnly hook: DDL/DML/COPY/SET datafusion.* refused (25006)
-//!                                                    │ cursor, SET/SHOW, transaction hooks (datafusion-postgres)
-//!                                                    ▼
-//!                 shared SessionContext: tributary.public = every lake table at its newest
-//!                 version per statement + the views of sql/views; pg_catalog; information_schema
-//!                                                    │ rows streamed under the time limit and row limit
+//!   plain: SCRAM-SHA-256 with the user's password     │ ReadOnly hook: DDL/DML/COPY/SET datafusion.* refused (25006)
+//!   TLS (--pg-tls-cert): password or access token     │ cursor, SET/SHOW, transaction hooks (datafusion-postgres)
+//!                                                     ▼ each statement: the user's grants now (sql.read or 42501)
+//!                 one SessionContext per read scope: tributary.public = every lake table at its
+//!                 newest version per statement, seen through the scope (the rows of the user's
+//!                 companies; raw events only with sql.raw_events.read) + the views of
+//!                 sql/views; pg_catalog; information_schema
+//!                                                     │ rows streamed under the time limit and row limit
 //! ```
 //! Protocol handling, catalog emulation and type encoding are `datafusion-postgres`'s; this
 //! module wires them to the lake and adds authentication, read-only enforcement and limits.
 
-use crate::query::{QueryLimits, QueryService, is_read_sql, query_runtime, selects_into};
+use crate::query::{
+    QueryLimits, QueryService, ReadScope, is_read_sql, query_runtime, selects_into,
+};
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::DataType;
@@ -32,33 +36,39 @@ use datafusion_postgres::hooks::{HookClient, QueryHook};
 use datafusion_postgres::pgwire;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, Stream};
+use pgwire::api::Type;
+use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password};
+use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
-    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, ServerParameterProvider,
+    StartupHandler,
 };
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
-use pgwire::api::portal::Portal;
+use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::FieldInfo;
 use pgwire::api::results::{Response, SendableRowStream};
+use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::startup::PasswordMessageFamily;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tributary_kernel::auth::{AuthError, SCRAM_ITERATIONS, WireLogins, platform};
 
-/// The embedded default's user and password, accepted only from loopback clients.
-pub const DEFAULT_USER: &str = "tributary";
-pub const DEFAULT_PASSWORD: &str = "tributary";
 /// Where the embedded default listens (the flag's default; `DEFAULT_PORT` for code).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5433";
 const DEFAULT_PORT: u16 = 5433;
@@ -67,64 +77,78 @@ pub const DATABASE: &str = "tributary";
 /// The server version reported to clients (Grafana and drivers branch on it).
 const SERVER_VERSION: &str = "16.6 (Tributary)";
 const SERVER_VERSION_NUM: &str = "160006";
-const SCRAM_ITERATIONS: usize = 4096;
 /// Metadata key datafusion-postgres keeps a client's `SET statement_timeout` under.
 const CLIENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
+/// Read scopes whose sessions are kept; more distinct scopes than this start over.
+const SESSIONS_MAX: usize = 256;
 
-/// How the endpoint listens and whom it lets in.
+/// How the endpoint listens. Users log in as the installation's users.
 #[derive(Debug, Clone)]
 pub struct WireOptions {
     pub addr: SocketAddr,
-    pub user: String,
-    pub password: String,
+    /// The PEM certificate chain and private key: clients may then use TLS, and over TLS
+    /// log in with their password or an access token.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 impl WireOptions {
-    /// The embedded default: `tributary`/`tributary` on 127.0.0.1:5433.
+    /// The embedded default: 127.0.0.1:5433 without TLS.
     pub fn embedded() -> WireOptions {
         WireOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
-            user: DEFAULT_USER.to_owned(),
-            password: DEFAULT_PASSWORD.to_owned(),
+            tls: None,
         }
     }
 
-    /// Whether the default password is in use (then only loopback clients are let in).
-    fn default_password(&self) -> bool {
-        self.password == DEFAULT_PASSWORD
-    }
-
-    /// Refuses settings that would let anyone in: an empty user, or the default password on
-    /// an address other hosts can reach.
+    /// Loads the TLS certificate and key, so a bad file stops the start with a clear error.
     pub fn validate(&self) -> Result<(), WireError> {
-        if self.user.is_empty() {
-            return Err(WireError::EmptyUser);
-        }
-        if self.default_password() && !self.addr.ip().is_loopback() {
-            return Err(WireError::DefaultPasswordOffLoopback { addr: self.addr });
-        }
-        Ok(())
+        self.tls.as_ref().map(tls_acceptor).transpose().map(|_| ())
     }
 }
 
-/// The URL a client connects with; the password is shown only when it is the default.
-pub fn connection_string(addr: SocketAddr, options: &WireOptions) -> String {
-    let password = if options.default_password() {
-        format!(":{DEFAULT_PASSWORD}")
-    } else {
-        String::new()
+/// The URL `user` connects with (the password is asked for).
+pub fn connection_string(addr: SocketAddr, user: &str) -> String {
+    format!("postgres://{user}@{addr}/{DATABASE}")
+}
+
+fn tls_acceptor(files: &TlsFiles) -> Result<pgwire::tokio::TlsAcceptor, WireError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |path: &PathBuf, reason: String| WireError::Tls {
+        path: path.display().to_string(),
+        reason,
     };
-    format!("postgres://{}{password}@{addr}/{DATABASE}", options.user)
+    let certificates = CertificateDer::pem_file_iter(&files.certificate)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(&files.certificate, e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(bad(&files.certificate, "holds no certificate".into()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad(&files.key, e.to_string()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|builder| {
+        builder
+            .with_no_client_auth()
+            .with_single_cert(certificates, key)
+    })
+    .map_err(|e| bad(&files.key, format!("does not fit the certificate: {e}")))?;
+    Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
-    #[error(
-        "the SQL endpoint would listen on {addr}, reachable from other hosts, with the default password: set --pg-password (TRIBUTARY_PG_PASSWORD)"
-    )]
-    DefaultPasswordOffLoopback { addr: SocketAddr },
-    #[error("the SQL endpoint's user must not be empty; set --pg-user (TRIBUTARY_PG_USER)")]
-    EmptyUser,
+    #[error("the SQL endpoint's TLS file {path} {reason}")]
+    Tls { path: String, reason: String },
     #[error("cannot listen for SQL clients on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -147,9 +171,10 @@ impl WireServer {
     pub async fn start(
         query: QueryService,
         options: WireOptions,
+        logins: Arc<dyn WireLogins>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<WireServer, WireError> {
-        options.validate()?;
+        let tls = options.tls.as_ref().map(tls_acceptor).transpose()?;
         let listener = std::net::TcpListener::bind(options.addr)
             .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
             .map_err(|source| WireError::Bind {
@@ -162,7 +187,7 @@ impl WireServer {
         })?;
         let connections_max = query.limits().wire_connections_max.max(1);
         let connections = Arc::new(tokio::sync::Semaphore::new(connections_max));
-        let handlers = Arc::new(Handlers::new(query, &options)?);
+        let handlers = Arc::new(Handlers::new(query, logins)?);
         let task = query_runtime().spawn(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(listener) => listener,
@@ -177,13 +202,14 @@ impl WireServer {
                         Ok((socket, peer)) => {
                             let _ = socket.set_nodelay(true);
                             let handlers = handlers.clone();
+                            let tls = tls.clone();
                             let Ok(permit) = connections.clone().try_acquire_owned() else {
                                 tokio::spawn(refuse_connection(socket, connections_max));
                                 continue;
                             };
                             tokio::spawn(async move {
                                 let _permit = permit;
-                                if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                                if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                                     tracing::debug!(%peer, %error, "SQL connection ended with an error");
                                 }
                             });
@@ -258,35 +284,37 @@ async fn refuse_connection(mut socket: tokio::net::TcpStream, connections_max: u
 }
 
 /// Everything one connection needs; pgwire asks for the startup handler once per connection,
-/// so each connection gets its own SCRAM state.
+/// so each connection gets its own login state.
 struct Handlers {
     service: Arc<WireService>,
-    auth: Arc<Credentials>,
+    logins: Arc<dyn WireLogins>,
     parameters: Arc<DefaultServerParameterProvider>,
     connections: Arc<ConnectionManager>,
 }
 
 impl Handlers {
-    fn new(query: QueryService, options: &WireOptions) -> Result<Handlers, WireError> {
+    fn new(query: QueryService, logins: Arc<dyn WireLogins>) -> Result<Handlers, WireError> {
         let limits = query.limits();
-        let context = Arc::new(session_context(query)?);
-        let hooks: Vec<Arc<dyn QueryHook>> = vec![
-            Arc::new(ReadOnly),
-            Arc::new(CursorStatementHook),
-            Arc::new(SetShowHook),
-            Arc::new(TransactionStatementHook),
-        ];
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = SERVER_VERSION.to_owned();
         parameters.is_superuser = false;
         parameters.default_transaction_read_only = true;
-        parameters.scram_iterations = SCRAM_ITERATIONS;
+        parameters.scram_iterations = SCRAM_ITERATIONS as usize;
+        let sessions = Arc::new(Sessions {
+            query,
+            logins: logins.clone(),
+            by_scope: std::sync::Mutex::default(),
+        });
         Ok(Handlers {
             service: Arc::new(WireService {
-                inner: DfSessionService::new_with_hooks(context, hooks),
+                parser: Arc::new(ScopedParser {
+                    sessions: sessions.clone(),
+                    describe: DfSessionService::new(Arc::new(SessionContext::new())).query_parser(),
+                }),
+                sessions,
                 limits,
             }),
-            auth: Arc::new(Credentials::new(options)),
+            logins,
             parameters: Arc::new(parameters),
             connections: Arc::new(ConnectionManager::new()),
         })
@@ -303,13 +331,23 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        let mut scram = ScramAuth::new(self.auth.clone());
-        scram.set_iterations(SCRAM_ITERATIONS);
-        Arc::new(
-            SASLAuthStartupHandler::new(self.parameters.clone())
+        let mut scram = ScramAuth::new(Arc::new(ScramSecrets {
+            logins: self.logins.clone(),
+        }));
+        scram.set_iterations(SCRAM_ITERATIONS as usize);
+        let checked = Arc::new(CheckedPassword::default());
+        Arc::new(Login {
+            scram: SASLAuthStartupHandler::new(self.parameters.clone())
                 .with_scram(scram)
                 .with_connection_manager(self.connections.clone()),
-        )
+            cleartext: CleartextPasswordAuthStartupHandler::new(
+                CheckedSource(checked.clone()),
+                SharedParameters(self.parameters.clone()),
+            )
+            .with_connection_manager(self.connections.clone()),
+            checked,
+            logins: self.logins.clone(),
+        })
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -318,6 +356,97 @@ impl PgWireServerHandlers for Handlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::new(DefaultCancelHandler::new(self.connections.clone()))
+    }
+}
+
+/// One connection's login: SCRAM-SHA-256 with the user's password on a plain connection
+/// (the password never crosses the network); over TLS the password itself, or an access
+/// token, checked by the installation (a token cannot be checked by SCRAM).
+struct Login {
+    scram: SASLAuthStartupHandler<DefaultServerParameterProvider>,
+    cleartext: CleartextPasswordAuthStartupHandler<CheckedSource, SharedParameters>,
+    checked: Arc<CheckedPassword>,
+    logins: Arc<dyn WireLogins>,
+}
+
+#[async_trait]
+impl StartupHandler for Login {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !client.is_secure() {
+            return self.scram.on_startup(client, message).await;
+        }
+        let message = match message {
+            PgWireFrontendMessage::PasswordMessageFamily(family) => {
+                let password = family.into_password()?;
+                let user = client
+                    .metadata()
+                    .get(pgwire::api::METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let accepted = self
+                    .logins
+                    .check_password(&user, &password.password)
+                    .await
+                    .map_err(|error| login_unavailable(&error))?;
+                *self
+                    .checked
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    accepted.then(|| password.password.clone().into_bytes());
+                PgWireFrontendMessage::PasswordMessageFamily(PasswordMessageFamily::Password(
+                    password,
+                ))
+            }
+            other => other,
+        };
+        self.cleartext.on_startup(client, message).await
+    }
+}
+
+/// The endpoint's server parameters, shared by every connection's login handlers.
+struct SharedParameters(Arc<DefaultServerParameterProvider>);
+
+impl ServerParameterProvider for SharedParameters {
+    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        self.0.server_parameters(client)
+    }
+}
+
+/// The password the installation accepted on this connection, for pgwire's cleartext
+/// handler to compare with (a refused one compares with nothing).
+#[derive(Debug, Default)]
+struct CheckedPassword(std::sync::Mutex<Option<Vec<u8>>>);
+
+/// [`CheckedPassword`] as pgwire's cleartext handler asks for it.
+#[derive(Debug)]
+struct CheckedSource(Arc<CheckedPassword>);
+
+#[async_trait]
+impl AuthSource for CheckedSource {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let accepted = self
+            .0
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match accepted {
+            Some(password) => Ok(Password::new(None, password)),
+            None => Err(login_failed(login.user().unwrap_or_default())),
+        }
     }
 }
 
@@ -350,52 +479,50 @@ fn login_failed(user: &str) -> PgWireError {
     )))
 }
 
-/// The one configured user; its SCRAM secret is derived once at start.
-struct Credentials {
-    user: String,
-    salt: Vec<u8>,
-    salted: Vec<u8>,
-    loopback_only: bool,
+fn login_unavailable(error: &AuthError) -> PgWireError {
+    tracing::warn!(%error, "SQL login unavailable");
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_owned(),
+        "08006".to_owned(),
+        "the login cannot be checked now; retry later".to_owned(),
+    )))
 }
 
-impl Debug for Credentials {
+/// Each user's SCRAM secret, kept by the installation when their password was set or last
+/// used. Unknown users and users without a secret go through the same exchange with a random
+/// secret, so a wrong username looks like a wrong password.
+struct ScramSecrets {
+    logins: Arc<dyn WireLogins>,
+}
+
+impl Debug for ScramSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Credentials {
-    fn new(options: &WireOptions) -> Credentials {
-        let salt = uuid::Uuid::new_v4().as_bytes().to_vec();
-        let salted = gen_salted_password(&options.password, &salt, SCRAM_ITERATIONS);
-        Credentials {
-            user: options.user.clone(),
-            salt,
-            salted,
-            loopback_only: options.default_password(),
-        }
+        f.debug_struct("ScramSecrets").finish_non_exhaustive()
     }
 }
 
 #[async_trait]
-impl AuthSource for Credentials {
+impl AuthSource for ScramSecrets {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
-        let loopback = login
-            .host()
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-        if user != self.user || (self.loopback_only && !loopback) {
-            return Err(login_failed(user));
+        match self.logins.scram_secret(user).await {
+            Ok(Some(secret)) => Ok(Password::new(Some(secret.salt), secret.salted_password)),
+            Ok(None) => {
+                tracing::info!(
+                    user,
+                    "SQL login without a SCRAM secret: unknown, locked, or no password used since it was set (log in once over HTTP or TLS)"
+                );
+                let mock = || uuid::Uuid::new_v4().as_bytes().to_vec();
+                Ok(Password::new(Some(mock()), [mock(), mock()].concat()))
+            }
+            Err(error) => Err(login_unavailable(&error)),
         }
-        Ok(Password::new(Some(self.salt.clone()), self.salted.clone()))
     }
 }
 
-/// The shared context: `tributary.public` resolves every name at statement time.
-fn session_context(query: QueryService) -> Result<SessionContext, WireError> {
+/// A scope's context: `tributary.public` resolves every name at statement time, through the
+/// scope.
+fn session_context(query: QueryService, scope: ReadScope) -> Result<SessionContext, WireError> {
     let timeout_ms = query.limits().timeout_ms;
     let context =
         SessionContext::new_with_config_rt(crate::query::session_config(), query.runtime());
@@ -403,7 +530,7 @@ fn session_context(query: QueryService) -> Result<SessionContext, WireError> {
         .catalog(DATABASE)
         .ok_or_else(|| WireError::Catalog(format!("no catalog {DATABASE}")))?;
     catalog
-        .register_schema("public", Arc::new(LakeSchema { query }))
+        .register_schema("public", Arc::new(LakeSchema { query, scope }))
         .map_err(|error| WireError::Catalog(error.to_string()))?;
     setup_pg_catalog(&context, DATABASE, EmptyContextProvider)
         .map_err(|error| WireError::Catalog(error.to_string()))?;
@@ -470,6 +597,7 @@ fn current_setting(timeout_ms: u64) -> ScalarUDF {
 #[derive(Debug)]
 struct LakeSchema {
     query: QueryService,
+    scope: ReadScope,
 }
 
 #[async_trait]
@@ -486,10 +614,14 @@ impl SchemaProvider for LakeSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        self.query
+        let table = self
+            .query
             .table(name)
             .await
-            .map_err(|error| DataFusionError::External(Box::new(error)))
+            .map_err(|error| DataFusionError::External(Box::new(error)))?;
+        table
+            .map(|table| crate::scope::scoped(name, table, &self.scope))
+            .transpose()
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -592,11 +724,121 @@ impl QueryHook for ReadOnly {
     }
 }
 
-/// datafusion-postgres's session service, with every statement under the time limit (the
-/// server's, or the client's `SET statement_timeout` when lower) and the row limit, both
-/// applied to the streamed rows, not only to planning.
+/// datafusion-postgres's session services, one per read scope: each statement runs in the
+/// session of what its user may read now.
+struct Sessions {
+    query: QueryService,
+    logins: Arc<dyn WireLogins>,
+    by_scope: std::sync::Mutex<HashMap<ReadScope, Arc<DfSessionService>>>,
+}
+
+impl Sessions {
+    /// The session of the connection's user, by their grants now: a user who lost `sql.read`
+    /// (or was locked) since they connected reads nothing more.
+    async fn of<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<DfSessionService>> {
+        let user = client
+            .metadata()
+            .get(pgwire::api::METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        let caller = self
+            .logins
+            .caller_named(&user)
+            .await
+            .map_err(|error| match error {
+                AuthError::Unavailable(_) => login_unavailable(&error),
+                _ => user_error(
+                    "FATAL",
+                    "28000",
+                    format!("user \"{user}\" is locked or unknown"),
+                ),
+            })?;
+        if !caller.may_somewhere(&platform::SQL_READ) {
+            return Err(user_error(
+                "ERROR",
+                "42501",
+                format!(
+                    "permission denied: user \"{user}\" needs the permission {} in a company to read SQL",
+                    platform::SQL_READ.name
+                ),
+            ));
+        }
+        let scope = ReadScope::of(&caller);
+        let mut sessions = self
+            .by_scope
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(session) = sessions.get(&scope) {
+            return Ok(session.clone());
+        }
+        if sessions.len() >= SESSIONS_MAX {
+            sessions.clear();
+        }
+        let context = session_context(self.query.clone(), scope.clone())
+            .map_err(|error| user_error("ERROR", "XX000", error.to_string()))?;
+        let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(ReadOnly),
+            Arc::new(CursorStatementHook),
+            Arc::new(SetShowHook),
+            Arc::new(TransactionStatementHook),
+        ];
+        let session = Arc::new(DfSessionService::new_with_hooks(Arc::new(context), hooks));
+        sessions.insert(scope, session.clone());
+        Ok(session)
+    }
+}
+
+fn user_error(severity: &str, code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        severity.to_owned(),
+        code.to_owned(),
+        message,
+    )))
+}
+
+/// Plans a prepared statement in the session of the client's user.
+struct ScopedParser {
+    sessions: Arc<Sessions>,
+    /// Describes planned statements (from their plans alone, whatever the session).
+    describe: Arc<Parser>,
+}
+
+#[async_trait]
+impl QueryParser for ScopedParser {
+    type Statement = <Parser as QueryParser>::Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.sessions.of(client).await?;
+        session.query_parser().parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.describe.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        self.describe.get_result_schema(statement, column_format)
+    }
+}
+
+/// The session services, with every statement under the time limit (the server's, or the
+/// client's `SET statement_timeout` when lower) and the row limit, both applied to the
+/// streamed rows, not only to planning.
 struct WireService {
-    inner: DfSessionService,
+    sessions: Arc<Sessions>,
+    parser: Arc<ScopedParser>,
     limits: QueryLimits,
 }
 
@@ -723,9 +965,10 @@ impl SimpleQueryHandler for WireService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (deadline, timeout_ms) = self.deadline(client);
+        let session = self.sessions.of(client).await?;
         let responses = tokio::time::timeout_at(
             deadline,
-            SimpleQueryHandler::do_query(&self.inner, client, query),
+            SimpleQueryHandler::do_query(session.as_ref(), client, query),
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;
@@ -739,10 +982,10 @@ impl SimpleQueryHandler for WireService {
 #[async_trait]
 impl ExtendedQueryHandler for WireService {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = Parser;
+    type QueryParser = ScopedParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.inner.query_parser()
+        self.parser.clone()
     }
 
     async fn do_query<C>(
@@ -758,9 +1001,10 @@ impl ExtendedQueryHandler for WireService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (deadline, timeout_ms) = self.deadline(client);
+        let session = self.sessions.of(client).await?;
         let response = tokio::time::timeout_at(
             deadline,
-            ExtendedQueryHandler::do_query(&self.inner, client, portal, max_rows),
+            ExtendedQueryHandler::do_query(session.as_ref(), client, portal, max_rows),
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;

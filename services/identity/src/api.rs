@@ -6,7 +6,7 @@ use crate::domain::{
     UserStatus, Username,
 };
 use crate::passwords;
-use crate::service::{CONTEXT, Identity, LoginError, hash_off_thread, verify_off_thread};
+use crate::service::{CONTEXT, Identity, LoginError};
 use axum::Json;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -381,14 +381,17 @@ async fn create_user(
     if loaded.state.exists() {
         return Err(UserRejection::Exists(username).into());
     }
-    let password_hash = match body.password {
+    let password_hash = match &body.password {
         Some(password) => Some(
-            hash_off_thread(password)
+            identity
+                .hash_password(password.clone())
                 .await
                 .map_err(|e| ApiError::internal(&e))?,
         ),
         None => None,
     };
+    let secret = body.password.zip(password_hash.clone());
+    let login = username.to_string();
     let command = UserCommand::Create {
         username,
         name,
@@ -396,7 +399,7 @@ async fn create_user(
         password_hash,
         roles,
     };
-    commit_user(
+    let response = commit_user(
         &identity,
         request,
         ANY_COMPANY,
@@ -404,7 +407,13 @@ async fn create_user(
         command,
         StatusCode::CREATED,
     )
-    .await
+    .await?;
+    if let Some((password, hash)) = secret {
+        identity
+            .keep_scram_secret_quietly(&login, &password, Some(&hash))
+            .await;
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -489,7 +498,8 @@ async fn set_password(
     let loaded = load_existing(&identity, &username).await?;
     passwords::check_rules(&body.password, &loaded.id)
         .map_err(|rule| ApiError::field("password", "password", rule))?;
-    let password_hash = hash_off_thread(body.password)
+    let password_hash = identity
+        .hash_password(body.password.clone())
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let id = loaded.id.clone();
@@ -498,10 +508,15 @@ async fn set_password(
         request,
         ANY_COMPANY,
         &loaded,
-        UserCommand::SetPassword { password_hash },
+        UserCommand::SetPassword {
+            password_hash: password_hash.clone(),
+        },
         StatusCode::OK,
     )
     .await?;
+    identity
+        .keep_scram_secret_quietly(&id, &body.password, Some(&password_hash))
+        .await;
     identity
         .end_sessions(&id)
         .await
@@ -521,7 +536,8 @@ async fn change_own_password(
     Command { body, request }: Command<ChangeOwnPasswordBody>,
 ) -> Result<Response, ApiError> {
     let loaded = load_existing(&identity, &request.auth.caller.user).await?;
-    let matches = verify_off_thread(body.current_password, loaded.state.password_hash.clone())
+    let matches = identity
+        .verify_password(body.current_password, loaded.state.password_hash.as_deref())
         .await
         .map_err(|busy| {
             ApiError::new(
@@ -540,10 +556,13 @@ async fn change_own_password(
     }
     passwords::check_rules(&body.new_password, &loaded.id)
         .map_err(|rule| ApiError::field("new_password", "password", rule))?;
-    let password_hash = hash_off_thread(body.new_password)
+    let password_hash = identity
+        .hash_password(body.new_password.clone())
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let decided = loaded.decide(UserCommand::SetPassword { password_hash })?;
+    let decided = loaded.decide(UserCommand::SetPassword {
+        password_hash: password_hash.clone(),
+    })?;
     let decision = Decision {
         outcome: decided.state.clone(),
         writes: decided.writes(),
@@ -558,6 +577,9 @@ async fn change_own_password(
             |user| user_json(user, &CompanyScope::All),
         )
         .await?;
+    identity
+        .keep_scram_secret_quietly(&loaded.id, &body.new_password, Some(&password_hash))
+        .await;
     identity.forget_users().await;
     identity
         .end_sessions(&loaded.id)

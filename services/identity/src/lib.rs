@@ -3,11 +3,13 @@
 //!
 //! `domain` is the pure user aggregate; `passwords` hashes; `tokens` signs and keeps refresh
 //! tokens and revocations; `external` trusts an identity provider's JWKS; `service` logs in
-//! and authenticates; `api` is the REST surface. Unlike a business context its routes have
+//! and authenticates; `credentials` seals password hashes and keeps the SQL endpoint's SCRAM
+//! secrets; `api` is the REST surface. Unlike a business context its routes have
 //! their own state (the [`Identity`] service), served by the binary beside the modules'.
 
 pub mod aggregates;
 pub mod api;
+pub mod credentials;
 pub mod domain;
 pub mod external;
 pub mod passwords;

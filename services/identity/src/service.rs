@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use tributary_kernel::auth::{
     ANY_COMPANY, AuthError, Authenticator, Caller, Catalog, Grants, role,
 };
+use tributary_kernel::sealed::FieldKeys;
 use tributary_kernel::store::EventStore;
 use tributary_kernel::{Metadata, aggregate};
 
@@ -121,6 +122,7 @@ struct Inner {
     store: EventStore,
     tokens: TokenStore,
     keys: SigningKeys,
+    field_keys: FieldKeys,
     catalog: Catalog,
     options: IdentityOptions,
     external: Option<External>,
@@ -150,6 +152,7 @@ impl Identity {
     pub async fn start(
         store: EventStore,
         catalog: Catalog,
+        field_keys: FieldKeys,
         options: IdentityOptions,
     ) -> Result<(Identity, Option<String>), String> {
         let db = store.database();
@@ -160,6 +163,7 @@ impl Identity {
                 tokens: TokenStore { db },
                 store,
                 keys,
+                field_keys,
                 catalog,
                 options,
                 external,
@@ -179,6 +183,11 @@ impl Identity {
         &self.inner.catalog
     }
 
+    /// The keys password hashes and SCRAM secrets are sealed with.
+    pub fn field_keys(&self) -> &FieldKeys {
+        &self.inner.field_keys
+    }
+
     /// Creates `admin` (administrator in every company) when no user exists.
     async fn bootstrap(&self) -> Result<Option<String>, String> {
         let existing = self
@@ -196,7 +205,7 @@ impl Identity {
         };
         passwords::check_rules(&password, ADMIN_USERNAME)
             .map_err(|rule| format!("TRIBUTARY_ADMIN_PASSWORD {rule}"))?;
-        let hash = hash_off_thread(password.clone()).await?;
+        let hash = self.hash_password(password.clone()).await?;
         let username = Username::parse(ADMIN_USERNAME)?;
         let loaded = aggregate::load::<User>(&self.inner.store, username.as_str())
             .await
@@ -206,7 +215,7 @@ impl Identity {
                 username,
                 name: "Administrator".into(),
                 email: None,
-                password_hash: Some(hash),
+                password_hash: Some(hash.clone()),
                 roles: vec![RoleAssignment {
                     company: ANY_COMPANY.into(),
                     role: role::ADMINISTRATOR.into(),
@@ -224,7 +233,11 @@ impl Identity {
         };
         let (batch, ()) = decision.into_batch(CONTEXT, metadata, None);
         match self.inner.store.append(batch).await {
-            Ok(_) => Ok(generated.then_some(password)),
+            Ok(_) => {
+                self.keep_scram_secret_quietly(ADMIN_USERNAME, &password, Some(&hash))
+                    .await;
+                Ok(generated.then_some(password))
+            }
             // Another process of the installation created it first.
             Err(tributary_kernel::StoreError::Conflict { .. }) => Ok(None),
             Err(error) => Err(error.to_string()),
@@ -244,7 +257,8 @@ impl Identity {
             Ok(username) => self.user(&username).await.map_err(unavailable)?.state,
             Err(_) => User::default(),
         };
-        let matches = verify_off_thread(password.to_owned(), user.password_hash.clone())
+        let matches = self
+            .verify_password(password.to_owned(), user.password_hash.as_deref())
             .await
             .map_err(LoginError::Busy)?;
         let Some(username) = user.username.clone().filter(|_| matches) else {
@@ -253,6 +267,8 @@ impl Identity {
         if !user.is_active() {
             return Err(LoginError::Locked(username.to_string()));
         }
+        self.keep_scram_secret_quietly(username.as_str(), password, user.password_hash.as_deref())
+            .await;
         let session = uuid::Uuid::new_v4().to_string();
         self.issue(username.as_str(), &session).await
     }
@@ -425,7 +441,7 @@ impl Identity {
     }
 
     /// The caller a verified token's subject is, when they are an active user.
-    async fn caller(
+    pub(crate) async fn caller(
         &self,
         username: &str,
         token_id: Option<String>,

@@ -336,6 +336,27 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, token: &str) -> Result<Caller, AuthError>;
 }
 
+/// SCRAM-SHA-256 iterations of the SQL endpoint's secrets (PostgreSQL's default).
+pub const SCRAM_ITERATIONS: u32 = 4096;
+
+/// A user's SCRAM-SHA-256 secret: the salt and the salted password (RFC 5802's `Hi`).
+pub struct ScramSecret {
+    pub salt: Vec<u8>,
+    pub salted_password: Vec<u8>,
+}
+
+/// How the SQL wire endpoint logs the installation's users in.
+#[async_trait::async_trait]
+pub trait WireLogins: Authenticator {
+    /// The user's SCRAM secret; `None` when they are unknown, locked or without a password,
+    /// or have not used their password since it was set before secrets were kept.
+    async fn scram_secret(&self, user: &str) -> Result<Option<ScramSecret>, AuthError>;
+    /// Whether `password` is the user's password or one of their access tokens.
+    async fn check_password(&self, user: &str, password: &str) -> Result<bool, AuthError>;
+    /// The user with their grants now; fails when they are locked or unknown.
+    async fn caller_named(&self, user: &str) -> Result<Caller, AuthError>;
+}
+
 /// The request extension the authentication layer adds.
 #[derive(Clone)]
 pub struct AuthenticatorExtension(pub Arc<dyn Authenticator>);

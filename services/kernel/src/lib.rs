@@ -26,6 +26,7 @@ pub mod master;
 pub mod module;
 pub mod money;
 pub mod reactor;
+pub mod sealed;
 pub mod store;
 
 pub use aggregate::{Aggregate, Loaded, RepositoryError};

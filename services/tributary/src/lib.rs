@@ -34,6 +34,7 @@ use tributary_ingest::follower::{FollowerOptions, ReactorRunner};
 use tributary_ingest::relay::{Relay, RelayOptions};
 use tributary_ingest::{EventSource, KafkaEvents};
 use tributary_kernel::auth::{Access, Authenticator, RouteInfo, Routes};
+use tributary_kernel::sealed::FieldKeys;
 use tributary_kernel::store::EventStore;
 use tributary_kernel::{Module, Platform};
 use tributary_lakehouse::wire::{WireOptions, WireServer};
@@ -85,6 +86,9 @@ pub struct Config {
     pub contexts: Option<Vec<String>>,
     /// Logins, tokens, the first administrator, an external identity provider.
     pub identity: IdentityOptions,
+    /// The keys sensitive fields are sealed with (`TRIBUTARY_FIELD_KEYS`: `id=base64,…`, the
+    /// first sealing); `None`: a key generated and kept in the event store's database.
+    pub field_keys: Option<String>,
     /// Longest an HTTP request may take before it is answered 503.
     pub http_timeout: Duration,
 }
@@ -206,6 +210,7 @@ impl Config {
             reports: Some(ReportsConfig::default()),
             contexts: None,
             identity: IdentityOptions::default(),
+            field_keys: None,
             http_timeout: HTTP_TIMEOUT_DEFAULT,
         }
     }
@@ -315,10 +320,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 redact(&database_url)
             )
         })?;
-    let (identity, generated) =
-        Identity::start(store.clone(), modules::catalog(), config.identity.clone())
-            .await
-            .map_err(|error| anyhow::anyhow!("starting identity: {error}"))?;
+    let field_keys = FieldKeys::load(&store.database(), config.field_keys.as_deref()).await?;
+    let (identity, generated) = Identity::start(
+        store.clone(),
+        modules::catalog(),
+        field_keys.clone(),
+        config.identity.clone(),
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("starting identity: {error}"))?;
     if let Some(password) = generated {
         // Printed once: the first start on an empty store, without TRIBUTARY_ADMIN_PASSWORD.
         eprintln!(
@@ -452,7 +462,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let mut pg_addr = None;
     if let (true, Some(options)) = (roles.query, &config.pg) {
-        let server = WireServer::start(query.clone(), options.clone(), shutdown_rx.clone()).await?;
+        let server = WireServer::start(
+            query.clone(),
+            options.clone(),
+            Arc::new(identity.clone()),
+            shutdown_rx.clone(),
+        )
+        .await?;
         pg_addr = Some(server.addr);
         tasks.push(tokio::spawn(server.stopped()));
     }

@@ -45,12 +45,18 @@ struct RunArgs {
     /// Address of the PostgreSQL wire protocol endpoint (query role): psql, drivers, Grafana.
     #[arg(long, env = "TRIBUTARY_PG_ADDR", default_value = tributary_lakehouse::wire::DEFAULT_ADDR)]
     pg_addr: SocketAddr,
-    /// User SQL clients log in as.
-    #[arg(long, env = "TRIBUTARY_PG_USER", default_value = tributary_lakehouse::wire::DEFAULT_USER)]
-    pg_user: String,
-    /// Password SQL clients log in with; the default is accepted from loopback clients only.
-    #[arg(long, env = "TRIBUTARY_PG_PASSWORD", default_value = tributary_lakehouse::wire::DEFAULT_PASSWORD, hide_default_value = true)]
-    pg_password: String,
+    /// PEM certificate chain of the SQL endpoint: with --pg-tls-key, clients may use TLS and
+    /// then log in with their password or an access token (SCRAM otherwise).
+    #[arg(long, env = "TRIBUTARY_PG_TLS_CERT", requires = "pg_tls_key")]
+    pg_tls_cert: Option<PathBuf>,
+    /// PEM private key of --pg-tls-cert.
+    #[arg(long, env = "TRIBUTARY_PG_TLS_KEY", requires = "pg_tls_cert")]
+    pg_tls_key: Option<PathBuf>,
+    /// Keys of sealed fields (AES-256-GCM): `id=<base64 of 32 bytes>,…`, the first sealing,
+    /// the others opening what older keys sealed; default: a key generated and kept in the
+    /// event store's database. `tributary field-key <id>` prints a new one.
+    #[arg(long, env = "TRIBUTARY_FIELD_KEYS", hide_env_values = true)]
+    field_keys: Option<String>,
     /// Where report outputs (CSV, XLSX, Parquet, PDF) go: a directory or s3://bucket/prefix;
     /// default <data-dir>/reports.
     #[arg(long, env = "TRIBUTARY_REPORTS")]
@@ -134,6 +140,11 @@ enum Command {
     BenchReceipts(tributary::bench::receipts::ReceiptBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),
+    /// Print a new field key (`id=<base64>`) to put first in TRIBUTARY_FIELD_KEYS.
+    FieldKey {
+        /// The key's id, named in every value it seals (e.g. k2026).
+        id: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -163,6 +174,13 @@ fn main() -> std::process::ExitCode {
             Command::BenchQueries(args) => tributary::bench::queries::run(args).await,
             Command::BenchSnapshots(args) => tributary::bench::snapshots::run(args).await,
             Command::BenchReceipts(args) => tributary::bench::receipts::run(args).await,
+            Command::FieldKey { id } => {
+                println!(
+                    "{}",
+                    tributary_kernel::sealed::FieldKeys::generate_config(&id)?
+                );
+                Ok(())
+            }
             Command::Generate(args) => {
                 let started = std::time::Instant::now();
                 let generated = tributary::generate::run(args).await?;
@@ -199,9 +217,12 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     config.contexts = args.contexts;
     config.pg = Some(tributary_lakehouse::wire::WireOptions {
         addr: args.pg_addr,
-        user: args.pg_user,
-        password: args.pg_password,
+        tls: args
+            .pg_tls_cert
+            .zip(args.pg_tls_key)
+            .map(|(certificate, key)| tributary_lakehouse::wire::TlsFiles { certificate, key }),
     });
+    config.field_keys = args.field_keys;
     config.http_timeout = std::time::Duration::from_secs(args.http_timeout_seconds);
     config.query_limits = tributary_lakehouse::QueryLimits {
         timeout_ms: args.query_timeout_ms,
@@ -258,8 +279,13 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     }
     if let (Some(addr), Some(pg)) = (running.pg_addr, &config.pg) {
         println!(
-            "  SQL clients   {}  (psql, drivers, Grafana)",
-            tributary_lakehouse::wire::connection_string(addr, pg)
+            "  SQL clients   {}  (psql, drivers, Grafana; any user, {})",
+            tributary_lakehouse::wire::connection_string(addr, "admin"),
+            if pg.tls.is_some() {
+                "TLS: password or access token; plain: SCRAM"
+            } else {
+                "SCRAM with the user's password"
+            }
         );
     }
     println!(

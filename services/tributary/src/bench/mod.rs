@@ -209,7 +209,7 @@ pub(crate) fn entry_body(i: usize) -> Value {
 }
 
 /// The administrator a benchmark's own installation starts with.
-const BENCH_ADMIN_PASSWORD: &str = "benchmark administrator";
+pub(crate) const BENCH_ADMIN_PASSWORD: &str = "benchmark administrator";
 
 /// A benchmark's installation: its administrator's password known, tokens valid all run long.
 pub(crate) fn bench_identity(config: &mut Config) {

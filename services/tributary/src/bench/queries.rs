@@ -137,7 +137,9 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     };
     let mut wire = WireOptions::embedded();
     wire.addr = "127.0.0.1:0".parse()?;
-    config.pg = Some(wire.clone());
+    config.pg = Some(wire);
+    // A generated store has no users yet: its first start creates the administrator.
+    super::bench_identity(&mut config);
     let running = start(config).await?;
     let addr = running
         .pg_addr
@@ -169,7 +171,12 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    let mut connection = sqlx::PgConnection::connect(&connection_string(addr, &wire)).await?;
+    let options = connection_string(addr, "admin")
+        .parse::<sqlx::postgres::PgConnectOptions>()?
+        .password(super::BENCH_ADMIN_PASSWORD);
+    let mut connection = sqlx::PgConnection::connect_with(&options)
+        .await
+        .context("while logging in to the SQL endpoint as admin (a data directory whose administrator has another password cannot be benchmarked)")?;
 
     let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM gl_journal_lines")
         .fetch_one(&mut connection)

@@ -43,7 +43,11 @@ async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
 }
 
 /// Creates a user with roles (as admin) and answers their access token.
-async fn user_with_roles(app: &TestApp, username: &str, roles: &[(&str, &str)]) -> String {
+pub(crate) async fn user_with_roles(
+    app: &TestApp,
+    username: &str,
+    roles: &[(&str, &str)],
+) -> String {
     let roles: Vec<Value> = roles
         .iter()
         .map(|(company, role)| json!({"company": company, "role": role}))

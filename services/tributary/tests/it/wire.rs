@@ -3,7 +3,7 @@
 //! sqlx. Types arrive as PostgreSQL types with exact values; writes, wrong passwords, long
 //! queries and huge results are refused with clear errors.
 
-use crate::helpers::{Backend, TestApp, ensure_python_package};
+use crate::helpers::{Backend, TEST_ADMIN_PASSWORD, TestApp, ensure_python_package};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::{Connection, Row};
@@ -11,20 +11,36 @@ use std::net::SocketAddr;
 use std::process::Output;
 use std::str::FromStr;
 
-pub(crate) const PASSWORD: &str = "tributary";
+const PASSWORD: &str = TEST_ADMIN_PASSWORD;
 
+/// The endpoint's URL for `admin`.
 pub(crate) fn url(addr: SocketAddr) -> String {
-    format!("postgres://tributary:{PASSWORD}@{addr}/tributary")
+    format!(
+        "postgres://admin:{}@{addr}/tributary",
+        PASSWORD.replace(' ', "%20")
+    )
 }
 
-/// Runs psql against the endpoint: unaligned, tuples only, no psqlrc, stop on error.
+/// Runs psql as `admin` against the endpoint: unaligned, tuples only, no psqlrc, stop on
+/// error.
 pub(crate) async fn psql(addr: SocketAddr, password: &str, args: &[&str]) -> Output {
+    psql_as(addr, "admin", password, "prefer", args).await
+}
+
+async fn psql_as(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+    sslmode: &str,
+    args: &[&str],
+) -> Output {
     tokio::process::Command::new("psql")
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
         .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-        .args(["-U", "tributary", "-d", "tributary"])
+        .args(["-U", user, "-d", "tributary"])
         .args(args)
         .env("PGPASSWORD", password)
+        .env("PGSSLMODE", sslmode)
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
         .await
@@ -205,7 +221,10 @@ async fn psql_lists_describes_and_queries_the_lake_and_cannot_write() {
         "{}",
         text(&output.stderr)
     );
-    let stranger = format!("postgres://postgres:{PASSWORD}@{addr}/tributary");
+    let stranger = format!(
+        "postgres://postgres:{}@{addr}/tributary",
+        PASSWORD.replace(' ', "%20")
+    );
     let refused = sqlx::PgConnection::connect(&stranger).await;
     assert!(refused.is_err(), "an unknown user was let in");
 
@@ -221,7 +240,7 @@ async fn psql_lists_describes_and_queries_the_lake_and_cannot_write() {
             .args(["-n", "-t", "3", "-M", protocol, "-f"])
             .arg(&script)
             .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
-            .args(["-U", "tributary", "tributary"])
+            .args(["-U", "admin", "tributary"])
             .env("PGPASSWORD", PASSWORD)
             .output()
             .await
@@ -391,12 +410,162 @@ async fn statements_over_the_time_or_row_limit_fail_with_clear_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_default_password_is_refused_off_loopback() {
+async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_only() {
+    // A self-signed certificate: TLS connections log in with a password or an access token.
+    let certificates = tempfile::tempdir().unwrap();
+    let (certificate, key) = (
+        certificates.path().join("cert.pem"),
+        certificates.path().join("key.pem"),
+    );
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", text(&made.stderr));
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::helpers::config(dir.path(), None);
     if let Some(pg) = &mut config.pg {
-        pg.addr = "0.0.0.0:0".parse().unwrap();
+        pg.tls = Some(tributary_lakehouse::wire::TlsFiles {
+            certificate: certificate.clone(),
+            key: key.clone(),
+        });
     }
-    let error = tributary::start(config).await.err().expect("refused");
-    assert!(format!("{error:#}").contains("--pg-password"), "{error:#}");
+    let running = tributary::start(config).await.unwrap();
+    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    app.setup_ledger().await;
+    app.post_entry(
+        "2026-03-15",
+        &[("1200", "debit", "10"), ("4000", "credit", "10")],
+    )
+    .await;
+    app.settle().await;
+    let addr = app.running().pg_addr.unwrap();
+    let analyst_main = crate::identity::user_with_roles(&app, "max", &[("MAIN", "analyst")]).await;
+    crate::identity::user_with_roles(&app, "bea", &[("B", "analyst")]).await;
+    crate::identity::user_with_roles(&app, "walt", &[("MAIN", "warehouse_clerk")]).await;
+    let count = "SELECT count(*) FROM gl_journal_lines";
+
+    // SCRAM on a plain connection, with the password set over REST.
+    for (user, lines) in [("admin", "2"), ("max", "2"), ("bea", "0")] {
+        let password = if user == "admin" {
+            PASSWORD.to_owned()
+        } else {
+            format!("{user} password 1234")
+        };
+        let output = psql_as(addr, user, &password, "disable", &["-c", count]).await;
+        assert!(output.status.success(), "{user}: {}", text(&output.stderr));
+        assert_eq!(
+            text(&output.stdout).trim(),
+            lines,
+            "{user} sees {lines} lines"
+        );
+    }
+    // The filter holds also where the client's SQL reaches around it.
+    let output = psql_as(
+        addr,
+        "bea",
+        "bea password 1234",
+        "disable",
+        &["-c", "SELECT count(*) FROM (SELECT * FROM gl_journal_lines WHERE company = 'MAIN' OR true) x"],
+    )
+    .await;
+    assert_eq!(text(&output.stdout).trim(), "0", "{}", text(&output.stderr));
+
+    // Raw events need their own permission; a user without sql.read reads nothing.
+    let output = psql_as(
+        addr,
+        "max",
+        "max password 1234",
+        "disable",
+        &["-c", "SELECT count(*) FROM bronze_events"],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("sql.raw_events.read"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = psql_as(
+        addr,
+        "walt",
+        "walt password 1234",
+        "disable",
+        &["-c", "SELECT 1"],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("sql.read"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // Wrong passwords, unknown users and a token without TLS get in nowhere.
+    for (user, password) in [
+        ("max", "wrong password"),
+        ("nobody", "max password 1234"),
+        ("max", analyst_main.as_str()),
+    ] {
+        let output = psql_as(addr, user, password, "disable", &["-c", "SELECT 1"]).await;
+        assert!(!output.status.success(), "{user} got in");
+        assert!(
+            text(&output.stderr).contains("password authentication failed"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+
+    // Over TLS: the access token as the password, for its own user only; the password too.
+    let output = psql_as(addr, "max", &analyst_main, "require", &["-c", count]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).trim(), "2");
+    let output = psql_as(addr, "bea", &analyst_main, "require", &["-c", count]).await;
+    assert!(!output.status.success(), "max's token let bea in");
+    let output = psql_as(
+        addr,
+        "bea",
+        "bea password 1234",
+        "require",
+        &["-c", "SHOW ssl"],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    // A locked user is out at once, also on a connection made before.
+    let mut connection = sqlx::PgConnection::connect(&format!(
+        "postgres://max:max%20password%201234@{addr}/tributary?sslmode=disable"
+    ))
+    .await
+    .unwrap();
+    let locked = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/users/max",
+            Some(&serde_json::json!({"status": "locked"}).to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(locked.0, 200, "{}", locked.2);
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let refused = sqlx::query("SELECT 1").execute(&mut connection).await;
+    assert!(
+        refused.unwrap_err().to_string().contains("locked"),
+        "a locked user's connection still reads"
+    );
+    let output = psql_as(
+        addr,
+        "max",
+        "max password 1234",
+        "disable",
+        &["-c", "SELECT 1"],
+    )
+    .await;
+    assert!(!output.status.success(), "a locked user logged in");
 }
