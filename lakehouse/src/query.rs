@@ -147,7 +147,7 @@ pub const RAW_EVENT_TABLES: [&str; 3] = [
 /// What one caller's SQL may read, enforced where the tables are resolved (not by trusting
 /// the statement's WHERE clause): a table or view with a `company` column shows the rows of
 /// `companies` only, also inside views and joins; raw event tables need `raw_events`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ReadScope {
     /// The companies whose rows are shown; `None`: every company.
     pub companies: Option<std::collections::BTreeSet<String>>,
@@ -308,11 +308,13 @@ impl QueryService {
         .await
     }
 
-    /// Runs trusted SQL with `$name` placeholders bound to `parameters`, never spliced.
+    /// Runs SQL with `$name` placeholders bound to `parameters`, never spliced, seeing what
+    /// `scope` shows.
     pub async fn query_with_named_parameters(
         &self,
         sql: &str,
         parameters: std::collections::HashMap<String, ScalarValue>,
+        scope: &ReadScope,
     ) -> Result<QueryResult, QueryError> {
         self.run(
             sql,
@@ -322,7 +324,7 @@ impl QueryService {
                     .map(|(name, value)| (name, value.into()))
                     .collect(),
             ),
-            ReadScope::everything(),
+            scope.clone(),
         )
         .await
     }

@@ -10,8 +10,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tributary_kernel::auth::{Access::Permission, Routes, platform::*};
+use tributary_kernel::auth::{
+    ANY_COMPANY, Access::Permission, Auth, Caller, CompanyScope, Routes, forbidden, platform::*,
+};
 use tributary_kernel::http::{ApiError, decode_json};
+use tributary_lakehouse::ReadScope;
 
 pub fn router() -> Routes<Reports> {
     Routes::new()
@@ -128,7 +131,39 @@ async fn checked(reports: &Reports, body: &[u8]) -> Result<Definition, ApiError>
     Ok(definition)
 }
 
-async fn create(State(reports): State<Reports>, body: Bytes) -> Result<Response, ApiError> {
+/// Definitions are written by holders of `reports.definition.write` in every company: a
+/// scheduled run reads every company's rows.
+fn writes_definitions(auth: &Auth) -> Result<(), ApiError> {
+    if auth.caller.may(&REPORTS_DEFINITION_WRITE, ANY_COMPANY) {
+        Ok(())
+    } else {
+        Err(forbidden(&REPORTS_DEFINITION_WRITE, Some(ANY_COMPANY)))
+    }
+}
+
+/// Whether `caller` may see `run`: they asked for it, or they may read runs in every company
+/// it read (and read raw events, when it did).
+fn sees(caller: &Caller, run: &RunRecord) -> bool {
+    if run.requested_by.as_deref() == Some(caller.user.as_str()) {
+        return true;
+    }
+    let Ok(scope) = run.read_scope() else {
+        return false;
+    };
+    let companies = match (caller.scope(&REPORTS_RUN_READ), &scope.companies) {
+        (CompanyScope::All, _) => true,
+        (CompanyScope::Only(_), None) => false,
+        (CompanyScope::Only(mine), Some(read)) => read.is_subset(&mine),
+    };
+    companies && (!scope.raw_events || caller.scope(&RAW_EVENTS_READ) == CompanyScope::All)
+}
+
+async fn create(
+    State(reports): State<Reports>,
+    auth: Auth,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    writes_definitions(&auth)?;
     let definition = checked(&reports, &body).await?;
     if reports
         .definition(&definition.name)
@@ -161,8 +196,10 @@ async fn create(State(reports): State<Reports>, body: Bytes) -> Result<Response,
 async fn update(
     State(reports): State<Reports>,
     Path(name): Path<String>,
+    auth: Auth,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    writes_definitions(&auth)?;
     let (_, builtin) = found(&reports, &name).await?;
     if builtin {
         return Err(conflict(
@@ -197,7 +234,9 @@ async fn update(
 async fn remove(
     State(reports): State<Reports>,
     Path(name): Path<String>,
+    auth: Auth,
 ) -> Result<StatusCode, ApiError> {
+    writes_definitions(&auth)?;
     let (_, builtin) = found(&reports, &name).await?;
     if builtin {
         return Err(conflict(
@@ -224,6 +263,7 @@ struct RunRequest {
 async fn run(
     State(reports): State<Reports>,
     Path(name): Path<String>,
+    auth: Auth,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (definition, _) = found(&reports, &name).await?;
@@ -244,7 +284,13 @@ async fn run(
         .await
         .map_err(invalid)?;
     let id = reports
-        .request(&definition, &values, &formats)
+        .request(
+            &definition,
+            &values,
+            &formats,
+            &auth.caller.user,
+            &ReadScope::of(&auth.caller),
+        )
         .await
         .map_err(internal)?;
     let url = format!("/api/v1/report-runs/{id}");
@@ -284,6 +330,8 @@ fn run_json(run: &RunRecord) -> Value {
         "report": run.report,
         "status": run.status,
         "trigger": run.trigger,
+        "requested_by": run.requested_by,
+        "companies": run.read_scope().ok().map(|scope| scope.companies),
         "slot": time(run.slot),
         "parameters": serde_json::from_str::<Value>(&run.parameters).unwrap_or(Value::Null),
         "formats": serde_json::from_str::<Value>(&run.formats).unwrap_or(Value::Null),
@@ -297,25 +345,40 @@ fn run_json(run: &RunRecord) -> Value {
     })
 }
 
-async fn the_run(reports: &Reports, id: &str) -> Result<RunRecord, ApiError> {
-    reports
+/// A run the caller may see (403 naming what it read otherwise).
+async fn the_run(reports: &Reports, id: &str, auth: &Auth) -> Result<RunRecord, ApiError> {
+    let run = reports
         .store
         .run(id)
         .await
         .map_err(|e| internal(e.to_string()))?
-        .ok_or_else(|| ApiError::not_found(format!("there is no report run {id:?}")))
+        .ok_or_else(|| ApiError::not_found(format!("there is no report run {id:?}")))?;
+    if !sees(&auth.caller, &run) {
+        let companies = run
+            .read_scope()
+            .ok()
+            .and_then(|scope| scope.companies)
+            .map_or(ANY_COMPANY.to_owned(), |c| {
+                c.into_iter().collect::<Vec<_>>().join(", ")
+            });
+        return Err(forbidden(&REPORTS_RUN_READ, Some(&companies)));
+    }
+    Ok(run)
 }
 
 async fn run_status(
     State(reports): State<Reports>,
     Path(id): Path<String>,
+    auth: Auth,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(run_json(&the_run(&reports, &id).await?)))
+    Ok(Json(run_json(&the_run(&reports, &id, &auth).await?)))
 }
 
+/// The report's newest runs the caller may see.
 async fn runs_of(
     State(reports): State<Reports>,
     Path(name): Path<String>,
+    auth: Auth,
 ) -> Result<Json<Value>, ApiError> {
     found(&reports, &name).await?;
     let runs = reports
@@ -323,16 +386,20 @@ async fn runs_of(
         .runs_of(&name, 100)
         .await
         .map_err(|e| internal(e.to_string()))?;
-    Ok(Json(
-        json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() }),
-    ))
+    let seen: Vec<Value> = runs
+        .iter()
+        .filter(|run| sees(&auth.caller, run))
+        .map(run_json)
+        .collect();
+    Ok(Json(json!({ "runs": seen })))
 }
 
 async fn output(
     State(reports): State<Reports>,
     Path((id, format)): Path<(String, String)>,
+    auth: Auth,
 ) -> Result<Response, ApiError> {
-    let run = the_run(&reports, &id).await?;
+    let run = the_run(&reports, &id, &auth).await?;
     let outputs: Vec<Value> = run
         .outputs
         .as_deref()

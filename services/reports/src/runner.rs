@@ -4,7 +4,7 @@
 use crate::definition::{Definition, Format, Invalid, ParameterType};
 use crate::render::{Heading, render};
 use crate::statement::{Structure, lay_out};
-use crate::store::{ReportStore, RunRecord};
+use crate::store::{NewRun, ReportStore, RunRecord};
 use chrono::{DateTime, TimeZone, Utc};
 use datafusion::arrow::array::{
     ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tributary_finance::commands::{FinanceError, companies, resolve_company};
 use tributary_kernel::store::EventStore;
+use tributary_lakehouse::query::ReadScope;
 use tributary_lakehouse::{Lake, QueryService};
 
 /// Where outputs go and how the statements are laid out.
@@ -206,16 +207,22 @@ impl Reports {
         definition: &Definition,
         values: &BTreeMap<String, String>,
         formats: &[Format],
+        requested_by: &str,
+        scope: &ReadScope,
     ) -> Result<String, String> {
         let id = uuid::Uuid::now_v7().to_string();
         self.store
             .queue(
-                &id,
-                &definition.name,
-                &json_text(values),
-                &json_text(formats),
-                "request",
-                None,
+                NewRun {
+                    id: &id,
+                    report: &definition.name,
+                    parameters: &json_text(values),
+                    formats: &json_text(formats),
+                    trigger: "request",
+                    slot: None,
+                    requested_by: Some(requested_by),
+                    scope: Some(scope),
+                },
                 now_ms(),
             )
             .await
@@ -287,12 +294,16 @@ impl Reports {
                     let queued = self
                         .store
                         .queue(
-                            &id,
-                            &definition.name,
-                            &json_text(&values),
-                            &json_text(&definition.formats),
-                            "schedule",
-                            Some(latest_ms),
+                            NewRun {
+                                id: &id,
+                                report: &definition.name,
+                                parameters: &json_text(&values),
+                                formats: &json_text(&definition.formats),
+                                trigger: "schedule",
+                                slot: Some(latest_ms),
+                                requested_by: None,
+                                scope: None,
+                            },
                             now_ms(),
                         )
                         .await
@@ -363,9 +374,10 @@ impl Reports {
         let formats: Vec<Format> =
             serde_json::from_str(&run.formats).map_err(|e| format!("stored formats: {e}"))?;
         let bound = crate::parameters::bind(&definition, &values).map_err(|e| e.to_string())?;
+        let scope = run.read_scope()?;
         let result = self
             .query
-            .query_with_named_parameters(&definition.sql, bound)
+            .query_with_named_parameters(&definition.sql, bound, &scope)
             .await
             .map_err(|e| format!("the report's SQL failed: {e}"))?;
         let batch = match definition.statement {
@@ -447,6 +459,7 @@ impl Reports {
                     datafusion::common::ScalarValue::Utf8(Some(run.id.clone())),
                 )]
                 .into(),
+                &ReadScope::everything(),
             )
             .await
             .map_err(|e| e.to_string())?;

@@ -4,6 +4,7 @@
 use crate::definition::Definition;
 use tributary_kernel::on_database as on;
 use tributary_kernel::store::Database;
+use tributary_lakehouse::query::ReadScope;
 
 pub type Error = sqlx::Error;
 
@@ -23,10 +24,38 @@ pub struct RunRecord {
     pub row_count: Option<i64>,
     pub error: Option<String>,
     pub outputs: Option<String>,
+    /// The user who asked for the run; `None`: the scheduler.
+    pub requested_by: Option<String>,
+    /// What the run reads ([`ReadScope`] as JSON); `None`: everything (a scheduled run).
+    pub scope: Option<String>,
+}
+
+impl RunRecord {
+    /// What the run's SQL may read.
+    pub fn read_scope(&self) -> Result<ReadScope, String> {
+        self.scope
+            .as_deref()
+            .map_or(Ok(ReadScope::everything()), |text| {
+                serde_json::from_str(text).map_err(|e| format!("the run's stored scope: {e}"))
+            })
+    }
+}
+
+/// A run to queue.
+#[derive(Debug)]
+pub struct NewRun<'a> {
+    pub id: &'a str,
+    pub report: &'a str,
+    pub parameters: &'a str,
+    pub formats: &'a str,
+    pub trigger: &'a str,
+    pub slot: Option<i64>,
+    pub requested_by: Option<&'a str>,
+    pub scope: Option<&'a ReadScope>,
 }
 
 const RUN_COLUMNS: &str = "id, report, parameters, formats, trigger, slot, status, queued_at, \
-     started_at, finished_at, row_count, error, outputs";
+     started_at, finished_at, row_count, error, outputs, requested_by, scope";
 
 /// How long a claimed run is its claimer's; a run still `running` after that (its process
 /// died) is claimed again.
@@ -121,28 +150,24 @@ impl ReportStore {
     /// Queues a run; a scheduled run whose (report, slot) exists already is not queued again
     /// (`false`).
     #[allow(clippy::too_many_arguments)]
-    pub async fn queue(
-        &self,
-        id: &str,
-        report: &str,
-        parameters: &str,
-        formats: &str,
-        trigger: &str,
-        slot: Option<i64>,
-        now: i64,
-    ) -> Result<bool, Error> {
+    pub async fn queue(&self, run: NewRun<'_>, now: i64) -> Result<bool, Error> {
+        let scope = run
+            .scope
+            .map(|scope| serde_json::to_string(scope).unwrap_or_default());
         let result = on!(&self.db, true, |pool| {
             sqlx::query(
-                "INSERT INTO report_runs (id, report, parameters, formats, trigger, slot, status, queued_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING",
+                "INSERT INTO report_runs (id, report, parameters, formats, trigger, slot, status, queued_at, requested_by, scope) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9) ON CONFLICT DO NOTHING",
             )
-            .bind(id)
-            .bind(report)
-            .bind(parameters)
-            .bind(formats)
-            .bind(trigger)
-            .bind(slot)
+            .bind(run.id)
+            .bind(run.report)
+            .bind(run.parameters)
+            .bind(run.formats)
+            .bind(run.trigger)
+            .bind(run.slot)
             .bind(now)
+            .bind(run.requested_by)
+            .bind(&scope)
             .execute(pool)
             .await?
             .rows_affected()

@@ -813,3 +813,127 @@ async fn sql_shows_the_rows_of_the_callers_companies_only_and_raw_events_need_th
     let (status, _, _) = sql(auditor, "SELECT count(*) FROM pipeline_dead_letters").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_runs_read_their_requesters_companies_and_are_shown_to_those_who_may_read_them() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_ledger().await;
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    app.post_entry(&today, &[("1200", "debit", "10"), ("4000", "credit", "10")])
+        .await;
+    app.settle().await;
+    let max = user_with_roles(&app, "max", &[("MAIN", "analyst")]).await;
+    let bea = user_with_roles(&app, "bea", &[("B", "analyst")]).await;
+    let manager = user_with_roles(&app, "fred", &[("MAIN", "finance_manager")]).await;
+    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    let run = |token: String| {
+        let app = &app;
+        let period = period.clone();
+        async move {
+            let (status, _, queued) = send(
+                reqwest::Method::POST,
+                format!("{}/api/v1/reports/trial-balance/runs", app.base),
+                Some(&token),
+                Some(&json!({"parameters": {"period": period}, "formats": ["csv"]})),
+            )
+            .await;
+            assert_eq!(status, 202, "{queued}");
+            let id = queued["id"].as_str().unwrap().to_owned();
+            for _ in 0..300 {
+                let (status, _, run) = send(
+                    reqwest::Method::GET,
+                    format!("{}/api/v1/report-runs/{id}", app.base),
+                    Some(&token),
+                    None,
+                )
+                .await;
+                assert_eq!(status, 200, "the requester sees the run: {run}");
+                if run["status"] == "succeeded" || run["status"] == "failed" {
+                    return run;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("run {id} did not finish");
+        }
+    };
+    // The same report over MAIN's ledger: max reads MAIN's rows, bea (of company B) none.
+    let of_max = run(max.clone()).await;
+    assert_eq!(of_max["status"], "succeeded", "{of_max}");
+    assert!(of_max["row_count"].as_i64().unwrap() > 0, "{of_max}");
+    assert_eq!(of_max["requested_by"], "max");
+    let of_bea = run(bea.clone()).await;
+    assert_eq!(of_bea["status"], "succeeded", "{of_bea}");
+    assert_eq!(
+        of_bea["row_count"], 0,
+        "bea read another company's rows: {of_bea}"
+    );
+
+    // Runs are shown to their requester and to readers of their companies only.
+    let url = |run: &Value| {
+        format!(
+            "{}/api/v1/report-runs/{}",
+            app.base,
+            run["id"].as_str().unwrap()
+        )
+    };
+    let (status, _, body) = send(reqwest::Method::GET, url(&of_max), Some(&bea), None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reports.run.read"),
+        "{body}"
+    );
+    let output = format!("{}/outputs/csv", url(&of_max));
+    assert_eq!(
+        send(reqwest::Method::GET, output, Some(&bea), None).await.0,
+        403
+    );
+    let (_, _, listed) = send(
+        reqwest::Method::GET,
+        format!("{}/api/v1/reports/trial-balance/runs", app.base),
+        Some(&bea),
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [of_bea["id"].as_str().unwrap()],
+        "bea's list shows her run only"
+    );
+    assert_eq!(
+        app.get(&url(&of_bea)[app.base.len()..]).await.0,
+        200,
+        "admin sees every run"
+    );
+
+    // A scheduled report reads every company: its definition is written in every company only.
+    let definition = json!({"name": "lines", "title": "Lines", "sql": "SELECT count(*) AS n FROM gl_journal_lines", "formats": ["csv"]});
+    let (status, _, body) = send(
+        reqwest::Method::POST,
+        format!("{}/api/v1/reports", app.base),
+        Some(&manager),
+        Some(&definition),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reports.definition.write in company *"),
+        "{body}"
+    );
+    assert_eq!(
+        app.get("/api/v1/reports/lines").await.0,
+        404,
+        "nothing was stored"
+    );
+}
