@@ -133,6 +133,8 @@ pub struct Settings {
     pub default_company: Option<(String, String)>,
     /// What the books allow (finance's), when the installation keeps books.
     pub books: Option<Arc<dyn Books>>,
+    /// The keys sensitive fields are sealed with (always set by the installation).
+    pub field_keys: Option<crate::sealed::FieldKeys>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -140,6 +142,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("default_company", &self.default_company)
             .field("books", &self.books.is_some())
+            .field("field_keys", &self.field_keys)
             .finish()
     }
 }

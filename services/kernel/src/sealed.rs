@@ -235,6 +235,24 @@ impl FieldKeys {
     }
 }
 
+/// A sensitive value as events keep it: sealed, and masked for whoever may not see it (the
+/// masked form is what the lake and most readers get).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Sealed {
+    pub sealed: String,
+    pub masked: String,
+}
+
+impl FieldKeys {
+    /// `clear` sealed for `field`, with its masked form.
+    pub fn seal_masked(&self, field: &str, clear: &str) -> Sealed {
+        Sealed {
+            sealed: self.seal(field, clear),
+            masked: mask(clear),
+        }
+    }
+}
+
 /// Whether `value` is sealed (not clear text).
 pub fn is_sealed(value: &str) -> bool {
     value.starts_with(PREFIX)

@@ -10,7 +10,11 @@ use tributary_kernel::master::{CompanyCode, Currency};
 
 impl DomainEvent for PlantEvent {}
 impl DomainEvent for MaterialEvent {}
-impl DomainEvent for VendorEvent {}
+impl DomainEvent for VendorEvent {
+    fn upcasters() -> &'static [tributary_kernel::event::Upcaster] {
+        &[VENDOR_CREATED_V1]
+    }
+}
 impl DomainEvent for StockEvent {}
 impl DomainEvent for PurchaseOrderEvent {}
 impl DomainEvent for VendorInvoiceEvent {}

@@ -356,6 +356,7 @@ fn vendor() -> Vendor {
         number: VendorNumber::parse("V-ACME").unwrap(),
         name: "Acme".into(),
         currency: Currency::parse("EUR").unwrap(),
+        bank_account: None,
         payment_terms: PaymentTerms {
             discount_percent: d("2"),
             discount_days: 10,
@@ -543,5 +544,26 @@ fn price_differences_follow_the_valuation_method() {
             assert_eq!(valuation.layers[0].source.as_deref(), Some("PO2/10"));
             assert_eq!(valuation.layers[0].value, d("11.00"));
         }
+    }
+}
+
+#[test]
+fn ibans_are_checked_by_their_check_digits() {
+    assert_eq!(
+        parse_iban("de89 3704 0044 0532 0130 00").unwrap(),
+        "DE89370400440532013000"
+    );
+    assert_eq!(
+        parse_iban("GB82 WEST 1234 5698 7654 32").unwrap(),
+        "GB82WEST12345698765432"
+    );
+    for (bad, rule) in [
+        ("DE89 3704 0044 0532 0130 01", "check digits do not match"),
+        ("DE89", "15 to 34"),
+        ("1289370400440532013000", "country code"),
+        ("DE89-3704-0044-0532-0130", "letters and digits"),
+    ] {
+        let error = parse_iban(bad).unwrap_err();
+        assert!(error.contains(rule), "{bad}: {error}");
     }
 }

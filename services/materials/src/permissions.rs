@@ -32,6 +32,11 @@ pub static VENDOR_WRITE: Permission = Permission {
     description: "Create vendors",
     roles: &[PURCHASER],
 };
+pub static VENDOR_BANK_ACCOUNT_READ: Permission = Permission {
+    name: "materials.vendor.bank_account.read",
+    description: "See vendors' bank account numbers in clear (others see the last four characters)",
+    roles: &[FINANCE_MANAGER, ACCOUNTANT],
+};
 pub static PURCHASE_ORDER_READ: Permission = Permission {
     name: "materials.purchase_order.read",
     description: "Read purchase orders",
@@ -108,6 +113,7 @@ pub fn all() -> Vec<&'static Permission> {
         &PLANT_WRITE,
         &MATERIAL_WRITE,
         &VENDOR_WRITE,
+        &VENDOR_BANK_ACCOUNT_READ,
         &PURCHASE_ORDER_READ,
         &PURCHASE_ORDER_WRITE,
         &GOODS_RECEIPT_POST,

@@ -342,6 +342,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // A published query interface serves every context of the installation, also those
         // this process does not run (`--contexts`).
         books: modules::all().into_iter().find_map(|m| m.books),
+        field_keys: Some(field_keys.clone()),
     });
     if roles.api {
         for module in &modules {

@@ -25,6 +25,7 @@ use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::command::{Checks, Command, CommandRequest};
 use tributary_kernel::http::{ApiError, FieldError};
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
+use tributary_kernel::sealed::FieldKeys;
 use tributary_kernel::store::Decision;
 
 /// Alternative units one material may have.
@@ -515,9 +516,14 @@ struct CreateVendorBody {
     name: String,
     currency: String,
     payment_terms: TermsBody,
+    /// The IBAN the vendor is paid to.
+    #[serde(default)]
+    bank_account: Option<String>,
 }
 
-fn vendor_json(vendor: &Vendor) -> Value {
+/// A vendor as answered: the bank account masked, unless `bank_account` is its clear value
+/// (for holders of materials.vendor.bank_account.read).
+fn vendor_json_with(vendor: &Vendor, bank_account: Option<String>) -> Value {
     json!({
         "company": vendor.company,
         "number": vendor.number,
@@ -528,7 +534,21 @@ fn vendor_json(vendor: &Vendor) -> Value {
             "discount_days": vendor.payment_terms.discount_days,
             "net_days": vendor.payment_terms.net_days,
         },
+        "bank_account": bank_account
+            .or_else(|| vendor.bank_account.as_ref().map(|b| b.masked.clone())),
     })
+}
+
+fn vendor_json(vendor: &Vendor) -> Value {
+    vendor_json_with(vendor, None)
+}
+
+fn field_keys(platform: &Platform) -> Result<&FieldKeys, ApiError> {
+    platform
+        .settings
+        .field_keys
+        .as_ref()
+        .ok_or_else(|| ApiError::internal(&"the installation has no field keys"))
 }
 
 async fn create_vendor(
@@ -545,6 +565,10 @@ async fn create_vendor(
     let number = checks.check("number", "vendor_number", VendorNumber::parse(&body.number));
     let name = checks.text("name", Some(body.name), NAME_LENGTH_MAX, true);
     let currency = checks.check("currency", "currency_code", Currency::parse(&body.currency));
+    let iban = body
+        .bank_account
+        .as_deref()
+        .and_then(|text| checks.check("bank_account", "iban", parse_iban(text)));
     let terms = &body.payment_terms;
     let discount_percent = checks
         .amount(
@@ -572,11 +596,16 @@ async fn create_vendor(
     else {
         return Err(missing());
     };
+    let bank_account = match iban {
+        Some(iban) => Some(field_keys(&platform)?.seal_masked(VENDOR_BANK_ACCOUNT_FIELD, &iban)),
+        None => None,
+    };
     let vendor = Vendor {
         company,
         number,
         name,
         currency,
+        bank_account,
         payment_terms: PaymentTerms {
             discount_percent,
             discount_days: terms.discount_days,
@@ -604,5 +633,21 @@ async fn get_vendor(
     let not_found = || ApiError::not_found(format!("vendor {number} does not exist"));
     let parsed = VendorNumber::parse(&number).map_err(|_| not_found())?;
     let loaded = commands::vendor(&platform.store, &company, &parsed).await?;
-    Ok(Json(vendor_json(&loaded.state.ok_or_else(not_found)?)))
+    let vendor = loaded.state.ok_or_else(not_found)?;
+    let clear = match &vendor.bank_account {
+        Some(sealed)
+            if auth.caller.may(
+                &crate::permissions::VENDOR_BANK_ACCOUNT_READ,
+                company.as_str(),
+            ) =>
+        {
+            Some(
+                field_keys(&platform)?
+                    .open(VENDOR_BANK_ACCOUNT_FIELD, &sealed.sealed)
+                    .map_err(|e| ApiError::internal(&e))?,
+            )
+        }
+        _ => None,
+    };
+    Ok(Json(vendor_json_with(&vendor, clear)))
 }

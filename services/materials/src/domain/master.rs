@@ -4,6 +4,7 @@ use super::*;
 use crate::valuation::ValuationMethod;
 use std::collections::BTreeMap;
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
+use tributary_kernel::sealed::Sealed;
 
 // ---------------------------------------------------------------------------------------------
 // Plant
@@ -306,7 +307,58 @@ pub enum VendorEvent {
         name: String,
         currency: Currency,
         payment_terms: PaymentTerms,
+        /// Since v2: the IBAN paid to, sealed (only the masked form is readable without the
+        /// field keys).
+        bank_account: Option<Sealed>,
     },
+}
+
+/// The field name vendors' bank accounts are sealed under.
+pub const VENDOR_BANK_ACCOUNT_FIELD: &str = "materials.vendor.bank_account";
+
+/// v1 of VendorCreated had no bank account.
+pub const VENDOR_CREATED_V1: tributary_kernel::event::Upcaster =
+    tributary_kernel::event::Upcaster {
+        event_type: "VendorCreated",
+        from_version: 1,
+        upcast: |mut payload| {
+            payload
+                .as_object_mut()
+                .ok_or("VendorCreated v1 is not an object")?
+                .insert("bank_account".into(), serde_json::Value::Null);
+            Ok(payload)
+        },
+    };
+
+/// An IBAN (ISO 13616): 15 to 34 letters and digits, a country code, two check digits that
+/// make the number modulo 97 equal 1; spaces are dropped, letters upper-cased.
+pub fn parse_iban(text: &str) -> Result<String, String> {
+    let iban: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if !(15..=34).contains(&iban.len()) || !iban.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err("must be an IBAN: 15 to 34 letters and digits".into());
+    }
+    let bytes = iban.as_bytes();
+    if !bytes[..2].iter().all(u8::is_ascii_uppercase) || !bytes[2..4].iter().all(u8::is_ascii_digit)
+    {
+        return Err("must be an IBAN: a country code and two check digits first".into());
+    }
+    let rearranged = iban[4..].chars().chain(iban[..4].chars());
+    let remainder = rearranged.fold(0u32, |acc, c| {
+        let value = c.to_digit(36).unwrap_or(0);
+        if value >= 10 {
+            (acc * 100 + value) % 97
+        } else {
+            (acc * 10 + value) % 97
+        }
+    });
+    if remainder != 1 {
+        return Err("is not a valid IBAN: its check digits do not match".into());
+    }
+    Ok(iban)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +368,7 @@ pub struct Vendor {
     pub name: String,
     pub currency: Currency,
     pub payment_terms: PaymentTerms,
+    pub bank_account: Option<Sealed>,
 }
 
 impl Vendor {
@@ -334,6 +387,7 @@ impl Vendor {
             name: vendor.name,
             currency: vendor.currency,
             payment_terms: vendor.payment_terms,
+            bank_account: vendor.bank_account,
         }])
     }
 
@@ -344,6 +398,7 @@ impl Vendor {
             name,
             currency,
             payment_terms,
+            bank_account,
         } = event;
         Some(Vendor {
             company: company.clone(),
@@ -351,6 +406,7 @@ impl Vendor {
             name: name.clone(),
             currency: currency.clone(),
             payment_terms: payment_terms.clone(),
+            bank_account: bank_account.clone(),
         })
     }
 }

@@ -258,6 +258,58 @@ async fn master_data_is_created_over_rest_and_bad_input_is_refused_naming_field_
     );
 }
 
+#[tokio::test]
+async fn vendors_bank_accounts_are_sealed_in_events_and_shown_in_clear_with_the_permission_only() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let iban = "DE89370400440532013000";
+    let vendor = json!({"number": "V-BANK", "name": "Bank Fasteners", "currency": "EUR",
+        "payment_terms": {"net_days": 30}, "bank_account": "de89 3704 0044 0532 0130 00"});
+    let created = app.ok("/api/v1/vendors", vendor.clone()).await;
+    assert_eq!(
+        created["bank_account"], "******************3000",
+        "{created}"
+    );
+    let mut wrong = vendor.clone();
+    wrong["number"] = json!("V-WRONG");
+    wrong["bank_account"] = json!("DE89 3704 0044 0532 0130 01");
+    refused(&app, "/api/v1/vendors", wrong, 422, "bank_account", "iban").await;
+    assert_eq!(app.get("/api/v1/vendors/V-WRONG").await.0, 404);
+
+    // The event store holds the sealed value and the masked form, never the number.
+    let events = app
+        .running()
+        .store
+        .load_type("materials.vendor")
+        .await
+        .unwrap();
+    let payload = events[0].payload.to_string();
+    assert!(
+        !payload.contains(iban) && !payload.contains("0532"),
+        "{payload}"
+    );
+    assert!(payload.contains("enc:v1:"), "{payload}");
+
+    // A purchaser sees the masked form, an accountant (and the administrator) the number.
+    let purchaser = crate::identity::user_with_roles(&app, "pete", &[("MAIN", "purchaser")]).await;
+    let accountant = crate::identity::user_with_roles(&app, "acc", &[("MAIN", "accountant")]).await;
+    for (token, shown) in [(purchaser, "******************3000"), (accountant, iban)] {
+        let fetched: Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/vendors/V-BANK", app.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(fetched["bank_account"], shown, "{fetched}");
+    }
+    assert_eq!(
+        app.get("/api/v1/vendors/V-BANK").await.1["bank_account"],
+        iban
+    );
+}
+
 /// Plants P100 (EUR, locations RAW and FG) and P200 (USD); BOLT-M8 (pieces, boxes of 12,
 /// moving average in P100 and P200), NUT-M8 (FIFO in P100); vendor V-ACME (EUR, 2/10 net 30);
 /// fiscal year 2026.
