@@ -16,6 +16,7 @@
 //! Contexts build on it and talk to each other only through the events it stores.
 
 pub mod aggregate;
+pub mod audit;
 pub mod auth;
 pub mod command;
 pub mod envelope;

@@ -60,7 +60,8 @@ impl Cause<'_> {
 
     pub fn metadata(&self) -> Metadata {
         Metadata {
-            request_id: None,
+            // The request of the command that caused it: the audit trail's "from which request".
+            request_id: self.event.metadata.request_id.clone(),
             idempotency_key: Some(self.idempotency_key()),
             user: self.event.metadata.user.clone(),
             causation_id: Some(self.event.id.to_string()),

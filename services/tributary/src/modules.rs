@@ -8,12 +8,16 @@ use tributary_kernel::lake::ViewSql;
 use tributary_lakehouse::catalog::{self, TableDefinition};
 
 /// Every context, in dependency order.
+/// Each with its audit trail (`<context>_audit`, see [`tributary_kernel::audit`]).
 pub fn all() -> Vec<Module> {
     vec![
         tributary_identity::module(),
         tributary_finance::module(),
         tributary_materials::module(),
     ]
+    .into_iter()
+    .map(tributary_kernel::audit::with_audit_trail)
+    .collect()
 }
 
 /// Every permission of the installation: the platform's and every context's (also those this
@@ -61,11 +65,13 @@ pub fn tables(modules: &[Module]) -> Vec<TableDefinition> {
     tables
 }
 
-/// The modules' views over the lake.
+/// The modules' views over the lake, and `audit_trail` over their audit tables.
 pub fn views(modules: &[Module]) -> Vec<ViewSql> {
+    let contexts: Vec<&str> = modules.iter().map(|m| m.name).collect();
     modules
         .iter()
         .flat_map(|m| m.views.iter().copied())
+        .chain((!contexts.is_empty()).then(|| tributary_kernel::audit::view(&contexts)))
         .collect()
 }
 

@@ -735,6 +735,30 @@ async fn a_reactors_posting_carries_the_user_whose_command_caused_it() {
         posting.metadata.causation_id.as_deref(),
         Some(receipt.id.to_string().as_str())
     );
+
+    // The lake's audit trail answers who changed the posting, when, from which request.
+    app.settle().await;
+    let rows = app
+        .sql(&format!(
+            "SELECT username, reactor, request_id, event_type, company, causation_id \
+             FROM audit_trail WHERE document = '{}' ORDER BY event_position",
+            posting.aggregate_id
+        ))
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0], "walt");
+    assert_eq!(rows[0][1], "finance.materials-postings");
+    assert_eq!(rows[0][2].as_str(), receipt.metadata.request_id.as_deref());
+    assert_eq!(rows[0][3], "JournalEntryPosted");
+    assert_eq!(rows[0][4], "MAIN");
+    assert_eq!(rows[0][5].as_str(), Some(receipt.id.to_string().as_str()));
+    // Every stored event has its row, users and roles (no company) included.
+    let audited = app.sql("SELECT count(*) AS n FROM audit_trail").await[0][0].clone();
+    assert_eq!(audited, json!(feed.len()), "one audit row per event");
+    let by_user = app
+        .sql("SELECT count(*) AS n FROM audit_trail WHERE context = 'identity' AND username = 'admin'")
+        .await;
+    assert!(by_user[0][0].as_i64().unwrap() >= 1, "{by_user:?}");
 }
 
 #[tokio::test]
