@@ -17,6 +17,7 @@
 //! on the company `*` holds in every company, also those created later.
 
 use crate::http::ApiError;
+use crate::ratelimit::{Admission, RateLimit, RateLimiterExtension};
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
 use axum::handler::Handler;
@@ -27,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The company every company's grants include.
 pub const ANY_COMPANY: &str = "*";
@@ -460,6 +462,11 @@ async fn guard(access: Access, mut request: Request, next: Next) -> Response {
         Ok(caller) => caller,
         Err(error) => return unauthorized(error),
     };
+    if let Some(RateLimiterExtension(limiter)) = request.extensions().get::<RateLimiterExtension>()
+        && let Admission::Limited { retry_after } = limiter.admit(&caller.user).await
+    {
+        return too_many_requests(&caller.user, limiter.limit(), retry_after);
+    }
     let permission = access.permission();
     if let Some(permission) = permission {
         if !caller.may_somewhere(permission) {
@@ -473,6 +480,26 @@ async fn guard(access: Access, mut request: Request, next: Next) -> Response {
     }
     request.extensions_mut().insert(Auth { caller, permission });
     next.run(request).await
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up).
+fn too_many_requests(user: &str, limit: RateLimit, retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "Too many requests",
+        format!(
+            "user {user} made more than {} requests in {} s; retry after {seconds} s",
+            limit.requests,
+            limit.window.as_secs()
+        ),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// The `company` query parameter, when the request has one.

@@ -485,6 +485,30 @@ impl EventStore {
         )
     }
 
+    /// Forgets the Idempotency-Keys stored before `older_than`; answers how many.
+    pub async fn expire_idempotency_keys(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(match &self.backend {
+            // SQLite keeps RFC 3339 texts of one format, which compare as their times do.
+            Backend::Sqlite { write, .. } => {
+                sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+                    .bind(older_than.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                    .execute(write)
+                    .await?
+                    .rows_affected()
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(older_than)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        })
+    }
+
     /// Appends atomically: every write, every read check and the idempotency record, or nothing.
     pub async fn append(&self, batch: AppendBatch) -> Result<Vec<EventEnvelope>, StoreError> {
         let count: usize = batch.writes.iter().map(|w| w.events.len()).sum();

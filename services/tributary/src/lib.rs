@@ -14,6 +14,7 @@ pub mod grafana;
 pub mod maintenance;
 pub mod modules;
 pub mod platform;
+pub mod ratelimit;
 pub mod suspense;
 
 use anyhow::Context;
@@ -34,6 +35,7 @@ use tributary_ingest::follower::{FollowerOptions, ReactorRunner};
 use tributary_ingest::relay::{Relay, RelayOptions};
 use tributary_ingest::{EventSource, KafkaEvents};
 use tributary_kernel::auth::{Access, Authenticator, RouteInfo, Routes};
+use tributary_kernel::ratelimit::{LocalLimiter, RateLimit, RateLimiter};
 use tributary_kernel::sealed::FieldKeys;
 use tributary_kernel::store::EventStore;
 use tributary_kernel::{Module, Platform};
@@ -91,7 +93,22 @@ pub struct Config {
     pub field_keys: Option<String>,
     /// Longest an HTTP request may take before it is answered 503.
     pub http_timeout: Duration,
+    /// Requests per user and window (429 past it); `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Where the rate limit's counts live (`redis://…`), shared by every process; `None`: in
+    /// each process.
+    pub redis_url: Option<String>,
+    /// How long an Idempotency-Key is remembered (then it may be used again).
+    pub idempotency_ttl: Duration,
 }
+
+/// The default request limit: 6,000 per user and minute (100 a second).
+pub const RATE_LIMIT_DEFAULT: RateLimit = RateLimit {
+    requests: 6_000,
+    window: Duration::from_secs(60),
+};
+/// How long Idempotency-Keys are kept by default.
+pub const IDEMPOTENCY_TTL_DEFAULT: Duration = Duration::from_secs(24 * 3600);
 
 /// Where report outputs go and how statements are laid out.
 #[derive(Debug, Clone, Default)]
@@ -212,6 +229,9 @@ impl Config {
             identity: IdentityOptions::default(),
             field_keys: None,
             http_timeout: HTTP_TIMEOUT_DEFAULT,
+            rate_limit: Some(RATE_LIMIT_DEFAULT),
+            redis_url: None,
+            idempotency_ttl: IDEMPOTENCY_TTL_DEFAULT,
         }
     }
 
@@ -542,7 +562,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let mut addr = config.http_addr;
     let mut routes = Vec::new();
+    if roles.api {
+        tasks.push(tokio::spawn(expire_idempotency_keys(
+            store.clone(),
+            config.idempotency_ttl,
+            shutdown_rx.clone(),
+        )));
+    }
     if roles.api || roles.query {
+        let rate_limiter: Option<Arc<dyn RateLimiter>> =
+            match (config.rate_limit, &config.redis_url) {
+                (None, _) => None,
+                (Some(limit), None) => Some(Arc::new(LocalLimiter::new(limit))),
+                (Some(limit), Some(url)) => Some(Arc::new(
+                    crate::ratelimit::RedisLimiter::connect(url, limit).await?,
+                )),
+            };
         let platform = Platform {
             store: store.clone(),
             lake: roles
@@ -561,6 +596,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 suspense,
                 identity: identity.clone(),
                 http_timeout: config.http_timeout,
+                rate_limiter,
             },
         );
         routes = served;
@@ -602,6 +638,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
+/// Forgets Idempotency-Keys older than `ttl`, at start and then every minute (or every `ttl`
+/// when shorter): a key is honoured for at least `ttl`.
+async fn expire_idempotency_keys(
+    store: EventStore,
+    ttl: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = ttl
+        .min(Duration::from_secs(60))
+        .max(Duration::from_millis(100));
+    loop {
+        let older_than =
+            chrono::Utc::now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        match store.expire_idempotency_keys(older_than).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::debug!(expired, "idempotency keys expired"),
+            Err(error) => tracing::warn!(%error, "idempotency keys could not be expired"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
+
 /// What the HTTP surface serves besides the modules' routes.
 pub struct Surfaces {
     pub reports: Option<Reports>,
@@ -609,6 +670,8 @@ pub struct Surfaces {
     pub suspense: (Router, Vec<RouteInfo>),
     pub identity: Identity,
     pub http_timeout: Duration,
+    /// The per-user request limit, when there is one.
+    pub rate_limiter: Option<Arc<dyn RateLimiter>>,
 }
 
 /// The HTTP surface of the api role (every module's commands) and the query role (SQL and
@@ -626,6 +689,7 @@ pub fn router(
         suspense,
         identity,
         http_timeout,
+        rate_limiter,
     } = surfaces;
     let mut routes: Routes<Platform> = Routes::new();
     for module in modules {
@@ -659,9 +723,15 @@ pub fn router(
         declared.extend(info);
     }
     let authenticator: Arc<dyn Authenticator> = Arc::new(identity);
-    let router = router
+    let mut router = router
         .fallback(|| async { tributary_kernel::http::ApiError::not_found("no such route") })
-        .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(axum::extract::DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX));
+    if let Some(limiter) = rate_limiter {
+        router = router.layer(axum::middleware::from_fn(move |request, next| {
+            tributary_kernel::ratelimit::with_rate_limiter(limiter.clone(), request, next)
+        }));
+    }
+    let router = router
         .layer(axum::middleware::from_fn(move |request, next| {
             tributary_kernel::auth::with_authenticator(authenticator.clone(), request, next)
         }))

@@ -96,6 +96,16 @@ struct RunArgs {
     /// Longest an HTTP request may take, in seconds, before it is answered 503.
     #[arg(long, env = "TRIBUTARY_HTTP_TIMEOUT_SECONDS", default_value_t = 60)]
     http_timeout_seconds: u64,
+    /// Requests one user may make per minute before 429 (0: no limit).
+    #[arg(long, env = "TRIBUTARY_RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
+    rate_limit_per_minute: u64,
+    /// Redis the rate limit counts in, shared by every process (e.g. redis://127.0.0.1:6379);
+    /// default: each process counts its own.
+    #[arg(long, env = "TRIBUTARY_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Hours an Idempotency-Key is remembered; afterwards it may be used again.
+    #[arg(long, env = "TRIBUTARY_IDEMPOTENCY_KEY_HOURS", default_value_t = 24)]
+    idempotency_key_hours: u64,
     /// Longest a query may run, in milliseconds (HTTP, the wire endpoint, report runs).
     #[arg(long, env = "TRIBUTARY_QUERY_TIMEOUT_MS", default_value_t = 30_000)]
     query_timeout_ms: u64,
@@ -224,6 +234,13 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     });
     config.field_keys = args.field_keys;
     config.http_timeout = std::time::Duration::from_secs(args.http_timeout_seconds);
+    config.rate_limit =
+        (args.rate_limit_per_minute > 0).then_some(tributary_kernel::ratelimit::RateLimit {
+            requests: args.rate_limit_per_minute,
+            window: std::time::Duration::from_secs(60),
+        });
+    config.redis_url = args.redis_url;
+    config.idempotency_ttl = std::time::Duration::from_secs(args.idempotency_key_hours * 3600);
     config.query_limits = tributary_lakehouse::QueryLimits {
         timeout_ms: args.query_timeout_ms,
         memory_bytes_max: args.query_memory_mib << 20,

@@ -105,6 +105,8 @@ pub async fn admin_client(base: &str) -> reqwest::Client {
 pub fn config(dir: &std::path::Path, database: Option<&TestDatabase>) -> Config {
     let mut config = Config::embedded(dir.to_path_buf(), "127.0.0.1:0".parse().expect("address"));
     config.identity.admin_password = Some(TEST_ADMIN_PASSWORD.into());
+    // Tests post as one user as fast as they can; the limit has its own test.
+    config.rate_limit = None;
     config.database_url = database.map(|d| d.url.clone());
     config.runner.poll_interval_ms = 50;
     if let Some(pg) = &mut config.pg {

@@ -91,3 +91,162 @@ async fn a_request_longer_than_the_http_time_limit_is_answered_503_at_the_limit(
         started.elapsed()
     );
 }
+
+/// Sends `GET /api/v1/auth/me` as the app's admin until one is refused; answers how many
+/// passed and the refusal.
+async fn requests_until_limited(
+    base: &str,
+    client: &reqwest::Client,
+    most: usize,
+) -> (usize, u16, Option<String>, serde_json::Value) {
+    for sent in 0..most {
+        let response = client
+            .get(format!("{base}/api/v1/auth/me"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        if status != 200 {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            return (sent, status, retry_after, response.json().await.unwrap());
+        }
+    }
+    (most, 200, None, serde_json::Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_past_the_request_limit_gets_429_counted_in_the_process_or_in_redis() {
+    // Redis is on this machine kind (README); its counts are shared by both apps below.
+    let redis = std::env::var("TRIBUTARY_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    for shared in [None, Some(redis)] {
+        if let Some(url) = &shared {
+            // The administrators of earlier runs counted in this Redis too.
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg("tributary:rate:admin:*")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if !keys.is_empty() {
+                let _: () = redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = config(dir.path(), None);
+        settings.rate_limit = Some(tributary_kernel::ratelimit::RateLimit {
+            requests: 20,
+            window: Duration::from_secs(3_600),
+        });
+        settings.redis_url = shared.clone();
+        let running = tributary::start(settings).await.unwrap();
+        let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+        // A user of this app only: Redis keys are per user name, and other runs of this test
+        // share the Redis server.
+        let name = format!("rl{}", uuid::Uuid::new_v4().simple());
+        let name = &name[..20];
+        app.ok(
+            "/api/v1/users",
+            json!({"username": name, "name": "Rate", "password": "rate limited user",
+                   "roles": [{"company": "*", "role": "analyst"}]}),
+        )
+        .await;
+        let user = tributary::client::logged_in(&app.base, name, "rate limited user", 4)
+            .await
+            .unwrap();
+        let (passed, status, retry_after, problem) =
+            requests_until_limited(&app.base, &user, 40).await;
+        assert_eq!((passed, status), (20, 429), "{problem}");
+        assert_eq!(
+            problem["type"],
+            "https://tributary.dev/problems/rate_limited"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains("20 requests"),
+            "{problem}"
+        );
+        let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
+        assert!((1..=3_600).contains(&seconds), "{seconds}");
+        // Other users are not limited by this one.
+        assert_eq!(app.get("/api/v1/auth/me").await.0, 200);
+        if shared.is_some() {
+            // A second process of the installation counts on from the same Redis keys.
+            let dir = tempfile::tempdir().unwrap();
+            let mut settings = config(dir.path(), None);
+            settings.rate_limit = Some(tributary_kernel::ratelimit::RateLimit {
+                requests: 20,
+                window: Duration::from_secs(3_600),
+            });
+            settings.redis_url = shared.clone();
+            let other = tributary::start(settings).await.unwrap();
+            let other = TestApp::wrap(other, dir, None, Backend::Sqlite).await;
+            other
+                .ok(
+                    "/api/v1/users",
+                    json!({"username": name, "name": "Rate", "password": "rate limited user",
+                           "roles": [{"company": "*", "role": "analyst"}]}),
+                )
+                .await;
+            let user = tributary::client::logged_in(&other.base, name, "rate limited user", 4)
+                .await
+                .unwrap();
+            let (passed, status, _, problem) = requests_until_limited(&other.base, &user, 5).await;
+            assert_eq!((passed, status), (0, 429), "{problem}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_expire_after_their_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), None);
+    settings.idempotency_ttl = Duration::from_secs(2);
+    let running = tributary::start(settings).await.unwrap();
+    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    app.setup_ledger().await;
+    let body = json!({"posting_date": "2026-05-02", "lines": [
+        {"account": "1000", "debit": "42.00", "currency": "EUR"},
+        {"account": "4000", "credit": "42.00", "currency": "EUR"}]})
+    .to_string();
+    let key = [("idempotency-key", "expiring-1")];
+    let post = |body: String| {
+        let app = &app;
+        async move {
+            app.request(
+                reqwest::Method::POST,
+                "/api/v1/journal-entries",
+                Some(&body),
+                &key,
+            )
+            .await
+        }
+    };
+    let (status, _, first) = post(body.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    // Within its time another body under the key is refused; after it, the key is free.
+    let other = body.replace("42.00", "43.00");
+    let (status, _, _) = post(other.clone()).await;
+    assert_eq!(status, 409, "the key is remembered at first");
+    let started = Instant::now();
+    loop {
+        let (status, _, answer) = post(other.clone()).await;
+        if status == 201 {
+            assert_ne!(answer["id"], first["id"], "a new entry");
+            break;
+        }
+        assert_eq!(status, 409, "{answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the key never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
