@@ -146,6 +146,13 @@ pub struct Suspended {
     pub problem: serde_json::Value,
     pub status: String,
     pub attempts: i64,
+    /// The causing event's company, when it has one.
+    pub company: Option<String>,
+}
+
+/// The company an event belongs to: its payload's `company` field, when it has one.
+pub fn company_of(event: &EventEnvelope) -> Option<&str> {
+    event.payload.get("company").and_then(|c| c.as_str())
 }
 
 /// Suspense and follower positions in the event store's database.
@@ -169,8 +176,8 @@ impl Follow<'_> {
                 let now = Utc::now().to_rfc3339();
                 sqlx::query(
                     "INSERT INTO reactor_suspense (reactor, event_id, event_type, aggregate_type, aggregate_id, \
-                     correlation_id, reason, problem, status, attempts, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', 1, ?, ?) \
+                     correlation_id, reason, problem, status, attempts, created_at, updated_at, company) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', 1, ?, ?, ?) \
                      ON CONFLICT (reactor, event_id) DO UPDATE SET reason = excluded.reason, \
                      problem = excluded.problem, status = 'open', attempts = reactor_suspense.attempts + 1, \
                      updated_at = excluded.updated_at",
@@ -185,14 +192,15 @@ impl Follow<'_> {
                 .bind(problem)
                 .bind(&now)
                 .bind(&now)
+                .bind(company_of(event))
                 .execute(&write)
                 .await?;
             }
             Database::Postgres(pool) => {
                 sqlx::query(
                     "INSERT INTO reactor_suspense (reactor, event_id, event_type, aggregate_type, aggregate_id, \
-                     correlation_id, reason, problem, status, attempts) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', 1) \
+                     correlation_id, reason, problem, status, attempts, company) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', 1, $9) \
                      ON CONFLICT (reactor, event_id) DO UPDATE SET reason = excluded.reason, \
                      problem = excluded.problem, status = 'open', attempts = reactor_suspense.attempts + 1, \
                      updated_at = now()",
@@ -205,6 +213,7 @@ impl Follow<'_> {
                 .bind(correlation)
                 .bind(reason)
                 .bind(problem)
+                .bind(company_of(event))
                 .execute(&pool)
                 .await?;
             }
@@ -240,38 +249,58 @@ impl Follow<'_> {
         Ok(())
     }
 
-    /// Suspended reactions, newest first; `status` filters (`open`, `resolved`).
+    /// Suspended reactions, newest first; `status` filters (`open`, `resolved`),
+    /// `companies` (when given) keeps those of these companies.
     pub async fn suspended(
         &self,
         status: Option<&str>,
+        companies: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<Suspended>, StoreError> {
         const COLUMNS: &str = "reactor, event_id, event_type, aggregate_type, aggregate_id, \
-            correlation_id, reason, problem, status, attempts";
+            correlation_id, reason, problem, status, attempts, company";
+        // $1 status, $2 limit, $3… the companies (`?n` on SQLite).
+        let of_companies = companies.map_or(String::new(), |companies| {
+            let placeholders: Vec<String> = (0..companies.len())
+                .map(|i| format!("${}", i + 3))
+                .collect();
+            if placeholders.is_empty() {
+                " AND false".to_owned()
+            } else {
+                format!(" AND company IN ({})", placeholders.join(", "))
+            }
+        });
+        let sql = format!(
+            "SELECT {COLUMNS} FROM reactor_suspense WHERE ($1 IS NULL OR status = $1){of_companies} \
+             ORDER BY created_at DESC LIMIT $2"
+        );
         let rows = match self.store.database() {
-            Database::Sqlite { read, .. } => sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM reactor_suspense WHERE (? IS NULL OR status = ?) \
-                     ORDER BY created_at DESC LIMIT ?"
-            ))
-            .bind(status)
-            .bind(status)
-            .bind(limit)
-            .fetch_all(&read)
-            .await?
-            .iter()
-            .map(suspended_from_row)
-            .collect::<Result<Vec<_>, _>>()?,
-            Database::Postgres(pool) => sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM reactor_suspense WHERE ($1::text IS NULL OR status = $1) \
-                 ORDER BY created_at DESC LIMIT $2"
-            ))
-            .bind(status)
-            .bind(limit)
-            .fetch_all(&pool)
-            .await?
-            .iter()
-            .map(suspended_from_row)
-            .collect::<Result<Vec<_>, _>>()?,
+            Database::Sqlite { read, .. } => {
+                let sql = sql.replace('$', "?");
+                let mut query = sqlx::query(&sql).bind(status).bind(limit);
+                for company in companies.unwrap_or_default() {
+                    query = query.bind(company);
+                }
+                query
+                    .fetch_all(&read)
+                    .await?
+                    .iter()
+                    .map(suspended_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Database::Postgres(pool) => {
+                let sql = sql.replace("($1 IS NULL", "($1::text IS NULL");
+                let mut query = sqlx::query(&sql).bind(status).bind(limit);
+                for company in companies.unwrap_or_default() {
+                    query = query.bind(company);
+                }
+                query
+                    .fetch_all(&pool)
+                    .await?
+                    .iter()
+                    .map(suspended_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
         };
         Ok(rows)
     }
@@ -363,6 +392,7 @@ where
         problem: serde_json::from_str(&problem).unwrap_or(serde_json::Value::Null),
         status: row.try_get("status")?,
         attempts,
+        company: row.try_get("company")?,
     })
 }
 

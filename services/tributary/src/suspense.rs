@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use tributary_kernel::Platform;
-use tributary_kernel::auth::{Access::Permission, RouteInfo, Routes, platform};
+use tributary_kernel::auth::{
+    ANY_COMPANY, Access::Permission, Auth, CompanyScope, RouteInfo, Routes, platform,
+};
 use tributary_kernel::http::ApiError;
-use tributary_kernel::reactor::{Follow, Reaction, Reactor, retry};
+use tributary_kernel::reactor::{Follow, Reaction, Reactor, company_of, retry};
 
 /// Suspended reactions listed at most.
 pub const SUSPENSE_LIST_MAX: i64 = 500;
@@ -50,8 +52,10 @@ struct ListQuery {
     status: Option<String>,
 }
 
+/// The suspended reactions of the caller's companies (every one with the permission in `*`).
 async fn list(
     State(state): State<SuspenseState>,
+    auth: Auth,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(status) = query.status.as_deref()
@@ -64,16 +68,27 @@ async fn list(
             "must be open or resolved",
         ));
     }
+    let companies: Option<Vec<String>> = match auth.caller.scope(&platform::SUSPENSE_READ) {
+        CompanyScope::All => None,
+        CompanyScope::Only(companies) => Some(companies.into_iter().collect()),
+    };
     let suspended = Follow {
         store: &state.platform.store,
     }
-    .suspended(query.status.as_deref(), SUSPENSE_LIST_MAX)
+    .suspended(
+        query.status.as_deref(),
+        companies.as_deref(),
+        SUSPENSE_LIST_MAX,
+    )
     .await?;
     Ok(Json(json!(suspended)))
 }
 
+/// Retries one reaction; the permission is needed in the causing event's company (in `*` for
+/// an event of no company).
 async fn retry_one(
     State(state): State<SuspenseState>,
+    auth: Auth,
     Path((reactor, event_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let Some(found) = state.reactors.iter().find(|r| r.name() == reactor) else {
@@ -83,6 +98,14 @@ async fn retry_one(
     };
     let event = uuid::Uuid::parse_str(&event_id)
         .map_err(|_| ApiError::not_found(format!("event {event_id} does not exist")))?;
+    let cause = state
+        .platform
+        .store
+        .event(event)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("event {event_id} does not exist")))?;
+    let company = company_of(&cause).unwrap_or(ANY_COMPANY);
+    auth.caller.require(&platform::SUSPENSE_RETRY, company)?;
     let reaction = retry(&state.platform, found.as_ref(), event)
         .await
         .map_err(|error| match error {

@@ -154,15 +154,48 @@ async fn goods_movements_post_to_the_ledger_by_themselves_once_each() {
         (200, &json!("1300")),
         "{set}"
     );
-    let (status, retried) = app
-        .post(
-            &format!(
-                "/api/v1/suspense/finance.materials-postings/{}/retry",
-                suspended["event_id"].as_str().unwrap()
-            ),
-            json!(null),
-        )
-        .await;
+    // Suspense is per company: a finance manager of another company sees none of MAIN's and
+    // retries none; MAIN's own sees it.
+    assert_eq!(suspended["company"], "MAIN", "{suspended}");
+    let retry_url = format!(
+        "{}/api/v1/suspense/finance.materials-postings/{}/retry",
+        app.base,
+        suspended["event_id"].as_str().unwrap()
+    );
+    for (user, company, seen, retry_refused) in
+        [("fm-b", "B", 0, true), ("fm-main", "MAIN", 1, false)]
+    {
+        let token =
+            crate::identity::user_with_roles(&app, user, &[(company, "finance_manager")]).await;
+        let listed: Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/suspense?status=open", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), seen, "{user}: {listed}");
+        if retry_refused {
+            let refused = reqwest::Client::new()
+                .post(&retry_url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status().as_u16(), 403);
+            let problem: Value = refused.json().await.unwrap();
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("platform.suspense.retry in company MAIN"),
+                "{problem}"
+            );
+        }
+    }
+    let (status, retried) = app.post(&retry_url[app.base.len()..], json!(null)).await;
     assert_eq!(
         (status, &retried["status"]),
         (200, &json!("resolved")),

@@ -219,7 +219,7 @@ async fn a_reactor_posts_once_suspends_what_is_refused_and_retries_it() {
     let still_open = Follow {
         store: &platform.store,
     }
-    .suspended(Some("open"), 10)
+    .suspended(Some("open"), None, 10)
     .await
     .unwrap();
     assert_eq!(still_open.len(), 1, "the other one waits for its own retry");

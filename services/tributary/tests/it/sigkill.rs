@@ -309,7 +309,7 @@ async fn kill_9_while_the_reactor_posts_loses_and_doubles_no_posting() {
         "no posting without its movement"
     );
     let open = tributary_kernel::reactor::Follow { store }
-        .suspended(Some("open"), 10)
+        .suspended(Some("open"), None, 10)
         .await
         .unwrap();
     assert!(open.is_empty(), "nothing in suspense: {open:?}");
