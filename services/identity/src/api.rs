@@ -477,7 +477,7 @@ async fn change_user(
     .await?;
     if locking {
         identity
-            .end_sessions(&username.to_lowercase())
+            .end_sessions(&username.to_lowercase(), None)
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
@@ -518,7 +518,7 @@ async fn set_password(
         .keep_scram_secret_quietly(&id, &body.password, Some(&password_hash))
         .await;
     identity
-        .end_sessions(&id)
+        .end_sessions(&id, None)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(response)
@@ -568,6 +568,8 @@ async fn change_own_password(
         writes: decided.writes(),
         reads: vec![],
     };
+    // The session that changed its password goes on; every other one ends.
+    let current = request.auth.caller.session.clone();
     let response = request
         .commit_without_company(
             identity.store(),
@@ -582,7 +584,7 @@ async fn change_own_password(
         .await;
     identity.forget_users().await;
     identity
-        .end_sessions(&loaded.id)
+        .end_sessions(&loaded.id, current.as_deref())
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(response)

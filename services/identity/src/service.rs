@@ -326,13 +326,23 @@ impl Identity {
         Ok(())
     }
 
-    /// After a new password or a lock: every refresh token of the user is revoked.
-    pub async fn end_sessions(&self, username: &str) -> Result<(), String> {
-        self.inner
-            .tokens
-            .revoke_user_refresh(username, now())
+    /// After a new password or a lock: every session of the user ends (its refresh tokens and
+    /// its access tokens are revoked), but `keep` (the session that changed its own password).
+    pub async fn end_sessions(&self, username: &str, keep: Option<&str>) -> Result<(), String> {
+        let now = now();
+        let tokens = &self.inner.tokens;
+        let sessions = tokens
+            .user_sessions(username, now)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        for session in sessions.iter().filter(|s| Some(s.as_str()) != keep) {
+            tokens
+                .revoke_session(session, now, now + self.access_ttl_seconds())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.forget_revocations().await;
+        Ok(())
     }
 
     fn access_ttl_seconds(&self) -> i64 {

@@ -247,20 +247,23 @@ impl TokenStore {
         self.revoke(&session_token_id(session), until).await
     }
 
-    /// Revokes every refresh token of a user (a new password, a lock).
-    pub async fn revoke_user_refresh(&self, username: &str, now: i64) -> Result<(), sqlx::Error> {
-        on!(&self.db, true, |pool| {
-            sqlx::query(
-                "UPDATE identity_refresh_tokens SET revoked_at = $1 \
-                 WHERE username = $2 AND revoked_at IS NULL",
+    /// The sessions of a user that can still be refreshed.
+    pub async fn user_sessions(
+        &self,
+        username: &str,
+        now: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = on!(&self.db, false, |pool| {
+            sqlx::query_as(
+                "SELECT DISTINCT session FROM identity_refresh_tokens \
+                 WHERE username = $1 AND revoked_at IS NULL AND expires_at >= $2",
             )
-            .bind(now)
             .bind(username)
-            .execute(pool)
+            .bind(now)
+            .fetch_all(pool)
             .await?
-            .rows_affected()
         });
-        Ok(())
+        Ok(rows.into_iter().map(|(session,)| session).collect())
     }
 
     /// Records a revoked access token id (or session) until it would expire anyway, and

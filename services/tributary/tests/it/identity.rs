@@ -281,6 +281,8 @@ async fn passwords_change_and_locked_users_are_refused() {
         (status, body["errors"][0]["field"].clone()),
         (422, json!("new_password"))
     );
+    // Another device of hers, logged in before the change.
+    let (_, other_device) = login(&app, "ana", "ana password 1234").await;
     let (status, _, body) = send(
         reqwest::Method::POST,
         password,
@@ -289,6 +291,27 @@ async fn passwords_change_and_locked_users_are_refused() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // The other device's session ends (its access and refresh tokens); this one goes on.
+    let me = format!("{}/api/v1/auth/me", app.base);
+    let other_access = other_device["access_token"].as_str().unwrap();
+    assert_eq!(
+        send(reqwest::Method::GET, me.clone(), Some(other_access), None)
+            .await
+            .0,
+        401
+    );
+    let (status, _, _) = send(
+        reqwest::Method::POST,
+        format!("{}/api/v1/auth/refresh", app.base),
+        None,
+        Some(&json!({"refresh_token": other_device["refresh_token"]})),
+    )
+    .await;
+    assert_eq!(status, 401, "the other device's refresh token was revoked");
+    assert_eq!(
+        send(reqwest::Method::GET, me, Some(&token), None).await.0,
+        200
+    );
     assert_eq!(login(&app, "ana", "ana password 1234").await.0, 401);
     let (status, tokens) = login(&app, "ana", "a brand new one").await;
     assert_eq!(status, 200, "{tokens}");
