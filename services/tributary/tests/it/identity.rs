@@ -846,6 +846,20 @@ async fn sql_shows_the_rows_of_the_callers_companies_only_and_raw_events_need_th
             "{statement}: {counted}"
         );
     }
+    // No predicate of the caller is evaluated on another company's rows: one that fails on
+    // B's 77.00 (and only there) would otherwise tell that such a row exists.
+    for statement in [
+        "SELECT count(*) FROM gl_journal_lines \
+         WHERE 1 / (CASE WHEN debit = 77 THEN 0 ELSE 1 END) = 1",
+        "SELECT count(*) FROM gl_journal_lines \
+         WHERE company <> 'B' OR 1 / (CASE WHEN debit = 77 THEN 0 ELSE 1 END) = 1",
+        "SELECT count(*) FROM gl_account_balances \
+         WHERE 1 / (CASE WHEN company = 'B' THEN 0 ELSE 1 END) = 1",
+    ] {
+        let (status, _, counted) = sql(analyst.clone(), statement).await;
+        assert_eq!(status, 200, "{statement}: {counted}");
+        assert!(counted["rows"][0][0].as_i64().unwrap() >= 1, "{counted}");
+    }
     let (status, _, refused) = sql(analyst.clone(), "SELECT count(*) FROM bronze_events").await;
     assert_eq!(status, 403, "{refused}");
     assert!(
@@ -854,6 +868,13 @@ async fn sql_shows_the_rows_of_the_callers_companies_only_and_raw_events_need_th
             .unwrap()
             .contains("sql.raw_events.read")
     );
+    // The same predicate does fail where B's row is seen.
+    let (status, _, failed) = sql(
+        auditor.clone(),
+        "SELECT count(*) FROM gl_journal_lines WHERE 1 / (CASE WHEN debit = 77 THEN 0 ELSE 1 END) = 1",
+    )
+    .await;
+    assert_eq!(status, 400, "{failed}");
     // Every company for the auditor, raw events included.
     let (_, _, seen) = sql(auditor.clone(), companies).await;
     assert_eq!(seen["rows"], json!([["B"], ["MAIN"]]));
