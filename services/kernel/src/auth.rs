@@ -166,6 +166,13 @@ impl Catalog {
         role::BUILT_IN.contains(&name)
     }
 
+    /// The built-in roles holding `permission` (the administrator first: it holds all).
+    pub fn roles_holding(&self, permission: &Permission) -> Vec<&'static str> {
+        std::iter::once(role::ADMINISTRATOR)
+            .chain(permission.roles.iter().copied())
+            .collect()
+    }
+
     /// The permissions a built-in role holds (none for an unknown name).
     pub fn role_permissions(&self, role_name: &str) -> BTreeSet<&'static str> {
         self.permissions

@@ -307,6 +307,44 @@ fn join_path(path: &str, name: &str) -> String {
     }
 }
 
+/// Longest plain-text error body turned into a problem's detail.
+const PLAIN_ERROR_BYTES_MAX: usize = 16 * 1024;
+
+/// Middleware: an error answered as plain text (axum's own rejections: a path segment or a
+/// query string that does not parse, a method the route does not take) becomes a problem
+/// document with the same status, headers and cause, like every other error of the API.
+pub async fn plain_errors_as_problems(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    let empty_error = (status.is_client_error() || status.is_server_error())
+        && response.headers().get(header::CONTENT_TYPE).is_none();
+    if !(status.is_client_error() || status.is_server_error()) || !(plain || empty_error) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, PLAIN_ERROR_BYTES_MAX)
+        .await
+        .unwrap_or_default();
+    let title = status.canonical_reason().unwrap_or("Error");
+    let slug = title.to_lowercase().replace([' ', '-'], "_");
+    let detail = match String::from_utf8_lossy(&bytes).trim() {
+        "" => title.to_owned(),
+        text => text.to_owned(),
+    };
+    let mut problem = ApiError::new(status, &slug, title, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
+}
+
 /// Adds an `x-request-id` (the client's, if it sent a sane one) to the request and response,
 /// and runs the request inside a tracing span carrying it.
 pub async fn request_id(mut request: Request, next: Next) -> Response {

@@ -26,6 +26,7 @@ pub mod lake;
 pub mod master;
 pub mod module;
 pub mod money;
+pub mod openapi;
 pub mod ratelimit;
 pub mod reactor;
 pub mod sealed;

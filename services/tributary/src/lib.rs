@@ -722,6 +722,21 @@ pub fn router(
         router = router.merge(part);
         declared.extend(info);
     }
+    // The document of every route served here, itself included.
+    declared.push(RouteInfo {
+        method: axum::http::Method::GET,
+        path: OPENAPI_PATH,
+        access: Access::Public,
+    });
+    let document = Arc::new(tributary_kernel::openapi::document(
+        &declared,
+        &modules::catalog(),
+        env!("CARGO_PKG_VERSION"),
+    ));
+    let (openapi, _) = Routes::new()
+        .get(OPENAPI_PATH, Access::Public, openapi_json)
+        .with_state(document);
+    router = router.merge(openapi);
     let authenticator: Arc<dyn Authenticator> = Arc::new(identity);
     let mut router = router
         .fallback(|| async { tributary_kernel::http::ApiError::not_found("no such route") })
@@ -739,9 +754,19 @@ pub fn router(
             tributary_kernel::http::time_limit(http_timeout, request, next)
         }))
         .layer(axum::middleware::from_fn(
+            tributary_kernel::http::plain_errors_as_problems,
+        ))
+        .layer(axum::middleware::from_fn(
             tributary_kernel::http::request_id,
         ));
     (router, declared)
+}
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+async fn openapi_json(State(document): State<Arc<serde_json::Value>>) -> impl IntoResponse {
+    Json(document.as_ref().clone())
 }
 
 /// Whether the event store answers. Says nothing of why not: the cause is logged.

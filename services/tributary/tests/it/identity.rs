@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use tributary_kernel::auth::Access;
 
 /// The token signing secret of the tests that forge tokens.
-const SECRET: &str = "a token signing secret of the identity tests, 32+ bytes";
+pub(crate) const SECRET: &str = "a token signing secret of the identity tests, 32+ bytes";
 
-async fn send(
+pub(crate) async fn send(
     method: reqwest::Method,
     url: String,
     token: Option<&str>,
@@ -31,7 +31,7 @@ async fn send(
     (status, headers, body)
 }
 
-async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
+pub(crate) async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
     let (status, _, body) = send(
         reqwest::Method::POST,
         format!("{}/api/v1/auth/login", app.base),
@@ -64,7 +64,7 @@ pub(crate) async fn user_with_roles(
 }
 
 /// A token signed with the test secret under `kid`, with the given claims.
-fn forge(kid: &str, claims: &Value) -> String {
+pub(crate) fn forge(kid: &str, claims: &Value) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(
@@ -75,7 +75,7 @@ fn forge(kid: &str, claims: &Value) -> String {
     .unwrap()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 

@@ -18,6 +18,7 @@ mod legacy_store;
 mod limits;
 mod materials;
 mod modules;
+mod openapi;
 mod pipelines;
 mod procure_to_pay;
 mod reactors;
