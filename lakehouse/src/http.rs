@@ -22,14 +22,16 @@ use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::http::{ApiError, JsonBody};
 
 pub fn router() -> Routes<QueryService> {
-    Routes::new().post(
-        "/api/v1/sql",
-        Permission(&tributary_kernel::auth::platform::SQL_READ),
-        run_sql,
-    )
+    Routes::new()
+        .post(
+            "/api/v1/sql",
+            Permission(&tributary_kernel::auth::platform::SQL_READ),
+            run_sql,
+        )
+        .accepts::<SqlBody>()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SqlBody {
     sql: String,

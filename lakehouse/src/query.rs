@@ -136,12 +136,15 @@ impl QueryResult {
 /// A table computed when read (platform status), served beside the lake's tables.
 pub type SystemTable = (&'static str, Arc<dyn TableProvider>);
 
-/// The tables that hold raw events of every company: read only with the scope's
+/// The tables that hold raw records of every company: read only with the scope's
 /// `raw_events` (the permission `sql.raw_events.read` in every company).
-pub const RAW_EVENT_TABLES: [&str; 3] = [
+pub const RAW_EVENT_TABLES: [&str; 4] = [
     "bronze_events",
     "bronze_dead_letters",
     "pipeline_dead_letters",
+    // Every company's report runs (parameters, errors, output paths); REST shows each caller
+    // the runs they may see.
+    "report_runs",
 ];
 
 /// What one caller's SQL may read, enforced where the tables are resolved (not by trusting

@@ -30,7 +30,7 @@ pub fn scoped(
         return Ok(Arc::new(Refused {
             schema: table.schema(),
             reason: format!(
-                "{name} holds the raw events of every company: reading it needs the permission sql.raw_events.read in every company"
+                "{name} holds raw records of every company: reading it needs the permission sql.raw_events.read in every company"
             ),
         }));
     }

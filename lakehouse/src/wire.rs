@@ -49,7 +49,7 @@ use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::FieldInfo;
 use pgwire::api::results::{Response, SendableRowStream};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers,
@@ -488,8 +488,21 @@ fn login_unavailable(error: &AuthError) -> PgWireError {
     )))
 }
 
+/// `bytes` bytes the process derives from `user` with a key of its own (SipHash with random
+/// keys): stable for one name, unpredictable without the key.
+fn decoy(user: &str, purpose: &str, bytes: usize) -> Vec<u8> {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
+    (0u64..)
+        .flat_map(|block| key.hash_one((user, purpose, block)).to_be_bytes())
+        .take(bytes)
+        .collect()
+}
+
 /// Each user's SCRAM secret, kept by the installation when their password was set or last
-/// used. Unknown users and users without a secret go through the same exchange with a random
+/// used. Unknown users and users without a secret go through the same exchange with a decoy
 /// secret, so a wrong username looks like a wrong password.
 struct ScramSecrets {
     logins: Arc<dyn WireLogins>,
@@ -512,8 +525,11 @@ impl AuthSource for ScramSecrets {
                     user,
                     "SQL login without a SCRAM secret: unknown, locked, or no password used since it was set (log in once over HTTP or TLS)"
                 );
-                let mock = || uuid::Uuid::new_v4().as_bytes().to_vec();
-                Ok(Password::new(Some(mock()), [mock(), mock()].concat()))
+                // The same salt for the same name every time, as a real secret has.
+                Ok(Password::new(
+                    Some(decoy(user, "salt", 16)),
+                    decoy(user, "salted", 32),
+                ))
             }
             Err(error) => Err(login_unavailable(&error)),
         }
@@ -1002,9 +1018,31 @@ impl ExtendedQueryHandler for WireService {
     {
         let (deadline, timeout_ms) = self.deadline(client);
         let session = self.sessions.of(client).await?;
+        // Planned again in the session of the user's grants now: a statement prepared before
+        // a role was revoked must not keep reading through the tables it was planned with.
+        let stored = &portal.statement;
+        let replanned = session
+            .query_parser()
+            .parse_sql(client, &stored.statement.0, &stored.parameter_types)
+            .await?;
+        let mut fresh = Portal::default();
+        fresh.name.clone_from(&portal.name);
+        fresh.statement = match replanned {
+            Some(statement) => Arc::new(StoredStatement::new(
+                stored.id.clone(),
+                statement,
+                stored.parameter_types.clone(),
+            )),
+            None => stored.clone(),
+        };
+        fresh.parameter_format = portal.parameter_format.clone();
+        fresh.parameters.clone_from(&portal.parameters);
+        fresh.result_column_format = portal.result_column_format.clone();
+        fresh.state = portal.state.clone();
+        let portal = fresh;
         let response = tokio::time::timeout_at(
             deadline,
-            ExtendedQueryHandler::do_query(session.as_ref(), client, portal, max_rows),
+            ExtendedQueryHandler::do_query(session.as_ref(), client, &portal, max_rows),
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;

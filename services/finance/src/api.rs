@@ -56,6 +56,7 @@ pub fn router() -> Routes {
             Permission(&COMPANY_WRITE),
             create_company,
         )
+        .accepts::<CreateCompanyBody>()
         .get(
             "/api/v1/companies",
             Permission(&COMPANY_READ),
@@ -66,12 +67,14 @@ pub fn router() -> Routes {
             Permission(&ACCOUNT_WRITE),
             create_account,
         )
+        .accepts::<CreateAccountBody>()
         .get("/api/v1/accounts", Permission(&ACCOUNT_READ), list_accounts)
         .patch(
             "/api/v1/accounts/{number}",
             Permission(&ACCOUNT_WRITE),
             change_account,
         )
+        .accepts::<ChangeAccountBody>()
         .get(
             "/api/v1/accounts/{number}",
             Permission(&ACCOUNT_READ),
@@ -82,6 +85,7 @@ pub fn router() -> Routes {
             Permission(&FISCAL_YEAR_WRITE),
             create_fiscal_year,
         )
+        .accepts::<CreateFiscalYearBody>()
         .post(
             "/api/v1/periods/{period}/close",
             Permission(&PERIOD_CLOSE),
@@ -97,6 +101,7 @@ pub fn router() -> Routes {
             Permission(&JOURNAL_ENTRY_POST),
             post_journal_entry,
         )
+        .accepts::<PostEntryBody>()
         .get(
             "/api/v1/journal-entries/{id}",
             Permission(&JOURNAL_ENTRY_READ),
@@ -107,6 +112,7 @@ pub fn router() -> Routes {
             Permission(&JOURNAL_ENTRY_REVERSE),
             reverse_journal_entry,
         )
+        .accepts::<ReverseBody>()
         .merge(crate::determination::router())
 }
 
@@ -144,7 +150,7 @@ pub(crate) struct CompanyQuery {
 
 // ----- companies ------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateCompanyBody {
     code: String,
@@ -202,7 +208,7 @@ async fn list_companies(
 
 // ----- accounts -------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateAccountBody {
     company: Option<String>,
@@ -310,7 +316,7 @@ async fn get_account(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeAccountBody {
     name: Option<String>,
@@ -349,7 +355,7 @@ async fn change_account(
 
 // ----- fiscal years and periods ---------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateFiscalYearBody {
     company: Option<String>,
@@ -452,20 +458,24 @@ async fn set_period(
 
 // ----- journal entries ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
     account: String,
     #[serde(default)]
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "Option<String>")]
     debit: Option<Value>,
     #[serde(default)]
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "Option<String>")]
     credit: Option<Value>,
     currency: String,
     cost_center: Option<String>,
     text: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PostEntryBody {
     company: Option<String>,
@@ -626,7 +636,7 @@ async fn get_journal_entry(
     Ok(Json(entry_json(&entry)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReverseBody {
     posting_date: String,

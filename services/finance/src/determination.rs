@@ -220,6 +220,7 @@ pub fn router() -> Routes {
             Permission(&ACCOUNT_DETERMINATION_WRITE),
             set_accounts,
         )
+        .accepts::<SetAccountsBody>()
         .get(
             "/api/v1/account-determination/materials",
             Permission(&ACCOUNT_DETERMINATION_READ),
@@ -227,7 +228,7 @@ pub fn router() -> Routes {
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SetAccountsBody {
     company: Option<String>,

@@ -32,10 +32,13 @@ pub fn routes() -> Routes<Identity> {
     use Access::{Authenticated, Permission, Public};
     Routes::new()
         .post("/api/v1/auth/login", Public, login)
+        .accepts::<LoginBody>()
         .post("/api/v1/auth/refresh", Public, refresh)
+        .accepts::<RefreshBody>()
         .post("/api/v1/auth/logout", Authenticated, logout)
         .get("/api/v1/auth/me", Authenticated, me)
         .post("/api/v1/auth/password", Authenticated, change_own_password)
+        .accepts::<ChangeOwnPasswordBody>()
         .get("/api/v1/roles", Authenticated, roles)
         .get(
             "/api/v1/users",
@@ -47,6 +50,7 @@ pub fn routes() -> Routes<Identity> {
             Permission(&platform::USERS_WRITE),
             create_user,
         )
+        .accepts::<CreateUserBody>()
         .get(
             "/api/v1/users/{username}",
             Permission(&platform::USERS_READ),
@@ -57,16 +61,19 @@ pub fn routes() -> Routes<Identity> {
             Permission(&platform::USERS_WRITE),
             change_user,
         )
+        .accepts::<ChangeUserBody>()
         .put(
             "/api/v1/users/{username}/password",
             Permission(&platform::USERS_WRITE),
             set_password,
         )
+        .accepts::<SetPasswordBody>()
         .post(
             "/api/v1/users/{username}/roles",
             Permission(&platform::USERS_WRITE),
             grant_role,
         )
+        .accepts::<RoleBody>()
         .delete(
             "/api/v1/users/{username}/roles/{company}/{role}",
             Permission(&platform::USERS_WRITE),
@@ -117,7 +124,7 @@ fn token_response(tokens: &crate::service::TokenResponse) -> Response {
     response
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     username: String,
@@ -132,7 +139,7 @@ async fn login(
     Ok(token_response(&tokens))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
@@ -302,14 +309,14 @@ fn assignment(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleBody {
     company: String,
     role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUserBody {
     username: String,
@@ -416,11 +423,12 @@ async fn create_user(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeUserBody {
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<Option<String>>")]
     email: Option<Option<String>>,
     status: Option<UserStatus>,
 }
@@ -484,7 +492,7 @@ async fn change_user(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SetPasswordBody {
     password: String,
@@ -524,7 +532,7 @@ async fn set_password(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeOwnPasswordBody {
     current_password: String,

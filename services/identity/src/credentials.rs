@@ -28,8 +28,11 @@ const SCRAM_FIELD: &str = "identity.scram.salted_password";
 const SCRAM_SALT_BYTES: usize = 16;
 const SCRAM_KEY_BYTES: usize = 32;
 
-/// The SCRAM-SHA-256 salted password (RFC 5802's `Hi`, which is PBKDF2-HMAC-SHA-256).
+/// The SCRAM-SHA-256 salted password (RFC 5802's `Hi`, which is PBKDF2-HMAC-SHA-256) of the
+/// SASLprep-normalised password (RFC 4013), as clients compute it; a password SASLprep
+/// refuses is used as it is, as PostgreSQL does.
 pub fn salted_password(password: &str, salt: &[u8]) -> Vec<u8> {
+    let password = stringprep::saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password));
     let mut out = vec![0u8; SCRAM_KEY_BYTES];
     ring::pbkdf2::derive(
         ring::pbkdf2::PBKDF2_HMAC_SHA256,
@@ -246,5 +249,20 @@ mod tests {
             "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
         assert_eq!(stored_key.as_ref().len(), 32);
+    }
+
+    /// SASLprep maps a non-breaking space to a space (RFC 4013 table C.1.2), as libpq does
+    /// before it salts.
+    #[test]
+    fn passwords_are_saslprepped_before_they_are_salted() {
+        let salt = b"0123456789abcdef";
+        assert_eq!(
+            salted_password("pass\u{00A0}word", salt),
+            salted_password("pass word", salt)
+        );
+        assert_ne!(
+            salted_password("password", salt),
+            salted_password("Password", salt)
+        );
     }
 }

@@ -301,7 +301,18 @@ impl Identity {
         if !account.as_ref().is_some_and(|a| a.user.is_active()) {
             return Err(LoginError::Locked(record.username));
         }
-        self.issue(&record.username, &record.session).await
+        let issued = self.issue(&record.username, &record.session).await?;
+        // A session ended (new password, lock, logout) while this refresh ran: what was just
+        // issued goes with it. Read from the database, not this process's copy.
+        let revoked = tokens.revocations(now).await.map_err(unavailable)?;
+        if revoked.contains(&session_token_id(&record.session)) {
+            tokens
+                .revoke_session(&record.session, now, now + self.access_ttl_seconds())
+                .await
+                .map_err(unavailable)?;
+            return Err(LoginError::InvalidRefreshToken);
+        }
+        Ok(issued)
     }
 
     /// Ends the caller's session: its refresh tokens and its access tokens are revoked.

@@ -247,7 +247,8 @@ impl TokenStore {
         self.revoke(&session_token_id(session), until).await
     }
 
-    /// The sessions of a user that can still be refreshed.
+    /// The sessions of a user not expired yet (revoked refresh tokens included: a refresh in
+    /// flight may be about to add one).
     pub async fn user_sessions(
         &self,
         username: &str,
@@ -256,7 +257,7 @@ impl TokenStore {
         let rows: Vec<(String,)> = on!(&self.db, false, |pool| {
             sqlx::query_as(
                 "SELECT DISTINCT session FROM identity_refresh_tokens \
-                 WHERE username = $1 AND revoked_at IS NULL AND expires_at >= $2",
+                 WHERE username = $1 AND expires_at >= $2",
             )
             .bind(username)
             .bind(now)

@@ -542,12 +542,23 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// A route as declared: method, path and what it asks of its caller.
+/// A route as declared: method, path, what it asks of its caller, and the JSON Schema of
+/// the body it accepts (for the OpenAPI document).
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    pub request: Option<RequestSchema>,
+}
+
+/// Adds a body type's schema to a generator, answering a reference to it.
+pub type RequestSchema = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn request_schema<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
 }
 
 /// Routes that each declare their access where they are declared: the only way a context
@@ -594,7 +605,16 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
             method,
             path,
             access,
+            request: None,
         });
+        self
+    }
+
+    /// The JSON body the route declared last accepts, for the OpenAPI document.
+    pub fn accepts<B: schemars::JsonSchema>(mut self) -> Self {
+        if let Some(last) = self.routes.last_mut() {
+            last.request = Some(request_schema::<B>);
+        }
         self
     }
 

@@ -102,6 +102,14 @@ fn tag(path: &str) -> String {
 
 /// The document of `routes`; `catalog` names the roles holding each permission.
 pub fn document(routes: &[RouteInfo], catalog: &Catalog, version: &str) -> Value {
+    // Body schemas as JSON Schema 2020-12 (OpenAPI 3.1's dialect), each named type once under
+    // components/schemas.
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+        })
+        .into_generator();
     let mut paths: Map<String, Value> = Map::new();
     let mut sorted: Vec<&RouteInfo> = routes.iter().collect();
     sorted.sort_by(|a, b| (a.path, a.method.as_str()).cmp(&(b.path, b.method.as_str())));
@@ -154,11 +162,14 @@ pub fn document(routes: &[RouteInfo], catalog: &Catalog, version: &str) -> Value
         if !permission.is_null() {
             operation["x-permission"] = permission;
         }
-        if matches!(route.method, Method::POST | Method::PUT | Method::PATCH) {
+        if let Some(request) = route.request {
+            let schema = serde_json::to_value(request(&mut generator)).unwrap_or(Value::Null);
             operation["requestBody"] = json!({
-                "required": false,
-                "content": {"application/json": {"schema": {"type": "object"}}}
+                "required": true,
+                "content": {"application/json": {"schema": schema}}
             });
+        }
+        if matches!(route.method, Method::POST | Method::PUT | Method::PATCH) {
             operation["parameters"]
                 .as_array_mut()
                 .expect("parameters are a list")
@@ -175,6 +186,8 @@ pub fn document(routes: &[RouteInfo], catalog: &Catalog, version: &str) -> Value
             .or_insert_with(|| json!({}));
         item[route.method.as_str().to_lowercase()] = operation;
     }
+    let mut schemas = generator.take_definitions(true);
+    schemas.insert("Problem".into(), problem_schema());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -188,28 +201,31 @@ pub fn document(routes: &[RouteInfo], catalog: &Catalog, version: &str) -> Value
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
-            "schemas": {
-                "Problem": {
+            "schemas": schemas
+        }
+    })
+}
+
+/// RFC 9457 problem details, as every error of the API is answered.
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
                     "type": "object",
-                    "description": "RFC 9457 problem details",
-                    "required": ["type", "title", "status"],
                     "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "instance": {"type": "string"},
-                        "errors": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "field": {"type": "string"},
-                                    "rule": {"type": "string"},
-                                    "detail": {"type": "string"}
-                                }
-                            }
-                        }
+                        "field": {"type": "string"},
+                        "rule": {"type": "string"},
+                        "detail": {"type": "string"}
                     }
                 }
             }

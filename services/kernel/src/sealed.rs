@@ -23,6 +23,8 @@ use std::sync::Arc;
 const PREFIX: &str = "enc:v1:";
 /// Bytes of an AES-256 key.
 pub const KEY_BYTES: usize = 32;
+/// The id of the key generated when none is configured.
+const STORED_KEY_ID: &str = "s-default";
 /// The longest key id accepted.
 const KEY_ID_LENGTH_MAX: usize = 32;
 
@@ -86,22 +88,27 @@ fn key(id: &str, bytes: &[u8]) -> Result<Key, SealError> {
     })
 }
 
+/// Keys from their configuration text (`id=base64,…`), in their order.
+fn parse_keys(text: &str) -> Result<Vec<Key>, SealError> {
+    let mut ordered = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, encoded) = entry
+            .split_once('=')
+            .ok_or_else(|| SealError::Config(format!("{entry:?} has no `=`")))?;
+        let bytes = STANDARD
+            .decode(encoded.trim())
+            .or_else(|_| URL_SAFE_NO_PAD.decode(encoded.trim()))
+            .map_err(|_| SealError::Config(format!("key {id} is not base64")))?;
+        ordered.push(key(id.trim(), &bytes)?);
+    }
+    Ok(ordered)
+}
+
 impl FieldKeys {
     /// Keys from their configuration text (`TRIBUTARY_FIELD_KEYS`): `id=base64,…`, the first
     /// sealing.
     pub fn parse(text: &str) -> Result<FieldKeys, SealError> {
-        let mut ordered = Vec::new();
-        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (id, encoded) = entry
-                .split_once('=')
-                .ok_or_else(|| SealError::Config(format!("{entry:?} has no `=`")))?;
-            let bytes = STANDARD
-                .decode(encoded.trim())
-                .or_else(|_| URL_SAFE_NO_PAD.decode(encoded.trim()))
-                .map_err(|_| SealError::Config(format!("key {id} is not base64")))?;
-            ordered.push(key(id.trim(), &bytes)?);
-        }
-        Self::from_keys(ordered)
+        Self::from_keys(parse_keys(text)?)
     }
 
     fn from_keys(ordered: Vec<Key>) -> Result<FieldKeys, SealError> {
@@ -124,30 +131,25 @@ impl FieldKeys {
         })
     }
 
-    /// The configured keys, else the installation's stored key, created on first start (the
-    /// embedded default: the ciphertext leaves the database, the key does not).
+    /// The configured keys (the first seals), else the installation's stored key, created on
+    /// first start (the embedded default: the ciphertext leaves the database, the key does
+    /// not). A stored key always opens what it sealed, also once keys are configured.
     pub async fn load(db: &Database, configured: Option<&str>) -> Result<FieldKeys, SealError> {
-        if let Some(text) = configured.filter(|t| !t.trim().is_empty()) {
-            return Self::parse(text);
-        }
         let store = |e: sqlx::Error| SealError::Store(e.to_string());
+        let configured = configured.filter(|t| !t.trim().is_empty());
         let mut rows = stored_keys(db).await.map_err(store)?;
-        if rows.is_empty() {
+        if rows.is_empty() && configured.is_none() {
             let mut bytes = [0u8; KEY_BYTES];
             SystemRandom::new()
                 .fill(&mut bytes)
                 .map_err(|_| SealError::Store("no randomness".into()))?;
-            let mut id_bytes = [0u8; 4];
-            SystemRandom::new()
-                .fill(&mut id_bytes)
-                .map_err(|_| SealError::Store("no randomness".into()))?;
-            let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
+            // One id: processes starting at once insert the same row, the first one wins.
             on!(db, true, |pool| {
                 sqlx::query(
                     "INSERT INTO field_keys (id, key, created_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (id) DO NOTHING",
                 )
-                .bind(format!("s-{id}"))
+                .bind(STORED_KEY_ID)
                 .bind(STANDARD.encode(bytes))
                 .bind(chrono::Utc::now().timestamp())
                 .execute(pool)
@@ -155,11 +157,16 @@ impl FieldKeys {
                 .map_err(store)?
                 .rows_affected()
             });
-            // Two processes starting at once may both insert: the oldest key seals for both.
             rows = stored_keys(db).await.map_err(store)?;
         }
-        let mut ordered = Vec::new();
+        let mut ordered = match configured {
+            Some(text) => parse_keys(text)?,
+            None => Vec::new(),
+        };
         for (id, encoded) in rows {
+            if ordered.iter().any(|k: &Key| k.id == id) {
+                continue;
+            }
             let bytes = STANDARD
                 .decode(&encoded)
                 .map_err(|_| SealError::Store(format!("stored key {id} is not base64")))?;

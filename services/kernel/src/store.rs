@@ -485,27 +485,31 @@ impl EventStore {
         )
     }
 
-    /// Forgets the Idempotency-Keys stored before `older_than`; answers how many.
+    /// Forgets the Idempotency-Keys of requests stored before `older_than`; answers how many.
+    /// The keys of reactors' reactions (`reactor/…`) are kept: they make a reaction run once
+    /// however late its event is repeated.
     pub async fn expire_idempotency_keys(
         &self,
         older_than: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, StoreError> {
         Ok(match &self.backend {
             // SQLite keeps RFC 3339 texts of one format, which compare as their times do.
-            Backend::Sqlite { write, .. } => {
-                sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-                    .bind(older_than.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-                    .execute(write)
-                    .await?
-                    .rows_affected()
-            }
-            Backend::Postgres(pool) => {
-                sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                    .bind(older_than)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-            }
+            Backend::Sqlite { write, .. } => sqlx::query(
+                "DELETE FROM idempotency_keys WHERE created_at < ? \
+                     AND idempotency_key NOT LIKE 'reactor/%'",
+            )
+            .bind(older_than.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .execute(write)
+            .await?
+            .rows_affected(),
+            Backend::Postgres(pool) => sqlx::query(
+                "DELETE FROM idempotency_keys WHERE created_at < $1 \
+                     AND idempotency_key NOT LIKE 'reactor/%'",
+            )
+            .bind(older_than)
+            .execute(pool)
+            .await?
+            .rows_affected(),
         })
     }
 

@@ -49,6 +49,7 @@ pub fn router() -> Routes<Reports> {
             runs_of,
         )
         .post("/api/v1/reports/{name}/runs", Permission(&REPORTS_RUN), run)
+        .accepts::<RunRequest>()
         .get(
             "/api/v1/report-runs/{id}",
             Permission(&REPORTS_RUN_READ),
@@ -252,7 +253,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunRequest {
     #[serde(default)]

@@ -574,9 +574,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             match (config.rate_limit, &config.redis_url) {
                 (None, _) => None,
                 (Some(limit), None) => Some(Arc::new(LocalLimiter::new(limit))),
-                (Some(limit), Some(url)) => Some(Arc::new(
-                    crate::ratelimit::RedisLimiter::connect(url, limit).await?,
-                )),
+                (Some(limit), Some(url)) => {
+                    Some(Arc::new(crate::ratelimit::RedisLimiter::new(url, limit)?))
+                }
             };
         let platform = Platform {
             store: store.clone(),
@@ -727,6 +727,7 @@ pub fn router(
         method: axum::http::Method::GET,
         path: OPENAPI_PATH,
         access: Access::Public,
+        request: None,
     });
     let document = Arc::new(tributary_kernel::openapi::document(
         &declared,

@@ -32,6 +32,7 @@ pub fn router() -> Routes {
             Permission(&VENDOR_INVOICE_POST),
             post_invoice,
         )
+        .accepts::<InvoiceBody>()
         .get(
             "/api/v1/vendor-invoices/{vendor}/{number}",
             Permission(&VENDOR_INVOICE_READ),
@@ -42,11 +43,13 @@ pub fn router() -> Routes {
             Permission(&VENDOR_INVOICE_POST),
             release_invoice,
         )
+        .accepts::<CompanyBody>()
         .post(
             "/api/v1/vendor-payments",
             Permission(&VENDOR_PAYMENT_POST),
             pay,
         )
+        .accepts::<PaymentBody>()
         .get(
             "/api/v1/vendor-payments/{id}",
             Permission(&VENDOR_INVOICE_READ),
@@ -101,19 +104,23 @@ fn payment_json(payment: &VendorPayment) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct InvoiceLineBody {
+pub(crate) struct InvoiceLineBody {
     purchase_order: String,
     line: u32,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     quantity: Value,
     unit: Option<String>,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     amount: Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct InvoiceBody {
+pub(crate) struct InvoiceBody {
     company: Option<String>,
     vendor: String,
     number: String,
@@ -246,9 +253,9 @@ async fn get_invoice(
     Ok(Json(invoice_json(&invoice)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-struct CompanyBody {
+pub(crate) struct CompanyBody {
     company: Option<String>,
 }
 
@@ -272,16 +279,18 @@ async fn release_invoice(
     commit(&platform, request, decision, StatusCode::OK, invoice_json).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PayDocumentBody {
+pub(crate) struct PayDocumentBody {
     number: String,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "Option<String>")]
     amount: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PaymentBody {
+pub(crate) struct PaymentBody {
     company: Option<String>,
     vendor: String,
     payment_date: String,

@@ -55,6 +55,7 @@ pub fn router() -> Routes {
     use crate::permissions::*;
     Routes::new()
         .post("/api/v1/plants", Permission(&PLANT_WRITE), create_plant)
+        .accepts::<CreatePlantBody>()
         .get(
             "/api/v1/plants/{plant}",
             Permission(&MASTER_DATA_READ),
@@ -65,17 +66,20 @@ pub fn router() -> Routes {
             Permission(&PLANT_WRITE),
             add_storage_location,
         )
+        .accepts::<AddLocationBody>()
         .post(
             "/api/v1/materials",
             Permission(&MATERIAL_WRITE),
             create_material,
         )
+        .accepts::<CreateMaterialBody>()
         .get(
             "/api/v1/materials/{material}",
             Permission(&MASTER_DATA_READ),
             get_material,
         )
         .post("/api/v1/vendors", Permission(&VENDOR_WRITE), create_vendor)
+        .accepts::<CreateVendorBody>()
         .get(
             "/api/v1/vendors/{vendor}",
             Permission(&MASTER_DATA_READ),
@@ -198,7 +202,7 @@ fn missing() -> ApiError {
 
 // ----- plants ---------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreatePlantBody {
     company: Option<String>,
@@ -262,7 +266,7 @@ async fn get_plant(
     Ok(Json(plant_json(&loaded.state.ok_or_else(not_found)?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AddLocationBody {
     company: Option<String>,
@@ -304,21 +308,23 @@ async fn add_storage_location(
 
 // ----- materials ------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UnitBody {
     unit: String,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     factor: Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PlantValuationBody {
     plant: String,
     valuation_method: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateMaterialBody {
     company: Option<String>,
@@ -498,17 +504,19 @@ async fn get_material(
 
 // ----- vendors --------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TermsBody {
     #[serde(default)]
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "Option<String>")]
     discount_percent: Option<Value>,
     #[serde(default)]
     discount_days: u32,
     net_days: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateVendorBody {
     company: Option<String>,

@@ -42,6 +42,7 @@ pub fn router() -> Routes {
             Permission(&PURCHASE_ORDER_WRITE),
             create_purchase_order,
         )
+        .accepts::<CreateOrderBody>()
         .get(
             "/api/v1/purchase-orders/{po}",
             Permission(&PURCHASE_ORDER_READ),
@@ -52,41 +53,49 @@ pub fn router() -> Routes {
             Permission(&PURCHASE_ORDER_WRITE),
             change_line,
         )
+        .accepts::<ChangeLineBody>()
         .post(
             "/api/v1/purchase-orders/{po}/lines/{line}/cancel",
             Permission(&PURCHASE_ORDER_WRITE),
             cancel_line,
         )
+        .accepts::<CompanyBody>()
         .post(
             "/api/v1/purchase-orders/{po}/close",
             Permission(&PURCHASE_ORDER_WRITE),
             close_order,
         )
+        .accepts::<CompanyBody>()
         .post(
             "/api/v1/goods-receipts",
             Permission(&GOODS_RECEIPT_POST),
             goods_receipt,
         )
+        .accepts::<ReceiptBody>()
         .post(
             "/api/v1/vendor-returns",
             Permission(&VENDOR_RETURN_POST),
             vendor_return,
         )
+        .accepts::<ReceiptBody>()
         .post(
             "/api/v1/goods-issues",
             Permission(&GOODS_ISSUE_POST),
             goods_issue,
         )
+        .accepts::<IssueBody>()
         .post(
             "/api/v1/stock-transfers",
             Permission(&STOCK_TRANSFER_POST),
             stock_transfer,
         )
+        .accepts::<TransferBody>()
         .post(
             "/api/v1/physical-counts",
             Permission(&PHYSICAL_COUNT_POST),
             physical_count,
         )
+        .accepts::<CountBody>()
         .get(
             "/api/v1/stock/{material}",
             Permission(&STOCK_READ),
@@ -106,27 +115,33 @@ fn path_order(number: &str) -> Result<PurchaseOrderNumber, ApiError> {
 
 // ----- purchase orders ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct OrderLineBody {
+pub(crate) struct OrderLineBody {
     line: Option<u32>,
     material: String,
     plant: String,
     storage_location: String,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     quantity: Value,
     unit: Option<String>,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     unit_price: Value,
     delivery_date: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateOrderBody {
+pub(crate) struct CreateOrderBody {
     company: Option<String>,
     number: String,
     vendor: String,
     currency: Option<String>,
     order_date: String,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "Option<String>")]
     over_delivery_tolerance_percent: Option<Value>,
     lines: Vec<OrderLineBody>,
 }
@@ -295,18 +310,22 @@ async fn get_purchase_order(
     Ok(Json(order_json(&order)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ChangeLineBody {
+pub(crate) struct ChangeLineBody {
     company: Option<String>,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "Option<String>")]
     quantity: Option<Value>,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "Option<String>")]
     unit_price: Option<Value>,
     delivery_date: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-struct CompanyBody {
+pub(crate) struct CompanyBody {
     company: Option<String>,
 }
 
@@ -501,12 +520,14 @@ async fn commit_movements(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReceiptBody {
+pub(crate) struct ReceiptBody {
     company: Option<String>,
     purchase_order: String,
     line: u32,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     quantity: Value,
     unit: Option<String>,
     storage_location: Option<String>,
@@ -644,13 +665,15 @@ async fn post_movement(
     commit_movements(&platform, request, decision).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct IssueBody {
+pub(crate) struct IssueBody {
     company: Option<String>,
     material: String,
     plant: String,
     storage_location: String,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     quantity: Value,
     unit: Option<String>,
     posting_date: String,
@@ -704,14 +727,16 @@ async fn goods_issue(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TransferBody {
+pub(crate) struct TransferBody {
     company: Option<String>,
     material: String,
     plant: String,
     storage_location: String,
     to_storage_location: String,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     quantity: Value,
     unit: Option<String>,
     posting_date: String,
@@ -749,13 +774,15 @@ async fn stock_transfer(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CountBody {
+pub(crate) struct CountBody {
     company: Option<String>,
     material: String,
     plant: String,
     storage_location: String,
+    /// A decimal number as a string, e.g. "12.50".
+    #[schemars(with = "String")]
     counted_quantity: Value,
     unit: Option<String>,
     posting_date: String,

@@ -161,12 +161,17 @@ impl TestApp {
 
     /// Stops the app and starts it again on the same data directory and database.
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Stops the app and starts it again with `change` made to its configuration.
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut Config)) {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
-        let running = start(config(self.dir.path(), self.database.as_ref()))
-            .await
-            .expect("tributary restarts");
+        let mut settings = config(self.dir.path(), self.database.as_ref());
+        change(&mut settings);
+        let running = start(settings).await.expect("tributary restarts");
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }

@@ -775,6 +775,23 @@ async fn a_reactors_posting_carries_the_user_whose_command_caused_it() {
     assert_eq!(rows[0][3], "JournalEntryPosted");
     assert_eq!(rows[0][4], "MAIN");
     assert_eq!(rows[0][5].as_str(), Some(receipt.id.to_string().as_str()));
+    // Expiring request keys keeps the reactions' own: the receipt's posting stays done.
+    let store = &app.running().store;
+    store
+        .expire_idempotency_keys(chrono::Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .idempotency(&format!(
+                "reactor/finance.materials-postings/{}",
+                receipt.id
+            ))
+            .await
+            .unwrap()
+            .is_some(),
+        "the reaction's key was swept"
+    );
     // Every stored event has its row, users and roles (no company) included.
     let audited = app.sql("SELECT count(*) AS n FROM audit_trail").await[0][0].clone();
     assert_eq!(audited, json!(feed.len()), "one audit row per event");
@@ -862,6 +879,8 @@ async fn sql_shows_the_rows_of_the_callers_companies_only_and_raw_events_need_th
     }
     let (status, _, refused) = sql(analyst.clone(), "SELECT count(*) FROM bronze_events").await;
     assert_eq!(status, 403, "{refused}");
+    let (status, _, runs) = sql(analyst.clone(), "SELECT count(*) FROM report_runs").await;
+    assert_eq!(status, 403, "every company's report runs: {runs}");
     assert!(
         refused["detail"]
             .as_str()

@@ -205,6 +205,29 @@ async fn a_user_past_the_request_limit_gets_429_counted_in_the_process_or_in_red
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_admits_requests_without_holding_them_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path(), None);
+    settings.rate_limit = Some(tributary_kernel::ratelimit::RateLimit {
+        requests: 1,
+        window: Duration::from_secs(3_600),
+    });
+    // Nothing listens on port 1.
+    settings.redis_url = Some("redis://127.0.0.1:1".into());
+    let running = tributary::start(settings).await.unwrap();
+    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/auth/me").await.0, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?} for three requests",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_expire_after_their_time() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = config(dir.path(), None);

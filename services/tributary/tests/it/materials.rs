@@ -308,6 +308,42 @@ async fn vendors_bank_accounts_are_sealed_in_events_and_shown_in_clear_with_the_
         app.get("/api/v1/vendors/V-BANK").await.1["bank_account"],
         iban
     );
+
+    // Keys configured later: the generated key still opens what it sealed (the administrator's
+    // password hash, the IBAN), the configured one seals what comes.
+    let mut app = app;
+    let configured = tributary_kernel::sealed::FieldKeys::generate_config("k2").unwrap();
+    app.restart_with(|settings| settings.field_keys = Some(configured))
+        .await;
+    tributary::client::logged_in(&app.base, "admin", crate::helpers::TEST_ADMIN_PASSWORD, 1)
+        .await
+        .expect("the administrator still logs in");
+    assert_eq!(
+        app.get("/api/v1/vendors/V-BANK").await.1["bank_account"],
+        iban
+    );
+    let mut newer = vendor.clone();
+    newer["number"] = json!("V-NEWER");
+    app.ok("/api/v1/vendors", newer).await;
+    let events = app
+        .running()
+        .store
+        .load_type("materials.vendor")
+        .await
+        .unwrap();
+    let newest = events
+        .iter()
+        .find(|e| e.aggregate_id.ends_with("V-NEWER"))
+        .unwrap();
+    assert!(
+        newest.payload.to_string().contains("enc:v1:k2:"),
+        "{}",
+        newest.payload
+    );
+    assert_eq!(
+        app.get("/api/v1/vendors/V-NEWER").await.1["bank_account"],
+        iban
+    );
 }
 
 /// Plants P100 (EUR, locations RAW and FG) and P200 (USD); BOLT-M8 (pieces, boxes of 12,

@@ -89,6 +89,28 @@ async fn the_document_lists_every_route_and_each_role_and_bad_token_gets_what_it
         entry["responses"]["403"]["content"]["application/problem+json"]["schema"]["$ref"],
         "#/components/schemas/Problem"
     );
+    // Bodies are described by their types' JSON Schemas, named under components/schemas.
+    let body = &entry["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    let name = body.as_str().unwrap().rsplit('/').next().unwrap();
+    let schema = &document["components"]["schemas"][name];
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+    for field in ["posting_date", "lines", "company", "reference"] {
+        assert!(
+            schema["properties"].get(field).is_some(),
+            "{field} in {schema}"
+        );
+    }
+    let with_body = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter(|operation| operation.get("requestBody").is_some())
+        .count();
+    assert!(
+        with_body >= 30,
+        "{with_body} operations describe their body"
+    );
     // A valid OpenAPI 3.1 document (openapi-spec-validator, from PyPI).
     ensure_python_package("openapi_spec_validator", "openapi-spec-validator==0.9.0");
     let file = app.dir.path().join("openapi.json");

@@ -5,7 +5,7 @@
 
 use crate::helpers::{Backend, TEST_ADMIN_PASSWORD, TestApp, ensure_python_package};
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 use std::net::SocketAddr;
 use std::process::Output;
@@ -537,6 +537,63 @@ async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_on
     )
     .await;
     assert!(output.status.success(), "{}", text(&output.stderr));
+
+    // A statement prepared before a role was revoked reads what the grants allow now.
+    app.ok(
+        "/api/v1/companies",
+        json!({"code": "B", "name": "Company B"}),
+    )
+    .await;
+    for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
+        app.ok(
+            "/api/v1/accounts",
+            json!({"company": "B", "number": number, "name": number, "type": kind, "currency": "EUR"}),
+        )
+        .await;
+    }
+    app.ok(
+        "/api/v1/fiscal-years",
+        json!({"company": "B", "year": 2026}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/journal-entries",
+        json!({"company": "B", "posting_date": "2026-03-03", "lines": [
+            {"account": "1000", "debit": "77.00", "currency": "EUR"},
+            {"account": "4000", "credit": "77.00", "currency": "EUR"}]}),
+    )
+    .await;
+    app.settle().await;
+    crate::identity::user_with_roles(&app, "ida", &[("MAIN", "analyst"), ("B", "analyst")]).await;
+    let mut prepared = sqlx::PgConnection::connect(&format!(
+        "postgres://ida:ida%20password%201234@{addr}/tributary?sslmode=disable"
+    ))
+    .await
+    .unwrap();
+    let lines = "SELECT count(*) FROM gl_journal_lines";
+    for _ in 0..2 {
+        // sqlx prepares the statement once and executes it by name after.
+        let seen: i64 = sqlx::query_scalar(lines)
+            .fetch_one(&mut prepared)
+            .await
+            .unwrap();
+        assert_eq!(seen, 4, "MAIN's two lines and B's two");
+    }
+    let revoked = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/users/ida/roles/B/analyst",
+            None,
+            &[],
+        )
+        .await;
+    assert!(revoked.0 < 300, "{}", revoked.2);
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let seen: i64 = sqlx::query_scalar(lines)
+        .fetch_one(&mut prepared)
+        .await
+        .unwrap();
+    assert_eq!(seen, 2, "the prepared statement still read company B");
 
     // A locked user is out at once, also on a connection made before.
     let mut connection = sqlx::PgConnection::connect(&format!(
