@@ -160,6 +160,49 @@ impl TestApp {
     }
 
     /// Stops the app and starts it again on the same data directory and database.
+    /// Company B with accounts 1000 and 4000, fiscal year 2026 and one entry of 77.00 (two
+    /// lines), in the lake.
+    pub async fn second_company(&self) {
+        self.ok(
+            "/api/v1/companies",
+            json!({"code": "B", "name": "Company B"}),
+        )
+        .await;
+        for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
+            self.ok(
+                "/api/v1/accounts",
+                json!({"company": "B", "number": number, "name": number, "type": kind, "currency": "EUR"}),
+            )
+            .await;
+        }
+        self.ok(
+            "/api/v1/fiscal-years",
+            json!({"company": "B", "year": 2026}),
+        )
+        .await;
+        self.ok(
+            "/api/v1/journal-entries",
+            json!({"company": "B", "posting_date": "2026-03-03", "lines": [
+                {"account": "1000", "debit": "77.00", "currency": "EUR"},
+                {"account": "4000", "credit": "77.00", "currency": "EUR"}]}),
+        )
+        .await;
+        self.settle().await;
+    }
+
+    /// GET `path` with another user's access token: the JSON answer.
+    pub async fn get_as(&self, path: &str, token: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     pub async fn restart(&mut self) {
         self.restart_with(|_| {}).await;
     }

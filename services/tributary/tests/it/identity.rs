@@ -810,31 +810,7 @@ async fn sql_shows_the_rows_of_the_callers_companies_only_and_raw_events_need_th
         &[("1000", "debit", "10.00"), ("4000", "credit", "10.00")],
     )
     .await;
-    app.ok(
-        "/api/v1/companies",
-        json!({"code": "B", "name": "Company B"}),
-    )
-    .await;
-    for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
-        app.ok(
-            "/api/v1/accounts",
-            json!({"company": "B", "number": number, "name": number, "type": kind, "currency": "EUR"}),
-        )
-        .await;
-    }
-    app.ok(
-        "/api/v1/fiscal-years",
-        json!({"company": "B", "year": 2026}),
-    )
-    .await;
-    app.ok(
-        "/api/v1/journal-entries",
-        json!({"company": "B", "posting_date": "2026-03-03", "lines": [
-            {"account": "1000", "debit": "77.00", "currency": "EUR"},
-            {"account": "4000", "credit": "77.00", "currency": "EUR"}]}),
-    )
-    .await;
-    app.settle().await;
+    app.second_company().await;
     let analyst = user_with_roles(&app, "max", &[("MAIN", "analyst")]).await;
     let auditor = user_with_roles(&app, "aude", &[("*", "auditor")]).await;
     let sql = |token: String, sql: &str| {

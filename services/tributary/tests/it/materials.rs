@@ -293,15 +293,7 @@ async fn vendors_bank_accounts_are_sealed_in_events_and_shown_in_clear_with_the_
     let purchaser = crate::identity::user_with_roles(&app, "pete", &[("MAIN", "purchaser")]).await;
     let accountant = crate::identity::user_with_roles(&app, "acc", &[("MAIN", "accountant")]).await;
     for (token, shown) in [(purchaser, "******************3000"), (accountant, iban)] {
-        let fetched: Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/vendors/V-BANK", app.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let fetched = app.get_as("/api/v1/vendors/V-BANK", &token).await;
         assert_eq!(fetched["bank_account"], shown, "{fetched}");
     }
     assert_eq!(

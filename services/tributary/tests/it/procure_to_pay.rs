@@ -167,15 +167,7 @@ async fn goods_movements_post_to_the_ledger_by_themselves_once_each() {
     {
         let token =
             crate::identity::user_with_roles(&app, user, &[(company, "finance_manager")]).await;
-        let listed: Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/suspense?status=open", app.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed = app.get_as("/api/v1/suspense?status=open", &token).await;
         assert_eq!(listed.as_array().unwrap().len(), seen, "{user}: {listed}");
         if retry_refused {
             let refused = reqwest::Client::new()

@@ -5,7 +5,7 @@
 
 use crate::helpers::{Backend, TEST_ADMIN_PASSWORD, TestApp, ensure_python_package};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Connection, Row};
 use std::net::SocketAddr;
 use std::process::Output;
@@ -539,31 +539,7 @@ async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_on
     assert!(output.status.success(), "{}", text(&output.stderr));
 
     // A statement prepared before a role was revoked reads what the grants allow now.
-    app.ok(
-        "/api/v1/companies",
-        json!({"code": "B", "name": "Company B"}),
-    )
-    .await;
-    for (number, kind) in [("1000", "asset"), ("4000", "revenue")] {
-        app.ok(
-            "/api/v1/accounts",
-            json!({"company": "B", "number": number, "name": number, "type": kind, "currency": "EUR"}),
-        )
-        .await;
-    }
-    app.ok(
-        "/api/v1/fiscal-years",
-        json!({"company": "B", "year": 2026}),
-    )
-    .await;
-    app.ok(
-        "/api/v1/journal-entries",
-        json!({"company": "B", "posting_date": "2026-03-03", "lines": [
-            {"account": "1000", "debit": "77.00", "currency": "EUR"},
-            {"account": "4000", "credit": "77.00", "currency": "EUR"}]}),
-    )
-    .await;
-    app.settle().await;
+    app.second_company().await;
     crate::identity::user_with_roles(&app, "ida", &[("MAIN", "analyst"), ("B", "analyst")]).await;
     let mut prepared = sqlx::PgConnection::connect(&format!(
         "postgres://ida:ida%20password%201234@{addr}/tributary?sslmode=disable"
