@@ -1,7 +1,8 @@
 //! Reactions in suspense over REST: what a target context refused, and the retry once the
 //! cause is fixed (a period reopened, an account unblocked).
 //!
-//! - `GET /api/v1/suspense?status=open|resolved`: newest first (at most 500);
+//! - `GET /api/v1/suspense?status=open|resolved&company=…`: newest first (at most 500), of the
+//!   caller's companies (or the one named);
 //! - `POST /api/v1/suspense/{reactor}/{event_id}/retry`: runs the reaction again; 200 with
 //!   `resolved` when it is stored now, 422 with the target's reason when refused again.
 
@@ -50,6 +51,8 @@ pub fn router(platform: Platform, reactors: Vec<Arc<dyn Reactor>>) -> (Router, V
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<String>,
+    /// Those of one company (the caller's permission there is checked by the route guard).
+    company: Option<String>,
 }
 
 /// The suspended reactions of the caller's companies (every one with the permission in `*`).
@@ -68,10 +71,12 @@ async fn list(
             "must be open or resolved",
         ));
     }
-    let companies: Option<Vec<String>> = match auth.caller.scope(&platform::SUSPENSE_READ) {
-        CompanyScope::All => None,
-        CompanyScope::Only(companies) => Some(companies.into_iter().collect()),
-    };
+    let companies: Option<Vec<String>> =
+        match (query.company, auth.caller.scope(&platform::SUSPENSE_READ)) {
+            (Some(company), _) => Some(vec![company]),
+            (None, CompanyScope::All) => None,
+            (None, CompanyScope::Only(companies)) => Some(companies.into_iter().collect()),
+        };
     let suspended = Follow {
         store: &state.platform.store,
     }
