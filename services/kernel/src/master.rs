@@ -12,6 +12,52 @@ use std::fmt;
 
 pub use crate::money::Currency;
 
+/// A code type of a context (a plant, a material, a vendor, a customer number): upper-case
+/// letters and digits (and the extra bytes given), 1 to `len` of them, parsed once at the edge.
+/// `code!(VendorNumber, 20, "must be 1 to 20 characters A-Z, 0-9, '-' or '_'", b"-_");`
+#[macro_export]
+macro_rules! code {
+    ($name:ident, $len:expr, $rule:expr, $extra:expr) => {
+        #[derive(
+            Debug,
+            Clone,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<$name, &'static str> {
+                let extra: &[u8] = $extra;
+                if (1..=$len).contains(&text.len())
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || extra.contains(&b))
+                {
+                    Ok($name(text.to_owned()))
+                } else {
+                    Err($rule)
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A company code: 1 to 12 upper-case letters, digits, `-` or `_`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

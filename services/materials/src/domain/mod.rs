@@ -27,42 +27,11 @@ use crate::valuation::round_amount;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use tributary_kernel::master::{Currency, UnitOfMeasure};
 
 pub const NAME_LENGTH_MAX: usize = 200;
 
-macro_rules! code {
-    ($name:ident, $len:expr, $rule:expr, $extra:expr) => {
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn parse(text: &str) -> Result<$name, &'static str> {
-                let extra: &[u8] = $extra;
-                if (1..=$len).contains(&text.len())
-                    && text
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || extra.contains(&b))
-                {
-                    Ok($name(text.to_owned()))
-                } else {
-                    Err($rule)
-                }
-            }
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
+use tributary_kernel::code;
 
 code!(PlantCode, 8, "must be 1 to 8 characters A-Z or 0-9", b"");
 code!(LocationCode, 8, "must be 1 to 8 characters A-Z or 0-9", b"");
