@@ -120,11 +120,6 @@ fn negotiate(headers: &HeaderMap) -> Result<Format, ApiError> {
     ))
 }
 
-/// What the caller's SQL may read (see [`ReadScope::of`]).
-pub fn read_scope(auth: &Auth) -> ReadScope {
-    ReadScope::of(&auth.caller)
-}
-
 async fn run_sql(
     State(service): State<QueryService>,
     auth: Auth,
@@ -133,7 +128,9 @@ async fn run_sql(
 ) -> Result<Response, ApiError> {
     // Refused before the query runs: a 406 costs nothing.
     let format = negotiate(&headers)?;
-    let result = service.query(&body.value.sql, &read_scope(&auth)).await?;
+    let result = service
+        .query(&body.value.sql, &ReadScope::of(&auth.caller))
+        .await?;
     let file = |content_type: &'static str, bytes: Vec<u8>| {
         ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
     };

@@ -472,20 +472,20 @@ impl ErrorHandler for Errors {
 }
 
 fn login_failed(user: &str) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".to_owned(),
-        "28P01".to_owned(),
+    user_error(
+        "FATAL",
+        "28P01",
         format!("password authentication failed for user \"{user}\""),
-    )))
+    )
 }
 
 fn login_unavailable(error: &AuthError) -> PgWireError {
     tracing::warn!(%error, "SQL login unavailable");
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".to_owned(),
-        "08006".to_owned(),
+    user_error(
+        "FATAL",
+        "08006",
         "the login cannot be checked now; retry later".to_owned(),
-    )))
+    )
 }
 
 /// `bytes` bytes the process derives from `user` with a key of its own (SipHash with random
@@ -896,29 +896,29 @@ impl WireService {
 }
 
 fn timeout_error(timeout_ms: u64) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_owned(),
-        "57014".to_owned(),
+    user_error(
+        "ERROR",
+        "57014",
         format!(
             "canceling statement due to statement timeout: the query ran longer than its limit of {timeout_ms} ms"
         ),
-    )))
+    )
 }
 
 fn too_many_rows_error(rows_max: usize) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_owned(),
-        "54000".to_owned(),
+    user_error(
+        "ERROR",
+        "54000",
         format!("the query returned more than {rows_max} rows; add a LIMIT or aggregate"),
-    )))
+    )
 }
 
 fn too_large_error(bytes_max: usize) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_owned(),
-        "54000".to_owned(),
+    user_error(
+        "ERROR",
+        "54000",
         format!("the answer is larger than {bytes_max} bytes; select fewer or shorter values"),
-    )))
+    )
 }
 
 /// A row stream that ends with an error at the deadline or past the row or byte limit.

@@ -260,11 +260,6 @@ impl FieldKeys {
     }
 }
 
-/// Whether `value` is sealed (not clear text).
-pub fn is_sealed(value: &str) -> bool {
-    value.starts_with(PREFIX)
-}
-
 /// The masked form shown without the permission to see a value: its last four characters.
 pub fn mask(clear: &str) -> String {
     let chars: Vec<char> = clear.chars().filter(|c| !c.is_whitespace()).collect();

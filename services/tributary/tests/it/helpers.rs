@@ -128,6 +128,15 @@ impl TestApp {
         TestApp::wrap(running, dir, database, backend).await
     }
 
+    /// An app on SQLite started with `change` made to the test configuration.
+    pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = config(dir.path(), None);
+        change(&mut settings);
+        let running = start(settings).await.expect("tributary starts");
+        TestApp::wrap(running, dir, None, Backend::Sqlite).await
+    }
+
     /// Wraps an app started by the test itself; its client is logged in as `admin`.
     pub async fn wrap(
         running: Running,

@@ -2,7 +2,7 @@
 //! passwords, locked users, tokens tampered with, expired or from the future, roles per
 //! company, every declared route's guard, and an external identity provider's JWKS.
 
-use crate::helpers::{Backend, TEST_ADMIN_PASSWORD, TestApp, config};
+use crate::helpers::{Backend, TEST_ADMIN_PASSWORD, TestApp};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -81,11 +81,9 @@ pub(crate) fn now() -> i64 {
 
 #[tokio::test]
 async fn logins_answer_token_responses_and_bad_tokens_get_401_with_a_challenge() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), None);
-    settings.identity.signing_secret = Some(SECRET.into());
-    let running = tributary::start(settings).await.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app =
+        TestApp::spawn_with(|settings| settings.identity.signing_secret = Some(SECRET.into()))
+            .await;
 
     let (status, tokens) = login(&app, "Admin", TEST_ADMIN_PASSWORD).await;
     assert_eq!(status, 200, "{tokens}");
@@ -623,8 +621,6 @@ async fn an_external_identity_providers_tokens_are_trusted_by_its_jwks_issuer_an
     let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "idp-1", "alg": "EdDSA",
         "use": "sig", "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]});
     let url = serve_jwks(jwks).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), None);
     let mut provider = tributary_identity::ExternalProvider::new(
         &url,
         "https://idp.example.com/realms/erp",
@@ -632,9 +628,7 @@ async fn an_external_identity_providers_tokens_are_trusted_by_its_jwks_issuer_an
     );
     // This provider's usernames are set by its administrators (the default claim is `sub`).
     provider.username_claim = "preferred_username".into();
-    settings.identity.external = Some(provider);
-    let running = tributary::start(settings).await.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app = TestApp::spawn_with(|settings| settings.identity.external = Some(provider)).await;
     // The user exists here (no password: the provider authenticates them), with their roles.
     app.ok(
         "/api/v1/users",

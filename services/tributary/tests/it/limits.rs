@@ -1,7 +1,7 @@
 //! Limits that protect the service: the bytes of one answer (over HTTP and the wire), the
 //! memory queries share, the time of one request, the wire endpoint's connections.
 
-use crate::helpers::{Backend, TestApp, config};
+use crate::helpers::TestApp;
 use crate::wire::url;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -9,18 +9,17 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_answers_hungry_queries_and_extra_connections_are_refused_clearly() {
     use sqlx::Connection;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), None);
-    settings.query_limits = tributary_lakehouse::QueryLimits {
-        timeout_ms: 20_000,
-        answer_bytes_max: 1 << 20,
-        memory_bytes_max: 16 << 20,
-        wire_connections_max: 1,
-        ..Default::default()
-    };
-    let running = tributary::start(settings).await.unwrap();
-    let pg_addr = running.pg_addr.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.query_limits = tributary_lakehouse::QueryLimits {
+            timeout_ms: 20_000,
+            answer_bytes_max: 1 << 20,
+            memory_bytes_max: 16 << 20,
+            wire_connections_max: 1,
+            ..Default::default()
+        };
+    })
+    .await;
+    let pg_addr = app.running().pg_addr.unwrap();
 
     // A scalar function's 10 MB result is not sent (it is allocated outside any pool).
     let (status, problem) = app
@@ -68,11 +67,7 @@ async fn large_answers_hungry_queries_and_extra_connections_are_refused_clearly(
 
 #[tokio::test]
 async fn a_request_longer_than_the_http_time_limit_is_answered_503_at_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), None);
-    settings.http_timeout = Duration::from_secs(1);
-    let running = tributary::start(settings).await.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app = TestApp::spawn_with(|settings| settings.http_timeout = Duration::from_secs(1)).await;
     let started = Instant::now();
     let (status, problem) = app
         .post(
@@ -90,6 +85,17 @@ async fn a_request_longer_than_the_http_time_limit_is_answered_503_at_the_limit(
         "{:?}",
         started.elapsed()
     );
+}
+
+/// The test configuration with `requests` per user and hour, counted in Redis at `redis`.
+fn limited(requests: u64, redis: Option<String>) -> impl FnOnce(&mut tributary::Config) {
+    move |settings| {
+        settings.rate_limit = Some(tributary_kernel::ratelimit::RateLimit {
+            requests,
+            window: Duration::from_secs(3_600),
+        });
+        settings.redis_url = redis;
+    }
 }
 
 /// Sends `GET /api/v1/auth/me` as the app's admin until one is refused; answers how many
@@ -140,15 +146,7 @@ async fn a_user_past_the_request_limit_gets_429_counted_in_the_process_or_in_red
                     .unwrap();
             }
         }
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = config(dir.path(), None);
-        settings.rate_limit = Some(tributary_kernel::ratelimit::RateLimit {
-            requests: 20,
-            window: Duration::from_secs(3_600),
-        });
-        settings.redis_url = shared.clone();
-        let running = tributary::start(settings).await.unwrap();
-        let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+        let app = TestApp::spawn_with(limited(20, shared.clone())).await;
         // A user of this app only: Redis keys are per user name, and other runs of this test
         // share the Redis server.
         let name = format!("rl{}", uuid::Uuid::new_v4().simple());
@@ -179,15 +177,7 @@ async fn a_user_past_the_request_limit_gets_429_counted_in_the_process_or_in_red
         assert_eq!(app.get("/api/v1/auth/me").await.0, 200);
         if shared.is_some() {
             // A second process of the installation counts on from the same Redis keys.
-            let dir = tempfile::tempdir().unwrap();
-            let mut settings = config(dir.path(), None);
-            settings.rate_limit = Some(tributary_kernel::ratelimit::RateLimit {
-                requests: 20,
-                window: Duration::from_secs(3_600),
-            });
-            settings.redis_url = shared.clone();
-            let other = tributary::start(settings).await.unwrap();
-            let other = TestApp::wrap(other, dir, None, Backend::Sqlite).await;
+            let other = TestApp::spawn_with(limited(20, shared.clone())).await;
             other
                 .ok(
                     "/api/v1/users",
@@ -206,16 +196,8 @@ async fn a_user_past_the_request_limit_gets_429_counted_in_the_process_or_in_red
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_redis_admits_requests_without_holding_them_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), None);
-    settings.rate_limit = Some(tributary_kernel::ratelimit::RateLimit {
-        requests: 1,
-        window: Duration::from_secs(3_600),
-    });
     // Nothing listens on port 1.
-    settings.redis_url = Some("redis://127.0.0.1:1".into());
-    let running = tributary::start(settings).await.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app = TestApp::spawn_with(limited(1, Some("redis://127.0.0.1:1".into()))).await;
     let started = Instant::now();
     for _ in 0..3 {
         assert_eq!(app.get("/api/v1/auth/me").await.0, 200);
@@ -229,11 +211,8 @@ async fn an_unreachable_redis_admits_requests_without_holding_them_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_expire_after_their_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), None);
-    settings.idempotency_ttl = Duration::from_secs(2);
-    let running = tributary::start(settings).await.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app =
+        TestApp::spawn_with(|settings| settings.idempotency_ttl = Duration::from_secs(2)).await;
     app.setup_ledger().await;
     let body = json!({"posting_date": "2026-05-02", "lines": [
         {"account": "1000", "debit": "42.00", "currency": "EUR"},

@@ -3,7 +3,7 @@
 //! each built-in role and each bad token as the document says (the authorization matrix),
 //! and schemathesis (from PyPI) finds no server error and no answer outside the document.
 
-use crate::helpers::{Backend, TestApp, config, ensure_python_package};
+use crate::helpers::{Backend, TestApp, ensure_python_package};
 use crate::identity::{SECRET, forge, login, now, send, user_with_roles};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -45,11 +45,9 @@ fn body_of(method: &reqwest::Method) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_lists_every_route_and_each_role_and_bad_token_gets_what_it_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = config(dir.path(), None);
-    settings.identity.signing_secret = Some(SECRET.into());
-    let running = tributary::start(settings).await.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app =
+        TestApp::spawn_with(|settings| settings.identity.signing_secret = Some(SECRET.into()))
+            .await;
     let (status, _, document) = send(
         reqwest::Method::GET,
         format!("{}/api/v1/openapi.json", app.base),

@@ -428,16 +428,15 @@ async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_on
         .output()
         .expect("openssl runs");
     assert!(made.status.success(), "{}", text(&made.stderr));
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = crate::helpers::config(dir.path(), None);
-    if let Some(pg) = &mut config.pg {
-        pg.tls = Some(tributary_lakehouse::wire::TlsFiles {
-            certificate: certificate.clone(),
-            key: key.clone(),
-        });
-    }
-    let running = tributary::start(config).await.unwrap();
-    let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
+    let app = TestApp::spawn_with(|settings| {
+        if let Some(pg) = &mut settings.pg {
+            pg.tls = Some(tributary_lakehouse::wire::TlsFiles {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            });
+        }
+    })
+    .await;
     app.setup_ledger().await;
     app.post_entry(
         "2026-03-15",
