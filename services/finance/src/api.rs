@@ -142,11 +142,7 @@ pub(crate) async fn authorize_default(
     authorized_company(store, auth, None).await.map(|_| ())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CompanyQuery {
-    pub(crate) company: Option<String>,
-}
+pub(crate) use tributary_kernel::module::CompanyQuery;
 
 // ----- companies ------------------------------------------------------------------------------
 

@@ -40,17 +40,20 @@ pub mod role {
     pub const ACCOUNTANT: &str = "accountant";
     pub const PURCHASER: &str = "purchaser";
     pub const WAREHOUSE_CLERK: &str = "warehouse_clerk";
+    /// Customers, prices, sales orders, deliveries and billing.
+    pub const SALES_CLERK: &str = "sales_clerk";
     /// Read-only SQL and reports.
     pub const ANALYST: &str = "analyst";
     /// Reads everything, changes nothing.
     pub const AUDITOR: &str = "auditor";
 
-    pub const BUILT_IN: [&str; 7] = [
+    pub const BUILT_IN: [&str; 8] = [
         ADMINISTRATOR,
         FINANCE_MANAGER,
         ACCOUNTANT,
         PURCHASER,
         WAREHOUSE_CLERK,
+        SALES_CLERK,
         ANALYST,
         AUDITOR,
     ];

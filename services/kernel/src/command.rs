@@ -142,6 +142,40 @@ impl CommandRequest {
     }
 }
 
+/// The company a command's outcome belongs to: what its commit is authorized against.
+pub trait OfCompany {
+    fn company(&self) -> &crate::master::CompanyCode;
+}
+
+/// Implements [`OfCompany`] for outcomes: `of_company! { Plant => |it| &it.company }`.
+#[macro_export]
+macro_rules! of_company {
+    ($($outcome:ty => |$it:ident| $company:expr),* $(,)?) => {
+        $(impl $crate::command::OfCompany for $outcome {
+            fn company(&self) -> &$crate::master::CompanyCode {
+                let $it = self;
+                $company
+            }
+        })*
+    };
+}
+
+impl CommandRequest {
+    /// [`CommandRequest::commit`] in the company the outcome belongs to.
+    pub async fn commit_outcome<O: OfCompany>(
+        self,
+        store: &EventStore,
+        context: &str,
+        decision: Decision<O>,
+        status: StatusCode,
+        body: impl FnOnce(&O) -> Value,
+    ) -> Result<Response, ApiError> {
+        let company = decision.outcome.company().clone();
+        self.commit(store, context, company.as_str(), decision, status, body)
+            .await
+    }
+}
+
 /// Collects field errors while turning a request body into a command: every broken rule is
 /// reported at once, each naming its field and rule.
 #[derive(Debug, Default)]

@@ -18,9 +18,11 @@
 pub mod aggregate;
 pub mod audit;
 pub mod auth;
+pub mod availability;
 pub mod command;
 pub mod envelope;
 pub mod event;
+pub mod feed_index;
 pub mod http;
 pub mod lake;
 pub mod master;

@@ -6,11 +6,13 @@
 //! pipeline runners and the fixture check all derive from it.
 
 use crate::aggregate::Aggregate;
-use crate::auth::{Permission, Routes};
+use crate::auth::{Auth, Permission, Routes};
+use crate::command::Checks;
 use crate::event::{DomainEvent, check_fixtures};
 use crate::http::ApiError;
 use crate::lake::{LakeReader, LakeTable, PipelineSql, Relation, ViewSql};
 use crate::master::{AccountState, Books, CompanyCode, Currency, PeriodState};
+use crate::sealed::FieldKeys;
 use crate::store::EventStore;
 use axum::extract::FromRef;
 use chrono::NaiveDate;
@@ -18,6 +20,13 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+
+/// `?company=` of a read: the company it is about (the installation's default when left out).
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyQuery {
+    pub company: Option<String>,
+}
 
 /// What every context's routes get as state.
 #[derive(Clone)]
@@ -113,6 +122,58 @@ impl Platform {
         }
     }
 
+    /// The company a command names, or the installation's default, checked into `checks`;
+    /// 403 before anything is looked up when the caller may not act there.
+    pub fn requested_company(
+        &self,
+        checks: &mut Checks,
+        auth: &Auth,
+        requested: Option<&str>,
+    ) -> Result<Option<CompanyCode>, ApiError> {
+        let code = requested.map(str::to_owned).or_else(|| {
+            self.settings
+                .default_company
+                .as_ref()
+                .map(|(code, _)| code.clone())
+        });
+        let company = match code {
+            Some(code) => checks.check("company", "company_code", CompanyCode::parse(&code)),
+            None => {
+                checks.fail(
+                    "company",
+                    "required",
+                    "name the company this request is for",
+                );
+                None
+            }
+        };
+        if let Some(company) = &company {
+            auth.company(company.as_str())?;
+        }
+        Ok(company)
+    }
+
+    /// The company a read names in `?company=` (or the default), which the caller must hold
+    /// the route's permission in.
+    pub fn queried_company(
+        &self,
+        auth: &Auth,
+        query: &CompanyQuery,
+    ) -> Result<CompanyCode, ApiError> {
+        let mut checks = Checks::default();
+        let company = self.requested_company(&mut checks, auth, query.company.as_deref())?;
+        checks.finish()?;
+        company.ok_or_else(|| ApiError::field("company", "required", "missing"))
+    }
+
+    /// The keys sensitive fields are sealed with (500 when the installation has none).
+    pub fn field_keys(&self) -> Result<&FieldKeys, ApiError> {
+        self.settings
+            .field_keys
+            .as_ref()
+            .ok_or_else(|| ApiError::internal(&"the installation has no field keys"))
+    }
+
     /// The lake reader, or 503 when this process does not serve queries.
     pub fn lake(&self) -> Result<&dyn LakeReader, ApiError> {
         self.lake.as_deref().ok_or_else(|| {
@@ -135,6 +196,8 @@ pub struct Settings {
     pub books: Option<Arc<dyn Books>>,
     /// The keys sensitive fields are sealed with (always set by the installation).
     pub field_keys: Option<crate::sealed::FieldKeys>,
+    /// Materials' availability (in process, or a gRPC client of the materials service).
+    pub availability: Option<Arc<dyn crate::availability::Availability>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -143,6 +206,7 @@ impl std::fmt::Debug for Settings {
             .field("default_company", &self.default_company)
             .field("books", &self.books.is_some())
             .field("field_keys", &self.field_keys)
+            .field("availability", &self.availability.is_some())
             .finish()
     }
 }
@@ -198,7 +262,12 @@ pub struct Module {
     pub on_start: Option<StartHook>,
     /// What the books allow, when this context keeps them (finance).
     pub books: Option<Arc<dyn Books>>,
+    /// Its availability query over a store, when this context keeps stock (materials).
+    pub availability: Option<AvailabilityFactory>,
 }
+
+/// Makes a context's in-process availability query over the installation's event store.
+pub type AvailabilityFactory = fn(EventStore) -> Arc<dyn crate::availability::Availability>;
 
 impl Module {
     /// A module with nothing declared yet.
@@ -223,6 +292,7 @@ impl Module {
             reactors: Vec::new(),
             on_start: None,
             books: None,
+            availability: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod aggregates;
 pub mod api;
+pub mod availability;
 pub mod commands;
 pub mod domain;
 pub mod events;
@@ -47,5 +48,6 @@ pub fn module() -> Module {
     module.tables = lake::tables();
     module.pipelines = lake::pipelines();
     module.views = lake::views();
+    module.availability = Some(availability::local);
     module
 }

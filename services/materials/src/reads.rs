@@ -4,7 +4,6 @@
 //! - `GET /api/v1/ap-aging?as_of=YYYY-MM-DD&company=`: open vendor documents as of a date,
 //!   per vendor, in buckets by due date (not due, 1-30, 31-60, 61-90, over 90 days overdue).
 
-use crate::api::{CompanyQuery, queried_company};
 use axum::Json;
 use axum::extract::{Query, State};
 use rust_decimal::Decimal;
@@ -15,6 +14,7 @@ use tributary_kernel::Platform;
 use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::lake::Cell;
+use tributary_kernel::module::CompanyQuery;
 use tributary_kernel::money::display_amount;
 
 const AP_AGING_SQL: &str = include_str!("../reads/ap_aging.sql");
@@ -55,8 +55,7 @@ async fn ap_aging(
     auth: Auth,
     Query(query): Query<AgingQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(
-        &platform,
+    let company = platform.queried_company(
         &auth,
         &CompanyQuery {
             company: query.company.clone(),

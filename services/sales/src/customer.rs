@@ -51,7 +51,39 @@ pub enum TaxClassification {
     Exempt,
 }
 
+impl AddressKind {
+    pub fn parse(text: &str) -> Result<AddressKind, String> {
+        match text {
+            "billing" => Ok(AddressKind::Billing),
+            "shipping" => Ok(AddressKind::Shipping),
+            _ => Err(format!(
+                "{text:?} is not an address kind: billing or shipping"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressKind::Billing => "billing",
+            AddressKind::Shipping => "shipping",
+        }
+    }
+}
+
 impl TaxClassification {
+    pub const ALL: [TaxClassification; 3] = [
+        TaxClassification::Full,
+        TaxClassification::Reduced,
+        TaxClassification::Exempt,
+    ];
+
+    pub fn parse(text: &str) -> Result<TaxClassification, String> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| format!("{text:?} is not a tax classification: full, reduced or exempt"))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaxClassification::Full => "full",
@@ -103,14 +135,18 @@ pub struct Customer {
 /// A rule a command breaks, with the field it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    pub field: &'static str,
+    pub field: String,
     pub rule: &'static str,
     pub detail: String,
 }
 
-fn violation(field: &'static str, rule: &'static str, detail: impl Into<String>) -> Violation {
+pub(crate) fn violation(
+    field: impl Into<String>,
+    rule: &'static str,
+    detail: impl Into<String>,
+) -> Violation {
     Violation {
-        field,
+        field: field.into(),
         rule,
         detail: detail.into(),
     }
@@ -323,11 +359,12 @@ mod tests {
         Ok(())
     }
 
-    fn rules(result: Result<(), Vec<Violation>>) -> Vec<(&'static str, &'static str)> {
+    /// `field/rule` of each violation.
+    fn rules(result: Result<(), Vec<Violation>>) -> Vec<String> {
         result
             .unwrap_err()
-            .iter()
-            .map(|v| (v.field, v.rule))
+            .into_iter()
+            .map(|v| format!("{}/{}", v.field, v.rule))
             .collect()
     }
 
@@ -341,14 +378,14 @@ mod tests {
                 &mut state,
                 CustomerCommand::Create(Box::new(customer()))
             )),
-            [("number", "customer_exists")]
+            ["number/customer_exists"]
         );
         assert_eq!(
             rules(run(
                 &mut state,
                 CustomerCommand::Block { reason: " ".into() }
             )),
-            [("reason", "required")]
+            ["reason/required"]
         );
         run(
             &mut state,
@@ -368,12 +405,12 @@ mod tests {
                     reason: "again".into()
                 }
             )),
-            [("blocked", "already_blocked")]
+            ["blocked/already_blocked"]
         );
         run(&mut state, CustomerCommand::Unblock).unwrap();
         assert_eq!(
             rules(run(&mut state, CustomerCommand::Unblock)),
-            [("blocked", "not_blocked")]
+            ["blocked/not_blocked"]
         );
         // The same limit again changes nothing; a negative one is refused.
         let limit = state.as_ref().unwrap().credit_limit;
@@ -387,7 +424,7 @@ mod tests {
                 &mut state,
                 CustomerCommand::SetCreditLimit(Decimal::NEGATIVE_ONE)
             )),
-            [("credit_limit", "not_negative")]
+            ["credit_limit/not_negative"]
         );
     }
 
@@ -400,14 +437,14 @@ mod tests {
         assert_eq!(
             rules(run(&mut None, CustomerCommand::Create(Box::new(bad)))),
             [
-                ("credit_limit", "not_negative"),
-                ("addresses", "billing_address_required"),
-                ("addresses.country", "country_code")
+                "credit_limit/not_negative",
+                "addresses/billing_address_required",
+                "addresses.country/country_code"
             ]
         );
         assert_eq!(
             rules(run(&mut None, CustomerCommand::Unblock)),
-            [("customer", "customer_not_found")]
+            ["customer/customer_not_found"]
         );
         assert!(CustomerNumber::parse("c-100").is_err());
     }

@@ -391,24 +391,81 @@ pub fn replay(price: &Price, quantity: Decimal) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses a new price record that shares a day with an existing one for the same material,
-/// currency and customer (naming it).
-pub fn overlap(existing: &[PriceRecord], new: &PriceRecord) -> Result<(), String> {
-    match existing.iter().find(|p| {
-        p.id != new.id
-            && p.material == new.material
-            && p.currency == new.currency
-            && p.customer == new.customer
-            && p.validity.overlaps(&new.validity)
-    }) {
+/// A condition record as [`overlap`] compares them.
+pub trait Record {
+    /// What the record is, in an error ("price", "discount", "tax rate").
+    const WHAT: &'static str;
+    /// Its keys, as an error names them.
+    const KEYS: &'static str;
+    fn id(&self) -> &str;
+    fn validity(&self) -> &Validity;
+    /// Whether `other` is for the same keys (then only one may be valid on a day).
+    fn same_keys(&self, other: &Self) -> bool;
+}
+
+impl Record for PriceRecord {
+    const WHAT: &'static str = "price";
+    const KEYS: &'static str = "material, currency and customer";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn validity(&self) -> &Validity {
+        &self.validity
+    }
+    fn same_keys(&self, other: &Self) -> bool {
+        self.material == other.material
+            && self.currency == other.currency
+            && self.customer == other.customer
+    }
+}
+
+impl Record for DiscountRecord {
+    const WHAT: &'static str = "discount";
+    const KEYS: &'static str = "customer, material group, kind and currency";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn validity(&self) -> &Validity {
+        &self.validity
+    }
+    fn same_keys(&self, other: &Self) -> bool {
+        self.condition() == other.condition()
+            && self.customer == other.customer
+            && self.material_group == other.material_group
+            && self.currency == other.currency
+    }
+}
+
+impl Record for TaxRecord {
+    const WHAT: &'static str = "tax rate";
+    const KEYS: &'static str = "customer and material tax classes";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn validity(&self) -> &Validity {
+        &self.validity
+    }
+    fn same_keys(&self, other: &Self) -> bool {
+        self.customer_class == other.customer_class && self.material_class == other.material_class
+    }
+}
+
+/// Refuses a new record that shares a day with an existing one for the same keys (naming it).
+pub fn overlap<R: Record>(existing: &[R], new: &R) -> Result<(), String> {
+    match existing
+        .iter()
+        .find(|r| r.id() != new.id() && r.same_keys(new) && r.validity().overlaps(new.validity()))
+    {
         Some(other) => Err(format!(
-            "overlaps price {} (valid from {}{}) for the same material, currency and customer",
-            other.id,
-            other.validity.from,
+            "overlaps {} {} (valid from {}{}) for the same {}",
+            R::WHAT,
+            other.id(),
+            other.validity().from,
             other
-                .validity
+                .validity()
                 .to
-                .map_or(String::new(), |to| format!(" to {to}"))
+                .map_or(String::new(), |to| format!(" to {to}")),
+            R::KEYS
         )),
         None => Ok(()),
     }
@@ -624,6 +681,27 @@ mod tests {
         new.validity = valid("2026-06-01", None);
         new.customer = Some("C-100".into());
         assert!(overlap(&existing, &new).is_ok());
+        // Discounts overlap per key and kind; tax rates per pair of classes.
+        let percent = |id: &str, reduction| DiscountRecord {
+            id: id.into(),
+            customer: None,
+            material_group: Some("FASTENERS".into()),
+            currency: None,
+            validity: valid("2026-01-01", None),
+            reduction,
+        };
+        let discounts = vec![percent("D1", Reduction::Percent(d("5")))];
+        assert!(
+            overlap(&discounts, &percent("D2", Reduction::Percent(d("7"))))
+                .unwrap_err()
+                .contains("discount D1")
+        );
+        assert!(overlap(&discounts, &percent("D2", Reduction::PerUnit(d("1")))).is_ok());
+        let mut tax = taxes()[0].clone();
+        tax.id = "T9".into();
+        assert!(overlap(&taxes(), &tax).unwrap_err().contains("tax rate T1"));
+        tax.material_class = "exempt".into();
+        assert!(overlap(&taxes(), &tax).is_ok());
         // Met at determination time, two valid records are an error naming both.
         let both = Conditions {
             prices: vec![existing[0].clone(), {

@@ -363,6 +363,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // this process does not run (`--contexts`).
         books: modules::all().into_iter().find_map(|m| m.books),
         field_keys: Some(field_keys.clone()),
+        availability: modules::all()
+            .into_iter()
+            .find_map(|m| m.availability)
+            .map(|make| make(store.clone())),
     });
     if roles.api {
         for module in &modules {

@@ -14,6 +14,7 @@ pub fn all() -> Vec<Module> {
         tributary_identity::module(),
         tributary_finance::module(),
         tributary_materials::module(),
+        tributary_sales::module(),
     ]
     .into_iter()
     .map(tributary_kernel::audit::with_audit_trail)

@@ -8,7 +8,7 @@
 //!
 //! Amounts are signed as they move the payable: a credit memo's are negative.
 
-use super::{CompanyQuery, commit, company, missing, queried_company};
+use super::{commit, company, missing};
 use crate::commands;
 use crate::domain::*;
 use axum::Json;
@@ -22,6 +22,7 @@ use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::command::{Checks, Command};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::master::{Currency, UnitOfMeasure};
+use tributary_kernel::module::CompanyQuery;
 use uuid::Uuid;
 
 pub fn router() -> Routes {
@@ -243,7 +244,7 @@ async fn get_invoice(
     Path((vendor, number)): Path<(String, String)>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &auth, &query)?;
+    let company = platform.queried_company(&auth, &query)?;
     let (vendor_number, invoice_number) = path_document(&vendor, &number)?;
     let loaded =
         commands::invoice(&platform.store, &company, &vendor_number, &invoice_number).await?;
@@ -375,7 +376,7 @@ async fn get_payment(
     Path(id): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &auth, &query)?;
+    let company = platform.queried_company(&auth, &query)?;
     let not_found = || ApiError::not_found(format!("payment {id} does not exist"));
     let payment = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let loaded = tributary_kernel::aggregate::load::<VendorPayment>(

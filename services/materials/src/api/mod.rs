@@ -22,10 +22,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tributary_kernel::Platform;
 use tributary_kernel::auth::{Access::Permission, Auth, Routes};
-use tributary_kernel::command::{Checks, Command, CommandRequest};
+use tributary_kernel::command::{Checks, Command, CommandRequest, OfCompany};
 use tributary_kernel::http::{ApiError, FieldError};
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
-use tributary_kernel::sealed::FieldKeys;
+use tributary_kernel::module::CompanyQuery;
 use tributary_kernel::store::Decision;
 
 /// Alternative units one material may have.
@@ -97,74 +97,10 @@ fn company(
     auth: &Auth,
     requested: Option<&str>,
 ) -> Result<Option<CompanyCode>, ApiError> {
-    let company = company_of_request(checks, platform, requested);
-    if let Some(company) = &company {
-        auth.company(company.as_str())?;
-    }
-    Ok(company)
+    platform.requested_company(checks, auth, requested)
 }
 
-fn company_of_request(
-    checks: &mut Checks,
-    platform: &Platform,
-    requested: Option<&str>,
-) -> Option<CompanyCode> {
-    let code = requested.map(str::to_owned).or_else(|| {
-        platform
-            .settings
-            .default_company
-            .as_ref()
-            .map(|(code, _)| code.clone())
-    });
-    match code {
-        Some(code) => checks.check("company", "company_code", CompanyCode::parse(&code)),
-        None => {
-            checks.fail(
-                "company",
-                "required",
-                "name the company this request is for",
-            );
-            None
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CompanyQuery {
-    pub(crate) company: Option<String>,
-}
-
-/// The company a read names (or the default), which the caller must hold the route's
-/// permission in.
-pub(crate) fn queried_company(
-    platform: &Platform,
-    auth: &Auth,
-    query: &CompanyQuery,
-) -> Result<CompanyCode, ApiError> {
-    let mut checks = Checks::default();
-    let company = company(&mut checks, platform, auth, query.company.as_deref())?;
-    checks.finish()?;
-    company.ok_or_else(|| ApiError::field("company", "required", "missing"))
-}
-
-/// The company a command's outcome belongs to: what its commit is authorized against.
-pub(crate) trait OfCompany {
-    fn company(&self) -> &CompanyCode;
-}
-
-macro_rules! of_company {
-    ($($outcome:ty => |$it:ident| $company:expr),* $(,)?) => {
-        $(impl OfCompany for $outcome {
-            fn company(&self) -> &CompanyCode {
-                let $it = self;
-                $company
-            }
-        })*
-    };
-}
-
-of_company! {
+tributary_kernel::of_company! {
     Plant => |it| &it.company,
     Material => |it| &it.company,
     Vendor => |it| &it.company,
@@ -183,16 +119,8 @@ async fn commit<O: OfCompany>(
     status: StatusCode,
     body: impl FnOnce(&O) -> Value,
 ) -> Result<Response, ApiError> {
-    let company = decision.outcome.company().clone();
     request
-        .commit(
-            &platform.store,
-            CONTEXT,
-            company.as_str(),
-            decision,
-            status,
-            body,
-        )
+        .commit_outcome(&platform.store, CONTEXT, decision, status, body)
         .await
 }
 
@@ -259,7 +187,7 @@ async fn get_plant(
     Path(code): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &auth, &query)?;
+    let company = platform.queried_company(&auth, &query)?;
     let not_found = || ApiError::not_found(format!("plant {code} does not exist"));
     let parsed = PlantCode::parse(&code).map_err(|_| not_found())?;
     let loaded = commands::plant(&platform.store, &company, &parsed).await?;
@@ -495,7 +423,7 @@ async fn get_material(
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &auth, &query)?;
+    let company = platform.queried_company(&auth, &query)?;
     let not_found = || ApiError::not_found(format!("material {number} does not exist"));
     let parsed = MaterialNumber::parse(&number).map_err(|_| not_found())?;
     let loaded = commands::material(&platform.store, &company, &parsed).await?;
@@ -504,16 +432,42 @@ async fn get_material(
 
 // ----- vendors --------------------------------------------------------------------------------
 
+/// Payment terms as a request gives them (vendors', customers').
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TermsBody {
+pub struct TermsBody {
     #[serde(default)]
     /// A decimal number as a string, e.g. "12.50".
     #[schemars(with = "Option<String>")]
-    discount_percent: Option<Value>,
+    pub discount_percent: Option<Value>,
     #[serde(default)]
-    discount_days: u32,
-    net_days: u32,
+    pub discount_days: u32,
+    pub net_days: u32,
+}
+
+impl TermsBody {
+    /// The terms, their broken rules checked into `checks` under `field`.
+    pub fn parse(&self, checks: &mut Checks, field: &str) -> PaymentTerms {
+        let percent_field = format!("{field}.discount_percent");
+        let discount_percent = checks
+            .amount(&percent_field, self.discount_percent.as_ref())
+            .unwrap_or_default();
+        if discount_percent >= rust_decimal::Decimal::ONE_HUNDRED {
+            checks.fail(percent_field, "percent_below_100", "must be below 100");
+        }
+        if self.discount_days > self.net_days {
+            checks.fail(
+                format!("{field}.discount_days"),
+                "discount_within_net",
+                "the discount period cannot end after the net due date",
+            );
+        }
+        PaymentTerms {
+            discount_percent,
+            discount_days: self.discount_days,
+            net_days: self.net_days,
+        }
+    }
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -551,14 +505,6 @@ fn vendor_json(vendor: &Vendor) -> Value {
     vendor_json_with(vendor, None)
 }
 
-fn field_keys(platform: &Platform) -> Result<&FieldKeys, ApiError> {
-    platform
-        .settings
-        .field_keys
-        .as_ref()
-        .ok_or_else(|| ApiError::internal(&"the installation has no field keys"))
-}
-
 async fn create_vendor(
     State(platform): State<Platform>,
     Command { body, request }: Command<CreateVendorBody>,
@@ -577,27 +523,7 @@ async fn create_vendor(
         .bank_account
         .as_deref()
         .and_then(|text| checks.check("bank_account", "iban", parse_iban(text)));
-    let terms = &body.payment_terms;
-    let discount_percent = checks
-        .amount(
-            "payment_terms.discount_percent",
-            terms.discount_percent.as_ref(),
-        )
-        .unwrap_or_default();
-    if discount_percent >= rust_decimal::Decimal::ONE_HUNDRED {
-        checks.fail(
-            "payment_terms.discount_percent",
-            "percent_below_100",
-            "must be below 100",
-        );
-    }
-    if terms.discount_days > terms.net_days {
-        checks.fail(
-            "payment_terms.discount_days",
-            "discount_within_net",
-            "the discount period cannot end after the net due date",
-        );
-    }
+    let payment_terms = body.payment_terms.parse(&mut checks, "payment_terms");
     checks.finish()?;
     let (Some(company), Some(number), Some(name), Some(currency)) =
         (company, number, name, currency)
@@ -605,7 +531,11 @@ async fn create_vendor(
         return Err(missing());
     };
     let bank_account = match iban {
-        Some(iban) => Some(field_keys(&platform)?.seal_masked(VENDOR_BANK_ACCOUNT_FIELD, &iban)),
+        Some(iban) => Some(
+            platform
+                .field_keys()?
+                .seal_masked(VENDOR_BANK_ACCOUNT_FIELD, &iban),
+        ),
         None => None,
     };
     let vendor = Vendor {
@@ -614,11 +544,7 @@ async fn create_vendor(
         name,
         currency,
         bank_account,
-        payment_terms: PaymentTerms {
-            discount_percent,
-            discount_days: terms.discount_days,
-            net_days: terms.net_days,
-        },
+        payment_terms,
     };
     let decision = commands::create_vendor(&platform.store, vendor).await?;
     commit(
@@ -637,7 +563,7 @@ async fn get_vendor(
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &auth, &query)?;
+    let company = platform.queried_company(&auth, &query)?;
     let not_found = || ApiError::not_found(format!("vendor {number} does not exist"));
     let parsed = VendorNumber::parse(&number).map_err(|_| not_found())?;
     let loaded = commands::vendor(&platform.store, &company, &parsed).await?;
@@ -650,7 +576,8 @@ async fn get_vendor(
             ) =>
         {
             Some(
-                field_keys(&platform)?
+                platform
+                    .field_keys()?
                     .open(VENDOR_BANK_ACCOUNT_FIELD, &sealed.sealed)
                     .map_err(|e| ApiError::internal(&e))?,
             )

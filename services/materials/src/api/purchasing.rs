@@ -10,7 +10,7 @@
 //!
 //! Every movement's posting date must lie in an open period of the company's books.
 
-use super::{CompanyQuery, commit, company, missing, queried_company};
+use super::{commit, company, missing};
 use crate::aggregates::PurchaseOrderCommand;
 use crate::commands::{self, MovementRequest, PostedMovements, ReceiptRequest};
 use crate::domain::*;
@@ -27,6 +27,7 @@ use tributary_kernel::auth::{Access::Permission, Auth, Routes};
 use tributary_kernel::command::{Checks, Command};
 use tributary_kernel::http::ApiError;
 use tributary_kernel::master::{CompanyCode, Currency, UnitOfMeasure};
+use tributary_kernel::module::CompanyQuery;
 use uuid::Uuid;
 
 /// A cost centre, as finance's journal lines carry it.
@@ -301,7 +302,7 @@ async fn get_purchase_order(
     Path(number): Path<String>,
     Query(query): Query<CompanyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(&platform, &auth, &query)?;
+    let company = platform.queried_company(&auth, &query)?;
     let parsed = path_order(&number)?;
     let loaded = commands::purchase_order(&platform.store, &company, &parsed).await?;
     let order = loaded
@@ -830,8 +831,7 @@ async fn get_stock(
     Path(material): Path<String>,
     Query(query): Query<StockQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let company = queried_company(
-        &platform,
+    let company = platform.queried_company(
         &auth,
         &CompanyQuery {
             company: query.company.clone(),

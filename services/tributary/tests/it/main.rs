@@ -25,6 +25,7 @@ mod reactors;
 mod reports;
 mod restart;
 mod s3;
+mod sales;
 mod scan_filters;
 mod sigkill;
 mod sql_formats;

@@ -1,0 +1,40 @@
+//! Sales' permissions and the built-in roles that hold them (`administrator` holds all).
+
+use tributary_kernel::auth::Permission;
+use tributary_kernel::auth::role::{ACCOUNTANT, ANALYST, AUDITOR, FINANCE_MANAGER, SALES_CLERK};
+
+pub static MASTER_DATA_READ: Permission = Permission {
+    name: "sales.master_data.read",
+    description: "Read customers, price lists and pricing conditions",
+    roles: &[SALES_CLERK, FINANCE_MANAGER, ACCOUNTANT, ANALYST, AUDITOR],
+};
+pub static CUSTOMER_WRITE: Permission = Permission {
+    name: "sales.customer.write",
+    description: "Create customers",
+    roles: &[SALES_CLERK],
+};
+pub static CUSTOMER_BANK_ACCOUNT_READ: Permission = Permission {
+    name: "sales.customer.bank_account.read",
+    description: "See customers' bank account numbers in clear (others see the last four characters)",
+    roles: &[FINANCE_MANAGER, ACCOUNTANT],
+};
+pub static PRICING_WRITE: Permission = Permission {
+    name: "sales.pricing.write",
+    description: "Record prices, discounts, tax rates and materials' tax classifications",
+    roles: &[SALES_CLERK],
+};
+pub static CREDIT_MANAGE: Permission = Permission {
+    name: "sales.credit.manage",
+    description: "Set customers' credit limits, block and unblock customers",
+    roles: &[FINANCE_MANAGER],
+};
+
+pub fn all() -> Vec<&'static Permission> {
+    vec![
+        &MASTER_DATA_READ,
+        &CUSTOMER_WRITE,
+        &CUSTOMER_BANK_ACCOUNT_READ,
+        &PRICING_WRITE,
+        &CREDIT_MANAGE,
+    ]
+}
