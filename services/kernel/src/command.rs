@@ -176,6 +176,55 @@ impl CommandRequest {
     }
 }
 
+/// A decision being made (see [`CommandRequest::commit_retrying`]).
+pub type Deciding<'a, O> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Decision<O>, ApiError>> + Send + 'a>>;
+
+/// How often a command is decided again when another request changed what it read.
+pub const DECIDE_ATTEMPTS: usize = 5;
+
+impl CommandRequest {
+    /// Decides with `decide` and appends, deciding again (up to [`DECIDE_ATTEMPTS`] times) when
+    /// a stream it writes was changed meanwhile: for commands that serialise on a shared
+    /// stream (availability), where a conflict means "check again", not "tell the user".
+    pub async fn commit_retrying<'a, O: OfCompany>(
+        self,
+        store: &EventStore,
+        context: &str,
+        status: StatusCode,
+        mut decide: impl FnMut() -> Deciding<'a, O>,
+        body: impl Fn(&O) -> Value,
+    ) -> Result<Response, ApiError> {
+        let metadata = request_metadata(
+            &self.headers,
+            self.claim.as_ref(),
+            Some(&self.auth.caller.user),
+        );
+        let mut attempt = 1;
+        loop {
+            let decision = decide().await?;
+            self.auth.company(decision.outcome.company().as_str())?;
+            let appended = crate::http::append_decision(
+                store,
+                context,
+                metadata.clone(),
+                self.claim.as_ref(),
+                decision,
+                status,
+                &body,
+            )
+            .await;
+            if matches!(appended, Err(crate::store::StoreError::Conflict { .. }))
+                && attempt < DECIDE_ATTEMPTS
+            {
+                attempt += 1;
+                continue;
+            }
+            return crate::http::answer_append(store, self.claim, appended).await;
+        }
+    }
+}
+
 /// Collects field errors while turning a request body into a command: every broken rule is
 /// reported at once, each naming its field and rule.
 #[derive(Debug, Default)]

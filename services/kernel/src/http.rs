@@ -547,14 +547,48 @@ pub async fn commit<T>(
     status: StatusCode,
     body: impl FnOnce(&T) -> serde_json::Value,
 ) -> Result<Response, ApiError> {
+    let appended = append_decision(
+        store,
+        context,
+        metadata,
+        claim.as_ref(),
+        decision,
+        status,
+        body,
+    )
+    .await;
+    answer_append(store, claim, appended).await
+}
+
+/// Appends a decision with the idempotency record of `claim`; the store's error as it is.
+pub(crate) async fn append_decision<T>(
+    store: &EventStore,
+    context: &str,
+    metadata: crate::Metadata,
+    claim: Option<&IdempotencyClaim>,
+    decision: crate::store::Decision<T>,
+    status: StatusCode,
+    body: impl FnOnce(&T) -> serde_json::Value,
+) -> Result<Response, StoreError> {
     let body = body(&decision.outcome).to_string();
     if decision.writes.is_empty() && claim.is_none() {
         return Ok(json_response(status, body));
     }
-    let record = claim.as_ref().map(|c| c.record(status, &body));
+    let record = claim.map(|c| c.record(status, &body));
     let (batch, _) = decision.into_batch(context, metadata, record);
-    match store.append(batch).await {
-        Ok(_) => Ok(json_response(status, body)),
+    store.append(batch).await?;
+    Ok(json_response(status, body))
+}
+
+/// The answer to an append: a concurrent request that stored the same idempotency key first
+/// gets its response replayed.
+pub(crate) async fn answer_append(
+    store: &EventStore,
+    claim: Option<IdempotencyClaim>,
+    appended: Result<Response, StoreError>,
+) -> Result<Response, ApiError> {
+    match appended {
+        Ok(response) => Ok(response),
         Err(StoreError::IdempotencyKeyTaken { key }) => {
             let claim = claim.unwrap_or(IdempotencyClaim {
                 key: key.clone(),

@@ -198,6 +198,9 @@ pub struct Settings {
     pub field_keys: Option<crate::sealed::FieldKeys>,
     /// Materials' availability (in process, or a gRPC client of the materials service).
     pub availability: Option<Arc<dyn crate::availability::Availability>>,
+    /// What contexts keep per installation for their own routes (in-memory indexes), by type:
+    /// see [`Module::extensions`].
+    pub extensions: axum::http::Extensions,
 }
 
 impl std::fmt::Debug for Settings {
@@ -264,6 +267,8 @@ pub struct Module {
     pub books: Option<Arc<dyn Books>>,
     /// Its availability query over a store, when this context keeps stock (materials).
     pub availability: Option<AvailabilityFactory>,
+    /// Puts what the context's routes share per installation into the settings' extensions.
+    pub extensions: Option<fn(EventStore, &mut axum::http::Extensions)>,
 }
 
 /// Makes a context's in-process availability query over the installation's event store.
@@ -293,6 +298,7 @@ impl Module {
             on_start: None,
             books: None,
             availability: None,
+            extensions: None,
         }
     }
 

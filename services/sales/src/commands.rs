@@ -1,5 +1,9 @@
 //! Sales commands: load what a command needs, decide, and plan the append (the API commits it
-//! with the idempotency record).
+//! with the idempotency record). Quotations and orders: [`orders`].
+
+mod orders;
+
+pub use orders::*;
 
 use crate::conditions::*;
 use crate::customer::{
@@ -27,6 +31,9 @@ pub enum SalesError {
     Repository(#[from] RepositoryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A published query interface another context serves did not answer.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<Vec<Violation>> for SalesError {

@@ -12,11 +12,15 @@ pub mod atp;
 pub mod commands;
 pub mod conditions;
 pub mod customer;
+pub mod demand;
+pub mod order;
 pub mod permissions;
 pub mod pricing;
 
 use conditions::{CompanyConditions, MaterialPricing};
 use customer::Customer;
+use demand::{MaterialDemand, SalesIndexes};
+use order::SalesDocument;
 use tributary_kernel::module::{EventSet, Module};
 
 pub const CONTEXT: &str = "sales";
@@ -35,6 +39,11 @@ pub fn module() -> Module {
         EventSet::of::<Customer>(),
         EventSet::of::<MaterialPricing>(),
         EventSet::of::<CompanyConditions>(),
+        EventSet::of::<SalesDocument>(),
+        EventSet::of::<MaterialDemand>(),
     ];
+    module.extensions = Some(|store, extensions| {
+        extensions.insert(SalesIndexes::new(store));
+    });
     module
 }

@@ -1,7 +1,9 @@
 //! Sales' permissions and the built-in roles that hold them (`administrator` holds all).
 
 use tributary_kernel::auth::Permission;
-use tributary_kernel::auth::role::{ACCOUNTANT, ANALYST, AUDITOR, FINANCE_MANAGER, SALES_CLERK};
+use tributary_kernel::auth::role::{
+    ACCOUNTANT, ANALYST, AUDITOR, FINANCE_MANAGER, SALES_CLERK, WAREHOUSE_CLERK,
+};
 
 pub static MASTER_DATA_READ: Permission = Permission {
     name: "sales.master_data.read",
@@ -25,8 +27,26 @@ pub static PRICING_WRITE: Permission = Permission {
 };
 pub static CREDIT_MANAGE: Permission = Permission {
     name: "sales.credit.manage",
-    description: "Set customers' credit limits, block and unblock customers",
+    description: "Set customers' credit limits, block and unblock customers, release orders blocked for credit",
     roles: &[FINANCE_MANAGER],
+};
+
+pub static ORDER_READ: Permission = Permission {
+    name: "sales.order.read",
+    description: "Read quotations and sales orders",
+    roles: &[
+        SALES_CLERK,
+        WAREHOUSE_CLERK,
+        FINANCE_MANAGER,
+        ACCOUNTANT,
+        ANALYST,
+        AUDITOR,
+    ],
+};
+pub static ORDER_WRITE: Permission = Permission {
+    name: "sales.order.write",
+    description: "Create quotations and sales orders, change and cancel their open lines",
+    roles: &[SALES_CLERK],
 };
 
 pub fn all() -> Vec<&'static Permission> {
@@ -36,5 +56,7 @@ pub fn all() -> Vec<&'static Permission> {
         &CUSTOMER_BANK_ACCOUNT_READ,
         &PRICING_WRITE,
         &CREDIT_MANAGE,
+        &ORDER_READ,
+        &ORDER_WRITE,
     ]
 }

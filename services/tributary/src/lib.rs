@@ -367,6 +367,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .into_iter()
             .find_map(|m| m.availability)
             .map(|make| make(store.clone())),
+        extensions: {
+            let mut extensions = axum::http::Extensions::new();
+            for module in &modules {
+                if let Some(extend) = module.extensions {
+                    extend(store.clone(), &mut extensions);
+                }
+            }
+            extensions
+        },
     });
     if roles.api {
         for module in &modules {

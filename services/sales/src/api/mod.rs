@@ -4,9 +4,11 @@
 //! - `PUT /customers/{customer}/credit-limit`, `POST /customers/{customer}/block`,
 //!   `POST /customers/{customer}/unblock` (credit management)
 //! - prices, discounts, tax rates: [`pricing`]
+//! - quotations and sales orders: [`orders`]
 //!
 //! `company` may be left out: the installation's default company is meant.
 
+mod orders;
 mod pricing;
 
 use crate::CONTEXT;
@@ -44,6 +46,12 @@ impl From<SalesError> for ApiError {
                 ApiError::not_found(format!("{what} {id} does not exist"))
             }
             SalesError::Store(error) => error.into(),
+            SalesError::Unavailable(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "availability_unavailable",
+                "Availability not known",
+                detail,
+            ),
             error @ SalesError::Repository(_) => ApiError::internal(&error),
         }
     }
@@ -82,12 +90,14 @@ pub fn router() -> Routes {
         )
         .accepts::<CompanyBody>()
         .merge(pricing::router())
+        .merge(orders::router())
 }
 
 tributary_kernel::of_company! {
     Customer => |it| &it.company,
     crate::conditions::MaterialPricing => |it| &it.company,
     crate::conditions::CompanyConditions => |it| &it.company,
+    crate::order::SalesDocument => |it| &it.company,
 }
 
 /// Appends a decision of this context with its idempotency record; answers `status` with the
@@ -112,6 +122,12 @@ fn missing() -> ApiError {
 fn path_customer(number: &str) -> Result<CustomerNumber, ApiError> {
     CustomerNumber::parse(number)
         .map_err(|_| ApiError::not_found(format!("customer {number} does not exist")))
+}
+
+/// A sales document named in a path: 404 when the number cannot be one.
+fn path_document(number: &str) -> Result<crate::order::DocumentNumber, ApiError> {
+    crate::order::DocumentNumber::parse(number)
+        .map_err(|_| ApiError::not_found(format!("sales document {number} does not exist")))
 }
 
 /// A material named in a path: 404 when the number cannot be one.
@@ -368,7 +384,7 @@ struct BlockBody {
 
 #[derive(Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
-struct CompanyBody {
+pub(crate) struct CompanyBody {
     company: Option<String>,
 }
 

@@ -477,3 +477,408 @@ async fn prices_discounts_and_taxes_price_a_line_explained_and_overlaps_are_refu
         "{problem}"
     );
 }
+
+/// 1,000 pieces of BOLT-M8 received into P100/FG on 1 March and 500 more due on 20 March (an
+/// open purchase order), a list price of 0.50 and a second material without prices.
+async fn stock_and_supply(app: &TestApp) {
+    app.ok(
+        "/api/v1/vendors",
+        json!({"number": "V-ACME", "name": "Acme Fasteners", "currency": "EUR",
+               "payment_terms": {"net_days": 30}}),
+    )
+    .await;
+    for (number, quantity, date) in [
+        ("4500000001", "1000", "2026-03-01"),
+        ("4500000002", "500", "2026-03-20"),
+    ] {
+        app.ok(
+            "/api/v1/purchase-orders",
+            json!({"number": number, "vendor": "V-ACME", "order_date": "2026-02-20",
+                   "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "FG",
+                              "quantity": quantity, "unit_price": "0.30", "delivery_date": date}]}),
+        )
+        .await;
+    }
+    app.ok(
+        "/api/v1/goods-receipts",
+        json!({"purchase_order": "4500000001", "line": 10, "quantity": "1000",
+               "posting_date": "2026-03-01"}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/prices",
+        json!({"material": "BOLT-M8", "currency": "EUR", "valid_from": "2026-01-01",
+               "unit_price": "0.50"}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/materials",
+        json!({"number": "NUT-M8", "description": "Nut M8", "base_unit": "PC", "type": "trading",
+               "valuation_class": "3100",
+               "plants": [{"plant": "P100", "valuation_method": "moving_average"}]}),
+    )
+    .await;
+}
+
+fn order(number: &str, customer: &str, quantity: &str, requested: &str) -> Value {
+    json!({"number": number, "customer": customer, "document_date": "2026-03-02",
+           "lines": [{"line": 10, "material": "BOLT-M8", "quantity": quantity, "plant": "P100",
+                      "requested_date": requested}]})
+}
+
+fn schedule(document: &Value) -> Vec<(String, String)> {
+    document["lines"][0]["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["date"].as_str().unwrap().to_owned(),
+                s["quantity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn orders_are_priced_confirmed_by_cumulative_availability_and_checked_for_credit() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    sales_master_data(&app).await;
+    stock_and_supply(&app).await;
+
+    // 1,200 for the 10th: the 1,000 on hand then, the rest when the receipt of the 20th comes.
+    let first = app
+        .ok(
+            "/api/v1/sales-orders",
+            order("SO-1", "C-100", "1200", "2026-03-10"),
+        )
+        .await;
+    assert_eq!(
+        schedule(&first),
+        pairs(&[("2026-03-10", "1000"), ("2026-03-20", "200")]),
+        "{first}"
+    );
+    // 1,200 x 0.50 = 600.00 net, 19 % tax 114.00, 714.00 gross; the price is explained.
+    assert_eq!(
+        (
+            &first["status"],
+            &first["net_value"],
+            &first["tax"],
+            &first["gross_value"],
+            &first["lines"][0]["price"]["steps"][0]["condition"],
+            &first["credit"]["status"],
+            &first["payment_terms"]["net_days"]
+        ),
+        (
+            &json!("open"),
+            &json!("600.00"),
+            &json!("114.00"),
+            &json!("714.00"),
+            &json!("list_price"),
+            &json!("clear"),
+            &json!(30)
+        ),
+        "{first}"
+    );
+    // 400 for the 5th: the 1,000 are promised for the 10th, so nothing then; of the 500 coming
+    // on the 20th, 300 are left: confirmed for the 20th, 100 not at all.
+    let second = app
+        .ok(
+            "/api/v1/sales-orders",
+            order("SO-2", "C-100", "400", "2026-03-05"),
+        )
+        .await;
+    assert_eq!(
+        schedule(&second),
+        pairs(&[("2026-03-20", "300")]),
+        "{second}"
+    );
+    assert_eq!(second["lines"][0]["status"], "partially_confirmed");
+
+    // Cancelling the first order gives its quantities back: the second, re-entered, is
+    // confirmed in full for the 5th.
+    let cancelled = app
+        .ok("/api/v1/sales-orders/SO-1/lines/10/cancel", json!({}))
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    let (status, _, changed) = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/sales-orders/SO-2/lines/10",
+            Some(r#"{"quantity": "400"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        schedule(&changed),
+        pairs(&[("2026-03-05", "400")]),
+        "{changed}"
+    );
+
+    // Six orders at once for 200 each on the 10th: 600 are left then, 500 come on the 20th;
+    // however they interleave, exactly 600 are promised for the 10th and 600 for the 20th.
+    let orders = (0..6).map(|n| {
+        let app = &app;
+        async move {
+            app.ok(
+                "/api/v1/sales-orders",
+                order(&format!("SO-C{n}"), "C-100", "200", "2026-03-10"),
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(orders).await;
+    let mut by_date = std::collections::BTreeMap::<String, rust_decimal::Decimal>::new();
+    for result in &results {
+        for (date, quantity) in schedule(result) {
+            *by_date.entry(date).or_default() += quantity.parse::<rust_decimal::Decimal>().unwrap();
+        }
+    }
+    assert_eq!(
+        by_date,
+        std::collections::BTreeMap::from([
+            ("2026-03-10".to_owned(), rust_decimal::Decimal::from(600)),
+            ("2026-03-20".to_owned(), rust_decimal::Decimal::from(500)),
+        ]),
+        "1,100 of 1,200 can be promised: {results:#?}"
+    );
+
+    // Credit: a customer with a limit of 100.00 ordering 178.50 gross is blocked until a
+    // holder of sales.credit.manage releases the order; a sales clerk may not.
+    let mut small = customer("C-200");
+    small["credit_limit"] = json!("100.00");
+    app.ok("/api/v1/customers", small).await;
+    let blocked = app
+        .ok(
+            "/api/v1/sales-orders",
+            order("SO-3", "C-200", "300", "2026-03-25"),
+        )
+        .await;
+    assert_eq!(
+        (
+            &blocked["status"],
+            &blocked["credit"]["status"],
+            &blocked["credit"]["limit"],
+            &blocked["credit"]["order_value"]
+        ),
+        (
+            &json!("credit_blocked"),
+            &json!("blocked"),
+            &json!("100.00"),
+            &json!("178.50")
+        ),
+        "{blocked}"
+    );
+    let clerk = crate::identity::user_with_roles(&app, "sally", &[("MAIN", "sales_clerk")]).await;
+    let (status, _, _) = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/sales-orders/SO-3/release-credit",
+            Some("{}"),
+            &[("authorization", &format!("Bearer {clerk}"))],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let released = app
+        .ok("/api/v1/sales-orders/SO-3/release-credit", json!({}))
+        .await;
+    assert_eq!(
+        (&released["status"], &released["credit"]["released_by"]),
+        (&json!("open"), &json!("admin"))
+    );
+    // The open order counts against the next one: 178.50 open + 59.50 is over 100.00 again.
+    let next = app
+        .ok(
+            "/api/v1/sales-orders",
+            order("SO-4", "C-200", "100", "2026-03-25"),
+        )
+        .await;
+    assert_eq!(
+        (&next["credit"]["exposure"], &next["status"]),
+        (&json!("178.50"), &json!("credit_blocked")),
+        "{next}"
+    );
+
+    // A quotation becomes an order with its lines and prices, once.
+    let quotation = app
+        .ok(
+            "/api/v1/quotations",
+            json!({"number": "Q-1", "customer": "C-100", "document_date": "2026-03-02",
+                   "lines": [{"line": 10, "material": "BOLT-M8", "quantity": "2", "unit": "BOX",
+                              "plant": "P100", "requested_date": "2026-03-28"}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &quotation["kind"],
+            &quotation["valid_to"],
+            &quotation["lines"][0]["base_quantity"]
+        ),
+        (&json!("quotation"), &json!("2026-04-01"), &json!("200")),
+        "{quotation}"
+    );
+    let accepted = app
+        .ok(
+            "/api/v1/sales-orders",
+            json!({"number": "SO-5", "customer": "C-100", "quotation": "Q-1",
+                   "document_date": "2026-03-03"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &accepted["quotation"],
+            &accepted["gross_value"],
+            &accepted["lines"][0]["unit"]
+        ),
+        (&json!("Q-1"), &json!("119.00"), &json!("BOX")),
+        "{accepted}"
+    );
+    assert_eq!(
+        app.get("/api/v1/quotations/Q-1").await.1["status"],
+        "accepted"
+    );
+    refused(
+        &app,
+        "/api/v1/sales-orders",
+        json!({"number": "SO-6", "customer": "C-100", "quotation": "Q-1",
+               "document_date": "2026-03-03"}),
+        422,
+        "quotation",
+        "quotation_accepted",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_orders_are_refused_naming_field_and_rule_and_store_nothing() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    sales_master_data(&app).await;
+    stock_and_supply(&app).await;
+    let mut blocked = customer("C-BLK");
+    blocked["number"] = json!("C-BLK");
+    app.ok("/api/v1/customers", blocked).await;
+    app.ok(
+        "/api/v1/customers/C-BLK/block",
+        json!({"reason": "insolvent"}),
+    )
+    .await;
+    let line = |field: &str, value: Value| {
+        let mut body = order("SO-BAD", "C-100", "10", "2026-03-10");
+        body["lines"][0][field] = value;
+        body
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            order("SO-BAD", "C-404", "10", "2026-03-10"),
+            "customer",
+            "customer_not_found",
+        ),
+        (
+            order("SO-BAD", "C-BLK", "10", "2026-03-10"),
+            "customer",
+            "customer_blocked",
+        ),
+        (
+            line("quantity", json!("0")),
+            "lines[0].quantity",
+            "positive",
+        ),
+        (
+            line("quantity", json!("-3")),
+            "lines[0].quantity",
+            "positive",
+        ),
+        (
+            line("unit", json!("KG")),
+            "lines[0].unit",
+            "unit_not_of_material",
+        ),
+        (
+            line("material", json!("NOPE")),
+            "lines[0].material",
+            "material_not_found",
+        ),
+        (
+            line("material", json!("NUT-M8")),
+            "lines[0].material",
+            "no_price",
+        ),
+        (
+            line("plant", json!("P999")),
+            "lines[0].plant",
+            "material_not_in_plant",
+        ),
+        (
+            line("requested_date", json!("2026-02-30")),
+            "lines[0].requested_date",
+            "date",
+        ),
+        (
+            {
+                let mut body = order("SO-BAD", "C-100", "10", "2026-03-10");
+                body["currency"] = json!("USD");
+                body
+            },
+            "currency",
+            "currency_mismatch",
+        ),
+        (
+            json!({"number": "SO-BAD", "customer": "C-100", "lines": []}),
+            "lines",
+            "required",
+        ),
+    ];
+    for (body, field, rule) in cases {
+        refused(&app, "/api/v1/sales-orders", body, 422, field, rule).await;
+    }
+    app.ok(
+        "/api/v1/sales-orders",
+        order("SO-1", "C-100", "10", "2026-03-10"),
+    )
+    .await;
+    refused(
+        &app,
+        "/api/v1/sales-orders",
+        order("SO-1", "C-100", "10", "2026-03-10"),
+        422,
+        "number",
+        "document_exists",
+    )
+    .await;
+    refused(
+        &app,
+        "/api/v1/sales-orders/SO-1/lines/20/cancel",
+        json!({}),
+        422,
+        "line",
+        "line_not_found",
+    )
+    .await;
+    refused(
+        &app,
+        "/api/v1/sales-orders/SO-404/lines/10/cancel",
+        json!({}),
+        404,
+        "",
+        "",
+    )
+    .await;
+    refused(
+        &app,
+        "/api/v1/sales-orders/SO-1/release-credit",
+        json!({}),
+        422,
+        "credit",
+        "not_credit_blocked",
+    )
+    .await;
+    assert_eq!(app.get("/api/v1/sales-orders/SO-BAD").await.0, 404);
+}

@@ -1,0 +1,251 @@
+//! Sales' own side of availability and credit, kept from the event store's feed:
+//!
+//! - the confirmed demand of each material in each plant (`sales.material_demand`, one stream
+//!   per company, material and plant, appended with every confirmation so that two orders
+//!   cannot promise the same stock: a confirmation is written against the version the index
+//!   saw, and a concurrent one makes the later append fail and check again);
+//! - each customer's credit exposure: the gross value of open orders not yet billed.
+
+use crate::atp::ScheduleLine;
+use crate::customer::Violation;
+use crate::order::{SalesDocument, SalesDocumentEvent, line_open_value};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tributary_kernel::event::{DomainEvent, decode};
+use tributary_kernel::feed_index::FeedIndex;
+use tributary_kernel::store::EventStore;
+use tributary_kernel::{Aggregate, EventEnvelope};
+
+// ----- the demand ledger of a material in a plant ---------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MaterialDemandEvent {
+    /// A line's confirmed schedule as it is now (empty: nothing confirmed any more).
+    DemandChanged {
+        order: String,
+        line: u32,
+        schedule: Vec<ScheduleLine>,
+    },
+}
+
+impl DomainEvent for MaterialDemandEvent {}
+
+/// The stream confirmations are serialised on; its state is the index's, not loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaterialDemand;
+
+impl Aggregate for MaterialDemand {
+    const TYPE: &'static str = "sales.material_demand";
+    type State = ();
+    type Event = MaterialDemandEvent;
+    type Command = MaterialDemandEvent;
+    type Rejection = Vec<Violation>;
+
+    fn decide(
+        _: &(),
+        command: MaterialDemandEvent,
+    ) -> Result<Vec<MaterialDemandEvent>, Vec<Violation>> {
+        Ok(vec![command])
+    }
+
+    fn apply(_: &mut (), _: &MaterialDemandEvent) {}
+}
+
+/// `company/material/plant`.
+pub fn demand_id(company: &str, material: &str, plant: &str) -> String {
+    format!("{company}/{material}/{plant}")
+}
+
+#[derive(Default)]
+struct KeyDemand {
+    /// The demand stream's version the index has applied.
+    version: i64,
+    lines: HashMap<(String, u32), Vec<ScheduleLine>>,
+}
+
+/// The confirmed demand per material and plant.
+#[derive(Default)]
+pub struct DemandIndex {
+    keys: HashMap<String, KeyDemand>,
+}
+
+/// What a check reads of one key: the demand by date and the version it reflects.
+#[derive(Debug, Clone, Default)]
+pub struct KeyView {
+    pub version: i64,
+    pub demand: BTreeMap<chrono::NaiveDate, Decimal>,
+    /// Each line's schedule, so a change can take its own line out first.
+    pub lines: HashMap<(String, u32), Vec<ScheduleLine>>,
+}
+
+impl DemandIndex {
+    fn apply(&mut self, event: &EventEnvelope) {
+        let Ok(MaterialDemandEvent::DemandChanged {
+            order,
+            line,
+            schedule,
+        }) = decode::<MaterialDemandEvent>(event)
+        else {
+            return;
+        };
+        let key = self.keys.entry(event.aggregate_id.clone()).or_default();
+        key.version = event.sequence;
+        if schedule.is_empty() {
+            key.lines.remove(&(order, line));
+        } else {
+            key.lines.insert((order, line), schedule);
+        }
+    }
+
+    fn view(&self, id: &str) -> KeyView {
+        let Some(key) = self.keys.get(id) else {
+            return KeyView::default();
+        };
+        let mut demand: BTreeMap<chrono::NaiveDate, Decimal> = BTreeMap::new();
+        for schedule in key.lines.values() {
+            for s in schedule {
+                *demand.entry(s.date).or_default() += s.quantity;
+            }
+        }
+        KeyView {
+            version: key.version,
+            demand,
+            lines: key.lines.clone(),
+        }
+    }
+}
+
+// ----- credit exposure ------------------------------------------------------------------------
+
+/// What a line adds to its customer's exposure: its gross value and quantities.
+struct LineValue {
+    entry: crate::order::LineEntry,
+    billed: Decimal,
+    cancelled: bool,
+}
+
+impl LineValue {
+    fn open(&self) -> Decimal {
+        if self.cancelled {
+            Decimal::ZERO
+        } else {
+            line_open_value(&self.entry, self.billed)
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct CreditIndex {
+    /// (company, order) → (customer, lines).
+    orders: HashMap<(String, String), (String, Vec<LineValue>)>,
+    /// (company, customer) → open order value.
+    open_orders: HashMap<(String, String), Decimal>,
+}
+
+impl CreditIndex {
+    fn apply(&mut self, event: &EventEnvelope) {
+        let Ok(decoded) = decode::<SalesDocumentEvent>(event) else {
+            return;
+        };
+        let company = event
+            .aggregate_id
+            .split_once('/')
+            .map_or("", |(company, _)| company)
+            .to_owned();
+        let order_key = (company.clone(), event.aggregate_id.clone());
+        if let SalesDocumentEvent::SalesOrderCreated {
+            customer, lines, ..
+        } = &decoded
+        {
+            let lines = lines
+                .iter()
+                .map(|entry| LineValue {
+                    entry: entry.clone(),
+                    billed: Decimal::ZERO,
+                    cancelled: false,
+                })
+                .collect();
+            self.orders
+                .insert(order_key.clone(), (customer.to_string(), lines));
+        }
+        let Some((customer, lines)) = self.orders.get_mut(&order_key) else {
+            return;
+        };
+        let created = matches!(decoded, SalesDocumentEvent::SalesOrderCreated { .. });
+        let before: Decimal = if created {
+            Decimal::ZERO
+        } else {
+            lines.iter().map(LineValue::open).sum()
+        };
+        fn line_of(lines: &mut [LineValue], number: u32) -> Option<&mut LineValue> {
+            lines.iter_mut().find(|l| l.entry.line == number)
+        }
+        match decoded {
+            SalesDocumentEvent::SalesOrderCreated { .. } => {}
+            SalesDocumentEvent::LineChanged { line, .. } => {
+                if let Some(value) = line_of(lines, line.line) {
+                    value.entry = line;
+                }
+            }
+            SalesDocumentEvent::LineCancelled { line } => {
+                if let Some(value) = line_of(lines, line) {
+                    value.cancelled = true;
+                }
+            }
+            SalesDocumentEvent::LineBilled { line, quantity, .. } => {
+                if let Some(value) = line_of(lines, line) {
+                    value.billed += quantity;
+                }
+            }
+            _ => return,
+        }
+        let after: Decimal = lines.iter().map(LineValue::open).sum();
+        *self
+            .open_orders
+            .entry((company, customer.clone()))
+            .or_default() += after - before;
+    }
+}
+
+/// Sales' indexes of one installation (one per event store).
+#[derive(Clone)]
+pub struct SalesIndexes {
+    pub demand: Arc<FeedIndex<DemandIndex>>,
+    pub credit: Arc<FeedIndex<CreditIndex>>,
+}
+
+impl SalesIndexes {
+    pub fn new(store: EventStore) -> SalesIndexes {
+        SalesIndexes {
+            demand: Arc::new(FeedIndex::new(
+                store.clone(),
+                &[<MaterialDemand as Aggregate>::TYPE],
+                DemandIndex::apply,
+            )),
+            credit: Arc::new(FeedIndex::new(
+                store,
+                &[<SalesDocument as Aggregate>::TYPE],
+                CreditIndex::apply,
+            )),
+        }
+    }
+
+    /// The demand of `company/material/plant` as of now.
+    pub async fn demand(&self, id: &str) -> Result<KeyView, tributary_kernel::store::StoreError> {
+        self.demand.read(|index| index.view(id)).await
+    }
+
+    /// The open order value of a customer as of now.
+    pub async fn open_orders(
+        &self,
+        company: &str,
+        customer: &str,
+    ) -> Result<Decimal, tributary_kernel::store::StoreError> {
+        let key = (company.to_owned(), customer.to_owned());
+        self.credit
+            .read(|index| index.open_orders.get(&key).copied().unwrap_or_default())
+            .await
+    }
+}
