@@ -49,10 +49,12 @@ pub enum AccountKey {
     CashDiscount,
     /// Where vendor payments leave from, unless the payment names an account.
     Bank,
+    /// Goods delivered to customers (and back, with their returns).
+    CostOfGoodsSold,
 }
 
 impl AccountKey {
-    pub const ALL: [AccountKey; 9] = [
+    pub const ALL: [AccountKey; 10] = [
         AccountKey::Inventory,
         AccountKey::GrIrClearing,
         AccountKey::PriceDifference,
@@ -62,6 +64,7 @@ impl AccountKey {
         AccountKey::AccountsPayable,
         AccountKey::CashDiscount,
         AccountKey::Bank,
+        AccountKey::CostOfGoodsSold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +78,7 @@ impl AccountKey {
             AccountKey::AccountsPayable => "accounts_payable",
             AccountKey::CashDiscount => "cash_discount",
             AccountKey::Bank => "bank",
+            AccountKey::CostOfGoodsSold => "cost_of_goods_sold",
         }
     }
 

@@ -117,6 +117,11 @@ fn movement_amounts(movement: &Movement, amounts: &mut Vec<(Target, Decimal, Opt
             add(AccountKey::Inventory, value, None);
             add(AccountKey::Scrap, -value, None);
         }
+        // Out to a customer: Dr cost of goods sold, Cr inventory; back: the reverse.
+        MovementKind::DeliveryIssue { .. } | MovementKind::CustomerReturn { .. } => {
+            add(AccountKey::Inventory, value, None);
+            add(AccountKey::CostOfGoodsSold, -value, None);
+        }
         MovementKind::ReturnToVendor { order_value, .. } => {
             let order_value = order_value.unwrap_or(-value);
             add(AccountKey::Inventory, value, None);
@@ -144,6 +149,14 @@ fn describe(movement: &Movement, material: &str, plant: &str) -> String {
         MovementKind::Receipt { .. } => "Goods receipt".to_owned(),
         MovementKind::Issue { cost_center } => format!("Goods issue to {cost_center}"),
         MovementKind::Scrap { reason } => format!("Scrap: {reason}"),
+        MovementKind::DeliveryIssue {
+            delivery, customer, ..
+        } => format!("Delivery {delivery} to {customer}"),
+        MovementKind::CustomerReturn {
+            credit_memo,
+            customer,
+            ..
+        } => format!("Return from {customer}, credit memo {credit_memo}"),
         MovementKind::ReturnToVendor {
             purchase_order,
             line,

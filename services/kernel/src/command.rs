@@ -181,7 +181,9 @@ pub type Deciding<'a, O> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Decision<O>, ApiError>> + Send + 'a>>;
 
 /// How often a command is decided again when another request changed what it read.
-pub const DECIDE_ATTEMPTS: usize = 5;
+pub const DECIDE_ATTEMPTS: u32 = 10;
+/// The first wait before deciding again (doubling up to 128 ms: about 0.6 s in all).
+pub const DECIDE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl CommandRequest {
     /// Decides with `decide` and appends, deciding again (up to [`DECIDE_ATTEMPTS`] times) when
@@ -217,6 +219,9 @@ impl CommandRequest {
             if matches!(appended, Err(crate::store::StoreError::Conflict { .. }))
                 && attempt < DECIDE_ATTEMPTS
             {
+                // The winner's events reach the feed (and the indexes) in moments: wait a
+                // little longer each time before deciding again.
+                tokio::time::sleep(DECIDE_BACKOFF * (1 << attempt.min(6))).await;
                 attempt += 1;
                 continue;
             }

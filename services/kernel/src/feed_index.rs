@@ -1,7 +1,10 @@
 //! An in-memory index kept from the event store's feed: a published query interface's state
-//! where a lake view would lag (availability). Each read first catches up with every event
-//! committed before it, so a caller reads its own writes; events of other aggregate types are
-//! skipped.
+//! where a lake view would lag (availability). Each read first catches up with the feed, so
+//! every index of a process reads one consistent prefix of the store: on SQLite every event
+//! committed before the read; on PostgreSQL the feed stops before the oldest transaction still
+//! open, so a write against a version read here can conflict until the feed moves on (callers
+//! decide again after a short wait: `CommandRequest::commit_retrying`). Events of other
+//! aggregate types are skipped.
 
 use crate::envelope::EventEnvelope;
 use crate::store::{EventStore, StoreError};

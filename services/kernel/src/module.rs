@@ -174,6 +174,26 @@ impl Platform {
             .ok_or_else(|| ApiError::internal(&"the installation has no field keys"))
     }
 
+    /// The clear value of a sealed field for a caller holding `permission` in `company`
+    /// (`None` for others, who see its masked form).
+    pub fn open_sealed(
+        &self,
+        auth: &Auth,
+        permission: &Permission,
+        company: &CompanyCode,
+        field: &str,
+        sealed: Option<&crate::sealed::Sealed>,
+    ) -> Result<Option<String>, ApiError> {
+        match sealed {
+            Some(sealed) if auth.caller.may(permission, company.as_str()) => Ok(Some(
+                self.field_keys()?
+                    .open(field, &sealed.sealed)
+                    .map_err(|e| ApiError::internal(&e))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
     /// The lake reader, or 503 when this process does not serve queries.
     pub fn lake(&self) -> Result<&dyn LakeReader, ApiError> {
         self.lake.as_deref().ok_or_else(|| {

@@ -917,6 +917,15 @@ fn new_event_rows(batch: &AppendBatch) -> Vec<(&StreamWrite, i64, &NewEvent, Uui
     rows
 }
 
+/// The context an event belongs to: its aggregate's (the part of its qualified type before the
+/// dot), whichever context's command appended it; the batch's for an unqualified type.
+fn event_context<'a>(batch: &'a AppendBatch, write: &'a StreamWrite) -> &'a str {
+    write
+        .aggregate_type
+        .split_once('.')
+        .map_or(batch.context.as_str(), |(context, _)| context)
+}
+
 fn source_of(context: &str) -> String {
     format!("/tributary/{context}")
 }
@@ -966,7 +975,6 @@ async fn append_sqlite(
         .execute(&mut *tx)
         .await?;
     }
-    let source = source_of(&batch.context);
     let metadata = metadata_json(&batch.metadata);
     let time = batch
         .time
@@ -979,13 +987,13 @@ async fn append_sqlite(
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
         )
         .bind(id.to_string())
-        .bind(&batch.context)
+        .bind(event_context(batch, write))
         .bind(&write.aggregate_type)
         .bind(&write.aggregate_id)
         .bind(sequence)
         .bind(&event.event_type)
         .bind(event.event_version)
-        .bind(&source)
+        .bind(source_of(event_context(batch, write)))
         .bind(&time)
         .bind(event.payload.to_string())
         .bind(&metadata)
@@ -1183,13 +1191,13 @@ fn envelope(
 ) -> EventEnvelope {
     EventEnvelope {
         id,
-        context: batch.context.clone(),
+        context: event_context(batch, write).to_owned(),
         aggregate_type: write.aggregate_type.clone(),
         aggregate_id: write.aggregate_id.clone(),
         sequence,
         event_type: event.event_type.clone(),
         event_version: event.event_version,
-        source: source_of(&batch.context),
+        source: source_of(event_context(batch, write)),
         time: batch.time,
         position,
         cursor,

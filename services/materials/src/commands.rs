@@ -303,6 +303,8 @@ pub struct MovementRequest {
     pub posting_date: chrono::NaiveDate,
     pub movement_id: uuid::Uuid,
     pub kind: MovementKind,
+    /// What goods coming back enter at (a customer return: the value of their issue).
+    pub value: Option<rust_decimal::Decimal>,
 }
 
 /// A receipt against a purchase order line, or a return of it to the vendor.
@@ -445,7 +447,7 @@ pub async fn post_movement(
         location: request.location,
         kind,
         quantity,
-        receipt_value: rust_decimal::Decimal::ZERO,
+        receipt_value: request.value.unwrap_or_default(),
     };
     decide_stock(
         store,

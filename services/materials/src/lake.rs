@@ -57,6 +57,8 @@ impl MovementRow {
     fn detail(&self) -> Option<&str> {
         match &self.movement.kind {
             MovementKind::Issue { cost_center } => Some(cost_center),
+            MovementKind::DeliveryIssue { delivery, .. } => Some(delivery),
+            MovementKind::CustomerReturn { credit_memo, .. } => Some(credit_memo),
             MovementKind::Scrap { reason } => Some(reason),
             MovementKind::TransferOut { to_location } => Some(to_location.as_str()),
             MovementKind::TransferIn { from_location } => Some(from_location.as_str()),

@@ -24,6 +24,31 @@ pub struct ScheduleLine {
     pub quantity: Decimal,
 }
 
+/// `schedule` split after its first `quantity` (by date): what that takes, what is left.
+pub fn split_schedule(
+    schedule: &[ScheduleLine],
+    mut quantity: Decimal,
+) -> (Vec<ScheduleLine>, Vec<ScheduleLine>) {
+    let (mut taken, mut left) = (Vec::new(), Vec::new());
+    for line in schedule {
+        let part = line.quantity.min(quantity.max(Decimal::ZERO));
+        quantity -= part;
+        if part > Decimal::ZERO {
+            taken.push(ScheduleLine {
+                date: line.date,
+                quantity: part,
+            });
+        }
+        if line.quantity > part {
+            left.push(ScheduleLine {
+                date: line.date,
+                quantity: line.quantity - part,
+            });
+        }
+    }
+    (taken, left)
+}
+
 /// What the check answers for one line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {

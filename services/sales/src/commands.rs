@@ -1,8 +1,10 @@
 //! Sales commands: load what a command needs, decide, and plan the append (the API commits it
 //! with the idempotency record). Quotations and orders: [`orders`].
 
+mod deliveries;
 mod orders;
 
+pub use deliveries::*;
 pub use orders::*;
 
 use crate::conditions::*;

@@ -81,17 +81,23 @@ pub struct KeyView {
 }
 
 impl DemandIndex {
+    /// Applies an event of a demand stream (once: the feed never repeats one).
     fn apply(&mut self, event: &EventEnvelope) {
+        let key = self.keys.entry(event.aggregate_id.clone()).or_default();
+        if event.sequence <= key.version {
+            return;
+        }
+        // The version moves on whatever the event says: a conflict must not repeat forever.
+        key.version = event.sequence;
         let Ok(MaterialDemandEvent::DemandChanged {
             order,
             line,
             schedule,
         }) = decode::<MaterialDemandEvent>(event)
         else {
+            tracing::error!(id = %event.id, "an undecodable demand event is left out of availability");
             return;
         };
-        let key = self.keys.entry(event.aggregate_id.clone()).or_default();
-        key.version = event.sequence;
         if schedule.is_empty() {
             key.lines.remove(&(order, line));
         } else {
@@ -232,7 +238,8 @@ impl SalesIndexes {
         }
     }
 
-    /// The demand of `company/material/plant` as of now.
+    /// The demand of `company/material/plant` as of now, as far as the feed goes (the same
+    /// prefix of the store as materials' supply).
     pub async fn demand(&self, id: &str) -> Result<KeyView, tributary_kernel::store::StoreError> {
         self.demand.read(|index| index.view(id)).await
     }

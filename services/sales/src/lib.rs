@@ -12,6 +12,7 @@ pub mod atp;
 pub mod commands;
 pub mod conditions;
 pub mod customer;
+pub mod delivery;
 pub mod demand;
 pub mod order;
 pub mod permissions;
@@ -41,6 +42,7 @@ pub fn module() -> Module {
         EventSet::of::<CompanyConditions>(),
         EventSet::of::<SalesDocument>(),
         EventSet::of::<MaterialDemand>(),
+        EventSet::of::<delivery::Delivery>(),
     ];
     module.extensions = Some(|store, extensions| {
         extensions.insert(SalesIndexes::new(store));

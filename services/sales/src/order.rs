@@ -302,14 +302,11 @@ pub enum SalesDocumentCommand {
     ReleaseCredit {
         by: String,
     },
-}
-
-fn line_field(lines: &[OrderLine], number: u32) -> String {
-    let index = lines
-        .iter()
-        .position(|l| l.entry.line == number)
-        .unwrap_or(0);
-    format!("lines[{index}]")
+    /// Base quantities of order lines leaving with `delivery` (`field` names each in errors).
+    Deliver {
+        delivery: String,
+        lines: Vec<(String, u32, Decimal)>,
+    },
 }
 
 /// Rules of a document's lines as entered.
@@ -469,7 +466,6 @@ impl Aggregate for SalesDocument {
             }
             C::ChangeLine { line, credit } => {
                 let document = open_order(state)?;
-                let field = line_field(&document.lines, line.line);
                 let Some(existing) = document.line(line.line) else {
                     return Err(vec![violation(
                         "line",
@@ -486,7 +482,7 @@ impl Aggregate for SalesDocument {
                 }
                 if line.quantity <= Decimal::ZERO {
                     return Err(vec![violation(
-                        format!("{field}.quantity"),
+                        "quantity",
                         "positive",
                         "must be more than zero",
                     )]);
@@ -531,6 +527,71 @@ impl Aggregate for SalesDocument {
                         "a line with deliveries cannot be cancelled; change its quantity",
                     )]),
                     Some(_) => Ok(vec![E::LineCancelled { line }]),
+                }
+            }
+            C::Deliver { delivery, lines } => {
+                let document = open_order(state)?;
+                if document.credit_status == CreditStatus::Blocked {
+                    return Err(vec![violation(
+                        "order",
+                        "credit_blocked",
+                        format!(
+                            "order {} is blocked for credit until released",
+                            document.number
+                        ),
+                    )]);
+                }
+                let mut violations = Vec::new();
+                let mut events = Vec::new();
+                for (index, (field, number, quantity)) in lines.iter().enumerate() {
+                    let Some(line) = document.line(*number) else {
+                        violations.push(violation(
+                            format!("{field}.line"),
+                            "line_not_found",
+                            format!("order {} has no line {number}", document.number),
+                        ));
+                        continue;
+                    };
+                    // Two delivery lines may take from one order line: together within it.
+                    let before: Decimal = lines[..index]
+                        .iter()
+                        .filter(|(_, n, _)| n == number)
+                        .map(|(_, _, q)| *q)
+                        .sum();
+                    let open = line.open_to_deliver() - before;
+                    if line.cancelled {
+                        violations.push(violation(
+                            format!("{field}.line"),
+                            "line_cancelled",
+                            "a cancelled line is not delivered",
+                        ));
+                    } else if *quantity <= Decimal::ZERO {
+                        violations.push(violation(
+                            format!("{field}.quantity"),
+                            "positive",
+                            "must be more than zero",
+                        ));
+                    } else if *quantity > open {
+                        violations.push(violation(
+                            format!("{field}.quantity"),
+                            "beyond_confirmed",
+                            format!(
+                                "line {number} has {} confirmed and not yet delivered (in the base unit)",
+                                open.max(Decimal::ZERO)
+                            ),
+                        ));
+                    } else {
+                        events.push(E::LineDelivered {
+                            line: *number,
+                            delivery: delivery.clone(),
+                            quantity: *quantity,
+                        });
+                    }
+                }
+                if violations.is_empty() {
+                    Ok(events)
+                } else {
+                    Err(violations)
                 }
             }
             C::ReleaseCredit { by } => {

@@ -49,6 +49,12 @@ pub static ORDER_WRITE: Permission = Permission {
     roles: &[SALES_CLERK],
 };
 
+pub static DELIVERY_POST: Permission = Permission {
+    name: "sales.delivery.post",
+    description: "Post deliveries (the goods issue to the customer)",
+    roles: &[WAREHOUSE_CLERK, SALES_CLERK],
+};
+
 pub fn all() -> Vec<&'static Permission> {
     vec![
         &MASTER_DATA_READ,
@@ -58,5 +64,6 @@ pub fn all() -> Vec<&'static Permission> {
         &CREDIT_MANAGE,
         &ORDER_READ,
         &ORDER_WRITE,
+        &DELIVERY_POST,
     ]
 }

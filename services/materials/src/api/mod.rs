@@ -568,21 +568,12 @@ async fn get_vendor(
     let parsed = VendorNumber::parse(&number).map_err(|_| not_found())?;
     let loaded = commands::vendor(&platform.store, &company, &parsed).await?;
     let vendor = loaded.state.ok_or_else(not_found)?;
-    let clear = match &vendor.bank_account {
-        Some(sealed)
-            if auth.caller.may(
-                &crate::permissions::VENDOR_BANK_ACCOUNT_READ,
-                company.as_str(),
-            ) =>
-        {
-            Some(
-                platform
-                    .field_keys()?
-                    .open(VENDOR_BANK_ACCOUNT_FIELD, &sealed.sealed)
-                    .map_err(|e| ApiError::internal(&e))?,
-            )
-        }
-        _ => None,
-    };
+    let clear = platform.open_sealed(
+        &auth,
+        &crate::permissions::VENDOR_BANK_ACCOUNT_READ,
+        &company,
+        VENDOR_BANK_ACCOUNT_FIELD,
+        vendor.bank_account.as_ref(),
+    )?;
     Ok(Json(vendor_json_with(&vendor, clear)))
 }

@@ -661,6 +661,7 @@ async fn post_movement(
         posting_date,
         movement_id: Uuid::new_v4(),
         kind,
+        value: None,
     };
     let decision = commands::post_movement(&platform.store, movement).await?;
     commit_movements(&platform, request, decision).await

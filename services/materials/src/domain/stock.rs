@@ -41,6 +41,18 @@ pub enum MovementKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         order_value: Option<Decimal>,
     },
+    /// Goods leaving for a customer with a sales delivery (sales appends it with the delivery).
+    DeliveryIssue {
+        delivery: String,
+        order: String,
+        customer: String,
+    },
+    /// Goods a customer sent back (a sales credit memo), at the value of their issue.
+    CustomerReturn {
+        credit_memo: String,
+        delivery: String,
+        customer: String,
+    },
     TransferOut {
         to_location: LocationCode,
     },
@@ -85,6 +97,8 @@ impl MovementKind {
         match self {
             MovementKind::Receipt { .. } => "receipt",
             MovementKind::Issue { .. } => "issue",
+            MovementKind::DeliveryIssue { .. } => "delivery_issue",
+            MovementKind::CustomerReturn { .. } => "customer_return",
             MovementKind::Scrap { .. } => "scrap",
             MovementKind::ReturnToVendor { .. } => "return_to_vendor",
             MovementKind::TransferOut { .. } => "transfer_out",
@@ -231,13 +245,14 @@ impl Stock {
         };
         let shortage = |s: Shortage| short(s.requested, s.on_hand);
         match &command.kind {
-            MovementKind::Receipt { .. } => {
+            MovementKind::Receipt { .. } | MovementKind::CustomerReturn { .. } => {
                 let value = round_amount(command.receipt_value);
                 valuation.receive_from(command.quantity, value, command.kind.source().as_deref());
                 let movement = self.movement(&command, command.quantity, value, &valuation);
                 Ok(vec![self.posted(vec![movement])])
             }
             MovementKind::Issue { .. }
+            | MovementKind::DeliveryIssue { .. }
             | MovementKind::Scrap { .. }
             | MovementKind::ReturnToVendor { .. } => {
                 let on_hand = self.on_hand(&command.location);

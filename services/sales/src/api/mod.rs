@@ -4,10 +4,11 @@
 //! - `PUT /customers/{customer}/credit-limit`, `POST /customers/{customer}/block`,
 //!   `POST /customers/{customer}/unblock` (credit management)
 //! - prices, discounts, tax rates: [`pricing`]
-//! - quotations and sales orders: [`orders`]
+//! - quotations and sales orders: [`orders`]; deliveries: [`deliveries`]
 //!
 //! `company` may be left out: the installation's default company is meant.
 
+mod deliveries;
 mod orders;
 mod pricing;
 
@@ -91,6 +92,7 @@ pub fn router() -> Routes {
         .accepts::<CompanyBody>()
         .merge(pricing::router())
         .merge(orders::router())
+        .merge(deliveries::router())
 }
 
 tributary_kernel::of_company! {
@@ -98,6 +100,7 @@ tributary_kernel::of_company! {
     crate::conditions::MaterialPricing => |it| &it.company,
     crate::conditions::CompanyConditions => |it| &it.company,
     crate::order::SalesDocument => |it| &it.company,
+    crate::delivery::Delivery => |it| &it.company,
 }
 
 /// Appends a decision of this context with its idempotency record; answers `status` with the
@@ -346,22 +349,13 @@ async fn get_customer(
     let customer = loaded
         .state
         .ok_or_else(|| ApiError::not_found(format!("customer {number} does not exist")))?;
-    let clear = match &customer.bank_account {
-        Some(sealed)
-            if auth.caller.may(
-                &crate::permissions::CUSTOMER_BANK_ACCOUNT_READ,
-                company.as_str(),
-            ) =>
-        {
-            Some(
-                platform
-                    .field_keys()?
-                    .open(BANK_ACCOUNT_FIELD, &sealed.sealed)
-                    .map_err(|e| ApiError::internal(&e))?,
-            )
-        }
-        _ => None,
-    };
+    let clear = platform.open_sealed(
+        &auth,
+        &crate::permissions::CUSTOMER_BANK_ACCOUNT_READ,
+        &company,
+        BANK_ACCOUNT_FIELD,
+        customer.bank_account.as_ref(),
+    )?;
     Ok(Json(customer_json_with(&customer, clear)))
 }
 

@@ -77,7 +77,7 @@ pub fn router() -> Routes {
 }
 
 /// Sales' indexes and materials' availability, as the installation keeps them.
-fn order_context(platform: &Platform) -> Result<OrderContext<'_>, ApiError> {
+pub(super) fn order_context(platform: &Platform) -> Result<OrderContext<'_>, ApiError> {
     let indexes = platform
         .settings
         .extensions
@@ -411,6 +411,13 @@ async fn change_line(
         .requested_date
         .as_deref()
         .and_then(|date| checks.date("requested_date", date));
+    if body.unit.is_some() && body.quantity.is_none() {
+        checks.fail(
+            "unit",
+            "unit_without_quantity",
+            "a unit is the unit of a new quantity: give the quantity too",
+        );
+    }
     if body.quantity.is_none() && body.requested_date.is_none() {
         checks.fail(
             "quantity",

@@ -54,7 +54,11 @@ pub async fn document(
     Ok(aggregate::load::<SalesDocument>(store, &document_id(company, number)).await?)
 }
 
-fn rejected(field: impl Into<String>, rule: &'static str, detail: impl Into<String>) -> SalesError {
+pub(super) fn rejected(
+    field: impl Into<String>,
+    rule: &'static str,
+    detail: impl Into<String>,
+) -> SalesError {
     SalesError::Rejected(vec![violation(field, rule, detail)])
 }
 
@@ -84,6 +88,40 @@ async fn ordering_customer(
         ));
     }
     Ok(customer)
+}
+
+/// The most of a material one line may have, in its base unit: what keeps every value of an
+/// order (quantity × price, summed over its lines) far inside the decimal range.
+pub const LINE_QUANTITY_MAX: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
+/// `quantity` in the base unit: more than zero, at most [`LINE_QUANTITY_MAX`], with no more
+/// decimals than materials keeps.
+pub fn base_quantity(
+    quantity: Decimal,
+    factor: Decimal,
+) -> Result<Decimal, (&'static str, String)> {
+    if quantity <= Decimal::ZERO {
+        return Err(("positive", "must be more than zero".into()));
+    }
+    match quantity.checked_mul(factor) {
+        Some(base) if base <= LINE_QUANTITY_MAX => {
+            if base.normalize().scale() > tributary_materials::domain::QUANTITY_DECIMALS {
+                Err((
+                    "max_4_decimal_places",
+                    format!(
+                        "is {base} in the base unit: at most {} decimals",
+                        tributary_materials::domain::QUANTITY_DECIMALS
+                    ),
+                ))
+            } else {
+                Ok(base)
+            }
+        }
+        _ => Err((
+            "out_of_range",
+            format!("at most {LINE_QUANTITY_MAX} in the base unit"),
+        )),
+    }
 }
 
 /// The lines checked against the material master and priced on `date`; every broken rule of
@@ -132,14 +170,13 @@ async fn priced_lines(
             ));
             continue;
         }
-        if line.quantity <= Decimal::ZERO {
-            violations.push(violation(
-                field("quantity"),
-                "positive",
-                "must be more than zero",
-            ));
-            continue;
-        }
+        let base = match base_quantity(line.quantity, factor) {
+            Ok(base) => base,
+            Err((rule, detail)) => {
+                violations.push(violation(field("quantity"), rule, detail));
+                continue;
+            }
+        };
         let pricing = material_pricing(store, company, &material.number)
             .await?
             .state;
@@ -147,7 +184,7 @@ async fn priced_lines(
             customer,
             material: &material,
             pricing: pricing.as_ref(),
-            quantity: line.quantity * factor,
+            quantity: base,
             date,
         }
         .price(conditions.as_ref(), &field("material"));
@@ -174,7 +211,8 @@ async fn priced_lines(
     }
 }
 
-/// Confirms `lines` of `order` as of `today`: per material and plant, the demand (read first,
+/// Confirms `lines` of `order` as of `today` (less `delivered` of each: a changed line's
+/// deliveries are no longer demand): per material and plant, the demand (read first,
 /// so that an issue between the two reads can only make the check stricter), then the supply;
 /// the lines' own earlier confirmations do not count against them. The writes put each line's
 /// new schedule on its demand stream at the version read.
@@ -184,6 +222,7 @@ async fn confirm(
     order: &DocumentNumber,
     lines: &mut [LineEntry],
     today: NaiveDate,
+    delivered: Decimal,
 ) -> Result<Vec<StreamWrite>, SalesError> {
     let mut keys: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, line) in lines.iter().enumerate() {
@@ -219,7 +258,8 @@ async fn confirm(
         let mut events = Vec::new();
         for index in indexes {
             let line = &mut lines[index];
-            let confirmation = timeline.check(today, line.requested_date, line.base_quantity());
+            let confirmation =
+                timeline.check(today, line.requested_date, line.base_quantity() - delivered);
             timeline.confirm(&confirmation);
             line.schedule = confirmation.schedule;
             events.push(MaterialDemandEvent::DemandChanged {
@@ -371,6 +411,7 @@ pub async fn create_order(
             &new.number,
             &mut lines,
             new.document_date,
+            Decimal::ZERO,
         )
         .await?,
     );
@@ -437,6 +478,7 @@ pub async fn change_line(
             format!("order {number} has no line {line}"),
         ));
     };
+    let quantity_changes = change.quantity.is_some();
     let customer = existing_customer(store, company, &order.customer, "customer").await?;
     let (quantity, unit) = match change.quantity {
         Some((quantity, unit)) => (quantity, unit.or(Some(existing.entry.unit.clone()))),
@@ -463,8 +505,39 @@ pub async fn change_line(
             ),
             other => other,
         })?;
-    let writes = confirm(context, company, number, &mut lines, order.document_date).await?;
-    let entry = lines.remove(0);
+    let writes = confirm(
+        context,
+        company,
+        number,
+        &mut lines,
+        order.document_date,
+        existing.delivered,
+    )
+    .await?;
+    let mut entry = lines.remove(0);
+    if !quantity_changes {
+        // A new date alone keeps the price the line was given (quoted prices too).
+        entry.price = existing.entry.price.clone();
+    }
+    if entry.base_quantity() > existing.entry.base_quantity()
+        && let Some(reason) = &customer.blocked
+    {
+        return Err(rejected(
+            "quantity",
+            "customer_blocked",
+            format!("customer {} is blocked: {reason}", customer.number),
+        ));
+    }
+    // What was delivered stays confirmed where it was; the rest as confirmed now.
+    let (mut schedule, _) =
+        crate::atp::split_schedule(&existing.entry.schedule, existing.delivered);
+    for line in entry.schedule.drain(..) {
+        match schedule.last_mut() {
+            Some(last) if last.date == line.date => last.quantity += line.quantity,
+            _ => schedule.push(line),
+        }
+    }
+    entry.schedule = schedule;
     let added = entry.price.gross_value - existing.entry.price.gross_value;
     let credit = if added > Decimal::ZERO {
         Some(credit_check(context, &customer, added).await?)

@@ -379,83 +379,59 @@ async fn prices_discounts_and_taxes_price_a_line_explained_and_overlaps_are_refu
     app.ok("/api/v1/prices", price_body("2027-01-01")).await;
     let mut unknown = price_body("2028-01-01");
     unknown["material"] = json!("NOPE");
-    refused(
-        &app,
-        "/api/v1/prices",
-        unknown,
-        422,
-        "material",
-        "material_not_found",
-    )
-    .await;
-    refused(
-        &app,
-        "/api/v1/prices",
-        json!({"material": "BOLT-M8", "currency": "USD", "customer": "C-100",
-               "valid_from": "2026-01-01", "unit_price": "0.40"}),
-        422,
-        "currency",
-        "currency_mismatch",
-    )
-    .await;
-    refused(
-        &app,
-        "/api/v1/prices",
-        json!({"material": "BOLT-M8", "currency": "EUR", "customer": "C-999",
-               "valid_from": "2026-01-01", "unit_price": "0.40"}),
-        422,
-        "customer",
-        "customer_not_found",
-    )
-    .await;
-    refused(
-        &app,
-        "/api/v1/prices",
-        json!({"material": "BOLT-M8", "currency": "GBP", "valid_from": "2026-01-01",
-               "scale": [{"from_quantity": "10", "unit_price": "1"}]}),
-        422,
-        "scale",
-        "starts_at_zero",
-    )
-    .await;
-    refused(
-        &app,
-        "/api/v1/prices",
-        json!({"material": "BOLT-M8", "currency": "GBP", "valid_from": "2026-05-01",
-               "valid_to": "2026-04-01", "unit_price": "1"}),
-        422,
-        "valid_to",
-        "after_valid_from",
-    )
-    .await;
-    refused(
-        &app,
-        "/api/v1/discounts",
-        json!({"material_group": "FASTENERS", "valid_from": "2026-07-01", "percent": "4"}),
-        422,
-        "valid_from",
-        "discount_overlap",
-    )
-    .await;
-    refused(
-        &app,
-        "/api/v1/discounts",
-        json!({"valid_from": "2026-07-01", "percent": "4"}),
-        422,
-        "customer",
-        "customer_or_material_group",
-    )
-    .await;
-    refused(
-        &app,
-        "/api/v1/tax-rates",
-        json!({"customer_class": "full", "material_class": "full", "valid_from": "2026-01-01",
-               "percent": "20"}),
-        422,
-        "valid_from",
-        "tax_rate_overlap",
-    )
-    .await;
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        ("/api/v1/prices", unknown, "material", "material_not_found"),
+        (
+            "/api/v1/prices",
+            json!({"material": "BOLT-M8", "currency": "USD", "customer": "C-100",
+                   "valid_from": "2026-01-01", "unit_price": "0.40"}),
+            "currency",
+            "currency_mismatch",
+        ),
+        (
+            "/api/v1/prices",
+            json!({"material": "BOLT-M8", "currency": "EUR", "customer": "C-999",
+                   "valid_from": "2026-01-01", "unit_price": "0.40"}),
+            "customer",
+            "customer_not_found",
+        ),
+        (
+            "/api/v1/prices",
+            json!({"material": "BOLT-M8", "currency": "GBP", "valid_from": "2026-01-01",
+                   "scale": [{"from_quantity": "10", "unit_price": "1"}]}),
+            "scale",
+            "starts_at_zero",
+        ),
+        (
+            "/api/v1/prices",
+            json!({"material": "BOLT-M8", "currency": "GBP", "valid_from": "2026-05-01",
+                   "valid_to": "2026-04-01", "unit_price": "1"}),
+            "valid_to",
+            "after_valid_from",
+        ),
+        (
+            "/api/v1/discounts",
+            json!({"material_group": "FASTENERS", "valid_from": "2026-07-01", "percent": "4"}),
+            "valid_from",
+            "discount_overlap",
+        ),
+        (
+            "/api/v1/discounts",
+            json!({"valid_from": "2026-07-01", "percent": "4"}),
+            "customer",
+            "customer_or_material_group",
+        ),
+        (
+            "/api/v1/tax-rates",
+            json!({"customer_class": "full", "material_class": "full",
+                   "valid_from": "2026-01-01", "percent": "20"}),
+            "valid_from",
+            "tax_rate_overlap",
+        ),
+    ];
+    for (path, body, field, rule) in cases {
+        refused(&app, path, body, 422, field, rule).await;
+    }
     let (status, problem) = app
         .get("/api/v1/pricing/BOLT-M8/price?customer=C-100&quantity=0&date=2026-03-02")
         .await;
@@ -621,34 +597,6 @@ async fn orders_are_priced_confirmed_by_cumulative_availability_and_checked_for_
         schedule(&changed),
         pairs(&[("2026-03-05", "400")]),
         "{changed}"
-    );
-
-    // Six orders at once for 200 each on the 10th: 600 are left then, 500 come on the 20th;
-    // however they interleave, exactly 600 are promised for the 10th and 600 for the 20th.
-    let orders = (0..6).map(|n| {
-        let app = &app;
-        async move {
-            app.ok(
-                "/api/v1/sales-orders",
-                order(&format!("SO-C{n}"), "C-100", "200", "2026-03-10"),
-            )
-            .await
-        }
-    });
-    let results = futures::future::join_all(orders).await;
-    let mut by_date = std::collections::BTreeMap::<String, rust_decimal::Decimal>::new();
-    for result in &results {
-        for (date, quantity) in schedule(result) {
-            *by_date.entry(date).or_default() += quantity.parse::<rust_decimal::Decimal>().unwrap();
-        }
-    }
-    assert_eq!(
-        by_date,
-        std::collections::BTreeMap::from([
-            ("2026-03-10".to_owned(), rust_decimal::Decimal::from(600)),
-            ("2026-03-20".to_owned(), rust_decimal::Decimal::from(500)),
-        ]),
-        "1,100 of 1,200 can be promised: {results:#?}"
     );
 
     // Credit: a customer with a limit of 100.00 ordering 178.50 gross is blocked until a
@@ -881,4 +829,269 @@ async fn bad_orders_are_refused_naming_field_and_rule_and_store_nothing() {
     )
     .await;
     assert_eq!(app.get("/api/v1/sales-orders/SO-BAD").await.0, 404);
+}
+
+#[tokio::test]
+async fn deliveries_issue_confirmed_quantities_at_the_stocks_valuation_and_release_their_demand() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    sales_master_data(&app).await;
+    stock_and_supply(&app).await;
+    app.ok(
+        "/api/v1/sales-orders",
+        order("SO-1", "C-100", "1200", "2026-03-10"),
+    )
+    .await;
+    let delivery = |number: &str, order: &str, line: Value| {
+        json!({"number": number, "order": order, "posting_date": "2026-03-10",
+               "storage_location": "FG", "lines": [line]})
+    };
+    // 600 of the 1,000 received at 0.30 leave at the moving average: 180.00.
+    let posted = app
+        .ok(
+            "/api/v1/deliveries",
+            delivery("80000001", "SO-1", json!({"line": 10, "quantity": "600"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            &posted["lines"][0]["quantity"],
+            &posted["lines"][0]["cost"],
+            &posted["customer"]
+        ),
+        (&json!("600"), &json!("180.00"), &json!("C-100")),
+        "{posted}"
+    );
+    let so1 = app.get("/api/v1/sales-orders/SO-1").await.1;
+    assert_eq!(
+        (&so1["status"], &so1["lines"][0]["delivered_quantity"]),
+        (&json!("partially_delivered"), &json!("600")),
+        "{so1}"
+    );
+    let stock = app.get("/api/v1/stock/BOLT-M8?plant=P100").await.1;
+    assert_eq!(
+        (&stock["quantity"], &stock["value"]),
+        (&json!("400"), &json!("120.00")),
+        "{stock}"
+    );
+    // The goods issue is materials' event, appended with the delivery in one transaction.
+    let stock_events = app
+        .running()
+        .store
+        .load_type("materials.stock")
+        .await
+        .unwrap();
+    let issue = stock_events.last().unwrap();
+    assert_eq!(
+        (issue.context.as_str(), issue.event_type.as_str()),
+        ("materials", "GoodsMovementPosted")
+    );
+    let payload = issue.payload.to_string();
+    assert!(
+        payload.contains("\"delivery_issue\"") && payload.contains("80000001"),
+        "{payload}"
+    );
+
+    // The line re-entered as 800: the 600 delivered stay where they were confirmed, the 200
+    // still open are confirmed again (400 on hand).
+    let (status, _, changed) = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/sales-orders/SO-1/lines/10",
+            Some(r#"{"quantity": "800"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        schedule(&changed),
+        pairs(&[("2026-03-10", "800")]),
+        "{changed}"
+    );
+    assert_eq!(
+        changed["gross_value"], "476.00",
+        "800 x 0.50 x 1.19: {changed}"
+    );
+
+    // What was delivered is no longer demand, and no longer stock: of the 400 on hand, 200
+    // are promised for the 10th; a new order for the 12th gets the other 200 then and 200 of
+    // the 500 coming on the 20th.
+    let next = app
+        .ok(
+            "/api/v1/sales-orders",
+            order("SO-2", "C-100", "400", "2026-03-12"),
+        )
+        .await;
+    assert_eq!(
+        schedule(&next),
+        pairs(&[("2026-03-12", "200"), ("2026-03-20", "200")]),
+        "{next}"
+    );
+    // A new requested date alone keeps the price the line was given.
+    let (status, _, moved) = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/sales-orders/SO-2/lines/10",
+            Some(r#"{"requested_date": "2026-03-13"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            &moved["lines"][0]["price"],
+            &moved["lines"][0]["requested_date"]
+        ),
+        (200, &next["lines"][0]["price"], &json!("2026-03-13")),
+        "{moved}"
+    );
+
+    // Beyond what is confirmed and not delivered (200 open), beyond the stock, unknown lines
+    // and units, a credit-blocked order: refused, stock and order unchanged.
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            delivery("80000002", "SO-1", json!({"line": 10, "quantity": "201"})),
+            "lines[0].quantity",
+            "beyond_confirmed",
+        ),
+        (
+            delivery("80000002", "SO-1", json!({"line": 20, "quantity": "1"})),
+            "lines[0].line",
+            "line_not_found",
+        ),
+        (
+            delivery(
+                "80000002",
+                "SO-1",
+                json!({"line": 10, "quantity": "1", "unit": "KG"}),
+            ),
+            "lines[0].unit",
+            "unit_not_of_material",
+        ),
+        (
+            delivery("80000002", "SO-1", json!({"line": 10, "quantity": "0"})),
+            "lines[0].quantity",
+            "positive",
+        ),
+        (
+            delivery(
+                "80000002",
+                "SO-1",
+                json!({"line": 10, "quantity": "0.00001"}),
+            ),
+            "lines[0].quantity",
+            "max_4_decimal_places",
+        ),
+        (
+            delivery("80000002", "SO-404", json!({"line": 10, "quantity": "1"})),
+            "order",
+            "order_not_found",
+        ),
+        (
+            delivery("80000001", "SO-1", json!({"line": 10, "quantity": "1"})),
+            "number",
+            "document_exists",
+        ),
+    ];
+    for (body, field, rule) in cases {
+        refused(&app, "/api/v1/deliveries", body, 422, field, rule).await;
+    }
+    app.ok(
+        "/api/v1/deliveries",
+        delivery("80000002", "SO-1", json!({"line": 10, "quantity": "200"})),
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/v1/sales-orders/SO-1").await.1["status"],
+        "delivered"
+    );
+    // 400 confirmed for SO-2, 200 on hand.
+    refused(
+        &app,
+        "/api/v1/deliveries",
+        delivery("80000003", "SO-2", json!({"line": 10, "quantity": "400"})),
+        422,
+        "lines[0].quantity",
+        "stock_short",
+    )
+    .await;
+    let mut small = customer("C-200");
+    small["credit_limit"] = json!("0.50");
+    app.ok("/api/v1/customers", small).await;
+    app.ok(
+        "/api/v1/sales-orders",
+        order("SO-3", "C-200", "1", "2026-03-10"),
+    )
+    .await;
+    refused(
+        &app,
+        "/api/v1/deliveries",
+        delivery("80000003", "SO-3", json!({"line": 10, "quantity": "1"})),
+        422,
+        "order",
+        "credit_blocked",
+    )
+    .await;
+    // Boxes of 100 are delivered in pieces: 2 boxes are the 200 on hand, at 0.30.
+    let boxes = app
+        .ok(
+            "/api/v1/deliveries",
+            delivery(
+                "80000004",
+                "SO-2",
+                json!({"line": 10, "quantity": "2", "unit": "BOX"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (&boxes["lines"][0]["quantity"], &boxes["lines"][0]["cost"]),
+        (&json!("200"), &json!("60.00")),
+        "{boxes}"
+    );
+    assert_eq!(
+        app.get("/api/v1/stock/BOLT-M8?plant=P100").await.1["quantity"],
+        "0"
+    );
+}
+
+/// Eight orders at once for 200 each on the 10th, with 1,000 on hand and 500 due on the 20th:
+/// however they interleave, exactly 1,000 are promised for the 10th and 500 for the 20th.
+async fn concurrent_orders_never_promise_the_same_stock(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    sales_master_data(&app).await;
+    stock_and_supply(&app).await;
+    let orders = (0..8).map(|n| {
+        let app = &app;
+        async move {
+            app.ok(
+                "/api/v1/sales-orders",
+                order(&format!("SO-C{n}"), "C-100", "200", "2026-03-10"),
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(orders).await;
+    let mut by_date = std::collections::BTreeMap::<String, rust_decimal::Decimal>::new();
+    for result in &results {
+        for (date, quantity) in schedule(result) {
+            *by_date.entry(date).or_default() += quantity.parse::<rust_decimal::Decimal>().unwrap();
+        }
+    }
+    assert_eq!(
+        by_date,
+        std::collections::BTreeMap::from([
+            ("2026-03-10".to_owned(), rust_decimal::Decimal::from(1000)),
+            ("2026-03-20".to_owned(), rust_decimal::Decimal::from(500)),
+        ]),
+        "1,500 of 1,600 can be promised: {results:#?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_orders_never_promise_the_same_stock_on_sqlite() {
+    concurrent_orders_never_promise_the_same_stock(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_orders_never_promise_the_same_stock_on_postgres() {
+    concurrent_orders_never_promise_the_same_stock(Backend::Postgres).await;
 }
