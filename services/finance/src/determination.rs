@@ -51,10 +51,20 @@ pub enum AccountKey {
     Bank,
     /// Goods delivered to customers (and back, with their returns).
     CostOfGoodsSold,
+    /// The customers' reconciliation account.
+    Receivable,
+    /// Sales revenue (net of tax).
+    Revenue,
+    /// Credit memos for returns, a contra-revenue account.
+    SalesReturns,
+    /// Output tax owed on sales.
+    TaxPayable,
+    /// Cash discounts customers took.
+    SalesDiscount,
 }
 
 impl AccountKey {
-    pub const ALL: [AccountKey; 10] = [
+    pub const ALL: [AccountKey; 15] = [
         AccountKey::Inventory,
         AccountKey::GrIrClearing,
         AccountKey::PriceDifference,
@@ -65,6 +75,11 @@ impl AccountKey {
         AccountKey::CashDiscount,
         AccountKey::Bank,
         AccountKey::CostOfGoodsSold,
+        AccountKey::Receivable,
+        AccountKey::Revenue,
+        AccountKey::SalesReturns,
+        AccountKey::TaxPayable,
+        AccountKey::SalesDiscount,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +94,11 @@ impl AccountKey {
             AccountKey::CashDiscount => "cash_discount",
             AccountKey::Bank => "bank",
             AccountKey::CostOfGoodsSold => "cost_of_goods_sold",
+            AccountKey::Receivable => "receivable",
+            AccountKey::Revenue => "revenue",
+            AccountKey::SalesReturns => "sales_returns",
+            AccountKey::TaxPayable => "tax_payable",
+            AccountKey::SalesDiscount => "sales_discount",
         }
     }
 

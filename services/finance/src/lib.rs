@@ -43,7 +43,10 @@ pub fn module() -> Module {
         EventSet::of::<JournalEntry>(),
         EventSet::of::<determination::AccountDetermination>(),
     ];
-    module.reactors = vec![std::sync::Arc::new(reactors::MaterialsPostings)];
+    module.reactors = vec![
+        std::sync::Arc::new(reactors::MaterialsPostings),
+        std::sync::Arc::new(reactors::SalesPostings),
+    ];
     module.relations = lake::relations();
     module.tables = lake::tables();
     module.pipelines = lake::pipelines();

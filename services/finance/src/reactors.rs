@@ -13,6 +13,10 @@
 //!                                                                          for a shortage)
 //!  transfer           nothing: quantity moves, value does not
 //! ```
+//! `finance.sales-postings` posts sales' invoices, credit memos and customer payments
+//! ([`SalesPostings`]); a delivery's goods issue (Dr cost of goods sold, Cr inventory) and a
+//! return's receipt are materials' movements, posted above.
+//!
 //! The entry's id derives from the movement event (a repeat stores nothing new); a posting
 //! finance refuses (closed period, blocked account, no account determined) waits in suspense.
 
@@ -29,6 +33,7 @@ use tributary_kernel::reactor::{Cause, Reaction, Reactor, ReactorError};
 use tributary_materials::events::{
     Movement, MovementKind, StockEvent, VendorInvoiceEvent, VendorPaymentEvent,
 };
+use tributary_sales::billing::{BillingEvent, BillingKind, PaymentEvent};
 
 /// Posts a journal entry as the reaction to `cause`: stored once, or into suspense with the
 /// rules finance found broken.
@@ -204,95 +209,108 @@ impl Reactor for MaterialsPostings {
         let posting = match posting {
             Ok(Some(posting)) => posting,
             Ok(None) => return Ok(Reaction::Ignored),
-            Err(error) => {
-                return Ok(Reaction::Rejected {
-                    reason: format!("the event cannot be read: {error}"),
-                    problem: json!({"errors": [{"field": "", "rule": "unreadable_event",
-                                                "detail": error.to_string()}]}),
-                });
-            }
+            Err(error) => return Ok(unreadable(&error)),
         };
-        let determination = match determination::load(&platform.store, &posting.company).await {
-            Ok(loaded) => loaded.state,
-            Err(FinanceError::Store(error)) => return Err(error.into()),
-            Err(other) => {
-                return Err(ReactorError::Failed {
-                    reactor: cause.reactor,
-                    reason: other.to_string(),
-                });
-            }
-        };
-        let mut missing = BTreeSet::new();
-        let mut invalid: Vec<String> = Vec::new();
-        let mut lines = Vec::new();
-        for part in &posting.parts {
-            let mut part_lines = Lines {
-                determination: &determination,
-                valuation_class: &part.valuation_class,
-                currency: posting.currency.clone(),
-                lines: Vec::new(),
-                missing: BTreeSet::new(),
-            };
-            for (target, amount, cost_center) in &part.amounts {
-                match target {
-                    Target::Key(key) => part_lines.add(*key, *amount, cost_center.as_deref()),
-                    Target::Account(account) => {
-                        part_lines.add_to(account.clone(), *amount, cost_center.as_deref())
-                    }
-                    Target::Invalid(named) => invalid.push(named.clone()),
-                }
-            }
-            missing.extend(
-                part_lines
-                    .missing
-                    .iter()
-                    .map(|k| (*k, part.valuation_class.clone())),
-            );
-            lines.extend(part_lines.lines);
-        }
-        if let Some(named) = invalid.first() {
-            return Ok(Reaction::Rejected {
-                reason: format!("{named:?} is not an account number"),
-                problem: json!({"errors": [{"field": "bank_account", "rule": "account_number",
-                                            "detail": format!("{named:?} is not an account number")}]}),
-            });
-        }
-        if !missing.is_empty() {
-            let named: Vec<String> = missing
-                .iter()
-                .map(|(key, class)| match class.as_str() {
-                    "" => key.as_str().to_owned(),
-                    class => format!("{} (valuation class {class})", key.as_str()),
-                })
-                .collect();
-            return Ok(Reaction::Rejected {
-                reason: format!(
-                    "no account determined for {} in company {}: \
-                     set them with PUT /api/v1/account-determination/materials",
-                    named.join(", "),
-                    posting.company
-                ),
-                problem: json!({"errors": missing.iter().map(|(key, class)| json!({
-                    "field": format!("defaults.{}", key.as_str()), "rule": "account_not_determined",
-                    "detail": format!("no {} account for valuation class {class:?}", key.as_str())
-                })).collect::<Vec<_>>()}),
-            });
-        }
-        let lines = merged(lines);
-        if lines.is_empty() {
-            return Ok(Reaction::Ignored);
-        }
-        let command = PostJournalEntry {
-            entry_id: cause.command_id(),
-            company: posting.company,
-            posting_date: posting.posting_date,
-            document_date: Some(posting.document_date),
-            reference: Some(posting.reference),
-            text: Some(posting.text),
-            lines,
-        };
-        post(platform, cause, command).await
+        post_determined(platform, cause, posting).await
     }
+}
+
+/// An event the reactor cannot read: into suspense, saying so.
+fn unreadable(error: &tributary_kernel::EventError) -> Reaction {
+    Reaction::Rejected {
+        reason: format!("the event cannot be read: {error}"),
+        problem: json!({"errors": [{"field": "", "rule": "unreadable_event",
+                                    "detail": error.to_string()}]}),
+    }
+}
+
+/// Posts `posting` with the accounts the company's determination gives its keys; a key
+/// without an account (or a named account that is none) puts it into suspense.
+async fn post_determined(
+    platform: &Platform,
+    cause: &Cause<'_>,
+    posting: Posting,
+) -> Result<Reaction, ReactorError> {
+    let determination = match determination::load(&platform.store, &posting.company).await {
+        Ok(loaded) => loaded.state,
+        Err(FinanceError::Store(error)) => return Err(error.into()),
+        Err(other) => {
+            return Err(ReactorError::Failed {
+                reactor: cause.reactor,
+                reason: other.to_string(),
+            });
+        }
+    };
+    let mut missing = BTreeSet::new();
+    let mut invalid: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for part in &posting.parts {
+        let mut part_lines = Lines {
+            determination: &determination,
+            valuation_class: &part.valuation_class,
+            currency: posting.currency.clone(),
+            lines: Vec::new(),
+            missing: BTreeSet::new(),
+        };
+        for (target, amount, cost_center) in &part.amounts {
+            match target {
+                Target::Key(key) => part_lines.add(*key, *amount, cost_center.as_deref()),
+                Target::Account(account) => {
+                    part_lines.add_to(account.clone(), *amount, cost_center.as_deref())
+                }
+                Target::Invalid(named) => invalid.push(named.clone()),
+            }
+        }
+        missing.extend(
+            part_lines
+                .missing
+                .iter()
+                .map(|k| (*k, part.valuation_class.clone())),
+        );
+        lines.extend(part_lines.lines);
+    }
+    if let Some(named) = invalid.first() {
+        return Ok(Reaction::Rejected {
+            reason: format!("{named:?} is not an account number"),
+            problem: json!({"errors": [{"field": "bank_account", "rule": "account_number",
+                                        "detail": format!("{named:?} is not an account number")}]}),
+        });
+    }
+    if !missing.is_empty() {
+        let named: Vec<String> = missing
+            .iter()
+            .map(|(key, class)| match class.as_str() {
+                "" => key.as_str().to_owned(),
+                class => format!("{} (valuation class {class})", key.as_str()),
+            })
+            .collect();
+        return Ok(Reaction::Rejected {
+            reason: format!(
+                "no account determined for {} in company {}: \
+                 set them with PUT /api/v1/account-determination/materials",
+                named.join(", "),
+                posting.company
+            ),
+            problem: json!({"errors": missing.iter().map(|(key, class)| json!({
+                "field": format!("defaults.{}", key.as_str()), "rule": "account_not_determined",
+                "detail": format!("no {} account for valuation class {class:?}", key.as_str())
+            })).collect::<Vec<_>>()}),
+        });
+    }
+    let lines = merged(lines);
+    if lines.is_empty() {
+        return Ok(Reaction::Ignored);
+    }
+    let command = PostJournalEntry {
+        entry_id: cause.command_id(),
+        company: posting.company,
+        posting_date: posting.posting_date,
+        document_date: Some(posting.document_date),
+        reference: Some(posting.reference),
+        text: Some(posting.text),
+        lines,
+    };
+    post(platform, cause, command).await
 }
 
 /// One line per account, cost centre and currency, netted (an invoice of 500 lines posts a
@@ -472,4 +490,126 @@ fn payment_posting(event: &VendorPaymentEvent) -> Option<Posting> {
             ],
         }],
     })
+}
+
+/// Sales' invoices, credit memos and customer payments to the ledger (`finance.sales-postings`;
+/// the goods issues and returns they come with are materials' movements, posted above):
+///
+/// ```text
+///  invoice       Dr receivable (gross)          Cr revenue (net), Cr tax payable (tax)
+///  credit memo   Dr sales returns (net),         Cr receivable (gross)
+///                Dr tax payable (tax)
+///  payment       Dr bank (received),             Cr receivable (received + discounts)
+///                Dr sales discount (granted)
+/// ```
+pub struct SalesPostings;
+
+fn billing_posting(event: &BillingEvent) -> Option<Posting> {
+    let BillingEvent::BillingDocumentPosted {
+        company,
+        number,
+        kind,
+        customer,
+        currency,
+        posting_date,
+        net_value,
+        tax,
+        gross_value,
+        ..
+    } = event
+    else {
+        return None;
+    };
+    let (sign, revenue, what) = match kind {
+        BillingKind::Invoice => (Decimal::ONE, AccountKey::Revenue, "Invoice"),
+        BillingKind::CreditMemo => (
+            Decimal::NEGATIVE_ONE,
+            AccountKey::SalesReturns,
+            "Credit memo",
+        ),
+    };
+    Some(Posting {
+        company: company.clone(),
+        posting_date: *posting_date,
+        document_date: *posting_date,
+        currency: currency.clone(),
+        reference: format!("SD {number}"),
+        text: format!("{what} {number} to {customer}"),
+        parts: vec![Part {
+            valuation_class: String::new(),
+            amounts: vec![
+                (
+                    Target::Key(AccountKey::Receivable),
+                    sign * *gross_value,
+                    None,
+                ),
+                (Target::Key(revenue), -sign * *net_value, None),
+                (Target::Key(AccountKey::TaxPayable), -sign * *tax, None),
+            ],
+        }],
+    })
+}
+
+fn customer_payment_posting(event: &PaymentEvent) -> Option<Posting> {
+    let PaymentEvent::PaymentReceived {
+        company,
+        number,
+        customer,
+        currency,
+        date,
+        amount,
+        items,
+        ..
+    } = event;
+    let discounts: Decimal = items.iter().map(|i| i.discount).sum();
+    Some(Posting {
+        company: company.clone(),
+        posting_date: *date,
+        document_date: *date,
+        currency: currency.clone(),
+        reference: format!("SD {number}"),
+        text: format!("Payment {number} from {customer}"),
+        parts: vec![Part {
+            valuation_class: String::new(),
+            amounts: vec![
+                (Target::Key(AccountKey::Bank), *amount, None),
+                (Target::Key(AccountKey::SalesDiscount), discounts, None),
+                (
+                    Target::Key(AccountKey::Receivable),
+                    -(*amount + discounts),
+                    None,
+                ),
+            ],
+        }],
+    })
+}
+
+#[async_trait::async_trait]
+impl Reactor for SalesPostings {
+    fn name(&self) -> &'static str {
+        "finance.sales-postings"
+    }
+
+    fn follows(&self) -> &'static [&'static str] {
+        &["sales.invoice", "sales.payment"]
+    }
+
+    async fn react(
+        &self,
+        platform: &Platform,
+        cause: &Cause<'_>,
+    ) -> Result<Reaction, ReactorError> {
+        let posting = match cause.event.aggregate_type.as_str() {
+            "sales.invoice" => decode::<BillingEvent>(cause.event).map(|e| billing_posting(&e)),
+            "sales.payment" => {
+                decode::<PaymentEvent>(cause.event).map(|e| customer_payment_posting(&e))
+            }
+            _ => return Ok(Reaction::Ignored),
+        };
+        match posting {
+            Ok(Some(posting)) => post_determined(platform, cause, posting).await,
+            Ok(None) => Ok(Reaction::Ignored),
+            Err(error) => Ok(unreadable(&error)),
+        }
+    }
 }

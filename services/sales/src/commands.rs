@@ -1,9 +1,11 @@
 //! Sales commands: load what a command needs, decide, and plan the append (the API commits it
 //! with the idempotency record). Quotations and orders: [`orders`].
 
+mod billing;
 mod deliveries;
 mod orders;
 
+pub use billing::*;
 pub use deliveries::*;
 pub use orders::*;
 

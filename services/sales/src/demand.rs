@@ -4,9 +4,11 @@
 //!   per company, material and plant, appended with every confirmation so that two orders
 //!   cannot promise the same stock: a confirmation is written against the version the index
 //!   saw, and a concurrent one makes the later append fail and check again);
-//! - each customer's credit exposure: the gross value of open orders not yet billed.
+//! - each customer's credit exposure: the gross value of open orders not yet billed, and the
+//!   open items (invoices not cleared, credit memos not used up).
 
 use crate::atp::ScheduleLine;
+use crate::billing::{BillingDocument, BillingEvent, BillingKind, Payment, PaymentEvent};
 use crate::customer::Violation;
 use crate::order::{SalesDocument, SalesDocumentEvent, line_open_value};
 use rust_decimal::Decimal;
@@ -142,16 +144,58 @@ impl LineValue {
     }
 }
 
+/// An open item of a customer: an invoice (positive) or a credit memo (negative) not cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenItem {
+    pub number: String,
+    pub due_date: chrono::NaiveDate,
+    pub open: Decimal,
+}
+
 #[derive(Default)]
 pub struct CreditIndex {
     /// (company, order) → (customer, lines).
     orders: HashMap<(String, String), (String, Vec<LineValue>)>,
     /// (company, customer) → open order value.
     open_orders: HashMap<(String, String), Decimal>,
+    /// (company, customer) → open items by number.
+    items: HashMap<(String, String), BTreeMap<String, OpenItem>>,
+    /// (company, billing document id) → its customer.
+    customer_of: HashMap<String, (String, String)>,
 }
 
 impl CreditIndex {
     fn apply(&mut self, event: &EventEnvelope) {
+        if event.aggregate_type == <BillingDocument as Aggregate>::TYPE {
+            self.apply_billing(event);
+            return;
+        }
+        if event.aggregate_type == <Payment as Aggregate>::TYPE {
+            // What a payment left on account is the customer's credit: a negative item.
+            if let Ok(PaymentEvent::PaymentReceived {
+                company,
+                number,
+                customer,
+                date,
+                on_account,
+                ..
+            }) = decode::<PaymentEvent>(event)
+                && on_account > Decimal::ZERO
+            {
+                self.items
+                    .entry((company.to_string(), customer.to_string()))
+                    .or_default()
+                    .insert(
+                        number.to_string(),
+                        OpenItem {
+                            number: number.to_string(),
+                            due_date: date,
+                            open: -on_account,
+                        },
+                    );
+            }
+            return;
+        }
         let Ok(decoded) = decode::<SalesDocumentEvent>(event) else {
             return;
         };
@@ -215,6 +259,69 @@ impl CreditIndex {
     }
 }
 
+impl CreditIndex {
+    fn apply_billing(&mut self, event: &EventEnvelope) {
+        let Ok(decoded) = decode::<BillingEvent>(event) else {
+            return;
+        };
+        match decoded {
+            BillingEvent::BillingDocumentPosted {
+                company,
+                number,
+                kind,
+                customer,
+                due_date,
+                gross_value,
+                ..
+            } => {
+                let key = (company.to_string(), customer.to_string());
+                let open = match kind {
+                    BillingKind::Invoice => gross_value,
+                    BillingKind::CreditMemo => -gross_value,
+                };
+                self.customer_of
+                    .insert(event.aggregate_id.clone(), key.clone());
+                self.items.entry(key).or_default().insert(
+                    number.to_string(),
+                    OpenItem {
+                        number: number.to_string(),
+                        due_date,
+                        open,
+                    },
+                );
+            }
+            BillingEvent::CreditMemoApplied { amount, .. } => self.clear(event, amount),
+            BillingEvent::ItemCleared {
+                amount, discount, ..
+            } => self.clear(event, amount + discount),
+        }
+    }
+
+    /// `amount` off the open item of the billing document `event` is about.
+    fn clear(&mut self, event: &EventEnvelope, amount: Decimal) {
+        let Some(key) = self.customer_of.get(&event.aggregate_id) else {
+            return;
+        };
+        let number = event
+            .aggregate_id
+            .split_once('/')
+            .map_or("", |(_, number)| number);
+        if let Some(items) = self.items.get_mut(key)
+            && let Some(item) = items.get_mut(number)
+        {
+            // An invoice's item goes down, a credit memo's (negative) up to zero.
+            if item.open >= Decimal::ZERO {
+                item.open -= amount;
+            } else {
+                item.open += amount;
+            }
+            if item.open.is_zero() {
+                items.remove(number);
+            }
+        }
+    }
+}
+
 /// Sales' indexes of one installation (one per event store).
 #[derive(Clone)]
 pub struct SalesIndexes {
@@ -232,7 +339,11 @@ impl SalesIndexes {
             )),
             credit: Arc::new(FeedIndex::new(
                 store,
-                &[<SalesDocument as Aggregate>::TYPE],
+                &[
+                    <SalesDocument as Aggregate>::TYPE,
+                    <BillingDocument as Aggregate>::TYPE,
+                    <Payment as Aggregate>::TYPE,
+                ],
                 CreditIndex::apply,
             )),
         }
@@ -242,6 +353,27 @@ impl SalesIndexes {
     /// prefix of the store as materials' supply).
     pub async fn demand(&self, id: &str) -> Result<KeyView, tributary_kernel::store::StoreError> {
         self.demand.read(|index| index.view(id)).await
+    }
+
+    /// A customer's open items as of now, by due date.
+    pub async fn open_items(
+        &self,
+        company: &str,
+        customer: &str,
+    ) -> Result<Vec<OpenItem>, tributary_kernel::store::StoreError> {
+        let key = (company.to_owned(), customer.to_owned());
+        let mut items = self
+            .credit
+            .read(|index| {
+                index
+                    .items
+                    .get(&key)
+                    .map(|items| items.values().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .await?;
+        items.sort_by(|a, b| (a.due_date, &a.number).cmp(&(b.due_date, &b.number)));
+        Ok(items)
     }
 
     /// The open order value of a customer as of now.

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod atp;
+pub mod billing;
 pub mod commands;
 pub mod conditions;
 pub mod customer;
@@ -43,6 +44,8 @@ pub fn module() -> Module {
         EventSet::of::<SalesDocument>(),
         EventSet::of::<MaterialDemand>(),
         EventSet::of::<delivery::Delivery>(),
+        EventSet::of::<billing::BillingDocument>(),
+        EventSet::of::<billing::Payment>(),
     ];
     module.extensions = Some(|store, extensions| {
         extensions.insert(SalesIndexes::new(store));

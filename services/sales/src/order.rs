@@ -125,11 +125,12 @@ pub enum SalesDocumentEvent {
     CreditReleased {
         by: String,
     },
-    /// Quantities in the base unit.
+    /// Quantities in the base unit; `cost`: what the goods issue took off the stock's value.
     LineDelivered {
         line: u32,
         delivery: String,
         quantity: Decimal,
+        cost: Decimal,
     },
     LineBilled {
         line: u32,
@@ -144,6 +145,8 @@ impl DomainEvent for SalesDocumentEvent {}
 pub struct OrderLine {
     pub entry: LineEntry,
     pub delivered: Decimal,
+    /// The value the deliveries' goods issues took off stock.
+    pub delivered_cost: Decimal,
     pub billed: Decimal,
     pub cancelled: bool,
 }
@@ -264,6 +267,17 @@ pub fn line_open_value(entry: &LineEntry, billed: Decimal) -> Decimal {
     (entry.price.gross_value * (base - billed) / base).round_dp(2)
 }
 
+/// One order line's part of a delivery, as the order records it.
+#[derive(Debug, Clone)]
+pub struct DeliveredLine {
+    /// The request's field for it, in errors (`lines[0]`).
+    pub field: String,
+    pub line: u32,
+    /// Base unit.
+    pub quantity: Decimal,
+    pub cost: Decimal,
+}
+
 #[derive(Debug)]
 pub enum SalesDocumentCommand {
     CreateQuotation {
@@ -302,10 +316,15 @@ pub enum SalesDocumentCommand {
     ReleaseCredit {
         by: String,
     },
+    /// Base quantities of delivered order lines billed with `invoice` (field, line, quantity).
+    Bill {
+        invoice: String,
+        lines: Vec<(String, u32, Decimal)>,
+    },
     /// Base quantities of order lines leaving with `delivery` (`field` names each in errors).
     Deliver {
         delivery: String,
-        lines: Vec<(String, u32, Decimal)>,
+        lines: Vec<DeliveredLine>,
     },
 }
 
@@ -543,7 +562,9 @@ impl Aggregate for SalesDocument {
                 }
                 let mut violations = Vec::new();
                 let mut events = Vec::new();
-                for (index, (field, number, quantity)) in lines.iter().enumerate() {
+                for (index, delivered) in lines.iter().enumerate() {
+                    let (field, number, quantity) =
+                        (&delivered.field, &delivered.line, &delivered.quantity);
                     let Some(line) = document.line(*number) else {
                         violations.push(violation(
                             format!("{field}.line"),
@@ -555,8 +576,8 @@ impl Aggregate for SalesDocument {
                     // Two delivery lines may take from one order line: together within it.
                     let before: Decimal = lines[..index]
                         .iter()
-                        .filter(|(_, n, _)| n == number)
-                        .map(|(_, _, q)| *q)
+                        .filter(|l| l.line == *number)
+                        .map(|l| l.quantity)
                         .sum();
                     let open = line.open_to_deliver() - before;
                     if line.cancelled {
@@ -584,6 +605,55 @@ impl Aggregate for SalesDocument {
                         events.push(E::LineDelivered {
                             line: *number,
                             delivery: delivery.clone(),
+                            quantity: *quantity,
+                            cost: delivered.cost,
+                        });
+                    }
+                }
+                if violations.is_empty() {
+                    Ok(events)
+                } else {
+                    Err(violations)
+                }
+            }
+            C::Bill { invoice, lines } => {
+                let document = open_order(state)?;
+                let mut violations = Vec::new();
+                let mut events = Vec::new();
+                for (index, (field, number, quantity)) in lines.iter().enumerate() {
+                    let Some(line) = document.line(*number) else {
+                        violations.push(violation(
+                            format!("{field}.line"),
+                            "line_not_found",
+                            format!("order {} has no line {number}", document.number),
+                        ));
+                        continue;
+                    };
+                    let before: Decimal = lines[..index]
+                        .iter()
+                        .filter(|(_, n, _)| n == number)
+                        .map(|(_, _, q)| *q)
+                        .sum();
+                    let open = line.open_to_bill() - before;
+                    if *quantity <= Decimal::ZERO {
+                        violations.push(violation(
+                            format!("{field}.quantity"),
+                            "positive",
+                            "must be more than zero",
+                        ));
+                    } else if *quantity > open {
+                        violations.push(violation(
+                            format!("{field}.quantity"),
+                            "beyond_delivered",
+                            format!(
+                                "line {number} has {} delivered and not yet billed (in the base unit)",
+                                open.max(Decimal::ZERO)
+                            ),
+                        ));
+                    } else {
+                        events.push(E::LineBilled {
+                            line: *number,
+                            invoice: invoice.clone(),
                             quantity: *quantity,
                         });
                     }
@@ -616,6 +686,7 @@ impl Aggregate for SalesDocument {
                 .map(|entry| OrderLine {
                     entry: entry.clone(),
                     delivered: Decimal::ZERO,
+                    delivered_cost: Decimal::ZERO,
                     billed: Decimal::ZERO,
                     cancelled: false,
                 })
@@ -710,9 +781,18 @@ impl Aggregate for SalesDocument {
                 document.credit_status = CreditStatus::Released;
                 document.released_by = Some(by.clone());
             }
-            (Some(document), E::LineDelivered { line, quantity, .. }) => {
+            (
+                Some(document),
+                E::LineDelivered {
+                    line,
+                    quantity,
+                    cost,
+                    ..
+                },
+            ) => {
                 if let Some(existing) = document.lines.iter_mut().find(|l| l.entry.line == *line) {
                     existing.delivered += quantity;
+                    existing.delivered_cost += cost;
                 }
             }
             (Some(document), E::LineBilled { line, quantity, .. }) => {
@@ -882,6 +962,7 @@ mod tests {
                 line: 10,
                 delivery: "80000001".into(),
                 quantity: d("60"),
+                cost: d("18.00"),
             },
         );
         let document = state.as_ref().unwrap();

@@ -55,6 +55,22 @@ pub static DELIVERY_POST: Permission = Permission {
     roles: &[WAREHOUSE_CLERK, SALES_CLERK],
 };
 
+pub static BILLING_POST: Permission = Permission {
+    name: "sales.billing.post",
+    description: "Bill delivered quantities and post credit memos for returns",
+    roles: &[SALES_CLERK, ACCOUNTANT],
+};
+pub static PAYMENT_POST: Permission = Permission {
+    name: "sales.payment.post",
+    description: "Post customer payments",
+    roles: &[ACCOUNTANT, FINANCE_MANAGER],
+};
+pub static RECEIVABLES_READ: Permission = Permission {
+    name: "sales.receivables.read",
+    description: "Read invoices, credit memos, customer payments and open items",
+    roles: &[SALES_CLERK, FINANCE_MANAGER, ACCOUNTANT, ANALYST, AUDITOR],
+};
+
 pub fn all() -> Vec<&'static Permission> {
     vec![
         &MASTER_DATA_READ,
@@ -65,5 +81,8 @@ pub fn all() -> Vec<&'static Permission> {
         &ORDER_READ,
         &ORDER_WRITE,
         &DELIVERY_POST,
+        &BILLING_POST,
+        &PAYMENT_POST,
+        &RECEIVABLES_READ,
     ]
 }

@@ -50,7 +50,7 @@ pub enum MovementKind {
     /// Goods a customer sent back (a sales credit memo), at the value of their issue.
     CustomerReturn {
         credit_memo: String,
-        delivery: String,
+        invoice: String,
         customer: String,
     },
     TransferOut {

@@ -4,10 +4,12 @@
 //! - `PUT /customers/{customer}/credit-limit`, `POST /customers/{customer}/block`,
 //!   `POST /customers/{customer}/unblock` (credit management)
 //! - prices, discounts, tax rates: [`pricing`]
-//! - quotations and sales orders: [`orders`]; deliveries: [`deliveries`]
+//! - quotations and sales orders: [`orders`]; deliveries: [`deliveries`]; invoices, credit
+//!   memos, payments and open items: [`billing`]
 //!
 //! `company` may be left out: the installation's default company is meant.
 
+mod billing;
 mod deliveries;
 mod orders;
 mod pricing;
@@ -93,6 +95,7 @@ pub fn router() -> Routes {
         .merge(pricing::router())
         .merge(orders::router())
         .merge(deliveries::router())
+        .merge(billing::router())
 }
 
 tributary_kernel::of_company! {
@@ -101,6 +104,8 @@ tributary_kernel::of_company! {
     crate::conditions::CompanyConditions => |it| &it.company,
     crate::order::SalesDocument => |it| &it.company,
     crate::delivery::Delivery => |it| &it.company,
+    crate::billing::BillingDocument => |it| &it.company,
+    crate::billing::Payment => |it| &it.company,
 }
 
 /// Appends a decision of this context with its idempotency record; answers `status` with the

@@ -37,7 +37,7 @@ pub async fn delivery(
 }
 
 /// Materials' refusal as this command's: its field under `prefix` (`lines[0].`).
-fn from_materials(error: MaterialsError, prefix: &str) -> SalesError {
+pub(super) fn from_materials(error: MaterialsError, prefix: &str) -> SalesError {
     match error {
         MaterialsError::Rejected(violations) => SalesError::Rejected(
             violations
@@ -112,10 +112,21 @@ pub async fn post_delivery(
     if !violations.is_empty() {
         return Err(SalesError::Rejected(violations));
     }
-    let delivered = order_loaded.decide(SalesDocumentCommand::Deliver {
+    // The order's rules first (what is confirmed and open), before the stock's.
+    let delivered = |costs: &[Decimal]| SalesDocumentCommand::Deliver {
         delivery: new.number.to_string(),
-        lines: lines.clone(),
-    })?;
+        lines: lines
+            .iter()
+            .zip(costs.iter().chain(std::iter::repeat(&Decimal::ZERO)))
+            .map(|((field, line, quantity), cost)| DeliveredLine {
+                field: field.clone(),
+                line: *line,
+                quantity: *quantity,
+                cost: *cost,
+            })
+            .collect(),
+    };
+    order_loaded.decide(delivered(&[]))?;
 
     // One goods issue per material and plant; its value shared by the lines by quantity.
     let mut groups: BTreeMap<(MaterialNumber, tributary_materials::domain::PlantCode), Vec<usize>> =
@@ -130,6 +141,7 @@ pub async fn post_delivery(
     }
     let mut writes: Vec<StreamWrite> = Vec::new();
     let mut delivery_lines = Vec::new();
+    let mut costs = vec![Decimal::ZERO; lines.len()];
     for ((material, plant), indexes) in groups {
         let first = &lines[indexes[0]].0;
         let quantity: Decimal = indexes.iter().map(|i| lines[*i].2).sum();
@@ -170,6 +182,7 @@ pub async fn post_delivery(
                 (cost * *base / quantity).round_dp(2)
             };
             left -= share;
+            costs[*index] = share;
             delivery_lines.push(DeliveryLine {
                 line: *number,
                 material: material.clone(),
@@ -205,7 +218,7 @@ pub async fn post_delivery(
         writes.push(stream.write(&events));
     }
     delivery_lines.sort_by_key(|l| l.line);
-    writes.extend(delivered.writes());
+    writes.extend(order_loaded.decide(delivered(&costs))?.writes());
     let command = DeliveryCommand::Post(Box::new(Delivery {
         company: company.clone(),
         number: new.number.clone(),

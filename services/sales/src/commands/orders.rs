@@ -285,10 +285,16 @@ async fn credit_check(
     customer: &Customer,
     value: Decimal,
 ) -> Result<CreditCheck, SalesError> {
-    let exposure = context
+    let (company, number) = (customer.company.as_str(), customer.number.as_str());
+    let orders = context.indexes.open_orders(company, number).await?;
+    let items: Decimal = context
         .indexes
-        .open_orders(customer.company.as_str(), customer.number.as_str())
-        .await?;
+        .open_items(company, number)
+        .await?
+        .iter()
+        .map(|item| item.open)
+        .sum();
+    let exposure = orders + items;
     Ok(CreditCheck {
         limit: customer.credit_limit,
         exposure,

@@ -1095,3 +1095,375 @@ async fn concurrent_orders_never_promise_the_same_stock_on_sqlite() {
 async fn concurrent_orders_never_promise_the_same_stock_on_postgres() {
     concurrent_orders_never_promise_the_same_stock(Backend::Postgres).await;
 }
+
+/// Weygandt, Kimmel, Kieso, *Accounting Principles* (13th ed.), chapter 5, "Recording Sales of
+/// Merchandise" under a perpetual system: PW Audio Supply sells 3,800 of merchandise (cost
+/// 2,400) to Sauk Stereo on 4 May, terms 2/10, n/30; Sauk returns goods sold at 300 (cost 140)
+/// on 8 May; PW receives 3,430 on 12 May, 3,500 less the 2 % discount of 70. The merchandise:
+/// 100 amplifiers at 35 (cost 22.60) and 10 speakers at 30 (cost 14), so that the return is
+/// the 10 speakers. No sales tax (the customer is exempt).
+async fn pw_audio_sale(app: &TestApp) {
+    sales_master_data(app).await;
+    for (number, name, kind) in [
+        ("1000", "Cash", "asset"),
+        ("1200", "Accounts receivable", "asset"),
+        ("1300", "Merchandise inventory", "asset"),
+        ("2100", "GR/IR clearing", "liability"),
+        ("2300", "Sales taxes payable", "liability"),
+        ("4000", "Sales revenue", "revenue"),
+        ("4100", "Sales returns and allowances", "revenue"),
+        ("4200", "Sales discounts", "revenue"),
+        ("5100", "Cost of goods sold", "expense"),
+    ] {
+        app.ok(
+            "/api/v1/accounts",
+            json!({"number": number, "name": name, "type": kind, "currency": "EUR"}),
+        )
+        .await;
+    }
+    let (status, set) = crate::procure_to_pay::put(
+        app,
+        "/api/v1/account-determination/materials",
+        &json!({"defaults": {"inventory": "1300", "gr_ir_clearing": "2100",
+                             "cost_of_goods_sold": "5100", "receivable": "1200",
+                             "revenue": "4000", "sales_returns": "4100",
+                             "sales_discount": "4200", "tax_payable": "2300", "bank": "1000"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    app.ok(
+        "/api/v1/vendors",
+        json!({"number": "V-AUDIO", "name": "Audio Wholesale", "currency": "EUR",
+               "payment_terms": {"net_days": 30}}),
+    )
+    .await;
+    for (material, cost, quantity) in [("AMP-100", "22.60", "100"), ("SPK-20", "14.00", "10")] {
+        app.ok(
+            "/api/v1/materials",
+            json!({"number": material, "description": material, "base_unit": "PC",
+                   "type": "trading", "group": "AUDIO", "valuation_class": "3100",
+                   "plants": [{"plant": "P100", "valuation_method": "moving_average"}]}),
+        )
+        .await;
+        let po = format!("PO-{material}");
+        app.ok(
+            "/api/v1/purchase-orders",
+            json!({"number": po, "vendor": "V-AUDIO", "order_date": "2026-04-20",
+                   "lines": [{"material": material, "plant": "P100", "storage_location": "FG",
+                              "quantity": quantity, "unit_price": cost,
+                              "delivery_date": "2026-05-01"}]}),
+        )
+        .await;
+        app.ok(
+            "/api/v1/goods-receipts",
+            json!({"purchase_order": po, "line": 10, "quantity": quantity,
+                   "posting_date": "2026-05-01"}),
+        )
+        .await;
+    }
+    for (material, price) in [("AMP-100", "35.00"), ("SPK-20", "30.00")] {
+        app.ok(
+            "/api/v1/prices",
+            json!({"material": material, "currency": "EUR", "valid_from": "2026-01-01",
+                   "unit_price": price}),
+        )
+        .await;
+    }
+    app.ok(
+        "/api/v1/tax-rates",
+        json!({"customer_class": "exempt", "material_class": "full", "valid_from": "2020-01-01",
+               "percent": "0"}),
+    )
+    .await;
+    let mut sauk = customer("SAUK");
+    sauk["name"] = json!("Sauk Stereo");
+    sauk["tax_classification"] = json!("exempt");
+    app.ok("/api/v1/customers", sauk).await;
+    app.ok(
+        "/api/v1/sales-orders",
+        json!({"number": "SO-PW", "customer": "SAUK", "document_date": "2026-05-04",
+               "lines": [
+                   {"line": 10, "material": "AMP-100", "quantity": "100", "plant": "P100",
+                    "requested_date": "2026-05-04"},
+                   {"line": 20, "material": "SPK-20", "quantity": "10", "plant": "P100",
+                    "requested_date": "2026-05-04"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/deliveries",
+        json!({"number": "80000010", "order": "SO-PW", "posting_date": "2026-05-04",
+               "storage_location": "FG",
+               "lines": [{"line": 10, "quantity": "100"}, {"line": 20, "quantity": "10"}]}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_textbook_sale_on_credit_terms_its_return_and_payment_within_the_discount_period() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    pw_audio_sale(&app).await;
+    // 4 May: the invoice of 3,800, due 3 June, 2 % until 14 May; cost of the goods 2,400.
+    let invoice = app
+        .ok(
+            "/api/v1/invoices",
+            json!({"number": "90000010", "order": "SO-PW", "posting_date": "2026-05-04"}),
+        )
+        .await;
+    let cost: rust_decimal::Decimal = invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["cost"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        (
+            &invoice["gross_value"],
+            &invoice["tax"],
+            &invoice["due_date"],
+            &invoice["discount_date"],
+            cost
+        ),
+        (
+            &json!("3800.00"),
+            &json!("0.00"),
+            &json!("2026-06-03"),
+            &json!("2026-05-14"),
+            rust_decimal::Decimal::from(2400)
+        ),
+        "{invoice}"
+    );
+    assert_eq!(
+        app.get("/api/v1/sales-orders/SO-PW").await.1["status"],
+        "completed"
+    );
+
+    // 8 May: the speakers come back, 300 credited, back in stock at their cost of 140.
+    let memo = app
+        .ok(
+            "/api/v1/credit-memos",
+            json!({"number": "91000010", "invoice": "90000010", "posting_date": "2026-05-08",
+                   "storage_location": "FG", "lines": [{"line": 20, "quantity": "10"}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &memo["kind"],
+            &memo["gross_value"],
+            &memo["lines"][0]["cost"],
+            &memo["open_amount"]
+        ),
+        (
+            &json!("credit_memo"),
+            &json!("300.00"),
+            &json!("140.00"),
+            &json!("0.00")
+        ),
+        "{memo}"
+    );
+    let speakers = app.get("/api/v1/stock/SPK-20?plant=P100").await.1;
+    assert_eq!(
+        (&speakers["quantity"], &speakers["value"]),
+        (&json!("10"), &json!("140.00"))
+    );
+    assert_eq!(
+        app.get("/api/v1/invoices/90000010").await.1["open_amount"],
+        "3500.00"
+    );
+
+    // 12 May: 3,430 received settles the invoice with 70 cash discount.
+    let paid = app
+        .ok(
+            "/api/v1/customer-payments",
+            json!({"number": "PAY-1", "customer": "SAUK", "payment_date": "2026-05-12",
+                   "amount": "3430.00"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &paid["items"][0]["invoice"],
+            &paid["items"][0]["amount"],
+            &paid["items"][0]["discount"],
+            &paid["on_account"]
+        ),
+        (
+            &json!("90000010"),
+            &json!("3430.00"),
+            &json!("70.00"),
+            &json!("0.00")
+        ),
+        "{paid}"
+    );
+    assert_eq!(
+        app.get("/api/v1/invoices/90000010").await.1["open_amount"],
+        "0.00"
+    );
+    let items = app.get("/api/v1/customers/SAUK/open-items").await.1;
+    assert_eq!(
+        (&items["open_items"], &items["total"]),
+        (&json!([]), &json!("0")),
+        "{items}"
+    );
+
+    // The ledger, posted by finance's reactors: the published entries of 4, 8 and 12 May.
+    app.settle_reactors().await;
+    app.settle().await;
+    let rows = app
+        .sql(
+            "SELECT CAST(posting_date AS VARCHAR), account, sum(debit) - sum(credit) \
+             FROM gl_journal_lines WHERE posting_date >= DATE '2026-05-04' \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .await;
+    let posted: std::collections::BTreeMap<(String, String), rust_decimal::Decimal> = rows
+        .iter()
+        .map(|row| {
+            (
+                (
+                    row[0].as_str().unwrap().to_owned(),
+                    row[1].as_str().unwrap().to_owned(),
+                ),
+                crate::procure_to_pay::decimal(&row[2]),
+            )
+        })
+        .filter(|(_, amount)| !amount.is_zero())
+        .collect();
+    let published: std::collections::BTreeMap<(String, String), rust_decimal::Decimal> = [
+        // 4 May: Accounts Receivable 3,800 / Sales Revenue 3,800; COGS 2,400 / Inventory 2,400
+        ("2026-05-04", "1200", "3800"),
+        ("2026-05-04", "4000", "-3800"),
+        ("2026-05-04", "5100", "2400"),
+        ("2026-05-04", "1300", "-2400"),
+        // 8 May: Sales Returns and Allowances 300 / A/R 300; Inventory 140 / COGS 140
+        ("2026-05-08", "4100", "300"),
+        ("2026-05-08", "1200", "-300"),
+        ("2026-05-08", "1300", "140"),
+        ("2026-05-08", "5100", "-140"),
+        // 12 May: Cash 3,430 and Sales Discounts 70 / Accounts Receivable 3,500
+        ("2026-05-12", "1000", "3430"),
+        ("2026-05-12", "4200", "70"),
+        ("2026-05-12", "1200", "-3500"),
+    ]
+    .into_iter()
+    .map(|(date, account, amount)| {
+        (
+            (date.to_owned(), account.to_owned()),
+            amount.parse::<rust_decimal::Decimal>().unwrap(),
+        )
+    })
+    .collect();
+    assert_eq!(posted, published);
+
+    // A settled item, more than billed or delivered: refused, nothing stored.
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "/api/v1/customer-payments",
+            json!({"number": "PAY-2", "customer": "SAUK", "payment_date": "2026-05-13",
+                   "amount": "10.00", "invoices": [{"number": "90000010"}]}),
+            "invoices[0].number",
+            "item_settled",
+        ),
+        (
+            "/api/v1/credit-memos",
+            json!({"number": "91000011", "invoice": "90000010", "posting_date": "2026-05-13",
+                   "lines": [{"line": 20, "quantity": "1"}]}),
+            "lines[0].quantity",
+            "beyond_billed",
+        ),
+        (
+            "/api/v1/invoices",
+            json!({"number": "90000011", "order": "SO-PW", "posting_date": "2026-05-13",
+                   "lines": [{"line": 10, "quantity": "1"}]}),
+            "lines[0].quantity",
+            "beyond_delivered",
+        ),
+        (
+            "/api/v1/invoices",
+            json!({"number": "90000011", "order": "SO-PW", "posting_date": "2026-05-13"}),
+            "lines",
+            "nothing_to_bill",
+        ),
+        (
+            "/api/v1/customer-payments",
+            json!({"number": "PAY-2", "customer": "SAUK", "payment_date": "2026-05-13",
+                   "amount": "10.00", "currency": "USD"}),
+            "currency",
+            "currency_mismatch",
+        ),
+    ];
+    for (path, body, field, rule) in cases {
+        refused(&app, path, body, 422, field, rule).await;
+    }
+}
+
+#[tokio::test]
+async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    pw_audio_sale(&app).await;
+    // Billed in two parts: 60 amplifiers (2,100) on 4 May, the rest (1,400 + 300) on 20 May.
+    app.ok(
+        "/api/v1/invoices",
+        json!({"number": "90000020", "order": "SO-PW", "posting_date": "2026-05-04",
+               "lines": [{"line": 10, "quantity": "60"}]}),
+    )
+    .await;
+    let second = app
+        .ok(
+            "/api/v1/invoices",
+            json!({"number": "90000021", "order": "SO-PW", "posting_date": "2026-05-20"}),
+        )
+        .await;
+    assert_eq!(second["gross_value"], "1700.00", "{second}");
+    // 1,000 on 30 May (after both discount periods): the older invoice first, in part.
+    let partial = app
+        .ok(
+            "/api/v1/customer-payments",
+            json!({"number": "PAY-10", "customer": "SAUK", "payment_date": "2026-05-30",
+                   "amount": "1000.00"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &partial["items"][0]["invoice"],
+            &partial["items"][0]["amount"],
+            &partial["items"][0]["discount"]
+        ),
+        (&json!("90000020"), &json!("1000.00"), &json!("0")),
+        "{partial}"
+    );
+    // 3,000 on 1 June: the rest of the first (1,100), all of the second (1,700), 200 on account.
+    let rest = app
+        .ok(
+            "/api/v1/customer-payments",
+            json!({"number": "PAY-11", "customer": "SAUK", "payment_date": "2026-06-01",
+                   "amount": "3000.00"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &rest["items"].as_array().unwrap().len(),
+            &rest["on_account"]
+        ),
+        (&2, &json!("200.00")),
+        "{rest}"
+    );
+    // Both invoices settled; the 200 on account are the customer's credit, and the
+    // receivables account says the same once the postings are in.
+    let items = app.get("/api/v1/customers/SAUK/open-items").await.1;
+    assert_eq!(
+        (&items["open_items"][0]["number"], &items["total"]),
+        (&json!("PAY-11"), &json!("-200.00")),
+        "{items}"
+    );
+    app.settle_reactors().await;
+    app.settle().await;
+    assert_eq!(
+        crate::procure_to_pay::balances(&app).await["1200"],
+        crate::procure_to_pay::decimal(&items["total"])
+    );
+}

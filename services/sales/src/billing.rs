@@ -1,0 +1,485 @@
+//! Billing documents (`sales.invoice`): customer invoices billed from delivered quantities and
+//! credit memos for returns, each an open item of the customer until payments and credit memos
+//! clear it; and customer payments (`sales.payment`) applied to open items, with the cash
+//! discount of the terms when paid within them, the rest on account.
+//!
+//! Values of a line are billed pro rata of the order line's explained price, cumulatively
+//! rounded, so the parts of a line always add up to its price; the cost is the delivered
+//! goods' issue value, pro rata.
+
+use crate::customer::{CustomerNumber, Violation, violation};
+use crate::order::DocumentNumber;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tributary_kernel::Aggregate;
+use tributary_kernel::event::DomainEvent;
+use tributary_kernel::master::{CompanyCode, Currency};
+use tributary_materials::domain::MaterialNumber;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingKind {
+    Invoice,
+    CreditMemo,
+}
+
+impl BillingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingKind::Invoice => "invoice",
+            BillingKind::CreditMemo => "credit_memo",
+        }
+    }
+}
+
+/// One billed (or credited) order line; values positive whatever the kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingLine {
+    pub line: u32,
+    pub material: MaterialNumber,
+    pub material_group: Option<String>,
+    /// Base unit.
+    pub quantity: Decimal,
+    pub net_value: Decimal,
+    pub tax_percent: Decimal,
+    pub tax: Decimal,
+    /// The goods' issue value (of an invoice), or what they come back at (a credit memo).
+    pub cost: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingEvent {
+    BillingDocumentPosted {
+        company: CompanyCode,
+        number: DocumentNumber,
+        kind: BillingKind,
+        customer: CustomerNumber,
+        currency: Currency,
+        order: DocumentNumber,
+        /// A credit memo: the invoice it credits.
+        invoice: Option<DocumentNumber>,
+        posting_date: NaiveDate,
+        /// When an invoice is due, and until when its cash discount holds.
+        due_date: NaiveDate,
+        discount_date: NaiveDate,
+        discount_percent: Decimal,
+        lines: Vec<BillingLine>,
+        net_value: Decimal,
+        tax: Decimal,
+        gross_value: Decimal,
+    },
+    /// A credit memo for returned quantities of this invoice's lines; `amount` of it cleared
+    /// what was open of the invoice (the rest is the customer's credit on the memo).
+    CreditMemoApplied {
+        credit_memo: DocumentNumber,
+        date: NaiveDate,
+        lines: Vec<CreditedLine>,
+        amount: Decimal,
+    },
+    /// A payment (or, on a credit memo, its invoice) took `amount` (and `discount`, granted)
+    /// off the open item.
+    ItemCleared {
+        by: DocumentNumber,
+        kind: ClearingKind,
+        date: NaiveDate,
+        amount: Decimal,
+        discount: Decimal,
+    },
+}
+
+impl DomainEvent for BillingEvent {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditedLine {
+    pub line: u32,
+    /// Base unit.
+    pub quantity: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClearingKind {
+    Payment,
+    CreditMemo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingDocument {
+    pub company: CompanyCode,
+    pub number: DocumentNumber,
+    pub kind: BillingKind,
+    pub customer: CustomerNumber,
+    pub currency: Currency,
+    pub order: DocumentNumber,
+    pub invoice: Option<DocumentNumber>,
+    pub posting_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub discount_date: NaiveDate,
+    pub discount_percent: Decimal,
+    pub lines: Vec<BillingLine>,
+    pub net_value: Decimal,
+    pub tax: Decimal,
+    pub gross_value: Decimal,
+    /// Paid, credited and discounted so far (a credit memo: what its invoice took of it).
+    pub cleared: Decimal,
+    /// Of an invoice's `cleared`, what credit memos took.
+    pub credited: Decimal,
+    /// Credited quantities per order line.
+    pub credited_quantity: std::collections::BTreeMap<u32, Decimal>,
+}
+
+impl BillingDocument {
+    /// What the customer still owes on it (an invoice) or is owed (a credit memo's own item is
+    /// cleared against its invoice when posted).
+    pub fn open_amount(&self) -> Decimal {
+        self.gross_value - self.cleared
+    }
+
+    /// The cash discount a payment on `date` that settles the item gets: the terms' percent of
+    /// the gross value less credit memos, when paid by the discount date.
+    pub fn discount_on(&self, date: NaiveDate) -> Decimal {
+        if date > self.discount_date || self.discount_percent.is_zero() {
+            return Decimal::ZERO;
+        }
+        ((self.gross_value - self.credited) * self.discount_percent / Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    }
+}
+
+#[derive(Debug)]
+pub enum BillingCommand {
+    Post(Box<BillingDocument>),
+    Clear {
+        by: DocumentNumber,
+        kind: ClearingKind,
+        date: NaiveDate,
+        amount: Decimal,
+        discount: Decimal,
+        /// The request's field, in errors.
+        field: String,
+    },
+    /// On an invoice: a credit memo for `lines`, clearing `amount` of it.
+    Credit {
+        credit_memo: DocumentNumber,
+        date: NaiveDate,
+        lines: Vec<CreditedLine>,
+        amount: Decimal,
+    },
+}
+
+impl Aggregate for BillingDocument {
+    const TYPE: &'static str = "sales.invoice";
+    type State = Option<BillingDocument>;
+    type Event = BillingEvent;
+    type Command = BillingCommand;
+    type Rejection = Vec<Violation>;
+
+    fn decide(
+        state: &Option<BillingDocument>,
+        command: BillingCommand,
+    ) -> Result<Vec<BillingEvent>, Vec<Violation>> {
+        match command {
+            BillingCommand::Post(document) => {
+                if state.is_some() {
+                    return Err(vec![violation(
+                        "number",
+                        "document_exists",
+                        format!("billing document {} exists", document.number),
+                    )]);
+                }
+                if document.lines.is_empty() {
+                    return Err(vec![violation(
+                        "lines",
+                        "nothing_to_bill",
+                        "nothing is delivered and not billed",
+                    )]);
+                }
+                let d = *document;
+                Ok(vec![BillingEvent::BillingDocumentPosted {
+                    company: d.company,
+                    number: d.number,
+                    kind: d.kind,
+                    customer: d.customer,
+                    currency: d.currency,
+                    order: d.order,
+                    invoice: d.invoice,
+                    posting_date: d.posting_date,
+                    due_date: d.due_date,
+                    discount_date: d.discount_date,
+                    discount_percent: d.discount_percent,
+                    lines: d.lines,
+                    net_value: d.net_value,
+                    tax: d.tax,
+                    gross_value: d.gross_value,
+                }])
+            }
+            BillingCommand::Credit {
+                credit_memo,
+                date,
+                lines,
+                amount,
+            } => match state {
+                Some(document) if document.kind == BillingKind::Invoice => {
+                    Ok(vec![BillingEvent::CreditMemoApplied {
+                        credit_memo,
+                        date,
+                        lines,
+                        amount: amount.min(document.open_amount().max(Decimal::ZERO)),
+                    }])
+                }
+                _ => Err(vec![violation(
+                    "invoice",
+                    "invoice_not_found",
+                    "no such invoice",
+                )]),
+            },
+            BillingCommand::Clear {
+                by,
+                kind,
+                date,
+                amount,
+                discount,
+                field,
+            } => {
+                let Some(document) = state else {
+                    return Err(vec![violation(
+                        field,
+                        "invoice_not_found",
+                        "no such invoice",
+                    )]);
+                };
+                if (document.kind == BillingKind::Invoice) != (kind == ClearingKind::Payment) {
+                    return Err(vec![violation(
+                        field,
+                        "not_an_invoice",
+                        format!("{} is a credit memo", document.number),
+                    )]);
+                }
+                let open = document.open_amount();
+                if open <= Decimal::ZERO {
+                    return Err(vec![violation(
+                        field,
+                        "item_settled",
+                        format!("invoice {} is settled", document.number),
+                    )]);
+                }
+                if amount + discount > open || amount < Decimal::ZERO {
+                    return Err(vec![violation(
+                        field,
+                        "beyond_open_amount",
+                        format!("invoice {} has {open} open", document.number),
+                    )]);
+                }
+                Ok(vec![BillingEvent::ItemCleared {
+                    by,
+                    kind,
+                    date,
+                    amount,
+                    discount,
+                }])
+            }
+        }
+    }
+
+    fn apply(state: &mut Option<BillingDocument>, event: &BillingEvent) {
+        match (state.as_mut(), event) {
+            (
+                None,
+                BillingEvent::BillingDocumentPosted {
+                    company,
+                    number,
+                    kind,
+                    customer,
+                    currency,
+                    order,
+                    invoice,
+                    posting_date,
+                    due_date,
+                    discount_date,
+                    discount_percent,
+                    lines,
+                    net_value,
+                    tax,
+                    gross_value,
+                },
+            ) => {
+                *state = Some(BillingDocument {
+                    company: company.clone(),
+                    number: number.clone(),
+                    kind: *kind,
+                    customer: customer.clone(),
+                    currency: currency.clone(),
+                    order: order.clone(),
+                    invoice: invoice.clone(),
+                    posting_date: *posting_date,
+                    due_date: *due_date,
+                    discount_date: *discount_date,
+                    discount_percent: *discount_percent,
+                    lines: lines.clone(),
+                    net_value: *net_value,
+                    tax: *tax,
+                    gross_value: *gross_value,
+                    cleared: Decimal::ZERO,
+                    credited: Decimal::ZERO,
+                    credited_quantity: Default::default(),
+                });
+            }
+            (Some(document), BillingEvent::CreditMemoApplied { lines, amount, .. }) => {
+                document.cleared += amount;
+                document.credited += amount;
+                for line in lines {
+                    *document.credited_quantity.entry(line.line).or_default() += line.quantity;
+                }
+            }
+            (
+                Some(document),
+                BillingEvent::ItemCleared {
+                    amount, discount, ..
+                },
+            ) => {
+                document.cleared += amount + discount;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The part of `total` that `quantity` of `of` is, after `before` was taken: cumulatively
+/// rounded to cents, so that the parts of a total always add up to it.
+pub fn pro_rata(total: Decimal, of: Decimal, before: Decimal, quantity: Decimal) -> Decimal {
+    if of.is_zero() {
+        return Decimal::new(0, 2);
+    }
+    let round = |q: Decimal| {
+        (total * q / of)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    };
+    let mut part = round(before + quantity) - round(before);
+    part.rescale(2);
+    part
+}
+
+// ----- customer payments ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedItem {
+    pub invoice: DocumentNumber,
+    pub amount: Decimal,
+    pub discount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentEvent {
+    PaymentReceived {
+        company: CompanyCode,
+        number: DocumentNumber,
+        customer: CustomerNumber,
+        currency: Currency,
+        date: NaiveDate,
+        amount: Decimal,
+        items: Vec<AppliedItem>,
+        /// What no open item took: a credit of the customer until applied.
+        on_account: Decimal,
+    },
+}
+
+impl DomainEvent for PaymentEvent {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub company: CompanyCode,
+    pub number: DocumentNumber,
+    pub customer: CustomerNumber,
+    pub currency: Currency,
+    pub date: NaiveDate,
+    pub amount: Decimal,
+    pub items: Vec<AppliedItem>,
+    pub on_account: Decimal,
+}
+
+impl Aggregate for Payment {
+    const TYPE: &'static str = "sales.payment";
+    type State = Option<Payment>;
+    type Event = PaymentEvent;
+    type Command = Payment;
+    type Rejection = Vec<Violation>;
+
+    fn decide(
+        state: &Option<Payment>,
+        payment: Payment,
+    ) -> Result<Vec<PaymentEvent>, Vec<Violation>> {
+        if state.is_some() {
+            return Err(vec![violation(
+                "number",
+                "document_exists",
+                format!("payment {} exists", payment.number),
+            )]);
+        }
+        Ok(vec![PaymentEvent::PaymentReceived {
+            company: payment.company,
+            number: payment.number,
+            customer: payment.customer,
+            currency: payment.currency,
+            date: payment.date,
+            amount: payment.amount,
+            items: payment.items,
+            on_account: payment.on_account,
+        }])
+    }
+
+    fn apply(state: &mut Option<Payment>, event: &PaymentEvent) {
+        let PaymentEvent::PaymentReceived {
+            company,
+            number,
+            customer,
+            currency,
+            date,
+            amount,
+            items,
+            on_account,
+        } = event;
+        *state = Some(Payment {
+            company: company.clone(),
+            number: number.clone(),
+            customer: customer.clone(),
+            currency: currency.clone(),
+            date: *date,
+            amount: *amount,
+            items: items.clone(),
+            on_account: *on_account,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn parts_of_a_line_add_up_to_its_value() {
+        // 100.00 for 3 units billed one at a time: 33.33, 33.34, 33.33.
+        let parts: Vec<Decimal> = (0..3)
+            .map(|n| pro_rata(d("100.00"), d("3"), Decimal::from(n), Decimal::ONE))
+            .collect();
+        assert_eq!(parts, [d("33.33"), d("33.34"), d("33.33")]);
+        assert_eq!(parts.iter().sum::<Decimal>(), d("100.00"));
+    }
+
+    #[test]
+    fn every_event_type_has_a_golden_fixture() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/events/");
+        let mut problems = tributary_kernel::event::check_fixtures::<BillingEvent>(
+            std::path::Path::new(&format!("{dir}sales.invoice")),
+        );
+        problems.extend(tributary_kernel::event::check_fixtures::<PaymentEvent>(
+            std::path::Path::new(&format!("{dir}sales.payment")),
+        ));
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}
