@@ -43,8 +43,8 @@ struct AgingQuery {
     as_of: Option<String>,
 }
 
-/// A vendor's open amount per bucket and its open documents.
-type Vendor = (BTreeMap<&'static str, Decimal>, Vec<Value>);
+/// A party's open amount per bucket and its open documents.
+type Party = (BTreeMap<&'static str, Decimal>, Vec<Value>);
 
 fn text(cell: &Cell<'_>) -> String {
     cell.as_str().unwrap_or_default().to_owned()
@@ -68,15 +68,32 @@ async fn ap_aging(
     };
     let parameters = vec![Cell::owned(company.to_string()), Cell::Date(as_of)];
     let result = platform.lake()?.rows(AP_AGING_SQL, parameters).await?;
-    let mut vendors: BTreeMap<(String, String), Vendor> = BTreeMap::new();
+    let vendors = aged(&result, "vendor", &BUCKETS);
+    Ok(Json(json!({
+        "company": company,
+        "as_of": as_of,
+        "vendors": vendors,
+    })))
+}
+
+/// Aging rows (party, document, type, due date, currency, open amount, bucket) per party and
+/// currency: the amount in each of `buckets` (the last takes what names none), the total, the
+/// items. Payables and receivables alike.
+pub fn aged(
+    result: &tributary_kernel::lake::Rows,
+    party: &str,
+    buckets: &[&'static str; 5],
+) -> Vec<Value> {
+    let mut parties: BTreeMap<(String, String), Party> = BTreeMap::new();
     for row in &result.rows {
-        let (vendor, currency) = (text(&row[0]), text(&row[4]));
+        let (name, currency) = (text(&row[0]), text(&row[4]));
         let amount = row[5].decimal_or_zero();
-        let bucket = BUCKETS
-            .into_iter()
+        let bucket = buckets
+            .iter()
+            .copied()
             .find(|b| Some(*b) == row[6].as_str())
-            .unwrap_or("overdue_over_90");
-        let entry = vendors.entry((vendor, currency)).or_default();
+            .unwrap_or(buckets[4]);
+        let entry = parties.entry((name, currency)).or_default();
         *entry.0.entry(bucket).or_default() += amount;
         entry.1.push(json!({
             "document": text(&row[1]),
@@ -86,24 +103,19 @@ async fn ap_aging(
             "bucket": bucket,
         }));
     }
-    let vendors: Vec<Value> = vendors
+    parties
         .into_iter()
-        .map(|((vendor, currency), (buckets, items))| {
-            let mut answer = json!({"vendor": vendor, "currency": currency});
+        .map(|((name, currency), (amounts, items))| {
+            let mut answer = json!({party: name, "currency": currency});
             let mut total = Decimal::ZERO;
-            for bucket in BUCKETS {
-                let amount = buckets.get(bucket).copied().unwrap_or_default();
+            for bucket in buckets {
+                let amount = amounts.get(bucket).copied().unwrap_or_default();
                 total += amount;
-                answer[bucket] = json!(display_amount(amount));
+                answer[*bucket] = json!(display_amount(amount));
             }
             answer["total"] = json!(display_amount(total));
             answer["items"] = json!(items);
             answer
         })
-        .collect();
-    Ok(Json(json!({
-        "company": company,
-        "as_of": as_of,
-        "vendors": vendors,
-    })))
+        .collect()
 }

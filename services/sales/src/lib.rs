@@ -15,9 +15,11 @@ pub mod conditions;
 pub mod customer;
 pub mod delivery;
 pub mod demand;
+pub mod lake;
 pub mod order;
 pub mod permissions;
 pub mod pricing;
+pub mod reads;
 
 use conditions::{CompanyConditions, MaterialPricing};
 use customer::Customer;
@@ -36,6 +38,7 @@ pub fn module() -> Module {
     );
     module.depends_on = &["finance", "materials"];
     module.commands = api::router;
+    module.reads = reads::router;
     module.permissions = permissions::all();
     module.events = vec![
         EventSet::of::<Customer>(),
@@ -47,6 +50,10 @@ pub fn module() -> Module {
         EventSet::of::<billing::BillingDocument>(),
         EventSet::of::<billing::Payment>(),
     ];
+    module.relations = lake::relations();
+    module.tables = lake::tables();
+    module.pipelines = lake::pipelines();
+    module.views = lake::views();
     module.extensions = Some(|store, extensions| {
         extensions.insert(SalesIndexes::new(store));
     });

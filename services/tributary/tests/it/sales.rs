@@ -1359,6 +1359,28 @@ async fn a_textbook_sale_on_credit_terms_its_return_and_payment_within_the_disco
     .collect();
     assert_eq!(posted, published);
 
+    // The lake: receivables agree with the ledger; revenue 3,500, cost 2,260, margin 1,240.
+    assert_eq!(
+        app.sql("SELECT * FROM ar_reconciliation").await,
+        Vec::<Value>::new()
+    );
+    let revenue = app
+        .sql(
+            "SELECT sum(revenue), sum(cost), sum(margin) FROM sales_revenue \
+             WHERE customer = 'SAUK' AND month = TIMESTAMP '2026-05-01 00:00:00'",
+        )
+        .await;
+    assert_eq!(
+        revenue[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(crate::procure_to_pay::decimal)
+            .collect::<Vec<_>>(),
+        [3500, 2260, 1240].map(rust_decimal::Decimal::from),
+        "{revenue:?}"
+    );
+
     // A settled item, more than billed or delivered: refused, nothing stored.
     let cases: Vec<(&str, Value, &str, &str)> = vec![
         (
@@ -1466,4 +1488,36 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
         crate::procure_to_pay::balances(&app).await["1200"],
         crate::procure_to_pay::decimal(&items["total"])
     );
+    assert_eq!(
+        app.sql("SELECT * FROM ar_reconciliation").await,
+        Vec::<Value>::new()
+    );
+
+    // Aged as of 31 May (before the second payment): 1,100 and 1,700 not yet due; as of 20
+    // June only the 200 on account, past due since 1 June.
+    let aging = |as_of: &str| {
+        let app = &app;
+        let path = format!("/api/v1/ar-aging?as_of={as_of}");
+        async move { app.get(&path).await.1 }
+    };
+    let may = aging("2026-05-31").await;
+    assert_eq!(
+        (
+            &may["customers"][0]["current"],
+            &may["customers"][0]["total"]
+        ),
+        (&json!("2800.00"), &json!("2800.00")),
+        "{may}"
+    );
+    let june = aging("2026-06-20").await;
+    assert_eq!(
+        (
+            &june["customers"][0]["past_due_1_30"],
+            &june["customers"][0]["items"][0]["document"]
+        ),
+        (&json!("-200.00"), &json!("PAY-11")),
+        "{june}"
+    );
+    let dunning = app.get("/api/v1/dunning-proposal?as_of=2026-06-20").await.1;
+    assert_eq!(dunning["customers"], json!([]), "nothing to dun: {dunning}");
 }
