@@ -15,6 +15,8 @@ pub const FINANCE_DASHBOARD: &str = include_str!("../../../dashboards/finance-ov
 pub const PLATFORM_DASHBOARD: &str = include_str!("../../../dashboards/platform.json");
 /// The inventory and purchasing dashboard (materials).
 pub const INVENTORY_DASHBOARD: &str = include_str!("../../../dashboards/inventory-purchasing.json");
+/// The sales and receivables dashboard (sales).
+pub const SALES_DASHBOARD: &str = include_str!("../../../dashboards/sales-receivables.json");
 
 /// A panel's query: the panel title and its raw SQL (macros not expanded).
 #[derive(Debug, Clone)]

@@ -1102,79 +1102,30 @@ async fn concurrent_orders_never_promise_the_same_stock_on_postgres() {
 /// on 8 May; PW receives 3,430 on 12 May, 3,500 less the 2 % discount of 70. The merchandise:
 /// 100 amplifiers at 35 (cost 22.60) and 10 speakers at 30 (cost 14), so that the return is
 /// the 10 speakers. No sales tax (the customer is exempt).
-async fn pw_audio_sale(app: &TestApp) {
+pub(crate) async fn pw_audio_sale(app: &TestApp) {
     sales_master_data(app).await;
-    for (number, name, kind) in [
-        ("1000", "Cash", "asset"),
-        ("1200", "Accounts receivable", "asset"),
-        ("1300", "Merchandise inventory", "asset"),
-        ("2100", "GR/IR clearing", "liability"),
-        ("2300", "Sales taxes payable", "liability"),
-        ("4000", "Sales revenue", "revenue"),
-        ("4100", "Sales returns and allowances", "revenue"),
-        ("4200", "Sales discounts", "revenue"),
-        ("5100", "Cost of goods sold", "expense"),
-    ] {
-        app.ok(
-            "/api/v1/accounts",
-            json!({"number": number, "name": name, "type": kind, "currency": "EUR"}),
-        )
-        .await;
-    }
-    let (status, set) = crate::procure_to_pay::put(
-        app,
-        "/api/v1/account-determination/materials",
-        &json!({"defaults": {"inventory": "1300", "gr_ir_clearing": "2100",
-                             "cost_of_goods_sold": "5100", "receivable": "1200",
-                             "revenue": "4000", "sales_returns": "4100",
-                             "sales_discount": "4200", "tax_payable": "2300", "bank": "1000"}}),
+    app.ok(
+        "/api/v1/accounts",
+        json!({"number": "1000", "name": "Cash", "type": "asset", "currency": "EUR"}),
     )
     .await;
-    assert_eq!(status, 200, "{set}");
+    sales_ledger(
+        app,
+        [
+            "1200", "1300", "2100", "2300", "4000", "4100", "4200", "5100",
+        ],
+    )
+    .await;
     app.ok(
         "/api/v1/vendors",
         json!({"number": "V-AUDIO", "name": "Audio Wholesale", "currency": "EUR",
                "payment_terms": {"net_days": 30}}),
     )
     .await;
-    for (material, cost, quantity) in [("AMP-100", "22.60", "100"), ("SPK-20", "14.00", "10")] {
-        app.ok(
-            "/api/v1/materials",
-            json!({"number": material, "description": material, "base_unit": "PC",
-                   "type": "trading", "group": "AUDIO", "valuation_class": "3100",
-                   "plants": [{"plant": "P100", "valuation_method": "moving_average"}]}),
-        )
-        .await;
-        let po = format!("PO-{material}");
-        app.ok(
-            "/api/v1/purchase-orders",
-            json!({"number": po, "vendor": "V-AUDIO", "order_date": "2026-04-20",
-                   "lines": [{"material": material, "plant": "P100", "storage_location": "FG",
-                              "quantity": quantity, "unit_price": cost,
-                              "delivery_date": "2026-05-01"}]}),
-        )
-        .await;
-        app.ok(
-            "/api/v1/goods-receipts",
-            json!({"purchase_order": po, "line": 10, "quantity": quantity,
-                   "posting_date": "2026-05-01"}),
-        )
-        .await;
-    }
-    for (material, price) in [("AMP-100", "35.00"), ("SPK-20", "30.00")] {
-        app.ok(
-            "/api/v1/prices",
-            json!({"material": material, "currency": "EUR", "valid_from": "2026-01-01",
-                   "unit_price": price}),
-        )
-        .await;
-    }
-    app.ok(
-        "/api/v1/tax-rates",
-        json!({"customer_class": "exempt", "material_class": "full", "valid_from": "2020-01-01",
-               "percent": "0"}),
-    )
-    .await;
+    let received = |quantity, cost| (quantity, cost, "2026-05-01");
+    stocked_material(app, "AMP-100", received("100", "22.60"), "V-AUDIO", "35.00").await;
+    stocked_material(app, "SPK-20", received("10", "14.00"), "V-AUDIO", "30.00").await;
+    exempt_rate(app).await;
     let mut sauk = customer("SAUK");
     sauk["name"] = json!("Sauk Stereo");
     sauk["tax_classification"] = json!("exempt");
@@ -1520,4 +1471,316 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
     );
     let dunning = app.get("/api/v1/dunning-proposal?as_of=2026-06-20").await.1;
     assert_eq!(dunning["customers"], json!([]), "nothing to dun: {dunning}");
+}
+
+/// Sales data every dashboard panel has rows for, on top of another test's ledger and
+/// purchasing data (plant P100 with FG, vendor V-ACME, the bank account 1000): a sale of 100
+/// amplifiers delivered, invoiced and paid in part, and an order not yet delivered. Sales post
+/// to accounts of their own (receivable 1210), so the receivables reconcile whatever else the
+/// ledger holds.
+pub(crate) async fn order_to_cash_sample(app: &TestApp) {
+    sales_ledger(
+        app,
+        [
+            "1210", "1310", "2110", "2310", "4010", "4110", "4210", "5110",
+        ],
+    )
+    .await;
+    stocked_material(
+        app,
+        "AMP-9",
+        ("100", "22.60", "2026-05-01"),
+        "V-ACME",
+        "35.00",
+    )
+    .await;
+    exempt_rate(app).await;
+    let mut sauk = customer("SAUK");
+    sauk["tax_classification"] = json!("exempt");
+    app.ok("/api/v1/customers", sauk).await;
+    let line = |quantity: &str, requested: &str| {
+        json!([{"line": 10, "material": "AMP-9", "quantity": quantity, "plant": "P100",
+                "requested_date": requested}])
+    };
+    app.ok(
+        "/api/v1/sales-orders",
+        json!({"number": "SO-1", "customer": "SAUK", "document_date": "2026-05-04",
+               "lines": line("90", "2026-05-04")}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/deliveries",
+        json!({"number": "80000001", "order": "SO-1", "posting_date": "2026-05-04",
+               "storage_location": "FG", "lines": [{"line": 10, "quantity": "90"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/invoices",
+        json!({"number": "90000001", "order": "SO-1", "posting_date": "2026-05-04"}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/customer-payments",
+        json!({"number": "PAY-1", "customer": "SAUK", "payment_date": "2026-05-30",
+               "amount": "1000.00"}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/sales-orders",
+        json!({"number": "SO-2", "customer": "SAUK", "document_date": "2026-05-20",
+               "lines": line("5", "2026-06-15")}),
+    )
+    .await;
+}
+
+/// Lumen Learning, *Financial Accounting*, "Accounts Receivable Aging Analysis" (Larkin, Co.,
+/// terms net 30, schedule as of 31 December): customers A to G, 250,000 owed, by age of
+/// invoice 0-30 days 103,000, 31-60 days 97,500, 61-90 days 39,500, over 90 days 10,000. An
+/// invoice up to 30 days old is not yet due, so these are Tributary's buckets current, 1-30
+/// days past due, 31-60 days past due, and (the over-90-day invoices here being 77 days past
+/// due) 61-90 days past due.
+#[tokio::test]
+async fn a_published_aging_schedule_gives_the_published_bucket_totals() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    sales_master_data(&app).await;
+    app.ok(
+        "/api/v1/vendors",
+        json!({"number": "V-1", "name": "Supplier", "currency": "EUR",
+               "payment_terms": {"net_days": 30}}),
+    )
+    .await;
+    stocked_material(
+        &app,
+        "GOODS",
+        ("300000", "0.50", "2026-09-01"),
+        "V-1",
+        "1.00",
+    )
+    .await;
+    exempt_rate(&app).await;
+    // Invoice dates by the schedule's age columns as of 31 December.
+    let (age_0_30, age_31_60, age_61_90, age_over_90) =
+        ("2026-12-15", "2026-11-30", "2026-10-31", "2026-09-15");
+    let invoices: [(&str, &[(&str, &str)]); 7] = [
+        ("A", &[("40000", age_0_30), ("17500", age_31_60)]),
+        ("B", &[("22000", age_0_30)]),
+        (
+            "C",
+            &[
+                ("14500", age_0_30),
+                ("50000", age_31_60),
+                ("10000", age_61_90),
+            ],
+        ),
+        ("D", &[("8000", age_over_90)]),
+        ("E", &[("12500", age_61_90)]),
+        ("F", &[("25000", age_0_30)]),
+        (
+            "G",
+            &[
+                ("1500", age_0_30),
+                ("30000", age_31_60),
+                ("17000", age_61_90),
+                ("2000", age_over_90),
+            ],
+        ),
+    ];
+    let mut n = 0;
+    for (name, amounts) in invoices {
+        let mut body = customer(&format!("LARKIN-{name}"));
+        body["tax_classification"] = json!("exempt");
+        body["credit_limit"] = json!("1000000");
+        body["payment_terms"] = json!({"net_days": 30});
+        app.ok("/api/v1/customers", body).await;
+        for (amount, date) in amounts {
+            n += 1;
+            app.ok(
+                "/api/v1/sales-orders",
+                json!({"number": format!("SO-{n}"), "customer": format!("LARKIN-{name}"),
+                       "document_date": date,
+                       "lines": [{"line": 10, "material": "GOODS", "quantity": amount,
+                                  "plant": "P100", "requested_date": date}]}),
+            )
+            .await;
+            app.ok(
+                "/api/v1/deliveries",
+                json!({"number": format!("D-{n}"), "order": format!("SO-{n}"),
+                       "posting_date": date, "storage_location": "FG",
+                       "lines": [{"line": 10, "quantity": amount}]}),
+            )
+            .await;
+            app.ok(
+                "/api/v1/invoices",
+                json!({"number": format!("I-{n}"), "order": format!("SO-{n}"),
+                       "posting_date": date}),
+            )
+            .await;
+        }
+    }
+    app.settle().await;
+    let aging = app.get("/api/v1/ar-aging?as_of=2026-12-31").await.1;
+    let mut totals = std::collections::BTreeMap::<&str, rust_decimal::Decimal>::new();
+    for customer in aging["customers"].as_array().unwrap() {
+        for bucket in [
+            "current",
+            "past_due_1_30",
+            "past_due_31_60",
+            "past_due_61_90",
+            "past_due_over_90",
+            "total",
+        ] {
+            *totals.entry(bucket).or_default() += crate::procure_to_pay::decimal(&customer[bucket]);
+        }
+    }
+    let published = [
+        ("current", 103_000),
+        ("past_due_1_30", 97_500),
+        ("past_due_31_60", 39_500),
+        ("past_due_61_90", 10_000),
+        ("past_due_over_90", 0),
+        ("total", 250_000),
+    ]
+    .map(|(bucket, amount)| (bucket, rust_decimal::Decimal::from(amount)));
+    assert_eq!(
+        totals,
+        std::collections::BTreeMap::from(published),
+        "{aging}"
+    );
+    // Customer C as published: 74,500 owed, 14,500 / 50,000 / 10,000.
+    let c = aging["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["customer"] == "LARKIN-C")
+        .unwrap();
+    assert_eq!(
+        (
+            &c["current"],
+            &c["past_due_1_30"],
+            &c["past_due_31_60"],
+            &c["total"]
+        ),
+        (
+            &json!("14500.00"),
+            &json!("50000.00"),
+            &json!("10000.00"),
+            &json!("74500.00")
+        ),
+        "{c}"
+    );
+    // Overdue invoices by dunning level: 1 for up to 30 days past due, 2 up to 60, 3 beyond.
+    let dunning = app.get("/api/v1/dunning-proposal?as_of=2026-12-31").await.1;
+    let g = dunning["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["customer"] == "LARKIN-G")
+        .unwrap();
+    let levels: Vec<u64> = g["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["dunning_level"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        (levels, &g["dunning_level"]),
+        (vec![3, 2, 1], &json!(3)),
+        "{g}"
+    );
+    assert!(
+        dunning["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["customer"] != "LARKIN-B" && c["customer"] != "LARKIN-F"),
+        "customers with nothing past due are not dunned: {dunning}"
+    );
+}
+
+/// The sales accounts (numbers from `first`: receivable, inventory, GR/IR, tax, revenue,
+/// returns, discounts, COGS; the bank is 1000) and the company's determination for them.
+async fn sales_ledger(app: &TestApp, accounts: [&str; 8]) {
+    let [
+        receivable,
+        inventory,
+        gr_ir,
+        tax,
+        revenue,
+        returns,
+        discounts,
+        cogs,
+    ] = accounts;
+    for (number, name, kind) in [
+        (receivable, "Accounts receivable", "asset"),
+        (inventory, "Merchandise inventory", "asset"),
+        (gr_ir, "GR/IR clearing", "liability"),
+        (tax, "Sales taxes payable", "liability"),
+        (revenue, "Sales revenue", "revenue"),
+        (returns, "Sales returns and allowances", "revenue"),
+        (discounts, "Sales discounts", "revenue"),
+        (cogs, "Cost of goods sold", "expense"),
+    ] {
+        app.ok(
+            "/api/v1/accounts",
+            json!({"number": number, "name": name, "type": kind, "currency": "EUR"}),
+        )
+        .await;
+    }
+    let (status, set) = crate::procure_to_pay::put(
+        app,
+        "/api/v1/account-determination/materials",
+        &json!({"defaults": {"inventory": inventory, "gr_ir_clearing": gr_ir,
+                             "cost_of_goods_sold": cogs, "receivable": receivable,
+                             "revenue": revenue, "sales_returns": returns,
+                             "sales_discount": discounts, "tax_payable": tax, "bank": "1000"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+}
+
+/// A trading material of group AUDIO in P100, `quantity` received into FG on `date` at `cost`
+/// from `vendor`, listed at `price`.
+async fn stocked_material(
+    app: &TestApp,
+    material: &str,
+    (quantity, cost, date): (&str, &str, &str),
+    vendor: &str,
+    price: &str,
+) {
+    app.ok(
+        "/api/v1/materials",
+        json!({"number": material, "description": material, "base_unit": "PC",
+               "type": "trading", "group": "AUDIO", "valuation_class": "3100",
+               "plants": [{"plant": "P100", "valuation_method": "moving_average"}]}),
+    )
+    .await;
+    let po = format!("PO-{material}");
+    app.ok(
+        "/api/v1/purchase-orders",
+        json!({"number": po, "vendor": vendor, "order_date": "2026-04-20",
+               "lines": [{"material": material, "plant": "P100", "storage_location": "FG",
+                          "quantity": quantity, "unit_price": cost, "delivery_date": date}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/goods-receipts",
+        json!({"purchase_order": po, "line": 10, "quantity": quantity, "posting_date": date}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/prices",
+        json!({"material": material, "currency": "EUR", "valid_from": "2026-01-01",
+               "unit_price": price}),
+    )
+    .await;
+}
+
+/// An exempt customer's tax rate: 0 %.
+async fn exempt_rate(app: &TestApp) {
+    app.ok(
+        "/api/v1/tax-rates",
+        json!({"customer_class": "exempt", "material_class": "full", "valid_from": "2020-01-01",
+               "percent": "0"}),
+    )
+    .await;
 }
