@@ -410,6 +410,7 @@ pub fn builtin() -> &'static [Definition] {
             include_str!("../../../sql/reports/trial-balance.sql"),
             include_str!("../../../sql/reports/balance-sheet.sql"),
             include_str!("../../../sql/reports/income-statement.sql"),
+            include_str!("../../../sql/reports/statement-of-account.sql"),
         ]
         .into_iter()
         .map(|text| {

@@ -87,7 +87,7 @@ async fn printing_plus(backend: Backend) -> TestApp {
 }
 
 /// Queues a run and waits until it has finished; returns its status document.
-async fn run_report(app: &TestApp, report: &str, body: Value) -> Value {
+pub(crate) async fn run_report(app: &TestApp, report: &str, body: Value) -> Value {
     let (status, queued) = app
         .post(&format!("/api/v1/reports/{report}/runs"), body)
         .await;
@@ -140,7 +140,7 @@ fn slots_after(runs: &[Value], after: chrono::DateTime<Utc>) -> Vec<String> {
     slots
 }
 
-async fn download(app: &TestApp, run: &Value, format: &str) -> Vec<u8> {
+pub(crate) async fn download(app: &TestApp, run: &Value, format: &str) -> Vec<u8> {
     let url = run["outputs"]
         .as_array()
         .and_then(|outputs| outputs.iter().find(|o| o["format"] == format))
@@ -170,7 +170,7 @@ async fn csv_of_run(
 }
 
 /// The PDF's text, laid out as on the page (`pdftotext -layout`).
-fn pdf_text(pdf: &std::path::Path) -> String {
+pub(crate) fn pdf_text(pdf: &std::path::Path) -> String {
     let output = std::process::Command::new("pdftotext")
         .args(["-layout", pdf.to_str().unwrap(), "-"])
         .output()
@@ -180,7 +180,7 @@ fn pdf_text(pdf: &std::path::Path) -> String {
 }
 
 /// CSV rows as maps of column → text (the statements' names hold no commas or quotes).
-fn csv_rows(bytes: &[u8]) -> Vec<HashMap<String, String>> {
+pub(crate) fn csv_rows(bytes: &[u8]) -> Vec<HashMap<String, String>> {
     let text = String::from_utf8(bytes.to_vec()).expect("UTF-8 CSV");
     let mut lines = text.lines();
     let header: Vec<String> = lines
@@ -635,7 +635,12 @@ async fn bad_report_input_is_refused_naming_the_field_and_changes_nothing() {
         .collect();
     assert_eq!(
         names,
-        ["trial-balance", "balance-sheet", "income-statement"],
+        [
+            "trial-balance",
+            "balance-sheet",
+            "income-statement",
+            "statement-of-account"
+        ],
         "nothing was created"
     );
     let (status, _, _) = app

@@ -1425,6 +1425,50 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
         (&2, &json!("200.00")),
         "{rest}"
     );
+    // The statement of account as of 31 May, a report run (PDF and CSV): both invoices, the
+    // first payment's part, 2,800 owed.
+    app.settle().await;
+    let run = crate::reports::run_report(
+        &app,
+        "statement-of-account",
+        json!({"parameters": {"customer": "SAUK", "as_of": "2026-05-31"},
+               "formats": ["csv", "pdf"]}),
+    )
+    .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let rows = crate::reports::csv_rows(&crate::reports::download(&app, &run, "csv").await);
+    let amount = |text: &str| text.parse::<rust_decimal::Decimal>().unwrap();
+    let lines: Vec<(&str, rust_decimal::Decimal, rust_decimal::Decimal)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["document"].as_str(),
+                amount(&r["amount"]),
+                amount(&r["balance"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("90000020", amount("2100"), amount("2100")),
+            ("90000021", amount("1700"), amount("3800")),
+            ("90000020", amount("-1000"), amount("2800")),
+        ],
+        "{rows:?}"
+    );
+    let pdf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        pdf.path(),
+        crate::reports::download(&app, &run, "pdf").await,
+    )
+    .unwrap();
+    let text = crate::reports::pdf_text(pdf.path());
+    assert!(
+        text.contains("Statement of account") && text.contains("2,800.00"),
+        "{text}"
+    );
+
     // Both invoices settled; the 200 on account are the customer's credit, and the
     // receivables account says the same once the postings are in.
     let items = app.get("/api/v1/customers/SAUK/open-items").await.1;
