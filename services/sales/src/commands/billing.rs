@@ -213,6 +213,16 @@ pub async fn post_credit_memo(
             format!("invoice {} does not exist", new.invoice),
         ));
     };
+    if new.posting_date < invoice.posting_date {
+        return Err(rejected(
+            "posting_date",
+            "before_invoice",
+            format!(
+                "invoice {} is dated {}: a credit memo for it cannot be earlier",
+                invoice.number, invoice.posting_date
+            ),
+        ));
+    }
     let credited_before = &invoice.credited_quantity;
     let mut violations = Vec::new();
     let mut lines: Vec<BillingLine> = Vec::new();
@@ -454,7 +464,16 @@ pub async fn receive_payment(
     let mut remaining = new.amount;
     let mut items = Vec::new();
     let mut writes = Vec::new();
-    for (field, number, amount) in wanted {
+    for (index, (field, number, amount)) in wanted.iter().enumerate() {
+        let (field, number, amount) = (field.clone(), number.clone(), *amount);
+        if named && wanted[..index].iter().any(|(_, n, _)| *n == number) {
+            violations.push(violation(
+                field,
+                "invoice_twice",
+                format!("invoice {number} is named twice: give it one amount"),
+            ));
+            continue;
+        }
         let loaded_invoice = billing_document(store, company, &number).await?;
         let Some(invoice) = loaded_invoice
             .state
@@ -468,6 +487,17 @@ pub async fn receive_payment(
             ));
             continue;
         };
+        if new.date < invoice.posting_date {
+            violations.push(violation(
+                "payment_date",
+                "before_invoice",
+                format!(
+                    "invoice {number} is dated {}: a payment of it cannot be earlier",
+                    invoice.posting_date
+                ),
+            ));
+            continue;
+        }
         let open = invoice.open_amount();
         if open <= Decimal::ZERO {
             violations.push(violation(

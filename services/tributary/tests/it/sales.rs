@@ -1368,6 +1368,13 @@ async fn a_textbook_sale_on_credit_terms_its_return_and_payment_within_the_disco
             "currency",
             "currency_mismatch",
         ),
+        (
+            "/api/v1/credit-memos",
+            json!({"number": "91000011", "invoice": "90000010", "posting_date": "2026-05-03",
+                   "lines": [{"line": 10, "quantity": "1"}]}),
+            "posting_date",
+            "before_invoice",
+        ),
     ];
     for (path, body, field, rule) in cases {
         refused(&app, path, body, 422, field, rule).await;
@@ -1392,6 +1399,25 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
         )
         .await;
     assert_eq!(second["gross_value"], "1700.00", "{second}");
+    // A payment dated before its invoice, or naming one invoice twice: refused.
+    for (body, field, rule) in [
+        (
+            json!({"number": "PAY-X", "customer": "SAUK", "payment_date": "2026-05-03",
+                   "amount": "10.00", "invoices": [{"number": "90000020"}]}),
+            "payment_date",
+            "before_invoice",
+        ),
+        (
+            json!({"number": "PAY-X", "customer": "SAUK", "payment_date": "2026-05-30",
+                   "amount": "10.00",
+                   "invoices": [{"number": "90000020", "amount": "5.00"},
+                                {"number": "90000020", "amount": "5.00"}]}),
+            "invoices[1].number",
+            "invoice_twice",
+        ),
+    ] {
+        refused(&app, "/api/v1/customer-payments", body, 422, field, rule).await;
+    }
     // 1,000 on 30 May (after both discount periods): the older invoice first, in part.
     let partial = app
         .ok(
