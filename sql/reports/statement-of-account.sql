@@ -7,19 +7,21 @@
 -- schedule: 0 6 1 * *
 -- formats: pdf, csv, xlsx
 WITH movements AS (
-    SELECT company, customer, document, document_type, entry, posting_date, due_date, currency,
-           amount, cleared_by, event_position
+    SELECT company, 'billing' AS source, customer, document, document_type, entry, posting_date,
+           due_date, currency, amount, cleared_by, event_position
     FROM ar_document_movements
     UNION ALL
-    SELECT company, customer, document, document_type, entry, posting_date, due_date, currency,
-           amount, cleared_by, event_position
+    SELECT company, 'payment' AS source, customer, document, document_type, entry, posting_date,
+           due_date, currency, amount, cleared_by, event_position
     FROM ar_payment_movements
 ),
+-- Billing documents and payments are numbered each in their own range.
 documents AS (
-    SELECT company, document, max(customer) AS customer, max(document_type) AS document_type,
-           max(due_date) AS due_date, max(currency) AS currency
+    SELECT company, source, document, max(customer) AS customer,
+           max(document_type) AS document_type, max(due_date) AS due_date,
+           max(currency) AS currency
     FROM movements
-    GROUP BY company, document
+    GROUP BY company, source, document
 )
 SELECT
     d.customer,
@@ -37,7 +39,7 @@ SELECT
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS balance
 FROM movements m
-JOIN documents d ON d.company = m.company AND d.document = m.document
+JOIN documents d ON d.company = m.company AND d.source = m.source AND d.document = m.document
 WHERE m.company = $company
   AND m.posting_date <= coalesce($as_of, current_date)
   AND ($customer IS NULL OR d.customer = $customer)

@@ -497,8 +497,9 @@ fn payment_posting(event: &VendorPaymentEvent) -> Option<Posting> {
 ///
 /// ```text
 ///  invoice       Dr receivable (gross)          Cr revenue (net), Cr tax payable (tax)
-///  credit memo   Dr sales returns (net),         Cr receivable (gross)
-///                Dr tax payable (tax)
+///  credit memo   Dr sales returns (net),         Cr receivable (gross less the discount's
+///                Dr tax payable (tax)             share, for goods paid with a cash discount)
+///                                                Cr sales discount (that share)
 ///  payment       Dr bank (received),             Cr receivable (received + discounts)
 ///                Dr sales discount (granted)
 /// ```
@@ -515,6 +516,7 @@ fn billing_posting(event: &BillingEvent) -> Option<Posting> {
         net_value,
         tax,
         gross_value,
+        discount_reversed,
         ..
     } = event
     else {
@@ -540,11 +542,16 @@ fn billing_posting(event: &BillingEvent) -> Option<Posting> {
             amounts: vec![
                 (
                     Target::Key(AccountKey::Receivable),
-                    sign * *gross_value,
+                    sign * (*gross_value - *discount_reversed),
                     None,
                 ),
                 (Target::Key(revenue), -sign * *net_value, None),
                 (Target::Key(AccountKey::TaxPayable), -sign * *tax, None),
+                (
+                    Target::Key(AccountKey::SalesDiscount),
+                    -*discount_reversed,
+                    None,
+                ),
             ],
         }],
     })

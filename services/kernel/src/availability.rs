@@ -1,7 +1,7 @@
 //! Materials' published availability query: what a plant holds of a material and what it will
 //! receive, by date. Sales' availability check (ATP) reads it; materials answers it in
 //! process (an index kept from the event store's feed) or over gRPC when the contexts run as
-//! separate services (`proto/availability.proto`).
+//! separate services (`services/materials/proto/availability.proto`).
 
 use crate::master::CompanyCode;
 use chrono::NaiveDate;

@@ -11,6 +11,7 @@ pub mod availability;
 pub mod commands;
 pub mod domain;
 pub mod events;
+pub mod grpc;
 pub mod lake;
 pub mod permissions;
 pub mod reads;

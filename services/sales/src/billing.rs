@@ -68,14 +68,21 @@ pub enum BillingEvent {
         net_value: Decimal,
         tax: Decimal,
         gross_value: Decimal,
+        /// A credit memo for goods of an invoice paid with a cash discount: the discount's share
+        /// of its gross value, which the customer never paid and is not owed back.
+        #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+        discount_reversed: Decimal,
     },
     /// A credit memo for returned quantities of this invoice's lines; `amount` of it cleared
-    /// what was open of the invoice (the rest is the customer's credit on the memo).
+    /// what was open of the invoice (the rest is the customer's credit on the memo), and
+    /// `discount_reversed` of the cash discount granted on the invoice went back with it.
     CreditMemoApplied {
         credit_memo: DocumentNumber,
         date: NaiveDate,
         lines: Vec<CreditedLine>,
         amount: Decimal,
+        #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+        discount_reversed: Decimal,
     },
     /// A payment (or, on a credit memo, its invoice) took `amount` (and `discount`, granted)
     /// off the open item.
@@ -121,29 +128,49 @@ pub struct BillingDocument {
     pub net_value: Decimal,
     pub tax: Decimal,
     pub gross_value: Decimal,
+    /// A credit memo: the share of its gross value the invoice's cash discount took.
+    pub discount_reversed: Decimal,
     /// Paid, credited and discounted so far (a credit memo: what its invoice took of it).
     pub cleared: Decimal,
     /// Of an invoice's `cleared`, what credit memos took.
     pub credited: Decimal,
+    /// An invoice: the cash discount granted on it, less what credit memos took back.
+    pub discounted: Decimal,
     /// Credited quantities per order line.
     pub credited_quantity: std::collections::BTreeMap<u32, Decimal>,
 }
 
 impl BillingDocument {
+    /// What the item is worth to the receivable: the gross value, less (a credit memo) the
+    /// share of it the invoice's cash discount took.
+    pub fn receivable(&self) -> Decimal {
+        self.gross_value - self.discount_reversed
+    }
+
     /// What the customer still owes on it (an invoice) or is owed (a credit memo's own item is
     /// cleared against its invoice when posted).
     pub fn open_amount(&self) -> Decimal {
-        self.gross_value - self.cleared
+        self.receivable() - self.cleared
     }
 
     /// The cash discount a payment on `date` that settles the item gets: the terms' percent of
-    /// the gross value less credit memos, when paid by the discount date.
+    /// what is open (the gross value less credit memos and earlier partial payments), when paid
+    /// by the discount date; never more than is open.
     pub fn discount_on(&self, date: NaiveDate) -> Decimal {
-        if date > self.discount_date || self.discount_percent.is_zero() {
+        let open = self.open_amount();
+        if date > self.discount_date || self.discount_percent.is_zero() || open <= Decimal::ZERO {
             return Decimal::ZERO;
         }
-        ((self.gross_value - self.credited) * self.discount_percent / Decimal::ONE_HUNDRED)
-            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        percent_of(open, self.discount_percent)
+    }
+
+    /// The share of a credit memo's `gross` value that this invoice's cash discount took: the
+    /// terms' percent of it, up to what is left of the discount granted.
+    pub fn discount_share(&self, gross: Decimal) -> Decimal {
+        if self.discounted <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        percent_of(gross, self.discount_percent).min(self.discounted)
     }
 }
 
@@ -159,12 +186,14 @@ pub enum BillingCommand {
         /// The request's field, in errors.
         field: String,
     },
-    /// On an invoice: a credit memo for `lines`, clearing `amount` of it.
+    /// On an invoice: a credit memo for `lines`, clearing `amount` of it and taking back
+    /// `discount_reversed` of its cash discount.
     Credit {
         credit_memo: DocumentNumber,
         date: NaiveDate,
         lines: Vec<CreditedLine>,
         amount: Decimal,
+        discount_reversed: Decimal,
     },
 }
 
@@ -212,6 +241,7 @@ impl Aggregate for BillingDocument {
                     net_value: d.net_value,
                     tax: d.tax,
                     gross_value: d.gross_value,
+                    discount_reversed: d.discount_reversed,
                 }])
             }
             BillingCommand::Credit {
@@ -219,6 +249,7 @@ impl Aggregate for BillingDocument {
                 date,
                 lines,
                 amount,
+                discount_reversed,
             } => match state {
                 Some(document) if document.kind == BillingKind::Invoice => {
                     Ok(vec![BillingEvent::CreditMemoApplied {
@@ -226,6 +257,7 @@ impl Aggregate for BillingDocument {
                         date,
                         lines,
                         amount: amount.min(document.open_amount().max(Decimal::ZERO)),
+                        discount_reversed: discount_reversed.min(document.discounted),
                     }])
                 }
                 _ => Err(vec![violation(
@@ -302,6 +334,7 @@ impl Aggregate for BillingDocument {
                     net_value,
                     tax,
                     gross_value,
+                    discount_reversed,
                 },
             ) => {
                 *state = Some(BillingDocument {
@@ -320,14 +353,25 @@ impl Aggregate for BillingDocument {
                     net_value: *net_value,
                     tax: *tax,
                     gross_value: *gross_value,
+                    discount_reversed: *discount_reversed,
                     cleared: Decimal::ZERO,
                     credited: Decimal::ZERO,
+                    discounted: Decimal::ZERO,
                     credited_quantity: Default::default(),
                 });
             }
-            (Some(document), BillingEvent::CreditMemoApplied { lines, amount, .. }) => {
+            (
+                Some(document),
+                BillingEvent::CreditMemoApplied {
+                    lines,
+                    amount,
+                    discount_reversed,
+                    ..
+                },
+            ) => {
                 document.cleared += amount;
                 document.credited += amount;
+                document.discounted -= discount_reversed;
                 for line in lines {
                     *document.credited_quantity.entry(line.line).or_default() += line.quantity;
                 }
@@ -339,10 +383,17 @@ impl Aggregate for BillingDocument {
                 },
             ) => {
                 document.cleared += amount + discount;
+                document.discounted += discount;
             }
             _ => {}
         }
     }
+}
+
+/// `percent` % of `amount`, in cents.
+fn percent_of(amount: Decimal, percent: Decimal) -> Decimal {
+    (amount * percent / Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// The part of `total` that `quantity` of `of` is, after `before` was taken: cumulatively
@@ -469,6 +520,79 @@ mod tests {
             .collect();
         assert_eq!(parts, [d("33.33"), d("33.34"), d("33.33")]);
         assert_eq!(parts.iter().sum::<Decimal>(), d("100.00"));
+    }
+
+    fn invoice(gross: &str) -> Option<BillingDocument> {
+        let date = NaiveDate::from_ymd_opt(2026, 5, 4).unwrap();
+        let mut state = None;
+        BillingDocument::apply(
+            &mut state,
+            &BillingEvent::BillingDocumentPosted {
+                company: CompanyCode::parse("MAIN").unwrap(),
+                number: DocumentNumber::parse("90000001").unwrap(),
+                kind: BillingKind::Invoice,
+                customer: CustomerNumber::parse("C-1").unwrap(),
+                currency: Currency::parse("EUR").unwrap(),
+                order: DocumentNumber::parse("SO-1").unwrap(),
+                invoice: None,
+                posting_date: date,
+                due_date: date + chrono::Days::new(30),
+                discount_date: date + chrono::Days::new(10),
+                discount_percent: d("2"),
+                lines: Vec::new(),
+                net_value: d(gross),
+                tax: d("0.00"),
+                gross_value: d(gross),
+                discount_reversed: Decimal::ZERO,
+            },
+        );
+        state
+    }
+
+    fn clear(state: &mut Option<BillingDocument>, amount: &str, discount: &str) {
+        let command = BillingCommand::Clear {
+            by: DocumentNumber::parse("PAY-1").unwrap(),
+            kind: ClearingKind::Payment,
+            date: NaiveDate::from_ymd_opt(2026, 5, 6).unwrap(),
+            amount: d(amount),
+            discount: d(discount),
+            field: "invoices".into(),
+        };
+        for event in BillingDocument::decide(state, command).unwrap() {
+            BillingDocument::apply(state, &event);
+        }
+    }
+
+    #[test]
+    fn the_cash_discount_is_on_what_is_open_and_goes_back_with_returned_goods() {
+        let in_terms = NaiveDate::from_ymd_opt(2026, 5, 8).unwrap();
+        let mut state = invoice("1000.00");
+        assert_eq!(state.as_ref().unwrap().discount_on(in_terms), d("20.00"));
+        // 990 paid in part: the discount is on the 10 left, never more than is open.
+        clear(&mut state, "990.00", "0");
+        let document = state.as_ref().unwrap();
+        assert_eq!(document.discount_on(in_terms), d("0.20"));
+        assert_eq!(
+            document.discount_on(NaiveDate::from_ymd_opt(2026, 5, 15).unwrap()),
+            Decimal::ZERO
+        );
+        // Paid in full with 20 discount, then goods of 300 returned: 6 of the discount is
+        // theirs, 294 owed back; no more than was granted.
+        let mut paid = invoice("1000.00");
+        clear(&mut paid, "980.00", "20.00");
+        let document = paid.as_ref().unwrap();
+        assert_eq!(
+            (
+                document.discount_share(d("300.00")),
+                document.discount_share(d("5000.00"))
+            ),
+            (d("6.00"), d("20.00"))
+        );
+        assert_eq!(
+            state.as_ref().unwrap().discount_share(d("300.00")),
+            Decimal::ZERO,
+            "no discount granted, none to reverse"
+        );
     }
 
     #[test]

@@ -144,13 +144,19 @@ impl LineValue {
     }
 }
 
-/// An open item of a customer: an invoice (positive) or a credit memo (negative) not cleared.
+/// An open item of a customer: an invoice (positive), a credit memo or a payment's rest on
+/// account (negative) not cleared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenItem {
+    /// `invoice`, `credit_memo` or `payment_on_account`.
+    pub document_type: &'static str,
     pub number: String,
     pub due_date: chrono::NaiveDate,
     pub open: Decimal,
 }
+
+/// An open item's aggregate type and number.
+type ItemKey = (&'static str, String);
 
 #[derive(Default)]
 pub struct CreditIndex {
@@ -158,8 +164,9 @@ pub struct CreditIndex {
     orders: HashMap<(String, String), (String, Vec<LineValue>)>,
     /// (company, customer) → open order value.
     open_orders: HashMap<(String, String), Decimal>,
-    /// (company, customer) → open items by number.
-    items: HashMap<(String, String), BTreeMap<String, OpenItem>>,
+    /// (company, customer) → open items by aggregate type and number (billing documents and
+    /// payments are numbered each in their own range).
+    items: HashMap<(String, String), BTreeMap<ItemKey, OpenItem>>,
     /// (company, billing document id) → its customer.
     customer_of: HashMap<String, (String, String)>,
 }
@@ -186,8 +193,9 @@ impl CreditIndex {
                     .entry((company.to_string(), customer.to_string()))
                     .or_default()
                     .insert(
-                        number.to_string(),
+                        (<Payment as Aggregate>::TYPE, number.to_string()),
                         OpenItem {
+                            document_type: "payment_on_account",
                             number: number.to_string(),
                             due_date: date,
                             open: -on_account,
@@ -272,18 +280,20 @@ impl CreditIndex {
                 customer,
                 due_date,
                 gross_value,
+                discount_reversed,
                 ..
             } => {
                 let key = (company.to_string(), customer.to_string());
                 let open = match kind {
                     BillingKind::Invoice => gross_value,
-                    BillingKind::CreditMemo => -gross_value,
+                    BillingKind::CreditMemo => -(gross_value - discount_reversed),
                 };
                 self.customer_of
                     .insert(event.aggregate_id.clone(), key.clone());
                 self.items.entry(key).or_default().insert(
-                    number.to_string(),
+                    (<BillingDocument as Aggregate>::TYPE, number.to_string()),
                     OpenItem {
+                        document_type: kind.as_str(),
                         number: number.to_string(),
                         due_date,
                         open,
@@ -306,8 +316,9 @@ impl CreditIndex {
             .aggregate_id
             .split_once('/')
             .map_or("", |(_, number)| number);
+        let item_key = (<BillingDocument as Aggregate>::TYPE, number.to_owned());
         if let Some(items) = self.items.get_mut(key)
-            && let Some(item) = items.get_mut(number)
+            && let Some(item) = items.get_mut(&item_key)
         {
             // An invoice's item goes down, a credit memo's (negative) up to zero.
             if item.open >= Decimal::ZERO {
@@ -316,7 +327,7 @@ impl CreditIndex {
                 item.open += amount;
             }
             if item.open.is_zero() {
-                items.remove(number);
+                items.remove(&item_key);
             }
         }
     }
@@ -372,7 +383,9 @@ impl SalesIndexes {
                     .unwrap_or_default()
             })
             .await?;
-        items.sort_by(|a, b| (a.due_date, &a.number).cmp(&(b.due_date, &b.number)));
+        items.sort_by(|a, b| {
+            (a.due_date, &a.number, a.document_type).cmp(&(b.due_date, &b.number, b.document_type))
+        });
         Ok(items)
     }
 

@@ -366,6 +366,7 @@ fn ar_rows(event: &EventEnvelope) -> Result<Vec<ArRow>, EventError> {
             posting_date,
             due_date,
             gross_value,
+            discount_reversed,
             ..
         } => ArRow {
             customer: Some(customer.to_string()),
@@ -377,7 +378,7 @@ fn ar_rows(event: &EventEnvelope) -> Result<Vec<ArRow>, EventError> {
             currency: Some(currency.to_string()),
             amount: match kind {
                 BillingKind::Invoice => gross_value,
-                BillingKind::CreditMemo => -gross_value,
+                BillingKind::CreditMemo => -(gross_value - discount_reversed),
             },
             discount: Decimal::ZERO,
             cleared_by: None,

@@ -147,6 +147,8 @@ pub struct OrderLine {
     pub delivered: Decimal,
     /// The value the deliveries' goods issues took off stock.
     pub delivered_cost: Decimal,
+    /// Each delivery's quantity (base unit) and issue cost, in order.
+    pub deliveries: Vec<(Decimal, Decimal)>,
     pub billed: Decimal,
     pub cancelled: bool,
 }
@@ -159,6 +161,27 @@ impl OrderLine {
         } else {
             (self.entry.confirmed() - self.delivered).max(Decimal::ZERO)
         }
+    }
+
+    /// The issue cost of `quantity` units delivered after the first `from`: the deliveries
+    /// taken in order (first delivered, first billed), a part of one pro rata, cumulatively
+    /// rounded, so that billing a line in parts bills exactly what its deliveries cost.
+    pub fn delivered_cost_of(&self, from: Decimal, quantity: Decimal) -> Decimal {
+        let cumulative = |units: Decimal| {
+            let (mut left, mut cost) = (units, Decimal::ZERO);
+            for (delivered, value) in &self.deliveries {
+                if left <= Decimal::ZERO || delivered.is_zero() {
+                    continue;
+                }
+                let taken = left.min(*delivered);
+                cost += *value * taken / *delivered;
+                left -= taken;
+            }
+            cost.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        };
+        let mut part = cumulative(from + quantity) - cumulative(from);
+        part.rescale(2);
+        part
     }
 
     /// Delivered and not yet billed (base unit).
@@ -560,109 +583,40 @@ impl Aggregate for SalesDocument {
                         ),
                     )]);
                 }
-                let mut violations = Vec::new();
-                let mut events = Vec::new();
-                for (index, delivered) in lines.iter().enumerate() {
-                    let (field, number, quantity) =
-                        (&delivered.field, &delivered.line, &delivered.quantity);
-                    let Some(line) = document.line(*number) else {
-                        violations.push(violation(
-                            format!("{field}.line"),
-                            "line_not_found",
-                            format!("order {} has no line {number}", document.number),
-                        ));
-                        continue;
-                    };
-                    // Two delivery lines may take from one order line: together within it.
-                    let before: Decimal = lines[..index]
-                        .iter()
-                        .filter(|l| l.line == *number)
-                        .map(|l| l.quantity)
-                        .sum();
-                    let open = line.open_to_deliver() - before;
-                    if line.cancelled {
-                        violations.push(violation(
-                            format!("{field}.line"),
-                            "line_cancelled",
-                            "a cancelled line is not delivered",
-                        ));
-                    } else if *quantity <= Decimal::ZERO {
-                        violations.push(violation(
-                            format!("{field}.quantity"),
-                            "positive",
-                            "must be more than zero",
-                        ));
-                    } else if *quantity > open {
-                        violations.push(violation(
-                            format!("{field}.quantity"),
-                            "beyond_confirmed",
-                            format!(
-                                "line {number} has {} confirmed and not yet delivered (in the base unit)",
-                                open.max(Decimal::ZERO)
-                            ),
-                        ));
-                    } else {
-                        events.push(E::LineDelivered {
-                            line: *number,
-                            delivery: delivery.clone(),
-                            quantity: *quantity,
-                            cost: delivered.cost,
-                        });
-                    }
-                }
-                if violations.is_empty() {
-                    Ok(events)
-                } else {
-                    Err(violations)
-                }
+                let taken: Vec<(&str, u32, Decimal)> = lines
+                    .iter()
+                    .map(|l| (l.field.as_str(), l.line, l.quantity))
+                    .collect();
+                take_from_lines(
+                    document,
+                    &taken,
+                    OrderLine::open_to_deliver,
+                    ("beyond_confirmed", "confirmed and not yet delivered"),
+                    |index, line, quantity| E::LineDelivered {
+                        line,
+                        delivery: delivery.clone(),
+                        quantity,
+                        cost: lines[index].cost,
+                    },
+                )
             }
             C::Bill { invoice, lines } => {
                 let document = open_order(state)?;
-                let mut violations = Vec::new();
-                let mut events = Vec::new();
-                for (index, (field, number, quantity)) in lines.iter().enumerate() {
-                    let Some(line) = document.line(*number) else {
-                        violations.push(violation(
-                            format!("{field}.line"),
-                            "line_not_found",
-                            format!("order {} has no line {number}", document.number),
-                        ));
-                        continue;
-                    };
-                    let before: Decimal = lines[..index]
-                        .iter()
-                        .filter(|(_, n, _)| n == number)
-                        .map(|(_, _, q)| *q)
-                        .sum();
-                    let open = line.open_to_bill() - before;
-                    if *quantity <= Decimal::ZERO {
-                        violations.push(violation(
-                            format!("{field}.quantity"),
-                            "positive",
-                            "must be more than zero",
-                        ));
-                    } else if *quantity > open {
-                        violations.push(violation(
-                            format!("{field}.quantity"),
-                            "beyond_delivered",
-                            format!(
-                                "line {number} has {} delivered and not yet billed (in the base unit)",
-                                open.max(Decimal::ZERO)
-                            ),
-                        ));
-                    } else {
-                        events.push(E::LineBilled {
-                            line: *number,
-                            invoice: invoice.clone(),
-                            quantity: *quantity,
-                        });
-                    }
-                }
-                if violations.is_empty() {
-                    Ok(events)
-                } else {
-                    Err(violations)
-                }
+                let taken: Vec<(&str, u32, Decimal)> = lines
+                    .iter()
+                    .map(|(field, line, quantity)| (field.as_str(), *line, *quantity))
+                    .collect();
+                take_from_lines(
+                    document,
+                    &taken,
+                    OrderLine::open_to_bill,
+                    ("beyond_delivered", "delivered and not yet billed"),
+                    |_, line, quantity| E::LineBilled {
+                        line,
+                        invoice: invoice.clone(),
+                        quantity,
+                    },
+                )
             }
             C::ReleaseCredit { by } => {
                 let document = open_order(state)?;
@@ -687,6 +641,7 @@ impl Aggregate for SalesDocument {
                     entry: entry.clone(),
                     delivered: Decimal::ZERO,
                     delivered_cost: Decimal::ZERO,
+                    deliveries: Vec::new(),
                     billed: Decimal::ZERO,
                     cancelled: false,
                 })
@@ -793,6 +748,7 @@ impl Aggregate for SalesDocument {
                 if let Some(existing) = document.lines.iter_mut().find(|l| l.entry.line == *line) {
                     existing.delivered += quantity;
                     existing.delivered_cost += cost;
+                    existing.deliveries.push((*quantity, *cost));
                 }
             }
             (Some(document), E::LineBilled { line, quantity, .. }) => {
@@ -802,6 +758,67 @@ impl Aggregate for SalesDocument {
             }
             _ => {}
         }
+    }
+}
+
+/// Takes each `(field, line, quantity)` of `taken` out of what `open` leaves of its order
+/// line (two requests on one line together within it): the events `event` makes of them, or
+/// every violation (a line unknown or cancelled, a quantity not positive or beyond what is
+/// open, `beyond` naming the rule and what is open).
+fn take_from_lines(
+    document: &SalesDocument,
+    taken: &[(&str, u32, Decimal)],
+    open: fn(&OrderLine) -> Decimal,
+    beyond: (&'static str, &str),
+    mut event: impl FnMut(usize, u32, Decimal) -> SalesDocumentEvent,
+) -> Result<Vec<SalesDocumentEvent>, Vec<Violation>> {
+    let mut violations = Vec::new();
+    let mut events = Vec::new();
+    for (index, &(field, number, quantity)) in taken.iter().enumerate() {
+        let Some(line) = document.line(number) else {
+            violations.push(violation(
+                format!("{field}.line"),
+                "line_not_found",
+                format!("order {} has no line {number}", document.number),
+            ));
+            continue;
+        };
+        let before: Decimal = taken[..index]
+            .iter()
+            .filter(|(_, n, _)| *n == number)
+            .map(|(_, _, q)| *q)
+            .sum();
+        let left = open(line) - before;
+        if line.cancelled {
+            violations.push(violation(
+                format!("{field}.line"),
+                "line_cancelled",
+                format!("line {number} is cancelled"),
+            ));
+        } else if quantity <= Decimal::ZERO {
+            violations.push(violation(
+                format!("{field}.quantity"),
+                "positive",
+                "must be more than zero",
+            ));
+        } else if quantity > left {
+            violations.push(violation(
+                format!("{field}.quantity"),
+                beyond.0,
+                format!(
+                    "line {number} has {} {} (in the base unit)",
+                    left.max(Decimal::ZERO),
+                    beyond.1
+                ),
+            ));
+        } else {
+            events.push(event(index, number, quantity));
+        }
+    }
+    if violations.is_empty() {
+        Ok(events)
+    } else {
+        Err(violations)
     }
 }
 
@@ -938,6 +955,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!(within.unwrap().status(), "open");
+    }
+
+    #[test]
+    fn billing_in_parts_bills_what_each_delivery_cost() {
+        let mut state = None;
+        run(
+            &mut state,
+            order("100000", "0", vec![entry(10, "20", "20", "20")]),
+        )
+        .unwrap();
+        // 10 issued at 10.00 each, later 10 at 12.00 each; billed 10, then 4, then 6.
+        for (delivery, cost) in [("80000001", "100.00"), ("80000002", "120.00")] {
+            SalesDocument::apply(
+                &mut state,
+                &SalesDocumentEvent::LineDelivered {
+                    line: 10,
+                    delivery: delivery.into(),
+                    quantity: d("10"),
+                    cost: d(cost),
+                },
+            );
+        }
+        let line = &state.as_ref().unwrap().lines[0];
+        let parts = [
+            line.delivered_cost_of(d("0"), d("10")),
+            line.delivered_cost_of(d("10"), d("4")),
+            line.delivered_cost_of(d("14"), d("6")),
+        ];
+        assert_eq!(parts, [d("100.00"), d("48.00"), d("72.00")]);
+        // A bill across both deliveries; thirds of a cent add up.
+        assert_eq!(line.delivered_cost_of(d("5"), d("10")), d("110.00"));
+        let thirds: Vec<Decimal> = (0..3)
+            .map(|n| line.delivered_cost_of(Decimal::from(n) / d("3"), Decimal::ONE / d("3")))
+            .collect();
+        assert_eq!(thirds, [d("3.33"), d("3.34"), d("3.33")]);
     }
 
     #[test]

@@ -100,6 +100,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// How long an Idempotency-Key is remembered (then it may be used again).
     pub idempotency_ttl: Duration,
+    /// Where this process serves materials' availability over gRPC (when it runs materials),
+    /// for sales processes elsewhere; `None`: not served.
+    pub grpc_addr: Option<SocketAddr>,
+    /// Materials' availability service (`http://host:port`) sales asks instead of reading the
+    /// event store in process, when materials runs as a separate service.
+    pub materials_url: Option<String>,
 }
 
 /// The default request limit: 6,000 per user and minute (100 a second).
@@ -232,6 +238,8 @@ impl Config {
             rate_limit: Some(RATE_LIMIT_DEFAULT),
             redis_url: None,
             idempotency_ttl: IDEMPOTENCY_TTL_DEFAULT,
+            grpc_addr: None,
+            materials_url: None,
         }
     }
 
@@ -252,6 +260,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The bound PostgreSQL wire protocol address, when the query role serves it.
     pub pg_addr: Option<SocketAddr>,
+    /// The bound address of materials' gRPC availability service, when served here.
+    pub grpc_addr: Option<SocketAddr>,
     pub store: EventStore,
     pub lake: Lake,
     pub query: QueryService,
@@ -363,10 +373,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // this process does not run (`--contexts`).
         books: modules::all().into_iter().find_map(|m| m.books),
         field_keys: Some(field_keys.clone()),
-        availability: modules::all()
-            .into_iter()
-            .find_map(|m| m.availability)
-            .map(|make| make(store.clone())),
+        availability: match &config.materials_url {
+            Some(url) => Some(Arc::new(
+                tributary_materials::grpc::RemoteAvailability::new(url)
+                    .map_err(|error| anyhow::anyhow!(error))?,
+            )
+                as Arc<dyn tributary_kernel::availability::Availability>),
+            None => modules::all()
+                .into_iter()
+                .find_map(|m| m.availability)
+                .map(|make| make(store.clone())),
+        },
         extensions: {
             let mut extensions = axum::http::Extensions::new();
             for module in &modules {
@@ -506,6 +523,28 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         pg_addr = Some(server.addr);
         tasks.push(tokio::spawn(server.stopped()));
     }
+    let mut grpc_addr = None;
+    // Materials' availability for sales processes elsewhere: only where materials runs, over
+    // this process's own reading of the store.
+    if let (Some(addr), Some(make)) = (
+        config.grpc_addr,
+        modules.iter().find_map(|m| m.availability),
+    ) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("while binding gRPC to {addr}"))?;
+        grpc_addr = Some(listener.local_addr()?);
+        let mut stop = shutdown_rx.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        let served = make(store.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = tributary_materials::grpc::serve(served, listener, shutdown).await {
+                tracing::error!(%error, "gRPC availability service failed");
+            }
+        }));
+    }
     let mut reports = None;
     if let (true, Some(options)) = (roles.query, &config.reports) {
         let structure = match &options.structure {
@@ -638,6 +677,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         pg_addr,
+        grpc_addr,
         store,
         lake,
         query,

@@ -125,6 +125,14 @@ struct RunArgs {
     /// where the provider does not let users choose it).
     #[arg(long, env = "TRIBUTARY_OIDC_USERNAME_CLAIM", default_value = "sub")]
     oidc_username_claim: String,
+    /// Serve materials' availability over gRPC at this address (a process running the
+    /// materials context), for sales processes started with --materials-url.
+    #[arg(long, env = "TRIBUTARY_GRPC_ADDR")]
+    grpc_addr: Option<SocketAddr>,
+    /// Materials' gRPC availability service (http://host:port): sales' availability check asks
+    /// it instead of reading materials' events in process.
+    #[arg(long, env = "TRIBUTARY_MATERIALS_URL")]
+    materials_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -148,6 +156,9 @@ enum Command {
     BenchSnapshots(tributary::bench::snapshots::SnapshotBenchArgs),
     /// Goods receipts over HTTP with the GL postings flowing, against journal entries.
     BenchReceipts(tributary::bench::receipts::ReceiptBenchArgs),
+    /// Order to cash over HTTP with postings flowing, the availability check in process and
+    /// over gRPC, the receivables aging against DuckDB.
+    BenchSales(tributary::bench::sales::SalesBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),
     /// Print a new field key (`id=<base64>`) to put first in TRIBUTARY_FIELD_KEYS.
@@ -184,6 +195,7 @@ fn main() -> std::process::ExitCode {
             Command::BenchQueries(args) => tributary::bench::queries::run(args).await,
             Command::BenchSnapshots(args) => tributary::bench::snapshots::run(args).await,
             Command::BenchReceipts(args) => tributary::bench::receipts::run(args).await,
+            Command::BenchSales(args) => tributary::bench::sales::run(args).await,
             Command::FieldKey { id } => {
                 println!(
                     "{}",
@@ -233,6 +245,8 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
             .map(|(certificate, key)| tributary_lakehouse::wire::TlsFiles { certificate, key }),
     });
     config.field_keys = args.field_keys;
+    config.grpc_addr = args.grpc_addr;
+    config.materials_url = args.materials_url;
     config.http_timeout = std::time::Duration::from_secs(args.http_timeout_seconds);
     config.rate_limit =
         (args.rate_limit_per_minute > 0).then_some(tributary_kernel::ratelimit::RateLimit {
@@ -311,6 +325,12 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         running.store.backend()
     );
     println!("  lake          {}", running.lake.root());
+    if let Some(addr) = running.grpc_addr {
+        println!("  availability  http://{addr}  (gRPC, tributary.materials.v1.Availability)");
+    }
+    if let Some(url) = &config.materials_url {
+        println!("  materials     {url}  (gRPC availability for sales)");
+    }
     if let Some(brokers) = &config.kafka_brokers {
         println!("  kafka         {brokers} (topics <context>.events)");
     }

@@ -5,7 +5,7 @@
 //! - `POST /customer-payments`, `GET /customer-payments/{number}`
 //! - `GET /customers/{customer}/open-items`
 
-use super::{missing, path_customer, path_document};
+use super::{FollowingDocument, missing, path_customer, path_document};
 use crate::billing::{BillingDocument, Payment};
 use crate::commands::{self, NewCreditMemo, NewInvoice, NewPayment};
 use crate::customer::CustomerNumber;
@@ -84,6 +84,7 @@ fn billing_json(document: &BillingDocument) -> Value {
         "net_value": document.net_value,
         "tax": document.tax,
         "gross_value": document.gross_value,
+        "discount_reversed": document.discount_reversed,
         "open_amount": document.open_amount(),
         "lines": document.lines,
     })
@@ -152,29 +153,18 @@ async fn post_invoice(
     Command { body, request }: Command<InvoiceBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company =
-        platform.requested_company(&mut checks, &request.auth, body.company.as_deref())?;
-    let number = checks.check(
-        "number",
-        "document_number",
-        DocumentNumber::parse(&body.number),
-    );
-    let order = checks.check(
-        "order",
-        "document_number",
-        DocumentNumber::parse(&body.order),
-    );
-    let posting_date = checks.date("posting_date", &body.posting_date);
+    let header = FollowingDocument::parse(
+        &platform,
+        &mut checks,
+        &request.auth,
+        body.company.as_deref(),
+        &body.number,
+        ("order", &body.order),
+        &body.posting_date,
+    )?;
     let lines = billed_lines(&mut checks, &body.lines);
     checks.finish()?;
-    let (Some(company), Some(number), Some(order), Some(posting_date)) =
-        (company, number, order, posting_date)
-    else {
-        return Err(missing());
-    };
-    platform
-        .check_posting_date(&company, posting_date, "posting_date")
-        .await?;
+    let (company, number, order, posting_date) = header.complete(&platform).await?;
     let new = NewInvoice {
         company,
         number,
@@ -213,19 +203,15 @@ async fn post_credit_memo(
     Command { body, request }: Command<CreditMemoBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company =
-        platform.requested_company(&mut checks, &request.auth, body.company.as_deref())?;
-    let number = checks.check(
-        "number",
-        "document_number",
-        DocumentNumber::parse(&body.number),
-    );
-    let invoice = checks.check(
-        "invoice",
-        "document_number",
-        DocumentNumber::parse(&body.invoice),
-    );
-    let posting_date = checks.date("posting_date", &body.posting_date);
+    let header = FollowingDocument::parse(
+        &platform,
+        &mut checks,
+        &request.auth,
+        body.company.as_deref(),
+        &body.number,
+        ("invoice", &body.invoice),
+        &body.posting_date,
+    )?;
     let location = body
         .storage_location
         .as_deref()
@@ -245,14 +231,7 @@ async fn post_credit_memo(
         .map(|(line, quantity, _)| (line, quantity))
         .collect();
     checks.finish()?;
-    let (Some(company), Some(number), Some(invoice), Some(posting_date)) =
-        (company, number, invoice, posting_date)
-    else {
-        return Err(missing());
-    };
-    platform
-        .check_posting_date(&company, posting_date, "posting_date")
-        .await?;
+    let (company, number, invoice, posting_date) = header.complete(&platform).await?;
     let new = NewCreditMemo {
         company,
         number,
@@ -424,6 +403,7 @@ async fn open_items(
         "company": company,
         "customer": number,
         "open_items": items.iter().map(|i| json!({
+            "document_type": i.document_type,
             "number": i.number,
             "due_date": i.due_date,
             "open_amount": i.open,

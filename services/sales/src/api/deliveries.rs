@@ -1,9 +1,8 @@
 //! Deliveries over REST: `POST /deliveries`, `GET /deliveries/{number}`.
 
-use super::{missing, path_document};
+use super::{FollowingDocument, missing, path_document};
 use crate::commands::{self, NewDelivery};
 use crate::delivery::Delivery;
-use crate::order::DocumentNumber;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -82,19 +81,15 @@ async fn post_delivery(
     Command { body, request }: Command<DeliveryBody>,
 ) -> Result<Response, ApiError> {
     let mut checks = Checks::default();
-    let company =
-        platform.requested_company(&mut checks, &request.auth, body.company.as_deref())?;
-    let number = checks.check(
-        "number",
-        "document_number",
-        DocumentNumber::parse(&body.number),
-    );
-    let order = checks.check(
-        "order",
-        "document_number",
-        DocumentNumber::parse(&body.order),
-    );
-    let posting_date = checks.date("posting_date", &body.posting_date);
+    let header = FollowingDocument::parse(
+        &platform,
+        &mut checks,
+        &request.auth,
+        body.company.as_deref(),
+        &body.number,
+        ("order", &body.order),
+        &body.posting_date,
+    )?;
     let location = checks.check(
         "storage_location",
         "location_code",
@@ -120,14 +115,10 @@ async fn post_delivery(
         }
     }
     checks.finish()?;
-    let (Some(company), Some(number), Some(order), Some(posting_date), Some(location)) =
-        (company, number, order, posting_date, location)
-    else {
+    let (company, number, order, posting_date) = header.complete(&platform).await?;
+    let Some(location) = location else {
         return Err(missing());
     };
-    platform
-        .check_posting_date(&company, posting_date, "posting_date")
-        .await?;
     let new = NewDelivery {
         company,
         number,

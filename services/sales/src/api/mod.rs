@@ -126,6 +126,64 @@ fn missing() -> ApiError {
     ApiError::field("", "required", "missing fields")
 }
 
+/// The header of a document that follows another (a delivery or an invoice of an order, a
+/// credit memo of an invoice): the company, its own number, the document it follows and its
+/// posting date, each checked into the request's checks.
+struct FollowingDocument {
+    company: Option<tributary_kernel::master::CompanyCode>,
+    number: Option<crate::order::DocumentNumber>,
+    follows: Option<crate::order::DocumentNumber>,
+    posting_date: Option<chrono::NaiveDate>,
+}
+
+/// What [`FollowingDocument::complete`] gives: company, number, the followed document, date.
+type Following = (
+    tributary_kernel::master::CompanyCode,
+    crate::order::DocumentNumber,
+    crate::order::DocumentNumber,
+    chrono::NaiveDate,
+);
+
+impl FollowingDocument {
+    /// Checks `company`, `number`, the followed document (`follows`: its field and value) and
+    /// `posting_date` into `checks`.
+    fn parse(
+        platform: &Platform,
+        checks: &mut Checks,
+        auth: &Auth,
+        company: Option<&str>,
+        number: &str,
+        follows: (&str, &str),
+        posting_date: &str,
+    ) -> Result<FollowingDocument, ApiError> {
+        use crate::order::DocumentNumber;
+        Ok(FollowingDocument {
+            company: platform.requested_company(checks, auth, company)?,
+            number: checks.check("number", "document_number", DocumentNumber::parse(number)),
+            follows: checks.check(
+                follows.0,
+                "document_number",
+                DocumentNumber::parse(follows.1),
+            ),
+            posting_date: checks.date("posting_date", posting_date),
+        })
+    }
+
+    /// After the checks passed: the header's values, its posting date open in the company's
+    /// fiscal calendar.
+    async fn complete(self, platform: &Platform) -> Result<Following, ApiError> {
+        let (Some(company), Some(number), Some(follows), Some(posting_date)) =
+            (self.company, self.number, self.follows, self.posting_date)
+        else {
+            return Err(missing());
+        };
+        platform
+            .check_posting_date(&company, posting_date, "posting_date")
+            .await?;
+        Ok((company, number, follows, posting_date))
+    }
+}
+
 /// A customer named in a path: 404 when the number cannot be one.
 fn path_customer(number: &str) -> Result<CustomerNumber, ApiError> {
     CustomerNumber::parse(number)

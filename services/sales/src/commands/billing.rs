@@ -143,7 +143,7 @@ pub async fn post_invoice(
             net_value: pro_rata(price.net_value, base, before, *quantity),
             tax_percent: price.tax_percent,
             tax: pro_rata(price.tax, base, before, *quantity),
-            cost: pro_rata(line.delivered_cost, line.delivered, before, *quantity),
+            cost: line.delivered_cost_of(before, *quantity),
         });
     }
     let net_value: Decimal = lines.iter().map(|l| l.net_value).sum();
@@ -169,8 +169,10 @@ pub async fn post_invoice(
         net_value,
         tax,
         gross_value: net_value + tax,
+        discount_reversed: Decimal::ZERO,
         cleared: Decimal::ZERO,
         credited: Decimal::ZERO,
+        discounted: Decimal::ZERO,
         credited_quantity: Default::default(),
     };
     let mut decision = decision(
@@ -278,6 +280,9 @@ pub async fn post_credit_memo(
     let net_value: Decimal = lines.iter().map(|l| l.net_value).sum();
     let tax: Decimal = lines.iter().map(|l| l.tax).sum();
     let gross_value = net_value + tax;
+    // Goods of an invoice paid with a cash discount: the customer paid their value less the
+    // discount, and that is what is owed back (the discount's share is reversed).
+    let discount_reversed = invoice.discount_share(gross_value);
     let mut writes = Vec::new();
     // The goods back in stock at what they left at, one receipt per material and plant.
     if let Some(location) = &new.location {
@@ -332,7 +337,8 @@ pub async fn post_credit_memo(
                 quantity: l.quantity,
             })
             .collect(),
-        amount: gross_value,
+        amount: gross_value - discount_reversed,
+        discount_reversed,
     })?;
     let applied = credit
         .events
@@ -359,8 +365,10 @@ pub async fn post_credit_memo(
         net_value,
         tax,
         gross_value,
+        discount_reversed,
         cleared: Decimal::ZERO,
         credited: Decimal::ZERO,
+        discounted: Decimal::ZERO,
         credited_quantity: Default::default(),
     };
     let decided = loaded.decide(BillingCommand::Post(Box::new(memo)))?;
@@ -455,7 +463,7 @@ pub async fn receive_payment(
             .open_items(company.as_str(), customer.number.as_str())
             .await?
             .into_iter()
-            .filter(|item| item.open > Decimal::ZERO)
+            .filter(|item| item.document_type == "invoice" && item.open > Decimal::ZERO)
             .filter_map(|item| DocumentNumber::parse(&item.number).ok())
             .map(|number| ("invoices".to_owned(), number, None))
             .collect()

@@ -211,6 +211,45 @@ async fn priced_lines(
     }
 }
 
+/// The availability of `material` in `plant`: the confirmed demand (read first, so that an
+/// issue between the two reads can only make a check stricter) and materials' supply.
+async fn timeline(
+    context: &OrderContext<'_>,
+    company: &CompanyCode,
+    material: &str,
+    plant: &str,
+) -> Result<(crate::demand::KeyView, Timeline), SalesError> {
+    let view = context
+        .indexes
+        .demand(&demand_id(company.as_str(), material, plant))
+        .await?;
+    let supply = context
+        .availability
+        .supply(company, material, plant)
+        .await
+        .map_err(|error| SalesError::Unavailable(error.to_string()))?;
+    let timeline = Timeline {
+        on_hand: supply.on_hand,
+        receipts: supply.receipts.into_iter().collect(),
+        demand: view.demand.clone(),
+    };
+    Ok((view, timeline))
+}
+
+/// The availability check of `quantity` (base unit) of `material` in `plant` for `requested`,
+/// as of `today`, confirming nothing: what an order line would be confirmed now.
+pub async fn check_availability(
+    context: &OrderContext<'_>,
+    company: &CompanyCode,
+    (material, plant): (&str, &str),
+    today: NaiveDate,
+    requested: NaiveDate,
+    quantity: Decimal,
+) -> Result<crate::atp::Confirmation, SalesError> {
+    let (_, timeline) = timeline(context, company, material, plant).await?;
+    Ok(timeline.check(today, requested, quantity))
+}
+
 /// Confirms `lines` of `order` as of `today` (less `delivered` of each: a changed line's
 /// deliveries are no longer demand): per material and plant, the demand (read first,
 /// so that an issue between the two reads can only make the check stricter), then the supply;
@@ -236,25 +275,20 @@ async fn confirm(
     }
     let mut writes = Vec::new();
     for (id, indexes) in keys {
-        let view = context.indexes.demand(&id).await?;
         let first = &lines[indexes[0]];
-        let supply = context
-            .availability
-            .supply(company, first.material.as_str(), first.plant.as_str())
-            .await
-            .map_err(|error| SalesError::Unavailable(error.to_string()))?;
-        let mut demand = view.demand.clone();
+        let (view, mut timeline) = timeline(
+            context,
+            company,
+            first.material.as_str(),
+            first.plant.as_str(),
+        )
+        .await?;
         for index in &indexes {
             let own = (order.to_string(), lines[*index].line);
             for s in view.lines.get(&own).into_iter().flatten() {
-                *demand.entry(s.date).or_default() -= s.quantity;
+                *timeline.demand.entry(s.date).or_default() -= s.quantity;
             }
         }
-        let mut timeline = Timeline {
-            on_hand: supply.on_hand,
-            receipts: supply.receipts.into_iter().collect(),
-            demand,
-        };
         let mut events = Vec::new();
         for index in indexes {
             let line = &mut lines[index];

@@ -15,6 +15,7 @@
 mod pgbench;
 pub mod queries;
 pub mod receipts;
+pub mod sales;
 pub mod snapshots;
 pub mod streaming;
 

@@ -54,7 +54,7 @@ pub struct QueryBenchArgs {
 }
 
 /// A query's timings on one engine.
-struct Measured {
+pub(crate) struct Measured {
     rows: usize,
     samples: Vec<Duration>,
 }
@@ -85,7 +85,7 @@ impl From<&DuckDbResult> for Measured {
 }
 
 #[derive(Deserialize)]
-struct DuckDbAnswer {
+pub(crate) struct DuckDbAnswer {
     duckdb: String,
     threads: serde_json::Value,
     results: Vec<DuckDbResult>,
@@ -153,24 +153,7 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
         "lake current with the event store after {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    for definition in running.lake.definitions() {
-        let name = definition.name;
-        let files = running.lake.file_count(name).await?;
-        if args.no_compact || files < 2 {
-            println!("  {name}: {files} files");
-            continue;
-        }
-        let started = Instant::now();
-        let done = running
-            .lake
-            .compact(name, CompactionOptions::default().target_bytes)
-            .await?;
-        println!(
-            "  {name}: {files} files compacted into {} in {:.1} s (as the maintenance of the writer roles does)",
-            done.files_after(),
-            started.elapsed().as_secs_f64()
-        );
-    }
+    compact_all(&running, args.no_compact).await?;
     let options = connection_string(addr, "admin")
         .parse::<sqlx::postgres::PgConnectOptions>()?
         .password(super::BENCH_ADMIN_PASSWORD);
@@ -228,9 +211,28 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     }
     connection.close().await?;
 
-    let duckdb = duckdb(&args, &running, &queries).await?;
+    let duckdb = duckdb(
+        &args.python,
+        (args.warmup, args.iterations),
+        &running,
+        &queries,
+    )
+    .await?;
     running.stop().await;
+    let worst = compare(&queries, ours, duckdb);
+    println!(
+        "ratio = Tributary p50 / DuckDB p50 (target: ≤ 1.5 for every query, trial balance < 200 ms); worst ratio {worst:.2}"
+    );
+    Ok(())
+}
 
+/// Prints each query's figures on both engines side by side and the ratio of the p50s; answers
+/// the worst ratio.
+pub(crate) fn compare(
+    queries: &[(String, String)],
+    ours: Vec<Measured>,
+    duckdb: DuckDbAnswer,
+) -> f64 {
     println!();
     println!(
         "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
@@ -264,14 +266,35 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
             }
         );
     }
-    println!(
-        "duckdb {} with {} threads; ratio = Tributary p50 / DuckDB p50 (target: ≤ 1.5 for every query, trial balance < 200 ms); worst ratio {worst:.2}",
-        duckdb.duckdb, duckdb.threads
-    );
+    println!("duckdb {} with {} threads", duckdb.duckdb, duckdb.threads);
+    worst
+}
+
+/// Compacts every lake table's files as the writer roles' maintenance does (unless
+/// `no_compact`), printing what it did.
+pub(crate) async fn compact_all(running: &crate::Running, no_compact: bool) -> anyhow::Result<()> {
+    for definition in running.lake.definitions() {
+        let name = definition.name;
+        let files = running.lake.file_count(name).await?;
+        if no_compact || files < 2 {
+            println!("  {name}: {files} files");
+            continue;
+        }
+        let started = Instant::now();
+        let done = running
+            .lake
+            .compact(name, CompactionOptions::default().target_bytes)
+            .await?;
+        println!(
+            "  {name}: {files} files compacted into {} in {:.1} s (as the maintenance of the writer roles does)",
+            done.files_after(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 
-async fn over_the_wire(
+pub(crate) async fn over_the_wire(
     connection: &mut sqlx::PgConnection,
     sql: &str,
     warmup: usize,
@@ -290,9 +313,11 @@ async fn over_the_wire(
     Ok(Measured { rows, samples })
 }
 
-/// Runs the queries in DuckDB over the Parquet files of each table's current Delta version.
-async fn duckdb(
-    args: &QueryBenchArgs,
+/// Runs the queries in DuckDB (with `python`, `warmup` untimed and `iterations` timed runs
+/// each) over the Parquet files of each table's current Delta version.
+pub(crate) async fn duckdb(
+    python: &str,
+    (warmup, iterations): (usize, usize),
     running: &crate::Running,
     queries: &[(String, String)],
 ) -> anyhow::Result<DuckDbAnswer> {
@@ -336,16 +361,16 @@ async fn duckdb(
         "tables": tables,
         "views": views,
         "queries": queries.iter().map(|(name, sql)| json!({"name": name, "sql": sql})).collect::<Vec<_>>(),
-        "iterations": args.iterations,
-        "warmup": args.warmup,
+        "iterations": iterations,
+        "warmup": warmup,
     });
-    let mut child = tokio::process::Command::new(&args.python)
+    let mut child = tokio::process::Command::new(python)
         .args(["-c", DUCKDB_SCRIPT])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .with_context(|| format!("while starting {} for the DuckDB baseline", args.python))?;
+        .with_context(|| format!("while starting {python} for the DuckDB baseline"))?;
     if let Some(mut stdin) = child.stdin.take() {
         use tokio::io::AsyncWriteExt;
         stdin.write_all(spec.to_string().as_bytes()).await?;

@@ -41,13 +41,13 @@ pub struct ReceiptBenchArgs {
 }
 
 /// What one load run measured.
-struct Load {
-    per_s: f64,
-    latency_ms: (f64, f64),
+pub(crate) struct Load {
+    pub(crate) per_s: f64,
+    pub(crate) latency_ms: (f64, f64),
 }
 
 /// Posts `count` requests made by `request(i, client)` with `clients` concurrent clients.
-async fn drive(
+pub(crate) async fn drive(
     client: &reqwest::Client,
     base: &str,
     count: usize,
@@ -92,7 +92,7 @@ async fn drive(
 }
 
 /// Posts one command; its answer (201 expected).
-async fn post(
+pub(crate) async fn post(
     client: &reqwest::Client,
     base: &str,
     (path, body): (&'static str, Value),

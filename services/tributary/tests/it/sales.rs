@@ -1053,21 +1053,16 @@ async fn deliveries_issue_confirmed_quantities_at_the_stocks_valuation_and_relea
     );
 }
 
-/// Eight orders at once for 200 each on the 10th, with 1,000 on hand and 500 due on the 20th:
-/// however they interleave, exactly 1,000 are promised for the 10th and 500 for the 20th.
-async fn concurrent_orders_never_promise_the_same_stock(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    sales_master_data(&app).await;
-    stock_and_supply(&app).await;
-    let orders = (0..8).map(|n| {
-        let app = &app;
-        async move {
-            app.ok(
-                "/api/v1/sales-orders",
-                order(&format!("SO-C{n}"), "C-100", "200", "2026-03-10"),
-            )
-            .await
-        }
+/// Eight orders at once for 200 each on the 10th, with 1,000 on hand and 500 due on the 20th
+/// (`stock_and_supply`): however they interleave, exactly 1,000 are promised for the 10th and
+/// 500 for the 20th.
+async fn eight_orders_at_once_promise_no_stock_twice(app: &TestApp) {
+    let orders = (0..8).map(|n| async move {
+        app.ok(
+            "/api/v1/sales-orders",
+            order(&format!("SO-C{n}"), "C-100", "200", "2026-03-10"),
+        )
+        .await
     });
     let results = futures::future::join_all(orders).await;
     let mut by_date = std::collections::BTreeMap::<String, rust_decimal::Decimal>::new();
@@ -1086,6 +1081,13 @@ async fn concurrent_orders_never_promise_the_same_stock(backend: Backend) {
     );
 }
 
+async fn concurrent_orders_never_promise_the_same_stock(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    sales_master_data(&app).await;
+    stock_and_supply(&app).await;
+    eight_orders_at_once_promise_no_stock_twice(&app).await;
+}
+
 #[tokio::test]
 async fn concurrent_orders_never_promise_the_same_stock_on_sqlite() {
     concurrent_orders_never_promise_the_same_stock(Backend::Sqlite).await;
@@ -1094,6 +1096,81 @@ async fn concurrent_orders_never_promise_the_same_stock_on_sqlite() {
 #[tokio::test]
 async fn concurrent_orders_never_promise_the_same_stock_on_postgres() {
     concurrent_orders_never_promise_the_same_stock(Backend::Postgres).await;
+}
+
+/// Sales and materials as separate services on one PostgreSQL event store: the materials
+/// process serves its availability over gRPC (`--grpc-addr`), the sales process (sales only,
+/// API role) asks it there (`--materials-url`). Its answers are the in-process ones, orders
+/// placed at once through it still never promise stock twice, and without the service an
+/// order is refused 503, storing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_over_grpc_answers_as_in_process_and_fails_clearly_without_the_service() {
+    let database = crate::helpers::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::config(dir.path(), Some(&database));
+    settings.grpc_addr = Some("127.0.0.1:0".parse().unwrap());
+    let mut materials =
+        TestApp::attach(tributary::start(settings).await.unwrap(), dir, database).await;
+    let grpc = materials
+        .running()
+        .grpc_addr
+        .expect("materials serves gRPC");
+    sales_master_data(&materials).await;
+    stock_and_supply(&materials).await;
+
+    // The published query, both ways, over the same store.
+    let company = tributary_kernel::master::CompanyCode::parse("MAIN").unwrap();
+    let url = format!("http://{grpc}");
+    let remote = tributary_materials::grpc::RemoteAvailability::new(&url).unwrap();
+    let local = tributary_materials::availability::local(materials.running().store.clone());
+    use tributary_kernel::availability::Availability;
+    for (material, plant) in [("BOLT-M8", "P100"), ("NUT-M8", "P100"), ("NONE", "P999")] {
+        let over_grpc = remote.supply(&company, material, plant).await.unwrap();
+        let in_process = local.supply(&company, material, plant).await.unwrap();
+        assert_eq!(over_grpc, in_process, "{material} in {plant}");
+    }
+    let bolts = remote.supply(&company, "BOLT-M8", "P100").await.unwrap();
+    assert_eq!(
+        (bolts.on_hand, bolts.receipts.len()),
+        (rust_decimal::Decimal::from(1000), 1),
+        "{bolts:?}"
+    );
+
+    // The sales service.
+    let sales_dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::config(sales_dir.path(), materials.database.as_ref());
+    settings.contexts = Some(vec!["sales".into()]);
+    settings.roles = tributary::Roles::parse("api").unwrap();
+    settings.materials_url = Some(url);
+    let sales = TestApp::wrap(
+        tributary::start(settings).await.unwrap(),
+        sales_dir,
+        None,
+        Backend::Postgres,
+    )
+    .await;
+    eight_orders_at_once_promise_no_stock_twice(&sales).await;
+
+    // Materials stops: the check cannot be made, the order is refused and not stored.
+    let database = materials.database.take();
+    materials.stop().await;
+    let (status, problem) = sales
+        .post(
+            "/api/v1/sales-orders",
+            order("SO-X", "C-100", "10", "2026-03-25"),
+        )
+        .await;
+    assert_eq!(
+        (status, &problem["type"]),
+        (
+            503,
+            &json!("https://tributary.dev/problems/availability_unavailable")
+        ),
+        "{problem}"
+    );
+    assert_eq!(sales.get("/api/v1/sales-orders/SO-X").await.0, 404);
+    sales.stop().await;
+    drop(database);
 }
 
 /// Weygandt, Kimmel, Kieso, *Accounting Principles* (13th ed.), chapter 5, "Recording Sales of
@@ -1379,6 +1456,55 @@ async fn a_textbook_sale_on_credit_terms_its_return_and_payment_within_the_disco
     for (path, body, field, rule) in cases {
         refused(&app, path, body, 422, field, rule).await;
     }
+
+    // 20 May, after the discounted payment: 5 amplifiers (175) come back. Sauk paid for them
+    // less the 2 % discount, so 171.50 is owed back and 3.50 of the discount is reversed: Dr
+    // Sales Returns 175 / Cr Accounts Receivable 171.50, Cr Sales Discounts 3.50.
+    let late = app
+        .ok(
+            "/api/v1/credit-memos",
+            json!({"number": "91000012", "invoice": "90000010", "posting_date": "2026-05-20",
+                   "lines": [{"line": 10, "quantity": "5"}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &late["gross_value"],
+            &late["discount_reversed"],
+            &late["open_amount"]
+        ),
+        (&json!("175.00"), &json!("3.50"), &json!("171.50")),
+        "{late}"
+    );
+    let items = app.get("/api/v1/customers/SAUK/open-items").await.1;
+    assert_eq!(items["total"], "-171.50", "{items}");
+    app.settle_reactors().await;
+    app.settle().await;
+    let rows = app
+        .sql(
+            "SELECT account, sum(debit) - sum(credit) FROM gl_journal_lines \
+             WHERE posting_date = DATE '2026-05-20' GROUP BY account ORDER BY account",
+        )
+        .await;
+    let posted: Vec<(String, rust_decimal::Decimal)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row[0].as_str().unwrap().to_owned(),
+                crate::procure_to_pay::decimal(&row[1]),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, rust_decimal::Decimal)> =
+        [("1200", "-171.50"), ("4100", "175"), ("4200", "-3.50")]
+            .iter()
+            .map(|(a, v)| ((*a).to_owned(), v.parse().unwrap()))
+            .collect();
+    assert_eq!(posted, expected);
+    assert_eq!(
+        app.sql("SELECT * FROM ar_reconciliation").await,
+        Vec::<Value>::new()
+    );
 }
 
 #[tokio::test]
@@ -1436,10 +1562,11 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
         "{partial}"
     );
     // 3,000 on 1 June: the rest of the first (1,100), all of the second (1,700), 200 on account.
+    // Payments are numbered in a range of their own: this one has the second invoice's number.
     let rest = app
         .ok(
             "/api/v1/customer-payments",
-            json!({"number": "PAY-11", "customer": "SAUK", "payment_date": "2026-06-01",
+            json!({"number": "90000021", "customer": "SAUK", "payment_date": "2026-06-01",
                    "amount": "3000.00"}),
         )
         .await;
@@ -1499,9 +1626,36 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
     // receivables account says the same once the postings are in.
     let items = app.get("/api/v1/customers/SAUK/open-items").await.1;
     assert_eq!(
-        (&items["open_items"][0]["number"], &items["total"]),
-        (&json!("PAY-11"), &json!("-200.00")),
+        (
+            &items["open_items"][0]["number"],
+            &items["open_items"][0]["document_type"],
+            &items["total"]
+        ),
+        (
+            &json!("90000021"),
+            &json!("payment_on_account"),
+            &json!("-200.00")
+        ),
         "{items}"
+    );
+    assert_eq!(items["open_items"].as_array().unwrap().len(), 1, "{items}");
+    let lake_items = app
+        .sql("SELECT document, document_type, open_amount FROM ar_open_items")
+        .await;
+    assert_eq!(
+        (
+            &lake_items.len(),
+            &lake_items[0][0],
+            &lake_items[0][1],
+            crate::procure_to_pay::decimal(&lake_items[0][2])
+        ),
+        (
+            &1,
+            &json!("90000021"),
+            &json!("payment_on_account"),
+            rust_decimal::Decimal::from(-200)
+        ),
+        "{lake_items:?}"
     );
     app.settle_reactors().await;
     app.settle().await;
@@ -1536,7 +1690,7 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
             &june["customers"][0]["past_due_1_30"],
             &june["customers"][0]["items"][0]["document"]
         ),
-        (&json!("-200.00"), &json!("PAY-11")),
+        (&json!("-200.00"), &json!("90000021")),
         "{june}"
     );
     let dunning = app.get("/api/v1/dunning-proposal?as_of=2026-06-20").await.1;
