@@ -136,6 +136,10 @@ pub struct BillingDocument {
     pub credited: Decimal,
     /// An invoice: the cash discount granted on it, less what credit memos took back.
     pub discounted: Decimal,
+    /// An invoice: the cash discount granted, and the value it was granted on (the gross value
+    /// less credit memos then).
+    pub discount_granted: Decimal,
+    pub discount_base: Decimal,
     /// Credited quantities per order line.
     pub credited_quantity: std::collections::BTreeMap<u32, Decimal>,
 }
@@ -165,12 +169,18 @@ impl BillingDocument {
     }
 
     /// The share of a credit memo's `gross` value that this invoice's cash discount took: the
-    /// terms' percent of it, up to what is left of the discount granted.
-    pub fn discount_share(&self, gross: Decimal) -> Decimal {
-        if self.discounted <= Decimal::ZERO {
+    /// discount granted pro rata of the value it was granted on, in cents, up to what is left
+    /// of it; all that is left when the memo returns the `last` of the invoice's goods.
+    pub fn discount_share(&self, gross: Decimal, last: bool) -> Decimal {
+        if self.discounted <= Decimal::ZERO || self.discount_base <= Decimal::ZERO {
             return Decimal::ZERO;
         }
-        percent_of(gross, self.discount_percent).min(self.discounted)
+        if last {
+            return self.discounted;
+        }
+        (self.discount_granted * gross / self.discount_base)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            .min(self.discounted)
     }
 }
 
@@ -357,6 +367,8 @@ impl Aggregate for BillingDocument {
                     cleared: Decimal::ZERO,
                     credited: Decimal::ZERO,
                     discounted: Decimal::ZERO,
+                    discount_granted: Decimal::ZERO,
+                    discount_base: Decimal::ZERO,
                     credited_quantity: Default::default(),
                 });
             }
@@ -382,6 +394,11 @@ impl Aggregate for BillingDocument {
                     amount, discount, ..
                 },
             ) => {
+                if !discount.is_zero() {
+                    // Granted on what the invoice was worth then (a discount settles it: once).
+                    document.discount_base = document.gross_value - document.credited;
+                    document.discount_granted += discount;
+                }
                 document.cleared += amount + discount;
                 document.discounted += discount;
             }
@@ -583,13 +600,33 @@ mod tests {
         let document = paid.as_ref().unwrap();
         assert_eq!(
             (
-                document.discount_share(d("300.00")),
-                document.discount_share(d("5000.00"))
+                document.discount_share(d("300.00"), false),
+                document.discount_share(d("0.20"), false),
+                document.discount_share(d("999.60"), true)
             ),
-            (d("6.00"), d("20.00"))
+            (d("6.00"), d("0.00"), d("20.00"))
         );
+        // Returned in three memos: together exactly the discount granted.
+        let mut returned = paid.clone();
+        let mut shares = Vec::new();
+        for (gross, last) in [("0.20", false), ("0.20", false), ("999.60", true)] {
+            let share = returned.as_ref().unwrap().discount_share(d(gross), last);
+            shares.push(share);
+            let command = BillingCommand::Credit {
+                credit_memo: DocumentNumber::parse("91000001").unwrap(),
+                date: NaiveDate::from_ymd_opt(2026, 5, 9).unwrap(),
+                lines: Vec::new(),
+                amount: d(gross) - share,
+                discount_reversed: share,
+            };
+            for event in BillingDocument::decide(&returned, command).unwrap() {
+                BillingDocument::apply(&mut returned, &event);
+            }
+        }
+        assert_eq!(shares.iter().sum::<Decimal>(), d("20.00"), "{shares:?}");
+        assert_eq!(returned.unwrap().discounted, Decimal::ZERO);
         assert_eq!(
-            state.as_ref().unwrap().discount_share(d("300.00")),
+            state.as_ref().unwrap().discount_share(d("300.00"), false),
             Decimal::ZERO,
             "no discount granted, none to reverse"
         );

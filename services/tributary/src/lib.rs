@@ -254,6 +254,9 @@ impl Config {
     }
 }
 
+/// How long the gRPC service's open connections may take to finish after a stop.
+const GRPC_STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// A started Tributary: its address, handles, and how to stop it.
 pub struct Running {
     /// The HTTP address (the configured one, unbound, when no role serves HTTP).
@@ -524,24 +527,38 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(server.stopped()));
     }
     let mut grpc_addr = None;
-    // Materials' availability for sales processes elsewhere: only where materials runs, over
-    // this process's own reading of the store.
-    if let (Some(addr), Some(make)) = (
-        config.grpc_addr,
-        modules.iter().find_map(|m| m.availability),
-    ) {
+    // Materials' availability for sales processes elsewhere: only where materials runs.
+    if let Some(addr) = config.grpc_addr {
+        let make = modules.iter().find_map(|m| m.availability).context(
+            "--grpc-addr serves materials' availability: this process does not run the materials context",
+        )?;
+        // The query sales here asks too, unless it asks another process.
+        let served = match (&config.materials_url, &settings.availability) {
+            (None, Some(local)) => local.clone(),
+            _ => make(store.clone()),
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("while binding gRPC to {addr}"))?;
         grpc_addr = Some(listener.local_addr()?);
-        let mut stop = shutdown_rx.clone();
+        let (mut stop, mut deadline) = (shutdown_rx.clone(), shutdown_rx.clone());
         let shutdown = async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
         };
-        let served = make(store.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(error) = tributary_materials::grpc::serve(served, listener, shutdown).await {
-                tracing::error!(%error, "gRPC availability service failed");
+            let serve = tributary_materials::grpc::serve(served, listener, shutdown);
+            // A client that never finishes its connection must not hold up the stop.
+            let grace = async move {
+                let _ = deadline.wait_for(|stopped| *stopped).await;
+                tokio::time::sleep(GRPC_STOP_GRACE).await;
+            };
+            tokio::select! {
+                result = serve => if let Err(error) = result {
+                    tracing::error!(%error, "gRPC availability service failed");
+                },
+                () = grace => tracing::warn!(
+                    "gRPC connections still open {GRPC_STOP_GRACE:?} after the stop: closed"
+                ),
             }
         }));
     }

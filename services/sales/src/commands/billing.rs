@@ -173,6 +173,8 @@ pub async fn post_invoice(
         cleared: Decimal::ZERO,
         credited: Decimal::ZERO,
         discounted: Decimal::ZERO,
+        discount_granted: Decimal::ZERO,
+        discount_base: Decimal::ZERO,
         credited_quantity: Default::default(),
     };
     let mut decision = decision(
@@ -282,7 +284,19 @@ pub async fn post_credit_memo(
     let gross_value = net_value + tax;
     // Goods of an invoice paid with a cash discount: the customer paid their value less the
     // discount, and that is what is owed back (the discount's share is reversed).
-    let discount_reversed = invoice.discount_share(gross_value);
+    let last = invoice.lines.iter().all(|billed| {
+        let credited = credited_before
+            .get(&billed.line)
+            .copied()
+            .unwrap_or_default()
+            + lines
+                .iter()
+                .filter(|l| l.line == billed.line)
+                .map(|l| l.quantity)
+                .sum::<Decimal>();
+        credited >= billed.quantity
+    });
+    let discount_reversed = invoice.discount_share(gross_value, last);
     let mut writes = Vec::new();
     // The goods back in stock at what they left at, one receipt per material and plant.
     if let Some(location) = &new.location {
@@ -369,6 +383,8 @@ pub async fn post_credit_memo(
         cleared: Decimal::ZERO,
         credited: Decimal::ZERO,
         discounted: Decimal::ZERO,
+        discount_granted: Decimal::ZERO,
+        discount_base: Decimal::ZERO,
         credited_quantity: Default::default(),
     };
     let decided = loaded.decide(BillingCommand::Post(Box::new(memo)))?;

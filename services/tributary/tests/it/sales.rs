@@ -1639,20 +1639,29 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
         "{items}"
     );
     assert_eq!(items["open_items"].as_array().unwrap().len(), 1, "{items}");
+    // In the lake too: the payment's item is its own (its date, what it left on account), not
+    // merged with the invoice of the same number.
     let lake_items = app
-        .sql("SELECT document, document_type, open_amount FROM ar_open_items")
+        .sql(
+            "SELECT document, document_type, CAST(posting_date AS VARCHAR), original_amount, \
+             open_amount FROM ar_open_items",
+        )
         .await;
     assert_eq!(
         (
             &lake_items.len(),
             &lake_items[0][0],
             &lake_items[0][1],
-            crate::procure_to_pay::decimal(&lake_items[0][2])
+            &lake_items[0][2],
+            crate::procure_to_pay::decimal(&lake_items[0][3]),
+            crate::procure_to_pay::decimal(&lake_items[0][4])
         ),
         (
             &1,
             &json!("90000021"),
             &json!("payment_on_account"),
+            &json!("2026-06-01"),
+            rust_decimal::Decimal::from(-200),
             rust_decimal::Decimal::from(-200)
         ),
         "{lake_items:?}"
