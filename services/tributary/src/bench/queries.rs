@@ -54,7 +54,7 @@ pub struct QueryBenchArgs {
 }
 
 /// A query's timings on one engine.
-pub(crate) struct Measured {
+struct Measured {
     rows: usize,
     samples: Vec<Duration>,
 }
@@ -85,7 +85,7 @@ impl From<&DuckDbResult> for Measured {
 }
 
 #[derive(Deserialize)]
-pub(crate) struct DuckDbAnswer {
+struct DuckDbAnswer {
     duckdb: String,
     threads: serde_json::Value,
     results: Vec<DuckDbResult>,
@@ -198,9 +198,34 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?,
     ));
 
+    let worst = against_duckdb(
+        connection,
+        &running,
+        &queries,
+        &args.python,
+        (args.warmup, args.iterations),
+    )
+    .await?;
+    running.stop().await;
+    println!(
+        "ratio = Tributary p50 / DuckDB p50 (target: ≤ 1.5 for every query, trial balance < 200 ms); worst ratio {worst:.2}"
+    );
+    Ok(())
+}
+
+/// Runs `queries` (name, SQL) over the wire on `connection` (closed afterwards), then in
+/// DuckDB over the same Parquet files, `warmup` untimed and `iterations` timed runs each;
+/// prints them side by side and answers the worst ratio of the p50s.
+pub(crate) async fn against_duckdb(
+    mut connection: sqlx::PgConnection,
+    running: &crate::Running,
+    queries: &[(String, String)],
+    python: &str,
+    (warmup, iterations): (usize, usize),
+) -> anyhow::Result<f64> {
     let mut ours = Vec::new();
-    for (name, sql) in &queries {
-        let measured = over_the_wire(&mut connection, sql, args.warmup, args.iterations)
+    for (name, sql) in queries {
+        let measured = over_the_wire(&mut connection, sql, warmup, iterations)
             .await
             .with_context(|| format!("while running {name}"))?;
         println!(
@@ -210,29 +235,13 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
         ours.push(measured);
     }
     connection.close().await?;
-
-    let duckdb = duckdb(
-        &args.python,
-        (args.warmup, args.iterations),
-        &running,
-        &queries,
-    )
-    .await?;
-    running.stop().await;
-    let worst = compare(&queries, ours, duckdb);
-    println!(
-        "ratio = Tributary p50 / DuckDB p50 (target: ≤ 1.5 for every query, trial balance < 200 ms); worst ratio {worst:.2}"
-    );
-    Ok(())
+    let duckdb = duckdb(python, (warmup, iterations), running, queries).await?;
+    Ok(compare(queries, ours, duckdb))
 }
 
 /// Prints each query's figures on both engines side by side and the ratio of the p50s; answers
 /// the worst ratio.
-pub(crate) fn compare(
-    queries: &[(String, String)],
-    ours: Vec<Measured>,
-    duckdb: DuckDbAnswer,
-) -> f64 {
+fn compare(queries: &[(String, String)], ours: Vec<Measured>, duckdb: DuckDbAnswer) -> f64 {
     println!();
     println!(
         "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
@@ -294,7 +303,7 @@ pub(crate) async fn compact_all(running: &crate::Running, no_compact: bool) -> a
     Ok(())
 }
 
-pub(crate) async fn over_the_wire(
+async fn over_the_wire(
     connection: &mut sqlx::PgConnection,
     sql: &str,
     warmup: usize,
@@ -315,7 +324,7 @@ pub(crate) async fn over_the_wire(
 
 /// Runs the queries in DuckDB (with `python`, `warmup` untimed and `iterations` timed runs
 /// each) over the Parquet files of each table's current Delta version.
-pub(crate) async fn duckdb(
+async fn duckdb(
     python: &str,
     (warmup, iterations): (usize, usize),
     running: &crate::Running,

@@ -128,55 +128,86 @@ fn journal_entry(i: usize, _: usize) -> (&'static str, Value) {
     ("journal-entries", entry_body(i))
 }
 
-async fn setup(client: &reqwest::Client, base: &str, materials: usize) -> anyhow::Result<()> {
-    let post = |path: &str, body: Value| {
-        let request = client.post(format!("{base}/api/v1/{path}")).json(&body);
-        async move {
-            let response = request.send().await?;
-            let status = response.status();
-            anyhow::ensure!(
-                status.is_success(),
-                "setup {body} failed with {status}: {}",
-                response.text().await?
-            );
-            anyhow::Ok(())
-        }
-    };
-    for (number, kind) in [
-        ("1000", "asset"),
-        ("1300", "asset"),
-        ("2100", "liability"),
-        ("4000", "revenue"),
-    ] {
-        post(
-            "accounts",
-            json!({"number": number, "name": number, "type": kind, "currency": "EUR"}),
-        )
-        .await?;
-    }
-    post("fiscal-years", json!({"year": 2026})).await?;
+/// Sends one set-up request; fails naming it unless it succeeded.
+pub(crate) async fn setup_request(
+    client: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<()> {
     let response = client
-        .put(format!("{base}/api/v1/account-determination/materials"))
-        .json(&json!({"defaults": {"inventory": "1300", "gr_ir_clearing": "2100"}}))
+        .request(method, format!("{base}/api/v1/{path}"))
+        .json(&body)
         .send()
         .await?;
-    anyhow::ensure!(response.status().is_success(), "account determination");
-    post(
-        "plants",
-        json!({"code": "P1", "name": "Plant", "currency": "EUR"}),
+    let status = response.status();
+    anyhow::ensure!(
+        status.is_success(),
+        "setup {path} {body} failed with {status}: {}",
+        response.text().await?
+    );
+    Ok(())
+}
+
+/// What the goods-flow benchmarks start from: `accounts` (number, type), the fiscal year 2026,
+/// the account determination's `defaults`, plant P1 with storage location S1, vendor V1.
+pub(crate) async fn setup_basics(
+    client: &reqwest::Client,
+    base: &str,
+    accounts: &[(&str, &str)],
+    defaults: Value,
+) -> anyhow::Result<()> {
+    use reqwest::Method;
+    for (number, kind) in accounts {
+        let account = json!({"number": number, "name": number, "type": kind, "currency": "EUR"});
+        setup_request(client, base, Method::POST, "accounts", account).await?;
+    }
+    for (method, path, body) in [
+        (Method::POST, "fiscal-years", json!({"year": 2026})),
+        (
+            Method::PUT,
+            "account-determination/materials",
+            json!({ "defaults": defaults }),
+        ),
+        (
+            Method::POST,
+            "plants",
+            json!({"code": "P1", "name": "Plant", "currency": "EUR"}),
+        ),
+        (
+            Method::POST,
+            "plants/P1/storage-locations",
+            json!({"code": "S1", "name": "Store"}),
+        ),
+        (
+            Method::POST,
+            "vendors",
+            json!({"number": "V1", "name": "Vendor", "currency": "EUR",
+                   "payment_terms": {"net_days": 30}}),
+        ),
+    ] {
+        setup_request(client, base, method, path, body).await?;
+    }
+    Ok(())
+}
+
+async fn setup(client: &reqwest::Client, base: &str, materials: usize) -> anyhow::Result<()> {
+    setup_basics(
+        client,
+        base,
+        &[
+            ("1000", "asset"),
+            ("1300", "asset"),
+            ("2100", "liability"),
+            ("4000", "revenue"),
+        ],
+        json!({"inventory": "1300", "gr_ir_clearing": "2100"}),
     )
     .await?;
-    post(
-        "plants/P1/storage-locations",
-        json!({"code": "S1", "name": "Store"}),
-    )
-    .await?;
-    post(
-        "vendors",
-        json!({"number": "V1", "name": "Vendor", "currency": "EUR",
-               "payment_terms": {"net_days": 30}}),
-    )
-    .await?;
+    let post = |path: &'static str, body: Value| {
+        setup_request(client, base, reqwest::Method::POST, path, body)
+    };
     for m in 0..materials {
         post(
             "materials",

@@ -16,7 +16,7 @@
 // Floats here are timings and ratios for display, never money.
 #![allow(clippy::float_arithmetic)]
 
-use super::queries::{Measured, compact_all, compare, duckdb, over_the_wire};
+use super::queries::{against_duckdb, compact_all};
 use super::receipts::post;
 use super::{FRESHNESS_WAIT_MAX, entry_body, fresh_postgres_database, percentile_ms};
 use crate::{Config, Roles, start};
@@ -112,65 +112,28 @@ where
 // ----- order to cash over HTTP ----------------------------------------------------------------
 
 async fn o2c_setup(client: &reqwest::Client, base: &str, clients: usize) -> anyhow::Result<()> {
-    let send = |method: reqwest::Method, path: String, body: Value| {
-        let request = client
-            .request(method, format!("{base}/api/v1/{path}"))
-            .json(&body);
-        async move {
-            let response = request.send().await?;
-            let status = response.status();
-            anyhow::ensure!(
-                status.is_success(),
-                "setup {path} failed with {status}: {}",
-                response.text().await?
-            );
-            anyhow::Ok(())
-        }
+    super::receipts::setup_basics(
+        client,
+        base,
+        &[
+            ("1000", "asset"),
+            ("1200", "asset"),
+            ("1300", "asset"),
+            ("2100", "liability"),
+            ("2300", "liability"),
+            ("4000", "revenue"),
+            ("4100", "revenue"),
+            ("4200", "revenue"),
+            ("5100", "expense"),
+        ],
+        json!({"inventory": "1300", "gr_ir_clearing": "2100", "bank": "1000",
+               "cost_of_goods_sold": "5100", "receivable": "1200", "revenue": "4000",
+               "sales_returns": "4100", "sales_discount": "4200", "tax_payable": "2300"}),
+    )
+    .await?;
+    let post = |path: &'static str, body: Value| {
+        super::receipts::setup_request(client, base, reqwest::Method::POST, path, body)
     };
-    let post = |path: &str, body: Value| send(reqwest::Method::POST, path.to_owned(), body);
-    for (number, kind) in [
-        ("1000", "asset"),
-        ("1200", "asset"),
-        ("1300", "asset"),
-        ("2100", "liability"),
-        ("2300", "liability"),
-        ("4000", "revenue"),
-        ("4100", "revenue"),
-        ("4200", "revenue"),
-        ("5100", "expense"),
-    ] {
-        post(
-            "accounts",
-            json!({"number": number, "name": number, "type": kind, "currency": "EUR"}),
-        )
-        .await?;
-    }
-    post("fiscal-years", json!({"year": 2026})).await?;
-    send(
-        reqwest::Method::PUT,
-        "account-determination/materials".into(),
-        json!({"defaults": {"inventory": "1300", "gr_ir_clearing": "2100", "bank": "1000",
-                            "cost_of_goods_sold": "5100", "receivable": "1200",
-                            "revenue": "4000", "sales_returns": "4100",
-                            "sales_discount": "4200", "tax_payable": "2300"}}),
-    )
-    .await?;
-    post(
-        "plants",
-        json!({"code": "P1", "name": "Plant", "currency": "EUR"}),
-    )
-    .await?;
-    post(
-        "plants/P1/storage-locations",
-        json!({"code": "S1", "name": "Store"}),
-    )
-    .await?;
-    post(
-        "vendors",
-        json!({"number": "V1", "name": "Vendor", "currency": "EUR",
-               "payment_terms": {"net_days": 30}}),
-    )
-    .await?;
     post(
         "tax-rates",
         json!({"customer_class": "full", "material_class": "full", "valid_from": "2020-01-01",
@@ -802,24 +765,15 @@ async fn receivables_aging(args: &SalesBenchArgs, config: Config) -> anyhow::Res
         "receivables aging: {items} open items, {} runs per query after {} warm-up",
         args.iterations, args.warmup
     );
-    let mut ours: Vec<Measured> = Vec::new();
-    for (name, sql) in &queries {
-        ours.push(
-            over_the_wire(&mut connection, sql, args.warmup, args.iterations)
-                .await
-                .with_context(|| format!("while running {name}"))?,
-        );
-    }
-    connection.close().await?;
-    let theirs = duckdb(
-        &args.python,
-        (args.warmup, args.iterations),
+    let worst = against_duckdb(
+        connection,
         &running,
         &queries,
+        &args.python,
+        (args.warmup, args.iterations),
     )
     .await?;
     running.stop().await;
-    let worst = compare(&queries, ours, theirs);
     println!("ratio = Tributary p50 / DuckDB p50; worst ratio {worst:.2}");
     Ok(())
 }
