@@ -502,6 +502,8 @@ fn payment_posting(event: &VendorPaymentEvent) -> Option<Posting> {
 ///                                                Cr sales discount (that share)
 ///  payment       Dr bank (received),             Cr receivable (received + discounts)
 ///                Dr sales discount (granted)
+///  on account    Dr sales discount (granted)     Cr receivable (discounts; the amount applied
+///   applied                                         was credited when received)
 /// ```
 pub struct SalesPostings;
 
@@ -557,33 +559,71 @@ fn billing_posting(event: &BillingEvent) -> Option<Posting> {
     })
 }
 
-fn customer_payment_posting(event: &PaymentEvent) -> Option<Posting> {
-    let PaymentEvent::PaymentReceived {
-        company,
-        number,
-        customer,
-        currency,
-        date,
-        amount,
-        items,
-        ..
-    } = event;
+/// `id`: the payment's aggregate id (company/number).
+fn customer_payment_posting(event: &PaymentEvent, id: &str) -> Option<Posting> {
+    let (company, number, customer, currency, date, received, items) = match event {
+        PaymentEvent::PaymentReceived {
+            company,
+            number,
+            customer,
+            currency,
+            date,
+            amount,
+            items,
+            ..
+        } => (
+            company,
+            number.to_string(),
+            customer,
+            currency,
+            date,
+            *amount,
+            items,
+        ),
+        // What was on account is in the receivable already: only the discounts move.
+        PaymentEvent::OnAccountApplied {
+            company,
+            customer,
+            currency,
+            date,
+            items,
+        } => (
+            company,
+            id.split_once('/')
+                .map_or(id, |(_, number)| number)
+                .to_owned(),
+            customer,
+            currency,
+            date,
+            Decimal::ZERO,
+            items,
+        ),
+    };
     let discounts: Decimal = items.iter().map(|i| i.discount).sum();
+    if received.is_zero() && discounts.is_zero() {
+        return None;
+    }
+    let text = match event {
+        PaymentEvent::PaymentReceived { .. } => format!("Payment {number} from {customer}"),
+        PaymentEvent::OnAccountApplied { .. } => {
+            format!("Payment {number} of {customer} applied: cash discount")
+        }
+    };
     Some(Posting {
         company: company.clone(),
         posting_date: *date,
         document_date: *date,
         currency: currency.clone(),
         reference: format!("SD {number}"),
-        text: format!("Payment {number} from {customer}"),
+        text,
         parts: vec![Part {
             valuation_class: String::new(),
             amounts: vec![
-                (Target::Key(AccountKey::Bank), *amount, None),
+                (Target::Key(AccountKey::Bank), received, None),
                 (Target::Key(AccountKey::SalesDiscount), discounts, None),
                 (
                     Target::Key(AccountKey::Receivable),
-                    -(*amount + discounts),
+                    -(received + discounts),
                     None,
                 ),
             ],
@@ -608,9 +648,8 @@ impl Reactor for SalesPostings {
     ) -> Result<Reaction, ReactorError> {
         let posting = match cause.event.aggregate_type.as_str() {
             "sales.invoice" => decode::<BillingEvent>(cause.event).map(|e| billing_posting(&e)),
-            "sales.payment" => {
-                decode::<PaymentEvent>(cause.event).map(|e| customer_payment_posting(&e))
-            }
+            "sales.payment" => decode::<PaymentEvent>(cause.event)
+                .map(|e| customer_payment_posting(&e, &cause.event.aggregate_id)),
             _ => return Ok(Reaction::Ignored),
         };
         match posting {

@@ -450,6 +450,15 @@ pub enum PaymentEvent {
         /// What no open item took: a credit of the customer until applied.
         on_account: Decimal,
     },
+    /// What stayed on account applied to open invoices later (with the cash discount of a
+    /// settled one within its terms).
+    OnAccountApplied {
+        company: CompanyCode,
+        customer: CustomerNumber,
+        currency: Currency,
+        date: NaiveDate,
+        items: Vec<AppliedItem>,
+    },
 }
 
 impl DomainEvent for PaymentEvent {}
@@ -464,59 +473,125 @@ pub struct Payment {
     pub amount: Decimal,
     pub items: Vec<AppliedItem>,
     pub on_account: Decimal,
+    /// Of `on_account`, what was applied to invoices later.
+    pub applied: Decimal,
+}
+
+impl Payment {
+    /// What is still on account.
+    pub fn open_on_account(&self) -> Decimal {
+        self.on_account - self.applied
+    }
+}
+
+#[derive(Debug)]
+pub enum PaymentCommand {
+    Receive(Box<Payment>),
+    /// Applies `items` of what is on account (their amounts, not the discounts).
+    Apply {
+        date: NaiveDate,
+        items: Vec<AppliedItem>,
+    },
 }
 
 impl Aggregate for Payment {
     const TYPE: &'static str = "sales.payment";
     type State = Option<Payment>;
     type Event = PaymentEvent;
-    type Command = Payment;
+    type Command = PaymentCommand;
     type Rejection = Vec<Violation>;
 
     fn decide(
         state: &Option<Payment>,
-        payment: Payment,
+        command: PaymentCommand,
     ) -> Result<Vec<PaymentEvent>, Vec<Violation>> {
-        if state.is_some() {
-            return Err(vec![violation(
-                "number",
-                "document_exists",
-                format!("payment {} exists", payment.number),
-            )]);
+        match command {
+            PaymentCommand::Receive(payment) => {
+                if state.is_some() {
+                    return Err(vec![violation(
+                        "number",
+                        "document_exists",
+                        format!("payment {} exists", payment.number),
+                    )]);
+                }
+                let payment = *payment;
+                Ok(vec![PaymentEvent::PaymentReceived {
+                    company: payment.company,
+                    number: payment.number,
+                    customer: payment.customer,
+                    currency: payment.currency,
+                    date: payment.date,
+                    amount: payment.amount,
+                    items: payment.items,
+                    on_account: payment.on_account,
+                }])
+            }
+            PaymentCommand::Apply { date, items } => {
+                let Some(payment) = state else {
+                    return Err(vec![violation(
+                        "number",
+                        "payment_not_found",
+                        "no such payment",
+                    )]);
+                };
+                let applied: Decimal = items.iter().map(|i| i.amount).sum();
+                let open = payment.open_on_account();
+                if open <= Decimal::ZERO {
+                    return Err(vec![violation(
+                        "number",
+                        "nothing_on_account",
+                        format!("payment {} has nothing left on account", payment.number),
+                    )]);
+                }
+                if applied > open || applied <= Decimal::ZERO || items.is_empty() {
+                    return Err(vec![violation(
+                        "invoices",
+                        "beyond_on_account",
+                        format!("payment {} has {open} on account", payment.number),
+                    )]);
+                }
+                Ok(vec![PaymentEvent::OnAccountApplied {
+                    company: payment.company.clone(),
+                    customer: payment.customer.clone(),
+                    currency: payment.currency.clone(),
+                    date,
+                    items,
+                }])
+            }
         }
-        Ok(vec![PaymentEvent::PaymentReceived {
-            company: payment.company,
-            number: payment.number,
-            customer: payment.customer,
-            currency: payment.currency,
-            date: payment.date,
-            amount: payment.amount,
-            items: payment.items,
-            on_account: payment.on_account,
-        }])
     }
 
     fn apply(state: &mut Option<Payment>, event: &PaymentEvent) {
-        let PaymentEvent::PaymentReceived {
-            company,
-            number,
-            customer,
-            currency,
-            date,
-            amount,
-            items,
-            on_account,
-        } = event;
-        *state = Some(Payment {
-            company: company.clone(),
-            number: number.clone(),
-            customer: customer.clone(),
-            currency: currency.clone(),
-            date: *date,
-            amount: *amount,
-            items: items.clone(),
-            on_account: *on_account,
-        });
+        match event {
+            PaymentEvent::PaymentReceived {
+                company,
+                number,
+                customer,
+                currency,
+                date,
+                amount,
+                items,
+                on_account,
+            } => {
+                *state = Some(Payment {
+                    company: company.clone(),
+                    number: number.clone(),
+                    customer: customer.clone(),
+                    currency: currency.clone(),
+                    date: *date,
+                    amount: *amount,
+                    items: items.clone(),
+                    on_account: *on_account,
+                    applied: Decimal::ZERO,
+                });
+            }
+            PaymentEvent::OnAccountApplied { items, .. } => {
+                if let Some(payment) = state.as_mut() {
+                    payment.applied += items.iter().map(|i| i.amount).sum::<Decimal>();
+                    payment.items.extend(items.iter().cloned());
+                }
+            }
+        }
     }
 }
 

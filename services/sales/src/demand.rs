@@ -167,8 +167,8 @@ pub struct CreditIndex {
     /// (company, customer) → open items by aggregate type and number (billing documents and
     /// payments are numbered each in their own range).
     items: HashMap<(String, String), BTreeMap<ItemKey, OpenItem>>,
-    /// (company, billing document id) → its customer.
-    customer_of: HashMap<String, (String, String)>,
+    /// (aggregate type, billing document or payment id) → its customer.
+    customer_of: HashMap<ItemKey, (String, String)>,
 }
 
 impl CreditIndex {
@@ -178,21 +178,26 @@ impl CreditIndex {
             return;
         }
         if event.aggregate_type == <Payment as Aggregate>::TYPE {
-            // What a payment left on account is the customer's credit: a negative item.
-            if let Ok(PaymentEvent::PaymentReceived {
-                company,
-                number,
-                customer,
-                date,
-                on_account,
-                ..
-            }) = decode::<PaymentEvent>(event)
-                && on_account > Decimal::ZERO
-            {
-                self.items
-                    .entry((company.to_string(), customer.to_string()))
-                    .or_default()
-                    .insert(
+            let payment = <Payment as Aggregate>::TYPE;
+            match decode::<PaymentEvent>(event) {
+                // Applied to invoices later: the negative item goes up.
+                Ok(PaymentEvent::OnAccountApplied { items, .. }) => {
+                    let applied: Decimal = items.iter().map(|i| i.amount).sum();
+                    self.clear((payment, event.aggregate_id.clone()), applied);
+                }
+                // What a payment left on account is the customer's credit: a negative item.
+                Ok(PaymentEvent::PaymentReceived {
+                    company,
+                    number,
+                    customer,
+                    date,
+                    on_account,
+                    ..
+                }) if on_account > Decimal::ZERO => {
+                    let key = (company.to_string(), customer.to_string());
+                    self.customer_of
+                        .insert((payment, event.aggregate_id.clone()), key.clone());
+                    self.items.entry(key).or_default().insert(
                         (<Payment as Aggregate>::TYPE, number.to_string()),
                         OpenItem {
                             document_type: "payment_on_account",
@@ -201,6 +206,8 @@ impl CreditIndex {
                             open: -on_account,
                         },
                     );
+                }
+                _ => {}
             }
             return;
         }
@@ -288,8 +295,13 @@ impl CreditIndex {
                     BillingKind::Invoice => gross_value,
                     BillingKind::CreditMemo => -(gross_value - discount_reversed),
                 };
-                self.customer_of
-                    .insert(event.aggregate_id.clone(), key.clone());
+                self.customer_of.insert(
+                    (
+                        <BillingDocument as Aggregate>::TYPE,
+                        event.aggregate_id.clone(),
+                    ),
+                    key.clone(),
+                );
                 self.items.entry(key).or_default().insert(
                     (<BillingDocument as Aggregate>::TYPE, number.to_string()),
                     OpenItem {
@@ -300,27 +312,36 @@ impl CreditIndex {
                     },
                 );
             }
-            BillingEvent::CreditMemoApplied { amount, .. } => self.clear(event, amount),
+            BillingEvent::CreditMemoApplied { amount, .. } => self.clear(
+                (
+                    <BillingDocument as Aggregate>::TYPE,
+                    event.aggregate_id.clone(),
+                ),
+                amount,
+            ),
             BillingEvent::ItemCleared {
                 amount, discount, ..
-            } => self.clear(event, amount + discount),
+            } => self.clear(
+                (
+                    <BillingDocument as Aggregate>::TYPE,
+                    event.aggregate_id.clone(),
+                ),
+                amount + discount,
+            ),
         }
     }
 
-    /// `amount` off the open item of the billing document `event` is about.
-    fn clear(&mut self, event: &EventEnvelope, amount: Decimal) {
-        let Some(key) = self.customer_of.get(&event.aggregate_id) else {
+    /// `amount` off the open item of the aggregate `(type, id)` (a billing document's or a
+    /// payment's): an invoice's goes down, a negative one up, to zero.
+    fn clear(&mut self, (kind, id): ItemKey, amount: Decimal) {
+        let Some(key) = self.customer_of.get(&(kind, id.clone())) else {
             return;
         };
-        let number = event
-            .aggregate_id
-            .split_once('/')
-            .map_or("", |(_, number)| number);
-        let item_key = (<BillingDocument as Aggregate>::TYPE, number.to_owned());
+        let number = id.split_once('/').map_or("", |(_, number)| number);
+        let item_key = (kind, number.to_owned());
         if let Some(items) = self.items.get_mut(key)
             && let Some(item) = items.get_mut(&item_key)
         {
-            // An invoice's item goes down, a credit memo's (negative) up to zero.
             if item.open >= Decimal::ZERO {
                 item.open -= amount;
             } else {

@@ -474,13 +474,33 @@ fn ar_columns() -> Vec<Column<ArRow>> {
 }
 
 fn payment_rows(event: &EventEnvelope) -> Result<Vec<ArRow>, EventError> {
-    let PaymentEvent::PaymentReceived {
-        customer,
-        currency,
-        date,
-        on_account,
-        ..
-    } = decode::<PaymentEvent>(event)?;
+    let (customer, currency, date, on_account) = match decode::<PaymentEvent>(event)? {
+        PaymentEvent::PaymentReceived {
+            customer,
+            currency,
+            date,
+            on_account,
+            ..
+        } => (customer, currency, date, on_account),
+        // Applied to invoices: the negative item goes up by what each took.
+        PaymentEvent::OnAccountApplied { date, items, .. } => {
+            return Ok(items
+                .into_iter()
+                .map(|item| ArRow {
+                    customer: None,
+                    document: number_of(event),
+                    document_type: None,
+                    entry: "applied",
+                    posting_date: date,
+                    due_date: None,
+                    currency: None,
+                    amount: item.amount,
+                    discount: Decimal::ZERO,
+                    cleared_by: Some(item.invoice.to_string()),
+                })
+                .collect());
+        }
+    };
     // Only what stays on account is an open item of its own.
     if on_account.is_zero() {
         return Ok(Vec::new());

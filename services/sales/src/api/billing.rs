@@ -2,7 +2,8 @@
 //!
 //! - `POST /invoices` (from delivered quantities), `POST /credit-memos` (returns),
 //!   `GET /invoices/{number}` (either)
-//! - `POST /customer-payments`, `GET /customer-payments/{number}`
+//! - `POST /customer-payments`, `GET /customer-payments/{number}`,
+//!   `POST /customer-payments/{number}/apply` (what stayed on account, to open invoices)
 //! - `GET /customers/{customer}/open-items`
 
 use super::{FollowingDocument, missing, path_customer, path_document};
@@ -53,6 +54,12 @@ pub fn router() -> Routes {
             Permission(&RECEIVABLES_READ),
             get_payment,
         )
+        .post(
+            "/api/v1/customer-payments/{number}/apply",
+            Permission(&PAYMENT_POST),
+            apply_on_account,
+        )
+        .accepts::<ApplyBody>()
         .get(
             "/api/v1/customers/{customer}/open-items",
             Permission(&RECEIVABLES_READ),
@@ -100,6 +107,7 @@ fn payment_json(payment: &Payment) -> Value {
         "amount": payment.amount,
         "items": payment.items,
         "on_account": payment.on_account,
+        "open_on_account": payment.open_on_account(),
     })
 }
 
@@ -318,28 +326,7 @@ async fn receive_payment(
         .currency
         .as_deref()
         .and_then(|c| checks.check("currency", "currency_code", Currency::parse(c)));
-    let mut invoices = Vec::new();
-    for (index, item) in body
-        .invoices
-        .iter()
-        .enumerate()
-        .take(super::orders::LINES_MAX)
-    {
-        let field = |name: &str| format!("invoices[{index}].{name}");
-        let number = checks.check(
-            &field("number"),
-            "document_number",
-            DocumentNumber::parse(&item.number),
-        );
-        let amount = item
-            .amount
-            .as_ref()
-            .and_then(|a| checks.amount(&field("amount"), Some(a)))
-            .and_then(|a| checks.cents(&field("amount"), Some(a)));
-        if let Some(number) = number {
-            invoices.push((number, amount));
-        }
-    }
+    let invoices = applied_invoices(&mut checks, &body.invoices);
     checks.finish()?;
     let (Some(company), Some(number), Some(customer), Some(date), Some(amount)) =
         (company, number, customer, date, amount)
@@ -367,6 +354,69 @@ async fn receive_payment(
         payment_json,
     )
     .await
+}
+
+/// `invoices[i]` of a payment request: number, amount.
+fn applied_invoices(
+    checks: &mut Checks,
+    invoices: &[AppliedBody],
+) -> Vec<(DocumentNumber, Option<Decimal>)> {
+    let mut parsed = Vec::new();
+    for (index, item) in invoices.iter().enumerate().take(super::orders::LINES_MAX) {
+        let field = |name: &str| format!("invoices[{index}].{name}");
+        let number = checks.check(
+            &field("number"),
+            "document_number",
+            DocumentNumber::parse(&item.number),
+        );
+        let amount = item
+            .amount
+            .as_ref()
+            .and_then(|a| checks.amount(&field("amount"), Some(a)))
+            .and_then(|a| checks.cents(&field("amount"), Some(a)));
+        if let Some(number) = number {
+            parsed.push((number, amount));
+        }
+    }
+    parsed
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ApplyBody {
+    company: Option<String>,
+    /// YYYY-MM-DD: the day the amount on account is applied.
+    date: String,
+    /// The invoices it settles; the customer's open invoices by due date without.
+    #[serde(default)]
+    invoices: Vec<AppliedBody>,
+}
+
+/// Applies what a payment left on account to open invoices.
+async fn apply_on_account(
+    State(platform): State<Platform>,
+    Path(number): Path<String>,
+    Command { body, request }: Command<ApplyBody>,
+) -> Result<Response, ApiError> {
+    let mut checks = Checks::default();
+    let company =
+        platform.requested_company(&mut checks, &request.auth, body.company.as_deref())?;
+    let date = checks.date("date", &body.date);
+    let invoices = applied_invoices(&mut checks, &body.invoices);
+    checks.finish()?;
+    let payment = path_document(&number)?;
+    let (Some(company), Some(date)) = (company, date) else {
+        return Err(missing());
+    };
+    platform.check_posting_date(&company, date, "date").await?;
+    let apply = commands::ApplyOnAccount {
+        company,
+        payment,
+        date,
+        invoices,
+    };
+    let decision = commands::apply_on_account(&platform.store, indexes(&platform)?, apply).await?;
+    super::commit(&platform, request, decision, StatusCode::OK, payment_json).await
 }
 
 async fn get_payment(

@@ -5,6 +5,7 @@ use super::*;
 use crate::billing::*;
 use crate::order::*;
 use tributary_kernel::master::UnitOfMeasure;
+use tributary_kernel::store::StreamWrite;
 use tributary_materials::commands::{MovementRequest, post_movement};
 use tributary_materials::domain::{LocationCode, MovementKind};
 
@@ -439,6 +440,136 @@ pub async fn payment(
     Ok(aggregate::load::<Payment>(store, &payment_id(company, number)).await?)
 }
 
+/// Applies `amount` of payment `by` on `date` to the invoices named (each with the amount for
+/// it, or what settles it), or to the customer's open invoices by due date when none are: each
+/// paid in full less the cash discount its terms grant on `date`, or in part (no discount).
+/// Answers the items, the invoices' writes and what is left. `date` and `amount` come with
+/// the request's fields for them.
+async fn settle_invoices(
+    store: &EventStore,
+    indexes: &crate::demand::SalesIndexes,
+    (company, customer): (&CompanyCode, &Customer),
+    by: &DocumentNumber,
+    (date_field, date): (&str, NaiveDate),
+    invoices: &[(DocumentNumber, Option<Decimal>)],
+    (amount_field, amount): (&str, Decimal),
+) -> Result<(Vec<AppliedItem>, Vec<StreamWrite>, Decimal), SalesError> {
+    // The items: those named, or the customer's open invoices by due date.
+    let named = !invoices.is_empty();
+    let wanted: Vec<(String, DocumentNumber, Option<Decimal>)> = if named {
+        invoices
+            .iter()
+            .enumerate()
+            .map(|(i, (number, amount))| (format!("invoices[{i}].number"), number.clone(), *amount))
+            .collect()
+    } else {
+        indexes
+            .open_items(company.as_str(), customer.number.as_str())
+            .await?
+            .into_iter()
+            .filter(|item| item.document_type == "invoice" && item.open > Decimal::ZERO)
+            .filter_map(|item| DocumentNumber::parse(&item.number).ok())
+            .map(|number| ("invoices".to_owned(), number, None))
+            .collect()
+    };
+    let mut violations = Vec::new();
+    let mut remaining = amount;
+    let mut items = Vec::new();
+    let mut writes = Vec::new();
+    for (index, (field, number, amount)) in wanted.iter().enumerate() {
+        let (field, number, amount) = (field.clone(), number.clone(), *amount);
+        if named && wanted[..index].iter().any(|(_, n, _)| *n == number) {
+            violations.push(violation(
+                field,
+                "invoice_twice",
+                format!("invoice {number} is named twice: give it one amount"),
+            ));
+            continue;
+        }
+        let loaded_invoice = billing_document(store, company, &number).await?;
+        let Some(invoice) = loaded_invoice
+            .state
+            .clone()
+            .filter(|i| i.kind == BillingKind::Invoice && i.customer == customer.number)
+        else {
+            violations.push(violation(
+                field,
+                "invoice_not_found",
+                format!("customer {} has no invoice {number}", customer.number),
+            ));
+            continue;
+        };
+        if date < invoice.posting_date {
+            violations.push(violation(
+                date_field,
+                "before_invoice",
+                format!(
+                    "invoice {number} is dated {}: a payment of it cannot be earlier",
+                    invoice.posting_date
+                ),
+            ));
+            continue;
+        }
+        let open = invoice.open_amount();
+        if open <= Decimal::ZERO {
+            violations.push(violation(
+                field,
+                "item_settled",
+                format!("invoice {number} is settled"),
+            ));
+            continue;
+        }
+        let discount = invoice.discount_on(date);
+        let (pay, granted) = match amount {
+            Some(amount) if amount + discount == open => (amount, discount),
+            Some(amount) => (amount, Decimal::ZERO),
+            None if remaining + discount >= open => (open - discount, discount),
+            None => (remaining, Decimal::ZERO),
+        };
+        if pay <= Decimal::ZERO {
+            if named {
+                violations.push(violation(
+                    amount_field,
+                    "less_than_applied",
+                    format!("nothing of the payment is left for invoice {number}"),
+                ));
+            }
+            continue;
+        }
+        remaining -= pay;
+        match loaded_invoice.decide(BillingCommand::Clear {
+            by: by.clone(),
+            kind: ClearingKind::Payment,
+            date,
+            amount: pay,
+            discount: granted,
+            field,
+        }) {
+            Ok(decided) => writes.extend(decided.writes()),
+            Err(v) => violations.extend(v),
+        }
+        items.push(AppliedItem {
+            invoice: number,
+            amount: pay,
+            discount: granted,
+        });
+    }
+    if remaining < Decimal::ZERO {
+        violations.push(violation(
+            amount_field,
+            "less_than_applied",
+            format!(
+                "the invoices named take {} more than the payment",
+                -remaining
+            ),
+        ));
+    }
+    if !violations.is_empty() {
+        return Err(SalesError::Rejected(violations));
+    }
+    Ok((items, writes, remaining))
+}
+
 /// Applies a payment: each item paid in full less the cash discount its terms grant on the
 /// payment's date, or in part (no discount); what no item takes stays on account.
 pub async fn receive_payment(
@@ -466,119 +597,16 @@ pub async fn receive_payment(
             format!("payment {} exists", new.number),
         ));
     }
-    // The items: those named, or the customer's open invoices by due date.
-    let named = !new.invoices.is_empty();
-    let wanted: Vec<(String, DocumentNumber, Option<Decimal>)> = if named {
-        new.invoices
-            .iter()
-            .enumerate()
-            .map(|(i, (number, amount))| (format!("invoices[{i}].number"), number.clone(), *amount))
-            .collect()
-    } else {
-        indexes
-            .open_items(company.as_str(), customer.number.as_str())
-            .await?
-            .into_iter()
-            .filter(|item| item.document_type == "invoice" && item.open > Decimal::ZERO)
-            .filter_map(|item| DocumentNumber::parse(&item.number).ok())
-            .map(|number| ("invoices".to_owned(), number, None))
-            .collect()
-    };
-    let mut violations = Vec::new();
-    let mut remaining = new.amount;
-    let mut items = Vec::new();
-    let mut writes = Vec::new();
-    for (index, (field, number, amount)) in wanted.iter().enumerate() {
-        let (field, number, amount) = (field.clone(), number.clone(), *amount);
-        if named && wanted[..index].iter().any(|(_, n, _)| *n == number) {
-            violations.push(violation(
-                field,
-                "invoice_twice",
-                format!("invoice {number} is named twice: give it one amount"),
-            ));
-            continue;
-        }
-        let loaded_invoice = billing_document(store, company, &number).await?;
-        let Some(invoice) = loaded_invoice
-            .state
-            .clone()
-            .filter(|i| i.kind == BillingKind::Invoice && i.customer == customer.number)
-        else {
-            violations.push(violation(
-                field,
-                "invoice_not_found",
-                format!("customer {} has no invoice {number}", customer.number),
-            ));
-            continue;
-        };
-        if new.date < invoice.posting_date {
-            violations.push(violation(
-                "payment_date",
-                "before_invoice",
-                format!(
-                    "invoice {number} is dated {}: a payment of it cannot be earlier",
-                    invoice.posting_date
-                ),
-            ));
-            continue;
-        }
-        let open = invoice.open_amount();
-        if open <= Decimal::ZERO {
-            violations.push(violation(
-                field,
-                "item_settled",
-                format!("invoice {number} is settled"),
-            ));
-            continue;
-        }
-        let discount = invoice.discount_on(new.date);
-        let (pay, granted) = match amount {
-            Some(amount) if amount + discount == open => (amount, discount),
-            Some(amount) => (amount, Decimal::ZERO),
-            None if remaining + discount >= open => (open - discount, discount),
-            None => (remaining, Decimal::ZERO),
-        };
-        if pay <= Decimal::ZERO {
-            if named {
-                violations.push(violation(
-                    "amount",
-                    "less_than_applied",
-                    format!("nothing of the payment is left for invoice {number}"),
-                ));
-            }
-            continue;
-        }
-        remaining -= pay;
-        match loaded_invoice.decide(BillingCommand::Clear {
-            by: new.number.clone(),
-            kind: ClearingKind::Payment,
-            date: new.date,
-            amount: pay,
-            discount: granted,
-            field,
-        }) {
-            Ok(decided) => writes.extend(decided.writes()),
-            Err(v) => violations.extend(v),
-        }
-        items.push(AppliedItem {
-            invoice: number,
-            amount: pay,
-            discount: granted,
-        });
-    }
-    if remaining < Decimal::ZERO {
-        violations.push(violation(
-            "amount",
-            "less_than_applied",
-            format!(
-                "the invoices named take {} more than the payment",
-                -remaining
-            ),
-        ));
-    }
-    if !violations.is_empty() {
-        return Err(SalesError::Rejected(violations));
-    }
+    let (items, writes, remaining) = settle_invoices(
+        store,
+        indexes,
+        (company, &customer),
+        &new.number,
+        ("payment_date", new.date),
+        &new.invoices,
+        ("amount", new.amount),
+    )
+    .await?;
     let payment = Payment {
         company: company.clone(),
         number: new.number.clone(),
@@ -588,8 +616,86 @@ pub async fn receive_payment(
         amount: new.amount,
         items,
         on_account: remaining,
+        applied: Decimal::ZERO,
     };
-    let mut decision = decision(&loaded, payment, "payment", new.number.to_string())?;
+    let mut decision = decision(
+        &loaded,
+        PaymentCommand::Receive(Box::new(payment)),
+        "payment",
+        new.number.to_string(),
+    )?;
+    decision.writes.extend(writes);
+    Ok(decision)
+}
+
+/// What is on account of a payment applied to invoices later: those named (with an amount
+/// each, or what settles it), or the customer's open invoices by due date.
+#[derive(Debug, Clone)]
+pub struct ApplyOnAccount {
+    pub company: CompanyCode,
+    pub payment: DocumentNumber,
+    pub date: NaiveDate,
+    pub invoices: Vec<(DocumentNumber, Option<Decimal>)>,
+}
+
+pub async fn apply_on_account(
+    store: &EventStore,
+    indexes: &crate::demand::SalesIndexes,
+    apply: ApplyOnAccount,
+) -> Result<Decision<Payment>, SalesError> {
+    let company = &apply.company;
+    let loaded = payment(store, company, &apply.payment).await?;
+    let Some(received) = loaded.state.clone() else {
+        return Err(SalesError::NotFound {
+            what: "payment",
+            id: apply.payment.to_string(),
+        });
+    };
+    let open = received.open_on_account();
+    if open <= Decimal::ZERO {
+        return Err(rejected(
+            "payment",
+            "nothing_on_account",
+            format!("payment {} has nothing left on account", received.number),
+        ));
+    }
+    if apply.date < received.date {
+        return Err(rejected(
+            "date",
+            "before_payment",
+            format!(
+                "payment {} is dated {}: it cannot be applied earlier",
+                received.number, received.date
+            ),
+        ));
+    }
+    let customer = existing_customer(store, company, &received.customer, "payment").await?;
+    let (items, writes, _) = settle_invoices(
+        store,
+        indexes,
+        (company, &customer),
+        &received.number,
+        ("date", apply.date),
+        &apply.invoices,
+        ("invoices", open),
+    )
+    .await?;
+    if items.is_empty() {
+        return Err(rejected(
+            "invoices",
+            "nothing_to_apply",
+            format!("customer {} has no open invoice", customer.number),
+        ));
+    }
+    let mut decision = decision(
+        &loaded,
+        PaymentCommand::Apply {
+            date: apply.date,
+            items,
+        },
+        "payment",
+        apply.payment.to_string(),
+    )?;
     decision.writes.extend(writes);
     Ok(decision)
 }

@@ -1704,6 +1704,99 @@ async fn partial_payments_and_payments_on_account_are_matched_to_open_items() {
     );
     let dunning = app.get("/api/v1/dunning-proposal?as_of=2026-06-20").await.1;
     assert_eq!(dunning["customers"], json!([]), "nothing to dun: {dunning}");
+
+    // A later sale of 500: the 200 on account are applied to its invoice, 300 stay open.
+    stocked_material(
+        &app,
+        "AMP-200",
+        ("10", "20.00", "2026-06-01"),
+        "V-AUDIO",
+        "50.00",
+    )
+    .await;
+    app.ok(
+        "/api/v1/sales-orders",
+        json!({"number": "SO-PW2", "customer": "SAUK", "document_date": "2026-06-02",
+               "lines": [{"line": 10, "material": "AMP-200", "quantity": "10", "plant": "P100",
+                          "requested_date": "2026-06-02"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/deliveries",
+        json!({"number": "80000030", "order": "SO-PW2", "posting_date": "2026-06-02",
+               "storage_location": "FG", "lines": [{"line": 10, "quantity": "10"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/invoices",
+        json!({"number": "90000030", "order": "SO-PW2", "posting_date": "2026-06-02"}),
+    )
+    .await;
+    refused(
+        &app,
+        "/api/v1/customer-payments/90000021/apply",
+        json!({"date": "2026-05-31"}),
+        422,
+        "date",
+        "before_payment",
+    )
+    .await;
+    let applied = app
+        .ok(
+            "/api/v1/customer-payments/90000021/apply",
+            json!({"date": "2026-06-05"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            &applied["open_on_account"],
+            &applied["items"][2]["invoice"],
+            &applied["items"][2]["amount"]
+        ),
+        (&json!("0.00"), &json!("90000030"), &json!("200.00")),
+        "{applied}"
+    );
+    refused(
+        &app,
+        "/api/v1/customer-payments/90000021/apply",
+        json!({"date": "2026-06-06"}),
+        422,
+        "payment",
+        "nothing_on_account",
+    )
+    .await;
+    let items = app.get("/api/v1/customers/SAUK/open-items").await.1;
+    assert_eq!(
+        (
+            &items["open_items"][0]["number"],
+            &items["open_items"].as_array().unwrap().len(),
+            &items["total"]
+        ),
+        (&json!("90000030"), &1, &json!("300.00")),
+        "{items}"
+    );
+    app.settle_reactors().await;
+    app.settle().await;
+    assert_eq!(
+        crate::procure_to_pay::balances(&app).await["1200"],
+        rust_decimal::Decimal::from(300)
+    );
+    assert_eq!(
+        app.sql("SELECT * FROM ar_reconciliation").await,
+        Vec::<Value>::new()
+    );
+    let lake_items = app
+        .sql("SELECT document, document_type, open_amount FROM ar_open_items")
+        .await;
+    assert_eq!(
+        (
+            &lake_items.len(),
+            &lake_items[0][0],
+            crate::procure_to_pay::decimal(&lake_items[0][2])
+        ),
+        (&1, &json!("90000030"), rust_decimal::Decimal::from(300)),
+        "{lake_items:?}"
+    );
 }
 
 /// Sales data every dashboard panel has rows for, on top of another test's ledger and
