@@ -647,8 +647,11 @@ async fn availability_checks(
         };
         // The first check catches the indexes up with the store (the demand index once for
         // both paths; materials' supply in this process, and in the serving one over gRPC).
+        // A call over gRPC gives up after 10 s; the serving index keeps what it applied, so
+        // the first check is repeated until its catch-up is done.
         let started = Instant::now();
-        check_availability(
+        let mut attempts = 0;
+        while let Err(error) = check_availability(
             &context,
             &company,
             (&material(0), PLANT),
@@ -656,7 +659,11 @@ async fn availability_checks(
             today,
             Decimal::ONE,
         )
-        .await?;
+        .await
+        {
+            attempts += 1;
+            anyhow::ensure!(attempts < 60, "the first check {path} failed: {error}");
+        }
         let caught_up = started.elapsed();
         let mut samples = Vec::with_capacity(asked.len());
         let mut confirmed = Vec::with_capacity(asked.len());
