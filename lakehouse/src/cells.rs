@@ -261,3 +261,49 @@ pub fn decode_relation(
         rejected,
     ))
 }
+
+/// Rows of cells (in the schema's column order) as one record batch of `schema`; a cell that
+/// does not fit its column is an error naming the row and the column.
+pub fn batch_of(schema: &SchemaRef, rows: &[Vec<Cell<'_>>]) -> Result<RecordBatch, ArrowError> {
+    let mut builders = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column_type = match field.data_type() {
+            DataType::Utf8 => ColumnType::Text,
+            DataType::Int32 => ColumnType::Int32,
+            DataType::Int64 => ColumnType::Int64,
+            DataType::Date32 => ColumnType::Date,
+            DataType::Decimal128(_, scale) => ColumnType::Decimal { scale: *scale },
+            DataType::Timestamp(..) => ColumnType::Timestamp,
+            DataType::Boolean => ColumnType::Boolean,
+            other => {
+                return Err(ArrowError::NotYetImplemented(format!(
+                    "column {} of type {other}",
+                    field.name()
+                )));
+            }
+        };
+        builders.push(Builder::new(column_type));
+    }
+    for (index, row) in rows.iter().enumerate() {
+        if row.len() != builders.len() {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "row {index} has {} cells for {} columns",
+                row.len(),
+                builders.len()
+            )));
+        }
+        for ((builder, cell), field) in builders.iter_mut().zip(row).zip(schema.fields()) {
+            builder.push(cell.clone()).map_err(|reason| {
+                ArrowError::InvalidArgumentError(format!(
+                    "row {index}, column {}: {reason}",
+                    field.name()
+                ))
+            })?;
+        }
+    }
+    let arrays = builders
+        .into_iter()
+        .map(Builder::finish)
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), arrays)
+}

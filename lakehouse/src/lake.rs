@@ -241,6 +241,43 @@ impl Lake {
     }
 }
 
+#[async_trait::async_trait]
+impl tributary_kernel::lake::LakeWriter for Lake {
+    async fn append_rows(
+        &self,
+        table: &str,
+        rows: Vec<Vec<tributary_kernel::lake::Cell<'static>>>,
+        progress: Option<tributary_kernel::lake::ProgressMarker>,
+    ) -> Result<(), String> {
+        let schema = self
+            .entry(table)
+            .map_err(|e| e.to_string())?
+            .0
+            .schema
+            .clone();
+        let batch = crate::cells::batch_of(&schema, &rows)
+            .map_err(|error| format!("rows for {table}: {error}"))?;
+        let progress: Vec<Progress> = progress
+            .into_iter()
+            .map(|m| Progress {
+                app_id: m.app_id,
+                expected: m.expected,
+                version: m.version,
+            })
+            .collect();
+        self.append(table, vec![batch], &progress)
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+
+    async fn progress(&self, table: &str, app_id: &str) -> Result<Option<i64>, String> {
+        self.txn_version(table, app_id)
+            .await
+            .map_err(|error| error.to_string())
+    }
+}
+
 /// Rows per row group in compacted files.
 const COMPACTED_ROW_GROUP_ROWS: usize = 64 * 1024;
 

@@ -42,18 +42,21 @@ pub mod role {
     pub const WAREHOUSE_CLERK: &str = "warehouse_clerk";
     /// Customers, prices, sales orders, deliveries and billing.
     pub const SALES_CLERK: &str = "sales_clerk";
+    /// Bills of material, routings, work centres, planning data, MRP and production orders.
+    pub const PRODUCTION_PLANNER: &str = "production_planner";
     /// Read-only SQL and reports.
     pub const ANALYST: &str = "analyst";
     /// Reads everything, changes nothing.
     pub const AUDITOR: &str = "auditor";
 
-    pub const BUILT_IN: [&str; 8] = [
+    pub const BUILT_IN: [&str; 9] = [
         ADMINISTRATOR,
         FINANCE_MANAGER,
         ACCOUNTANT,
         PURCHASER,
         WAREHOUSE_CLERK,
         SALES_CLERK,
+        PRODUCTION_PLANNER,
         ANALYST,
         AUDITOR,
     ];

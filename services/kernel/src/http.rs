@@ -101,6 +101,11 @@ impl ApiError {
         ApiError::validation(vec![FieldError::new(field, rule, detail)])
     }
 
+    /// A body that passed its checks but lacks a value the command needs.
+    pub fn missing_fields() -> Self {
+        ApiError::field("", "required", "missing fields")
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found", detail)
     }
@@ -118,6 +123,15 @@ impl ApiError {
             "Internal error",
             "the server failed to handle the request; it is logged under this request's x-request-id",
         )
+    }
+}
+
+impl From<crate::aggregate::RepositoryError> for ApiError {
+    fn from(error: crate::aggregate::RepositoryError) -> Self {
+        match error {
+            crate::aggregate::RepositoryError::Store(error) => error.into(),
+            error @ crate::aggregate::RepositoryError::Event(_) => ApiError::internal(&error),
+        }
     }
 }
 

@@ -280,3 +280,29 @@ pub struct Rows {
 pub trait LakeReader: Send + Sync {
     async fn rows(&self, sql: &str, parameters: Vec<Cell<'static>>) -> Result<Rows, ApiError>;
 }
+
+/// A progress marker committed with rows: valid only while the table's version for `app_id`
+/// is still `expected` (`None`: never written), then `version`. Two writers of one app id can
+/// never both commit the same step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressMarker {
+    pub app_id: String,
+    pub expected: Option<i64>,
+    pub version: i64,
+}
+
+/// What a context's own worker writes to its lake tables (planning results that are computed,
+/// not streamed through SQL): rows in the table's column order, one Delta commit per call.
+#[async_trait::async_trait]
+pub trait LakeWriter: Send + Sync {
+    /// Appends `rows` to `table` in one commit, with `progress` checked and set in it.
+    async fn append_rows(
+        &self,
+        table: &str,
+        rows: Vec<Vec<Cell<'static>>>,
+        progress: Option<ProgressMarker>,
+    ) -> Result<(), String>;
+
+    /// The version `app_id` last committed into `table`.
+    async fn progress(&self, table: &str, app_id: &str) -> Result<Option<i64>, String>;
+}

@@ -10,7 +10,7 @@ use crate::auth::{Auth, Permission, Routes};
 use crate::command::Checks;
 use crate::event::{DomainEvent, check_fixtures};
 use crate::http::ApiError;
-use crate::lake::{LakeReader, LakeTable, PipelineSql, Relation, ViewSql};
+use crate::lake::{LakeReader, LakeTable, LakeWriter, PipelineSql, Relation, ViewSql};
 use crate::master::{AccountState, Books, CompanyCode, Currency, PeriodState};
 use crate::sealed::FieldKeys;
 use crate::store::EventStore;
@@ -44,6 +44,21 @@ impl FromRef<Platform> for EventStore {
 }
 
 impl Platform {
+    /// Appends a context's decision with the request's idempotency record, in the company of
+    /// its outcome, and answers `status` with the JSON `body` makes of the outcome.
+    pub async fn commit<O: crate::command::OfCompany>(
+        &self,
+        context: &str,
+        request: crate::command::CommandRequest,
+        decision: crate::store::Decision<O>,
+        status: axum::http::StatusCode,
+        body: impl FnOnce(&O) -> serde_json::Value,
+    ) -> Result<axum::response::Response, ApiError> {
+        request
+            .commit_outcome(&self.store, context, decision, status, body)
+            .await
+    }
+
     /// Refuses (422 naming `field`) a posting date the books would refuse: unknown company,
     /// no period defined for it, or its period closed. Without books every date passes.
     pub async fn check_posting_date(
@@ -238,6 +253,20 @@ impl std::fmt::Debug for Settings {
 pub type StartHook =
     fn(Platform) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
 
+/// What a context's worker is given: the store, the lake to write its tables, the
+/// installation's settings, and the signal to stop.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub store: EventStore,
+    pub lake: Arc<dyn LakeWriter>,
+    pub settings: Arc<Settings>,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Work a context runs in the pipelines role beside its SQL pipelines (planning runs and net
+/// change, which compute rather than aggregate); it returns when `shutdown` turns true.
+pub type Worker = fn(WorkerContext) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// The event types of one aggregate and how to check their golden fixtures.
 #[derive(Clone, Copy)]
 pub struct EventSet {
@@ -289,6 +318,8 @@ pub struct Module {
     pub availability: Option<AvailabilityFactory>,
     /// Puts what the context's routes share per installation into the settings' extensions.
     pub extensions: Option<fn(EventStore, &mut axum::http::Extensions)>,
+    /// Background work of the pipelines role (see [`Worker`]).
+    pub workers: Vec<Worker>,
 }
 
 /// Makes a context's in-process availability query over the installation's event store.
@@ -319,6 +350,7 @@ impl Module {
             books: None,
             availability: None,
             extensions: None,
+            workers: Vec::new(),
         }
     }
 

@@ -14,7 +14,10 @@ use tributary_kernel::store::EventStore;
 use tributary_kernel::{Aggregate, EventEnvelope};
 
 /// (company, material, plant).
-type Key = (String, String, String);
+pub type Key = (String, String, String);
+
+/// A purchase order line still to come: (order, line, delivery date, open quantity).
+pub type OpenReceipt = (String, u32, chrono::NaiveDate, Decimal);
 
 /// An open purchase order line: where and when it is due, what is still to come.
 struct OpenLine {
@@ -46,7 +49,9 @@ pub struct SupplyIndex {
 }
 
 impl SupplyIndex {
-    fn apply(&mut self, event: &EventEnvelope) {
+    /// Applies a goods movement or purchase order event (once: the feed never repeats one);
+    /// answers the keys whose supply it changed.
+    pub fn apply(&mut self, event: &EventEnvelope) -> Vec<Key> {
         if event.aggregate_type == <Stock as Aggregate>::TYPE {
             if let Ok(StockEvent::GoodsMovementPosted {
                 company,
@@ -58,13 +63,15 @@ impl SupplyIndex {
             {
                 let key = (company.to_string(), material.to_string(), plant.to_string());
                 let moved: Decimal = movements.iter().map(|m| m.quantity).sum();
-                *self.on_hand.entry(key).or_default() += moved;
+                *self.on_hand.entry(key.clone()).or_default() += moved;
+                return vec![key];
             }
-            return;
+            return Vec::new();
         }
         let Ok(event) = decode::<PurchaseOrderEvent>(event) else {
-            return;
+            return Vec::new();
         };
+        let mut touched = Vec::new();
         match event {
             PurchaseOrderEvent::PurchaseOrderCreated {
                 company,
@@ -83,6 +90,7 @@ impl SupplyIndex {
                         .entry(key.clone())
                         .or_default()
                         .push(id.clone());
+                    touched.push(key.clone());
                     self.lines.insert(
                         id,
                         OpenLine {
@@ -105,6 +113,7 @@ impl SupplyIndex {
                 if let Some(open) = self.lines.get_mut(&id) {
                     open.ordered = line.ordered_base();
                     open.delivery_date = line.delivery_date;
+                    touched.push(open.key.clone());
                 }
             }
             PurchaseOrderEvent::PurchaseOrderLineCancelled {
@@ -117,6 +126,7 @@ impl SupplyIndex {
                         .get_mut(&(company.to_string(), number.to_string(), line))
                 {
                     open.cancelled = true;
+                    touched.push(open.key.clone());
                 }
             }
             PurchaseOrderEvent::PurchaseOrderReceived {
@@ -131,14 +141,44 @@ impl SupplyIndex {
                         .get_mut(&(company.to_string(), number.to_string(), line))
                 {
                     open.received += quantity;
+                    touched.push(open.key.clone());
                 }
             }
             PurchaseOrderEvent::PurchaseOrderClosed { company, number } => {
-                self.closed
-                    .insert((company.to_string(), number.to_string()));
+                let order = (company.to_string(), number.to_string());
+                touched.extend(
+                    self.lines
+                        .iter()
+                        .filter(|((c, n, _), _)| (c, n) == (&order.0, &order.1))
+                        .map(|(_, line)| line.key.clone()),
+                );
+                self.closed.insert(order);
             }
             PurchaseOrderEvent::PurchaseOrderInvoiced { .. } => {}
         }
+        touched
+    }
+
+    pub fn on_hand(&self, key: &Key) -> Decimal {
+        self.on_hand.get(key).copied().unwrap_or_default()
+    }
+
+    /// The purchase order lines of `key` still to come, by order and line.
+    pub fn open_receipts(&self, key: &Key) -> Vec<OpenReceipt> {
+        let mut found: Vec<OpenReceipt> = self
+            .lines_of
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|id| !self.closed.contains(&(id.0.clone(), id.1.clone())))
+            .filter_map(|id| {
+                let line = self.lines.get(id)?;
+                let open = line.open();
+                (!open.is_zero()).then(|| (id.1.clone(), id.2, line.delivery_date, open))
+            })
+            .collect();
+        found.sort();
+        found
     }
 
     fn supply(&self, key: &Key) -> Supply {
@@ -164,7 +204,8 @@ pub struct LocalAvailability {
     index: FeedIndex<SupplyIndex>,
 }
 
-const TYPES: &[&str] = &[
+/// What the index reads: goods movements and purchase orders.
+pub const TYPES: &[&str] = &[
     <Stock as Aggregate>::TYPE,
     <PurchaseOrder as Aggregate>::TYPE,
 ];
@@ -172,7 +213,9 @@ const TYPES: &[&str] = &[
 /// The module's [`tributary_kernel::module::AvailabilityFactory`].
 pub fn local(store: EventStore) -> Arc<dyn Availability> {
     Arc::new(LocalAvailability {
-        index: FeedIndex::new(store, TYPES, SupplyIndex::apply),
+        index: FeedIndex::new(store, TYPES, |index, event| {
+            index.apply(event);
+        }),
     })
 }
 

@@ -83,8 +83,9 @@ pub struct KeyView {
 }
 
 impl DemandIndex {
-    /// Applies an event of a demand stream (once: the feed never repeats one).
-    fn apply(&mut self, event: &EventEnvelope) {
+    /// Applies an event of a demand stream (once: the feed never repeats one); its key is the
+    /// event's aggregate id ([`demand_id`]).
+    pub fn apply(&mut self, event: &EventEnvelope) {
         let key = self.keys.entry(event.aggregate_id.clone()).or_default();
         if event.sequence <= key.version {
             return;
@@ -105,6 +106,19 @@ impl DemandIndex {
         } else {
             key.lines.insert((order, line), schedule);
         }
+    }
+
+    /// Each line's confirmed schedule of a key ([`demand_id`]), by order and line.
+    pub fn lines(&self, id: &str) -> Vec<(&str, u32, &[ScheduleLine])> {
+        let mut found: Vec<(&str, u32, &[ScheduleLine])> = self
+            .keys
+            .get(id)
+            .into_iter()
+            .flat_map(|key| key.lines.iter())
+            .map(|((order, line), schedule)| (order.as_str(), *line, schedule.as_slice()))
+            .collect();
+        found.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        found
     }
 
     fn view(&self, id: &str) -> KeyView {

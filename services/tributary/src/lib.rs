@@ -480,6 +480,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             });
         }
     }
+    if roles.pipelines {
+        // Contexts' own computed tables (planning): beside the pipelines, on the same lake.
+        for worker in modules.iter().flat_map(|m| m.workers.iter()) {
+            tasks.push(tokio::spawn(worker(
+                tributary_kernel::module::WorkerContext {
+                    store: store.clone(),
+                    lake: Arc::new(lake.clone()),
+                    settings: settings.clone(),
+                    shutdown: shutdown_rx.clone(),
+                },
+            )));
+        }
+    }
     let pipeline_progress =
         platform::merged_progress(runners.iter().filter_map(|r| r.progress.clone()).collect());
     let status = platform::PipelineStatus::new(

@@ -159,6 +159,8 @@ enum Command {
     /// Order to cash over HTTP with postings flowing, the availability check in process and
     /// over gRPC, the receivables aging against DuckDB.
     BenchSales(tributary::bench::sales::SalesBenchArgs),
+    /// MRP over a generated plant: full runs, net change after one changed order line, memory.
+    BenchMrp(tributary::bench::mrp::MrpBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),
     /// Print a new field key (`id=<base64>`) to put first in TRIBUTARY_FIELD_KEYS.
@@ -196,6 +198,7 @@ fn main() -> std::process::ExitCode {
             Command::BenchSnapshots(args) => tributary::bench::snapshots::run(args).await,
             Command::BenchReceipts(args) => tributary::bench::receipts::run(args).await,
             Command::BenchSales(args) => tributary::bench::sales::run(args).await,
+            Command::BenchMrp(args) => tributary::bench::mrp::run(args).await,
             Command::FieldKey { id } => {
                 println!(
                     "{}",

@@ -15,6 +15,7 @@ pub fn all() -> Vec<Module> {
         tributary_finance::module(),
         tributary_materials::module(),
         tributary_sales::module(),
+        tributary_production::module(),
     ]
     .into_iter()
     .map(tributary_kernel::audit::with_audit_trail)

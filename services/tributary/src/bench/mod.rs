@@ -12,6 +12,7 @@
 // Floats here are timings and ratios for display, never money.
 #![allow(clippy::float_arithmetic)]
 
+pub mod mrp;
 mod pgbench;
 pub mod queries;
 pub mod receipts;

@@ -81,10 +81,13 @@ pub async fn run(args: SalesBenchArgs) -> anyhow::Result<()> {
     );
     let wants = |part: &str| args.parts.iter().any(|p| p == part);
     if wants("o2c") {
-        with_database(&args, |url, backend| order_to_cash(&args, url, backend)).await?;
+        with_database(&args.postgres_url, |url, backend| {
+            order_to_cash(&args, url, backend)
+        })
+        .await?;
     }
     if wants("atp") || wants("aging") {
-        with_database(&args, |url, backend| {
+        with_database(&args.postgres_url, |url, backend| {
             checks_and_aging(&args, url, backend, (wants("atp"), wants("aging")))
         })
         .await?;
@@ -93,12 +96,17 @@ pub async fn run(args: SalesBenchArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `measure` on a fresh PostgreSQL database (dropped afterwards) or the embedded SQLite.
-async fn with_database<F, Fut>(args: &SalesBenchArgs, measure: F) -> anyhow::Result<()>
+/// Measures on a fresh PostgreSQL database of `postgres_url` (dropped afterwards), or on the
+/// embedded SQLite store.
+pub(super) async fn with_database<F, Fut>(
+    postgres_url: &Option<String>,
+    measure: F,
+) -> anyhow::Result<()>
 where
     F: FnOnce(Option<String>, &'static str) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    match &args.postgres_url {
+    match postgres_url {
         Some(server) => {
             let (url, drop) = fresh_postgres_database(server).await?;
             let result = measure(Some(url), "postgres").await;
@@ -352,10 +360,10 @@ async fn sql(client: &reqwest::Client, base: &str, sql: &str) -> anyhow::Result<
 // ----- generated data for the availability check and the aging ----------------------------
 
 /// A small deterministic generator (xorshift), so that every run checks the same lines.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -363,7 +371,7 @@ impl Rng {
     }
 }
 
-const COMPANY: &str = "MAIN";
+pub(super) const COMPANY: &str = "MAIN";
 const PLANT: &str = "P1";
 
 fn material(m: usize) -> String {
@@ -375,12 +383,12 @@ fn day(first: NaiveDate, offset: u64) -> NaiveDate {
 }
 
 /// An event of `E` from its payload (checked against the type: a wrong field fails here).
-fn event<E: DomainEvent>(event_type: &str, payload: Value) -> anyhow::Result<E> {
+pub(super) fn event<E: DomainEvent>(event_type: &str, payload: Value) -> anyhow::Result<E> {
     decode_payload::<E>(event_type, payload)
         .map_err(|error| anyhow::anyhow!("generated {event_type}: {error}"))
 }
 
-fn write<E: DomainEvent>(aggregate_type: &str, id: String, events: &[E]) -> StreamWrite {
+pub(super) fn write<E: DomainEvent>(aggregate_type: &str, id: String, events: &[E]) -> StreamWrite {
     StreamWrite {
         aggregate_type: aggregate_type.to_owned(),
         aggregate_id: id,
@@ -390,7 +398,7 @@ fn write<E: DomainEvent>(aggregate_type: &str, id: String, events: &[E]) -> Stre
 }
 
 /// Appends `writes` in batches of at most the store's largest append.
-async fn append_all(
+pub(super) async fn append_all(
     store: &EventStore,
     context: &str,
     writes: Vec<StreamWrite>,
@@ -425,6 +433,77 @@ async fn append_all(
     Ok(total)
 }
 
+/// A goods receipt of `quantity` (valued at 1.00 each) that puts a material in stock.
+pub(super) fn stocked(
+    material: &str,
+    plant: &str,
+    quantity: u64,
+    date: NaiveDate,
+) -> anyhow::Result<StreamWrite> {
+    let stocked: tributary_materials::domain::StockEvent = event(
+        "GoodsMovementPosted",
+        json!({"company": COMPANY, "material": material, "plant": plant,
+               "valuation_class": "3100",
+               "movements": [{"movement_id": uuid::Uuid::now_v7(), "posting_date": date,
+                              "location": "S1", "kind": {"type": "receipt"},
+                              "quantity": quantity.to_string(), "value": quantity.to_string(),
+                              "currency": "EUR",
+                              "stock_quantity_after": quantity.to_string(),
+                              "stock_value_after": quantity.to_string(),
+                              "moving_average_after": "1"}]}),
+    )?;
+    Ok(write(
+        "materials.stock",
+        format!("{COMPANY}/{material}/{plant}"),
+        &[stocked],
+    ))
+}
+
+/// A purchase order `number` of one open line of `quantity` due on `due`.
+pub(super) fn ordered(
+    number: &str,
+    material: &str,
+    plant: &str,
+    quantity: u64,
+    due: NaiveDate,
+) -> anyhow::Result<StreamWrite> {
+    let ordered: tributary_materials::domain::PurchaseOrderEvent = event(
+        "PurchaseOrderCreated",
+        json!({"company": COMPANY, "number": number, "vendor": "V1",
+               "currency": "EUR", "order_date": "2026-02-01", "over_delivery_percent": "0",
+               "lines": [{"line": 10, "material": material, "plant": plant,
+                          "location": "S1", "quantity": quantity.to_string(),
+                          "unit": "PC", "factor": "1", "unit_price": "1.00",
+                          "delivery_date": due}]}),
+    )?;
+    Ok(write(
+        "materials.purchase_order",
+        format!("{COMPANY}/{number}"),
+        &[ordered],
+    ))
+}
+
+/// Each material's demand stream (by index, named by `material`) in `plant`: its events in one
+/// write.
+pub(super) fn demand_writes(
+    demand: Vec<Vec<tributary_sales::demand::MaterialDemandEvent>>,
+    plant: &str,
+    material: fn(usize) -> String,
+) -> Vec<StreamWrite> {
+    demand
+        .into_iter()
+        .enumerate()
+        .filter(|(_, events)| !events.is_empty())
+        .map(|(m, events)| {
+            write(
+                "sales.material_demand",
+                tributary_sales::demand::demand_id(COMPANY, &material(m), plant),
+                &events,
+            )
+        })
+        .collect()
+}
+
 /// Stock and one open purchase order line per material; `order_lines` confirmed order lines
 /// spread over the materials (10 lines an order), each with a schedule line in March to May.
 async fn generate_availability(
@@ -432,44 +511,20 @@ async fn generate_availability(
     materials: usize,
     order_lines: usize,
 ) -> anyhow::Result<usize> {
-    use tributary_materials::domain::{PurchaseOrderEvent, StockEvent};
     use tributary_sales::demand::MaterialDemandEvent;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let first = NaiveDate::from_ymd_opt(2026, 3, 1).context("date")?;
     let mut supply = Vec::with_capacity(2 * materials);
     for m in 0..materials {
-        let on_hand = 500 + rng.below(1_500);
-        let stocked: StockEvent = event(
-            "GoodsMovementPosted",
-            json!({"company": COMPANY, "material": material(m), "plant": PLANT,
-                   "valuation_class": "3100",
-                   "movements": [{"movement_id": uuid::Uuid::now_v7(), "posting_date": first,
-                                  "location": "S1", "kind": {"type": "receipt"},
-                                  "quantity": on_hand.to_string(), "value": on_hand.to_string(),
-                                  "currency": "EUR",
-                                  "stock_quantity_after": on_hand.to_string(),
-                                  "stock_value_after": on_hand.to_string(),
-                                  "moving_average_after": "1"}]}),
-        )?;
-        supply.push(write(
-            "materials.stock",
-            format!("{COMPANY}/{}/{PLANT}", material(m)),
-            &[stocked],
-        ));
-        let ordered: PurchaseOrderEvent = event(
-            "PurchaseOrderCreated",
-            json!({"company": COMPANY, "number": format!("PO{m:06}"), "vendor": "V1",
-                   "currency": "EUR", "order_date": "2026-02-01", "over_delivery_percent": "0",
-                   "lines": [{"line": 10, "material": material(m), "plant": PLANT,
-                              "location": "S1", "quantity": (200 + rng.below(800)).to_string(),
-                              "unit": "PC", "factor": "1", "unit_price": "1.00",
-                              "delivery_date": day(first, 10 + rng.below(60))}]}),
-        )?;
-        supply.push(write(
-            "materials.purchase_order",
-            format!("{COMPANY}/PO{m:06}"),
-            &[ordered],
-        ));
+        supply.push(stocked(&material(m), PLANT, 500 + rng.below(1_500), first)?);
+        let due = day(first, 10 + rng.below(60));
+        supply.push(ordered(
+            &format!("PO{m:06}"),
+            &material(m),
+            PLANT,
+            200 + rng.below(800),
+            due,
+        )?);
     }
     let mut total = append_all(store, "materials", supply).await?;
     // Each material's demand stream: its lines, one event each, in one write.
@@ -483,19 +538,7 @@ async fn generate_availability(
         )?;
         demand[k % materials].push(changed);
     }
-    let writes = demand
-        .into_iter()
-        .enumerate()
-        .filter(|(_, events)| !events.is_empty())
-        .map(|(m, events)| {
-            write(
-                "sales.material_demand",
-                tributary_sales::demand::demand_id(COMPANY, &material(m), PLANT),
-                &events,
-            )
-        })
-        .collect();
-    total += append_all(store, "sales", writes).await?;
+    total += append_all(store, "sales", demand_writes(demand, PLANT, material)).await?;
     Ok(total)
 }
 

@@ -21,6 +21,7 @@ mod modules;
 mod openapi;
 mod pipelines;
 mod procure_to_pay;
+mod production;
 mod reactors;
 mod reports;
 mod restart;

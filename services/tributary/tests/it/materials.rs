@@ -13,11 +13,27 @@ pub(crate) async fn refused(
     field: &str,
     rule: &str,
 ) {
+    refused_as(app, reqwest::Method::POST, path, body, status, field, rule).await;
+}
+
+/// A command (`method` on `path` with `body`) refused with `status`, a 422 naming `field` and
+/// `rule`; nothing stored.
+pub(crate) async fn refused_as(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+    status: u16,
+    field: &str,
+    rule: &str,
+) {
     // The reactors' postings of earlier commands are not this request's doing.
     app.settle_reactors().await;
     let before = app.event_count().await;
-    let (got, problem) = app.post(path, body.clone()).await;
-    assert_eq!(got, status, "{path} {body}: {problem}");
+    let (got, _, problem) = app
+        .request(method.clone(), path, Some(&body.to_string()), &[])
+        .await;
+    assert_eq!(got, status, "{method} {path} {body}: {problem}");
     if status == 422 {
         assert!(
             problem["errors"]
@@ -25,7 +41,7 @@ pub(crate) async fn refused(
                 .unwrap()
                 .iter()
                 .any(|e| e["field"] == field && e["rule"] == rule),
-            "{path} {body}: expected {field}/{rule} in {problem}"
+            "{method} {path} {body}: expected {field}/{rule} in {problem}"
         );
     }
     assert_eq!(

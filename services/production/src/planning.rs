@@ -1,0 +1,689 @@
+//! The planning worker of the pipelines role: MRP runs and net change.
+//!
+//! ```text
+//!  feed ─► PlanningIndex (stock and purchase orders: materials' SupplyIndex; confirmed sales
+//!          │              demand: sales' DemandIndex; planning data, bills of material,
+//!          │              planned independent requirements, runs: production's own events)
+//!          ├─ RunRequested ─► full run: every material of the plant ─► lake ─► RunCompleted
+//!          └─ anything else ─► the materials it changed, in plants planned before ─► net change
+//!                              (them and what lies below them) ─► lake
+//! ```
+//!
+//! Every write is a new plan version per material (`sequence`, one more than the last the lake
+//! holds for the plant, set with a compare-and-set progress marker): the views show each
+//! material's newest. On start the worker reads the feed from its beginning and plans every
+//! plant that was planned before once more, so nothing that happened while it was down is
+//! missed (and a run it was carrying out when it stopped is carried out again).
+
+use crate::lake::{EXCEPTION_VERSIONS, PLAN_VERSIONS, PLANNED_ORDER_VERSIONS, RECORD_VERSIONS};
+use crate::master::{
+    BillOfMaterial, BomEvent, PlannedRequirements, PlanningEvent, PlanningRecord, RequirementsEvent,
+};
+use crate::mrp::{Component, Horizon, MaterialInputs, Planner, PlanningData, Receipt, Requirement};
+use crate::run::{Completion, MrpRun, RunCommand, RunEvent};
+use chrono::{NaiveDate, Utc};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tributary_kernel::event::decode;
+use tributary_kernel::lake::{Cell, LakeWriter, ProgressMarker};
+use tributary_kernel::module::WorkerContext;
+use tributary_kernel::store::EventStore;
+use tributary_kernel::{Aggregate, EventEnvelope};
+use tributary_materials::availability::SupplyIndex;
+use tributary_sales::demand::{DemandIndex, MaterialDemand};
+
+/// (company, plant).
+pub type PlantKey = (String, String);
+
+/// Events read per round trip while catching up.
+const FEED_BATCH: usize = 5_000;
+/// How long the worker sleeps when nothing wakes it (appends of other processes).
+const POLL: Duration = Duration::from_millis(500);
+
+/// The aggregate types whose events change what MRP reads.
+pub fn types() -> Vec<&'static str> {
+    let mut types = tributary_materials::availability::TYPES.to_vec();
+    types.extend([
+        <MaterialDemand as Aggregate>::TYPE,
+        <PlanningRecord as Aggregate>::TYPE,
+        <BillOfMaterial as Aggregate>::TYPE,
+        <PlannedRequirements as Aggregate>::TYPE,
+        <MrpRun as Aggregate>::TYPE,
+    ]);
+    types
+}
+
+/// A run waiting to be carried out.
+#[derive(Debug, Clone)]
+pub struct PendingRun {
+    pub id: String,
+    pub plant: PlantKey,
+    pub horizon: Horizon,
+}
+
+/// Everything MRP reads, kept from the feed.
+#[derive(Default)]
+pub struct PlanningIndex {
+    supply: SupplyIndex,
+    demand: DemandIndex,
+    planning: HashMap<PlantKey, BTreeMap<String, PlanningData>>,
+    boms: HashMap<PlantKey, BTreeMap<String, Vec<Component>>>,
+    requirements: HashMap<PlantKey, BTreeMap<String, BTreeMap<NaiveDate, Decimal>>>,
+    /// Every material each plant has anything of.
+    materials: HashMap<PlantKey, BTreeSet<String>>,
+    /// Materials changed since [`PlanningIndex::take_changed`].
+    changed: HashMap<PlantKey, BTreeSet<String>>,
+    /// Runs requested and not yet ended, in request order.
+    pending: Vec<PendingRun>,
+    /// The horizon of each plant's last completed run: net change plans over it.
+    planned: HashMap<PlantKey, Horizon>,
+    requested: HashMap<String, PendingRun>,
+}
+
+impl PlanningIndex {
+    fn touch(&mut self, plant: PlantKey, material: String) {
+        self.materials
+            .entry(plant.clone())
+            .or_default()
+            .insert(material.clone());
+        self.changed.entry(plant).or_default().insert(material);
+    }
+
+    /// Applies one event of [`types`] (once: the feed never repeats one).
+    pub fn apply(&mut self, event: &EventEnvelope) {
+        let kind = event.aggregate_type.as_str();
+        if tributary_materials::availability::TYPES.contains(&kind) {
+            for (company, material, plant) in self.supply.apply(event) {
+                self.touch((company, plant), material);
+            }
+        } else if kind == <MaterialDemand as Aggregate>::TYPE {
+            self.demand.apply(event);
+            // `company/material/plant`
+            let mut parts = event.aggregate_id.splitn(3, '/');
+            if let (Some(company), Some(material), Some(plant)) =
+                (parts.next(), parts.next(), parts.next())
+            {
+                self.touch((company.to_owned(), plant.to_owned()), material.to_owned());
+            }
+        } else if kind == <PlanningRecord as Aggregate>::TYPE {
+            if let Ok(PlanningEvent::PlanningDataSet(p)) = decode::<PlanningEvent>(event) {
+                let plant = (p.company.to_string(), p.plant.to_string());
+                self.planning
+                    .entry(plant.clone())
+                    .or_default()
+                    .insert(p.material.to_string(), p.data);
+                self.touch(plant, p.material.to_string());
+            }
+        } else if kind == <BillOfMaterial as Aggregate>::TYPE {
+            if let Ok(BomEvent::BomSet(bom)) = decode::<BomEvent>(event) {
+                let plant = (bom.company.to_string(), bom.plant.to_string());
+                for component in &bom.components {
+                    self.touch(plant.clone(), component.material.clone());
+                }
+                self.boms
+                    .entry(plant.clone())
+                    .or_default()
+                    .insert(bom.material.to_string(), bom.components);
+                self.touch(plant, bom.material.to_string());
+            }
+        } else if kind == <PlannedRequirements as Aggregate>::TYPE {
+            if let Ok(RequirementsEvent::RequirementsSet {
+                company,
+                plant,
+                material,
+                entries,
+                ..
+            }) = decode::<RequirementsEvent>(event)
+            {
+                let plant = (company.to_string(), plant.to_string());
+                let by_date = self
+                    .requirements
+                    .entry(plant.clone())
+                    .or_default()
+                    .entry(material.to_string())
+                    .or_default();
+                for (date, quantity) in entries {
+                    if quantity.is_zero() {
+                        by_date.remove(&date);
+                    } else {
+                        by_date.insert(date, quantity);
+                    }
+                }
+                self.touch(plant, material.to_string());
+            }
+        } else if kind == <MrpRun as Aggregate>::TYPE {
+            self.apply_run(event);
+        }
+    }
+
+    fn apply_run(&mut self, event: &EventEnvelope) {
+        let id = event.aggregate_id.clone();
+        match decode::<RunEvent>(event) {
+            Ok(RunEvent::RunRequested {
+                company,
+                plant,
+                horizon,
+                ..
+            }) => {
+                let run = PendingRun {
+                    id: id.clone(),
+                    plant: (company.to_string(), plant.to_string()),
+                    horizon,
+                };
+                self.requested.insert(id, run.clone());
+                self.pending.push(run);
+            }
+            Ok(RunEvent::RunCompleted(_)) => {
+                self.pending.retain(|r| r.id != id);
+                if let Some(run) = self.requested.remove(&id) {
+                    self.planned.insert(run.plant, run.horizon);
+                }
+            }
+            Ok(RunEvent::RunFailed { .. }) => {
+                self.pending.retain(|r| r.id != id);
+                self.requested.remove(&id);
+            }
+            Err(error) => {
+                tracing::error!(id = %event.id, %error, "an undecodable MRP run event is left out");
+            }
+        }
+    }
+
+    /// What MRP reads of one material in a plant, in a fixed order.
+    pub fn inputs(&self, plant: &PlantKey, material: &str) -> MaterialInputs {
+        let (company, plant_code) = plant;
+        let supply_key = (company.clone(), material.to_owned(), plant_code.clone());
+        let mut requirements: Vec<Requirement> = self
+            .demand
+            .lines(&tributary_sales::demand::demand_id(
+                company, material, plant_code,
+            ))
+            .into_iter()
+            .flat_map(|(order, line, schedule)| {
+                schedule.iter().map(move |s| Requirement {
+                    date: s.date,
+                    quantity: s.quantity,
+                    kind: "sales_order".into(),
+                    source: format!("{order}/{line}"),
+                })
+            })
+            .collect();
+        if let Some(by_date) = self.requirements.get(plant).and_then(|m| m.get(material)) {
+            requirements.extend(by_date.iter().map(|(date, quantity)| Requirement {
+                date: *date,
+                quantity: *quantity,
+                kind: "planned_independent".into(),
+                source: format!("PIR {date}"),
+            }));
+        }
+        requirements.sort_by(|a, b| (a.date, &a.source).cmp(&(b.date, &b.source)));
+        let receipts = self
+            .supply
+            .open_receipts(&supply_key)
+            .into_iter()
+            .map(|(order, line, date, quantity)| Receipt {
+                date,
+                quantity,
+                kind: "purchase_order".into(),
+                source: format!("{order}/{line}"),
+            })
+            .collect();
+        MaterialInputs {
+            planning: self
+                .planning
+                .get(plant)
+                .and_then(|m| m.get(material))
+                .cloned(),
+            on_hand: self.supply.on_hand(&supply_key),
+            requirements,
+            receipts,
+            components: self
+                .boms
+                .get(plant)
+                .and_then(|m| m.get(material))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn plant_materials(&self, plant: &PlantKey) -> BTreeSet<String> {
+        self.materials.get(plant).cloned().unwrap_or_default()
+    }
+
+    fn take_changed(&mut self) -> HashMap<PlantKey, BTreeSet<String>> {
+        std::mem::take(&mut self.changed)
+    }
+}
+
+/// A plant planned by net change: its planner and the plan version the lake holds.
+struct Active {
+    planner: Planner,
+    run: String,
+}
+
+struct Worker {
+    context: WorkerContext,
+    index: PlanningIndex,
+    cursor: i64,
+    active: HashMap<PlantKey, Active>,
+    /// Plants to plan in full again (after a start, or a write that failed).
+    resync: HashSet<PlantKey>,
+}
+
+/// The module's [`tributary_kernel::module::Worker`].
+pub fn worker(
+    context: WorkerContext,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+    Box::pin(run(context))
+}
+
+async fn run(context: WorkerContext) {
+    let mut wake = context.store.appended();
+    let mut shutdown = context.shutdown.clone();
+    let mut worker = Worker {
+        context,
+        index: PlanningIndex::default(),
+        cursor: 0,
+        active: HashMap::new(),
+        resync: HashSet::new(),
+    };
+    let mut started = false;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match worker.step(!started).await {
+            Ok(()) => started = true,
+            Err(error) => {
+                tracing::error!(%error, "planning: a step failed; trying again");
+            }
+        }
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+fn store_error(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+impl Worker {
+    async fn catch_up(&mut self) -> Result<(), String> {
+        let types = types();
+        loop {
+            let batch = self
+                .context
+                .store
+                .read_feed(self.cursor, FEED_BATCH)
+                .await
+                .map_err(store_error)?;
+            if batch.events.is_empty() {
+                return Ok(());
+            }
+            for event in &batch.events {
+                if types.contains(&event.aggregate_type.as_str()) {
+                    self.index.apply(event);
+                }
+            }
+            self.cursor = batch.cursor;
+        }
+    }
+
+    async fn step(&mut self, first: bool) -> Result<(), String> {
+        self.catch_up().await?;
+        if first {
+            // Whatever happened while no worker ran: every plant planned before, planned again.
+            let planned: Vec<(PlantKey, Horizon)> = self
+                .index
+                .planned
+                .iter()
+                .map(|(p, h)| (p.clone(), *h))
+                .collect();
+            for (plant, horizon) in planned {
+                self.active.insert(
+                    plant.clone(),
+                    Active {
+                        planner: Planner::new(horizon),
+                        run: "restart".into(),
+                    },
+                );
+                self.resync.insert(plant);
+            }
+        }
+        let pending = self.index.pending.clone();
+        for run in pending {
+            self.full_run(&run).await?;
+        }
+        let mut changed = self.index.take_changed();
+        for plant in std::mem::take(&mut self.resync) {
+            changed.remove(&plant);
+            if let Err(error) = self.resync_plant(&plant).await {
+                self.resync.insert(plant);
+                return Err(error);
+            }
+        }
+        for (plant, materials) in changed {
+            if !self.active.contains_key(&plant) {
+                continue;
+            }
+            if let Err(error) = self.net_change(&plant, &materials).await {
+                self.resync.insert(plant);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans every material of `plant` over the active horizon, and writes them.
+    async fn resync_plant(&mut self, plant: &PlantKey) -> Result<(), String> {
+        let Some(active) = self.active.get(plant) else {
+            return Ok(());
+        };
+        let horizon = active.planner.horizon();
+        let run = active.run.clone();
+        let mut planner = Planner::new(horizon);
+        for material in self.index.plant_materials(plant) {
+            planner.set(&material, self.index.inputs(plant, &material));
+        }
+        let planned = planner.plan_all().map_err(|cycle| cycle.to_string())?;
+        write(
+            self.context.lake.as_ref(),
+            plant,
+            &planner,
+            &planned,
+            &run,
+            self.cursor,
+        )
+        .await?;
+        self.active.insert(plant.clone(), Active { planner, run });
+        Ok(())
+    }
+
+    async fn net_change(
+        &mut self,
+        plant: &PlantKey,
+        materials: &BTreeSet<String>,
+    ) -> Result<(), String> {
+        let Some(active) = self.active.get_mut(plant) else {
+            return Ok(());
+        };
+        for material in materials {
+            active
+                .planner
+                .set(material, self.index.inputs(plant, material));
+        }
+        let planned = active.planner.replan().map_err(|cycle| cycle.to_string())?;
+        if planned.is_empty() {
+            return Ok(());
+        }
+        write(
+            self.context.lake.as_ref(),
+            plant,
+            &active.planner,
+            &planned,
+            "net_change",
+            self.cursor,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Carries out a requested run: plans, writes, records how it ended.
+    async fn full_run(&mut self, run: &PendingRun) -> Result<(), String> {
+        let started = Instant::now();
+        let mut planner = Planner::new(run.horizon);
+        for material in self.index.plant_materials(&run.plant) {
+            planner.set(&material, self.index.inputs(&run.plant, &material));
+        }
+        let outcome = match planner.plan_all() {
+            Err(cycle) => RunCommand::Fail(cycle.to_string()),
+            Ok(planned) => {
+                let planning_ms = elapsed_ms(started);
+                let writing = Instant::now();
+                let sequence = write(
+                    self.context.lake.as_ref(),
+                    &run.plant,
+                    &planner,
+                    &planned,
+                    &run.id,
+                    self.cursor,
+                )
+                .await?;
+                let mut completion = Completion {
+                    sequence,
+                    feed_position: self.cursor,
+                    materials: planned.len() as u64,
+                    planned_orders: 0,
+                    purchase_requisitions: 0,
+                    exceptions: 0,
+                    planning_ms,
+                    writing_ms: elapsed_ms(writing),
+                };
+                for (_, plan) in planner.plans() {
+                    for proposal in &plan.proposals {
+                        match proposal.proposal_type {
+                            crate::mrp::ProposalType::PlannedOrder => {
+                                completion.planned_orders += 1
+                            }
+                            crate::mrp::ProposalType::PurchaseRequisition => {
+                                completion.purchase_requisitions += 1
+                            }
+                        }
+                    }
+                    completion.exceptions += plan.exceptions.len() as u64;
+                }
+                self.index.take_changed().remove(&run.plant);
+                self.active.insert(
+                    run.plant.clone(),
+                    Active {
+                        planner,
+                        run: run.id.clone(),
+                    },
+                );
+                RunCommand::Complete(completion)
+            }
+        };
+        record_outcome(&self.context.store, &run.id, outcome).await?;
+        // The run's own event comes back through the feed and moves it out of `pending`.
+        self.catch_up().await
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn record_outcome(store: &EventStore, id: &str, outcome: RunCommand) -> Result<(), String> {
+    let loaded = tributary_kernel::aggregate::load::<MrpRun>(store, id)
+        .await
+        .map_err(store_error)?;
+    let decided = match loaded.decide(outcome) {
+        Ok(decided) => decided,
+        // Another worker recorded it first.
+        Err(_) => return Ok(()),
+    };
+    let decision = decided.decision(vec![], |_| Some(())).ok_or("no run")?;
+    let (batch, ()) = decision.into_batch(crate::CONTEXT, Default::default(), None);
+    match store.append(batch).await {
+        Ok(_) => Ok(()),
+        Err(tributary_kernel::store::StoreError::Conflict { .. }) => Ok(()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Writes the plans of `materials` as the plant's next plan version; answers its sequence.
+async fn write(
+    lake: &dyn LakeWriter,
+    plant: &PlantKey,
+    planner: &Planner,
+    materials: &BTreeSet<String>,
+    run: &str,
+    feed_position: i64,
+) -> Result<i64, String> {
+    let (company, plant_code) = plant;
+    let app_id = format!("mrp/{company}/{plant_code}");
+    let last = lake.progress(PLAN_VERSIONS, &app_id).await?;
+    let sequence = last.unwrap_or(0) + 1;
+    let horizon = planner.horizon();
+    let planned_at = Utc::now();
+    let mut headers = Vec::new();
+    let mut records = Vec::new();
+    let mut orders = Vec::new();
+    let mut exceptions = Vec::new();
+    for material in materials {
+        let Some(plan) = planner.plan(material) else {
+            continue;
+        };
+        let key = || {
+            vec![
+                Cell::owned(company.clone()),
+                Cell::owned(plant_code.clone()),
+                Cell::owned(material.clone()),
+                Cell::Int64(sequence),
+            ]
+        };
+        let mut header = key();
+        header.extend([
+            Cell::owned(run.to_owned()),
+            Cell::Timestamp(planned_at),
+            Cell::Int64(feed_position),
+            Cell::Int32(i32::try_from(plan.low_level_code).unwrap_or(i32::MAX)),
+            planner
+                .inputs(material)
+                .and_then(|i| i.planning.as_ref())
+                .map_or(Cell::Null, |p| {
+                    Cell::text(p.procurement.as_str()).into_owned()
+                }),
+            Cell::Date(horizon.start),
+            Cell::text(horizon.size.as_str()).into_owned(),
+            Cell::Int32(i32::try_from(horizon.count).unwrap_or(i32::MAX)),
+        ]);
+        headers.push(header);
+        for (bucket, record) in plan.records.iter().enumerate() {
+            let mut row = key();
+            row.extend([
+                Cell::Int32(i32::try_from(bucket).unwrap_or(i32::MAX)),
+                Cell::Date(horizon.date_of(bucket)),
+                Cell::Decimal(record.gross_requirements),
+                Cell::Decimal(record.scheduled_receipts),
+                Cell::Decimal(record.projected_on_hand),
+                Cell::Decimal(record.net_requirements),
+                Cell::Decimal(record.planned_receipts),
+                Cell::Decimal(record.planned_releases),
+            ]);
+            records.push(row);
+        }
+        for (number, proposal) in plan.proposals.iter().enumerate() {
+            let mut row = key();
+            row.extend([
+                Cell::owned(planned_order_id(plant_code, material, sequence, number + 1)),
+                Cell::text(proposal.proposal_type.as_str()).into_owned(),
+                Cell::Decimal(proposal.quantity),
+                Cell::Date(proposal.receipt_date),
+                Cell::Date(proposal.release_date),
+                Cell::owned(run.to_owned()),
+            ]);
+            orders.push(row);
+        }
+        for exception in &plan.exceptions {
+            let mut row = key();
+            row.extend([
+                Cell::text(exception.kind.as_str()).into_owned(),
+                Cell::owned(exception.source.clone()),
+                Cell::Date(exception.date),
+                exception.suggested_date.map_or(Cell::Null, Cell::Date),
+                Cell::Decimal(exception.quantity),
+                Cell::owned(exception.message.clone()),
+            ]);
+            exceptions.push(row);
+        }
+    }
+    for (table, rows) in [
+        (RECORD_VERSIONS, records),
+        (PLANNED_ORDER_VERSIONS, orders),
+        (EXCEPTION_VERSIONS, exceptions),
+    ] {
+        if !rows.is_empty() {
+            lake.append_rows(table, rows, None).await?;
+        }
+    }
+    // The headers last, with the plant's progress: only now is the version shown.
+    lake.append_rows(
+        PLAN_VERSIONS,
+        headers,
+        Some(ProgressMarker {
+            app_id,
+            expected: last,
+            version: sequence,
+        }),
+    )
+    .await?;
+    Ok(sequence)
+}
+
+/// `plant-material-sequence-n`: a proposal of one plan version.
+pub fn planned_order_id(plant: &str, material: &str, sequence: i64, number: usize) -> String {
+    format!("{plant}-{material}-{sequence}-{number}")
+}
+
+// ----- what the API checks a run against ------------------------------------------------------
+
+/// Each plant's lead times, kept from the feed for the API's check of a run's horizon.
+#[derive(Default)]
+pub struct LeadTimes {
+    by_plant: HashMap<PlantKey, BTreeMap<String, u32>>,
+}
+
+const PLANNING_TYPES: &[&str] = &[<PlanningRecord as Aggregate>::TYPE];
+
+impl LeadTimes {
+    fn apply(&mut self, event: &EventEnvelope) {
+        if let Ok(PlanningEvent::PlanningDataSet(p)) = decode::<PlanningEvent>(event) {
+            self.by_plant
+                .entry((p.company.to_string(), p.plant.to_string()))
+                .or_default()
+                .insert(p.material.to_string(), p.data.lead_time_days);
+        }
+    }
+}
+
+/// The API's view of planning data (an installation extension).
+#[derive(Clone)]
+pub struct PlanningView {
+    lead_times: std::sync::Arc<tributary_kernel::feed_index::FeedIndex<LeadTimes>>,
+}
+
+impl PlanningView {
+    pub fn new(store: EventStore) -> PlanningView {
+        PlanningView {
+            lead_times: std::sync::Arc::new(tributary_kernel::feed_index::FeedIndex::new(
+                store,
+                PLANNING_TYPES,
+                LeadTimes::apply,
+            )),
+        }
+    }
+
+    /// The longest lead time in the plant, and whose it is.
+    pub async fn longest_lead_time(
+        &self,
+        company: &str,
+        plant: &str,
+    ) -> Result<Option<(String, u32)>, tributary_kernel::store::StoreError> {
+        let key = (company.to_owned(), plant.to_owned());
+        self.lead_times
+            .read(|index| {
+                index.by_plant.get(&key).and_then(|materials| {
+                    materials
+                        .iter()
+                        .max_by_key(|(m, days)| (**days, std::cmp::Reverse((*m).clone())))
+                        .map(|(m, days)| (m.clone(), *days))
+                })
+            })
+            .await
+    }
+}
