@@ -1,5 +1,5 @@
--- One material's exception messages as last planned.
+-- One material's exception messages of the plan version $4 (the record's).
 SELECT kind, source, date, suggested_date, quantity, message
-FROM mrp_exceptions
-WHERE company = $1 AND plant = $2 AND material = $3
+FROM mrp_exception_versions
+WHERE company = $1 AND plant = $2 AND material = $3 AND version = $4
 ORDER BY date, kind, source

@@ -852,15 +852,18 @@ async fn start_run(
     else {
         return Err(ApiError::missing_fields());
     };
-    commands::existing_plant(&platform.store, &company, &plant)
-        .await
-        .map_err(|_| {
-            ApiError::field(
-                "plant",
-                "plant_not_found",
-                format!("plant {plant} does not exist in company {company}"),
-            )
-        })?;
+    let known = tributary_kernel::aggregate::load::<tributary_materials::domain::Plant>(
+        &platform.store,
+        &tributary_materials::commands::plant_id(&company, &plant),
+    )
+    .await?;
+    if known.state.is_none() {
+        return Err(ApiError::field(
+            "plant",
+            "plant_not_found",
+            format!("plant {plant} does not exist in company {company}"),
+        ));
+    }
     let horizon = Horizon { start, size, count };
     let view = platform
         .settings

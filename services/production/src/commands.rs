@@ -236,6 +236,14 @@ pub async fn set_bom(
     }
     let material = new.material.clone();
     let loaded = bom(store, company, plant, &new.material).await?;
+    if loaded.state.is_none() && new.components.is_empty() {
+        // No bill to remove: nothing to store, the answer is the empty bill.
+        return Ok(Decision {
+            writes: vec![],
+            reads: vec![],
+            outcome: new,
+        });
+    }
     let mut decision = decide(&loaded, new, vec![])?;
     if !decision.writes.is_empty() {
         decision

@@ -19,6 +19,8 @@ fn key_columns() -> Vec<ColumnSpec> {
         ColumnSpec::new("plant", Text, false),
         ColumnSpec::new("material", Text, false),
         ColumnSpec::new("sequence", Int64, false),
+        // Unique per write: rows of a write whose header never committed match no header.
+        ColumnSpec::new("version", Text, false),
     ]
 }
 

@@ -27,6 +27,20 @@ pub const REQUIREMENTS_MAX: usize = 1_000;
 
 pub type Violations = Vec<FieldError>;
 
+/// The largest quantity planning data and requirements take (a trillion base units).
+pub fn quantity_max() -> Decimal {
+    Decimal::from(1_000_000_000_000_i64)
+}
+
+/// The largest quantity of a component per base unit of its parent.
+pub fn component_quantity_max() -> Decimal {
+    Decimal::from(1_000_000)
+}
+
+fn too_large(field: impl Into<String>, max: Decimal) -> FieldError {
+    FieldError::new(field, "quantity_range", format!("at most {max}"))
+}
+
 fn fail(field: impl Into<String>, rule: &str, detail: impl Into<String>) -> Violations {
     vec![FieldError::new(field, rule, detail)]
 }
@@ -99,6 +113,20 @@ pub fn check_planning(data: &PlanningData) -> Result<(), Violations> {
             ));
         }
         _ => {}
+    }
+    let fixed = match lot.procedure {
+        LotProcedure::FixedOrderQuantity { quantity } => quantity,
+        _ => Decimal::ZERO,
+    };
+    for (field, value) in [
+        ("safety_stock", data.safety_stock),
+        ("lot_sizing.quantity", fixed),
+        ("lot_sizing.minimum", lot.minimum),
+        ("lot_sizing.rounding", lot.rounding),
+    ] {
+        if value > quantity_max() {
+            violations.push(too_large(field, quantity_max()));
+        }
     }
     for (field, value) in [("minimum", lot.minimum), ("rounding", lot.rounding)] {
         if value < Decimal::ZERO {
@@ -199,6 +227,8 @@ pub fn check_bom(bom: &Bom) -> Result<(), Violations> {
                 "positive",
                 "a component quantity must be positive",
             ));
+        } else if c.quantity > component_quantity_max() {
+            violations.push(too_large(field("quantity"), component_quantity_max()));
         }
         if c.scrap_percent < Decimal::ZERO || c.scrap_percent >= Decimal::ONE_HUNDRED {
             violations.push(FieldError::new(
@@ -518,6 +548,12 @@ impl Aggregate for PlannedRequirements {
                     "not_negative",
                     "a requirement cannot be negative (zero removes the date's)",
                 ));
+            }
+            if *quantity > quantity_max() {
+                return Err(vec![too_large(
+                    format!("entries[{index}].quantity"),
+                    quantity_max(),
+                )]);
             }
             if !seen.insert(*date) {
                 return Err(fail(

@@ -49,7 +49,7 @@ impl Procurement {
 pub enum LotProcedure {
     /// Exactly the shortage of the bucket.
     LotForLot,
-    /// Lots of this quantity, as many as cover the shortage (one proposal per lot).
+    /// Lots of this quantity, as many as cover the shortage (in one proposal).
     FixedOrderQuantity { quantity: Decimal },
     /// The shortages of this many buckets, from the first short one, in one proposal.
     FixedPeriods { periods: u32 },
@@ -74,9 +74,10 @@ impl LotSizing {
         rounding: Decimal::ZERO,
     };
 
-    /// The quantities of the proposals that cover `shortage` (`covering`: what the procedure
-    /// covers, at least the shortage).
-    fn lots(&self, shortage: Decimal, covering: Decimal) -> Vec<Decimal> {
+    /// The quantity of the one proposal that covers `shortage` (`covering`: what the procedure
+    /// covers, at least the shortage): as many fixed lots as cover it, or the quantity itself;
+    /// then at least the minimum, rounded up to a multiple of the rounding.
+    fn lot(&self, shortage: Decimal, covering: Decimal) -> Decimal {
         let shape = |quantity: Decimal| {
             let quantity = quantity.max(self.minimum);
             if self.rounding > Decimal::ZERO {
@@ -87,11 +88,10 @@ impl LotSizing {
         };
         match self.procedure {
             LotProcedure::FixedOrderQuantity { quantity } if quantity > Decimal::ZERO => {
-                let count = (shortage / quantity).ceil();
-                let count = u64::try_from(count).unwrap_or(1).max(1);
-                (0..count).map(|_| shape(quantity)).collect()
+                let lot = shape(quantity);
+                (shortage / lot).ceil().max(Decimal::ONE) * lot
             }
-            _ => vec![shape(covering)],
+            _ => shape(covering),
         }
     }
 }
@@ -636,31 +636,30 @@ impl Planner {
                 let receipt_date = horizon.date_of(b);
                 let release_date = receipt_date - lead;
                 let release_bucket = horizon.bucket_of(release_date).unwrap_or(0);
-                for quantity in planning.lot_sizing.lots(net, covering) {
-                    available += quantity;
-                    planned_receipts[b] += quantity;
-                    planned_releases[release_bucket] += quantity;
-                    if release_date < horizon.start {
-                        plan.exceptions.push(Exception {
-                            kind: ExceptionKind::PastDueRelease,
-                            source: String::new(),
-                            date: release_date,
-                            suggested_date: Some(horizon.start),
-                            quantity,
-                            message: format!(
-                                "a {} of {quantity} due {receipt_date} should have been released on {release_date}",
-                                planning.procurement.proposal().as_str().replace('_', " ")
-                            ),
-                        });
-                    }
-                    plan.proposals.push(Proposal {
-                        material: material.to_owned(),
-                        proposal_type: planning.procurement.proposal(),
+                let quantity = planning.lot_sizing.lot(net, covering);
+                available += quantity;
+                planned_receipts[b] += quantity;
+                planned_releases[release_bucket] += quantity;
+                if release_date < horizon.start {
+                    plan.exceptions.push(Exception {
+                        kind: ExceptionKind::PastDueRelease,
+                        source: String::new(),
+                        date: release_date,
+                        suggested_date: Some(horizon.start),
                         quantity,
-                        receipt_date,
-                        release_date,
+                        message: format!(
+                            "a {} of {quantity} due {receipt_date} should have been released on {release_date}",
+                            planning.procurement.proposal().as_str().replace('_', " ")
+                        ),
                     });
                 }
+                plan.proposals.push(Proposal {
+                    material: material.to_owned(),
+                    proposal_type: planning.procurement.proposal(),
+                    quantity,
+                    receipt_date,
+                    release_date,
+                });
             }
             on_hand = available;
             plan.records.push(BucketRecord {

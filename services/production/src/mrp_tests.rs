@@ -510,8 +510,28 @@ fn lot_sizing_minimum_rounding_periods_and_safety_stock() {
         ),
         2,
     );
-    assert_eq!(plan.proposals.len(), 2, "20 short in lots of 12");
+    assert_eq!(
+        plan.proposals.len(),
+        1,
+        "20 short: two lots of 12 in one proposal"
+    );
     assert_eq!(row(&plan, |r| r.planned_receipts), at(2, &[(2, dec!(24))]));
+    // Lots are shaped before they are counted: lots of 30 rounded to 100 cover 90 with one.
+    let plan = single(
+        MaterialInputs {
+            requirements: vec![demand(1, dec!(90))],
+            ..with(
+                LotSizing {
+                    procedure: LotProcedure::FixedOrderQuantity { quantity: dec!(30) },
+                    minimum: Decimal::ZERO,
+                    rounding: dec!(100),
+                },
+                Decimal::ZERO,
+            )
+        },
+        2,
+    );
+    assert_eq!(row(&plan, |r| r.planned_receipts), at(2, &[(1, dec!(100))]));
 }
 
 #[test]

@@ -11,15 +11,18 @@
 //!
 //! Every write is a new plan version per material (`sequence`, one more than the last the lake
 //! holds for the plant, set with a compare-and-set progress marker): the views show each
-//! material's newest. On start the worker reads the feed from its beginning and plans every
-//! plant that was planned before once more, so nothing that happened while it was down is
-//! missed (and a run it was carrying out when it stopped is carried out again).
+//! material's newest. The worker waits for the installation's first MRP run before it reads
+//! anything; then it reads the feed from its beginning and plans every plant that was planned
+//! before once more, so nothing that happened while it was down is missed (and a run it was
+//! carrying out when it stopped is carried out again).
 
 use crate::lake::{EXCEPTION_VERSIONS, PLAN_VERSIONS, PLANNED_ORDER_VERSIONS, RECORD_VERSIONS};
 use crate::master::{
     BillOfMaterial, BomEvent, PlannedRequirements, PlanningEvent, PlanningRecord, RequirementsEvent,
 };
-use crate::mrp::{Component, Horizon, MaterialInputs, Planner, PlanningData, Receipt, Requirement};
+use crate::mrp::{
+    Component, Cycle, Horizon, MaterialInputs, Planner, PlanningData, Receipt, Requirement,
+};
 use crate::run::{Completion, MrpRun, RunCommand, RunEvent};
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -256,11 +259,14 @@ impl PlanningIndex {
     }
 }
 
-/// A plant planned by net change: its planner and the plan version the lake holds.
+/// A plant planned by net change: its planner and the run whose horizon it plans over.
 struct Active {
     planner: Planner,
     run: String,
 }
+
+/// How often a run is tried before it is recorded as failed.
+const RUN_ATTEMPTS: u32 = 3;
 
 struct Worker {
     context: WorkerContext,
@@ -269,6 +275,11 @@ struct Worker {
     active: HashMap<PlantKey, Active>,
     /// Plants to plan in full again (after a start, or a write that failed).
     resync: HashSet<PlantKey>,
+    /// Runs this worker recorded as ended (their own events may come back through the feed
+    /// later: on PostgreSQL the feed waits for older open transactions).
+    ended: HashSet<String>,
+    /// Failed attempts per run.
+    attempts: HashMap<String, u32>,
 }
 
 /// The module's [`tributary_kernel::module::Worker`].
@@ -287,7 +298,31 @@ async fn run(context: WorkerContext) {
         cursor: 0,
         active: HashMap::new(),
         resync: HashSet::new(),
+        ended: HashSet::new(),
+        attempts: HashMap::new(),
     };
+    // Until the first run is requested there is nothing to plan: the worker does not read the
+    // feed (every pipelines process would otherwise replay the whole store on each start).
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match worker
+            .context
+            .store
+            .load_type(<MrpRun as Aggregate>::TYPE)
+            .await
+        {
+            Ok(runs) if !runs.is_empty() => break,
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "planning: looking for MRP runs failed"),
+        }
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
     let mut started = false;
     loop {
         if *shutdown.borrow() {
@@ -296,7 +331,7 @@ async fn run(context: WorkerContext) {
         match worker.step(!started).await {
             Ok(()) => started = true,
             Err(error) => {
-                tracing::error!(%error, "planning: a step failed; trying again");
+                tracing::error!(%error, "planning: reading the feed failed; trying again");
             }
         }
         tokio::select! {
@@ -309,6 +344,19 @@ async fn run(context: WorkerContext) {
 
 fn store_error(error: impl std::fmt::Display) -> String {
     error.to_string()
+}
+
+/// Plans, turning a cycle into an error and a panic (quantities beyond what a decimal holds)
+/// into one too: one plant's bad data never stops the worker.
+fn guarded<T>(plan: impl FnOnce() -> Result<T, Cycle>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(plan)) {
+        Ok(Ok(planned)) => Ok(planned),
+        Ok(Err(cycle)) => Err(cycle.to_string()),
+        Err(_) => Err(
+            "planning failed: a quantity grew beyond what a decimal holds (check lot sizes and bill of material quantities)"
+                .into(),
+        ),
+    }
 }
 
 impl Worker {
@@ -333,6 +381,9 @@ impl Worker {
         }
     }
 
+    /// Catches up with the feed, then carries out what it asks for; only reading the feed
+    /// fails the step: a plant or run that fails is logged and tried again at the next step
+    /// (a run at most [`RUN_ATTEMPTS`] times), the others go on.
     async fn step(&mut self, first: bool) -> Result<(), String> {
         self.catch_up().await?;
         if first {
@@ -354,16 +405,35 @@ impl Worker {
                 self.resync.insert(plant);
             }
         }
-        let pending = self.index.pending.clone();
+        let pending: Vec<PendingRun> = self
+            .index
+            .pending
+            .iter()
+            .filter(|r| !self.ended.contains(&r.id))
+            .cloned()
+            .collect();
         for run in pending {
-            self.full_run(&run).await?;
+            if let Err(error) = self.full_run(&run).await {
+                let attempts = self.attempts.entry(run.id.clone()).or_default();
+                *attempts += 1;
+                tracing::error!(run = %run.id, %error, attempt = *attempts, "planning: an MRP run failed");
+                if *attempts >= RUN_ATTEMPTS {
+                    let outcome = RunCommand::Fail(format!("after {attempts} attempts: {error}"));
+                    if record_outcome(&self.context.store, &run.id, outcome)
+                        .await
+                        .is_ok()
+                    {
+                        self.ended.insert(run.id.clone());
+                    }
+                }
+            }
         }
         let mut changed = self.index.take_changed();
         for plant in std::mem::take(&mut self.resync) {
             changed.remove(&plant);
             if let Err(error) = self.resync_plant(&plant).await {
+                tracing::error!(company = %plant.0, plant = %plant.1, %error, "planning: planning a plant again failed");
                 self.resync.insert(plant);
-                return Err(error);
             }
         }
         for (plant, materials) in changed {
@@ -371,11 +441,25 @@ impl Worker {
                 continue;
             }
             if let Err(error) = self.net_change(&plant, &materials).await {
+                tracing::error!(company = %plant.0, plant = %plant.1, %error, "planning: net change failed; the plant is planned in full next");
                 self.resync.insert(plant);
-                return Err(error);
             }
         }
         Ok(())
+    }
+
+    /// A planner over `horizon` with every material of `plant`, planned.
+    fn plan_plant(
+        &self,
+        plant: &PlantKey,
+        horizon: Horizon,
+    ) -> Result<(Planner, BTreeSet<String>), String> {
+        let mut planner = Planner::new(horizon);
+        for material in self.index.plant_materials(plant) {
+            planner.set(&material, self.index.inputs(plant, &material));
+        }
+        let planned = guarded(|| planner.plan_all())?;
+        Ok((planner, planned))
     }
 
     /// Plans every material of `plant` over the active horizon, and writes them.
@@ -383,13 +467,8 @@ impl Worker {
         let Some(active) = self.active.get(plant) else {
             return Ok(());
         };
-        let horizon = active.planner.horizon();
-        let run = active.run.clone();
-        let mut planner = Planner::new(horizon);
-        for material in self.index.plant_materials(plant) {
-            planner.set(&material, self.index.inputs(plant, &material));
-        }
-        let planned = planner.plan_all().map_err(|cycle| cycle.to_string())?;
+        let (horizon, run) = (active.planner.horizon(), active.run.clone());
+        let (planner, planned) = self.plan_plant(plant, horizon)?;
         write(
             self.context.lake.as_ref(),
             plant,
@@ -416,7 +495,8 @@ impl Worker {
                 .planner
                 .set(material, self.index.inputs(plant, material));
         }
-        let planned = active.planner.replan().map_err(|cycle| cycle.to_string())?;
+        let planner = &mut active.planner;
+        let planned = guarded(|| planner.replan())?;
         if planned.is_empty() {
             return Ok(());
         }
@@ -432,16 +512,13 @@ impl Worker {
         Ok(())
     }
 
-    /// Carries out a requested run: plans, writes, records how it ended.
+    /// Carries out a requested run: plans, writes, records how it ended. A cycle ends it as
+    /// failed at once; anything else is an error the caller tries again.
     async fn full_run(&mut self, run: &PendingRun) -> Result<(), String> {
         let started = Instant::now();
-        let mut planner = Planner::new(run.horizon);
-        for material in self.index.plant_materials(&run.plant) {
-            planner.set(&material, self.index.inputs(&run.plant, &material));
-        }
-        let outcome = match planner.plan_all() {
-            Err(cycle) => RunCommand::Fail(cycle.to_string()),
-            Ok(planned) => {
+        let outcome = match self.plan_plant(&run.plant, run.horizon) {
+            Err(reason) => RunCommand::Fail(reason),
+            Ok((planner, planned)) => {
                 let planning_ms = elapsed_ms(started);
                 let writing = Instant::now();
                 let sequence = write(
@@ -476,7 +553,9 @@ impl Worker {
                     }
                     completion.exceptions += plan.exceptions.len() as u64;
                 }
-                self.index.take_changed().remove(&run.plant);
+                // What changed in this plant is in the plan just written.
+                self.index.changed.remove(&run.plant);
+                self.resync.remove(&run.plant);
                 self.active.insert(
                     run.plant.clone(),
                     Active {
@@ -488,8 +567,8 @@ impl Worker {
             }
         };
         record_outcome(&self.context.store, &run.id, outcome).await?;
-        // The run's own event comes back through the feed and moves it out of `pending`.
-        self.catch_up().await
+        self.ended.insert(run.id.clone());
+        Ok(())
     }
 }
 
@@ -530,6 +609,7 @@ async fn write(
     let sequence = last.unwrap_or(0) + 1;
     let horizon = planner.horizon();
     let planned_at = Utc::now();
+    let version = uuid::Uuid::now_v7().to_string();
     let mut headers = Vec::new();
     let mut records = Vec::new();
     let mut orders = Vec::new();
@@ -544,6 +624,7 @@ async fn write(
                 Cell::owned(plant_code.clone()),
                 Cell::owned(material.clone()),
                 Cell::Int64(sequence),
+                Cell::owned(version.clone()),
             ]
         };
         let mut header = key();
@@ -580,7 +661,7 @@ async fn write(
         for (number, proposal) in plan.proposals.iter().enumerate() {
             let mut row = key();
             row.extend([
-                Cell::owned(planned_order_id(plant_code, material, sequence, number + 1)),
+                Cell::owned(planned_order_id(plant, material, sequence, number + 1)),
                 Cell::text(proposal.proposal_type.as_str()).into_owned(),
                 Cell::Decimal(proposal.quantity),
                 Cell::Date(proposal.receipt_date),
@@ -625,9 +706,10 @@ async fn write(
     Ok(sequence)
 }
 
-/// `plant-material-sequence-n`: a proposal of one plan version.
-pub fn planned_order_id(plant: &str, material: &str, sequence: i64, number: usize) -> String {
-    format!("{plant}-{material}-{sequence}-{number}")
+/// `company-plant-material-sequence-n`: a proposal of one plan version.
+pub fn planned_order_id(plant: &PlantKey, material: &str, sequence: i64, number: usize) -> String {
+    let (company, plant) = plant;
+    format!("{company}-{plant}-{material}-{sequence}-{number}")
 }
 
 // ----- what the API checks a run against ------------------------------------------------------

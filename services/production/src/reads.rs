@@ -71,9 +71,17 @@ async fn mrp_record(
     if records.rows.is_empty() {
         return Err(not_planned());
     }
-    let orders = lake.rows(ORDERS_SQL, parameters()).await?;
-    let exceptions = lake.rows(EXCEPTIONS_SQL, parameters()).await?;
     let first = &objects(&records)[0];
+    // The orders and exceptions of the same plan version as the record.
+    let version = || {
+        let mut all = parameters();
+        all.push(Cell::owned(
+            first["version"].as_str().unwrap_or_default().to_owned(),
+        ));
+        all
+    };
+    let orders = lake.rows(ORDERS_SQL, version()).await?;
+    let exceptions = lake.rows(EXCEPTIONS_SQL, version()).await?;
     Ok(Json(json!({
         "company": company,
         "plant": plant_code,
@@ -85,6 +93,7 @@ async fn mrp_record(
             if let Value::Object(map) = &mut b {
                 map.remove("low_level_code");
                 map.remove("sequence");
+                map.remove("version");
                 map.remove("run");
             }
             b

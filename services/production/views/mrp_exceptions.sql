@@ -5,4 +5,4 @@ SELECT e.company, e.plant, e.material, e.kind, e.source, e.date, e.suggested_dat
        e.message, e.sequence
 FROM mrp_exception_versions e
 JOIN mrp_plans p ON p.company = e.company AND p.plant = e.plant AND p.material = e.material
-                AND p.sequence = e.sequence
+                AND p.version = e.version

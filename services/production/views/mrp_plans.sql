@@ -1,7 +1,7 @@
 -- Each material's newest plan version per company and plant: the run or net change that
 -- planned it, when, over which horizon, at which low-level code.
 CREATE VIEW mrp_plans AS
-SELECT company, plant, material, sequence, run, planned_at, feed_position, low_level_code,
+SELECT company, plant, material, sequence, version, run, planned_at, feed_position, low_level_code,
        procurement, horizon_start, bucket_size, buckets
 FROM (
     SELECT *, row_number() OVER (PARTITION BY company, plant, material

@@ -5,4 +5,4 @@ SELECT o.company, o.plant, o.material, o.planned_order, o.proposal_type, o.quant
        o.receipt_date, o.release_date, o.sequence, o.run
 FROM planned_order_versions o
 JOIN mrp_plans p ON p.company = o.company AND p.plant = o.plant AND p.material = o.material
-                AND p.sequence = o.sequence
+                AND p.version = o.version

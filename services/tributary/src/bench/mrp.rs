@@ -60,9 +60,10 @@ pub async fn run(args: MrpBenchArgs) -> anyhow::Result<()> {
         args.levels >= 2 && args.materials >= 2 * args.levels,
         "--levels must be at least 2, with at least two materials per level"
     );
+    // The generated lead times reach three weeks: the horizon must be longer.
     anyhow::ensure!(
-        (1..=104).contains(&args.buckets),
-        "--buckets: 1 to 104 weeks"
+        (4..=104).contains(&args.buckets),
+        "--buckets: 4 to 104 weeks"
     );
     with_database(&args.postgres_url, |url, backend| {
         measure(&args, url, backend)
@@ -298,7 +299,7 @@ async fn measure(
     let table = tributary_production::lake::PLAN_VERSIONS;
     let mut rng = Rng(0x1234_5678_9ABC_DEF1);
     let mut latencies = Vec::with_capacity(args.changes);
-    for _ in 0..args.changes {
+    for change in 0..args.changes {
         let (end_item, source) = &lines[rng.below(lines.len() as u64) as usize];
         let (order, line) = source.split_once('/').context("order/line")?;
         let id = tributary_sales::demand::demand_id(COMPANY, &material(*end_item), PLANT);
@@ -311,7 +312,8 @@ async fn measure(
             "DemandChanged",
             json!({"order": order, "line": line.parse::<u32>()?,
                    "schedule": [{"date": horizon_start()? + chrono::Days::new(rng.below(7 * u64::from(args.buckets))),
-                                 "quantity": (1 + rng.below(40)).to_string()}]}),
+                                 // Never a quantity a line had: each change changes something.
+                                 "quantity": (100 + change).to_string()}]}),
         )?;
         let planned = running.lake.txn_version(table, &app_id).await?;
         let mut change = write("sales.material_demand", id, &[changed]);

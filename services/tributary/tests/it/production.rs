@@ -181,6 +181,21 @@ async fn master_data_is_set_over_rest_and_bad_input_is_refused_naming_field_and_
         "unit_not_base",
     )
     .await;
+    refused(
+        &app,
+        Method::PUT,
+        &format!("{base}/CHAIR/bom"),
+        bom(json!([{"material": "LEG", "quantity": "2000000"}])),
+        422,
+        "components[0].quantity",
+        "quantity_range",
+    )
+    .await;
+    // Removing a bill that does not exist stores nothing and answers the empty bill.
+    let before = app.event_count().await;
+    let none = put_ok(&app, &format!("{base}/LEG/bom"), bom(json!([]))).await;
+    assert_eq!(none["components"], json!([]), "{none}");
+    assert_eq!(app.event_count().await, before);
     let chair = put_ok(
         &app,
         &format!("{base}/CHAIR/bom"),
