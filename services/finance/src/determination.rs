@@ -61,10 +61,16 @@ pub enum AccountKey {
     TaxPayable,
     /// Cash discounts customers took.
     SalesDiscount,
+    /// Production orders' costs until their output is received or their variance settled.
+    WorkInProcess,
+    /// What settling a production order leaves: actual less what its receipts took.
+    ProductionVariance,
+    /// Work centres' activity charged to production orders, credited to their cost centres.
+    ActivityAllocation,
 }
 
 impl AccountKey {
-    pub const ALL: [AccountKey; 15] = [
+    pub const ALL: [AccountKey; 18] = [
         AccountKey::Inventory,
         AccountKey::GrIrClearing,
         AccountKey::PriceDifference,
@@ -80,6 +86,9 @@ impl AccountKey {
         AccountKey::SalesReturns,
         AccountKey::TaxPayable,
         AccountKey::SalesDiscount,
+        AccountKey::WorkInProcess,
+        AccountKey::ProductionVariance,
+        AccountKey::ActivityAllocation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +108,9 @@ impl AccountKey {
             AccountKey::SalesReturns => "sales_returns",
             AccountKey::TaxPayable => "tax_payable",
             AccountKey::SalesDiscount => "sales_discount",
+            AccountKey::WorkInProcess => "work_in_process",
+            AccountKey::ProductionVariance => "production_variance",
+            AccountKey::ActivityAllocation => "activity_allocation",
         }
     }
 

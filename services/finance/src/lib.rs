@@ -46,6 +46,7 @@ pub fn module() -> Module {
     module.reactors = vec![
         std::sync::Arc::new(reactors::MaterialsPostings),
         std::sync::Arc::new(reactors::SalesPostings),
+        std::sync::Arc::new(reactors::ProductionPostings),
     ];
     module.relations = lake::relations();
     module.tables = lake::tables();

@@ -11,6 +11,8 @@
 //!  return to vendor   Dr GR/IR (order value)    Cr inventory (valuation)  ± price difference
 //!  count difference   Dr inventory              Cr inventory difference   (surplus; reversed
 //!                                                                          for a shortage)
+//!  production issue   Dr work in process        Cr inventory              (value)
+//!  production receipt Dr inventory              Cr work in process        (standard or actual)
 //!  transfer           nothing: quantity moves, value does not
 //! ```
 //! `finance.sales-postings` posts sales' invoices, credit memos and customer payments
@@ -33,6 +35,7 @@ use tributary_kernel::reactor::{Cause, Reaction, Reactor, ReactorError};
 use tributary_materials::events::{
     Movement, MovementKind, StockEvent, VendorInvoiceEvent, VendorPaymentEvent,
 };
+use tributary_production::order::OrderEvent;
 use tributary_sales::billing::{BillingEvent, BillingKind, PaymentEvent};
 
 /// Posts a journal entry as the reaction to `cause`: stored once, or into suspense with the
@@ -127,6 +130,11 @@ fn movement_amounts(movement: &Movement, amounts: &mut Vec<(Target, Decimal, Opt
             add(AccountKey::Inventory, value, None);
             add(AccountKey::CostOfGoodsSold, -value, None);
         }
+        // Components into a production order's WIP; its output out of it.
+        MovementKind::ProductionIssue { .. } | MovementKind::ProductionReceipt { .. } => {
+            add(AccountKey::Inventory, value, None);
+            add(AccountKey::WorkInProcess, -value, None);
+        }
         MovementKind::ReturnToVendor { order_value, .. } => {
             let order_value = order_value.unwrap_or(-value);
             add(AccountKey::Inventory, value, None);
@@ -168,6 +176,10 @@ fn describe(movement: &Movement, material: &str, plant: &str) -> String {
             ..
         } => format!("Return to vendor, PO {purchase_order}/{line}"),
         MovementKind::CountDifference { .. } => "Physical inventory difference".to_owned(),
+        MovementKind::ProductionIssue { order } => format!("Issue to production order {order}"),
+        MovementKind::ProductionReceipt { order } => {
+            format!("Receipt from production order {order}")
+        }
         MovementKind::TransferOut { .. } | MovementKind::TransferIn { .. } => "Transfer".to_owned(),
         MovementKind::Revaluation { invoice, .. } => format!("Revaluation by invoice {invoice}"),
     };
@@ -655,6 +667,103 @@ impl Reactor for SalesPostings {
         match posting {
             Ok(Some(posting)) => post_determined(platform, cause, posting).await,
             Ok(None) => Ok(Reaction::Ignored),
+            Err(error) => Ok(unreadable(&error)),
+        }
+    }
+}
+
+/// Production orders' own postings (`finance.production-postings`); their component issues and
+/// goods receipts are materials' movements, posted above:
+///
+/// ```text
+///  confirmation   Dr work in process             Cr activity allocation (the work centre's
+///                                                   cost centre)               (hours × rate)
+///  settlement     Dr production variance         Cr work in process           (what is left
+///                                                   after the receipts; reversed when negative)
+/// ```
+pub struct ProductionPostings;
+
+fn production_posting(event: &OrderEvent, id: &str) -> Option<Posting> {
+    let (company, number) = id.split_once('/')?;
+    let company = CompanyCode::parse(company).ok()?;
+    let (posting_date, currency, text, amounts) = match event {
+        OrderEvent::OperationConfirmed {
+            confirmed,
+            cost_center,
+            activity_value,
+            currency,
+            work_center,
+            ..
+        } => (
+            confirmed.posting_date,
+            currency,
+            format!(
+                "Production order {number}: operation {} at {work_center}",
+                confirmed.operation
+            ),
+            vec![
+                (
+                    Target::Key(AccountKey::WorkInProcess),
+                    *activity_value,
+                    None,
+                ),
+                (
+                    Target::Key(AccountKey::ActivityAllocation),
+                    -*activity_value,
+                    Some(cost_center.clone()),
+                ),
+            ],
+        ),
+        OrderEvent::OrderSettled {
+            posting_date,
+            variance,
+            currency,
+            ..
+        } => (
+            *posting_date,
+            currency,
+            format!("Production order {number}: variance settled"),
+            vec![
+                (Target::Key(AccountKey::ProductionVariance), *variance, None),
+                (Target::Key(AccountKey::WorkInProcess), -*variance, None),
+            ],
+        ),
+        _ => return None,
+    };
+    Some(Posting {
+        company,
+        posting_date,
+        document_date: posting_date,
+        currency: currency.clone(),
+        reference: format!("PP {number}"),
+        text,
+        parts: vec![Part {
+            valuation_class: String::new(),
+            amounts,
+        }],
+    })
+}
+
+#[async_trait::async_trait]
+impl Reactor for ProductionPostings {
+    fn name(&self) -> &'static str {
+        "finance.production-postings"
+    }
+
+    fn follows(&self) -> &'static [&'static str] {
+        &["production.order"]
+    }
+
+    async fn react(
+        &self,
+        platform: &Platform,
+        cause: &Cause<'_>,
+    ) -> Result<Reaction, ReactorError> {
+        match decode::<OrderEvent>(cause.event) {
+            Ok(event) => match production_posting(&event, &cause.event.aggregate_id) {
+                Some(posting) => post_determined(platform, cause, posting).await,
+                None => Ok(Reaction::Ignored),
+            },
             Err(error) => Ok(unreadable(&error)),
         }
     }

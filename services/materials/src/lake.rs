@@ -59,6 +59,9 @@ impl MovementRow {
             MovementKind::Issue { cost_center } => Some(cost_center),
             MovementKind::DeliveryIssue { delivery, .. } => Some(delivery),
             MovementKind::CustomerReturn { credit_memo, .. } => Some(credit_memo),
+            MovementKind::ProductionIssue { order } | MovementKind::ProductionReceipt { order } => {
+                Some(order)
+            }
             MovementKind::Scrap { reason } => Some(reason),
             MovementKind::TransferOut { to_location } => Some(to_location.as_str()),
             MovementKind::TransferIn { from_location } => Some(from_location.as_str()),

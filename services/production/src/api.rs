@@ -100,6 +100,7 @@ pub fn router() -> Routes {
         .post("/api/v1/mrp-runs", Permission(&MRP_RUN), start_run)
         .accepts::<RunBody>()
         .get("/api/v1/mrp-runs/{run}", Permission(&MRP_READ), get_run)
+        .merge(crate::orders_api::router())
 }
 
 tributary_kernel::of_company! {
@@ -112,7 +113,10 @@ tributary_kernel::of_company! {
 }
 
 /// The plant and material a path names: 404 when they cannot be codes.
-fn path_keys(plant: &str, material: &str) -> Result<(PlantCode, MaterialNumber), ApiError> {
+pub(crate) fn path_keys(
+    plant: &str,
+    material: &str,
+) -> Result<(PlantCode, MaterialNumber), ApiError> {
     let plant_code = PlantCode::parse(plant)
         .map_err(|_| ApiError::not_found(format!("plant {plant} does not exist")))?;
     let number = MaterialNumber::parse(material)
@@ -121,7 +125,11 @@ fn path_keys(plant: &str, material: &str) -> Result<(PlantCode, MaterialNumber),
 }
 
 /// A quantity that may be left out (zero) but not negative; at most four decimals.
-fn zero_or_more(checks: &mut Checks, field: &str, value: Option<&Value>) -> Option<Decimal> {
+pub(crate) fn zero_or_more(
+    checks: &mut Checks,
+    field: &str,
+    value: Option<&Value>,
+) -> Option<Decimal> {
     match value {
         None | Some(Value::Null) => Some(Decimal::ZERO),
         given => checks.amount_or_zero(field, given),
@@ -140,7 +148,7 @@ fn optional_date(
 }
 
 /// The company a command names, checked; 403 first when the caller may not act there.
-fn command_company(
+pub(crate) fn command_company(
     platform: &Platform,
     checks: &mut Checks,
     request: &CommandRequest,
@@ -361,6 +369,10 @@ struct ComponentBody {
     valid_from: Option<String>,
     #[serde(default)]
     valid_to: Option<String>,
+    /// Issued to production orders by the confirmation of their last operation (false: by
+    /// hand, `POST /production-orders/{number}/component-issues`).
+    #[serde(default)]
+    backflush: bool,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -417,6 +429,7 @@ async fn set_bom(
                 scrap_percent,
                 valid_from,
                 valid_to,
+                backflush: c.backflush,
             });
             units.push(c.unit.clone());
         }
@@ -446,6 +459,7 @@ fn bom_json(bom: &Bom) -> Value {
             "scrap_percent": c.scrap_percent,
             "valid_from": c.valid_from,
             "valid_to": c.valid_to,
+            "backflush": c.backflush,
         })).collect::<Vec<_>>(),
     })
 }
@@ -760,7 +774,7 @@ async fn set_requirements(
         .await
 }
 
-fn requirements_json(of: &commands::RequirementsOf) -> Value {
+pub(crate) fn requirements_json(of: &commands::RequirementsOf) -> Value {
     json!({
         "company": of.company,
         "plant": of.plant,

@@ -3,8 +3,21 @@
 //! `*_versions` tables keeps every version, and the views (`mrp_plans`, `mrp_records`,
 //! `planned_orders`, `mrp_exceptions`) show each material's newest. A version's header
 //! (`mrp_plan_versions`) is committed last, so a version a crash cut short is never shown.
+//!
+//! Production orders stream in from their events: `production_order_headers` (as created,
+//! with the cost estimate), `production_order_events` (status changes, component issues,
+//! confirmations, goods receipts and settlement, each with what it did to work in process) and
+//! `production_confirmations`; the view `production_orders` sums them per order.
 
-use tributary_kernel::lake::{ColumnSpec, ColumnType, LakeTable, ViewSql};
+use crate::order::{OrderEvent, ProductionOrderRecord};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use tributary_kernel::event::decode;
+use tributary_kernel::lake::{
+    Cell, Column, ColumnSpec, ColumnType, EventRelation, LakeTable, PipelineSql, Relation, ViewSql,
+};
+use tributary_kernel::{Aggregate, EventEnvelope, EventError};
 
 pub const PLAN_VERSIONS: &str = "mrp_plan_versions";
 pub const RECORD_VERSIONS: &str = "mrp_record_versions";
@@ -28,6 +41,287 @@ fn with_key(columns: Vec<ColumnSpec>) -> Vec<ColumnSpec> {
     let mut all = key_columns();
     all.extend(columns);
     all
+}
+
+/// `company/number` of an order's stream id.
+fn split_id(event: &EventEnvelope) -> (&str, &str) {
+    event.aggregate_id.split_once('/').unwrap_or(("", ""))
+}
+
+/// `company` and `production_order` (from the stream id), then `rest`.
+fn with_order<R>(rest: Vec<Column<R>>) -> Vec<Column<R>> {
+    let mut columns = vec![
+        Column::new("company", ColumnType::Text, false, |_, e| {
+            Cell::text(split_id(e).0)
+        }),
+        Column::new("production_order", ColumnType::Text, false, |_, e| {
+            Cell::text(split_id(e).1)
+        }),
+    ];
+    columns.extend(rest);
+    columns
+}
+
+fn headers(event: &EventEnvelope) -> Result<Vec<crate::order::NewOrder>, EventError> {
+    Ok(match decode::<OrderEvent>(event)? {
+        OrderEvent::OrderCreated(new) => vec![*new],
+        _ => vec![],
+    })
+}
+
+pub fn headers_relation() -> EventRelation<crate::order::NewOrder> {
+    use ColumnType::*;
+    let columns: Vec<Column<crate::order::NewOrder>> = with_order(vec![
+        Column::new("plant", Text, false, |r, _| Cell::text(r.plant.as_str())),
+        Column::new("material", Text, false, |r, _| {
+            Cell::text(r.material.as_str())
+        }),
+        Column::new("quantity", ColumnType::QUANTITY, false, |r, _| {
+            Cell::Decimal(r.quantity)
+        }),
+        Column::new("location", Text, false, |r, _| {
+            Cell::text(r.location.as_str())
+        }),
+        Column::new("start_date", Date, false, |r, _| Cell::Date(r.start_date)),
+        Column::new("finish_date", Date, false, |r, _| Cell::Date(r.finish_date)),
+        Column::new("planned_order", Text, true, |r, _| {
+            Cell::optional_text(r.planned_order.as_deref())
+        }),
+        Column::new("receipt_valuation", Text, false, |r, _| {
+            Cell::text(r.receipt_valuation.as_str())
+        }),
+        Column::new("currency", Text, false, |r, _| {
+            Cell::text(r.currency.as_str())
+        }),
+        Column::new(
+            "standard_material_cost",
+            ColumnType::MONEY,
+            false,
+            |r, _| Cell::Decimal(r.standard.material_cost),
+        ),
+        Column::new(
+            "standard_activity_cost",
+            ColumnType::MONEY,
+            false,
+            |r, _| Cell::Decimal(r.standard.activity_cost),
+        ),
+        Column::new("standard_cost", ColumnType::MONEY, false, |r, _| {
+            Cell::Decimal(r.standard.total)
+        }),
+        Column::new("standard_unit_cost", ColumnType::MONEY, false, |r, _| {
+            Cell::Decimal(r.standard.unit_cost)
+        }),
+        Column::new("event_position", Int64, false, |_, e| {
+            Cell::Int64(e.position)
+        }),
+    ]);
+    EventRelation {
+        name: "production_order_created",
+        aggregate_type: <ProductionOrderRecord as Aggregate>::TYPE,
+        rows: headers,
+        columns,
+    }
+}
+
+/// What one order event did: its status after (status changes), the component, operation or
+/// quantity it concerns, and its amount on work in process (debit positive).
+pub struct OrderEventRow {
+    event: &'static str,
+    date: NaiveDate,
+    status: Option<&'static str>,
+    material: Option<String>,
+    operation: Option<u32>,
+    quantity: Decimal,
+    wip_amount: Decimal,
+}
+
+fn order_event_rows(event: &EventEnvelope) -> Result<Vec<OrderEventRow>, EventError> {
+    let row = |event, date, status| OrderEventRow {
+        event,
+        date,
+        status,
+        material: None,
+        operation: None,
+        quantity: Decimal::ZERO,
+        wip_amount: Decimal::ZERO,
+    };
+    Ok(match decode::<OrderEvent>(event)? {
+        OrderEvent::OrderCreated(new) => vec![OrderEventRow {
+            quantity: new.quantity,
+            material: Some(new.material.to_string()),
+            ..row("created", new.start_date, Some("created"))
+        }],
+        OrderEvent::OrderReleased { date, .. } => vec![row("released", date, Some("released"))],
+        OrderEvent::ComponentsIssued {
+            posting_date,
+            backflush,
+            lines,
+            ..
+        } => lines
+            .into_iter()
+            .map(|line| OrderEventRow {
+                material: Some(line.material.to_string()),
+                quantity: line.quantity,
+                wip_amount: line.value,
+                ..row(
+                    if backflush {
+                        "backflush"
+                    } else {
+                        "component_issue"
+                    },
+                    posting_date,
+                    None,
+                )
+            })
+            .collect(),
+        OrderEvent::OperationConfirmed {
+            confirmed,
+            activity_value,
+            ..
+        } => vec![OrderEventRow {
+            operation: Some(confirmed.operation),
+            quantity: confirmed.yield_quantity,
+            wip_amount: activity_value,
+            ..row("confirmation", confirmed.posting_date, None)
+        }],
+        OrderEvent::GoodsReceived {
+            posting_date,
+            quantity,
+            value,
+            ..
+        } => vec![OrderEventRow {
+            quantity,
+            wip_amount: -value,
+            ..row("goods_receipt", posting_date, None)
+        }],
+        OrderEvent::TechnicallyCompleted { date } => vec![row(
+            "technically_completed",
+            date,
+            Some("technically_complete"),
+        )],
+        OrderEvent::OrderSettled {
+            posting_date,
+            variance,
+            ..
+        } => vec![OrderEventRow {
+            wip_amount: -variance,
+            ..row("settled", posting_date, Some("closed"))
+        }],
+    })
+}
+
+pub fn order_events_relation() -> EventRelation<OrderEventRow> {
+    use ColumnType::*;
+    let columns: Vec<Column<OrderEventRow>> = with_order(vec![
+        Column::new("event", Text, false, |r, _| Cell::text(r.event)),
+        Column::new("date", Date, false, |r, _| Cell::Date(r.date)),
+        Column::new("status", Text, true, |r, _| Cell::optional_text(r.status)),
+        Column::new("material", Text, true, |r, _| {
+            Cell::optional_text(r.material.as_deref())
+        }),
+        Column::new("operation", Int32, true, |r, _| {
+            r.operation.map_or(Cell::Null, |o| {
+                Cell::Int32(i32::try_from(o).unwrap_or(i32::MAX))
+            })
+        }),
+        Column::new("quantity", ColumnType::QUANTITY, false, |r, _| {
+            Cell::Decimal(r.quantity)
+        }),
+        Column::new("wip_amount", ColumnType::MONEY, false, |r, _| {
+            Cell::Decimal(r.wip_amount)
+        }),
+        Column::new("event_position", Int64, false, |_, e| {
+            Cell::Int64(e.position)
+        }),
+    ]);
+    EventRelation {
+        name: "production_order_event_rows",
+        aggregate_type: <ProductionOrderRecord as Aggregate>::TYPE,
+        rows: order_event_rows,
+        columns,
+    }
+}
+
+type ConfirmationRow = (u32, crate::order::Confirmation, String, String, Decimal);
+
+fn confirmation_rows(event: &EventEnvelope) -> Result<Vec<ConfirmationRow>, EventError> {
+    Ok(match decode::<OrderEvent>(event)? {
+        OrderEvent::OperationConfirmed {
+            confirmation,
+            confirmed,
+            work_center,
+            cost_center,
+            activity_value,
+            ..
+        } => vec![(
+            confirmation,
+            confirmed,
+            work_center.to_string(),
+            cost_center,
+            activity_value,
+        )],
+        _ => vec![],
+    })
+}
+
+pub fn confirmations_relation() -> EventRelation<ConfirmationRow> {
+    use ColumnType::*;
+    let columns: Vec<Column<ConfirmationRow>> = with_order(vec![
+        Column::new("confirmation", Int32, false, |r, _| {
+            Cell::Int32(i32::try_from(r.0).unwrap_or(i32::MAX))
+        }),
+        Column::new("operation", Int32, false, |r, _| {
+            Cell::Int32(i32::try_from(r.1.operation).unwrap_or(i32::MAX))
+        }),
+        Column::new("work_center", Text, false, |r, _| Cell::text(&r.2)),
+        Column::new("cost_center", Text, false, |r, _| Cell::text(&r.3)),
+        Column::new("posting_date", Date, false, |r, _| {
+            Cell::Date(r.1.posting_date)
+        }),
+        Column::new("yield_quantity", ColumnType::QUANTITY, false, |r, _| {
+            Cell::Decimal(r.1.yield_quantity)
+        }),
+        Column::new("scrap_quantity", ColumnType::QUANTITY, false, |r, _| {
+            Cell::Decimal(r.1.scrap_quantity)
+        }),
+        Column::new("setup_hours", ColumnType::QUANTITY, false, |r, _| {
+            Cell::Decimal(r.1.setup_hours)
+        }),
+        Column::new("run_hours", ColumnType::QUANTITY, false, |r, _| {
+            Cell::Decimal(r.1.run_hours)
+        }),
+        Column::new("activity_value", ColumnType::MONEY, false, |r, _| {
+            Cell::Decimal(r.4)
+        }),
+        Column::new("final_confirmation", Boolean, false, |r, _| {
+            Cell::Boolean(r.1.final_confirmation)
+        }),
+        Column::new("event_position", Int64, false, |_, e| {
+            Cell::Int64(e.position)
+        }),
+    ]);
+    EventRelation {
+        name: "production_confirmation_rows",
+        aggregate_type: <ProductionOrderRecord as Aggregate>::TYPE,
+        rows: confirmation_rows,
+        columns,
+    }
+}
+
+pub fn relations() -> Vec<Arc<dyn Relation>> {
+    vec![
+        Arc::new(headers_relation()),
+        Arc::new(order_events_relation()),
+        Arc::new(confirmations_relation()),
+    ]
+}
+
+pub fn pipelines() -> Vec<PipelineSql> {
+    tributary_kernel::pipelines![
+        "production_order_headers",
+        "production_order_events",
+        "production_confirmations"
+    ]
 }
 
 pub fn tables() -> Vec<LakeTable> {
@@ -90,6 +384,21 @@ pub fn tables() -> Vec<LakeTable> {
             ]),
             partition_columns: &[],
         },
+        LakeTable::of_relation(
+            "production_order_headers",
+            "Production orders as created: material, quantity, dates, the planned order converted, the cost estimate",
+            &headers_relation(),
+        ),
+        LakeTable::of_relation(
+            "production_order_events",
+            "What each production order event did: status changes, component issues, confirmations, goods receipts, settlement, with its amount on work in process",
+            &order_events_relation(),
+        ),
+        LakeTable::of_relation(
+            "production_confirmations",
+            "Operation confirmations: yield, scrap, actual hours and activity value per work centre",
+            &confirmations_relation(),
+        ),
     ]
 }
 
@@ -98,6 +407,7 @@ pub fn views() -> Vec<ViewSql> {
         "mrp_plans",
         "mrp_records",
         "planned_orders",
-        "mrp_exceptions"
+        "mrp_exceptions",
+        "production_orders"
     ]
 }

@@ -10,9 +10,14 @@
 
 pub mod api;
 pub mod commands;
+pub mod forecast;
+pub mod forecasting;
 pub mod lake;
 pub mod master;
 pub mod mrp;
+pub mod order;
+pub mod orders;
+pub mod orders_api;
 pub mod permissions;
 pub mod planning;
 pub mod reads;
@@ -41,7 +46,11 @@ pub fn module() -> Module {
         EventSet::of::<master::RoutingRecord>(),
         EventSet::of::<master::PlannedRequirements>(),
         EventSet::of::<run::MrpRun>(),
+        EventSet::of::<order::ProductionOrderRecord>(),
+        EventSet::of::<orders::PlannedOrderConversion>(),
     ];
+    module.relations = lake::relations();
+    module.pipelines = lake::pipelines();
     module.tables = lake::tables();
     module.views = lake::views();
     module.workers = vec![planning::worker];

@@ -116,6 +116,10 @@ pub struct Component {
     pub scrap_percent: Decimal,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
+    /// Issued to production orders by the confirmation of their last operation (backflush),
+    /// not by hand. Planning ignores it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backflush: bool,
 }
 
 impl Component {

@@ -51,6 +51,7 @@ fn component(material: &str, quantity: Decimal) -> Component {
         scrap_percent: Decimal::ZERO,
         valid_from: None,
         valid_to: None,
+        backflush: false,
     }
 }
 

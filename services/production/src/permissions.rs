@@ -41,6 +41,27 @@ pub static MRP_READ: Permission = Permission {
     roles: READERS,
 };
 
+pub static ORDER_READ: Permission = Permission {
+    name: "production.order.read",
+    description: "Read production orders: components, operations, costs",
+    roles: READERS,
+};
+pub static ORDER_WRITE: Permission = Permission {
+    name: "production.order.write",
+    description: "Create production orders (also from planned orders), release and complete them",
+    roles: &[PRODUCTION_PLANNER],
+};
+pub static ORDER_CONFIRM: Permission = Permission {
+    name: "production.order.confirm",
+    description: "Issue components to production orders, confirm operations, receive their output",
+    roles: &[PRODUCTION_PLANNER, WAREHOUSE_CLERK],
+};
+pub static ORDER_SETTLE: Permission = Permission {
+    name: "production.order.settle",
+    description: "Settle technically complete production orders (variance to the ledger)",
+    roles: &[PRODUCTION_PLANNER, FINANCE_MANAGER],
+};
+
 pub fn all() -> Vec<&'static Permission> {
     vec![
         &MASTER_DATA_READ,
@@ -48,5 +69,9 @@ pub fn all() -> Vec<&'static Permission> {
         &REQUIREMENTS_WRITE,
         &MRP_RUN,
         &MRP_READ,
+        &ORDER_READ,
+        &ORDER_WRITE,
+        &ORDER_CONFIRM,
+        &ORDER_SETTLE,
     ]
 }

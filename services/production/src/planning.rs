@@ -23,6 +23,7 @@ use crate::master::{
 use crate::mrp::{
     Component, Cycle, Horizon, MaterialInputs, Planner, PlanningData, Receipt, Requirement,
 };
+use crate::order::{OrderEvent, ProductionOrder, ProductionOrderRecord};
 use crate::run::{Completion, MrpRun, RunCommand, RunEvent};
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -53,6 +54,7 @@ pub fn types() -> Vec<&'static str> {
         <BillOfMaterial as Aggregate>::TYPE,
         <PlannedRequirements as Aggregate>::TYPE,
         <MrpRun as Aggregate>::TYPE,
+        <ProductionOrderRecord as Aggregate>::TYPE,
     ]);
     types
 }
@@ -73,6 +75,10 @@ pub struct PlanningIndex {
     planning: HashMap<PlantKey, BTreeMap<String, PlanningData>>,
     boms: HashMap<PlantKey, BTreeMap<String, Vec<Component>>>,
     requirements: HashMap<PlantKey, BTreeMap<String, BTreeMap<NaiveDate, Decimal>>>,
+    /// Production orders by stream id.
+    orders: HashMap<String, Option<ProductionOrder>>,
+    /// The production orders each material is the output or a component of.
+    orders_of: HashMap<(PlantKey, String), BTreeSet<String>>,
     /// Every material each plant has anything of.
     materials: HashMap<PlantKey, BTreeSet<String>>,
     /// Materials changed since [`PlanningIndex::take_changed`].
@@ -157,6 +163,42 @@ impl PlanningIndex {
             }
         } else if kind == <MrpRun as Aggregate>::TYPE {
             self.apply_run(event);
+        } else if kind == <ProductionOrderRecord as Aggregate>::TYPE {
+            self.apply_order(event);
+        }
+    }
+
+    /// A production order's output and components: scheduled receipt and dependent demand
+    /// while it is open.
+    fn apply_order(&mut self, event: &EventEnvelope) {
+        let decoded = match decode::<OrderEvent>(event) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                tracing::error!(id = %event.id, %error, "an undecodable production order event is left out");
+                return;
+            }
+        };
+        let state = self.orders.entry(event.aggregate_id.clone()).or_default();
+        <ProductionOrderRecord as Aggregate>::apply(state, &decoded);
+        let Some(order) = state.clone() else {
+            return;
+        };
+        let plant = (
+            order.order.company.to_string(),
+            order.order.plant.to_string(),
+        );
+        let materials = std::iter::once(order.order.material.to_string()).chain(
+            order
+                .components
+                .iter()
+                .map(|c| c.planned.material.to_string()),
+        );
+        for material in materials.collect::<Vec<_>>() {
+            self.orders_of
+                .entry((plant.clone(), material.clone()))
+                .or_default()
+                .insert(event.aggregate_id.clone());
+            self.touch(plant.clone(), material);
         }
     }
 
@@ -220,8 +262,7 @@ impl PlanningIndex {
                 source: format!("PIR {date}"),
             }));
         }
-        requirements.sort_by(|a, b| (a.date, &a.source).cmp(&(b.date, &b.source)));
-        let receipts = self
+        let mut receipts: Vec<Receipt> = self
             .supply
             .open_receipts(&supply_key)
             .into_iter()
@@ -232,6 +273,38 @@ impl PlanningIndex {
                 source: format!("{order}/{line}"),
             })
             .collect();
+        // Open production orders: their output a scheduled receipt on the finish date, what
+        // their components still need a requirement on the start date.
+        let orders = self
+            .orders_of
+            .get(&(plant.clone(), material.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.orders.get(id).and_then(Option::as_ref))
+            .filter(|order| order.status.open());
+        for order in orders {
+            let number = order.order.number.to_string();
+            if order.order.material.as_str() == material && !order.open_quantity().is_zero() {
+                receipts.push(Receipt {
+                    date: order.order.finish_date,
+                    quantity: order.open_quantity(),
+                    kind: "production_order".into(),
+                    source: number.clone(),
+                });
+            }
+            for component in &order.components {
+                if component.planned.material.as_str() == material && !component.open().is_zero() {
+                    requirements.push(Requirement {
+                        date: order.order.start_date,
+                        quantity: component.open(),
+                        kind: "production_order".into(),
+                        source: number.clone(),
+                    });
+                }
+            }
+        }
+        requirements.sort_by(|a, b| (a.date, &a.source).cmp(&(b.date, &b.source)));
+        receipts.sort_by(|a, b| (a.date, &a.source).cmp(&(b.date, &b.source)));
         MaterialInputs {
             planning: self
                 .planning
@@ -280,6 +353,9 @@ struct Worker {
     ended: HashSet<String>,
     /// Failed attempts per run.
     attempts: HashMap<String, u32>,
+    /// The plan sequence this worker last wrote per plant (read from the lake when unknown;
+    /// forgotten when a write fails, as another writer may have moved it).
+    sequences: HashMap<PlantKey, i64>,
 }
 
 /// The module's [`tributary_kernel::module::Worker`].
@@ -300,6 +376,7 @@ async fn run(context: WorkerContext) {
         resync: HashSet::new(),
         ended: HashSet::new(),
         attempts: HashMap::new(),
+        sequences: HashMap::new(),
     };
     // Until the first run is requested there is nothing to plan: the worker does not read the
     // feed (every pipelines process would otherwise replay the whole store on each start).
@@ -471,6 +548,7 @@ impl Worker {
         let (planner, planned) = self.plan_plant(plant, horizon)?;
         write(
             self.context.lake.as_ref(),
+            &mut self.sequences,
             plant,
             &planner,
             &planned,
@@ -502,6 +580,7 @@ impl Worker {
         }
         write(
             self.context.lake.as_ref(),
+            &mut self.sequences,
             plant,
             &active.planner,
             &planned,
@@ -523,6 +602,7 @@ impl Worker {
                 let writing = Instant::now();
                 let sequence = write(
                     self.context.lake.as_ref(),
+                    &mut self.sequences,
                     &run.plant,
                     &planner,
                     &planned,
@@ -597,6 +677,24 @@ async fn record_outcome(store: &EventStore, id: &str, outcome: RunCommand) -> Re
 /// Writes the plans of `materials` as the plant's next plan version; answers its sequence.
 async fn write(
     lake: &dyn LakeWriter,
+    sequences: &mut HashMap<PlantKey, i64>,
+    plant: &PlantKey,
+    planner: &Planner,
+    materials: &BTreeSet<String>,
+    run: &str,
+    feed_position: i64,
+) -> Result<i64, String> {
+    let known = sequences.remove(plant);
+    let sequence =
+        write_version(lake, known, plant, planner, materials, run, feed_position).await?;
+    sequences.insert(plant.clone(), sequence);
+    Ok(sequence)
+}
+
+/// [`write`] after the plant's sequence `known` (read from the lake when `None`).
+async fn write_version(
+    lake: &dyn LakeWriter,
+    known: Option<i64>,
     plant: &PlantKey,
     planner: &Planner,
     materials: &BTreeSet<String>,
@@ -605,7 +703,10 @@ async fn write(
 ) -> Result<i64, String> {
     let (company, plant_code) = plant;
     let app_id = format!("mrp/{company}/{plant_code}");
-    let last = lake.progress(PLAN_VERSIONS, &app_id).await?;
+    let last = match known {
+        Some(sequence) => Some(sequence),
+        None => lake.progress(PLAN_VERSIONS, &app_id).await?,
+    };
     let sequence = last.unwrap_or(0) + 1;
     let horizon = planner.horizon();
     let planned_at = Utc::now();
@@ -683,15 +784,19 @@ async fn write(
             exceptions.push(row);
         }
     }
-    for (table, rows) in [
-        (RECORD_VERSIONS, records),
-        (PLANNED_ORDER_VERSIONS, orders),
-        (EXCEPTION_VERSIONS, exceptions),
-    ] {
-        if !rows.is_empty() {
-            lake.append_rows(table, rows, None).await?;
+    // The rows of the three tables in parallel (separate Delta tables, separate commits).
+    let append = |table: &'static str, rows: Vec<Vec<Cell<'static>>>| async move {
+        if rows.is_empty() {
+            Ok(())
+        } else {
+            lake.append_rows(table, rows, None).await
         }
-    }
+    };
+    tokio::try_join!(
+        append(RECORD_VERSIONS, records),
+        append(PLANNED_ORDER_VERSIONS, orders),
+        append(EXCEPTION_VERSIONS, exceptions),
+    )?;
     // The headers last, with the plant's progress: only now is the version shown.
     lake.append_rows(
         PLAN_VERSIONS,

@@ -47,6 +47,15 @@ pub enum MovementKind {
         order: String,
         customer: String,
     },
+    /// Components issued to a production order (production appends it with the order's issue).
+    ProductionIssue {
+        order: String,
+    },
+    /// A production order's output taken into stock, at the value the order gives it (its
+    /// standard cost, or its actual cost).
+    ProductionReceipt {
+        order: String,
+    },
     /// Goods a customer sent back (a sales credit memo), at the value of their issue.
     CustomerReturn {
         credit_memo: String,
@@ -99,6 +108,8 @@ impl MovementKind {
             MovementKind::Issue { .. } => "issue",
             MovementKind::DeliveryIssue { .. } => "delivery_issue",
             MovementKind::CustomerReturn { .. } => "customer_return",
+            MovementKind::ProductionIssue { .. } => "production_issue",
+            MovementKind::ProductionReceipt { .. } => "production_receipt",
             MovementKind::Scrap { .. } => "scrap",
             MovementKind::ReturnToVendor { .. } => "return_to_vendor",
             MovementKind::TransferOut { .. } => "transfer_out",
@@ -245,7 +256,9 @@ impl Stock {
         };
         let shortage = |s: Shortage| short(s.requested, s.on_hand);
         match &command.kind {
-            MovementKind::Receipt { .. } | MovementKind::CustomerReturn { .. } => {
+            MovementKind::Receipt { .. }
+            | MovementKind::CustomerReturn { .. }
+            | MovementKind::ProductionReceipt { .. } => {
                 let value = round_amount(command.receipt_value);
                 valuation.receive_from(command.quantity, value, command.kind.source().as_deref());
                 let movement = self.movement(&command, command.quantity, value, &valuation);
@@ -253,6 +266,7 @@ impl Stock {
             }
             MovementKind::Issue { .. }
             | MovementKind::DeliveryIssue { .. }
+            | MovementKind::ProductionIssue { .. }
             | MovementKind::Scrap { .. }
             | MovementKind::ReturnToVendor { .. } => {
                 let on_hand = self.on_hand(&command.location);

@@ -607,3 +607,746 @@ async fn an_mrp_run_plans_a_published_problem_and_net_change_follows_a_changed_r
     assert_eq!(full.len(), 48);
     app.stop().await;
 }
+
+// ----- production orders ----------------------------------------------------------------------
+
+/// The accounts production postings use, with the company's determination of them.
+async fn production_ledger(app: &TestApp) {
+    for (number, name, kind) in [
+        ("1300", "Inventory", "asset"),
+        ("1400", "Work in process", "asset"),
+        ("2100", "GR/IR clearing", "liability"),
+        ("5500", "Production variance", "expense"),
+        ("5600", "Activity allocated to production", "expense"),
+    ] {
+        app.ok(
+            "/api/v1/accounts",
+            json!({"number": number, "name": name, "type": kind, "currency": "EUR"}),
+        )
+        .await;
+    }
+    put_ok(
+        app,
+        "/api/v1/account-determination/materials",
+        json!({"defaults": {"inventory": "1300", "gr_ir_clearing": "2100",
+                            "work_in_process": "1400", "production_variance": "5500",
+                            "activity_allocation": "5600"}}),
+    )
+    .await;
+}
+
+fn amount(value: &Value) -> rust_decimal::Decimal {
+    crate::procure_to_pay::decimal(value)
+}
+
+fn dec(text: &str) -> rust_decimal::Decimal {
+    text.parse().expect("a decimal")
+}
+
+/// A bicycle from a frame (issued by hand) and two wheels (backflushed), assembled and
+/// painted at two work centres; every figure worked out by hand:
+///
+/// ```text
+///  standard, 10 bikes   frames 10 × 50.00 = 500.00, wheels 20 × 10.00 = 200.00,
+///                       assembly (1 + 0.5 × 10) h × 60.00 = 360.00, paint 2.5 h × 40.00 = 100.00
+///                       = 1,160.00, 116.00 a bike
+///  actual               11 frames issued (one spoilt) 550.00, assembly 6.5 h 390.00,
+///                       paint (planned hours) 100.00, wheels backflushed 200.00 = 1,240.00
+///  receipt at standard  10 × 116.00 = 1,160.00; settlement: variance 80.00
+/// ```
+#[tokio::test]
+async fn a_production_order_runs_from_release_to_settlement_with_its_costs_in_the_ledger() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    plant(&app).await;
+    production_ledger(&app).await;
+    let base = "/api/v1/plants/P100/materials";
+    for (number, kind, procurement) in [
+        ("BIKE", "finished", "make"),
+        ("FRAME", "raw", "buy"),
+        ("WHEEL", "raw", "buy"),
+    ] {
+        material(&app, number, kind).await;
+        put_ok(
+            &app,
+            &format!("{base}/{number}/planning"),
+            planning(procurement, 5, lot_for_lot()),
+        )
+        .await;
+    }
+    put_ok(
+        &app,
+        &format!("{base}/BIKE/bom"),
+        json!({"components": [{"material": "FRAME", "quantity": "1"},
+                              {"material": "WHEEL", "quantity": "2", "backflush": true}]}),
+    )
+    .await;
+    for (code, rate) in [("ASSEMBLY", "60.00"), ("PAINT", "40.00")] {
+        put_ok(
+            &app,
+            &format!("/api/v1/plants/P100/work-centers/{code}"),
+            json!({"description": code, "capacity_hours_per_day": "8",
+                   "cost_rate_per_hour": rate, "cost_center": format!("CC-{code}")}),
+        )
+        .await;
+    }
+    put_ok(
+        &app,
+        &format!("{base}/BIKE/routing"),
+        json!({"operations": [
+            {"number": 10, "description": "Assemble", "work_center": "ASSEMBLY",
+             "setup_hours": "1", "run_hours_per_unit": "0.5"},
+            {"number": 20, "description": "Paint", "work_center": "PAINT",
+             "run_hours_per_unit": "0.25"}]}),
+    )
+    .await;
+    for (po, number, quantity, price) in [
+        ("PO-F", "FRAME", "20", "50.00"),
+        ("PO-W", "WHEEL", "50", "10.00"),
+    ] {
+        app.ok(
+            "/api/v1/purchase-orders",
+            json!({"number": po, "vendor": "V-PARTS", "order_date": "2026-11-02",
+                   "lines": [{"material": number, "plant": "P100", "storage_location": "FG",
+                              "quantity": quantity, "unit_price": price,
+                              "delivery_date": "2026-11-10"}]}),
+        )
+        .await;
+        app.ok(
+            "/api/v1/goods-receipts",
+            json!({"purchase_order": po, "line": 10, "quantity": quantity,
+                   "posting_date": "2026-11-10"}),
+        )
+        .await;
+    }
+
+    let orders = "/api/v1/production-orders";
+    let created = app
+        .ok(
+            orders,
+            json!({"plant": "P100", "number": "PRD-1", "material": "BIKE", "quantity": "10",
+                   "location": "FG", "finish_date": "2026-12-20"}),
+        )
+        .await;
+    assert_eq!(created["status"], "created", "{created}");
+    assert_eq!(
+        created["start_date"], "2026-12-15",
+        "lead time 5 days: {created}"
+    );
+    let standard = &created["costs"]["standard"];
+    assert_eq!(
+        [
+            &standard["material"],
+            &standard["activity"],
+            &standard["total"],
+            &standard["unit_cost"]
+        ]
+        .map(amount),
+        [dec("700"), dec("460"), dec("1160"), dec("116")],
+        "{created}"
+    );
+    assert_eq!(
+        amount(&created["components"][1]["required"]),
+        dec("20"),
+        "{created}"
+    );
+
+    // Bad input: each refused naming field and rule, nothing stored.
+    let order = format!("{orders}/PRD-1");
+    let post = reqwest::Method::POST;
+    refused(
+        &app,
+        post.clone(),
+        &format!("{order}/component-issues"),
+        json!({"posting_date": "2026-12-15", "lines": [{"material": "FRAME", "quantity": "1"}]}),
+        422,
+        "status",
+        "order_not_released",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        &format!("{order}/settle"),
+        json!({"date": "2026-12-15"}),
+        422,
+        "status",
+        "order_status",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        orders,
+        json!({"plant": "P100", "number": "PRD-1", "material": "BIKE", "quantity": "1",
+               "location": "FG", "finish_date": "2026-12-20"}),
+        422,
+        "number",
+        "order_exists",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        orders,
+        json!({"plant": "P100", "number": "PRD-2", "material": "FRAME", "quantity": "1",
+               "location": "FG", "finish_date": "2026-12-20"}),
+        422,
+        "material",
+        "bom_not_found",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        orders,
+        json!({"plant": "P100", "number": "PRD-2", "material": "BIKE", "quantity": "0",
+               "location": "FG", "finish_date": "2026-12-20"}),
+        422,
+        "quantity",
+        "positive",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        orders,
+        json!({"plant": "P100", "number": "PRD-2", "material": "BIKE", "quantity": "1",
+               "location": "NOPE", "finish_date": "2026-12-20"}),
+        422,
+        "location",
+        "location_not_found",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        orders,
+        json!({"plant": "P100", "number": "PRD-2", "material": "NOSUCH", "quantity": "1",
+               "location": "FG", "finish_date": "2026-12-20"}),
+        422,
+        "material",
+        "material_not_found",
+    )
+    .await;
+
+    let released = app
+        .ok(&format!("{order}/release"), json!({"date": "2026-12-15"}))
+        .await;
+    assert_eq!(released["status"], "released");
+    assert_eq!(
+        amount(&released["components"][0]["reserved"]),
+        dec("10"),
+        "{released}"
+    );
+    refused(
+        &app,
+        post.clone(),
+        &format!("{order}/component-issues"),
+        json!({"posting_date": "2026-12-15", "lines": [{"material": "BIKE", "quantity": "1"}]}),
+        422,
+        "lines[0].material",
+        "component_not_in_order",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        &format!("{order}/component-issues"),
+        json!({"posting_date": "2026-12-15", "lines": [{"material": "FRAME", "quantity": "500"}]}),
+        422,
+        "lines[0].quantity",
+        "stock_short",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        &format!("{order}/confirmations"),
+        json!({"operation": 30, "posting_date": "2026-12-16", "yield_quantity": "1"}),
+        422,
+        "operation",
+        "operation_not_found",
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        &format!("{order}/goods-receipts"),
+        json!({"posting_date": "2026-12-16", "quantity": "11"}),
+        422,
+        "quantity",
+        "receipt_beyond_order",
+    )
+    .await;
+
+    // Eleven frames (one spoilt), assembly with more setup than planned, painting with the
+    // planned hours; the last operation backflushes the wheels.
+    let issued = app
+        .ok(
+            &format!("{order}/component-issues"),
+            json!({"posting_date": "2026-12-15", "lines": [{"material": "FRAME", "quantity": "11"}]}),
+        )
+        .await;
+    assert_eq!(amount(&issued["components"][0]["issued_value"]), dec("550"));
+    assert_eq!(
+        amount(&issued["components"][0]["reserved"]),
+        dec("0"),
+        "{issued}"
+    );
+    app.ok(
+        &format!("{order}/confirmations"),
+        json!({"operation": 10, "posting_date": "2026-12-16", "yield_quantity": "10",
+               "setup_hours": "1.5", "run_hours": "5", "final": true}),
+    )
+    .await;
+    refused(
+        &app,
+        post.clone(),
+        &format!("{order}/confirmations"),
+        json!({"operation": 10, "posting_date": "2026-12-16", "yield_quantity": "1"}),
+        422,
+        "operation",
+        "operation_confirmed",
+    )
+    .await;
+    let painted = app
+        .ok(
+            &format!("{order}/confirmations"),
+            json!({"operation": 20, "posting_date": "2026-12-17", "yield_quantity": "10",
+                   "final": true}),
+        )
+        .await;
+    assert_eq!(
+        amount(&painted["operations"][1]["activity_value"]),
+        dec("100"),
+        "{painted}"
+    );
+    assert_eq!(
+        amount(&painted["components"][1]["issued"]),
+        dec("20"),
+        "{painted}"
+    );
+    assert_eq!(
+        amount(&painted["components"][1]["issued_value"]),
+        dec("200"),
+        "{painted}"
+    );
+    assert_eq!(
+        amount(&painted["costs"]["actual"]),
+        dec("1240"),
+        "{painted}"
+    );
+
+    let received = app
+        .ok(
+            &format!("{order}/goods-receipts"),
+            json!({"posting_date": "2026-12-18", "quantity": "10"}),
+        )
+        .await;
+    assert_eq!(amount(&received["costs"]["received_value"]), dec("1160"));
+    assert_eq!(amount(&received["costs"]["work_in_process"]), dec("80"));
+    let (_, stock) = app.get("/api/v1/stock/BIKE?plant=P100").await;
+    assert_eq!(
+        amount(&stock["value"]),
+        dec("1160"),
+        "bikes enter stock at standard: {stock}"
+    );
+    let completed = app
+        .ok(&format!("{order}/complete"), json!({"date": "2026-12-18"}))
+        .await;
+    assert_eq!(completed["status"], "technically_complete");
+    let settled = app
+        .ok(&format!("{order}/settle"), json!({"date": "2026-12-31"}))
+        .await;
+    assert_eq!(settled["status"], "closed");
+    assert_eq!(amount(&settled["costs"]["variance"]), dec("80"));
+    assert_eq!(amount(&settled["costs"]["work_in_process"]), dec("0"));
+
+    // The ledger: WIP back to zero, the variance and the activity allocated on the work
+    // centres' cost centres; inventory holds 1,500 bought less 750 issued plus 1,160 received.
+    app.settle_reactors().await;
+    let (_, suspense) = app.get("/api/v1/suspense?status=open").await;
+    assert_eq!(suspense, json!([]), "nothing waits in suspense");
+    app.settle().await;
+    let balances = crate::procure_to_pay::balances(&app).await;
+    let balance = |account: &str| balances.get(account).copied().unwrap_or_default();
+    assert_eq!(
+        ["1300", "1400", "5500", "5600", "2100"].map(balance),
+        [dec("1910"), dec("0"), dec("80"), dec("-490"), dec("-1500")],
+        "{balances:?}"
+    );
+    let by_cost_center = app
+        .sql("SELECT cost_center, sum(credit) - sum(debit) FROM gl_journal_lines WHERE account = '5600' GROUP BY cost_center ORDER BY cost_center")
+        .await;
+    assert_eq!(
+        by_cost_center
+            .iter()
+            .map(|r| (r[0].clone(), amount(&r[1])))
+            .collect::<Vec<_>>(),
+        vec![
+            (json!("CC-ASSEMBLY"), dec("390")),
+            (json!("CC-PAINT"), dec("100"))
+        ]
+    );
+    // The lake: the order as it stands, its confirmations.
+    let rows = app
+        .sql("SELECT status, planned_quantity, received_quantity, standard_cost, actual_cost, work_in_process, variance FROM production_orders WHERE production_order = 'PRD-1'")
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0], "closed");
+    assert_eq!(
+        rows[0].as_array().unwrap()[1..]
+            .iter()
+            .map(amount)
+            .collect::<Vec<_>>(),
+        [
+            dec("10"),
+            dec("10"),
+            dec("1160"),
+            dec("1240"),
+            dec("0"),
+            dec("80")
+        ]
+    );
+    let confirmations = app
+        .sql("SELECT operation, work_center, setup_hours + run_hours, activity_value FROM production_confirmations ORDER BY confirmation")
+        .await;
+    assert_eq!(
+        confirmations
+            .iter()
+            .map(|r| (r[1].clone(), amount(&r[2]), amount(&r[3])))
+            .collect::<Vec<_>>(),
+        vec![
+            (json!("ASSEMBLY"), dec("6.5"), dec("390")),
+            (json!("PAINT"), dec("2.5"), dec("100"))
+        ]
+    );
+    app.stop().await;
+}
+
+/// MRP proposes; the planner converts: the planned order into a production order, the purchase
+/// requisition into a purchase order. Net change then counts them as scheduled receipts (and
+/// the production order's components as dependent demand) instead of proposing them again.
+#[tokio::test]
+async fn planned_orders_convert_into_production_and_purchase_orders_that_mrp_then_counts() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    plant(&app).await;
+    let base = "/api/v1/plants/P100/materials";
+    for (number, kind, procurement, lead) in
+        [("GEAR", "finished", "make", 7), ("BLANK", "raw", "buy", 14)]
+    {
+        material(&app, number, kind).await;
+        put_ok(
+            &app,
+            &format!("{base}/{number}/planning"),
+            planning(procurement, lead, lot_for_lot()),
+        )
+        .await;
+    }
+    put_ok(
+        &app,
+        &format!("{base}/GEAR/bom"),
+        json!({"components": [{"material": "BLANK", "quantity": "2"}]}),
+    )
+    .await;
+    put_ok(
+        &app,
+        &format!("{base}/GEAR/planned-requirements"),
+        json!({"entries": [{"date": "2027-01-25", "quantity": "40"}]}),
+    )
+    .await;
+    let (_, started) = app
+        .post(
+            "/api/v1/mrp-runs",
+            json!({"plant": "P100", "horizon_start": "2027-01-04", "bucket": "week", "buckets": 8}),
+        )
+        .await;
+    let run = finished_run(&app, started["status_url"].as_str().expect("a status URL")).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let gear = record(&app, "GEAR").await;
+    let planned = &gear["planned_orders"][0];
+    assert_eq!(
+        (
+            &planned["proposal_type"],
+            &planned["receipt_date"],
+            &planned["release_date"]
+        ),
+        (
+            &json!("planned_order"),
+            &json!("2027-01-25"),
+            &json!("2027-01-18")
+        ),
+        "{gear}"
+    );
+    let blank = record(&app, "BLANK").await;
+    let requisition = blank["planned_orders"][0].clone();
+    assert_eq!(plain(&requisition["quantity"]), "80", "{blank}");
+
+    // Into a production order; converting it again is refused.
+    let gear_id = planned["planned_order"].as_str().expect("an id").to_owned();
+    let conversion = format!("/api/v1/planned-orders/{gear_id}/conversion");
+    let converted = app
+        .ok(&conversion, json!({"number": "PRD-GEAR", "location": "FG"}))
+        .await;
+    assert_eq!(
+        converted["converted_into"], "production_order",
+        "{converted}"
+    );
+    let order = &converted["production_order"];
+    assert_eq!(
+        (
+            &order["planned_order"],
+            &order["start_date"],
+            &order["finish_date"],
+            plain(&order["quantity"])
+        ),
+        (
+            &json!(gear_id),
+            &json!("2027-01-18"),
+            &json!("2027-01-25"),
+            "40".to_owned()
+        ),
+        "{converted}"
+    );
+    refused(
+        &app,
+        reqwest::Method::POST,
+        &conversion,
+        json!({"number": "PRD-GEAR2", "location": "FG"}),
+        422,
+        "planned_order",
+        "already_converted",
+    )
+    .await;
+    refused(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/planned-orders/NO-SUCH-1/conversion",
+        json!({"number": "PRD-X", "location": "FG"}),
+        404,
+        "",
+        "",
+    )
+    .await;
+
+    // Net change: GEAR is covered by the order (a scheduled receipt), BLANK still needs 80 for
+    // the order's components on its start date.
+    let sequence = gear["sequence"].as_i64().expect("a sequence");
+    let gear = replanned(&app, "GEAR", sequence).await;
+    assert_eq!(gear["planned_orders"], json!([]), "{gear}");
+    assert_eq!(
+        plain(&gear["buckets"][3]["scheduled_receipts"]),
+        "40",
+        "{gear}"
+    );
+    let blank = replanned(&app, "BLANK", sequence).await;
+    assert_eq!(
+        plain(&blank["buckets"][2]["gross_requirements"]),
+        "80",
+        "{blank}"
+    );
+
+    // The requisition into a purchase order: BLANK is covered as well.
+    let id = blank["planned_orders"][0]["planned_order"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let conversion = format!("/api/v1/planned-orders/{id}/conversion");
+    refused(
+        &app,
+        reqwest::Method::POST,
+        &conversion,
+        json!({"number": "PO-BLANK", "location": "FG"}),
+        422,
+        "vendor",
+        "required",
+    )
+    .await;
+    let converted = app
+        .ok(&conversion, json!({"number": "PO-BLANK", "location": "FG", "vendor": "V-PARTS", "unit_price": "2.00"}))
+        .await;
+    assert_eq!(converted["converted_into"], "purchase_order", "{converted}");
+    let (status, po) = app.get("/api/v1/purchase-orders/PO-BLANK").await;
+    assert_eq!(status, 200, "{po}");
+    assert_eq!(po["lines"][0]["delivery_date"], "2027-01-18", "{po}");
+    let blank = replanned(
+        &app,
+        "BLANK",
+        blank["sequence"].as_i64().expect("a sequence"),
+    )
+    .await;
+    assert_eq!(blank["planned_orders"], json!([]), "{blank}");
+    assert_eq!(
+        plain(&blank["buckets"][2]["scheduled_receipts"]),
+        "80",
+        "{blank}"
+    );
+    app.settle().await;
+    let rows = app
+        .sql("SELECT status, planned_order FROM production_orders WHERE production_order = 'PRD-GEAR'")
+        .await;
+    assert_eq!(rows, vec![json!(["created", gear_id])]);
+    app.stop().await;
+}
+
+// ----- demand planning ------------------------------------------------------------------------
+
+/// (date, quantity) of each entry of `list`, the date under `key`.
+fn dated(list: &Value, key: &str) -> Vec<(String, rust_decimal::Decimal)> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| {
+            (
+                e[key].as_str().expect("a date").to_owned(),
+                amount(&e["quantity"]),
+            )
+        })
+        .collect()
+}
+
+/// The three-month average of October to December, 160, for January and February.
+fn dated_pairs() -> Vec<(String, rust_decimal::Decimal)> {
+    vec![
+        ("2027-01-01".into(), dec("160")),
+        ("2027-02-01".into(), dec("160")),
+    ]
+}
+
+/// A year of monthly sales (Donna's Garden Supply's sheds from the forecasting chapter of
+/// Heizer, Render & Munson, times ten) ordered through sales: the forecast reads them from
+/// the lake, fits the published three-month moving averages, and is released as planned
+/// independent requirements.
+#[tokio::test]
+async fn a_forecast_from_the_sales_history_is_released_as_planned_independent_requirements() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    crate::sales::sales_master_data(&app).await;
+    app.ok(
+        "/api/v1/prices",
+        json!({"material": "BOLT-M8", "currency": "EUR", "valid_from": "2026-01-01",
+               "unit_price": "0.50"}),
+    )
+    .await;
+    put_ok(
+        &app,
+        "/api/v1/plants/P100/materials/BOLT-M8/planning",
+        planning("buy", 7, lot_for_lot()),
+    )
+    .await;
+    let sales = [100, 120, 130, 160, 190, 230, 260, 300, 280, 180, 160, 140];
+    for (month, quantity) in sales.iter().enumerate() {
+        // Two orders a month, which the history adds up.
+        for (half, day) in [(0, 10), (1, 20)] {
+            let part = if half == 0 {
+                quantity / 2
+            } else {
+                quantity - quantity / 2
+            };
+            app.ok(
+                "/api/v1/sales-orders",
+                json!({"number": format!("SO-{month}-{half}"), "customer": "C-100",
+                       "document_date": "2026-01-02",
+                       "lines": [{"line": 10, "material": "BOLT-M8", "quantity": part.to_string(),
+                                  "plant": "P100",
+                                  "requested_date": format!("2026-{:02}-{day}", month + 1)}]}),
+            )
+            .await;
+        }
+    }
+    // A cancelled line is no demand.
+    app.ok(
+        "/api/v1/sales-orders",
+        json!({"number": "SO-X", "customer": "C-100", "document_date": "2026-01-02",
+               "lines": [{"line": 10, "material": "BOLT-M8", "quantity": "999", "plant": "P100",
+                          "requested_date": "2026-06-15"}]}),
+    )
+    .await;
+    app.ok("/api/v1/sales-orders/SO-X/lines/10/cancel", json!({}))
+        .await;
+    app.settle().await;
+
+    let path = "/api/v1/plants/P100/materials/BOLT-M8/forecast";
+    let (status, forecast) = app
+        .get(&format!(
+            "{path}?method=moving_average&window=3&history=12&horizon=2&as_of=2027-01-10"
+        ))
+        .await;
+    assert_eq!(status, 200, "{forecast}");
+    let history: Vec<rust_decimal::Decimal> = forecast["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| amount(&h["quantity"]))
+        .collect();
+    assert_eq!(
+        history,
+        sales.map(rust_decimal::Decimal::from).to_vec(),
+        "{forecast}"
+    );
+    assert_eq!(forecast["history"][0]["bucket_start"], "2026-01-01");
+    // The published averages for April to December, times ten.
+    let fitted: Vec<rust_decimal::Decimal> = forecast["history"].as_array().unwrap()[3..]
+        .iter()
+        .map(|h| amount(&h["fitted"]).round_dp(1))
+        .collect();
+    assert_eq!(
+        fitted,
+        [
+            "116.7", "136.7", "160", "193.3", "226.7", "263.3", "280", "253.3", "206.7"
+        ]
+        .map(dec)
+    );
+    // MAPE over April to December, worked out by hand: 33.68 %.
+    assert_eq!(amount(&forecast["mape"]), dec("33.68"), "{forecast}");
+    assert_eq!(
+        dated(&forecast["forecast"], "bucket_start"),
+        dated_pairs(),
+        "{forecast}"
+    );
+
+    // Bad parameters name the field and rule; a refused release stores nothing.
+    let (status, problem) = app.get(&format!("{path}?method=magic")).await;
+    assert_eq!(
+        (status, &problem["errors"][0]["rule"]),
+        (422, &json!("forecast_method")),
+        "{problem}"
+    );
+    let release = format!("{path}/release");
+    refused(
+        &app,
+        reqwest::Method::POST,
+        &release,
+        json!({"method": "exponential_smoothing", "history": 12, "as_of": "2027-01-10"}),
+        422,
+        "season",
+        "season_length",
+    )
+    .await;
+    refused(&app, reqwest::Method::POST, &release,
+        json!({"method": "exponential_smoothing", "season": 0, "alpha": "2", "as_of": "2027-01-10"}),
+        422, "alpha", "constant_range").await;
+
+    // Holt's smoothing without a season over the same history, then the release.
+    let (status, smoothed) = app
+        .get(&format!("{path}?method=exponential_smoothing&season=0&alpha=0.5&beta=0.2&history=12&horizon=3&as_of=2027-01-10"))
+        .await;
+    assert_eq!(status, 200, "{smoothed}");
+    assert!(smoothed["mape"].is_string(), "{smoothed}");
+    let released = app
+        .ok(
+            &release,
+            json!({"method": "moving_average", "window": 3, "history": 12,
+                             "horizon": 2, "as_of": "2027-01-10"}),
+        )
+        .await;
+    assert!(released["released"].is_object(), "{released}");
+    let (_, requirements) = app
+        .get("/api/v1/plants/P100/materials/BOLT-M8/planned-requirements")
+        .await;
+    assert_eq!(
+        dated(&requirements["entries"], "date"),
+        dated_pairs(),
+        "{requirements}"
+    );
+    app.stop().await;
+}
