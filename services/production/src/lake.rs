@@ -9,6 +9,10 @@
 //! confirmations, goods receipts and settlement, each with what it did to work in process) and
 //! `production_confirmations`; the view `production_orders` sums them per order.
 
+use crate::master::{
+    Operation, PlannedRequirements, RequirementsEvent, Routing, RoutingEvent, RoutingRecord,
+    WorkCenter, WorkCenterEvent, WorkCenterRecord,
+};
 use crate::order::{OrderEvent, ProductionOrderRecord};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -308,11 +312,192 @@ pub fn confirmations_relation() -> EventRelation<ConfirmationRow> {
     }
 }
 
+// ----- what capacity and demand planning read -------------------------------------------------
+
+/// The operations of a production order as created: where its hours fall.
+type OperationRow = (NaiveDate, crate::order::PlannedOperation, Decimal);
+
+fn order_operations(event: &EventEnvelope) -> Result<Vec<OperationRow>, EventError> {
+    Ok(match decode::<OrderEvent>(event)? {
+        OrderEvent::OrderCreated(new) => new
+            .operations
+            .into_iter()
+            .map(|o| {
+                let hours = o.planned_hours(new.quantity);
+                (new.start_date, o, hours)
+            })
+            .collect(),
+        _ => vec![],
+    })
+}
+
+pub fn order_operations_relation() -> EventRelation<OperationRow> {
+    use ColumnType::*;
+    let columns: Vec<Column<OperationRow>> = with_order(vec![
+        Column::new("operation", Int32, false, |r, _| {
+            Cell::Int32(i32::try_from(r.1.number).unwrap_or(i32::MAX))
+        }),
+        Column::new("work_center", Text, false, |r, _| {
+            Cell::text(r.1.work_center.as_str())
+        }),
+        Column::new("start_date", Date, false, |r, _| Cell::Date(r.0)),
+        Column::new("planned_hours", ColumnType::QUANTITY, false, |r, _| {
+            Cell::Decimal(r.2)
+        }),
+        Column::new("event_position", Int64, false, |_, e| {
+            Cell::Int64(e.position)
+        }),
+    ]);
+    EventRelation {
+        name: "production_order_operation_rows",
+        aggregate_type: <ProductionOrderRecord as Aggregate>::TYPE,
+        rows: order_operations,
+        columns,
+    }
+}
+
+fn work_centers(event: &EventEnvelope) -> Result<Vec<WorkCenter>, EventError> {
+    let WorkCenterEvent::WorkCenterSet(center) = decode::<WorkCenterEvent>(event)?;
+    Ok(vec![center])
+}
+
+pub fn work_centers_relation() -> EventRelation<WorkCenter> {
+    use ColumnType::*;
+    EventRelation {
+        name: "production_work_center_rows",
+        aggregate_type: <WorkCenterRecord as Aggregate>::TYPE,
+        rows: work_centers,
+        columns: vec![
+            Column::new("company", Text, false, |r, _| {
+                Cell::text(r.company.as_str())
+            }),
+            Column::new("plant", Text, false, |r, _| Cell::text(r.plant.as_str())),
+            Column::new("work_center", Text, false, |r, _| {
+                Cell::text(r.code.as_str())
+            }),
+            Column::new("description", Text, false, |r, _| {
+                Cell::text(&r.description)
+            }),
+            Column::new(
+                "capacity_hours_per_day",
+                ColumnType::QUANTITY,
+                false,
+                |r, _| Cell::Decimal(r.capacity_hours_per_day),
+            ),
+            Column::new("cost_rate_per_hour", ColumnType::MONEY, false, |r, _| {
+                Cell::Decimal(r.cost_rate_per_hour)
+            }),
+            Column::new("cost_center", Text, false, |r, _| {
+                Cell::text(&r.cost_center)
+            }),
+            Column::new("event_position", Int64, false, |_, e| {
+                Cell::Int64(e.position)
+            }),
+        ],
+    }
+}
+
+type RoutingRow = (Routing, Operation);
+
+fn routing_operations(event: &EventEnvelope) -> Result<Vec<RoutingRow>, EventError> {
+    let RoutingEvent::RoutingSet(routing) = decode::<RoutingEvent>(event)?;
+    Ok(routing
+        .operations
+        .iter()
+        .map(|o| (routing.clone(), o.clone()))
+        .collect())
+}
+
+pub fn routing_operations_relation() -> EventRelation<RoutingRow> {
+    use ColumnType::*;
+    EventRelation {
+        name: "production_routing_rows",
+        aggregate_type: <RoutingRecord as Aggregate>::TYPE,
+        rows: routing_operations,
+        columns: vec![
+            Column::new("company", Text, false, |r, _| {
+                Cell::text(r.0.company.as_str())
+            }),
+            Column::new("plant", Text, false, |r, _| Cell::text(r.0.plant.as_str())),
+            Column::new("material", Text, false, |r, _| {
+                Cell::text(r.0.material.as_str())
+            }),
+            Column::new("operation", Int32, false, |r, _| {
+                Cell::Int32(i32::try_from(r.1.number).unwrap_or(i32::MAX))
+            }),
+            Column::new("work_center", Text, false, |r, _| {
+                Cell::text(r.1.work_center.as_str())
+            }),
+            Column::new("setup_hours", ColumnType::QUANTITY, false, |r, _| {
+                Cell::Decimal(r.1.setup_hours)
+            }),
+            Column::new("run_hours_per_unit", ColumnType::QUANTITY, false, |r, _| {
+                Cell::Decimal(r.1.run_hours_per_unit)
+            }),
+            Column::new("event_position", Int64, false, |_, e| {
+                Cell::Int64(e.position)
+            }),
+        ],
+    }
+}
+
+/// One date of a requirements change: company, plant, material, date, quantity, source.
+type RequirementRow = (String, String, String, NaiveDate, Decimal, String);
+
+fn requirement_rows(event: &EventEnvelope) -> Result<Vec<RequirementRow>, EventError> {
+    let RequirementsEvent::RequirementsSet {
+        company,
+        plant,
+        material,
+        entries,
+        source,
+    } = decode::<RequirementsEvent>(event)?;
+    Ok(entries
+        .into_iter()
+        .map(|(date, quantity)| {
+            (
+                company.to_string(),
+                plant.to_string(),
+                material.to_string(),
+                date,
+                quantity,
+                source.clone(),
+            )
+        })
+        .collect())
+}
+
+pub fn requirements_relation() -> EventRelation<RequirementRow> {
+    use ColumnType::*;
+    EventRelation {
+        name: "production_requirement_rows",
+        aggregate_type: <PlannedRequirements as Aggregate>::TYPE,
+        rows: requirement_rows,
+        columns: vec![
+            Column::new("company", Text, false, |r, _| Cell::text(&r.0)),
+            Column::new("plant", Text, false, |r, _| Cell::text(&r.1)),
+            Column::new("material", Text, false, |r, _| Cell::text(&r.2)),
+            Column::new("date", Date, false, |r, _| Cell::Date(r.3)),
+            Column::new("quantity", ColumnType::QUANTITY, false, |r, _| {
+                Cell::Decimal(r.4)
+            }),
+            Column::new("source", Text, false, |r, _| Cell::text(&r.5)),
+            Column::new("event_position", Int64, false, |_, e| {
+                Cell::Int64(e.position)
+            }),
+        ],
+    }
+}
+
 pub fn relations() -> Vec<Arc<dyn Relation>> {
     vec![
         Arc::new(headers_relation()),
         Arc::new(order_events_relation()),
         Arc::new(confirmations_relation()),
+        Arc::new(order_operations_relation()),
+        Arc::new(work_centers_relation()),
+        Arc::new(routing_operations_relation()),
+        Arc::new(requirements_relation()),
     ]
 }
 
@@ -320,7 +505,11 @@ pub fn pipelines() -> Vec<PipelineSql> {
     tributary_kernel::pipelines![
         "production_order_headers",
         "production_order_events",
-        "production_confirmations"
+        "production_confirmations",
+        "production_order_operations",
+        "work_center_versions",
+        "routing_operation_versions",
+        "planned_requirement_changes"
     ]
 }
 
@@ -399,6 +588,26 @@ pub fn tables() -> Vec<LakeTable> {
             "Operation confirmations: yield, scrap, actual hours and activity value per work centre",
             &confirmations_relation(),
         ),
+        LakeTable::of_relation(
+            "production_order_operations",
+            "The operations of each production order as created: work centre, start date, planned hours",
+            &order_operations_relation(),
+        ),
+        LakeTable::of_relation(
+            "work_center_versions",
+            "Work centres as each change set them: capacity per day, cost rate, cost centre",
+            &work_centers_relation(),
+        ),
+        LakeTable::of_relation(
+            "routing_operation_versions",
+            "The operations of each routing as each change set them",
+            &routing_operations_relation(),
+        ),
+        LakeTable::of_relation(
+            "planned_requirement_changes",
+            "Planned independent requirements by date as each change set them (zero: removed), with their source (manual or a released forecast)",
+            &requirements_relation(),
+        ),
     ]
 }
 
@@ -408,6 +617,10 @@ pub fn views() -> Vec<ViewSql> {
         "mrp_records",
         "planned_orders",
         "mrp_exceptions",
-        "production_orders"
+        "production_orders",
+        "work_centers",
+        "routing_operations",
+        "planned_requirements",
+        "capacity_load"
     ]
 }

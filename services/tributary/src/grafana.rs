@@ -17,6 +17,8 @@ pub const PLATFORM_DASHBOARD: &str = include_str!("../../../dashboards/platform.
 pub const INVENTORY_DASHBOARD: &str = include_str!("../../../dashboards/inventory-purchasing.json");
 /// The sales and receivables dashboard (sales).
 pub const SALES_DASHBOARD: &str = include_str!("../../../dashboards/sales-receivables.json");
+/// The planning and production dashboard (production).
+pub const PRODUCTION_DASHBOARD: &str = include_str!("../../../dashboards/planning-production.json");
 
 /// A panel's query: the panel title and its raw SQL (macros not expanded).
 #[derive(Debug, Clone)]

@@ -63,6 +63,26 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ),
     ("Days sales outstanding", &["NUMERIC"]),
     ("Receivables off the ledger (0 when reconciled)", &["INT8"]),
+    (
+        "Planned vs actual output",
+        &["TIMESTAMP", "NUMERIC", "NUMERIC"],
+    ),
+    (
+        "Capacity load by work centre and week",
+        &["TEXT", "TEXT", "NUMERIC", "NUMERIC", "NUMERIC"],
+    ),
+    ("MRP exceptions by kind", &["TEXT", "INT8"]),
+    ("MRP exceptions", &["TEXT", "TEXT", "TEXT", "TEXT", "TEXT"]),
+    (
+        "Forecast vs actual demand by month",
+        &["TIMESTAMP", "NUMERIC", "NUMERIC"],
+    ),
+    (
+        "Production orders: cost and variance",
+        &[
+            "TEXT", "TEXT", "TEXT", "NUMERIC", "NUMERIC", "NUMERIC", "NUMERIC",
+        ],
+    ),
     ("Pipeline lag (events)", &["TEXT", "INT8"]),
     ("Freshness", &["INT8"]),
     (
@@ -94,6 +114,7 @@ fn panels() -> Vec<(&'static str, PanelQuery)> {
         ("platform.json", grafana::PLATFORM_DASHBOARD),
         ("inventory-purchasing.json", grafana::INVENTORY_DASHBOARD),
         ("sales-receivables.json", grafana::SALES_DASHBOARD),
+        ("planning-production.json", grafana::PRODUCTION_DASHBOARD),
     ] {
         for panel in grafana::panel_queries(dashboard).expect("dashboard") {
             assert_eq!(panel.datasource, "tributary", "{file}: {}", panel.title);
@@ -172,6 +193,8 @@ async fn every_dashboard_panel_runs_over_the_wire_with_the_types_it_expects() {
     .await;
     // Sales: the textbook sale billed and paid in part, and an order not yet delivered.
     crate::sales::order_to_cash_sample(&app).await;
+    // Production: an order received and one open, planned requirements, an MRP run.
+    crate::production::production_sample(&app).await;
     app.settle_reactors().await;
     app.settle().await;
     let addr = app.running().pg_addr.expect("SQL endpoint");
@@ -235,6 +258,19 @@ async fn every_dashboard_panel_runs_over_the_wire_with_the_types_it_expects() {
                 for row in &rows {
                     assert_eq!(row.get::<i64, _>("lag_events"), 0, "caught up after settle");
                 }
+            }
+            "Planned vs actual output" => {
+                let sum = |column: &str| -> rust_decimal::Decimal {
+                    rows.iter()
+                        .map(|r| r.get::<rust_decimal::Decimal, _>(column))
+                        .sum()
+                };
+                // Orders of 20 and 10 toys finish in the range; 20 were received.
+                assert_eq!((sum("planned"), sum("actual")), (30.into(), 20.into()));
+            }
+            "MRP exceptions by kind" => {
+                let kinds: Vec<String> = rows.iter().map(|r| r.get("kind")).collect();
+                assert!(kinds.contains(&"past_due_release".to_owned()), "{kinds:?}");
             }
             "Cash and bank balances" => {
                 let metric: String = rows[0].get("metric");

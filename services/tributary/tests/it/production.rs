@@ -1051,6 +1051,20 @@ async fn planned_orders_convert_into_production_and_purchase_orders_that_mrp_the
     .await;
     put_ok(
         &app,
+        "/api/v1/plants/P100/work-centers/HOBBING",
+        json!({"description": "Hobbing", "capacity_hours_per_day": "8",
+               "cost_rate_per_hour": "80.00", "cost_center": "CC-HOB"}),
+    )
+    .await;
+    put_ok(
+        &app,
+        &format!("{base}/GEAR/routing"),
+        json!({"operations": [{"number": 10, "description": "Hob", "work_center": "HOBBING",
+                               "setup_hours": "2", "run_hours_per_unit": "0.5"}]}),
+    )
+    .await;
+    put_ok(
+        &app,
         &format!("{base}/GEAR/planned-requirements"),
         json!({"entries": [{"date": "2027-01-25", "quantity": "40"}]}),
     )
@@ -1081,6 +1095,23 @@ async fn planned_orders_convert_into_production_and_purchase_orders_that_mrp_the
     let blank = record(&app, "BLANK").await;
     let requisition = blank["planned_orders"][0].clone();
     assert_eq!(plain(&requisition["quantity"]), "80", "{blank}");
+    // The planned order loads the hobbing work centre in its release week: 2 + 0.5 × 40 hours
+    // of the 5 × 8 it has.
+    app.settle().await;
+    let load = "SELECT CAST(week_start AS VARCHAR), planned_order_hours, production_order_hours, available_hours, load_percent FROM capacity_load WHERE work_center = 'HOBBING'";
+    let expect_load = |rows: Vec<Value>, planned: &str, ordered: &str| {
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0][0], "2027-01-18", "{rows:?}");
+        assert_eq!(
+            rows[0].as_array().unwrap()[1..]
+                .iter()
+                .map(amount)
+                .collect::<Vec<_>>(),
+            [dec(planned), dec(ordered), dec("40"), dec("55")],
+            "{rows:?}"
+        );
+    };
+    expect_load(app.sql(load).await, "22", "0");
 
     // Into a production order; converting it again is refused.
     let gear_id = planned["planned_order"].as_str().expect("an id").to_owned();
@@ -1145,6 +1176,9 @@ async fn planned_orders_convert_into_production_and_purchase_orders_that_mrp_the
         "80",
         "{blank}"
     );
+    // The load is the production order's now, in the week it starts.
+    app.settle().await;
+    expect_load(app.sql(load).await, "0", "22");
 
     // The requisition into a purchase order: BLANK is covered as well.
     let id = blank["planned_orders"][0]["planned_order"]
@@ -1349,4 +1383,95 @@ async fn a_forecast_from_the_sales_history_is_released_as_planned_independent_re
         "{requirements}"
     );
     app.stop().await;
+}
+
+/// Production for the dashboard (plant P100 with location FG and vendor V-ACME exist): toys
+/// made of parts at one work centre, an order received in March and one open for April,
+/// planned requirements beyond the stock, and an MRP run that releases too late for them.
+pub(crate) async fn production_sample(app: &TestApp) {
+    let base = "/api/v1/plants/P100/materials";
+    for (number, kind, procurement) in [("TOY", "finished", "make"), ("PART", "raw", "buy")] {
+        material(app, number, kind).await;
+        put_ok(
+            app,
+            &format!("{base}/{number}/planning"),
+            planning(procurement, 5, lot_for_lot()),
+        )
+        .await;
+    }
+    put_ok(
+        app,
+        &format!("{base}/TOY/bom"),
+        json!({"components": [{"material": "PART", "quantity": "2"}]}),
+    )
+    .await;
+    put_ok(
+        app,
+        "/api/v1/plants/P100/work-centers/WC-TOYS",
+        json!({"description": "Toy line", "capacity_hours_per_day": "8",
+               "cost_rate_per_hour": "50.00", "cost_center": "CC-TOYS"}),
+    )
+    .await;
+    put_ok(
+        app,
+        &format!("{base}/TOY/routing"),
+        json!({"operations": [{"number": 10, "description": "Make", "work_center": "WC-TOYS",
+                               "setup_hours": "1", "run_hours_per_unit": "0.1"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/purchase-orders",
+        json!({"number": "PO-PARTS", "vendor": "V-ACME", "order_date": "2026-03-01",
+               "lines": [{"material": "PART", "plant": "P100", "storage_location": "FG",
+                          "quantity": "100", "unit_price": "1.00", "delivery_date": "2026-03-02"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/goods-receipts",
+        json!({"purchase_order": "PO-PARTS", "line": 10, "quantity": "100", "posting_date": "2026-03-02"}),
+    )
+    .await;
+    let orders = "/api/v1/production-orders";
+    for (number, quantity, finish) in [
+        ("PRD-S1", "20", "2026-03-20"),
+        ("PRD-S2", "10", "2026-04-20"),
+    ] {
+        app.ok(
+            orders,
+            json!({"plant": "P100", "number": number, "material": "TOY", "quantity": quantity,
+                   "location": "FG", "finish_date": finish}),
+        )
+        .await;
+    }
+    let order = format!("{orders}/PRD-S1");
+    app.ok(&format!("{order}/release"), json!({"date": "2026-03-15"}))
+        .await;
+    app.ok(
+        &format!("{order}/component-issues"),
+        json!({"posting_date": "2026-03-15", "lines": [{"material": "PART", "quantity": "40"}]}),
+    )
+    .await;
+    app.ok(
+        &format!("{order}/confirmations"),
+        json!({"operation": 10, "posting_date": "2026-03-18", "yield_quantity": "20", "final": true}),
+    )
+    .await;
+    app.ok(
+        &format!("{order}/goods-receipts"),
+        json!({"posting_date": "2026-03-19", "quantity": "20"}),
+    )
+    .await;
+    put_ok(
+        app,
+        &format!("{base}/TOY/planned-requirements"),
+        json!({"entries": [{"date": "2026-03-03", "quantity": "100"},
+                           {"date": "2026-05-04", "quantity": "30"}]}),
+    )
+    .await;
+    let (status, started) = app
+        .post("/api/v1/mrp-runs", json!({"plant": "P100", "horizon_start": "2026-03-02", "bucket": "week", "buckets": 12}))
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let run = finished_run(app, started["status_url"].as_str().expect("a status URL")).await;
+    assert_eq!(run["status"], "completed", "{run}");
 }
