@@ -130,10 +130,12 @@ fn movement_amounts(movement: &Movement, amounts: &mut Vec<(Target, Decimal, Opt
             add(AccountKey::Inventory, value, None);
             add(AccountKey::CostOfGoodsSold, -value, None);
         }
-        // Components into a production order's WIP; its output out of it.
+        // Components into a production order's WIP; its output out of it. Work in process is
+        // the company's one account (not the moving material's class): what goes in with the
+        // components comes out with the output and the variance.
         MovementKind::ProductionIssue { .. } | MovementKind::ProductionReceipt { .. } => {
             add(AccountKey::Inventory, value, None);
-            add(AccountKey::WorkInProcess, -value, None);
+            amounts.push((Target::Default(AccountKey::WorkInProcess), -value, None));
         }
         MovementKind::ReturnToVendor { order_value, .. } => {
             let order_value = order_value.unwrap_or(-value);
@@ -267,6 +269,11 @@ async fn post_determined(
         for (target, amount, cost_center) in &part.amounts {
             match target {
                 Target::Key(key) => part_lines.add(*key, *amount, cost_center.as_deref()),
+                Target::Default(key) => {
+                    let class = std::mem::take(&mut part_lines.valuation_class);
+                    part_lines.add(*key, *amount, cost_center.as_deref());
+                    part_lines.valuation_class = class;
+                }
                 Target::Account(account) => {
                     part_lines.add_to(account.clone(), *amount, cost_center.as_deref())
                 }
@@ -359,6 +366,8 @@ fn merged(lines: Vec<LineInput>) -> Vec<LineInput> {
 /// may not be an account number at all).
 enum Target {
     Key(AccountKey),
+    /// The company's default account for the key, whatever the valuation class.
+    Default(AccountKey),
     Account(AccountNumber),
     Invalid(String),
 }

@@ -11,7 +11,8 @@
 //! ```
 //! Started from the first two seasons (level and trend from their means, seasonal indices from
 //! the first season about its trend line), so a series that is exactly trend plus season is
-//! forecast exactly; without a season from the first two periods.
+//! forecast exactly; without a season from the first two periods. The periods a start was
+//! taken from are not scored (they fit by construction).
 
 use rust_decimal::Decimal;
 
@@ -158,10 +159,20 @@ pub fn smooth(
             Decimal::ZERO
         }
     };
+    // The periods the start was taken from fit by construction: they are not scored.
+    let scored_from = if m > 0 {
+        2 * m
+    } else if start.is_some() {
+        0
+    } else {
+        2
+    };
     let mut fitted = vec![None; history.len()];
     for (t, &actual) in history.iter().enumerate().skip(first) {
         let season_before = phase(t, &seasonal);
-        fitted[t] = Some(level + trend + season_before);
+        if t >= scored_from {
+            fitted[t] = Some(level + trend + season_before);
+        }
         let previous = level;
         level = alpha * (actual - season_before) + (Decimal::ONE - alpha) * (level + trend);
         trend = beta * (level - previous) + (Decimal::ONE - beta) * trend;

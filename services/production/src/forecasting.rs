@@ -4,8 +4,9 @@
 //!   the history (ordered quantities of sales order lines not cancelled, by requested date, per
 //!   week or month), each period's one-step-ahead fit, the forecast and its MAPE
 //! - `POST …/forecast/release` (same parameters in the body): the forecast released as planned
-//!   independent requirements on each forecast bucket's first day (negative forecasts as none),
-//!   which MRP then plans
+//!   independent requirements on each forecast bucket's first day (the first on `as_of`;
+//!   negative forecasts as none), which MRP then plans. Requirements are not consumed by the
+//!   sales orders that come in against them: MRP counts both
 //!
 //! Methods: `moving_average` (`window`), `exponential_smoothing` (Holt-Winters: `alpha`,
 //! `beta`, `gamma`, `season` in buckets; no season is Holt's trend-adjusted smoothing). The
@@ -376,7 +377,13 @@ async fn release(
         .ahead
         .iter()
         .zip(&forecasted.fit.forecast)
-        .map(|(start, quantity)| (*start, rounded(*quantity).max(Decimal::ZERO)))
+        // The bucket holding `as_of` from `as_of` on: nothing is required in the past.
+        .map(|(start, quantity)| {
+            (
+                (*start).max(request.as_of),
+                rounded(*quantity).max(Decimal::ZERO),
+            )
+        })
         .collect();
     let source = format!(
         "forecast {} as of {} (MAPE {})",

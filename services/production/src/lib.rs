@@ -48,6 +48,7 @@ pub fn module() -> Module {
         EventSet::of::<run::MrpRun>(),
         EventSet::of::<order::ProductionOrderRecord>(),
         EventSet::of::<orders::PlannedOrderConversion>(),
+        EventSet::of::<orders::MaterialConversions>(),
     ];
     module.relations = lake::relations();
     module.pipelines = lake::pipelines();

@@ -48,6 +48,16 @@ fn fail<T>(
     Err(vec![FieldError::new(field, rule, detail)])
 }
 
+/// The largest amount an order's costs may reach (what a journal line takes: 15 digits).
+pub fn amount_max() -> Decimal {
+    Decimal::from(999_999_999_999_999_i64)
+}
+
+/// The most hours one confirmation may give per operation.
+pub fn hours_max() -> Decimal {
+    Decimal::from(100_000)
+}
+
 fn round_amount(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
@@ -101,8 +111,10 @@ impl OrderStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedComponent {
     pub material: MaterialNumber,
-    /// Per base unit of the order's material, with the component's scrap.
-    pub quantity_per_unit: Decimal,
+    /// Per base unit of the order's material, as the bill of material gives it.
+    pub quantity: Decimal,
+    /// Percent added for what is lost in production.
+    pub scrap_percent: Decimal,
     /// For the order's quantity.
     pub required: Decimal,
     /// Issued by the confirmation of the last operation instead of by hand.
@@ -124,6 +136,22 @@ pub struct PlannedOperation {
     pub cost_rate_per_hour: Decimal,
 }
 
+impl PlannedComponent {
+    /// What `parent_quantity` of the order's material needs of it, with scrap (four decimals,
+    /// rounded up as MRP rounds).
+    pub fn requirement(&self, parent_quantity: Decimal) -> Decimal {
+        crate::mrp::Component {
+            material: self.material.to_string(),
+            quantity: self.quantity,
+            scrap_percent: self.scrap_percent,
+            valid_from: None,
+            valid_to: None,
+            backflush: self.backflush,
+        }
+        .requirement(parent_quantity)
+    }
+}
+
 impl PlannedOperation {
     pub fn planned_hours(&self, quantity: Decimal) -> Decimal {
         self.setup_hours + self.run_hours_per_unit * quantity
@@ -141,35 +169,40 @@ pub struct StandardCost {
 }
 
 impl StandardCost {
+    /// The estimate, or none when an amount would exceed what the ledger takes.
     pub fn estimate(
         quantity: Decimal,
         components: &[PlannedComponent],
         operations: &[PlannedOperation],
-    ) -> StandardCost {
-        let material_cost = round_amount(
-            components
-                .iter()
-                .map(|c| c.required * c.unit_price)
-                .sum::<Decimal>(),
-        );
-        let activity_cost = round_amount(
-            operations
-                .iter()
-                .map(|o| o.planned_hours(quantity) * o.cost_rate_per_hour)
-                .sum::<Decimal>(),
-        );
-        let total = material_cost + activity_cost;
+    ) -> Option<StandardCost> {
+        let mut material_cost = Decimal::ZERO;
+        for c in components {
+            material_cost = material_cost.checked_add(c.required.checked_mul(c.unit_price)?)?;
+        }
+        let mut activity_cost = Decimal::ZERO;
+        for o in operations {
+            let hours = o
+                .setup_hours
+                .checked_add(o.run_hours_per_unit.checked_mul(quantity)?)?;
+            activity_cost = activity_cost.checked_add(hours.checked_mul(o.cost_rate_per_hour)?)?;
+        }
+        let (material_cost, activity_cost) =
+            (round_amount(material_cost), round_amount(activity_cost));
+        let total = material_cost.checked_add(activity_cost)?;
+        if total > amount_max() {
+            return None;
+        }
         let unit_cost = if quantity.is_zero() {
             Decimal::ZERO
         } else {
             (total / quantity).round_dp(4)
         };
-        StandardCost {
+        Some(StandardCost {
             material_cost,
             activity_cost,
             total,
             unit_cost,
-        }
+        })
     }
 }
 
@@ -379,15 +412,23 @@ impl ProductionOrder {
             ));
         }
         for (index, (material, quantity)) in lines.iter().enumerate() {
-            if self.component(material).is_none() {
-                violations.push(FieldError::new(
+            match self.component(material) {
+                None => violations.push(FieldError::new(
                     format!("lines[{index}].material"),
                     "component_not_in_order",
                     format!(
                         "{material} is not a component of order {}",
                         self.order.number
                     ),
-                ));
+                )),
+                Some(c) if c.planned.backflush => violations.push(FieldError::new(
+                    format!("lines[{index}].material"),
+                    "component_backflushed",
+                    format!(
+                        "{material} is backflushed by the confirmation of the last operation: it is not issued by hand"
+                    ),
+                )),
+                Some(_) => {}
             }
             if *quantity <= Decimal::ZERO {
                 violations.push(FieldError::new(
@@ -453,6 +494,42 @@ impl ProductionOrder {
                 ));
             }
         }
+        for (field, value) in [
+            ("setup_hours", confirmation.setup_hours),
+            ("run_hours", confirmation.run_hours),
+        ] {
+            if value > hours_max() {
+                violations.push(FieldError::new(
+                    field,
+                    "hours_range",
+                    format!("at most {} hours per confirmation", hours_max()),
+                ));
+            }
+        }
+        // An operation yields at most the order's quantity, and scraps at most as much.
+        for (field, confirmed, given) in [
+            (
+                "yield_quantity",
+                operation.yield_quantity,
+                confirmation.yield_quantity,
+            ),
+            (
+                "scrap_quantity",
+                operation.scrap_quantity,
+                confirmation.scrap_quantity,
+            ),
+        ] {
+            if confirmed + given > self.order.quantity {
+                violations.push(FieldError::new(
+                    field,
+                    "quantity_beyond_order",
+                    format!(
+                        "operation {} has {confirmed} confirmed of the order's {}: {given} more is beyond it",
+                        confirmation.operation, self.order.quantity
+                    ),
+                ));
+            }
+        }
         let confirmed = confirmation.yield_quantity + confirmation.scrap_quantity;
         if violations.is_empty()
             && confirmed.is_zero()
@@ -475,12 +552,7 @@ impl ProductionOrder {
             .components
             .iter()
             .filter(|c| c.planned.backflush)
-            .map(|c| {
-                (
-                    c.planned.material.clone(),
-                    (c.planned.quantity_per_unit * confirmed).round_dp(3),
-                )
-            })
+            .map(|c| (c.planned.material.clone(), c.planned.requirement(confirmed)))
             .filter(|(_, quantity)| !quantity.is_zero())
             .collect())
     }
@@ -509,11 +581,18 @@ impl ProductionOrder {
         Ok(match self.order.receipt_valuation {
             ReceiptValuation::Standard => round_amount(self.order.standard.unit_cost * quantity),
             ReceiptValuation::Actual => {
+                // What is still to come: the open quantity less what the last operation
+                // scrapped (it will never be received).
+                let scrapped = self
+                    .operations
+                    .last()
+                    .map_or(Decimal::ZERO, |o| o.scrap_quantity);
+                let coming = (open - scrapped).max(quantity);
                 let left = self.work_in_process().max(Decimal::ZERO);
-                if quantity == open {
+                if quantity == coming {
                     left
                 } else {
-                    round_amount(left * quantity / open)
+                    round_amount(left * quantity / coming)
                 }
             }
         })
@@ -573,6 +652,16 @@ fn check_new(new: &NewOrder) -> Result<(), Violations> {
             format!(
                 "the finish date {} is before the start date {}",
                 new.finish_date, new.start_date
+            ),
+        ));
+    }
+    if new.operations.is_empty() && new.components.iter().any(|c| c.backflush) {
+        violations.push(FieldError::new(
+            "material",
+            "backflush_without_routing",
+            format!(
+                "{} has backflushed components but no routing: the last operation's confirmation backflushes them",
+                new.material
             ),
         ));
     }
@@ -682,10 +771,20 @@ impl Aggregate for ProductionOrderRecord {
                     return fail("operation", "operation_not_found", "no such operation");
                 };
                 let planned = &operation.planned;
-                let activity_value = round_amount(
-                    (confirmation.setup_hours + confirmation.run_hours)
-                        * planned.cost_rate_per_hour,
-                );
+                let activity_value = (confirmation.setup_hours + confirmation.run_hours)
+                    .checked_mul(planned.cost_rate_per_hour)
+                    .map(round_amount)
+                    .filter(|value| *value <= amount_max())
+                    .ok_or_else(|| {
+                        vec![FieldError::new(
+                            "run_hours",
+                            "amount_range",
+                            format!(
+                                "the hours at the rate would cost more than {}",
+                                amount_max()
+                            ),
+                        )]
+                    })?;
                 let mut events = Vec::new();
                 match backflush {
                     Some((movement_id, lines)) if !lines.is_empty() => {
@@ -869,6 +968,223 @@ impl Aggregate for ProductionOrderRecord {
                 order.status = OrderStatus::Closed;
                 order.variance = Some(*variance);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(text: &str) -> Decimal {
+        Decimal::from_str(text).expect("a decimal")
+    }
+
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, day).expect("a date")
+    }
+
+    /// An order of 10 from a component (`quantity` per unit, `scrap` percent, backflushed or
+    /// not) at 5.00 and one operation of 0.5 hours a unit at 60.00, released.
+    fn released(
+        quantity: &str,
+        scrap: &str,
+        backflush: bool,
+        valuation: ReceiptValuation,
+    ) -> Option<ProductionOrder> {
+        let component = PlannedComponent {
+            material: MaterialNumber::parse("C").unwrap(),
+            quantity: d(quantity),
+            scrap_percent: d(scrap),
+            required: Decimal::ZERO,
+            backflush,
+            unit_price: d("5"),
+        };
+        let component = PlannedComponent {
+            required: component.requirement(d("10")),
+            ..component
+        };
+        let operation = PlannedOperation {
+            number: 10,
+            description: "Make".into(),
+            work_center: WorkCenterCode::parse("WC").unwrap(),
+            cost_center: "CC".into(),
+            setup_hours: Decimal::ZERO,
+            run_hours_per_unit: d("0.5"),
+            cost_rate_per_hour: d("60"),
+        };
+        let standard =
+            StandardCost::estimate(d("10"), &[component.clone()], &[operation.clone()]).unwrap();
+        let new = NewOrder {
+            company: CompanyCode::parse("MAIN").unwrap(),
+            plant: PlantCode::parse("P1").unwrap(),
+            number: OrderNumber::parse("O1").unwrap(),
+            material: MaterialNumber::parse("F").unwrap(),
+            quantity: d("10"),
+            location: LocationCode::parse("FG").unwrap(),
+            start_date: date(1),
+            finish_date: date(5),
+            planned_order: None,
+            receipt_valuation: valuation,
+            currency: Currency::parse("EUR").unwrap(),
+            components: vec![component],
+            operations: vec![operation],
+            standard,
+        };
+        let mut state = None;
+        for command in [
+            OrderCommand::Create(Box::new(new)),
+            OrderCommand::Release { date: date(1) },
+        ] {
+            for event in ProductionOrderRecord::decide(&state, command).unwrap() {
+                ProductionOrderRecord::apply(&mut state, &event);
+            }
+        }
+        state
+    }
+
+    fn run(state: &mut Option<ProductionOrder>, command: OrderCommand) -> Vec<OrderEvent> {
+        let events = ProductionOrderRecord::decide(state, command).unwrap();
+        for event in &events {
+            ProductionOrderRecord::apply(state, event);
+        }
+        events
+    }
+
+    fn confirmation(yield_quantity: &str, scrap: &str) -> Confirmation {
+        Confirmation {
+            operation: 10,
+            posting_date: date(2),
+            yield_quantity: d(yield_quantity),
+            scrap_quantity: d(scrap),
+            setup_hours: Decimal::ZERO,
+            run_hours: d("1"),
+            final_confirmation: false,
+        }
+    }
+
+    #[test]
+    fn backflush_takes_the_bills_quantity_with_scrap_to_four_decimals_rounded_up() {
+        // 0.0013 a unit with 2.5 % scrap: 1000 units need 1.3325, not 1000 × 0.0014.
+        let order = released("0.0013", "2.5", true, ReceiptValuation::Standard).unwrap();
+        let mut big = order.clone();
+        big.order.quantity = d("1000");
+        let taken = big.check_confirmation(&confirmation("1000", "0")).unwrap();
+        assert_eq!(taken[0].1, d("1.3325"));
+        // One unit: 0.00133250 rounds up to 0.0014, never down to nothing.
+        let taken = order.check_confirmation(&confirmation("1", "0")).unwrap();
+        assert_eq!(taken[0].1, d("0.0014"));
+    }
+
+    #[test]
+    fn actual_receipts_share_the_costs_over_what_is_still_to_come_and_settle_to_zero() {
+        let mut state = released("2", "0", false, ReceiptValuation::Actual);
+        let issued = IssuedLine {
+            material: MaterialNumber::parse("C").unwrap(),
+            quantity: d("20"),
+            value: d("100"),
+        };
+        run(
+            &mut state,
+            OrderCommand::Issue {
+                posting_date: date(2),
+                movement_id: Uuid::nil(),
+                lines: vec![issued],
+            },
+        );
+        // 9 good, 1 scrapped at the only (last) operation, 5 hours at 60.00: 300.00 activity.
+        let mut done = confirmation("9", "1");
+        done.run_hours = d("5");
+        run(
+            &mut state,
+            OrderCommand::Confirm {
+                confirmation: done,
+                backflush: None,
+            },
+        );
+        let order = state.clone().unwrap();
+        assert_eq!(order.actual_cost(), d("400"));
+        // 3 of the 9 still to come take a third; the last 6 take the rest.
+        assert_eq!(order.receipt_value(d("3")).unwrap(), d("133.33"));
+        run(
+            &mut state,
+            OrderCommand::Receive {
+                posting_date: date(3),
+                movement_id: Uuid::nil(),
+                quantity: d("3"),
+            },
+        );
+        let order = state.clone().unwrap();
+        assert_eq!(order.receipt_value(d("6")).unwrap(), d("266.67"));
+        run(
+            &mut state,
+            OrderCommand::Receive {
+                posting_date: date(3),
+                movement_id: Uuid::nil(),
+                quantity: d("6"),
+            },
+        );
+        run(&mut state, OrderCommand::Complete { date: date(4) });
+        let settled = run(
+            &mut state,
+            OrderCommand::Settle {
+                posting_date: date(5),
+            },
+        );
+        assert!(
+            matches!(&settled[0], OrderEvent::OrderSettled { variance, .. } if variance.is_zero()),
+            "{settled:?}"
+        );
+        assert_eq!(state.unwrap().work_in_process(), Decimal::ZERO);
+    }
+
+    #[test]
+    fn standard_receipts_leave_the_difference_to_settlement_and_nothing_runs_after_closing() {
+        // Standard: 20 × 5.00 + 5 h × 60.00 = 400.00, 40.00 a unit.
+        let mut state = released("2", "0", false, ReceiptValuation::Standard);
+        assert_eq!(state.as_ref().unwrap().order.standard.unit_cost, d("40"));
+        let mut done = confirmation("10", "0");
+        done.run_hours = d("6");
+        run(
+            &mut state,
+            OrderCommand::Confirm {
+                confirmation: done,
+                backflush: None,
+            },
+        );
+        run(
+            &mut state,
+            OrderCommand::Receive {
+                posting_date: date(3),
+                movement_id: Uuid::nil(),
+                quantity: d("10"),
+            },
+        );
+        // Actual 360.00 of activity (no components issued), 400.00 received: -40.00.
+        run(&mut state, OrderCommand::Complete { date: date(4) });
+        run(
+            &mut state,
+            OrderCommand::Settle {
+                posting_date: date(5),
+            },
+        );
+        let order = state.clone().unwrap();
+        assert_eq!(order.variance, Some(d("-40")));
+        assert_eq!(order.status, OrderStatus::Closed);
+        for command in [
+            OrderCommand::Settle {
+                posting_date: date(6),
+            },
+            OrderCommand::Complete { date: date(6) },
+            OrderCommand::Receive {
+                posting_date: date(6),
+                movement_id: Uuid::nil(),
+                quantity: d("1"),
+            },
+        ] {
+            let refused = ProductionOrderRecord::decide(&state, command).unwrap_err();
+            assert_eq!(refused[0].field, "status", "{refused:?}");
         }
     }
 }

@@ -5,7 +5,6 @@
 use crate::commands::{existing_material, existing_plant, planning};
 use crate::master::{BillOfMaterial, RoutingRecord, WorkCenterRecord, material_key};
 use crate::order::*;
-use crate::planning::PlantKey;
 use chrono::{Duration, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -123,6 +122,18 @@ pub async fn create_order(
         .await?
         .state
         .map_or(0, |p| p.data.lead_time_days);
+    if let Some(start) = new.start_date
+        && start > new.finish_date
+    {
+        return Err(ApiError::field(
+            "start_date",
+            "date_order",
+            format!(
+                "the start date {start} is after the finish date {}",
+                new.finish_date
+            ),
+        ));
+    }
     let start_date = new
         .start_date
         .unwrap_or(new.finish_date - Duration::days(i64::from(lead_time)));
@@ -146,7 +157,8 @@ pub async fn create_order(
             .filter(|v| v.quantity > Decimal::ZERO)
             .map_or(Decimal::ZERO, |v| (v.value / v.quantity).round_dp(4));
         planned_components.push(PlannedComponent {
-            quantity_per_unit: component.requirement(Decimal::ONE),
+            quantity: component.quantity,
+            scrap_percent: component.scrap_percent,
             required: component.requirement(new.quantity),
             backflush: component.backflush,
             unit_price,
@@ -193,7 +205,18 @@ pub async fn create_order(
                 format!("material {} has no stock in plant {plant}", new.material),
             )
         })?;
-    let standard = StandardCost::estimate(new.quantity, &planned_components, &operations);
+    let standard = StandardCost::estimate(new.quantity, &planned_components, &operations)
+        .ok_or_else(|| {
+            ApiError::field(
+                "quantity",
+                "amount_range",
+                format!(
+                    "the cost estimate of {} would exceed {}",
+                    new.quantity,
+                    amount_max()
+                ),
+            )
+        })?;
     let command = OrderCommand::Create(Box::new(NewOrder {
         company: new.company,
         plant: new.plant,
@@ -215,23 +238,34 @@ pub async fn create_order(
     Ok(decision)
 }
 
-pub async fn release(
+/// A change of status (release, technical completion, settlement): nothing but the order.
+pub async fn change(
     store: &EventStore,
     company: &CompanyCode,
     number: &OrderNumber,
-    date: NaiveDate,
+    command: OrderCommand,
 ) -> Result<Decision<ProductionOrder>, ApiError> {
     let (loaded, _) = existing_order(store, company, number).await?;
-    decided(&loaded, OrderCommand::Release { date }, vec![])
+    decided(&loaded, command, vec![])
 }
 
-/// Issues `lines` (material, quantity) from the order's location, each valued by its stock.
+/// Where a refusal of an issue's stock goes: the line of the issue given by hand, or (a
+/// backflush) the confirmed quantity, naming the component.
+#[derive(Clone, Copy)]
+enum IssuedBy {
+    Hand,
+    Backflush,
+}
+
+/// Issues `lines` (material, quantity) from the order's location, each valued by its stock,
+/// all under `movement_id` (one issue document).
 async fn issue_movements(
     store: &EventStore,
     order: &ProductionOrder,
     posting_date: NaiveDate,
+    movement_id: Uuid,
     lines: &[(MaterialNumber, Decimal)],
-    field: &str,
+    by: IssuedBy,
 ) -> Result<(Vec<IssuedLine>, Vec<StreamWrite>), ApiError> {
     let mut issued = Vec::new();
     let mut writes = Vec::new();
@@ -246,7 +280,7 @@ async fn issue_movements(
                 quantity: *quantity,
                 unit: None,
                 posting_date,
-                movement_id: Uuid::now_v7(),
+                movement_id,
                 kind: MovementKind::ProductionIssue {
                     order: order.order.number.to_string(),
                 },
@@ -254,7 +288,21 @@ async fn issue_movements(
             },
         )
         .await
-        .map_err(|error| from_materials(error, &format!("{field}[{index}].")))?;
+        .map_err(|error| match (by, error) {
+            (IssuedBy::Backflush, MaterialsError::Rejected(violations)) => ApiError::validation(
+                violations
+                    .iter()
+                    .map(|v| {
+                        FieldError::new(
+                            "yield_quantity",
+                            v.rule(),
+                            format!("backflushing component {material}: {v}"),
+                        )
+                    })
+                    .collect(),
+            ),
+            (_, error) => from_materials(error, &format!("lines[{index}].")),
+        })?;
         let value: Decimal = -decision
             .outcome
             .movements
@@ -282,7 +330,15 @@ pub async fn issue(
     let (loaded, state) = existing_order(store, company, number).await?;
     state.check_issue(&lines).map_err(ApiError::validation)?;
     let movement_id = Uuid::now_v7();
-    let (issued, writes) = issue_movements(store, &state, posting_date, &lines, "lines").await?;
+    let (issued, writes) = issue_movements(
+        store,
+        &state,
+        posting_date,
+        movement_id,
+        &lines,
+        IssuedBy::Hand,
+    )
+    .await?;
     decided(
         &loaded,
         OrderCommand::Issue {
@@ -295,14 +351,28 @@ pub async fn issue(
 }
 
 /// Confirms an operation; the last operation's confirmation backflushes the components marked
-/// so in the same append.
+/// so in the same append. Without `hours_given`, the hours are the planned ones of the quantity
+/// confirmed (the setup on the operation's first confirmation), from the order as loaded here.
 pub async fn confirm(
     store: &EventStore,
     company: &CompanyCode,
     number: &OrderNumber,
-    confirmation: Confirmation,
+    mut confirmation: Confirmation,
+    hours_given: bool,
 ) -> Result<Decision<ProductionOrder>, ApiError> {
     let (loaded, state) = existing_order(store, company, number).await?;
+    if !hours_given && let Some(operation) = state.operation(confirmation.operation) {
+        let planned = &operation.planned;
+        confirmation.setup_hours = if operation.confirmations == 0 {
+            planned.setup_hours
+        } else {
+            Decimal::ZERO
+        };
+        confirmation.run_hours = planned
+            .run_hours_per_unit
+            .checked_mul(confirmation.yield_quantity + confirmation.scrap_quantity)
+            .unwrap_or(Decimal::MAX);
+    }
     let backflush = state
         .check_confirmation(&confirmation)
         .map_err(ApiError::validation)?;
@@ -314,8 +384,9 @@ pub async fn confirm(
             store,
             &state,
             confirmation.posting_date,
+            movement_id,
             &backflush,
-            "backflush",
+            IssuedBy::Backflush,
         )
         .await?;
         (Some((movement_id, issued)), writes)
@@ -371,26 +442,6 @@ pub async fn receive(
         },
         receipt.writes,
     )
-}
-
-pub async fn complete(
-    store: &EventStore,
-    company: &CompanyCode,
-    number: &OrderNumber,
-    date: NaiveDate,
-) -> Result<Decision<ProductionOrder>, ApiError> {
-    let (loaded, _) = existing_order(store, company, number).await?;
-    decided(&loaded, OrderCommand::Complete { date }, vec![])
-}
-
-pub async fn settle(
-    store: &EventStore,
-    company: &CompanyCode,
-    number: &OrderNumber,
-    posting_date: NaiveDate,
-) -> Result<Decision<ProductionOrder>, ApiError> {
-    let (loaded, _) = existing_order(store, company, number).await?;
-    decided(&loaded, OrderCommand::Settle { posting_date }, vec![])
 }
 
 // ----- planned order conversion ---------------------------------------------------------------
@@ -451,25 +502,81 @@ pub async fn converted(
     )
 }
 
-/// The write that marks `planned_order` converted, or why it cannot be.
+/// Every conversion of a material's planned orders in a plant (stream `company/plant/material`):
+/// a plan made before the last of them is outdated, as it did not see the order it became.
+pub struct MaterialConversions;
+
+impl Aggregate for MaterialConversions {
+    const TYPE: &'static str = "production.material_conversions";
+    type State = ();
+    type Event = ConversionEvent;
+    type Command = ConversionEvent;
+    type Rejection = crate::master::Violations;
+
+    fn decide(_: &(), command: ConversionEvent) -> Result<Vec<ConversionEvent>, Self::Rejection> {
+        Ok(vec![command])
+    }
+
+    fn apply(_: &mut (), _: &ConversionEvent) {}
+}
+
+/// A planned order to convert: its id, where it is planned, and the feed position its plan
+/// version was made at.
+pub struct Converting<'a> {
+    pub planned_order: &'a str,
+    pub company: &'a CompanyCode,
+    pub plant: &'a PlantCode,
+    pub material: &'a MaterialNumber,
+    pub feed_position: i64,
+}
+
+/// The writes that mark a planned order converted into `document` (once; and for its
+/// material, so a plan made before this conversion cannot be converted after it), or why it
+/// cannot be.
 pub async fn conversion(
     store: &EventStore,
-    planned_order: &str,
-    plant: &PlantKey,
-    material: &MaterialNumber,
+    converting: &Converting<'_>,
     into: &str,
     document: &str,
-) -> Result<StreamWrite, ApiError> {
-    let loaded = aggregate::load::<PlannedOrderConversion>(store, planned_order).await?;
-    let (company, plant_code) = plant;
+) -> Result<Vec<StreamWrite>, ApiError> {
     let event = ConversionEvent::PlannedOrderConverted {
-        company: CompanyCode::parse(company)
-            .map_err(|rule| ApiError::internal(&format!("company {company}: {rule}")))?,
-        plant: PlantCode::parse(plant_code)
-            .map_err(|rule| ApiError::internal(&format!("plant {plant_code}: {rule}")))?,
-        material: material.clone(),
+        company: converting.company.clone(),
+        plant: converting.plant.clone(),
+        material: converting.material.clone(),
         into: into.to_owned(),
         document: document.to_owned(),
     };
-    Ok(loaded.decide(event).map_err(ApiError::validation)?.write)
+    let id = material_key(converting.company, converting.plant, converting.material);
+    let earlier = store
+        .load(MaterialConversions::TYPE, std::slice::from_ref(&id))
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    if let Some(last) = earlier.last()
+        && last.position > converting.feed_position
+    {
+        return Err(ApiError::field(
+            "planned_order",
+            "plan_outdated",
+            format!(
+                "the plan of {} was made before another of its planned orders was converted: wait for MRP to plan it again",
+                converting.material
+            ),
+        ));
+    }
+    let conversions = Loaded::<MaterialConversions> {
+        id,
+        state: (),
+        version: i64::try_from(earlier.len()).unwrap_or(i64::MAX),
+    };
+    let once = aggregate::load::<PlannedOrderConversion>(store, converting.planned_order).await?;
+    Ok(vec![
+        once.decide(event.clone())
+            .map_err(ApiError::validation)?
+            .write,
+        conversions
+            .decide(event)
+            .map_err(ApiError::validation)?
+            .write,
+    ])
 }

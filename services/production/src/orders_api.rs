@@ -258,7 +258,7 @@ pub(crate) fn order_json(order: &ProductionOrder) -> Value {
         "open_quantity": order.open_quantity(),
         "components": order.components.iter().map(|c| json!({
             "material": c.planned.material,
-            "quantity_per_unit": c.planned.quantity_per_unit,
+            "quantity_per_unit": c.planned.requirement(Decimal::ONE),
             "required": c.planned.required,
             "reserved": if order.status == OrderStatus::Released { c.open() } else { Decimal::ZERO },
             "issued": c.issued,
@@ -346,40 +346,76 @@ async fn dated(
     company.zip(date).ok_or_else(ApiError::missing_fields)
 }
 
+/// A status change a body dates: release, technical completion, settlement (`posts`: its
+/// date is a posting date the books must allow).
+async fn status_change(
+    platform: Platform,
+    number: String,
+    Command { body, request }: Command<DateBody>,
+    posts: bool,
+    command: fn(NaiveDate) -> OrderCommand,
+) -> Result<Response, ApiError> {
+    let number = path_number(&number)?;
+    let (company, date) = dated(&platform, &request, &body, posts).await?;
+    let decision = orders::change(&platform.store, &company, &number, command(date)).await?;
+    commit(&platform, request, decision, StatusCode::OK).await
+}
+
 async fn release(
     State(platform): State<Platform>,
     Path(number): Path<String>,
-    Command { body, request }: Command<DateBody>,
+    command: Command<DateBody>,
 ) -> Result<Response, ApiError> {
-    let number = path_number(&number)?;
-    let (company, date) = dated(&platform, &request, &body, false).await?;
-    let decision = orders::release(&platform.store, &company, &number, date).await?;
-    commit(&platform, request, decision, StatusCode::OK).await
+    status_change(platform, number, command, false, |date| {
+        OrderCommand::Release { date }
+    })
+    .await
 }
 
 async fn complete(
     State(platform): State<Platform>,
     Path(number): Path<String>,
-    Command { body, request }: Command<DateBody>,
+    command: Command<DateBody>,
 ) -> Result<Response, ApiError> {
-    let number = path_number(&number)?;
-    let (company, date) = dated(&platform, &request, &body, false).await?;
-    let decision = orders::complete(&platform.store, &company, &number, date).await?;
-    commit(&platform, request, decision, StatusCode::OK).await
+    status_change(platform, number, command, false, |date| {
+        OrderCommand::Complete { date }
+    })
+    .await
 }
 
 async fn settle(
     State(platform): State<Platform>,
     Path(number): Path<String>,
-    Command { body, request }: Command<DateBody>,
+    command: Command<DateBody>,
 ) -> Result<Response, ApiError> {
-    let number = path_number(&number)?;
-    let (company, date) = dated(&platform, &request, &body, true).await?;
-    let decision = orders::settle(&platform.store, &company, &number, date).await?;
-    commit(&platform, request, decision, StatusCode::OK).await
+    status_change(platform, number, command, true, |posting_date| {
+        OrderCommand::Settle { posting_date }
+    })
+    .await
 }
 
 // ----- issues, confirmations, receipts --------------------------------------------------------
+
+/// The company and posting date a movement's body names, checked (the date against the
+/// books); the checks go on with the rest of the body.
+async fn posted(
+    platform: &Platform,
+    request: &CommandRequest,
+    company: Option<&str>,
+    date: Option<&str>,
+) -> Result<(Checks, Option<CompanyCode>, Option<NaiveDate>), ApiError> {
+    let mut checks = Checks::default();
+    let company = command_company(platform, &mut checks, request, company)?;
+    let date = posting_date(
+        platform,
+        &mut checks,
+        company.as_ref(),
+        "posting_date",
+        date,
+    )
+    .await?;
+    Ok((checks, company, date))
+}
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -406,13 +442,10 @@ async fn issue(
     Command { body, request }: Command<IssueBody>,
 ) -> Result<Response, ApiError> {
     let number = path_number(&number)?;
-    let mut checks = Checks::default();
-    let company = command_company(&platform, &mut checks, &request, body.company.as_deref())?;
-    let date = posting_date(
+    let (mut checks, company, date) = posted(
         &platform,
-        &mut checks,
-        company.as_ref(),
-        "posting_date",
+        &request,
+        body.company.as_deref(),
         body.posting_date.as_deref(),
     )
     .await?;
@@ -478,13 +511,10 @@ async fn confirm(
     Command { body, request }: Command<ConfirmationBody>,
 ) -> Result<Response, ApiError> {
     let number = path_number(&number)?;
-    let mut checks = Checks::default();
-    let company = command_company(&platform, &mut checks, &request, body.company.as_deref())?;
-    let date = posting_date(
+    let (mut checks, company, date) = posted(
         &platform,
-        &mut checks,
-        company.as_ref(),
-        "posting_date",
+        &request,
+        body.company.as_deref(),
         body.posting_date.as_deref(),
     )
     .await?;
@@ -511,8 +541,8 @@ async fn confirm(
         Some(operation),
         Some(yield_quantity),
         Some(scrap_quantity),
-        Some(mut setup_hours),
-        Some(mut run_hours),
+        Some(setup_hours),
+        Some(run_hours),
     ) = (
         company,
         date,
@@ -525,16 +555,6 @@ async fn confirm(
     else {
         return Err(ApiError::missing_fields());
     };
-    if !hours_given {
-        // The planned hours of what is confirmed.
-        let (_, order) = orders::existing_order(&platform.store, &company, &number).await?;
-        if let Some(op) = order.operation(operation) {
-            if op.confirmations == 0 {
-                setup_hours = op.planned.setup_hours;
-            }
-            run_hours = op.planned.run_hours_per_unit * (yield_quantity + scrap_quantity);
-        }
-    }
     let confirmation = Confirmation {
         operation,
         posting_date,
@@ -544,7 +564,14 @@ async fn confirm(
         run_hours,
         final_confirmation: body.final_confirmation,
     };
-    let decision = orders::confirm(&platform.store, &company, &number, confirmation).await?;
+    let decision = orders::confirm(
+        &platform.store,
+        &company,
+        &number,
+        confirmation,
+        hours_given,
+    )
+    .await?;
     commit(&platform, request, decision, StatusCode::CREATED).await
 }
 
@@ -566,13 +593,10 @@ async fn receive(
     Command { body, request }: Command<ReceiptBody>,
 ) -> Result<Response, ApiError> {
     let number = path_number(&number)?;
-    let mut checks = Checks::default();
-    let company = command_company(&platform, &mut checks, &request, body.company.as_deref())?;
-    let date = posting_date(
+    let (mut checks, company, date) = posted(
         &platform,
-        &mut checks,
-        company.as_ref(),
-        "posting_date",
+        &request,
+        body.company.as_deref(),
         body.posting_date.as_deref(),
     )
     .await?;

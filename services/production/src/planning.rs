@@ -675,6 +675,8 @@ async fn record_outcome(store: &EventStore, id: &str, outcome: RunCommand) -> Re
 }
 
 /// Writes the plans of `materials` as the plant's next plan version; answers its sequence.
+/// `sequences`: the last sequence this worker wrote per plant (read from the lake when unknown;
+/// forgotten when the write fails, as another writer may have moved it).
 async fn write(
     lake: &dyn LakeWriter,
     sequences: &mut HashMap<PlantKey, i64>,
@@ -685,22 +687,6 @@ async fn write(
     feed_position: i64,
 ) -> Result<i64, String> {
     let known = sequences.remove(plant);
-    let sequence =
-        write_version(lake, known, plant, planner, materials, run, feed_position).await?;
-    sequences.insert(plant.clone(), sequence);
-    Ok(sequence)
-}
-
-/// [`write`] after the plant's sequence `known` (read from the lake when `None`).
-async fn write_version(
-    lake: &dyn LakeWriter,
-    known: Option<i64>,
-    plant: &PlantKey,
-    planner: &Planner,
-    materials: &BTreeSet<String>,
-    run: &str,
-    feed_position: i64,
-) -> Result<i64, String> {
     let (company, plant_code) = plant;
     let app_id = format!("mrp/{company}/{plant_code}");
     let last = match known {
@@ -808,6 +794,7 @@ async fn write_version(
         }),
     )
     .await?;
+    sequences.insert(plant.clone(), sequence);
     Ok(sequence)
 }
 

@@ -172,6 +172,7 @@ struct PlannedOrder {
     quantity: Decimal,
     receipt_date: NaiveDate,
     release_date: NaiveDate,
+    feed_position: i64,
 }
 
 async fn planned_order(
@@ -208,17 +209,24 @@ async fn planned_order(
         quantity,
         date("receipt_date"),
         date("release_date"),
+        row["feed_position"].as_i64(),
     ) {
-        (Ok(plant), Ok(material), Some(quantity), Some(receipt_date), Some(release_date)) => {
-            Ok(PlannedOrder {
-                plant,
-                material,
-                proposal_type: text("proposal_type"),
-                quantity,
-                receipt_date,
-                release_date,
-            })
-        }
+        (
+            Ok(plant),
+            Ok(material),
+            Some(quantity),
+            Some(receipt_date),
+            Some(release_date),
+            Some(feed_position),
+        ) => Ok(PlannedOrder {
+            plant,
+            material,
+            proposal_type: text("proposal_type"),
+            quantity,
+            receipt_date,
+            release_date,
+            feed_position,
+        }),
         _ => Err(ApiError::internal(&format!(
             "planned order {id} cannot be read from the lake"
         ))),
@@ -241,6 +249,12 @@ async fn convert(
     let (Some(company), Some(location)) = (company, location) else {
         return Err(ApiError::missing_fields());
     };
+    // A planned order of another company is none of the caller's (`company-plant-…`).
+    if !id.starts_with(&format!("{company}-")) {
+        return Err(ApiError::not_found(format!(
+            "planned order {id} is not in the current plan of company {company}"
+        )));
+    }
     // Converted once: the plan it came from may have been replaced since.
     if let Some(document) = orders::converted(&platform.store, &id).await? {
         return Err(ApiError::field(
@@ -250,7 +264,6 @@ async fn convert(
         ));
     }
     let planned = planned_order(&platform, &company, &id).await?;
-    let plant_key = (company.to_string(), planned.plant.to_string());
     let mut checks = Checks::default();
     let (into, mut decision) = if planned.proposal_type == "purchase_requisition" {
         request.auth.caller.require(
@@ -273,7 +286,7 @@ async fn convert(
                 None
             }
         };
-        let price = checks.amount_or_zero("unit_price", body.unit_price.as_ref());
+        let price = checks.required_amount("unit_price", body.unit_price.as_ref());
         checks.finish()?;
         let (Some(number), Some(vendor), Some(unit_price)) = (number, vendor, price) else {
             return Err(ApiError::missing_fields());
@@ -354,17 +367,16 @@ async fn convert(
         .or_else(|| decision.outcome["number"].as_str())
         .unwrap_or_default()
         .to_owned();
-    decision.writes.push(
-        orders::conversion(
-            &platform.store,
-            &id,
-            &plant_key,
-            &planned.material,
-            into,
-            &document,
-        )
-        .await?,
-    );
+    let converting = orders::Converting {
+        planned_order: &id,
+        company: &company,
+        plant: &planned.plant,
+        material: &planned.material,
+        feed_position: planned.feed_position,
+    };
+    decision
+        .writes
+        .extend(orders::conversion(&platform.store, &converting, into, &document).await?);
     let decision = Decision {
         writes: decision.writes,
         reads: decision.reads,
