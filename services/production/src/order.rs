@@ -1014,8 +1014,12 @@ mod tests {
             run_hours_per_unit: d("0.5"),
             cost_rate_per_hour: d("60"),
         };
-        let standard =
-            StandardCost::estimate(d("10"), &[component.clone()], &[operation.clone()]).unwrap();
+        let standard = StandardCost::estimate(
+            d("10"),
+            std::slice::from_ref(&component),
+            std::slice::from_ref(&operation),
+        )
+        .unwrap();
         let new = NewOrder {
             company: CompanyCode::parse("MAIN").unwrap(),
             plant: PlantCode::parse("P1").unwrap(),
