@@ -14,6 +14,9 @@ pub struct Supply {
     pub on_hand: Decimal,
     /// Open purchase order quantities by delivery date (ascending).
     pub receipts: Vec<(NaiveDate, Decimal)>,
+    /// What other contexts reserved of the stock (production orders' components), by the
+    /// date it is needed (ascending): demand, like confirmed sales.
+    pub reserved: Vec<(NaiveDate, Decimal)>,
 }
 
 #[derive(Debug, thiserror::Error)]

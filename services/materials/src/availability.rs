@@ -1,8 +1,11 @@
 //! Materials' availability query in process: stock on hand per material and plant from the
-//! goods movements, and open purchase order quantities by delivery date, kept in an index
-//! from the event store's feed (see [`tributary_kernel::feed_index`]).
+//! goods movements, open purchase order quantities by delivery date, and what is reserved of
+//! the stock (production orders' components), kept in an index from the event store's feed
+//! (see [`tributary_kernel::feed_index`]).
 
-use crate::domain::{PurchaseOrder, PurchaseOrderEvent, Stock, StockEvent};
+use crate::domain::{
+    PurchaseOrder, PurchaseOrderEvent, ReservationEvent, Reservations, Stock, StockEvent,
+};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -46,12 +49,35 @@ pub struct SupplyIndex {
     /// The lines of each key, for the answer.
     lines_of: HashMap<Key, Vec<(String, String, u32)>>,
     closed: std::collections::HashSet<(String, String)>,
+    /// What is reserved of each key: reference → (date, quantity).
+    reserved: HashMap<Key, BTreeMap<String, (chrono::NaiveDate, Decimal)>>,
 }
 
 impl SupplyIndex {
     /// Applies a goods movement or purchase order event (once: the feed never repeats one);
     /// answers the keys whose supply it changed.
     pub fn apply(&mut self, event: &EventEnvelope) -> Vec<Key> {
+        if event.aggregate_type == <Reservations as Aggregate>::TYPE {
+            let Ok(ReservationEvent::ReservationSet {
+                company,
+                material,
+                plant,
+                reference,
+                date,
+                quantity,
+            }) = decode::<ReservationEvent>(event)
+            else {
+                return Vec::new();
+            };
+            let key = (company.to_string(), material.to_string(), plant.to_string());
+            let held = self.reserved.entry(key.clone()).or_default();
+            if quantity.is_zero() {
+                held.remove(&reference);
+            } else {
+                held.insert(reference, (date, quantity));
+            }
+            return vec![key];
+        }
         if event.aggregate_type == <Stock as Aggregate>::TYPE {
             if let Ok(StockEvent::GoodsMovementPosted {
                 company,
@@ -192,9 +218,14 @@ impl SupplyIndex {
                 *receipts.entry(line.delivery_date).or_default() += line.open();
             }
         }
+        let mut reserved: BTreeMap<chrono::NaiveDate, Decimal> = BTreeMap::new();
+        for (date, quantity) in self.reserved.get(key).into_iter().flat_map(|r| r.values()) {
+            *reserved.entry(*date).or_default() += *quantity;
+        }
         Supply {
             on_hand: self.on_hand.get(key).copied().unwrap_or_default(),
             receipts: receipts.into_iter().collect(),
+            reserved: reserved.into_iter().collect(),
         }
     }
 }
@@ -208,6 +239,7 @@ pub struct LocalAvailability {
 pub const TYPES: &[&str] = &[
     <Stock as Aggregate>::TYPE,
     <PurchaseOrder as Aggregate>::TYPE,
+    <Reservations as Aggregate>::TYPE,
 ];
 
 /// The module's [`tributary_kernel::module::AvailabilityFactory`].

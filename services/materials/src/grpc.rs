@@ -41,16 +41,18 @@ impl AvailabilityService for Served {
             .supply(&company, &asked.material, &asked.plant)
             .await
             .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
-        Ok(tonic::Response::new(SupplyReply {
-            on_hand: supply.on_hand.to_string(),
-            receipts: supply
-                .receipts
-                .into_iter()
+        let dated = |list: Vec<(NaiveDate, Decimal)>| -> Vec<Receipt> {
+            list.into_iter()
                 .map(|(date, quantity)| Receipt {
                     date: date.to_string(),
                     quantity: quantity.to_string(),
                 })
-                .collect(),
+                .collect()
+        };
+        Ok(tonic::Response::new(SupplyReply {
+            on_hand: supply.on_hand.to_string(),
+            receipts: dated(supply.receipts),
+            reserved: dated(supply.reserved),
         }))
     }
 }
@@ -120,14 +122,21 @@ impl Availability for RemoteAvailability {
             .into_inner();
         let on_hand = Decimal::from_str(&reply.on_hand)
             .map_err(|_| reply_error("on hand", &reply.on_hand))?;
-        let mut receipts = Vec::with_capacity(reply.receipts.len());
-        for receipt in reply.receipts {
-            let date = NaiveDate::from_str(&receipt.date)
-                .map_err(|_| reply_error("a receipt date", &receipt.date))?;
-            let quantity = Decimal::from_str(&receipt.quantity)
-                .map_err(|_| reply_error("a receipt quantity", &receipt.quantity))?;
-            receipts.push((date, quantity));
-        }
-        Ok(Supply { on_hand, receipts })
+        let dated = |list: Vec<Receipt>| -> Result<Vec<(NaiveDate, Decimal)>, AvailabilityError> {
+            list.into_iter()
+                .map(|entry| {
+                    let date = NaiveDate::from_str(&entry.date)
+                        .map_err(|_| reply_error("a date", &entry.date))?;
+                    let quantity = Decimal::from_str(&entry.quantity)
+                        .map_err(|_| reply_error("a quantity", &entry.quantity))?;
+                    Ok((date, quantity))
+                })
+                .collect()
+        };
+        Ok(Supply {
+            on_hand,
+            receipts: dated(reply.receipts)?,
+            reserved: dated(reply.reserved)?,
+        })
     }
 }

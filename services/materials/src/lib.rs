@@ -41,6 +41,7 @@ pub fn module() -> Module {
         EventSet::of::<Material>(),
         EventSet::of::<Vendor>(),
         EventSet::of::<Stock>(),
+        EventSet::of::<domain::Reservations>(),
         EventSet::of::<PurchaseOrder>(),
         EventSet::of::<VendorInvoice>(),
         EventSet::of::<VendorPayment>(),

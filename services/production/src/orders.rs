@@ -8,6 +8,7 @@ use crate::order::*;
 use chrono::{Duration, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use tributary_kernel::aggregate::{self, Loaded};
 use tributary_kernel::event::DomainEvent;
 use tributary_kernel::http::{ApiError, FieldError};
@@ -15,7 +16,9 @@ use tributary_kernel::master::CompanyCode;
 use tributary_kernel::store::{Decision, EventStore, StreamWrite};
 use tributary_kernel::{Aggregate, RepositoryError};
 use tributary_materials::commands::{MaterialsError, MovementRequest, post_movement};
-use tributary_materials::domain::{LocationCode, MaterialNumber, MovementKind, PlantCode};
+use tributary_materials::domain::{
+    LocationCode, MaterialNumber, MovementKind, PlantCode, ReservationEvent, Reservations,
+};
 use uuid::Uuid;
 
 pub async fn order(
@@ -41,18 +44,58 @@ pub async fn existing_order(
     Ok((loaded, state))
 }
 
-fn decided(
+/// What a released order holds of each component's stock: what is still to issue of it
+/// (nothing before release and after completion).
+fn reserved(order: Option<&ProductionOrder>) -> BTreeMap<MaterialNumber, Decimal> {
+    order
+        .into_iter()
+        .flat_map(|order| {
+            order.components.iter().map(|c| {
+                let open = if order.status == OrderStatus::Released {
+                    c.open()
+                } else {
+                    Decimal::ZERO
+                };
+                (c.planned.material.clone(), open)
+            })
+        })
+        .collect()
+}
+
+/// The order's decision on `command`, appended with `writes` (materials' movements) and the
+/// changes of what it reserves in materials' availability.
+async fn decided(
+    store: &EventStore,
     loaded: &Loaded<ProductionOrderRecord>,
     command: OrderCommand,
     mut writes: Vec<StreamWrite>,
 ) -> Result<Decision<ProductionOrder>, ApiError> {
+    let before = reserved(loaded.state.as_ref());
     let decided = loaded.decide(command).map_err(ApiError::validation)?;
     let state = decided
         .state
         .clone()
         .ok_or_else(|| ApiError::internal(&"a decided order has no state"))?;
+    let after = reserved(Some(&state));
     // The order's event first: readers of the feed see the order before its movements.
     let mut all = decided.writes();
+    let order = &state.order;
+    for (material, quantity) in &after {
+        if before.get(material).copied().unwrap_or_default() == *quantity {
+            continue;
+        }
+        let id = tributary_materials::commands::stock_id(&order.company, material, &order.plant);
+        let reservations = aggregate::load::<Reservations>(store, &id).await?;
+        let Ok(decided) = reservations.decide(ReservationEvent::ReservationSet {
+            company: order.company.clone(),
+            material: material.clone(),
+            plant: order.plant.clone(),
+            reference: format!("production order {}", order.number),
+            date: order.start_date,
+            quantity: *quantity,
+        });
+        all.extend(decided.writes());
+    }
     all.append(&mut writes);
     Ok(Decision {
         writes: all,
@@ -233,7 +276,7 @@ pub async fn create_order(
         operations,
         standard,
     }));
-    let mut decision = decided(&loaded, command, vec![])?;
+    let mut decision = decided(store, &loaded, command, vec![]).await?;
     decision.reads = reads;
     Ok(decision)
 }
@@ -246,7 +289,7 @@ pub async fn change(
     command: OrderCommand,
 ) -> Result<Decision<ProductionOrder>, ApiError> {
     let (loaded, _) = existing_order(store, company, number).await?;
-    decided(&loaded, command, vec![])
+    decided(store, &loaded, command, vec![]).await
 }
 
 /// Where a refusal of an issue's stock goes: the line of the issue given by hand, or (a
@@ -340,6 +383,7 @@ pub async fn issue(
     )
     .await?;
     decided(
+        store,
         &loaded,
         OrderCommand::Issue {
             posting_date,
@@ -348,6 +392,7 @@ pub async fn issue(
         },
         writes,
     )
+    .await
 }
 
 /// Confirms an operation; the last operation's confirmation backflushes the components marked
@@ -392,6 +437,7 @@ pub async fn confirm(
         (Some((movement_id, issued)), writes)
     };
     decided(
+        store,
         &loaded,
         OrderCommand::Confirm {
             confirmation,
@@ -399,6 +445,7 @@ pub async fn confirm(
         },
         writes,
     )
+    .await
 }
 
 /// Receives the order's output into its location at the value the order gives it.
@@ -434,6 +481,7 @@ pub async fn receive(
     .await
     .map_err(|error| from_materials(error, ""))?;
     decided(
+        store,
         &loaded,
         OrderCommand::Receive {
             posting_date,
@@ -442,6 +490,7 @@ pub async fn receive(
         },
         receipt.writes,
     )
+    .await
 }
 
 // ----- planned order conversion ---------------------------------------------------------------

@@ -8,6 +8,8 @@
 //! - `materials.vendor`: `<company>/<vendor>`
 //! - `materials.stock`: `<company>/<material>/<plant>`: quantities per storage location and
 //!   the valuation; every goods movement is an event of this stream, valued when decided
+//! - `materials.reservation`: `<company>/<material>/<plant>`: what other contexts hold of the
+//!   stock for a date (appended by them, as sales appends its deliveries' goods issues)
 //!
 //! Invariants protected here: stock never goes negative (per storage location and in total),
 //! quantities are in the material's base unit once decided, a movement's value is decided by the
@@ -16,11 +18,13 @@
 mod invoicing;
 mod master;
 mod purchasing;
+mod reservation;
 mod stock;
 
 pub use invoicing::*;
 pub use master::*;
 pub use purchasing::*;
+pub use reservation::*;
 pub use stock::*;
 
 use crate::valuation::round_amount;

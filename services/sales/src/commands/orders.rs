@@ -228,10 +228,15 @@ async fn timeline(
         .supply(company, material, plant)
         .await
         .map_err(|error| SalesError::Unavailable(error.to_string()))?;
+    // What production orders reserved is demand like confirmed sales.
+    let mut demand = view.demand.clone();
+    for (date, quantity) in supply.reserved {
+        *demand.entry(date).or_default() += quantity;
+    }
     let timeline = Timeline {
         on_hand: supply.on_hand,
         receipts: supply.receipts.into_iter().collect(),
-        demand: view.demand.clone(),
+        demand,
     };
     Ok((view, timeline))
 }

@@ -1509,3 +1509,109 @@ pub(crate) async fn production_sample(app: &TestApp) {
     let run = finished_run(app, started["status_url"].as_str().expect("a status URL")).await;
     assert_eq!(run["status"], "completed", "{run}");
 }
+
+/// What a released production order still has to issue of its components is reserved in
+/// materials' availability: a sales order is not promised it; once the order is complete it
+/// is free again.
+#[tokio::test]
+async fn a_released_order_reserves_its_components_against_sales_orders() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    crate::sales::sales_master_data(&app).await;
+    app.ok(
+        "/api/v1/prices",
+        json!({"material": "BOLT-M8", "currency": "EUR", "valid_from": "2026-01-01",
+               "unit_price": "0.50"}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/vendors",
+        json!({"number": "V-PARTS", "name": "Parts Inc", "currency": "EUR",
+               "payment_terms": {"net_days": 30}}),
+    )
+    .await;
+    purchase(&app, "PO-BOLTS", "BOLT-M8", "100", "2026-11-02", true).await;
+    material(&app, "KIT", "finished").await;
+    let base = "/api/v1/plants/P100/materials";
+    for (number, procurement) in [("KIT", "make"), ("BOLT-M8", "buy")] {
+        put_ok(
+            &app,
+            &format!("{base}/{number}/planning"),
+            planning(procurement, 5, lot_for_lot()),
+        )
+        .await;
+    }
+    put_ok(
+        &app,
+        &format!("{base}/KIT/bom"),
+        json!({"components": [{"material": "BOLT-M8", "quantity": "10"}]}),
+    )
+    .await;
+    app.ok(
+        "/api/v1/production-orders",
+        json!({"plant": "P100", "number": "PRD-K", "material": "KIT", "quantity": "5",
+               "location": "FG", "finish_date": "2026-12-20"}),
+    )
+    .await;
+    let confirmed = |order: &Value| -> Vec<(String, rust_decimal::Decimal)> {
+        dated(&order["lines"][0]["schedule"], "date")
+    };
+    let sales_order = |number: &str| {
+        json!({"number": number, "customer": "C-100", "document_date": "2026-12-03",
+               "lines": [{"line": 10, "material": "BOLT-M8", "quantity": "80", "plant": "P100",
+                          "requested_date": "2026-12-16"}]})
+    };
+    // Created, not released: nothing is reserved yet.
+    let (status, check) = app.post("/api/v1/sales-orders", sales_order("SO-1")).await;
+    assert_eq!(status, 201, "{check}");
+    assert_eq!(
+        confirmed(&check),
+        vec![("2026-12-16".into(), dec("80"))],
+        "{check}"
+    );
+    app.ok("/api/v1/sales-orders/SO-1/lines/10/cancel", json!({}))
+        .await;
+
+    // Released: its 50 bolts, needed from the 15th, are not promised to sales.
+    app.ok(
+        "/api/v1/production-orders/PRD-K/release",
+        json!({"date": "2026-12-03"}),
+    )
+    .await;
+    let second = app.ok("/api/v1/sales-orders", sales_order("SO-2")).await;
+    assert_eq!(
+        confirmed(&second),
+        vec![("2026-12-16".into(), dec("50"))],
+        "{second}"
+    );
+    app.ok("/api/v1/sales-orders/SO-2/lines/10/cancel", json!({}))
+        .await;
+
+    // Twenty issued: thirty still reserved.
+    app.ok(
+        "/api/v1/production-orders/PRD-K/component-issues",
+        json!({"posting_date": "2026-12-15", "lines": [{"material": "BOLT-M8", "quantity": "20"}]}),
+    )
+    .await;
+    let third = app.ok("/api/v1/sales-orders", sales_order("SO-3")).await;
+    assert_eq!(
+        confirmed(&third),
+        vec![("2026-12-16".into(), dec("50"))],
+        "80 on hand less 30: {third}"
+    );
+    app.ok("/api/v1/sales-orders/SO-3/lines/10/cancel", json!({}))
+        .await;
+
+    // Complete: nothing reserved any more.
+    app.ok(
+        "/api/v1/production-orders/PRD-K/complete",
+        json!({"date": "2026-12-15"}),
+    )
+    .await;
+    let fourth = app.ok("/api/v1/sales-orders", sales_order("SO-4")).await;
+    assert_eq!(
+        confirmed(&fourth),
+        vec![("2026-12-16".into(), dec("80"))],
+        "{fourth}"
+    );
+    app.stop().await;
+}
