@@ -309,13 +309,17 @@ impl BronzeIngest {
         if read == 0 {
             return Ok(0);
         }
-        // Group by partition, in offset order.
+        // Group by partition, in offset order (after a seek, messages fetched before it may
+        // come ahead of the earlier offsets read again).
         let mut by_partition: BTreeMap<(String, i32), Vec<&OwnedMessage>> = BTreeMap::new();
         for message in &messages {
             by_partition
                 .entry((message.topic().to_owned(), message.partition()))
                 .or_default()
                 .push(message);
+        }
+        for list in by_partition.values_mut() {
+            list.sort_by_key(|message| message.offset());
         }
         let mut events = EventRows::default();
         let mut dead = DeadLetterRows::default();

@@ -520,10 +520,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
 
-    if let (true, Some(options)) = (roles.pipelines || roles.ingest, &config.compaction) {
+    // One compacting role per table (see `maintenance`).
+    if let (Some(tables), Some(options)) = (
+        maintenance::Compacting::of_roles(roles.ingest, roles.pipelines),
+        &config.compaction,
+    ) {
+        let options = maintenance::CompactionOptions {
+            tables,
+            ..options.clone()
+        };
         tasks.push(tokio::spawn(maintenance::run(
             lake.clone(),
-            options.clone(),
+            options,
             shutdown_rx.clone(),
         )));
     }

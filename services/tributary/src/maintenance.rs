@@ -2,6 +2,11 @@
 //! roles compact tables whose file count has grown (Delta OPTIMIZE; rows, their order and the
 //! pipelines' progress markers unchanged). Queries then open a few large files instead of
 //! thousands of small ones.
+//!
+//! Each table is compacted by one role only: the ingest role its bronze tables, the pipelines
+//! role every other. Two processes compacting one table at once would both commit (Delta lets
+//! a second OPTIMIZE of the same files through: its removes change no data), and every row of
+//! the files both rewrote would then be in the table twice.
 
 use std::time::Duration;
 use tokio::sync::watch;
@@ -15,6 +20,42 @@ pub struct CompactionOptions {
     pub files_min: usize,
     /// Size the compacted files aim for.
     pub target_bytes: u64,
+    /// Which tables this process compacts.
+    pub tables: Compacting,
+}
+
+/// The tables a process compacts: those of the writer roles it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compacting {
+    /// Every table (a process that runs both the ingest and the pipelines role).
+    All,
+    /// The bronze tables (the ingest role).
+    Bronze,
+    /// Every table but the bronze ones (the pipelines role).
+    AllButBronze,
+}
+
+impl Compacting {
+    /// What a process running these writer roles compacts; none when it runs neither.
+    pub fn of_roles(ingest: bool, pipelines: bool) -> Option<Compacting> {
+        match (ingest, pipelines) {
+            (true, true) => Some(Compacting::All),
+            (true, false) => Some(Compacting::Bronze),
+            (false, true) => Some(Compacting::AllButBronze),
+            (false, false) => None,
+        }
+    }
+
+    fn includes(self, table: &str) -> bool {
+        let bronze = tributary_lakehouse::catalog::bronze()
+            .iter()
+            .any(|definition| definition.name == table);
+        match self {
+            Compacting::All => true,
+            Compacting::Bronze => bronze,
+            Compacting::AllButBronze => !bronze,
+        }
+    }
 }
 
 impl Default for CompactionOptions {
@@ -23,14 +64,19 @@ impl Default for CompactionOptions {
             interval: Duration::from_secs(60),
             files_min: 32,
             target_bytes: 128 * 1024 * 1024,
+            tables: Compacting::All,
         }
     }
 }
 
-/// Compacts every table of `lake` that has `files_min` files or more; returns how many it
-/// compacted.
+/// Compacts every table of `lake` this process compacts that has `files_min` files or more;
+/// returns how many it compacted.
 pub async fn compact_once(lake: &Lake, options: &CompactionOptions) -> anyhow::Result<usize> {
-    let names: Vec<&'static str> = lake.definitions().map(|d| d.name).collect();
+    let names: Vec<&'static str> = lake
+        .definitions()
+        .map(|d| d.name)
+        .filter(|name| options.tables.includes(name))
+        .collect();
     let mut compacted = 0;
     for name in names {
         if lake.file_count(name).await? < options.files_min {
@@ -50,7 +96,7 @@ pub async fn compact_once(lake: &Lake, options: &CompactionOptions) -> anyhow::R
 }
 
 /// Runs [`compact_once`] every `interval` until shutdown; errors are logged and retried at the
-/// next interval (a compaction that loses a commit race changes nothing).
+/// next interval.
 pub async fn run(lake: Lake, options: CompactionOptions, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -60,5 +106,31 @@ pub async fn run(lake: Lake, options: CompactionOptions, mut shutdown: watch::Re
         if let Err(error) = compact_once(&lake, &options).await {
             tracing::warn!(error = %format!("{error:#}"), "lake compaction failed; retrying later");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Compacting;
+
+    #[test]
+    fn each_table_has_one_compacting_role() {
+        let ingest = Compacting::of_roles(true, false).unwrap();
+        let pipelines = Compacting::of_roles(false, true).unwrap();
+        for table in [
+            "bronze_events",
+            "bronze_dead_letters",
+            "gl_journal_lines",
+            "mrp_records",
+        ] {
+            assert!(
+                ingest.includes(table) != pipelines.includes(table),
+                "{table}: exactly one of ingest and pipelines compacts it"
+            );
+            assert!(Compacting::of_roles(true, true).unwrap().includes(table));
+        }
+        assert!(ingest.includes("bronze_events"));
+        assert!(pipelines.includes("gl_journal_lines"));
+        assert_eq!(Compacting::of_roles(false, false), None);
     }
 }
