@@ -1552,66 +1552,50 @@ async fn a_released_order_reserves_its_components_against_sales_orders() {
                "location": "FG", "finish_date": "2026-12-20"}),
     )
     .await;
-    let confirmed = |order: &Value| -> Vec<(String, rust_decimal::Decimal)> {
-        dated(&order["lines"][0]["schedule"], "date")
+    // What a sales order of 80 bolts for the 16th is confirmed now (the order is then
+    // cancelled, so that it promises nothing to the next check).
+    let promised = |number: &'static str| {
+        let app = &app;
+        async move {
+            let order = app
+                .ok(
+                    "/api/v1/sales-orders",
+                    json!({"number": number, "customer": "C-100", "document_date": "2026-12-03",
+                           "lines": [{"line": 10, "material": "BOLT-M8", "quantity": "80",
+                                      "plant": "P100", "requested_date": "2026-12-16"}]}),
+                )
+                .await;
+            app.ok(
+                &format!("/api/v1/sales-orders/{number}/lines/10/cancel"),
+                json!({}),
+            )
+            .await;
+            dated(&order["lines"][0]["schedule"], "date")
+        }
     };
-    let sales_order = |number: &str| {
-        json!({"number": number, "customer": "C-100", "document_date": "2026-12-03",
-               "lines": [{"line": 10, "material": "BOLT-M8", "quantity": "80", "plant": "P100",
-                          "requested_date": "2026-12-16"}]})
-    };
+    let on_the_16th = |quantity: &str| vec![("2026-12-16".to_owned(), dec(quantity))];
     // Created, not released: nothing is reserved yet.
-    let (status, check) = app.post("/api/v1/sales-orders", sales_order("SO-1")).await;
-    assert_eq!(status, 201, "{check}");
-    assert_eq!(
-        confirmed(&check),
-        vec![("2026-12-16".into(), dec("80"))],
-        "{check}"
-    );
-    app.ok("/api/v1/sales-orders/SO-1/lines/10/cancel", json!({}))
-        .await;
-
+    assert_eq!(promised("SO-1").await, on_the_16th("80"));
     // Released: its 50 bolts, needed from the 15th, are not promised to sales.
     app.ok(
         "/api/v1/production-orders/PRD-K/release",
         json!({"date": "2026-12-03"}),
     )
     .await;
-    let second = app.ok("/api/v1/sales-orders", sales_order("SO-2")).await;
-    assert_eq!(
-        confirmed(&second),
-        vec![("2026-12-16".into(), dec("50"))],
-        "{second}"
-    );
-    app.ok("/api/v1/sales-orders/SO-2/lines/10/cancel", json!({}))
-        .await;
-
-    // Twenty issued: thirty still reserved.
+    assert_eq!(promised("SO-2").await, on_the_16th("50"));
+    // Twenty issued: 80 on hand less the thirty still reserved.
     app.ok(
         "/api/v1/production-orders/PRD-K/component-issues",
         json!({"posting_date": "2026-12-15", "lines": [{"material": "BOLT-M8", "quantity": "20"}]}),
     )
     .await;
-    let third = app.ok("/api/v1/sales-orders", sales_order("SO-3")).await;
-    assert_eq!(
-        confirmed(&third),
-        vec![("2026-12-16".into(), dec("50"))],
-        "80 on hand less 30: {third}"
-    );
-    app.ok("/api/v1/sales-orders/SO-3/lines/10/cancel", json!({}))
-        .await;
-
+    assert_eq!(promised("SO-3").await, on_the_16th("50"));
     // Complete: nothing reserved any more.
     app.ok(
         "/api/v1/production-orders/PRD-K/complete",
         json!({"date": "2026-12-15"}),
     )
     .await;
-    let fourth = app.ok("/api/v1/sales-orders", sales_order("SO-4")).await;
-    assert_eq!(
-        confirmed(&fourth),
-        vec![("2026-12-16".into(), dec("80"))],
-        "{fourth}"
-    );
+    assert_eq!(promised("SO-4").await, on_the_16th("80"));
     app.stop().await;
 }
