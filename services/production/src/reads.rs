@@ -265,7 +265,7 @@ async fn convert(
     }
     let planned = planned_order(&platform, &company, &id).await?;
     let mut checks = Checks::default();
-    let (into, mut decision) = if planned.proposal_type == "purchase_requisition" {
+    let (into, number, mut decision) = if planned.proposal_type == "purchase_requisition" {
         request.auth.caller.require(
             &tributary_materials::permissions::PURCHASE_ORDER_WRITE,
             company.as_str(),
@@ -322,6 +322,7 @@ async fn convert(
         });
         (
             "purchase_order",
+            decision.outcome.number.to_string(),
             Decision {
                 writes: decision.writes,
                 reads: decision.reads,
@@ -355,6 +356,7 @@ async fn convert(
         let document = crate::orders_api::order_json(&decision.outcome);
         (
             "production_order",
+            decision.outcome.order.number.to_string(),
             Decision {
                 writes: decision.writes,
                 reads: decision.reads,
@@ -362,11 +364,6 @@ async fn convert(
             },
         )
     };
-    let document = decision.outcome["purchase_order"]
-        .as_str()
-        .or_else(|| decision.outcome["number"].as_str())
-        .unwrap_or_default()
-        .to_owned();
     let converting = orders::Converting {
         planned_order: &id,
         company: &company,
@@ -376,7 +373,7 @@ async fn convert(
     };
     decision
         .writes
-        .extend(orders::conversion(&platform.store, &converting, into, &document).await?);
+        .extend(orders::conversion(&platform.store, &converting, into, &number).await?);
     let decision = Decision {
         writes: decision.writes,
         reads: decision.reads,
