@@ -17,11 +17,20 @@ const SQLITE_FIXTURE: &str = concat!(
 );
 const POSTGRES_FIXTURE: &str = include_str!("../fixtures/legacy-store.postgres.sql");
 
+/// The fixtures' idempotency keys were recorded on 2026-12-01: kept for a century here, so the
+/// replay is checked whenever the test runs (the default 24 hours expired them the next day).
+fn kept_keys(mut config: tributary::Config) -> tributary::Config {
+    config.idempotency_ttl = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+    config
+}
+
 #[tokio::test]
 async fn a_sqlite_store_written_before_qualified_aggregate_types_still_works() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(SQLITE_FIXTURE, dir.path().join("events.db")).unwrap();
-    let running = tributary::start(config(dir.path(), None)).await.unwrap();
+    let running = tributary::start(kept_keys(config(dir.path(), None)))
+        .await
+        .unwrap();
     let app = TestApp::wrap(running, dir, None, Backend::Sqlite).await;
     the_legacy_history_loads_and_continues(&app).await;
 }
@@ -38,7 +47,7 @@ async fn a_postgres_store_written_before_qualified_aggregate_types_still_works()
             .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let running = tributary::start(config(dir.path(), Some(&database)))
+    let running = tributary::start(kept_keys(config(dir.path(), Some(&database))))
         .await
         .unwrap();
     let app = TestApp::wrap(running, dir, Some(database), Backend::Postgres).await;
