@@ -445,6 +445,24 @@ impl EventStore {
         }
     }
 
+    /// Whether any event of one aggregate type is stored (one index lookup).
+    pub async fn has_type(&self, aggregate_type: &str) -> Result<bool, StoreError> {
+        Ok(match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = ?)")
+                    .bind(aggregate_type)
+                    .fetch_one(read)
+                    .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1)")
+                    .bind(aggregate_type)
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+
     /// The stored request hash, status and body for an idempotency key.
     pub async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         const SQL_SQLITE: &str =

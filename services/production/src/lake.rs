@@ -1,8 +1,10 @@
 //! Production's lake: what MRP computed, one version per material and plan (`sequence`), written
-//! by the planning worker (full runs and net change), never rewritten: each of the
-//! `*_versions` tables keeps every version, and the views (`mrp_plans`, `mrp_records`,
-//! `planned_orders`, `mrp_exceptions`) show each material's newest. A version's header
-//! (`mrp_plan_versions`) is committed last, so a version a crash cut short is never shown.
+//! by the planning worker (full runs and net change), never rewritten. Every write is one Delta
+//! commit to `mrp_plan_rows` (plan, record, order and exception rows, with the plant's progress
+//! marker), so a version is there whole or not at all; the views `mrp_plan_versions`,
+//! `mrp_record_versions`, `planned_order_versions` and `mrp_exception_versions` keep every
+//! version of each kind, and `mrp_plans`, `mrp_records`, `planned_orders` and `mrp_exceptions`
+//! show each material's newest.
 //!
 //! Production orders stream in from their events: `production_order_headers` (as created,
 //! with the cost estimate), `production_order_events` (status changes, component issues,
@@ -23,10 +25,53 @@ use tributary_kernel::lake::{
 };
 use tributary_kernel::{Aggregate, EventEnvelope, EventError};
 
-pub const PLAN_VERSIONS: &str = "mrp_plan_versions";
-pub const RECORD_VERSIONS: &str = "mrp_record_versions";
-pub const PLANNED_ORDER_VERSIONS: &str = "planned_order_versions";
-pub const EXCEPTION_VERSIONS: &str = "mrp_exception_versions";
+/// Every plan version's rows, of four kinds ([`RowKind`]), one Delta commit per write.
+pub const PLAN_ROWS: &str = "mrp_plan_rows";
+
+/// What a row of [`PLAN_ROWS`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// A material's plan version: run, time, horizon, low-level code.
+    Plan,
+    /// One bucket of its time-phased record.
+    Record,
+    /// One planned order or purchase requisition.
+    Order,
+    /// One exception message.
+    Exception,
+}
+
+/// Where each kind's columns start in a row of [`PLAN_ROWS`] (after the five key columns and
+/// `row_kind`); every column of another kind is null, except an order's `run` (a plan column)
+/// and an exception's `quantity` (an order column).
+pub mod plan_rows {
+    /// Columns in a row.
+    pub const WIDTH: usize = 32;
+    /// `run`, `planned_at`, `feed_position`, `low_level_code`, `procurement`, `horizon_start`,
+    /// `bucket_size`, `buckets`.
+    pub const PLAN: usize = 6;
+    /// `bucket`, `bucket_start`, the six quantities of the time-phased record.
+    pub const RECORD: usize = 14;
+    /// `planned_order`, `proposal_type`, `quantity`, `receipt_date`, `release_date`.
+    pub const ORDER: usize = 22;
+    /// `kind`, `source`, `date`, `suggested_date`, `message`.
+    pub const EXCEPTION: usize = 27;
+    /// An order's `run`.
+    pub const RUN: usize = PLAN;
+    /// An exception's `quantity`.
+    pub const QUANTITY: usize = ORDER + 2;
+}
+
+impl RowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowKind::Plan => "plan",
+            RowKind::Record => "record",
+            RowKind::Order => "order",
+            RowKind::Exception => "exception",
+        }
+    }
+}
 
 /// What every row of a material's plan version starts with.
 fn key_columns() -> Vec<ColumnSpec> {
@@ -515,61 +560,43 @@ pub fn pipelines() -> Vec<PipelineSql> {
 
 pub fn tables() -> Vec<LakeTable> {
     use ColumnType::*;
-    let quantity = |name| ColumnSpec::new(name, ColumnType::QUANTITY, false);
+    let quantity = |name| ColumnSpec::new(name, ColumnType::QUANTITY, true);
     vec![
         LakeTable {
-            name: PLAN_VERSIONS,
-            description: "One row per material and plan version: which run or net change planned it, when, over which horizon",
+            name: PLAN_ROWS,
+            description: "Every MRP plan version, one commit per write: per material a `plan` row (which run or net change planned it, when, over which horizon), a `record` row per bucket, an `order` row per proposal and an `exception` row per message; the views mrp_plan_versions, mrp_record_versions, planned_order_versions and mrp_exception_versions show each kind",
             columns: with_key(vec![
-                ColumnSpec::new("run", Text, false),
-                ColumnSpec::new("planned_at", Timestamp, false),
-                ColumnSpec::new("feed_position", Int64, false),
-                ColumnSpec::new("low_level_code", Int32, false),
+                ColumnSpec::new("row_kind", Text, false),
+                // plan
+                ColumnSpec::new("run", Text, true),
+                ColumnSpec::new("planned_at", Timestamp, true),
+                ColumnSpec::new("feed_position", Int64, true),
+                ColumnSpec::new("low_level_code", Int32, true),
                 ColumnSpec::new("procurement", Text, true),
-                ColumnSpec::new("horizon_start", Date, false),
-                ColumnSpec::new("bucket_size", Text, false),
-                ColumnSpec::new("buckets", Int32, false),
-            ]),
-            partition_columns: &[],
-        },
-        LakeTable {
-            name: RECORD_VERSIONS,
-            description: "The time-phased record of each material plan version, one row per bucket",
-            columns: with_key(vec![
-                ColumnSpec::new("bucket", Int32, false),
-                ColumnSpec::new("bucket_start", Date, false),
+                ColumnSpec::new("horizon_start", Date, true),
+                ColumnSpec::new("bucket_size", Text, true),
+                ColumnSpec::new("buckets", Int32, true),
+                // record
+                ColumnSpec::new("bucket", Int32, true),
+                ColumnSpec::new("bucket_start", Date, true),
                 quantity("gross_requirements"),
                 quantity("scheduled_receipts"),
                 quantity("projected_on_hand"),
                 quantity("net_requirements"),
                 quantity("planned_receipts"),
                 quantity("planned_releases"),
-            ]),
-            partition_columns: &[],
-        },
-        LakeTable {
-            name: PLANNED_ORDER_VERSIONS,
-            description: "Planned orders (make) and purchase requisitions (buy) of each material plan version",
-            columns: with_key(vec![
-                ColumnSpec::new("planned_order", Text, false),
-                ColumnSpec::new("proposal_type", Text, false),
+                // order (and its run, above)
+                ColumnSpec::new("planned_order", Text, true),
+                ColumnSpec::new("proposal_type", Text, true),
                 quantity("quantity"),
-                ColumnSpec::new("receipt_date", Date, false),
-                ColumnSpec::new("release_date", Date, false),
-                ColumnSpec::new("run", Text, false),
-            ]),
-            partition_columns: &[],
-        },
-        LakeTable {
-            name: EXCEPTION_VERSIONS,
-            description: "Exception messages of each material plan version: reschedule in or out, cancel, past-due release, no planning data",
-            columns: with_key(vec![
-                ColumnSpec::new("kind", Text, false),
-                ColumnSpec::new("source", Text, false),
-                ColumnSpec::new("date", Date, false),
+                ColumnSpec::new("receipt_date", Date, true),
+                ColumnSpec::new("release_date", Date, true),
+                // exception (and its quantity, above)
+                ColumnSpec::new("kind", Text, true),
+                ColumnSpec::new("source", Text, true),
+                ColumnSpec::new("date", Date, true),
                 ColumnSpec::new("suggested_date", Date, true),
-                quantity("quantity"),
-                ColumnSpec::new("message", Text, false),
+                ColumnSpec::new("message", Text, true),
             ]),
             partition_columns: &[],
         },
@@ -613,6 +640,10 @@ pub fn tables() -> Vec<LakeTable> {
 
 pub fn views() -> Vec<ViewSql> {
     tributary_kernel::views![
+        "mrp_plan_versions",
+        "mrp_record_versions",
+        "planned_order_versions",
+        "mrp_exception_versions",
         "mrp_plans",
         "mrp_records",
         "planned_orders",
@@ -623,4 +654,29 @@ pub fn views() -> Vec<ViewSql> {
         "planned_requirements",
         "capacity_load"
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PLAN_ROWS, plan_rows, tables};
+
+    #[test]
+    fn the_plan_row_offsets_name_the_columns_of_the_table() {
+        let table = tables()
+            .into_iter()
+            .find(|t| t.name == PLAN_ROWS)
+            .expect("the plan rows table");
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), plan_rows::WIDTH);
+        assert_eq!(names[5], "row_kind");
+        assert_eq!(names[plan_rows::PLAN], "run");
+        assert_eq!(names[plan_rows::RECORD - 1], "buckets");
+        assert_eq!(names[plan_rows::RECORD], "bucket");
+        assert_eq!(names[plan_rows::ORDER - 1], "planned_releases");
+        assert_eq!(names[plan_rows::ORDER], "planned_order");
+        assert_eq!(names[plan_rows::QUANTITY], "quantity");
+        assert_eq!(names[plan_rows::EXCEPTION - 1], "release_date");
+        assert_eq!(names[plan_rows::EXCEPTION], "kind");
+        assert_eq!(names[plan_rows::WIDTH - 1], "message");
+    }
 }

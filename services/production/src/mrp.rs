@@ -420,7 +420,7 @@ impl Planner {
         self.dirty.insert(material.to_owned());
     }
 
-    /// Plans every material again.
+    /// Plans every material again; answers those whose plan changed.
     pub fn plan_all(&mut self) -> Result<BTreeSet<String>, Cycle> {
         let all: Vec<String> = self.inputs.keys().cloned().collect();
         self.dirty.extend(all);
@@ -428,7 +428,7 @@ impl Planner {
     }
 
     /// Plans what changed since the last planning and every component its changes reach;
-    /// answers the materials whose plan was computed.
+    /// answers the materials whose plan changed (every material, the first time).
     pub fn replan(&mut self) -> Result<BTreeSet<String>, Cycle> {
         if self.structure_changed {
             let levels = self.low_level_codes()?;
@@ -457,8 +457,11 @@ impl Planner {
                     queue.insert((self.level(m), m.clone()));
                 }
             }
-            self.plans.insert(material.clone(), plan);
-            planned.insert(material);
+            // A plan computed again the same is not written again.
+            if old != Some(&plan) {
+                self.plans.insert(material.clone(), plan);
+                planned.insert(material);
+            }
         }
         Ok(planned)
     }

@@ -9,14 +9,15 @@
 //!                              (them and what lies below them) ─► lake
 //! ```
 //!
-//! Every write is a new plan version per material (`sequence`, one more than the last the lake
-//! holds for the plant, set with a compare-and-set progress marker): the views show each
-//! material's newest. The worker waits for the installation's first MRP run before it reads
-//! anything; then it reads the feed from its beginning and plans every plant that was planned
-//! before once more, so nothing that happened while it was down is missed (and a run it was
-//! carrying out when it stopped is carried out again).
+//! Every write is a new plan version of the materials whose plan changed (`sequence`, one more
+//! than the last the lake holds for the plant), one Delta commit with the plant's compare-and-set
+//! progress marker: the views show each material's newest. The worker waits for the
+//! installation's first planning data or MRP run before it reads anything; then it reads the
+//! feed from its beginning and plans every plant that was planned before once more, so nothing
+//! that happened while it was down is missed (and a run it was carrying out when it stopped is
+//! carried out again).
 
-use crate::lake::{EXCEPTION_VERSIONS, PLAN_VERSIONS, PLANNED_ORDER_VERSIONS, RECORD_VERSIONS};
+use crate::lake::{PLAN_ROWS, RowKind, plan_rows};
 use crate::master::{
     BillOfMaterial, BomEvent, PlannedRequirements, PlanningEvent, PlanningRecord, RequirementsEvent,
 };
@@ -378,21 +379,18 @@ async fn run(context: WorkerContext) {
         attempts: HashMap::new(),
         sequences: HashMap::new(),
     };
-    // Until the first run is requested there is nothing to plan: the worker does not read the
-    // feed (every pipelines process would otherwise replay the whole store on each start).
+    // Until planning data is entered or a run requested there is nothing to plan: the worker
+    // does not read the feed (every pipelines process of an installation without production
+    // would otherwise replay the whole store on each start). From then on it keeps its index
+    // current, so the first run does not wait for the feed to be read.
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match worker
-            .context
-            .store
-            .load_type(<MrpRun as Aggregate>::TYPE)
-            .await
-        {
-            Ok(runs) if !runs.is_empty() => break,
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "planning: looking for MRP runs failed"),
+        match planning_started(&worker.context.store).await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(error) => tracing::error!(%error, "planning: looking for planning data failed"),
         }
         tokio::select! {
             _ = wake.changed() => {}
@@ -417,6 +415,19 @@ async fn run(context: WorkerContext) {
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Whether any material has planning data or any MRP run was requested.
+async fn planning_started(store: &EventStore) -> Result<bool, tributary_kernel::store::StoreError> {
+    for aggregate_type in [
+        <MrpRun as Aggregate>::TYPE,
+        <PlanningRecord as Aggregate>::TYPE,
+    ] {
+        if store.has_type(aggregate_type).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn store_error(error: impl std::fmt::Display) -> String {
@@ -574,10 +585,13 @@ impl Worker {
                 .set(material, self.index.inputs(plant, material));
         }
         let planner = &mut active.planner;
+        let started = Instant::now();
         let planned = guarded(|| planner.replan())?;
         if planned.is_empty() {
             return Ok(());
         }
+        let planning_ms = elapsed_ms(started);
+        let writing = Instant::now();
         write(
             self.context.lake.as_ref(),
             &mut self.sequences,
@@ -588,6 +602,15 @@ impl Worker {
             self.cursor,
         )
         .await?;
+        tracing::debug!(
+            company = %plant.0,
+            plant = %plant.1,
+            changed = materials.len(),
+            planned = planned.len(),
+            planning_ms,
+            writing_ms = elapsed_ms(writing),
+            "planning: net change committed"
+        );
         Ok(())
     }
 
@@ -674,7 +697,25 @@ async fn record_outcome(store: &EventStore, id: &str, outcome: RunCommand) -> Re
     }
 }
 
-/// Writes the plans of `materials` as the plant's next plan version; answers its sequence.
+/// A row of [`PLAN_ROWS`]: `key`, `kind`, and `cells` from column `at`; null elsewhere.
+fn plan_row(
+    key: &[Cell<'static>],
+    kind: RowKind,
+    at: usize,
+    cells: impl IntoIterator<Item = Cell<'static>>,
+) -> Vec<Cell<'static>> {
+    let mut row = Vec::with_capacity(plan_rows::WIDTH);
+    row.extend_from_slice(key);
+    row.push(Cell::text(kind.as_str()));
+    row.resize(plan_rows::WIDTH, Cell::Null);
+    for (offset, cell) in cells.into_iter().enumerate() {
+        row[at + offset] = cell;
+    }
+    row
+}
+
+/// Writes the plans of `materials` as the plant's next plan version, in one Delta commit with
+/// the plant's progress marker; answers its sequence.
 /// `sequences`: the last sequence this worker wrote per plant (read from the lake when unknown;
 /// forgotten when the write fails, as another writer may have moved it).
 async fn write(
@@ -691,102 +732,95 @@ async fn write(
     let app_id = format!("mrp/{company}/{plant_code}");
     let last = match known {
         Some(sequence) => Some(sequence),
-        None => lake.progress(PLAN_VERSIONS, &app_id).await?,
+        None => lake.progress(PLAN_ROWS, &app_id).await?,
     };
     let sequence = last.unwrap_or(0) + 1;
     let horizon = planner.horizon();
     let planned_at = Utc::now();
     let version = uuid::Uuid::now_v7().to_string();
-    let mut headers = Vec::new();
-    let mut records = Vec::new();
-    let mut orders = Vec::new();
-    let mut exceptions = Vec::new();
+    let mut rows = Vec::new();
     for material in materials {
         let Some(plan) = planner.plan(material) else {
             continue;
         };
-        let key = || {
-            vec![
-                Cell::owned(company.clone()),
-                Cell::owned(plant_code.clone()),
-                Cell::owned(material.clone()),
-                Cell::Int64(sequence),
-                Cell::owned(version.clone()),
-            ]
-        };
-        let mut header = key();
-        header.extend([
-            Cell::owned(run.to_owned()),
-            Cell::Timestamp(planned_at),
-            Cell::Int64(feed_position),
-            Cell::Int32(i32::try_from(plan.low_level_code).unwrap_or(i32::MAX)),
-            planner
-                .inputs(material)
-                .and_then(|i| i.planning.as_ref())
-                .map_or(Cell::Null, |p| {
-                    Cell::text(p.procurement.as_str()).into_owned()
-                }),
-            Cell::Date(horizon.start),
-            Cell::text(horizon.size.as_str()).into_owned(),
-            Cell::Int32(i32::try_from(horizon.count).unwrap_or(i32::MAX)),
-        ]);
-        headers.push(header);
+        let key = [
+            Cell::owned(company.clone()),
+            Cell::owned(plant_code.clone()),
+            Cell::owned(material.clone()),
+            Cell::Int64(sequence),
+            Cell::owned(version.clone()),
+        ];
+        rows.push(plan_row(
+            &key,
+            RowKind::Plan,
+            plan_rows::PLAN,
+            [
+                Cell::owned(run.to_owned()),
+                Cell::Timestamp(planned_at),
+                Cell::Int64(feed_position),
+                Cell::Int32(i32::try_from(plan.low_level_code).unwrap_or(i32::MAX)),
+                planner
+                    .inputs(material)
+                    .and_then(|i| i.planning.as_ref())
+                    .map_or(Cell::Null, |p| Cell::text(p.procurement.as_str())),
+                Cell::Date(horizon.start),
+                Cell::text(horizon.size.as_str()),
+                Cell::Int32(i32::try_from(horizon.count).unwrap_or(i32::MAX)),
+            ],
+        ));
         for (bucket, record) in plan.records.iter().enumerate() {
-            let mut row = key();
-            row.extend([
-                Cell::Int32(i32::try_from(bucket).unwrap_or(i32::MAX)),
-                Cell::Date(horizon.date_of(bucket)),
-                Cell::Decimal(record.gross_requirements),
-                Cell::Decimal(record.scheduled_receipts),
-                Cell::Decimal(record.projected_on_hand),
-                Cell::Decimal(record.net_requirements),
-                Cell::Decimal(record.planned_receipts),
-                Cell::Decimal(record.planned_releases),
-            ]);
-            records.push(row);
+            rows.push(plan_row(
+                &key,
+                RowKind::Record,
+                plan_rows::RECORD,
+                [
+                    Cell::Int32(i32::try_from(bucket).unwrap_or(i32::MAX)),
+                    Cell::Date(horizon.date_of(bucket)),
+                    Cell::Decimal(record.gross_requirements),
+                    Cell::Decimal(record.scheduled_receipts),
+                    Cell::Decimal(record.projected_on_hand),
+                    Cell::Decimal(record.net_requirements),
+                    Cell::Decimal(record.planned_receipts),
+                    Cell::Decimal(record.planned_releases),
+                ],
+            ));
         }
         for (number, proposal) in plan.proposals.iter().enumerate() {
-            let mut row = key();
-            row.extend([
-                Cell::owned(planned_order_id(plant, material, sequence, number + 1)),
-                Cell::text(proposal.proposal_type.as_str()).into_owned(),
-                Cell::Decimal(proposal.quantity),
-                Cell::Date(proposal.receipt_date),
-                Cell::Date(proposal.release_date),
-                Cell::owned(run.to_owned()),
-            ]);
-            orders.push(row);
+            let mut row = plan_row(
+                &key,
+                RowKind::Order,
+                plan_rows::ORDER,
+                [
+                    Cell::owned(planned_order_id(plant, material, sequence, number + 1)),
+                    Cell::text(proposal.proposal_type.as_str()),
+                    Cell::Decimal(proposal.quantity),
+                    Cell::Date(proposal.receipt_date),
+                    Cell::Date(proposal.release_date),
+                ],
+            );
+            row[plan_rows::RUN] = Cell::owned(run.to_owned());
+            rows.push(row);
         }
         for exception in &plan.exceptions {
-            let mut row = key();
-            row.extend([
-                Cell::text(exception.kind.as_str()).into_owned(),
-                Cell::owned(exception.source.clone()),
-                Cell::Date(exception.date),
-                exception.suggested_date.map_or(Cell::Null, Cell::Date),
-                Cell::Decimal(exception.quantity),
-                Cell::owned(exception.message.clone()),
-            ]);
-            exceptions.push(row);
+            let mut row = plan_row(
+                &key,
+                RowKind::Exception,
+                plan_rows::EXCEPTION,
+                [
+                    Cell::text(exception.kind.as_str()),
+                    Cell::owned(exception.source.clone()),
+                    Cell::Date(exception.date),
+                    exception.suggested_date.map_or(Cell::Null, Cell::Date),
+                    Cell::owned(exception.message.clone()),
+                ],
+            );
+            row[plan_rows::QUANTITY] = Cell::Decimal(exception.quantity);
+            rows.push(row);
         }
     }
-    // The rows of the three tables in parallel (separate Delta tables, separate commits).
-    let append = |table: &'static str, rows: Vec<Vec<Cell<'static>>>| async move {
-        if rows.is_empty() {
-            Ok(())
-        } else {
-            lake.append_rows(table, rows, None).await
-        }
-    };
-    tokio::try_join!(
-        append(RECORD_VERSIONS, records),
-        append(PLANNED_ORDER_VERSIONS, orders),
-        append(EXCEPTION_VERSIONS, exceptions),
-    )?;
-    // The headers last, with the plant's progress: only now is the version shown.
     lake.append_rows(
-        PLAN_VERSIONS,
-        headers,
+        PLAN_ROWS,
+        rows,
         Some(ProgressMarker {
             app_id,
             expected: last,
