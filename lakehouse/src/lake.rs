@@ -49,11 +49,40 @@ pub enum LakeError {
     Schema { table: String, reason: String },
 }
 
+/// One table of the lake: its definition, its handle, and the progress markers read so far.
+#[derive(Debug)]
+struct Entry {
+    definition: TableDefinition,
+    table: Mutex<DeltaTable>,
+    /// Read and changed only while `table` is locked.
+    markers: std::sync::Mutex<Markers>,
+}
+
+/// Progress markers (`txn` actions) of one table as of a table version. Delta's own lookup
+/// replays the log from the last checkpoint on every call (up to 100 commit files); this keeps
+/// what it found and brings it forward by reading only the commits after it, so a writer's
+/// compare-and-set check and a reader's poll cost a lookup, not a log replay.
+#[derive(Debug, Default)]
+struct Markers {
+    as_of: Option<u64>,
+    /// The newest version of each app id looked up (None: never written).
+    known: HashMap<String, Option<i64>>,
+}
+
+/// Commits read to bring the markers forward; beyond it they are looked up afresh.
+const MARKER_COMMITS_MAX: u64 = 1_000;
+
+/// One line of a Delta commit file; only `txn` actions are read.
+#[derive(serde::Deserialize)]
+struct CommitLine {
+    txn: Option<Transaction>,
+}
+
 /// The lake's tables, each kept loaded at its latest known version.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: Url,
-    tables: Arc<HashMap<&'static str, (TableDefinition, Mutex<DeltaTable>)>>,
+    tables: Arc<HashMap<&'static str, Entry>>,
     /// Views over the tables, created in every query context.
     views: Arc<Vec<ViewSql>>,
 }
@@ -77,7 +106,14 @@ impl Lake {
         let mut tables = HashMap::new();
         for definition in definitions {
             let table = open_or_create(&root, &definition).await?;
-            tables.insert(definition.name, (definition, Mutex::new(table)));
+            tables.insert(
+                definition.name,
+                Entry {
+                    definition,
+                    table: Mutex::new(table),
+                    markers: std::sync::Mutex::default(),
+                },
+            );
         }
         Ok(Lake {
             root,
@@ -101,10 +137,10 @@ impl Lake {
     }
 
     pub fn definitions(&self) -> impl Iterator<Item = &TableDefinition> {
-        self.tables.values().map(|(definition, _)| definition)
+        self.tables.values().map(|entry| &entry.definition)
     }
 
-    fn entry(&self, table: &str) -> Result<&(TableDefinition, Mutex<DeltaTable>), LakeError> {
+    fn entry(&self, table: &str) -> Result<&Entry, LakeError> {
         self.tables
             .get(table)
             .ok_or_else(|| LakeError::UnknownTable {
@@ -117,8 +153,8 @@ impl Lake {
         &self,
         table: &str,
     ) -> Result<(&TableDefinition, tokio::sync::MutexGuard<'_, DeltaTable>), LakeError> {
-        let (definition, handle) = self.entry(table)?;
-        let mut guard = handle.lock().await;
+        let entry = self.entry(table)?;
+        let (definition, mut guard) = (&entry.definition, entry.table.lock().await);
         // Commits are created with put-if-absent, one number after the other: without the next
         // commit file the loaded version is the newest, and one lookup says so (listing the
         // log took about 4 ms per table per statement with 700 commits).
@@ -146,14 +182,78 @@ impl Lake {
 
     /// The last version committed by `app_id` into `table`, from the Delta log itself.
     pub async fn txn_version(&self, table: &str, app_id: &str) -> Result<Option<i64>, LakeError> {
-        let current = self.latest(table).await?;
-        let snapshot = current
+        let (_, guard) = self.locked(table).await?;
+        self.marker(table, &guard, app_id).await
+    }
+
+    /// `app_id`'s marker in the table version `loaded` holds (its lock held by the caller).
+    async fn marker(
+        &self,
+        table: &str,
+        loaded: &DeltaTable,
+        app_id: &str,
+    ) -> Result<Option<i64>, LakeError> {
+        let entry = self.entry(table)?;
+        let version = loaded.version();
+        let as_of = entry.markers.lock().ok().and_then(|m| m.as_of);
+        // Bring the known markers forward through the commits after them.
+        let mut found: Vec<Transaction> = Vec::new();
+        let mut forward = matches!((as_of, version), (Some(from), Some(to)) if from <= to && to - from <= MARKER_COMMITS_MAX);
+        if forward && let (Some(from), Some(to)) = (as_of, version) {
+            for commit in from + 1..=to {
+                match loaded
+                    .log_store()
+                    .read_commit_entry(commit)
+                    .await
+                    .map_err(|source| delta_error(table, loaded, source))?
+                {
+                    Some(bytes) => found.extend(
+                        bytes
+                            .split(|b| *b == b'\n')
+                            .filter(|line| !line.is_empty())
+                            .filter_map(|line| serde_json::from_slice::<CommitLine>(line).ok())
+                            .filter_map(|line| line.txn),
+                    ),
+                    // Cleaned up from the log: look up afresh.
+                    None => {
+                        forward = false;
+                        break;
+                    }
+                }
+            }
+        }
+        let known = {
+            let mut markers = entry
+                .markers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !forward || markers.as_of != as_of {
+                markers.known.clear();
+            }
+            for txn in found {
+                markers.known.insert(txn.app_id, Some(txn.version));
+            }
+            markers.as_of = version;
+            markers.known.get(app_id).copied()
+        };
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let snapshot = loaded
             .snapshot()
-            .map_err(|source| delta_error(table, &current, source))?;
-        snapshot
-            .transaction_version(current.log_store().as_ref(), app_id)
+            .map_err(|source| delta_error(table, loaded, source))?;
+        let looked_up = snapshot
+            .transaction_version(loaded.log_store().as_ref(), app_id)
             .await
-            .map_err(|source| delta_error(table, &current, source))
+            .map_err(|source| delta_error(table, loaded, source))?;
+        let mut markers = entry
+            .markers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if markers.as_of == version {
+            markers.known.insert(app_id.to_owned(), looked_up);
+        }
+        Ok(looked_up)
     }
 
     /// Appends rows and progress markers in one Delta commit, as a compare-and-set: every
@@ -168,7 +268,7 @@ impl Lake {
         batches: Vec<RecordBatch>,
         progress: &[Progress],
     ) -> Result<u64, LakeError> {
-        let definition = &self.entry(table)?.0;
+        let definition = &self.entry(table)?.definition;
         for batch in &batches {
             if batch.schema().fields() != definition.schema.fields() {
                 return Err(LakeError::Schema {
@@ -179,14 +279,8 @@ impl Lake {
         }
         let (_, mut guard) = self.locked(table).await?;
         {
-            let snapshot = guard
-                .snapshot()
-                .map_err(|source| delta_error(table, &guard, source))?;
             for marker in progress {
-                let found = snapshot
-                    .transaction_version(guard.log_store().as_ref(), &marker.app_id)
-                    .await
-                    .map_err(|source| delta_error(table, &guard, source))?;
+                let found = self.marker(table, &guard, &marker.app_id).await?;
                 if found != marker.expected {
                     return Err(LakeError::ProgressMoved {
                         table: table.to_owned(),
@@ -252,7 +346,7 @@ impl tributary_kernel::lake::LakeWriter for Lake {
         let schema = self
             .entry(table)
             .map_err(|e| e.to_string())?
-            .0
+            .definition
             .schema
             .clone();
         let batch = crate::cells::batch_of(&schema, &rows)
@@ -479,4 +573,91 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
         .with_save_mode(SaveMode::Ignore)
         .await
         .map_err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Lake, LakeError, Progress};
+    use crate::catalog::{TableDefinition, schema_of};
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::record_batch::RecordBatch;
+    use std::sync::Arc;
+    use tributary_kernel::lake::{ColumnSpec, ColumnType};
+
+    fn definition() -> TableDefinition {
+        TableDefinition {
+            name: "numbers",
+            description: "test",
+            schema: schema_of(&[ColumnSpec::new("n", ColumnType::Int64, false)]),
+            partition_columns: &[],
+        }
+    }
+
+    fn rows(n: i64) -> Vec<RecordBatch> {
+        let batch = RecordBatch::try_new(
+            definition().schema,
+            vec![Arc::new(Int64Array::from(vec![n]))],
+        )
+        .expect("a batch");
+        vec![batch]
+    }
+
+    fn marker(app_id: &str, expected: Option<i64>, version: i64) -> Progress {
+        Progress {
+            app_id: app_id.into(),
+            expected,
+            version,
+        }
+    }
+
+    /// Two handles on one lake directory are two processes: each sees the other's markers
+    /// (read forward from the commits after what it knew), and a write that expects a marker
+    /// the other moved is refused.
+    #[tokio::test]
+    async fn progress_markers_of_another_writer_are_seen_and_a_stale_expectation_is_refused() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let location = dir.path().to_str().expect("a path");
+        let a = Lake::open(location, vec![definition()])
+            .await
+            .expect("lake a");
+        let b = Lake::open(location, vec![definition()])
+            .await
+            .expect("lake b");
+        assert_eq!(b.txn_version("numbers", "x").await.expect("x"), None);
+        a.append("numbers", rows(1), &[marker("x", None, 1)])
+            .await
+            .expect("a writes x 1");
+        assert_eq!(b.txn_version("numbers", "x").await.expect("x"), Some(1));
+        assert_eq!(b.txn_version("numbers", "y").await.expect("y"), None);
+        a.append(
+            "numbers",
+            rows(2),
+            &[marker("x", Some(1), 2), marker("y", None, 7)],
+        )
+        .await
+        .expect("a writes x 2, y 7");
+        a.append("numbers", rows(3), &[])
+            .await
+            .expect("a writes rows only");
+        assert_eq!(b.txn_version("numbers", "x").await.expect("x"), Some(2));
+        assert_eq!(b.txn_version("numbers", "y").await.expect("y"), Some(7));
+        match b
+            .append("numbers", rows(4), &[marker("x", Some(1), 2)])
+            .await
+        {
+            Err(LakeError::ProgressMoved { found, .. }) => assert_eq!(found, Some(2)),
+            other => panic!("a stale expectation must be refused, got {other:?}"),
+        }
+        b.append("numbers", rows(4), &[marker("x", Some(2), 3)])
+            .await
+            .expect("b writes x 3");
+        assert_eq!(a.txn_version("numbers", "x").await.expect("x"), Some(3));
+        // A new process reads the log afresh and agrees.
+        let c = Lake::open(location, vec![definition()])
+            .await
+            .expect("lake c");
+        assert_eq!(c.txn_version("numbers", "x").await.expect("x"), Some(3));
+        assert_eq!(c.txn_version("numbers", "y").await.expect("y"), Some(7));
+        assert_eq!(c.file_count("numbers").await.expect("files"), 4);
+    }
 }
