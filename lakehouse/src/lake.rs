@@ -268,8 +268,19 @@ impl Lake {
         batches: Vec<RecordBatch>,
         progress: &[Progress],
     ) -> Result<u64, LakeError> {
+        self.append_parts(table, vec![batches], progress).await
+    }
+
+    /// [`Lake::append`] of rows in parts, each written into its own file by its own task (one
+    /// commit all the same).
+    async fn append_parts(
+        &self,
+        table: &str,
+        parts: Vec<Vec<RecordBatch>>,
+        progress: &[Progress],
+    ) -> Result<u64, LakeError> {
         let definition = &self.entry(table)?.definition;
-        for batch in &batches {
+        for batch in parts.iter().flatten() {
             if batch.schema().fields() != definition.schema.fields() {
                 return Err(LakeError::Schema {
                     table: table.to_owned(),
@@ -296,7 +307,7 @@ impl Lake {
             .map(|m| Transaction::new(&m.app_id, m.version))
             .collect();
         let commit = CommitProperties::default().with_application_transactions(transactions);
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
         if rows == 0 {
             let operation = DeltaOperation::Write {
                 mode: SaveMode::Append,
@@ -317,9 +328,24 @@ impl Lake {
                 .map_err(|source| delta_error(table, &guard, source))?;
             return Ok(version);
         }
+        // Each part is a partition of the input, written by its own task into its own file.
+        let input = datafusion::datasource::MemTable::try_new(definition.schema.clone(), parts)
+            .and_then(|rows| {
+                datafusion::logical_expr::LogicalPlanBuilder::scan(
+                    "rows",
+                    datafusion::datasource::provider_as_source(Arc::new(rows)),
+                    None,
+                )?
+                .build()
+            })
+            .map_err(|source| LakeError::Schema {
+                table: table.to_owned(),
+                reason: source.to_string(),
+            })?;
         let mut write = guard
             .clone()
-            .write(batches)
+            .write(Vec::new())
+            .with_input_plan(input)
             .with_save_mode(SaveMode::Append)
             .with_commit_properties(commit);
         if !definition.partition_columns.is_empty() {
@@ -349,8 +375,29 @@ impl tributary_kernel::lake::LakeWriter for Lake {
             .definition
             .schema
             .clone();
-        let batch = crate::cells::batch_of(&schema, &rows)
-            .map_err(|error| format!("rows for {table}: {error}"))?;
+        // Large writes (a full MRP run: hundreds of thousands of rows) are turned into Arrow
+        // and written by every core, one part each; small ones stay one batch and one file.
+        let parts = if rows.len() >= PARALLEL_ROWS_MIN {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            1
+        };
+        let chunk = rows.len().div_ceil(parts).max(1);
+        let batches: Vec<RecordBatch> = std::thread::scope(|scope| {
+            let converting: Vec<_> = rows
+                .chunks(chunk)
+                .map(|part| scope.spawn(|| crate::cells::batch_of(&schema, part)))
+                .collect();
+            converting
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Result<_, _>>()
+        })
+        .map_err(|error| format!("rows for {table}: {error}"))?;
         let progress: Vec<Progress> = progress
             .into_iter()
             .map(|m| Progress {
@@ -359,7 +406,8 @@ impl tributary_kernel::lake::LakeWriter for Lake {
                 version: m.version,
             })
             .collect();
-        self.append(table, vec![batch], &progress)
+        let parts = batches.into_iter().map(|batch| vec![batch]).collect();
+        self.append_parts(table, parts, &progress)
             .await
             .map(|_| ())
             .map_err(|error| error.to_string())
@@ -371,6 +419,10 @@ impl tributary_kernel::lake::LakeWriter for Lake {
             .map_err(|error| error.to_string())
     }
 }
+
+/// Rows from which [`LakeWriter::append_rows`](tributary_kernel::lake::LakeWriter) converts and
+/// writes in parallel.
+const PARALLEL_ROWS_MIN: usize = 100_000;
 
 /// Rows per row group in compacted files.
 const COMPACTED_ROW_GROUP_ROWS: usize = 64 * 1024;
