@@ -227,7 +227,7 @@ impl Lake {
                 .markers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !forward || markers.as_of != as_of {
+            if !forward {
                 markers.known.clear();
             }
             for txn in found {
@@ -246,13 +246,12 @@ impl Lake {
             .transaction_version(loaded.log_store().as_ref(), app_id)
             .await
             .map_err(|source| delta_error(table, loaded, source))?;
-        let mut markers = entry
+        entry
             .markers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if markers.as_of == version {
-            markers.known.insert(app_id.to_owned(), looked_up);
-        }
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .known
+            .insert(app_id.to_owned(), looked_up);
         Ok(looked_up)
     }
 
@@ -382,22 +381,26 @@ impl tributary_kernel::lake::LakeWriter for Lake {
         } else {
             1
         };
-        let chunk = rows.len().div_ceil(parts).max(1);
-        let batches: Vec<RecordBatch> = std::thread::scope(|scope| {
-            let converting: Vec<_> = rows
-                .chunks(chunk)
-                .map(|part| scope.spawn(|| crate::cells::batch_of(&schema, part)))
-                .collect();
-            converting
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect::<Result<_, _>>()
-        })
-        .map_err(|error| format!("rows for {table}: {error}"))?;
+        let converted: Result<Vec<RecordBatch>, _> = if parts == 1 {
+            crate::cells::batch_of(&schema, &rows).map(|batch| vec![batch])
+        } else {
+            let chunk = rows.len().div_ceil(parts);
+            std::thread::scope(|scope| {
+                let converting: Vec<_> = rows
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(|| crate::cells::batch_of(&schema, part)))
+                    .collect();
+                converting
+                    .into_iter()
+                    .map(|handle| {
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        let batches = converted.map_err(|error| format!("rows for {table}: {error}"))?;
         let progress: Vec<Progress> = progress
             .into_iter()
             .map(|m| Progress {
