@@ -291,15 +291,20 @@ pub struct ProgressMarker {
     pub version: i64,
 }
 
+/// Rows in chunks, made as they are asked for (see [`LakeWriter::append_rows`]).
+pub type RowChunks<'a> = Box<dyn Iterator<Item = Vec<Vec<Cell<'static>>>> + Send + 'a>;
+
 /// What a context's own worker writes to its lake tables (planning results that are computed,
 /// not streamed through SQL): rows in the table's column order, one Delta commit per call.
 #[async_trait::async_trait]
 pub trait LakeWriter: Send + Sync {
-    /// Appends `rows` to `table` in one commit, with `progress` checked and set in it.
+    /// Appends the rows `chunks` yields to `table` in one commit, with `progress` checked and
+    /// set in it. Each chunk is converted as it comes: a large write (a full MRP run, 800,000
+    /// rows) never holds all its rows as cells at once.
     async fn append_rows(
         &self,
         table: &str,
-        rows: Vec<Vec<Cell<'static>>>,
+        chunks: RowChunks<'_>,
         progress: Option<ProgressMarker>,
     ) -> Result<(), String>;
 

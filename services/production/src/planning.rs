@@ -738,10 +738,9 @@ async fn write(
     let horizon = planner.horizon();
     let planned_at = Utc::now();
     let version = uuid::Uuid::now_v7().to_string();
-    let mut rows = Vec::new();
-    for material in materials {
+    let rows_of = |material: &String, rows: &mut Vec<Vec<Cell<'static>>>| {
         let Some(plan) = planner.plan(material) else {
-            continue;
+            return;
         };
         let key = [
             Cell::owned(company.clone()),
@@ -817,10 +816,19 @@ async fn write(
             row[plan_rows::QUANTITY] = Cell::Decimal(exception.quantity);
             rows.push(row);
         }
-    }
+    };
+    let materials: Vec<&String> = materials.iter().collect();
+    // Made chunk by chunk as the lake converts them (a full run's rows as cells took a GB).
+    let chunks = materials.chunks(WRITE_CHUNK_MATERIALS).map(move |chunk| {
+        let mut rows = Vec::new();
+        for material in chunk {
+            rows_of(material, &mut rows);
+        }
+        rows
+    });
     lake.append_rows(
         PLAN_ROWS,
-        rows,
+        Box::new(chunks),
         Some(ProgressMarker {
             app_id,
             expected: last,
@@ -831,6 +839,10 @@ async fn write(
     sequences.insert(plant.clone(), sequence);
     Ok(sequence)
 }
+
+/// Materials whose plan rows are made and converted at a time when writing (about 80 rows each
+/// at 52 buckets).
+const WRITE_CHUNK_MATERIALS: usize = 256;
 
 /// `company-plant-material-sequence-n`: a proposal of one plan version.
 pub fn planned_order_id(plant: &PlantKey, material: &str, sequence: i64, number: usize) -> String {
