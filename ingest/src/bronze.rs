@@ -21,12 +21,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
+use tributary_kernel::telemetry::names;
 use tributary_lakehouse::catalog;
 use tributary_lakehouse::{Lake, LakeError, Progress};
 
@@ -93,21 +94,57 @@ pub struct AssignFromDelta {
     runtime: tokio::runtime::Handle,
     /// Bumped on every rebalance: cached per-partition progress is reloaded after it changes.
     generation: Arc<AtomicU64>,
+    /// The consumer group (metrics' label).
+    group: String,
+    /// Messages between the assigned partitions' positions and their ends, as of the last
+    /// statistics (every [`kafka::STATISTICS_INTERVAL_MS`]); -1 before the first.
+    lag: AtomicI64,
 }
 
 impl AssignFromDelta {
-    pub fn new(start: StartOffset) -> (AssignFromDelta, Arc<AtomicU64>) {
+    pub fn new(start: StartOffset, group: &str) -> (AssignFromDelta, Arc<AtomicU64>) {
         let generation = Arc::new(AtomicU64::new(0));
         let context = AssignFromDelta {
             start,
             runtime: tokio::runtime::Handle::current(),
             generation: generation.clone(),
+            group: group.to_owned(),
+            lag: AtomicI64::new(-1),
         };
         (context, generation)
     }
+
+    /// Messages the consumer has yet to read on its partitions (None before the first
+    /// statistics).
+    pub fn lag(&self) -> Option<i64> {
+        let lag = self.lag.load(Ordering::Relaxed);
+        (lag >= 0).then_some(lag)
+    }
 }
 
-impl ClientContext for AssignFromDelta {}
+impl ClientContext for AssignFromDelta {
+    /// librdkafka's statistics: the consumer lag of each assigned partition, as gauges.
+    fn stats(&self, statistics: Statistics) {
+        let mut total = 0;
+        for (topic, stats) in &statistics.topics {
+            for (partition, stats) in &stats.partitions {
+                // -1: not assigned here (or no position yet); partition -1 is librdkafka's own.
+                if *partition < 0 || stats.consumer_lag < 0 {
+                    continue;
+                }
+                total += stats.consumer_lag;
+                metrics::gauge!(
+                    names::KAFKA_LAG,
+                    "group" => self.group.clone(),
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(stats.consumer_lag as f64);
+            }
+        }
+        self.lag.store(total, Ordering::Relaxed);
+    }
+}
 
 impl ConsumerContext for AssignFromDelta {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
@@ -154,7 +191,7 @@ pub fn consumer_from_delta(
     topics: &[String],
     start: StartOffset,
 ) -> Result<(StreamConsumer<AssignFromDelta>, Arc<AtomicU64>), rdkafka::error::KafkaError> {
-    let (context, generation) = AssignFromDelta::new(start);
+    let (context, generation) = AssignFromDelta::new(start, group);
     let consumer: StreamConsumer<AssignFromDelta> =
         kafka::consumer_config(brokers, group, instance).create_with_context(context)?;
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -165,8 +202,29 @@ pub fn consumer_from_delta(
 /// Reads up to `max` messages, waiting at most `wait` in all; detached so they can cross awaits.
 /// A consumer error after some messages were taken returns those messages (their offsets are
 /// already consumed, dropping them would skip them); the error surfaces on the next call.
-pub async fn receive<C: ConsumerContext + 'static>(
-    consumer: &StreamConsumer<C>,
+pub async fn receive(
+    consumer: &StreamConsumer<AssignFromDelta>,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<OwnedMessage>, rdkafka::error::KafkaError> {
+    let messages = receive_some(consumer, max, wait).await?;
+    let mut by_topic: BTreeMap<&str, u64> = BTreeMap::new();
+    for message in &messages {
+        *by_topic.entry(message.topic()).or_default() += 1;
+    }
+    for (topic, count) in by_topic {
+        metrics::counter!(
+            names::KAFKA_CONSUMED,
+            "group" => consumer.context().group.clone(),
+            "topic" => topic.to_owned()
+        )
+        .increment(count);
+    }
+    Ok(messages)
+}
+
+async fn receive_some(
+    consumer: &StreamConsumer<AssignFromDelta>,
     max: usize,
     wait: Duration,
 ) -> Result<Vec<OwnedMessage>, rdkafka::error::KafkaError> {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tributary_kernel::module::Platform;
 use tributary_kernel::reactor::{Follow, Reactor, ReactorError, handle};
+use tributary_kernel::telemetry::names;
 
 #[derive(Debug, Clone)]
 pub struct FollowerOptions {
@@ -79,6 +80,8 @@ pub struct ReactorRunner {
     reactions: usize,
     /// Position per stream up to which every event was handled (loaded, then as saved).
     positions: BTreeMap<String, Option<i64>>,
+    /// When to count the lag and the suspense again.
+    observed: crate::Throttle,
 }
 
 impl ReactorRunner {
@@ -97,6 +100,7 @@ impl ReactorRunner {
             name,
             reactions: 0,
             positions: BTreeMap::new(),
+            observed: crate::Throttle::new(crate::LAG_INTERVAL),
         }
     }
 
@@ -122,7 +126,7 @@ impl ReactorRunner {
             .map(|c| format!("{topic_prefix}{}", crate::kafka::topic_for(c)))
             .collect();
         let group = format!(
-            "tributary-{}",
+            "{topic_prefix}tributary-{}",
             follower_name(reactor.as_ref()).replace('/', "-")
         );
         let start = kafka_start(&platform, reactor.as_ref());
@@ -200,6 +204,49 @@ impl ReactorRunner {
         Ok(events.len())
     }
 
+    /// Sets the reactor's lag and suspense gauges (0 lag at once when `caught_up`, otherwise
+    /// and for the suspense count at most every [`crate::LAG_INTERVAL`]).
+    async fn observe(&mut self, caught_up: bool) {
+        let reactor = self.reactor.name().to_owned();
+        if !self.observed.due() {
+            if caught_up {
+                metrics::gauge!(names::REACTOR_LAG, "reactor" => reactor).set(0.0);
+            }
+            return;
+        }
+        let cursor = self
+            .positions
+            .get(FEED_STREAM)
+            .copied()
+            .flatten()
+            .unwrap_or(0);
+        let lag = if caught_up {
+            Ok(Some(0))
+        } else {
+            self.source.lag(cursor).await
+        };
+        match lag {
+            Ok(Some(lag)) => {
+                metrics::gauge!(names::REACTOR_LAG, "reactor" => reactor.clone()).set(lag as f64)
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(follower = %self.name, error = %error, "counting the lag failed")
+            }
+        }
+        let follow = Follow {
+            store: &self.platform.store,
+        };
+        match follow.open_suspense(&reactor).await {
+            Ok(open) => {
+                metrics::gauge!(names::REACTOR_SUSPENSE, "reactor" => reactor).set(open as f64)
+            }
+            Err(error) => {
+                tracing::debug!(follower = %self.name, error = %error, "counting the suspense failed")
+            }
+        }
+    }
+
     /// Runs until caught up with the source.
     pub async fn catch_up(&mut self) -> Result<(), FollowerError> {
         while self.step().await? > 0 {}
@@ -230,7 +277,9 @@ impl ReactorRunner {
             if *shutdown.borrow() {
                 return;
             }
-            let wait_ms = match self.step().await {
+            let stepped = self.step().await;
+            self.observe(matches!(stepped, Ok(0))).await;
+            let wait_ms = match stepped {
                 Ok(0) => self.options.poll_interval_ms,
                 Ok(_) => continue,
                 Err(FollowerError::InjectedFault { .. }) => return,

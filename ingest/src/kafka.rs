@@ -81,6 +81,13 @@ pub fn encode(event: &EventEnvelope, relay_sequence: i64) -> (String, String, Ow
         key: HEADER_METADATA,
         value: Some(metadata.as_bytes()),
     });
+    // The W3C trace context as its own header too, where Kafka tooling looks for it.
+    if let Some(traceparent) = &event.metadata.traceparent {
+        headers = headers.insert(Header {
+            key: tributary_kernel::telemetry::TRACEPARENT,
+            value: Some(traceparent.as_bytes()),
+        });
+    }
     (
         event.aggregate_id.clone(),
         event.payload.to_string(),
@@ -200,6 +207,9 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
     config
 }
 
+/// How often a consumer's statistics (its lag per partition) are taken.
+pub const STATISTICS_INTERVAL_MS: u64 = 5_000;
+
 /// Consumer settings: progress lives in Delta, so Kafka's committed offsets are never used.
 ///
 /// `instance`: static group membership (KIP-345, `group.instance.id`), one stable id per
@@ -220,7 +230,9 @@ pub fn consumer_config(brokers: &str, group: &str, instance: Option<&str>) -> Cl
         // them past a 10 s session (the bench's consumer was expelled and read nothing).
         .set("max.partition.fetch.bytes", "1048576")
         .set("fetch.max.bytes", "16777216")
-        .set("session.timeout.ms", "45000");
+        .set("session.timeout.ms", "45000")
+        // Consumer lag per partition for the metrics (AssignFromDelta's statistics callback).
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
     if let Some(instance) = instance {
         config.set("group.instance.id", instance);
     }

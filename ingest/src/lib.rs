@@ -52,6 +52,31 @@ pub enum SourceError {
     Kafka(#[from] rdkafka::error::KafkaError),
 }
 
+/// Lets something happen at most once per interval (a gauge that costs a query to read).
+#[derive(Debug)]
+pub struct Throttle {
+    every: Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Throttle {
+    pub fn new(every: Duration) -> Throttle {
+        Throttle { every, last: None }
+    }
+
+    /// Whether the interval has passed since the last time this answered true.
+    pub fn due(&mut self) -> bool {
+        let due = self.last.is_none_or(|last| last.elapsed() >= self.every);
+        if due {
+            self.last = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
+/// How often followers and pipelines count their lag (a query on the feed).
+pub const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Kafka as a source: a consumer group member whose partitions start where Delta says.
 pub struct KafkaEvents {
     consumer: StreamConsumer<AssignFromDelta>,
@@ -164,6 +189,22 @@ impl EventSource {
                     }
                 }
                 Ok(events)
+            }
+        }
+    }
+
+    /// How many events wait after `feed_cursor` (the feed), or on the assigned partitions as
+    /// of the consumer's last statistics (Kafka; None before the first).
+    pub async fn lag(&self, feed_cursor: i64) -> Result<Option<i64>, SourceError> {
+        match self {
+            EventSource::Store(store) => Ok(Some(
+                store
+                    .events_after(feed_cursor, relay::LAG_COUNT_MAX)
+                    .await?,
+            )),
+            EventSource::Kafka(kafka) => {
+                use rdkafka::consumer::Consumer;
+                Ok(kafka.consumer.context().lag())
             }
         }
     }

@@ -16,7 +16,12 @@ use rdkafka::util::Timeout;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 use tributary_kernel::store::{EventStore, RelayPosition, StoreError};
+use tributary_kernel::telemetry::{self, names};
+
+/// The lag is counted up to this many events (beyond, it shows this many).
+pub const LAG_COUNT_MAX: i64 = 1_000_000;
 
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
@@ -60,6 +65,8 @@ pub struct Relay {
     producer: FutureProducer,
     options: RelayOptions,
     topics: HashSet<String>,
+    /// When to count the lag again.
+    lag_counted: crate::Throttle,
 }
 
 impl Relay {
@@ -70,6 +77,7 @@ impl Relay {
             producer,
             options,
             topics: HashSet::new(),
+            lag_counted: crate::Throttle::new(crate::LAG_INTERVAL),
         })
     }
 
@@ -85,6 +93,7 @@ impl Relay {
             .read_feed(position.cursor, self.options.batch_events_max)
             .await?;
         if batch.events.is_empty() {
+            self.set_lag(0);
             return Ok(0);
         }
         let new_topics: Vec<String> = batch
@@ -105,13 +114,31 @@ impl Relay {
             let (key, value, headers) = kafka::encode(event, position.next_sequence + index as i64);
             let topic = self.topic(&event.context);
             let producer = self.producer.clone();
-            deliveries.push(async move {
-                let record = FutureRecord::to(&topic)
-                    .key(&key)
-                    .payload(&value)
-                    .headers(headers);
-                producer.send(record, Timeout::Never).await
-            });
+            // An event appended in a trace is published in it (a span per such event).
+            let span = match &event.metadata.traceparent {
+                Some(traceparent) => {
+                    let span = tracing::info_span!(
+                        "relay publish",
+                        topic = %topic,
+                        event_type = %event.event_type,
+                        aggregate = %event.aggregate_id,
+                        trace_id = tracing::field::Empty,
+                    );
+                    telemetry::continue_trace(&span, Some(traceparent));
+                    span
+                }
+                None => tracing::Span::none(),
+            };
+            deliveries.push(
+                async move {
+                    let record = FutureRecord::to(&topic)
+                        .key(&key)
+                        .payload(&value)
+                        .headers(headers);
+                    producer.send(record, Timeout::Never).await
+                }
+                .instrument(span),
+            );
         }
         // Awaited in order; every one must be acknowledged before the position moves.
         for result in futures::future::join_all(deliveries).await {
@@ -125,7 +152,18 @@ impl Relay {
         self.store
             .save_relay_position(&self.options.name, next)
             .await?;
+        metrics::counter!(names::RELAY_PUBLISHED, "relay" => self.options.name.clone())
+            .increment(published as u64);
+        // What is still waiting, counted at most every few seconds (0 once a read is empty).
+        if self.lag_counted.due() {
+            let lag = self.store.events_after(next.cursor, LAG_COUNT_MAX).await?;
+            self.set_lag(lag);
+        }
         Ok(published)
+    }
+
+    fn set_lag(&self, events: i64) {
+        metrics::gauge!(names::RELAY_LAG, "relay" => self.options.name.clone()).set(events as f64);
     }
 
     /// Runs as the active relay (or waits as a standby) until `shutdown` turns true.

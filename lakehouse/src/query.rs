@@ -18,6 +18,7 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
+use tributary_kernel::telemetry::names;
 
 /// Limits every query runs under, so that one query or one client cannot take the process.
 #[derive(Debug, Clone, Copy)]
@@ -293,7 +294,7 @@ impl QueryService {
     /// Runs one read statement given by a user, over what `scope` lets them read.
     pub async fn query(&self, sql: &str, scope: &ReadScope) -> Result<QueryResult, QueryError> {
         check_read_only(sql)?;
-        self.run(sql, ParamValues::List(Vec::new()), scope.clone())
+        self.run("http", sql, ParamValues::List(Vec::new()), scope.clone())
             .await
     }
 
@@ -304,6 +305,7 @@ impl QueryService {
         parameters: Vec<ScalarValue>,
     ) -> Result<QueryResult, QueryError> {
         self.run(
+            "rest",
             sql,
             ParamValues::List(parameters.into_iter().map(Into::into).collect()),
             ReadScope::everything(),
@@ -320,6 +322,7 @@ impl QueryService {
         scope: &ReadScope,
     ) -> Result<QueryResult, QueryError> {
         self.run(
+            "report",
             sql,
             ParamValues::Map(
                 parameters
@@ -332,7 +335,23 @@ impl QueryService {
         .await
     }
 
+    /// Runs a query and records its time and rows under `endpoint` (http: `/api/v1/sql`;
+    /// rest: the REST reads; report: report runs; the wire endpoint records its own).
     async fn run(
+        &self,
+        endpoint: &'static str,
+        sql: &str,
+        parameters: ParamValues,
+        scope: ReadScope,
+    ) -> Result<QueryResult, QueryError> {
+        let started = std::time::Instant::now();
+        let result = self.run_limited(sql, parameters, scope).await;
+        let rows = result.as_ref().map_or(0, QueryResult::row_count);
+        record_query(endpoint, result.is_ok(), rows, started);
+        result
+    }
+
+    async fn run_limited(
         &self,
         sql: &str,
         parameters: ParamValues,
@@ -413,6 +432,19 @@ impl QueryService {
             }),
         }
     }
+}
+
+/// Records one query's time (by outcome) and rows in the query metrics.
+pub(crate) fn record_query(
+    endpoint: &'static str,
+    succeeded: bool,
+    rows: usize,
+    started: std::time::Instant,
+) {
+    let outcome = if succeeded { "ok" } else { "error" };
+    metrics::histogram!(names::QUERY_DURATION, "endpoint" => endpoint, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(names::QUERY_ROWS, "endpoint" => endpoint).increment(rows as u64);
 }
 
 /// The DataFusion settings of every SQL context (HTTP and the wire protocol).

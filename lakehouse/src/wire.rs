@@ -873,7 +873,15 @@ impl WireService {
         )
     }
 
-    fn limit(&self, response: Response, deadline: Instant, timeout_ms: u64) -> Response {
+    /// Limits a query's rows in time, count and bytes; its time (from `started`) and rows are
+    /// recorded when they end.
+    fn limit(
+        &self,
+        response: Response,
+        started: std::time::Instant,
+        deadline: Instant,
+        timeout_ms: u64,
+    ) -> Response {
         match response {
             Response::Query(mut query) => {
                 let rows =
@@ -887,6 +895,7 @@ impl WireService {
                     sent: 0,
                     bytes: 0,
                     done: false,
+                    started,
                 });
                 Response::Query(query)
             }
@@ -931,6 +940,20 @@ struct Limited {
     sent: usize,
     bytes: usize,
     done: bool,
+    started: std::time::Instant,
+}
+
+impl Limited {
+    /// Ends the stream with `item` (None: all rows sent), recording the query once.
+    fn end(
+        &mut self,
+        item: Option<<Self as Stream>::Item>,
+    ) -> Poll<Option<<Self as Stream>::Item>> {
+        self.done = true;
+        let succeeded = item.is_none();
+        crate::query::record_query("wire", succeeded, self.sent, self.started);
+        Poll::Ready(item)
+    }
 }
 
 impl Stream for Limited {
@@ -941,31 +964,25 @@ impl Stream for Limited {
             return Poll::Ready(None);
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
-            self.done = true;
-            return Poll::Ready(Some(Err(timeout_error(self.timeout_ms))));
+            let error = timeout_error(self.timeout_ms);
+            return self.end(Some(Err(error)));
         }
         match self.rows.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(row))) => {
                 self.sent += 1;
                 self.bytes += row.data.len();
                 if self.sent > self.rows_max {
-                    self.done = true;
-                    return Poll::Ready(Some(Err(too_many_rows_error(self.rows_max))));
+                    let error = too_many_rows_error(self.rows_max);
+                    return self.end(Some(Err(error)));
                 }
                 if self.bytes > self.bytes_max {
-                    self.done = true;
-                    return Poll::Ready(Some(Err(too_large_error(self.bytes_max))));
+                    let error = too_large_error(self.bytes_max);
+                    return self.end(Some(Err(error)));
                 }
                 Poll::Ready(Some(Ok(row)))
             }
-            Poll::Ready(Some(Err(error))) => {
-                self.done = true;
-                Poll::Ready(Some(Err(error)))
-            }
-            Poll::Ready(None) => {
-                self.done = true;
-                Poll::Ready(None)
-            }
+            Poll::Ready(Some(Err(error))) => self.end(Some(Err(error))),
+            Poll::Ready(None) => self.end(None),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -980,6 +997,7 @@ impl SimpleQueryHandler for WireService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let started = std::time::Instant::now();
         let (deadline, timeout_ms) = self.deadline(client);
         let session = self.sessions.of(client).await?;
         let responses = tokio::time::timeout_at(
@@ -990,7 +1008,7 @@ impl SimpleQueryHandler for WireService {
         .map_err(|_| timeout_error(timeout_ms))??;
         Ok(responses
             .into_iter()
-            .map(|response| self.limit(response, deadline, timeout_ms))
+            .map(|response| self.limit(response, started, deadline, timeout_ms))
             .collect())
     }
 }
@@ -1016,6 +1034,7 @@ impl ExtendedQueryHandler for WireService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let started = std::time::Instant::now();
         let (deadline, timeout_ms) = self.deadline(client);
         let session = self.sessions.of(client).await?;
         // Planned again in the session of the user's grants now: a statement prepared before
@@ -1046,6 +1065,6 @@ impl ExtendedQueryHandler for WireService {
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;
-        Ok(self.limit(response, deadline, timeout_ms))
+        Ok(self.limit(response, started, deadline, timeout_ms))
     }
 }

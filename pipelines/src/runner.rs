@@ -31,8 +31,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 use tributary_ingest::{EventSource, FEED_STREAM, SourceError, SourcedEvent, Undecodable};
 use tributary_kernel::EventEnvelope;
+use tributary_kernel::telemetry::{self, names};
 use tributary_lakehouse::live::LiveTable;
 use tributary_lakehouse::{Lake, LakeError, Progress};
 
@@ -199,6 +201,10 @@ pub struct Runner {
     dead_letters: HashMap<String, Option<i64>>,
     /// Lake tables the pipelines' SQL may join, opened on first use.
     lake_tables: Option<Arc<Vec<LakeTableProvider>>>,
+    /// When a read last found nothing new (or the runner started): the tables' freshness.
+    current_since: std::time::Instant,
+    /// When to count the lag again.
+    observed: tributary_ingest::Throttle,
 }
 
 type LakeTableProvider = (&'static str, Arc<dyn TableProvider>);
@@ -231,6 +237,8 @@ impl Runner {
             prefetched: None,
             dead_letters: HashMap::new(),
             lake_tables: None,
+            current_since: std::time::Instant::now(),
+            observed: tributary_ingest::Throttle::new(tributary_ingest::LAG_INTERVAL),
         };
         if matches!(runner.source, EventSource::Store(_)) {
             let cursor = runner.feed_cursor().await?;
@@ -331,7 +339,10 @@ impl Runner {
         let undecodable = self.source.take_undecodable();
         let mut read = events.len();
         if !events.is_empty() || !undecodable.is_empty() {
-            self.process(&live, &events, &undecodable, true).await?;
+            let span = batch_span(&self.context, &events);
+            self.process(&live, &events, &undecodable, true)
+                .instrument(span)
+                .await?;
         }
         if let Some(backfill_from) = lagging.iter().map(|(_, position)| *position).min() {
             let backfill = self
@@ -617,6 +628,42 @@ impl Runner {
         }
     }
 
+    /// Sets the gauges of a step's outcome: events processed, the tables' freshness (0 once a
+    /// read found nothing new, otherwise the seconds since that last happened) and the events
+    /// still to read (at most every [`tributary_ingest::LAG_INTERVAL`]).
+    async fn observe(&mut self, stepped: &Result<usize, PipelineError>) {
+        let caught_up = matches!(stepped, Ok(0));
+        if let Ok(read) = stepped {
+            metrics::counter!(names::PIPELINE_EVENTS, "pipeline" => self.context.clone())
+                .increment(*read as u64);
+        }
+        if caught_up {
+            self.current_since = std::time::Instant::now();
+        }
+        let behind = self.current_since.elapsed().as_secs_f64();
+        for pipeline in &self.pipelines {
+            metrics::gauge!(names::LAKE_FRESHNESS, "table" => pipeline.table).set(behind);
+        }
+        let lag = if caught_up {
+            Ok(Some(0))
+        } else if self.observed.due() {
+            let cursor = *self.progress.borrow();
+            self.source.lag(cursor).await
+        } else {
+            Ok(None)
+        };
+        match lag {
+            Ok(Some(lag)) => {
+                metrics::gauge!(names::PIPELINE_LAG, "pipeline" => self.context.clone())
+                    .set(lag as f64)
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(context = %self.context, error = %error, "counting the lag failed")
+            }
+        }
+    }
+
     /// Runs until caught up with the source.
     pub async fn catch_up(&mut self) -> Result<(), PipelineError> {
         while self.step().await? > 0 {}
@@ -631,7 +678,9 @@ impl Runner {
             if *shutdown.borrow() {
                 return;
             }
-            let wait_ms = match self.step().await {
+            let stepped = self.step().await;
+            self.observe(&stepped).await;
+            let wait_ms = match stepped {
                 Ok(0) => self.options.poll_interval_ms,
                 Ok(_) => continue,
                 Err(PipelineError::InjectedFault { .. }) => return,
@@ -659,6 +708,28 @@ impl Runner {
             }
         }
     }
+}
+
+/// Traced batches link at most this many of their events' traces.
+const BATCH_LINKS_MAX: usize = 32;
+
+/// A span for one micro-batch: a child of the first traced event's trace (a posting's trace
+/// then shows the batch that put it into the lake), linked to the next ones.
+fn batch_span(context: &str, events: &[SourcedEvent]) -> tracing::Span {
+    let span = tracing::info_span!(
+        "pipeline batch",
+        context,
+        events = events.len(),
+        trace_id = tracing::field::Empty
+    );
+    let mut traced = events
+        .iter()
+        .filter_map(|event| event.envelope.metadata.traceparent.as_deref());
+    telemetry::continue_trace(&span, traced.next());
+    for traceparent in traced.take(BATCH_LINKS_MAX) {
+        telemetry::link_trace(&span, Some(traceparent));
+    }
+    span
 }
 
 /// The events a table has not seen yet, and its progress after them. A feed transaction's

@@ -15,6 +15,7 @@ use tributary_kernel::event::decode;
 use tributary_kernel::lake::{
     Cell, Column, ColumnSpec, ColumnType, EventRelation, LakeTable, PipelineSql, Relation, ViewSql,
 };
+use tributary_kernel::telemetry::names;
 use tributary_kernel::{Aggregate, EventEnvelope, EventError};
 
 /// The entry-level fields every line of a posting shares.
@@ -69,6 +70,29 @@ fn journal_lines(event: &EventEnvelope) -> Result<Vec<LineRow>, EventError> {
             line,
         })
         .collect())
+}
+
+/// Finance's business metrics of an event it appended: each journal entry posted, counted per
+/// company, and its debits per currency.
+pub fn metrics(event: &EventEnvelope) {
+    let Ok(lines) = journal_lines(event) else {
+        return;
+    };
+    let Some(first) = lines.first() else {
+        return;
+    };
+    let company = first.header.company.to_string();
+    metrics::counter!(names::JOURNAL_ENTRIES, "company" => company.clone()).increment(1);
+    let mut debits: std::collections::BTreeMap<String, rust_decimal::Decimal> =
+        std::collections::BTreeMap::new();
+    for row in &lines {
+        *debits.entry(row.line.currency.to_string()).or_default() += row.line.debit;
+    }
+    for (currency, amount) in debits {
+        let amount = rust_decimal::prelude::ToPrimitive::to_f64(&amount).unwrap_or_default();
+        metrics::histogram!(names::JOURNAL_AMOUNT, "company" => company.clone(), "currency" => currency)
+            .record(amount);
+    }
 }
 
 pub fn journal_lines_relation() -> EventRelation<LineRow> {

@@ -54,6 +54,7 @@ pub fn module() -> Module {
     module.views = lake::views();
     module.on_start = Some(|platform| Box::pin(ensure_default_company(platform)));
     module.books = Some(std::sync::Arc::new(Books));
+    module.metrics = Some(lake::metrics);
     module
 }
 

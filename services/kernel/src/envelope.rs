@@ -37,6 +37,10 @@ pub struct Metadata {
     pub correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reactor: Option<String>,
+    /// The W3C trace context of the span that appended the event (when traces are exported):
+    /// whoever handles the event continues that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A stored event with its place in its aggregate and in the global order.

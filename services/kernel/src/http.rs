@@ -373,8 +373,41 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id) {
         request.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    let mut response = next.run(request).instrument(span).await;
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        trace_id = tracing::field::Empty,
+    );
+    // A caller's W3C trace context makes this request a part of its trace.
+    crate::telemetry::continue_trace(
+        &span,
+        crate::telemetry::traceparent_header(request.headers()),
+    );
+    // The route as declared (`/api/v1/accounts/{number}`), so metrics do not grow per id.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!(crate::telemetry::names::HTTP_REQUESTS, &labels).increment(1);
+    crate::telemetry::observe_seconds(crate::telemetry::names::HTTP_DURATION, &labels, started);
+    // The access log (RUST_LOG=tributary_kernel::http=debug), in the request's span.
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request answered"
+        )
+    });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -546,6 +579,7 @@ pub fn request_metadata(
         user: user.map(str::to_owned),
         causation_id: None,
         reactor: None,
+        traceparent: crate::telemetry::current_traceparent(),
     }
 }
 

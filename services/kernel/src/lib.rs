@@ -33,6 +33,7 @@ pub mod ratelimit;
 pub mod reactor;
 pub mod sealed;
 pub mod store;
+pub mod telemetry;
 
 pub use aggregate::{Aggregate, Loaded, RepositoryError};
 pub use envelope::{EventEnvelope, Metadata, NewEvent, from_envelope, to_new_event};

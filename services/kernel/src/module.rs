@@ -320,6 +320,9 @@ pub struct Module {
     pub extensions: Option<fn(EventStore, &mut axum::http::Extensions)>,
     /// Background work of the pipelines role (see [`Worker`]).
     pub workers: Vec<Worker>,
+    /// The context's business metrics of its events (journal entries posted, goods movements),
+    /// recorded by the process that appends them (see [`crate::telemetry::observe_appended`]).
+    pub metrics: Option<fn(&crate::EventEnvelope)>,
 }
 
 /// Makes a context's in-process availability query over the installation's event store.
@@ -351,6 +354,7 @@ impl Module {
             availability: None,
             extensions: None,
             workers: Vec::new(),
+            metrics: None,
         }
     }
 

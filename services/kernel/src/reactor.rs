@@ -21,6 +21,7 @@ use crate::store::{Database, Decision, EventStore, IdempotencyRecord, StoreError
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The event a reaction answers, and what derives from it.
@@ -67,6 +68,8 @@ impl Cause<'_> {
             causation_id: Some(self.event.id.to_string()),
             correlation_id: Some(self.correlation_id()),
             reactor: Some(self.reactor.to_owned()),
+            // The reaction's span, which continues the source event's trace.
+            traceparent: crate::telemetry::current_traceparent(),
         }
     }
 
@@ -219,6 +222,17 @@ impl Follow<'_> {
             }
         }
         Ok(())
+    }
+
+    /// How many of `reactor`'s reactions wait in suspense (open).
+    pub async fn open_suspense(&self, reactor: &str) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM reactor_suspense WHERE reactor = $1 AND status = 'open'";
+        Ok(crate::on_database!(self.store.database(), false, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(reactor)
+                .fetch_one(&pool)
+                .await?
+        }))
     }
 
     /// Marks a suspended reaction resolved (its retry was stored).
@@ -409,7 +423,18 @@ pub async fn handle(
     if cause.done(&platform.store).await? {
         return Ok(Reaction::Done);
     }
-    let reaction = reactor.react(platform, &cause).await?;
+    // The reaction continues the trace of the command that appended its event: its own
+    // command's events carry this span's traceparent on.
+    let span = tracing::info_span!(
+        "reaction",
+        reactor = reactor.name(),
+        event_type = %event.event_type,
+        event_id = %event.id,
+        request_id = event.metadata.request_id.as_deref(),
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, event.metadata.traceparent.as_deref());
+    let reaction = reactor.react(platform, &cause).instrument(span).await?;
     if let Reaction::Rejected { reason, problem } = &reaction {
         tracing::warn!(reactor = reactor.name(), event_id = %event.id, reason, "reaction rejected: into suspense");
         Follow {

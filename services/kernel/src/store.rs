@@ -25,6 +25,7 @@
 //!   before its first write, so its xid is assigned after the commit of every event it saw.
 
 use crate::envelope::{EventEnvelope, Metadata, NewEvent};
+use crate::telemetry::names;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -35,7 +36,7 @@ use sqlx::sqlite::{
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -291,6 +292,7 @@ impl EventStore {
         if aggregate_ids.is_empty() {
             return Ok(streams);
         }
+        let started = Instant::now();
         let events = match &self.backend {
             Backend::Sqlite { read, .. } => {
                 let placeholders = vec!["?"; aggregate_ids.len()].join(", ");
@@ -322,6 +324,7 @@ impl EventStore {
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
+        observe(self.backend(), "load", started);
         for event in events {
             streams
                 .entry(event.aggregate_id.clone())
@@ -341,6 +344,7 @@ impl EventStore {
         scope: Option<&str>,
         children: &[(&str, String)],
     ) -> Result<Streams, StoreError> {
+        let started = Instant::now();
         let events = match &self.backend {
             Backend::Sqlite { .. } => {
                 // In-process: a round trip costs nothing, so reuse the plain loads.
@@ -405,6 +409,7 @@ impl EventStore {
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
+        observe(self.backend(), "load_scoped", started);
         let mut streams = Streams::new();
         for event in events {
             streams
@@ -540,10 +545,14 @@ impl EventStore {
         let mut reads = batch.reads.clone();
         // A fixed lock order keeps two commands that read the same streams from deadlocking.
         reads.sort();
+        let started = Instant::now();
         let stored = match &self.backend {
-            Backend::Sqlite { write, .. } => append_sqlite(write, &batch, &reads).await?,
-            Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).await?,
+            Backend::Sqlite { write, .. } => append_sqlite(write, &batch, &reads).await,
+            Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).await,
         };
+        observe(self.backend(), "append", started);
+        let stored = stored?;
+        crate::telemetry::appended(&stored);
         self.appended
             .send_modify(|count| *count = count.wrapping_add(1));
         // Protects stored data: each stream's sequences continue its expected version exactly.
@@ -575,6 +584,7 @@ impl EventStore {
     /// transaction boundary. Never skips an event that commits after a later one.
     pub async fn read_feed(&self, cursor: i64, events_max: usize) -> Result<FeedBatch, StoreError> {
         let limit = events_max.clamp(1, FEED_BATCH_EVENTS_MAX) as i64;
+        let started = Instant::now();
         let events = match &self.backend {
             Backend::Sqlite { read, .. } => {
                 let sql = format!(
@@ -591,6 +601,7 @@ impl EventStore {
             }
             Backend::Postgres(pool) => read_feed_postgres(pool, cursor, limit).await?,
         };
+        observe(self.backend(), "read_feed", started);
         let next = events.last().map_or(cursor, |event| event.cursor);
         // Offsets strictly increase: a feed that went backwards would replay events.
         assert!(
@@ -601,6 +612,35 @@ impl EventStore {
             events,
             cursor: next,
         })
+    }
+
+    /// How many events were committed after feed cursor `cursor`, counting at most `cap` (a
+    /// follower's lag; the count stops at `cap` so a far-behind reader costs no full scan).
+    pub async fn events_after(&self, cursor: i64, cap: i64) -> Result<i64, StoreError> {
+        let started = Instant::now();
+        let count: i64 = match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE position > ? LIMIT ?)",
+                )
+                .bind(cursor)
+                .bind(cap)
+                .fetch_one(read)
+                .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM events \
+                     WHERE transaction_id > ($1::bigint)::text::xid8 LIMIT $2) AS after",
+                )
+                .bind(cursor)
+                .bind(cap)
+                .fetch_one(pool)
+                .await?
+            }
+        };
+        observe(self.backend(), "events_after", started);
+        Ok(count)
     }
 
     /// The feed cursor of the newest committed event (0 when the store is empty). A reader
@@ -622,6 +662,12 @@ impl EventStore {
         };
         Ok(head.unwrap_or(0))
     }
+}
+
+/// Records an event store operation's time (successful or not) in the database histogram.
+fn observe(backend: &'static str, operation: &'static str, started: Instant) {
+    metrics::histogram!(names::DB_DURATION, "backend" => backend, "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// A stored snapshot: the state after `version` events, in the shape `snapshot_version`.

@@ -13,6 +13,7 @@ use tributary_kernel::lake::{
     Cell, Column, ColumnSpec, ColumnType, EventRelation, LakeTable, PipelineSql, Relation, ViewSql,
 };
 use tributary_kernel::master::CompanyCode;
+use tributary_kernel::telemetry::names;
 use tributary_kernel::{Aggregate, EventEnvelope, EventError};
 
 /// What every movement of one posting shares.
@@ -98,6 +99,21 @@ fn movements(event: &EventEnvelope) -> Result<Vec<MovementRow>, EventError> {
             movement,
         })
         .collect())
+}
+
+/// Materials' business metrics of an event it appended: goods movements per company and kind.
+pub fn metrics(event: &EventEnvelope) {
+    let Ok(rows) = movements(event) else {
+        return;
+    };
+    for row in rows {
+        metrics::counter!(
+            names::GOODS_MOVEMENTS,
+            "company" => row.key.company.clone(),
+            "movement_type" => row.movement.kind.as_str()
+        )
+        .increment(1);
+    }
 }
 
 pub fn stock_movements_relation() -> EventRelation<MovementRow> {

@@ -51,5 +51,6 @@ pub fn module() -> Module {
     module.pipelines = lake::pipelines();
     module.views = lake::views();
     module.availability = Some(availability::local);
+    module.metrics = Some(lake::metrics);
     module
 }

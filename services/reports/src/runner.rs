@@ -333,6 +333,12 @@ impl Reports {
         if let Some(error) = &error {
             tracing::warn!(run = %run.id, report = %run.report, %error, "report run failed");
         }
+        metrics::counter!(
+            tributary_kernel::telemetry::names::REPORT_RUNS,
+            "report" => run.report.clone(),
+            "status" => status
+        )
+        .increment(1);
         // The Delta row first: a crash before the database update runs the report again and
         // finds its row there (no second row).
         let record = RunRecord {

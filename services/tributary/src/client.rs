@@ -48,3 +48,21 @@ pub async fn logged_in(
 ) -> anyhow::Result<reqwest::Client> {
     with_token(&login(base, username, password).await?, idle_per_host)
 }
+
+/// GETs `url` and succeeds on a 2xx answer within `timeout` (`tributary probe`, the image's
+/// health check).
+pub async fn probe(url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let response = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()?
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("while probing {url}"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    Ok(())
+}

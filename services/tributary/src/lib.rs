@@ -16,6 +16,7 @@ pub mod modules;
 pub mod platform;
 pub mod ratelimit;
 pub mod suspense;
+pub mod telemetry;
 
 use anyhow::Context;
 use axum::extract::State;
@@ -129,9 +130,9 @@ pub struct ReportsConfig {
 }
 
 /// The parts of Tributary one process can run; production scales them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Roles {
-    /// Finance commands over HTTP.
+    /// Commands over HTTP.
     pub api: bool,
     /// Event store to Kafka.
     pub relay: bool,
@@ -139,15 +140,24 @@ pub struct Roles {
     pub ingest: bool,
     /// The SQL pipelines keeping the lake's tables.
     pub pipelines: bool,
-    /// SQL and read APIs over the lake.
+    /// SQL and read APIs over the lake (and the report API).
     pub query: bool,
     /// The modules' reactors (one context acting on another's events).
     pub reactors: bool,
+    /// Scheduled and requested report runs.
+    pub reports: bool,
 }
 
 impl Roles {
-    pub const NAMES: [&'static str; 6] =
-        ["api", "relay", "ingest", "pipelines", "query", "reactors"];
+    pub const NAMES: [&'static str; 7] = [
+        "api",
+        "relay",
+        "ingest",
+        "pipelines",
+        "query",
+        "reactors",
+        "reports",
+    ];
 
     pub fn all() -> Roles {
         Roles {
@@ -157,6 +167,7 @@ impl Roles {
             pipelines: true,
             query: true,
             reactors: true,
+            reports: true,
         }
     }
 
@@ -169,42 +180,41 @@ impl Roles {
         }
     }
 
+    fn flag(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "api" => &mut self.api,
+            "relay" => &mut self.relay,
+            "ingest" => &mut self.ingest,
+            "pipelines" => &mut self.pipelines,
+            "query" => &mut self.query,
+            "reactors" => &mut self.reactors,
+            "reports" => &mut self.reports,
+            _ => return None,
+        })
+    }
+
+    /// The names of the roles set, in [`Roles::NAMES`] order.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut copy = *self;
+        Roles::NAMES
+            .into_iter()
+            .filter(|name| copy.flag(name).is_some_and(|set| *set))
+            .collect()
+    }
+
     /// Parses a comma-separated list such as `api,query`.
     pub fn parse(list: &str) -> Result<Roles, String> {
-        let mut roles = Roles {
-            api: false,
-            relay: false,
-            ingest: false,
-            pipelines: false,
-            query: false,
-            reactors: false,
-        };
+        let mut roles = Roles::default();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            match name {
-                "api" => roles.api = true,
-                "relay" => roles.relay = true,
-                "ingest" => roles.ingest = true,
-                "pipelines" => roles.pipelines = true,
-                "query" => roles.query = true,
-                "reactors" => roles.reactors = true,
-                other => {
-                    return Err(format!(
-                        "unknown role {other:?}; roles are {}",
-                        Roles::NAMES.join(", ")
-                    ));
-                }
-            }
+            let Some(flag) = roles.flag(name) else {
+                return Err(format!(
+                    "unknown role {name:?}; roles are {}",
+                    Roles::NAMES.join(", ")
+                ));
+            };
+            *flag = true;
         }
-        if roles
-            == (Roles {
-                api: false,
-                relay: false,
-                ingest: false,
-                pipelines: false,
-                query: false,
-                reactors: false,
-            })
-        {
+        if roles == Roles::default() {
             return Err(format!(
                 "name at least one role of {}",
                 Roles::NAMES.join(", ")
@@ -330,6 +340,8 @@ impl Running {
 
 /// Connects the event store, opens the lake, and starts the roles the config asks for.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    // Metrics recorded from here on are served at /metrics.
+    telemetry::metrics_handle();
     let roles = config.roles;
     if (roles.relay || roles.ingest) && config.kafka_brokers.is_none() {
         anyhow::bail!("the relay and ingest roles need --kafka-brokers");
@@ -344,6 +356,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
     })?;
     let modules = modules::select(config.contexts.as_deref())?;
+    // Business metrics of every context's events this process appends (a reactor appends
+    // another context's events).
+    for module in modules::all() {
+        if let Some(observe) = module.metrics {
+            tributary_kernel::telemetry::observe_appended(module.name, observe);
+        }
+    }
     let database_url = config.database_url();
     let store = EventStore::connect(&database_url, DATABASE_CONNECTIONS_MAX)
         .await
@@ -439,7 +458,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                         tributary_pipelines::kafka_start(lake.clone(), pipelines.pipelines.clone());
                     let kafka = KafkaEvents::new(
                         brokers,
-                        &format!("{PIPELINES_GROUP}-{}", module.name),
+                        &format!("{}{PIPELINES_GROUP}-{}", config.topic_prefix, module.name),
                         config.instance_id.as_deref(),
                         &modules::source_topics(module, &config.topic_prefix),
                         start,
@@ -514,6 +533,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         if roles.ingest {
             let mut options = BronzeOptions::new(brokers, topics.clone());
             options.instance_id = config.instance_id.clone();
+            // Installations sharing a broker (a topic prefix each) have their own groups.
+            options.group = format!("{}{}", config.topic_prefix, options.group);
             let bronze = BronzeIngest::new(lake.clone(), options)
                 .context("while creating the Kafka consumer for bronze ingest")?;
             tasks.push(tokio::spawn(bronze.run(shutdown_rx.clone())));
@@ -583,8 +604,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         }));
     }
+    // The report API is served by the query role, runs are made by the reports role (a run
+    // requested over the API waits for a reports process to claim it).
     let mut reports = None;
-    if let (true, Some(options)) = (roles.query, &config.reports) {
+    if let (true, Some(options)) = (roles.query || roles.reports, &config.reports) {
         let structure = match &options.structure {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
@@ -606,7 +629,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         };
         let service = Reports::new(store.clone(), query.clone(), lake.clone(), &options)
             .map_err(|error| anyhow::anyhow!("report outputs at {}: {error}", options.outputs))?;
-        tasks.push(tokio::spawn(service.clone().run(shutdown_rx.clone())));
+        if roles.reports {
+            tasks.push(tokio::spawn(service.clone().run(shutdown_rx.clone())));
+        }
         reports = Some(service);
     }
     let reactors: Vec<Arc<dyn tributary_kernel::reactor::Reactor>> = modules
@@ -650,7 +675,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
         }
     }
-    let mut addr = config.http_addr;
     let mut routes = Vec::new();
     if roles.api {
         tasks.push(tokio::spawn(expire_idempotency_keys(
@@ -659,7 +683,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             shutdown_rx.clone(),
         )));
     }
-    if roles.api || roles.query {
+    // Every role answers HTTP: the api and query roles their APIs, every role /healthz and
+    // /metrics (probes and scrapes are the same for every process).
+    let app = if roles.api || roles.query {
         let rate_limiter: Option<Arc<dyn RateLimiter>> =
             match (config.rate_limit, &config.redis_url) {
                 (None, _) => None,
@@ -690,20 +716,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             },
         );
         routes = served;
-        let listener = tokio::net::TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
-        addr = listener.local_addr()?;
-        let mut stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!(error = %error, "HTTP server failed");
-            }
-        }));
+        app
+    } else {
+        Router::new()
+            .route("/healthz", axum::routing::get(healthz))
+            .with_state(store.clone())
     }
+    .merge(telemetry::metrics_router());
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
+    let addr = listener.local_addr()?;
+    let mut stop = shutdown_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        });
+        if let Err(error) = serve.await {
+            tracing::error!(error = %error, "HTTP server failed");
+        }
+    }));
     let reactors_on_feed = if roles.reactors && config.kafka_brokers.is_none() {
         reactors
             .iter()
@@ -804,7 +836,7 @@ pub fn router(
     if roles.query {
         parts.push(tributary_lakehouse::http::router().with_state(query));
     }
-    if let Some(reports) = reports {
+    if let (true, Some(reports)) = (roles.query, reports) {
         parts.push(tributary_reports::api::router().with_state(reports));
     }
     let mut router = Router::new();

@@ -19,6 +19,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr: text, or one JSON object per line (for Loki, Vector). Traces go
+    /// over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (e.g. http://127.0.0.1:4317).
+    #[arg(
+        long,
+        global = true,
+        env = "TRIBUTARY_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: tributary::telemetry::LogFormat,
 }
 
 #[derive(clap::Args, Clone)]
@@ -38,6 +48,9 @@ struct RunArgs {
     /// Kafka bootstrap servers (host:port,...); with them the relay and bronze ingest run.
     #[arg(long, env = "TRIBUTARY_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
+    /// Put before every topic name (`<prefix>finance.events`): installations sharing a broker.
+    #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
     /// Static Kafka group membership: a stable id for this process (e.g. the pod name), so a
     /// restart takes its partitions back without a rebalance.
     #[arg(long, env = "TRIBUTARY_INSTANCE_ID")]
@@ -163,6 +176,14 @@ enum Command {
     BenchMrp(tributary::bench::mrp::MrpBenchArgs),
     /// Generate a realistic finance history (deterministic for a seed) into the event store.
     Generate(tributary::generate::GenerateArgs),
+    /// GET a URL and succeed on a 2xx answer (a container's health check: the image has no
+    /// curl), e.g. `tributary probe http://127.0.0.1:8080/healthz`.
+    Probe {
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout_seconds: u64,
+    },
     /// Print a new field key (`id=<base64>`) to put first in TRIBUTARY_FIELD_KEYS.
     FieldKey {
         /// The key's id, named in every value it seals (e.g. k2026).
@@ -171,14 +192,19 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,deltalake=warn,deltalake_core=warn,buoyant_kernel=off,delta_kernel=off".into()))
-        .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Inside the runtime: the OTLP exporter's channel lives on it.
+    let telemetry = match runtime.block_on(async { tributary::telemetry::init(cli.log_format) }) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: cannot set up logs, traces and metrics: {error:#}");
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -199,6 +225,10 @@ fn main() -> std::process::ExitCode {
             Command::BenchReceipts(args) => tributary::bench::receipts::run(args).await,
             Command::BenchSales(args) => tributary::bench::sales::run(args).await,
             Command::BenchMrp(args) => tributary::bench::mrp::run(args).await,
+            Command::Probe {
+                url,
+                timeout_seconds,
+            } => tributary::client::probe(&url, std::time::Duration::from_secs(timeout_seconds)).await,
             Command::FieldKey { id } => {
                 println!(
                     "{}",
@@ -219,6 +249,10 @@ fn main() -> std::process::ExitCode {
             }
         }
     });
+    // Outside the runtime's async context: the exporter's shutdown blocks.
+    runtime.block_on(async {
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -237,6 +271,7 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     config.database_url = args.database_url;
     config.lake = args.lake;
     config.kafka_brokers = args.kafka_brokers;
+    config.topic_prefix = args.topic_prefix;
     config.instance_id = args.instance_id;
     config.roles = roles;
     config.contexts = args.contexts;
@@ -288,25 +323,12 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         tick: None,
     });
     let running = tributary::start(config.clone()).await?;
-    let active: Vec<&str> = tributary::Roles::NAMES
-        .iter()
-        .zip([
-            roles.api,
-            roles.relay,
-            roles.ingest,
-            roles.pipelines,
-            roles.query,
-            roles.reactors,
-        ])
-        .filter_map(|(name, on)| on.then_some(*name))
-        .collect();
-    println!("Tributary is up (roles: {}).", active.join(", "));
-    if roles.api || roles.query {
-        println!(
-            "  HTTP API      http://{}  (health: /healthz, API: /api/v1)",
-            running.addr
-        );
-    }
+    println!("Tributary is up (roles: {}).", roles.names().join(", "));
+    // Every role answers HTTP: /healthz and /metrics, and the API of its roles.
+    println!(
+        "  HTTP API      http://{}  (health: /healthz, metrics: /metrics, API: /api/v1)",
+        running.addr
+    );
     if roles.query {
         println!("  SQL           POST http://{}/api/v1/sql", running.addr);
         println!("  reports       http://{}/api/v1/reports", running.addr);

@@ -120,12 +120,9 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     // The pipelines first bring the lake up to the store (nothing to do when `up` already
     // did), then idle while the queries run.
     config.roles = Roles {
-        api: false,
-        relay: false,
-        ingest: false,
         pipelines: true,
         query: true,
-        reactors: false,
+        ..Roles::default()
     };
     // Compaction is done once below, before measuring, not while measuring.
     config.compaction = None;

@@ -19,6 +19,7 @@ mod limits;
 mod materials;
 mod modules;
 mod openapi;
+mod operations;
 mod pipelines;
 mod procure_to_pay;
 mod production;

@@ -18,6 +18,16 @@ pub(crate) async fn spawn_up(
     args: &[&str],
     envs: &[(&str, &str)],
 ) -> (Child, String) {
+    spawn_up_logging(dir, args, envs, Stdio::null()).await
+}
+
+/// [`spawn_up`] with its stderr (the log) going to `stderr`; RUST_LOG defaults to errors only.
+pub(crate) async fn spawn_up_logging(
+    dir: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
         .args([
             "up",
@@ -29,14 +39,14 @@ pub(crate) async fn spawn_up(
             "127.0.0.1:0",
         ])
         .args(args)
+        .env("RUST_LOG", "error")
         .envs(envs.iter().copied())
         .env(
             "TRIBUTARY_ADMIN_PASSWORD",
             crate::helpers::TEST_ADMIN_PASSWORD,
         )
-        .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("tributary starts");
