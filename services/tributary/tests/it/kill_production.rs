@@ -49,6 +49,9 @@ fn spawn_role(
             brokers,
             "--pg-addr",
             "127.0.0.1:0",
+            // Every role answers HTTP now (/healthz, /metrics): each on a port of its own.
+            "--http-addr",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir)
