@@ -48,11 +48,15 @@ pub enum LakeError {
     },
     #[error("table {table}: the pipeline's rows do not fit the table schema: {reason}")]
     Schema { table: String, reason: String },
+    #[error("table {table}: {reason}")]
+    TimeTravel { table: String, reason: String },
+    #[error("table {table}: {reason}")]
+    Unsupported { table: String, reason: String },
 }
 
 /// One table of the lake: its definition, its handle, and the progress markers read so far.
 #[derive(Debug)]
-struct Entry {
+pub(crate) struct Entry {
     definition: TableDefinition,
     table: Mutex<DeltaTable>,
     /// Read and changed only while `table` is locked.
@@ -89,8 +93,8 @@ const MARKER_COMMITS_MAX: u64 = 1_000;
 
 /// One line of a Delta commit file; only `txn` actions are read.
 #[derive(serde::Deserialize)]
-struct CommitLine {
-    txn: Option<Transaction>,
+pub(crate) struct CommitLine {
+    pub(crate) txn: Option<Transaction>,
 }
 
 /// The lake's tables, each kept loaded at its latest known version.
@@ -158,7 +162,7 @@ impl Lake {
         self.tables.values().map(|entry| &entry.definition)
     }
 
-    fn entry(&self, table: &str) -> Result<&Entry, LakeError> {
+    pub(crate) fn entry(&self, table: &str) -> Result<&Entry, LakeError> {
         self.tables
             .get(table)
             .ok_or_else(|| LakeError::UnknownTable {
@@ -167,7 +171,7 @@ impl Lake {
     }
 
     /// The table's handle, locked and brought to its newest committed version.
-    async fn locked(
+    pub(crate) async fn locked(
         &self,
         table: &str,
     ) -> Result<(&TableDefinition, tokio::sync::MutexGuard<'_, DeltaTable>), LakeError> {
@@ -197,7 +201,7 @@ impl Lake {
     /// Starts reloading the handle (locked by the caller) from a checkpoint once it has applied
     /// more than [`APPLIED_COMMITS_MAX`] commits since its last load: a writer (`checkpoint`)
     /// first writes the checkpoint at its version, a reader loads from the newest there is.
-    fn reload_if_long(&self, entry: &Entry, loaded: &DeltaTable, checkpoint: bool) {
+    pub(crate) fn reload_if_long(&self, entry: &Entry, loaded: &DeltaTable, checkpoint: bool) {
         let Some(version) = loaded.version() else {
             return;
         };
@@ -276,7 +280,7 @@ impl Lake {
     }
 
     /// `app_id`'s marker in the table version `loaded` holds (its lock held by the caller).
-    async fn marker(
+    pub(crate) async fn marker(
         &self,
         table: &str,
         loaded: &DeltaTable,
@@ -394,34 +398,19 @@ impl Lake {
             .iter()
             .map(|m| Transaction::new(&m.app_id, m.version))
             .collect();
-        // Checkpoints and the expired-log cleanup (which lists the whole log) are made beside
-        // the writes when the handle is reloaded (`reload_if_long`), not in the commit.
-        let commit = CommitProperties::default()
-            .with_application_transactions(transactions)
-            .with_create_checkpoint(false)
-            .with_cleanup_expired_logs(Some(false));
         let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
         if rows == 0 {
-            let operation = DeltaOperation::Write {
-                mode: SaveMode::Append,
-                partition_by: None,
-                predicate: None,
-            };
-            let snapshot = guard
-                .snapshot()
-                .map_err(|source| delta_error(table, &guard, source))?;
-            let finalized = CommitBuilder::from(commit)
-                .build(Some(snapshot), guard.log_store(), operation)
-                .await
-                .map_err(|source| delta_error(table, &guard, source))?;
-            let version = finalized.version();
-            guard
-                .update_incremental(None)
-                .await
-                .map_err(|source| delta_error(table, &guard, source))?;
-            self.reload_if_long(self.entry(table)?, &guard, true);
-            return Ok(version);
+            return self
+                .commit_actions(
+                    table,
+                    &mut guard,
+                    Vec::new(),
+                    transactions,
+                    SaveMode::Append,
+                )
+                .await;
         }
+        let commit = commit_properties(transactions);
         // Each part is a partition of the input, written by its own task into its own file.
         let input = datafusion::datasource::MemTable::try_new(definition.schema.clone(), parts)
             .and_then(|rows| {
@@ -453,6 +442,50 @@ impl Lake {
         *guard = written;
         self.reload_if_long(self.entry(table)?, &guard, true);
         Ok(guard.version().unwrap_or_default())
+    }
+}
+
+/// The properties of every commit: its progress markers, and neither a checkpoint nor the
+/// expired-log cleanup (which lists the whole log): those are made beside the writes when the
+/// handle is reloaded (`reload_if_long`).
+fn commit_properties(transactions: Vec<Transaction>) -> CommitProperties {
+    CommitProperties::default()
+        .with_application_transactions(transactions)
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
+}
+
+impl Lake {
+    /// Commits `actions` and `transactions` as a write in `mode` to the table whose handle the
+    /// caller locked, and brings the handle forward; answers the new version.
+    pub(crate) async fn commit_actions(
+        &self,
+        table: &str,
+        guard: &mut DeltaTable,
+        actions: Vec<deltalake::kernel::Action>,
+        transactions: Vec<Transaction>,
+        mode: SaveMode,
+    ) -> Result<u64, LakeError> {
+        let operation = DeltaOperation::Write {
+            mode,
+            partition_by: None,
+            predicate: None,
+        };
+        let snapshot = guard
+            .snapshot()
+            .map_err(|source| delta_error(table, guard, source))?;
+        let finalized = CommitBuilder::from(commit_properties(transactions))
+            .with_actions(actions)
+            .build(Some(snapshot), guard.log_store(), operation)
+            .await
+            .map_err(|source| delta_error(table, guard, source))?;
+        let version = finalized.version();
+        guard
+            .update_incremental(None)
+            .await
+            .map_err(|source| delta_error(table, guard, source))?;
+        self.reload_if_long(self.entry(table)?, guard, true);
+        Ok(version)
     }
 }
 
@@ -690,7 +723,7 @@ async fn evolve(
         .map_err(delta)
 }
 
-fn delta_error(table: &str, current: &DeltaTable, source: DeltaTableError) -> LakeError {
+pub(crate) fn delta_error(table: &str, current: &DeltaTable, source: DeltaTableError) -> LakeError {
     LakeError::Delta {
         table: table.to_owned(),
         version: current.version(),

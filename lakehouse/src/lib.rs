@@ -7,6 +7,7 @@
 //! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
 //! - [`http`]: `POST /api/v1/sql`.
 //! - [`s3`]: `s3://` lake locations.
+//! - [`upkeep`]: table status, vacuum, time travel (`as_of`).
 //! - [`wire`]: the PostgreSQL wire protocol endpoint (psql, drivers, Grafana).
 
 pub mod catalog;
@@ -18,7 +19,9 @@ pub mod live;
 pub mod query;
 pub mod s3;
 pub mod scope;
+pub mod upkeep;
 pub mod wire;
 
 pub use lake::{Compaction, Lake, LakeError, Progress};
 pub use query::{QueryError, QueryLimits, QueryResult, QueryService, ReadScope, SystemTable};
+pub use upkeep::{AsOf, Replaced, TableStatus, VACUUM_RETENTION_DEFAULT, Vacuumed};

@@ -6,6 +6,8 @@
 //! statement scans it), for HTTP and for the shared context of the wire protocol alike.
 
 use crate::lake::{Lake, LakeError};
+use crate::query::ReadScope;
+use crate::upkeep::AsOf;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -29,6 +31,8 @@ pub struct LiveTable {
     /// The provider of the version seen at creation, for the schema (fixed: the tables are
     /// append-only with the catalog's schema).
     first: Arc<dyn TableProvider>,
+    /// An earlier state to read instead of the newest (the `as_of` table function).
+    at: Option<AsOf>,
 }
 
 impl LiveTable {
@@ -46,7 +50,19 @@ impl LiveTable {
                     table: name.to_owned(),
                     reason: error.to_string(),
                 })?,
+            at: None,
         })
+    }
+
+    /// This table as it was at `at`.
+    pub fn at(&self, at: AsOf) -> LiveTable {
+        LiveTable {
+            name: self.name,
+            lake: self.lake.clone(),
+            partitioned: self.partitioned,
+            first: self.first.clone(),
+            at: Some(at),
+        }
     }
 }
 
@@ -94,11 +110,11 @@ impl TableProvider for LiveTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        let table = self
-            .lake
-            .latest(self.name)
-            .await
-            .map_err(|error| DataFusionError::External(Box::new(error)))?;
+        let table = match self.at {
+            None => self.lake.latest(self.name).await,
+            Some(at) => self.lake.as_of(self.name, at).await,
+        }
+        .map_err(|error| DataFusionError::External(Box::new(error)))?;
         let conjuncts: Vec<Expr> = filters
             .iter()
             .flat_map(split_conjunction)
@@ -222,10 +238,12 @@ impl LiveTable {
 
         let snapshot = table.snapshot()?;
         // Files written before a column was added lack it: their footers say what they hold.
-        let evolved = snapshot
-            .metadata()
-            .configuration()
-            .contains_key(crate::lake::SCHEMA_EVOLVED_PROPERTY);
+        // (An earlier version may predate the evolution its table's schema went through.)
+        let evolved = self.at.is_some()
+            || snapshot
+                .metadata()
+                .configuration()
+                .contains_key(crate::lake::SCHEMA_EVOLVED_PROPERTY);
         let files = snapshot.log_data();
         if files
             .iter()
@@ -566,4 +584,101 @@ fn negation(conjunct: &Expr) -> Option<Expr> {
         })),
         _ => None,
     }
+}
+
+/// `as_of('table', version)` or `as_of('table', 'time')`: a lake table as it was at that
+/// version, or at the newest version committed at or before that time (RFC 3339, or
+/// `YYYY-MM-DD[ HH:MM:SS]` in UTC), seen through the caller's scope like the table itself.
+#[derive(Debug)]
+pub struct AsOfFunction {
+    tables: Vec<(&'static str, Arc<dyn TableProvider>)>,
+    scope: ReadScope,
+}
+
+/// The name SQL calls [`AsOfFunction`] by.
+pub const AS_OF: &str = "as_of";
+
+impl AsOfFunction {
+    pub fn new(catalog: &LiveCatalog, scope: ReadScope) -> AsOfFunction {
+        AsOfFunction {
+            tables: catalog.tables.clone(),
+            scope,
+        }
+    }
+}
+
+impl datafusion::catalog::TableFunctionImpl for AsOfFunction {
+    fn call_with_args(
+        &self,
+        args: datafusion::catalog::TableFunctionArgs,
+    ) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+        use datafusion::common::ScalarValue;
+        let usage = |problem: String| {
+            DataFusionError::Plan(format!(
+                "{AS_OF}(table, version or time): {problem}; e.g. {AS_OF}('gl_journal_lines', 12) or {AS_OF}('gl_journal_lines', '2026-11-30 17:00:00')"
+            ))
+        };
+        let literal = |expr: &Expr| match expr {
+            Expr::Literal(value, _) => Some(value.clone()),
+            _ => None,
+        };
+        let [table, at] = args.exprs() else {
+            return Err(usage(format!(
+                "takes 2 arguments, not {}",
+                args.exprs().len()
+            )));
+        };
+        let name = match literal(table) {
+            Some(ScalarValue::Utf8(Some(name)) | ScalarValue::Utf8View(Some(name))) => name,
+            _ => return Err(usage("table must be a table name in quotes".into())),
+        };
+        let Some((name, provider)) = self.tables.iter().find(|(n, _)| *n == name) else {
+            return Err(usage(format!(
+                "{name:?} is not a lake table (views and system tables have no versions)"
+            )));
+        };
+        let version = |v: i64| {
+            u64::try_from(v)
+                .map(AsOf::Version)
+                .map_err(|_| usage(format!("version {v} is negative")))
+        };
+        let at = match literal(at) {
+            Some(ScalarValue::Int64(Some(v))) => version(v)?,
+            Some(ScalarValue::Int32(Some(v))) => version(i64::from(v))?,
+            Some(ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text))) => {
+                AsOf::Time(parse_time(&text).ok_or_else(|| {
+                    usage(format!(
+                        "{text:?} is not a time (RFC 3339, or YYYY-MM-DD[ HH:MM:SS] in UTC)"
+                    ))
+                })?)
+            }
+            _ => {
+                return Err(usage(
+                    "the second argument must be a version number or a time in quotes".into(),
+                ));
+            }
+        };
+        let live = provider
+            .downcast_ref::<LiveTable>()
+            .ok_or_else(|| usage(format!("{name} is not a versioned table")))?;
+        crate::scope::scoped(name, Arc::new(live.at(at)), &self.scope)
+    }
+}
+
+/// A time as `as_of` takes it: RFC 3339, or a date and time (or a date) in UTC.
+fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let text = text.trim();
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&chrono::Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(time) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(time.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|time| time.and_utc())
 }

@@ -241,7 +241,7 @@ impl QueryService {
         self.runtime.clone()
     }
 
-    async fn live(&self) -> Result<&LiveCatalog, QueryError> {
+    pub(crate) async fn live(&self) -> Result<&LiveCatalog, QueryError> {
         self.live
             .get_or_try_init(|| async {
                 LiveCatalog::open(&self.lake, &Self::new_context())
@@ -288,6 +288,10 @@ impl QueryService {
         {
             context.register_table(*name, crate::scope::scoped(name, table.clone(), scope)?)?;
         }
+        context.register_udtf(
+            crate::live::AS_OF,
+            Arc::new(crate::live::AsOfFunction::new(live, scope.clone())),
+        );
         Ok(context)
     }
 
@@ -345,9 +349,12 @@ impl QueryService {
         scope: ReadScope,
     ) -> Result<QueryResult, QueryError> {
         let started = std::time::Instant::now();
-        let result = self.run_limited(sql, parameters, scope).await;
+        let span = query_span(endpoint);
+        let result =
+            tracing::Instrument::instrument(self.run_limited(sql, parameters, scope), span.clone())
+                .await;
         let rows = result.as_ref().map_or(0, QueryResult::row_count);
-        record_query(endpoint, result.is_ok(), rows, started);
+        record_query(&span, endpoint, result.is_ok(), rows, started);
         result
     }
 
@@ -434,14 +441,27 @@ impl QueryService {
     }
 }
 
-/// Records one query's time (by outcome) and rows in the query metrics.
+/// The span of one query (its rows and outcome recorded by [`record_query`]).
+pub(crate) fn query_span(endpoint: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "query",
+        endpoint,
+        rows = tracing::field::Empty,
+        outcome = tracing::field::Empty
+    )
+}
+
+/// Records one query's time (by outcome) and rows in the query metrics and its span.
 pub(crate) fn record_query(
+    span: &tracing::Span,
     endpoint: &'static str,
     succeeded: bool,
     rows: usize,
     started: std::time::Instant,
 ) {
     let outcome = if succeeded { "ok" } else { "error" };
+    span.record("rows", rows);
+    span.record("outcome", outcome);
     metrics::histogram!(names::QUERY_DURATION, "endpoint" => endpoint, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
     metrics::counter!(names::QUERY_ROWS, "endpoint" => endpoint).increment(rows as u64);

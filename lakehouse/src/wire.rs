@@ -780,6 +780,11 @@ impl Sessions {
             ));
         }
         let scope = ReadScope::of(&caller);
+        let live = self
+            .query
+            .live()
+            .await
+            .map_err(|error| user_error("ERROR", "XX000", error.to_string()))?;
         let mut sessions = self
             .by_scope
             .lock()
@@ -792,6 +797,10 @@ impl Sessions {
         }
         let context = session_context(self.query.clone(), scope.clone())
             .map_err(|error| user_error("ERROR", "XX000", error.to_string()))?;
+        context.register_udtf(
+            crate::live::AS_OF,
+            Arc::new(crate::live::AsOfFunction::new(live, scope.clone())),
+        );
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnly),
             Arc::new(CursorStatementHook),
@@ -879,6 +888,7 @@ impl WireService {
         &self,
         response: Response,
         started: std::time::Instant,
+        span: tracing::Span,
         deadline: Instant,
         timeout_ms: u64,
     ) -> Response {
@@ -896,6 +906,7 @@ impl WireService {
                     bytes: 0,
                     done: false,
                     started,
+                    span,
                 });
                 Response::Query(query)
             }
@@ -941,6 +952,8 @@ struct Limited {
     bytes: usize,
     done: bool,
     started: std::time::Instant,
+    /// The query's span, from its planning to its last row.
+    span: tracing::Span,
 }
 
 impl Limited {
@@ -951,7 +964,9 @@ impl Limited {
     ) -> Poll<Option<<Self as Stream>::Item>> {
         self.done = true;
         let succeeded = item.is_none();
-        crate::query::record_query("wire", succeeded, self.sent, self.started);
+        // The span ends with the rows (dropped here, not when the client closes the portal).
+        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        crate::query::record_query(&span, "wire", succeeded, self.sent, self.started);
         Poll::Ready(item)
     }
 }
@@ -998,17 +1013,21 @@ impl SimpleQueryHandler for WireService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let started = std::time::Instant::now();
+        let span = crate::query::query_span("wire");
         let (deadline, timeout_ms) = self.deadline(client);
         let session = self.sessions.of(client).await?;
         let responses = tokio::time::timeout_at(
             deadline,
-            SimpleQueryHandler::do_query(session.as_ref(), client, query),
+            tracing::Instrument::instrument(
+                SimpleQueryHandler::do_query(session.as_ref(), client, query),
+                span.clone(),
+            ),
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;
         Ok(responses
             .into_iter()
-            .map(|response| self.limit(response, started, deadline, timeout_ms))
+            .map(|response| self.limit(response, started, span.clone(), deadline, timeout_ms))
             .collect())
     }
 }
@@ -1035,6 +1054,7 @@ impl ExtendedQueryHandler for WireService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let started = std::time::Instant::now();
+        let span = crate::query::query_span("wire");
         let (deadline, timeout_ms) = self.deadline(client);
         let session = self.sessions.of(client).await?;
         // Planned again in the session of the user's grants now: a statement prepared before
@@ -1061,10 +1081,13 @@ impl ExtendedQueryHandler for WireService {
         let portal = fresh;
         let response = tokio::time::timeout_at(
             deadline,
-            ExtendedQueryHandler::do_query(session.as_ref(), client, &portal, max_rows),
+            tracing::Instrument::instrument(
+                ExtendedQueryHandler::do_query(session.as_ref(), client, &portal, max_rows),
+                span.clone(),
+            ),
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;
-        Ok(self.limit(response, started, deadline, timeout_ms))
+        Ok(self.limit(response, started, span, deadline, timeout_ms))
     }
 }

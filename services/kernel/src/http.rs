@@ -624,7 +624,21 @@ pub(crate) async fn append_decision<T>(
     }
     let record = claim.map(|c| c.record(status, &body));
     let (batch, _) = decision.into_batch(context, metadata, record);
-    store.append(batch).await?;
+    // The command's outcome: what it writes (the request span around it names the route).
+    let mut event_types: Vec<&str> = batch
+        .writes
+        .iter()
+        .flat_map(|w| w.events.iter().map(|e| e.event_type.as_str()))
+        .collect();
+    event_types.dedup();
+    let span = tracing::info_span!(
+        "command",
+        context,
+        aggregate_type = batch.writes.first().map(|w| w.aggregate_type.as_str()),
+        event_types = event_types.join(","),
+        events = batch.writes.iter().map(|w| w.events.len()).sum::<usize>(),
+    );
+    tracing::Instrument::instrument(store.append(batch), span).await?;
     Ok(json_response(status, body))
 }
 

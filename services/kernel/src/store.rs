@@ -38,6 +38,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Events one append may carry: bounds a transaction and a feed batch that cannot be split.
@@ -546,9 +547,18 @@ impl EventStore {
         // A fixed lock order keeps two commands that read the same streams from deadlocking.
         reads.sort();
         let started = Instant::now();
+        let span = tracing::info_span!(
+            "store append",
+            db.system = self.backend(),
+            events = count,
+            streams = batch.writes.len(),
+            checked = reads.len(),
+        );
         let stored = match &self.backend {
-            Backend::Sqlite { write, .. } => append_sqlite(write, &batch, &reads).await,
-            Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).await,
+            Backend::Sqlite { write, .. } => {
+                append_sqlite(write, &batch, &reads).instrument(span).await
+            }
+            Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).instrument(span).await,
         };
         observe(self.backend(), "append", started);
         let stored = stored?;

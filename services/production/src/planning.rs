@@ -357,6 +357,8 @@ struct Worker {
     /// The plan sequence this worker last wrote per plant (read from the lake when unknown;
     /// forgotten when a write fails, as another writer may have moved it).
     sequences: HashMap<PlantKey, i64>,
+    /// How long the newest planning event read took from its append to this worker's read.
+    feed_delay_ms: i64,
 }
 
 /// The module's [`tributary_kernel::module::Worker`].
@@ -378,6 +380,7 @@ async fn run(context: WorkerContext) {
         ended: HashSet::new(),
         attempts: HashMap::new(),
         sequences: HashMap::new(),
+        feed_delay_ms: 0,
     };
     // Until planning data is entered or a run requested there is nothing to plan: the worker
     // does not read the feed (every pipelines process of an installation without production
@@ -460,9 +463,11 @@ impl Worker {
             if batch.events.is_empty() {
                 return Ok(());
             }
+            let read_at = chrono::Utc::now();
             for event in &batch.events {
                 if types.contains(&event.aggregate_type.as_str()) {
                     self.index.apply(event);
+                    self.feed_delay_ms = (read_at - event.time).num_milliseconds();
                 }
             }
             self.cursor = batch.cursor;
@@ -607,6 +612,7 @@ impl Worker {
             plant = %plant.1,
             changed = materials.len(),
             planned = planned.len(),
+            feed_delay_ms = self.feed_delay_ms,
             planning_ms,
             writing_ms = elapsed_ms(writing),
             "planning: net change committed"

@@ -11,10 +11,12 @@ pub mod bench;
 pub mod client;
 pub mod generate;
 pub mod grafana;
+pub mod lake_cli;
 pub mod maintenance;
 pub mod modules;
 pub mod platform;
 pub mod ratelimit;
+pub mod rebuild;
 pub mod suspense;
 pub mod telemetry;
 

@@ -146,6 +146,53 @@ struct RunArgs {
     /// it instead of reading materials' events in process.
     #[arg(long, env = "TRIBUTARY_MATERIALS_URL")]
     materials_url: Option<String>,
+    /// Hours the data files compaction replaced are kept before a vacuum deletes them: time
+    /// travel (`as_of` in SQL) reaches back this far.
+    #[arg(long, env = "TRIBUTARY_VACUUM_RETENTION_HOURS", default_value_t = 168)]
+    vacuum_retention_hours: u64,
+}
+
+/// Where the lake is, for the `lake` commands.
+#[derive(clap::Args, Clone)]
+struct LakeLocation {
+    /// The data directory whose `lake` is meant (when --lake is not given).
+    #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Lake location (a directory or s3://bucket/prefix); default <data-dir>/lake.
+    #[arg(long, env = "TRIBUTARY_LAKE")]
+    lake: Option<String>,
+}
+
+impl LakeLocation {
+    fn location(&self) -> String {
+        self.lake
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("lake").display().to_string())
+    }
+}
+
+#[derive(Subcommand)]
+enum LakeCommand {
+    /// Every table: version, when committed, files, size, rows, files replaced by compaction
+    /// and kept for time travel, newest checkpoint, oldest version in the log.
+    Status {
+        #[command(flatten)]
+        at: LakeLocation,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the data files no version younger than the retention reads (the writer roles
+    /// also do this every hour).
+    Vacuum {
+        #[command(flatten)]
+        at: LakeLocation,
+        #[arg(long, env = "TRIBUTARY_VACUUM_RETENTION_HOURS", default_value_t = 168)]
+        retention_hours: u64,
+        /// Comma-separated tables; default every table.
+        #[arg(long, value_delimiter = ',')]
+        tables: Option<Vec<String>>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +230,23 @@ enum Command {
         /// Seconds to wait for the answer.
         #[arg(long, default_value_t = 3)]
         timeout_seconds: u64,
+    },
+    /// Lake upkeep: `status` (tables, versions, files, sizes) and `vacuum`.
+    Lake {
+        #[command(subcommand)]
+        command: LakeCommand,
+    },
+    /// Make the lake's pipeline tables again from the event store (after a restore, or a lost
+    /// lake) and switch readers over to them table by table once each has caught up.
+    Rebuild {
+        #[command(flatten)]
+        at: LakeLocation,
+        /// Event store: postgres://user@host/db; default SQLite under --data-dir.
+        #[arg(long, env = "TRIBUTARY_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Comma-separated tables; default every table a pipeline makes.
+        #[arg(long, value_delimiter = ',')]
+        tables: Option<Vec<String>>,
     },
     /// Print a new field key (`id=<base64>`) to put first in TRIBUTARY_FIELD_KEYS.
     FieldKey {
@@ -229,6 +293,46 @@ fn main() -> std::process::ExitCode {
                 url,
                 timeout_seconds,
             } => tributary::client::probe(&url, std::time::Duration::from_secs(timeout_seconds)).await,
+            Command::Lake {
+                command: LakeCommand::Status { at, json },
+            } => tributary::lake_cli::status(&at.location(), json).await,
+            Command::Lake {
+                command:
+                    LakeCommand::Vacuum {
+                        at,
+                        retention_hours,
+                        tables,
+                    },
+            } => {
+                tributary::lake_cli::vacuum(&at.location(), hours(retention_hours), tables).await
+            }
+            Command::Rebuild {
+                at,
+                database_url,
+                tables,
+            } => {
+                let started = std::time::Instant::now();
+                let rebuilt = tributary::rebuild::rebuild(tributary::rebuild::RebuildOptions {
+                    store_url: tributary::store_url(&at.data_dir, database_url.as_deref()),
+                    lake: at.location(),
+                    tables,
+                    progress: true,
+                })
+                .await?;
+                for table in &rebuilt.tables {
+                    println!(
+                        "{}: rebuilt (version {}: {} files replaced by {})",
+                        table.table, table.version, table.files_removed, table.files_added
+                    );
+                }
+                println!(
+                    "rebuilt {} tables from {} events read in {:.1} s",
+                    rebuilt.tables.len(),
+                    rebuilt.events,
+                    started.elapsed().as_secs_f64()
+                );
+                Ok(())
+            }
             Command::FieldKey { id } => {
                 println!(
                     "{}",
@@ -262,6 +366,10 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+fn hours(count: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(count.saturating_mul(3600))
+}
+
 fn parse_roles(list: &str) -> Result<tributary::Roles, String> {
     tributary::Roles::parse(list)
 }
@@ -292,6 +400,9 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
             window: std::time::Duration::from_secs(60),
         });
     config.redis_url = args.redis_url;
+    if let Some(compaction) = &mut config.compaction {
+        compaction.vacuum_retention = hours(args.vacuum_retention_hours);
+    }
     config.idempotency_ttl = std::time::Duration::from_secs(args.idempotency_key_hours * 3600);
     config.query_limits = tributary_lakehouse::QueryLimits {
         timeout_ms: args.query_timeout_ms,

@@ -1,7 +1,8 @@
 //! Lake maintenance: every pipeline batch adds one small Parquet file per table, so the writer
 //! roles compact tables whose file count has grown (Delta OPTIMIZE; rows, their order and the
 //! pipelines' progress markers unchanged). Queries then open a few large files instead of
-//! thousands of small ones.
+//! thousands of small ones. The files compaction replaced stay for time travel until they are
+//! older than the vacuum retention (7 days by default); then a vacuum deletes them.
 //!
 //! Each table is compacted by one role only: the ingest role its bronze tables, the pipelines
 //! role every other. Two processes compacting one table at once would both commit (Delta lets
@@ -20,8 +21,12 @@ pub struct CompactionOptions {
     pub files_min: usize,
     /// Size the compacted files aim for.
     pub target_bytes: u64,
-    /// Which tables this process compacts.
+    /// Which tables this process compacts (and vacuums).
     pub tables: Compacting,
+    /// How long replaced files are kept: time travel reaches back this far.
+    pub vacuum_retention: Duration,
+    /// How often the tables are vacuumed (a vacuum lists each table's files).
+    pub vacuum_interval: Duration,
 }
 
 /// The tables a process compacts: those of the writer roles it runs.
@@ -46,7 +51,7 @@ impl Compacting {
         }
     }
 
-    fn includes(self, table: &str) -> bool {
+    pub fn includes(self, table: &str) -> bool {
         let bronze = tributary_lakehouse::catalog::bronze()
             .iter()
             .any(|definition| definition.name == table);
@@ -65,6 +70,8 @@ impl Default for CompactionOptions {
             files_min: 32,
             target_bytes: 128 * 1024 * 1024,
             tables: Compacting::All,
+            vacuum_retention: tributary_lakehouse::VACUUM_RETENTION_DEFAULT,
+            vacuum_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -95,9 +102,38 @@ pub async fn compact_once(lake: &Lake, options: &CompactionOptions) -> anyhow::R
     Ok(compacted)
 }
 
-/// Runs [`compact_once`] every `interval` until shutdown; errors are logged and retried at the
-/// next interval.
+/// Vacuums every table of `lake` this process compacts: deletes the files no version younger
+/// than `retention` reads; answers how many files it deleted.
+pub async fn vacuum_once(
+    lake: &Lake,
+    tables: Compacting,
+    retention: Duration,
+) -> anyhow::Result<usize> {
+    let mut deleted = 0;
+    for name in lake
+        .definitions()
+        .map(|d| d.name)
+        .filter(|name| tables.includes(name))
+        .collect::<Vec<_>>()
+    {
+        let done = lake.vacuum(name, retention).await?;
+        if done.files_deleted > 0 {
+            tracing::info!(
+                table = name,
+                files_deleted = done.files_deleted,
+                retention_hours = retention.as_secs() / 3600,
+                "vacuumed"
+            );
+        }
+        deleted += done.files_deleted;
+    }
+    Ok(deleted)
+}
+
+/// Runs [`compact_once`] every `interval`, and [`vacuum_once`] every `vacuum_interval`, until
+/// shutdown; errors are logged and retried at the next interval.
 pub async fn run(lake: Lake, options: CompactionOptions, mut shutdown: watch::Receiver<bool>) {
+    let mut vacuumed = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(options.interval) => {}
@@ -105,6 +141,12 @@ pub async fn run(lake: Lake, options: CompactionOptions, mut shutdown: watch::Re
         }
         if let Err(error) = compact_once(&lake, &options).await {
             tracing::warn!(error = %format!("{error:#}"), "lake compaction failed; retrying later");
+        }
+        if vacuumed.elapsed() >= options.vacuum_interval {
+            vacuumed = tokio::time::Instant::now();
+            if let Err(error) = vacuum_once(&lake, options.tables, options.vacuum_retention).await {
+                tracing::warn!(error = %format!("{error:#}"), "lake vacuum failed; retrying later");
+            }
         }
     }
 }

@@ -51,3 +51,153 @@ async fn compaction_keeps_every_row_once_and_the_pipelines_going() {
     );
     app.stop().await;
 }
+
+/// `tributary lake …` on the test's data directory; answers its standard output.
+async fn lake_command(app: &TestApp, arguments: &[&str]) -> String {
+    let data_dir = app.dir.path().to_str().unwrap();
+    let mut all = vec!["lake"];
+    all.extend_from_slice(arguments);
+    all.extend_from_slice(&["--data-dir", data_dir]);
+    crate::helpers::succeeded(&crate::helpers::tributary(&all).await)
+}
+
+async fn journal_lines_status(app: &TestApp) -> serde_json::Value {
+    let statuses: serde_json::Value =
+        serde_json::from_str(&lake_command(app, &["status", "--json"]).await).unwrap();
+    statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["table"] == "gl_journal_lines")
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_files_stay_for_time_travel_until_a_vacuum_after_the_retention() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_ledger().await;
+    let lake = app.running().lake.clone();
+    for i in 1..=3 {
+        app.post_sample_entry(i, 5, 10).await;
+        app.settle().await;
+    }
+    let middle = lake.status("gl_journal_lines").await.unwrap();
+    let middle_time = chrono::Utc::now();
+    let middle_counts = app.sql(COUNTS).await;
+    for i in 4..=6 {
+        app.post_sample_entry(i, 5, 10).await;
+        app.settle().await;
+    }
+    let newest_counts = app.sql(COUNTS).await;
+    assert_ne!(newest_counts, middle_counts);
+    let as_of = |at: String| {
+        COUNTS.replace(
+            "FROM gl_journal_lines",
+            &format!("FROM as_of('gl_journal_lines', {at})"),
+        )
+    };
+
+    // Compaction replaces the small files; they stay in storage for time travel.
+    let options = CompactionOptions {
+        files_min: 2,
+        ..CompactionOptions::default()
+    };
+    compact_once(&lake, &options).await.unwrap();
+    let compacted = journal_lines_status(&app).await;
+    assert_eq!(compacted["files"], 1, "{compacted}");
+    assert!(
+        compacted["replaced_files"].as_u64().unwrap() >= 6,
+        "{compacted}"
+    );
+    assert_eq!(
+        compacted["rows"], newest_counts[0][0],
+        "rows counted from the log: {compacted}"
+    );
+    assert!(compacted["checkpoint"].is_u64() || compacted["checkpoint"].is_null());
+    let text = lake_command(&app, &["status"]).await;
+    assert!(
+        text.lines().any(|l| l.starts_with("gl_journal_lines ")),
+        "{text}"
+    );
+
+    // Within the default retention (7 days) a vacuum deletes nothing, and earlier versions
+    // read as they were, by version and by time.
+    let deleted = tributary::maintenance::vacuum_once(
+        &lake,
+        tributary::maintenance::Compacting::All,
+        tributary_lakehouse::VACUUM_RETENTION_DEFAULT,
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted, 0);
+    let version = middle.version.unwrap();
+    assert_eq!(app.sql(&as_of(version.to_string())).await, middle_counts);
+    assert_eq!(
+        app.sql(&as_of(format!("'{}'", middle_time.to_rfc3339())))
+            .await,
+        middle_counts
+    );
+    assert_eq!(app.sql(COUNTS).await, newest_counts);
+
+    // Bad input names the function's rule.
+    for (sql, expected) in [
+        (
+            "SELECT * FROM as_of('no_such_table', 1)".to_owned(),
+            "not a lake table",
+        ),
+        (as_of("999999".into()), "there is no version 999999"),
+        (as_of("'last tuesday'".into()), "is not a time"),
+        (as_of("-1".into()), "negative"),
+    ] {
+        let (status, body) = app
+            .post("/api/v1/sql", serde_json::json!({ "sql": sql }))
+            .await;
+        assert!((400..500).contains(&status), "{sql}: {status} {body}");
+        assert!(body.to_string().contains(expected), "{sql}: {body}");
+    }
+
+    // A vacuum with no retention deletes them; the version that read them says so.
+    let vacuumed = lake_command(
+        &app,
+        &[
+            "vacuum",
+            "--retention-hours",
+            "0",
+            "--tables",
+            "gl_journal_lines",
+        ],
+    )
+    .await;
+    let deleted: u64 = vacuumed
+        .lines()
+        .find_map(|l| l.strip_prefix("gl_journal_lines: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{vacuumed}"));
+    assert!(
+        deleted >= compacted["replaced_files"].as_u64().unwrap(),
+        "{vacuumed}"
+    );
+    assert_eq!(journal_lines_status(&app).await["replaced_files"], 0);
+    let (status, body) = app
+        .post(
+            "/api/v1/sql",
+            serde_json::json!({ "sql": as_of(version.to_string()) }),
+        )
+        .await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(body.to_string().contains("vacuum retention"), "{body}");
+    assert_eq!(
+        app.sql(COUNTS).await,
+        newest_counts,
+        "the newest version reads on"
+    );
+    app.post_sample_entry(7, 5, 10).await;
+    app.settle().await;
+    assert_eq!(
+        app.sql(COUNTS).await[0][0],
+        newest_counts[0][0].as_i64().unwrap() + 2
+    );
+    app.stop().await;
+}

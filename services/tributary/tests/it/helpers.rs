@@ -537,3 +537,23 @@ pub async fn open_lake(
 ) -> Result<tributary_lakehouse::Lake, tributary_lakehouse::LakeError> {
     tributary::modules::open_lake(location, &tributary::modules::all()).await
 }
+
+/// Runs the `tributary` binary with `arguments` to its end.
+pub async fn tributary(arguments: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(arguments)
+        .output()
+        .await
+        .unwrap()
+}
+
+/// The standard output of a command that must have succeeded.
+pub fn succeeded(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

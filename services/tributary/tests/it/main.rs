@@ -24,6 +24,7 @@ mod pipelines;
 mod procure_to_pay;
 mod production;
 mod reactors;
+mod rebuild;
 mod reports;
 mod restart;
 mod s3;

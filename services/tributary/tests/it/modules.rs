@@ -86,3 +86,117 @@ async fn contexts_pick_the_modules_a_process_runs() {
     assert_eq!(sql.status(), 404);
     running.stop().await;
 }
+
+/// A `CREATE TABLE name (columns) WITH (options)` statement: the table's name, its columns
+/// (name, type as written) and whether it is a Delta sink.
+type Created = (String, Vec<(String, String)>, bool);
+
+/// The `CREATE TABLE` statements of an SQL file.
+fn created_tables(sql: &str) -> Vec<Created> {
+    let code: String = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut tables = Vec::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("CREATE TABLE ") {
+        rest = &rest[at + "CREATE TABLE ".len()..];
+        let open = rest.find('(').unwrap();
+        let name = rest[..open].trim().to_owned();
+        // The column list: up to the parenthesis closing the first one.
+        let (mut depth, mut end) = (0i32, 0);
+        for (index, c) in rest[open..].char_indices() {
+            match c {
+                '(' | '<' => depth += 1,
+                ')' | '>' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = open + index;
+                break;
+            }
+        }
+        let body = &rest[open + 1..end];
+        let (mut columns, mut item, mut depth) = (Vec::new(), String::new(), 0i32);
+        for c in body.chars().chain(std::iter::once(',')) {
+            match c {
+                '(' | '<' => depth += 1,
+                ')' | '>' => depth -= 1,
+                _ => {}
+            }
+            if c == ',' && depth == 0 {
+                let text = item.trim().to_owned();
+                if let Some((column, kind)) = text.split_once(char::is_whitespace) {
+                    columns.push((
+                        column.to_owned(),
+                        kind.split_whitespace().collect::<Vec<_>>().join(" "),
+                    ));
+                }
+                item.clear();
+            } else {
+                item.push(c);
+            }
+        }
+        let options = &rest[end..rest[end..].find(';').map_or(rest.len(), |i| end + i)];
+        tables.push((name, columns, options.contains("connector = 'delta'")));
+        rest = &rest[end..];
+    }
+    tables
+}
+
+/// The Arroyo SQL of deploy/arroyo writes tables with the built-in tables' columns: every sink
+/// column is a column of the catalog table of that name with the same type (a window's start
+/// aside), so readers of either see the same data.
+#[test]
+fn the_arroyo_pipelines_write_the_columns_of_the_built_in_tables() {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    let catalog = tributary::modules::tables(&tributary::modules::all());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/arroyo");
+    let mut sinks = 0;
+    for file in ["finance.sql", "materials.sql"] {
+        let sql = std::fs::read_to_string(root.join(file)).unwrap();
+        for (name, columns, sink) in created_tables(&sql) {
+            if !sink {
+                continue;
+            }
+            sinks += 1;
+            assert!(
+                sql.contains(&format!("INSERT INTO {name}")),
+                "{file}: nothing is inserted into {name}"
+            );
+            let table = catalog
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("{file}: sink {name} is not a table of the catalog"));
+            for (column, kind) in columns {
+                if column == "window_start" {
+                    continue;
+                }
+                let field = table.schema.field_with_name(&column).unwrap_or_else(|_| {
+                    panic!("{file}: {name}.{column} is not a column of the built-in {name}")
+                });
+                let expected = match kind.as_str() {
+                    "TEXT" => DataType::Utf8,
+                    "INT" => DataType::Int32,
+                    "BIGINT" => DataType::Int64,
+                    "DATE" => DataType::Date32,
+                    "DECIMAL(38, 4)" => DataType::Decimal128(38, 4),
+                    "DECIMAL(38, 6)" => DataType::Decimal128(38, 6),
+                    "TIMESTAMP" => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    other => panic!("{file}: {name}.{column}: type {other} is not mapped"),
+                };
+                assert!(
+                    field.data_type() == &expected
+                        || matches!(
+                            (field.data_type(), &expected),
+                            (DataType::Timestamp(..), DataType::Timestamp(..))
+                        ),
+                    "{file}: {name}.{column} is {kind}, the built-in column {:?}",
+                    field.data_type()
+                );
+            }
+        }
+    }
+    assert!(sinks >= 4, "{sinks} Delta sinks found");
+}

@@ -483,6 +483,8 @@ async fn a_goods_receipt_is_one_trace_from_its_post_to_the_gl_posting_and_its_lo
             })
         };
         ours.iter().any(|s| s.name == "request")
+            && ours.iter().any(|s| s.name == "command")
+            && ours.iter().any(|s| s.name == "store append")
             && published("GoodsMovementPosted")
             && ours.iter().any(|s| s.name == "pipeline batch")
             && ours.iter().any(|s| s.name == "reaction")
@@ -507,6 +509,20 @@ async fn a_goods_receipt_is_one_trace_from_its_post_to_the_gl_posting_and_its_lo
     );
     // The request continues the caller's span; the GL posting's publication descends from it.
     let request = ours.iter().find(|s| s.name == "request").unwrap();
+    let command = ours.iter().find(|s| s.name == "command").unwrap();
+    assert_eq!(command.parent_span_id, request.span_id);
+    assert!(
+        command
+            .attributes
+            .get("event_types")
+            .is_some_and(|types| types.split(',').any(|t| t == "GoodsMovementPosted")),
+        "{command:?}"
+    );
+    assert!(
+        ours.iter()
+            .any(|s| s.name == "store append" && s.parent_span_id == command.span_id),
+        "the command's append is its child"
+    );
     assert_eq!(request.parent_span_id, "00f067aa0ba902b7");
     assert_eq!(
         request.attributes.get("request_id").map(String::as_str),
@@ -562,5 +578,44 @@ async fn a_goods_receipt_is_one_trace_from_its_post_to_the_gl_posting_and_its_lo
             "not JSON: {line}"
         );
     }
+
+    // A query is a span of its own, with its rows, in the trace of the request that sent it.
+    let query_trace = "0af7651916cd43dd8448eb211c80319c";
+    let (status, _, answer) = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/sql",
+            Some(&json!({"sql": "SELECT 1 AS one UNION ALL SELECT 2"}).to_string()),
+            &[(
+                "traceparent",
+                &format!("00-{query_trace}-b7ad6b7169203331-01"),
+            )],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let mut query = None;
+    for _ in 0..600 {
+        query = received
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.trace_id == query_trace && s.name == "query")
+            .cloned();
+        if query.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let query = query.expect("no query span after 60 s");
+    assert_eq!(
+        query.attributes.get("endpoint").map(String::as_str),
+        Some("http")
+    );
+    assert_eq!(query.attributes.get("rows").map(String::as_str), Some("2"));
+    assert_eq!(
+        query.attributes.get("outcome").map(String::as_str),
+        Some("ok")
+    );
     child.kill().await.unwrap();
 }
