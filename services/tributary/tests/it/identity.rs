@@ -688,25 +688,8 @@ async fn an_external_identity_providers_tokens_are_trusted_by_its_jwks_issuer_an
 
 #[tokio::test]
 async fn a_reactors_posting_carries_the_user_whose_command_caused_it() {
-    use crate::procure_to_pay::{determination, materials_chart, put};
     let app = TestApp::spawn(Backend::Sqlite).await;
-    crate::materials::purchasing_master_data(&app).await;
-    materials_chart(&app).await;
-    let (status, body) = put(
-        &app,
-        "/api/v1/account-determination/materials",
-        &determination(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    app.ok(
-        "/api/v1/purchase-orders",
-        json!({"number": "4500000077", "vendor": "V-ACME", "order_date": "2026-03-01",
-               "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
-                          "quantity": "2", "unit": "BOX", "unit_price": "4.80",
-                          "delivery_date": "2026-03-02"}]}),
-    )
-    .await;
+    crate::procure_to_pay::one_open_purchase_order(&app).await;
     let clerk = user_with_roles(&app, "walt", &[("MAIN", "warehouse_clerk")]).await;
     let (status, _, body) = send(
         reqwest::Method::POST,

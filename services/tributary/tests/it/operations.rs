@@ -440,23 +440,7 @@ async fn a_goods_receipt_is_one_trace_from_its_post_to_the_gl_posting_and_its_lo
         database: None,
         backend: Backend::Sqlite,
     };
-    crate::materials::purchasing_master_data(&app).await;
-    crate::procure_to_pay::materials_chart(&app).await;
-    let (status, answer) = crate::procure_to_pay::put(
-        &app,
-        "/api/v1/account-determination/materials",
-        &crate::procure_to_pay::determination(),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
-    app.ok(
-        "/api/v1/purchase-orders",
-        json!({"number": "4500000077", "vendor": "V-ACME", "order_date": "2026-03-01",
-               "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
-                          "quantity": "2", "unit": "BOX", "unit_price": "4.80",
-                          "delivery_date": "2026-03-02"}]}),
-    )
-    .await;
+    crate::procure_to_pay::one_open_purchase_order(&app).await;
 
     // The receipt, in the caller's own trace.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -1093,3 +1093,25 @@ async fn on_kafka_the_reactor_posts_every_movement_once() {
     assert_eq!(causes.len(), movements.len(), "no other posting");
     app.stop().await;
 }
+
+/// Purchasing master data, the materials chart and account determination, and purchase order
+/// 4500000077: 2 boxes of BOLT-M8 at 4.80 for plant P100, storage location RAW, due 2026-03-02.
+pub async fn one_open_purchase_order(app: &TestApp) {
+    crate::materials::purchasing_master_data(app).await;
+    materials_chart(app).await;
+    let (status, body) = put(
+        app,
+        "/api/v1/account-determination/materials",
+        &determination(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    app.ok(
+        "/api/v1/purchase-orders",
+        json!({"number": "4500000077", "vendor": "V-ACME", "order_date": "2026-03-01",
+               "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                          "quantity": "2", "unit": "BOX", "unit_price": "4.80",
+                          "delivery_date": "2026-03-02"}]}),
+    )
+    .await;
+}
