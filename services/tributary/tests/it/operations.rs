@@ -332,6 +332,8 @@ struct ReceivedSpan {
     parent_span_id: String,
     name: String,
     attributes: BTreeMap<String, String>,
+    /// The traces the span links to.
+    links: Vec<String>,
 }
 
 #[tonic::async_trait]
@@ -363,6 +365,7 @@ impl TraceService for Received {
                         parent_span_id: hex(&span.parent_span_id),
                         name: span.name,
                         attributes,
+                        links: span.links.iter().map(|link| hex(&link.trace_id)).collect(),
                     });
                 }
             }
@@ -470,7 +473,11 @@ async fn a_goods_receipt_is_one_trace_from_its_post_to_the_gl_posting_and_its_lo
             && ours.iter().any(|s| s.name == "command")
             && ours.iter().any(|s| s.name == "store append")
             && published("GoodsMovementPosted")
-            && ours.iter().any(|s| s.name == "pipeline batch")
+            // A batch that also holds older events is in the first one's trace, linked to ours.
+            && spans.iter().any(|s| {
+                s.name == "pipeline batch"
+                    && (s.trace_id == trace_id || s.links.iter().any(|l| l == trace_id))
+            })
             && ours.iter().any(|s| s.name == "reaction")
             && published("JournalEntryPosted")
     };
