@@ -260,10 +260,16 @@ impl Config {
     }
 
     pub fn lake_location(&self) -> String {
-        self.lake
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("lake").display().to_string())
+        lake_location(&self.data_dir, self.lake.as_deref())
     }
+}
+
+/// The lake's location: `lake` when given, otherwise `<data_dir>/lake`.
+pub fn lake_location(data_dir: &std::path::Path, lake: Option<&str>) -> String {
+    lake.map_or_else(
+        || data_dir.join("lake").display().to_string(),
+        str::to_owned,
+    )
 }
 
 /// How long the gRPC service's open connections may take to finish after a stop.

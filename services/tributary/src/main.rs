@@ -165,9 +165,7 @@ struct LakeLocation {
 
 impl LakeLocation {
     fn location(&self) -> String {
-        self.lake
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("lake").display().to_string())
+        tributary::lake_location(&self.data_dir, self.lake.as_deref())
     }
 }
 

@@ -116,7 +116,7 @@ pub async fn rebuild(options: RebuildOptions) -> anyhow::Result<Rebuilt> {
     let scratch = crate::modules::open_lake(&scratch_location, &modules)
         .await
         .with_context(|| format!("while creating the scratch lake at {scratch_location}"))?;
-    let rebuilt = take_over(&store, &live, &scratch, &tables, options.progress).await;
+    let rebuilt = take_over(&store, &modules, &live, &scratch, &tables, options.progress).await;
     // The scratch lake goes whatever happened: a rebuild run again starts afresh.
     let removed = scratch.delete_all().await;
     if let Ok(url) = url::Url::parse(&scratch_location)
@@ -131,6 +131,7 @@ pub async fn rebuild(options: RebuildOptions) -> anyhow::Result<Rebuilt> {
 
 async fn take_over(
     store: &EventStore,
+    modules: &[tributary_kernel::Module],
     live: &Lake,
     scratch: &Lake,
     tables: &[&'static str],
@@ -148,10 +149,7 @@ async fn take_over(
     .map_err(|error| anyhow::anyhow!("progress bar template: {error}"))?
     .progress_chars("=> ");
     let mut runners = Vec::new();
-    for module in crate::modules::all()
-        .iter()
-        .filter(|m| !m.pipelines.is_empty())
-    {
+    for module in modules.iter().filter(|m| !m.pipelines.is_empty()) {
         let runner = Runner::new(
             module.name,
             EventSource::Store(store.clone()),
