@@ -34,6 +34,8 @@ pub struct TableDefinition {
     pub schema: SchemaRef,
     /// Columns the table's files are partitioned by (directory per value).
     pub partition_columns: &'static [&'static str],
+    /// Data-skipping statistics for the first n columns only; `None`: Delta's default.
+    pub stats_columns: Option<usize>,
 }
 
 /// The Arrow type of a column a context declares.
@@ -67,6 +69,7 @@ impl TableDefinition {
             description: table.description,
             schema: schema_of(&table.columns),
             partition_columns: table.partition_columns,
+            stats_columns: table.stats_columns,
         }
     }
 }
@@ -98,6 +101,7 @@ pub fn bronze_events() -> TableDefinition {
             Field::new("event_date", DataType::Date32, false),
         ])),
         partition_columns: &["context", "event_date"],
+        stats_columns: None,
     }
 }
 
@@ -116,6 +120,7 @@ pub fn bronze_dead_letters() -> TableDefinition {
             Field::new("received_at", timestamp(), false),
         ])),
         partition_columns: &[],
+        stats_columns: None,
     }
 }
 
@@ -140,6 +145,7 @@ pub fn pipeline_dead_letters() -> TableDefinition {
             Field::new("dead_lettered_at", timestamp(), false),
         ])),
         partition_columns: &[],
+        stats_columns: None,
     }
 }
 
@@ -165,6 +171,7 @@ pub fn report_runs() -> TableDefinition {
             Field::new("outputs", DataType::Utf8, false),
         ])),
         partition_columns: &[],
+        stats_columns: None,
     }
 }
 

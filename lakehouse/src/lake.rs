@@ -414,10 +414,21 @@ impl Lake {
         // straight into the commit, without planning a DataFusion write (about 15 ms a commit
         // in bench-mrp's net change).
         if parts.len() == 1 && rows < PARALLEL_ROWS_MIN {
+            let started = std::time::Instant::now();
             let adds = write_files(table, &guard, parts.into_iter().flatten()).await?;
-            return self
+            let writing_ms = started.elapsed().as_millis();
+            let version = self
                 .commit_actions(table, &mut guard, adds, transactions, SaveMode::Append)
-                .await;
+                .await?;
+            tracing::debug!(
+                table,
+                rows,
+                version,
+                writing_ms,
+                committing_ms = started.elapsed().as_millis() - writing_ms,
+                "lake: rows appended"
+            );
+            return Ok(version);
         }
         let commit = commit_properties(transactions);
         // Each part is a partition of the input, written by its own task into its own file.
@@ -511,10 +522,17 @@ impl Lake {
             .await
             .map_err(|source| delta_error(table, guard, source))?;
         let version = finalized.version();
+        let updating = std::time::Instant::now();
         guard
             .update_incremental(None)
             .await
             .map_err(|source| delta_error(table, guard, source))?;
+        tracing::trace!(
+            table,
+            version,
+            updating_ms = updating.elapsed().as_millis(),
+            "lake: handle brought forward to its own commit"
+        );
         self.reload_if_long(self.entry(table)?, guard, true);
         Ok(version)
     }
@@ -789,7 +807,8 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
         })?;
     if table.verify_deltatable_existence().await.map_err(error)? {
         table.load().await.map_err(error)?;
-        return evolve(table, definition, &schema).await;
+        let table = evolve(table, definition, &schema).await?;
+        return with_stats_columns(table, definition).await;
     }
     table
         .create()
@@ -797,9 +816,56 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
         .with_comment(definition.description)
         .with_columns(schema.fields().cloned())
         .with_partition_columns(definition.partition_columns.iter().map(|c| (*c).to_owned()))
+        .with_configuration(
+            definition
+                .stats_columns
+                .map(|n| (STATS_COLUMNS_PROPERTY.to_owned(), Some(n.to_string()))),
+        )
         .with_save_mode(SaveMode::Ignore)
         .await
         .map_err(error)
+}
+
+/// Delta's table property: statistics for the first n columns.
+const STATS_COLUMNS_PROPERTY: &str = "delta.dataSkippingNumIndexedCols";
+
+/// Sets the table's statistics columns to its definition's when they differ (a table created
+/// before the definition named them): files written from then on keep those.
+async fn with_stats_columns(
+    table: DeltaTable,
+    definition: &TableDefinition,
+) -> Result<DeltaTable, LakeError> {
+    let Some(wanted) = definition.stats_columns else {
+        return Ok(table);
+    };
+    let current = table
+        .snapshot()
+        .map_err(|source| delta_error(definition.name, &table, source))?
+        .metadata()
+        .configuration()
+        .get(STATS_COLUMNS_PROPERTY)
+        .cloned();
+    if current.as_deref() == Some(wanted.to_string().as_str()) {
+        return Ok(table);
+    }
+    tracing::info!(
+        table = definition.name,
+        columns = wanted,
+        "keeping data-skipping statistics for the table's first columns only"
+    );
+    let name = definition.name;
+    table
+        .set_tbl_properties()
+        .with_properties(HashMap::from([(
+            STATS_COLUMNS_PROPERTY.to_owned(),
+            wanted.to_string(),
+        )]))
+        .await
+        .map_err(|source| LakeError::Delta {
+            table: name.to_owned(),
+            version: None,
+            source: Box::new(source),
+        })
 }
 
 #[cfg(test)]
@@ -818,6 +884,7 @@ mod tests {
             description: "test",
             schema: schema_of(&[ColumnSpec::new("n", ColumnType::Int64, false)]),
             partition_columns: &[],
+            stats_columns: None,
         }
     }
 

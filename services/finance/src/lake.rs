@@ -316,6 +316,7 @@ pub fn tables() -> Vec<LakeTable> {
                 ColumnSpec::new("line_count", Int64, false),
             ],
             partition_columns: &[],
+            stats_columns: None,
         },
         LakeTable::of_relation(
             "gl_account_changes",

@@ -211,6 +211,11 @@ pub struct LakeTable {
     pub columns: Vec<ColumnSpec>,
     /// Columns the table's files are partitioned by (directory per value).
     pub partition_columns: &'static [&'static str],
+    /// Data-skipping statistics for the first n columns only (Delta's
+    /// `delta.dataSkippingNumIndexedCols`); `None`: Delta's default, the first 32. Every commit
+    /// makes the writer's handle read the statistics of all the table's files again, so a wide
+    /// table written often keeps them for the columns readers filter on.
+    pub stats_columns: Option<usize>,
 }
 
 impl LakeTable {
@@ -225,6 +230,7 @@ impl LakeTable {
             description,
             columns: relation.columns(),
             partition_columns: &[],
+            stats_columns: None,
         }
     }
 }

@@ -41,6 +41,9 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
+mod group;
+pub use group::GroupCommitOptions;
+
 /// Events one append may carry: bounds a transaction and a feed batch that cannot be split.
 pub const APPEND_EVENTS_MAX: usize = 10_000;
 /// Events one feed read returns at most.
@@ -150,6 +153,8 @@ pub struct FeedBatch {
 #[derive(Debug, Clone)]
 pub struct EventStore {
     backend: Backend,
+    /// The leaders' queue when appends are grouped.
+    group: Option<Arc<group::GroupCommit>>,
     /// Counts this process's appends; every in-process follower holds a receiver.
     appended: Arc<watch::Sender<u64>>,
 }
@@ -185,6 +190,15 @@ enum Backend {
         read: SqlitePool,
     },
     Postgres(PgPool),
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
 }
 
 const COLUMNS_SQLITE: &str = "position, position AS cursor, event_id, context, aggregate_type, aggregate_id, \
@@ -239,9 +253,17 @@ impl EventStore {
             });
         };
         Ok(EventStore {
+            group: group::GroupCommit::start(&store, GroupCommitOptions::default()).map(Arc::new),
             backend: store,
             appended: Arc::new(watch::channel(0).0),
         })
+    }
+
+    /// The same store with appends grouped as `options` say (the leaders of the previous
+    /// grouping stop once no handle uses them).
+    pub fn with_group_commit(mut self, options: GroupCommitOptions) -> EventStore {
+        self.group = group::GroupCommit::start(&self.backend, options).map(Arc::new);
+        self
     }
 
     /// Changes after every successful append in this process: each in-process follower
@@ -264,10 +286,7 @@ impl EventStore {
     }
 
     pub fn backend(&self) -> &'static str {
-        match &self.backend {
-            Backend::Sqlite { .. } => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
+        self.backend.name()
     }
 
     /// Cheap liveness check of the database.
@@ -538,6 +557,8 @@ impl EventStore {
     }
 
     /// Appends atomically: every write, every read check and the idempotency record, or nothing.
+    /// Concurrent appends share transactions ([`group`]); each is still checked and answered
+    /// on its own, after the commit.
     pub async fn append(&self, batch: AppendBatch) -> Result<Vec<EventEnvelope>, StoreError> {
         let count: usize = batch.writes.iter().map(|w| w.events.len()).sum();
         if count > APPEND_EVENTS_MAX {
@@ -546,6 +567,14 @@ impl EventStore {
         let mut reads = batch.reads.clone();
         // A fixed lock order keeps two commands that read the same streams from deadlocking.
         reads.sort();
+        // Protects stored data: each stream's sequences continue its expected version exactly.
+        let mut next: HashMap<(String, String), i64> = HashMap::new();
+        for write in &batch.writes {
+            next.insert(
+                (write.aggregate_type.clone(), write.aggregate_id.clone()),
+                write.expected_version + 1,
+            );
+        }
         let started = Instant::now();
         let span = tracing::info_span!(
             "store append",
@@ -554,28 +583,29 @@ impl EventStore {
             streams = batch.writes.len(),
             checked = reads.len(),
         );
-        let stored = match &self.backend {
-            Backend::Sqlite { write, .. } => {
-                append_sqlite(write, &batch, &reads).instrument(span).await
+        let stored = async {
+            let (batch, reads) = match &self.group {
+                Some(group) => match group.append(batch, reads).await {
+                    Ok(answer) => return answer,
+                    Err(alone) => alone,
+                },
+                None => (batch, reads),
+            };
+            match &self.backend {
+                Backend::Sqlite { write, .. } => append_sqlite(write, &batch, &reads).await,
+                Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).await,
             }
-            Backend::Postgres(pool) => append_postgres(pool, &batch, &reads).instrument(span).await,
-        };
+        }
+        .instrument(span)
+        .await;
         observe(self.backend(), "append", started);
         let stored = stored?;
         crate::telemetry::appended(&stored);
         self.appended
             .send_modify(|count| *count = count.wrapping_add(1));
-        // Protects stored data: each stream's sequences continue its expected version exactly.
-        let mut next: HashMap<(&str, &str), i64> = HashMap::new();
-        for write in &batch.writes {
-            next.insert(
-                (&write.aggregate_type, &write.aggregate_id),
-                write.expected_version + 1,
-            );
-        }
         for event in &stored {
-            let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
-            let expected = next.get_mut(&key);
+            let expected =
+                next.get_mut(&(event.aggregate_type.clone(), event.aggregate_id.clone()));
             assert!(
                 matches!(&expected, Some(seq) if **seq == event.sequence),
                 "stored sequence {} of {}/{} does not follow the expected version",
@@ -1010,6 +1040,17 @@ async fn append_sqlite(
     reads: &[StreamRead],
 ) -> Result<Vec<EventEnvelope>, StoreError> {
     let mut tx = pool.begin().await?;
+    let stored = append_sqlite_in(&mut tx, batch, reads).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// One command's append inside the caller's transaction (or savepoint), which commits it.
+async fn append_sqlite_in(
+    tx: &mut sqlx::SqliteConnection,
+    batch: &AppendBatch,
+    reads: &[StreamRead],
+) -> Result<Vec<EventEnvelope>, StoreError> {
     for read in reads {
         let actual: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM streams WHERE aggregate_type = ? AND aggregate_id = ?",
@@ -1095,7 +1136,6 @@ async fn append_sqlite(
             });
         }
     }
-    tx.commit().await?;
     Ok(stored)
 }
 
@@ -1173,6 +1213,10 @@ fn append_error(error: sqlx::Error, batch: &AppendBatch) -> StoreError {
         let detail = db
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .and_then(|pg| pg.detail())
+            .or_else(|| {
+                db.try_downcast_ref::<group::GroupError>()
+                    .map(|g| g.detail.as_str())
+            })
             .unwrap_or_default()
             .to_owned();
         match db.code().as_deref() {

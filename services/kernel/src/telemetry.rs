@@ -61,8 +61,11 @@ pub mod names {
     /// Counter {company, movement_type}: goods movements posted.
     pub const GOODS_MOVEMENTS: &str = "tributary_goods_movements_total";
 
+    /// Histogram {backend}: commands appended in one transaction by the group commit.
+    pub const STORE_GROUP_COMMANDS: &str = "tributary_store_group_commands";
+
     /// Every metric above.
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 20] = [
         HTTP_REQUESTS,
         HTTP_DURATION,
         DB_DURATION,
@@ -82,6 +85,7 @@ pub mod names {
         JOURNAL_ENTRIES,
         JOURNAL_AMOUNT,
         GOODS_MOVEMENTS,
+        STORE_GROUP_COMMANDS,
     ];
 }
 
@@ -89,6 +93,9 @@ pub mod names {
 pub const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+
+/// Histogram bucket bounds of the commands in one group commit.
+pub const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// Histogram bucket bounds of amounts (journal entries), from 10 to 10 million.
 pub const AMOUNT_BUCKETS: &[f64] = &[

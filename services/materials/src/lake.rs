@@ -553,6 +553,7 @@ pub fn tables() -> Vec<LakeTable> {
                 ColumnSpec::new("movement_count", Int64, false),
             ],
             partition_columns: &[],
+            stats_columns: None,
         },
         LakeTable::of_relation(
             "purchase_order_line_changes",

@@ -40,7 +40,7 @@ use tributary_ingest::{EventSource, KafkaEvents};
 use tributary_kernel::auth::{Access, Authenticator, RouteInfo, Routes};
 use tributary_kernel::ratelimit::{LocalLimiter, RateLimit, RateLimiter};
 use tributary_kernel::sealed::FieldKeys;
-use tributary_kernel::store::EventStore;
+use tributary_kernel::store::{EventStore, GroupCommitOptions};
 use tributary_kernel::{Module, Platform};
 use tributary_lakehouse::wire::{WireOptions, WireServer};
 use tributary_lakehouse::{Lake, QueryLimits, QueryService};
@@ -109,6 +109,8 @@ pub struct Config {
     /// Materials' availability service (`http://host:port`) sales asks instead of reading the
     /// event store in process, when materials runs as a separate service.
     pub materials_url: Option<String>,
+    /// How concurrent appends share event store transactions.
+    pub group_commit: GroupCommitOptions,
 }
 
 /// The default request limit: 6,000 per user and minute (100 a second).
@@ -250,6 +252,7 @@ impl Config {
             rate_limit: Some(RATE_LIMIT_DEFAULT),
             redis_url: None,
             idempotency_ttl: IDEMPOTENCY_TTL_DEFAULT,
+            group_commit: GroupCommitOptions::default(),
             grpc_addr: None,
             materials_url: None,
         }
@@ -379,7 +382,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 "while connecting the event store at {}",
                 redact(&database_url)
             )
-        })?;
+        })?
+        .with_group_commit(config.group_commit);
     let field_keys = FieldKeys::load(&store.database(), config.field_keys.as_deref()).await?;
     let (identity, generated) = Identity::start(
         store.clone(),

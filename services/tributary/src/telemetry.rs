@@ -19,7 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
-use tributary_kernel::telemetry::{AMOUNT_BUCKETS, SECONDS_BUCKETS, names};
+use tributary_kernel::telemetry::{AMOUNT_BUCKETS, GROUP_BUCKETS, SECONDS_BUCKETS, names};
 
 /// The log filter when `RUST_LOG` is unset.
 pub const DEFAULT_LOG_FILTER: &str =
@@ -126,6 +126,12 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
                 builder.set_buckets_for_metric(
                     Matcher::Full(names::JOURNAL_AMOUNT.to_owned()),
                     AMOUNT_BUCKETS,
+                )
+            })
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full(names::STORE_GROUP_COMMANDS.to_owned()),
+                    GROUP_BUCKETS,
                 )
             })
             .map(PrometheusBuilder::build_recorder)

@@ -209,6 +209,7 @@ async fn pipeline_sql_joins_lake_tables_besides_the_micro_batch() {
             ColumnSpec::new("account_name", ColumnType::Text, true),
         ],
         partition_columns: &[],
+        stats_columns: None,
     };
     let mut tables = tributary::modules::tables(&tributary::modules::all());
     tables.push(TableDefinition::of(&named));
@@ -282,6 +283,7 @@ async fn a_table_whose_definition_gains_a_column_evolves_in_place() {
             ColumnSpec::new("amount", ColumnType::MONEY, false),
         ],
         partition_columns: &[],
+        stats_columns: None,
     };
     let append = |lake: Lake, definition: TableDefinition, id: i64| async move {
         use datafusion::arrow::array::{ArrayRef, Decimal128Array, Int64Array, StringArray};

@@ -2,11 +2,14 @@
 //! never skips an event that commits late.
 
 use crate::helpers::{Backend, TestDatabase};
-use tributary_kernel::store::{AppendBatch, EventStore, IdempotencyRecord, StoreError, StreamRead};
+use tributary_kernel::store::{
+    AppendBatch, EventStore, GroupCommitOptions, IdempotencyRecord, StoreError, StreamRead,
+};
 
 crate::on_both_backends!(
     events_are_immutable_and_sequences_unique,
-    an_append_checks_its_reads_versions_and_idempotency_key
+    an_append_checks_its_reads_versions_and_idempotency_key,
+    concurrent_appends_share_a_transaction_and_fail_alone
 );
 
 fn batch(aggregate_id: &str, expected_version: i64, count: usize) -> AppendBatch {
@@ -174,6 +177,114 @@ async fn an_append_checks_its_reads_versions_and_idempotency_key(backend: Backen
         other => panic!("expected the key to be taken, got {other:?}"),
     }
     assert_eq!(count(&store).await, 5, "refused appends store nothing");
+}
+
+/// Group commit: commands appended at once share transactions; the ones that break a rule
+/// (a stale version, a stream another command of the same group wrote first, a key taken in the
+/// same group, a moved read) fail with their own error, and every other one is stored once.
+async fn concurrent_appends_share_a_transaction_and_fail_alone(backend: Backend) {
+    let (store, _database, _dir) = open(backend).await;
+    store.append(batch("old", 0, 2)).await.expect("append");
+    let store = store.with_group_commit(GroupCommitOptions {
+        commands_max: 32,
+        // Long enough for every command below to reach the one leader's group.
+        window: std::time::Duration::from_millis(300),
+        leaders: 1,
+    });
+    let key = |key: &str| IdempotencyRecord {
+        key: key.into(),
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+    };
+    let mut batches: Vec<(&str, AppendBatch)> = Vec::new();
+    for n in 0..12 {
+        batches.push(("good", batch(&format!("g{n}"), 0, 1 + n % 3)));
+    }
+    batches.push(("stale", batch("old", 1, 1)));
+    batches.push(("twice", batch("same", 0, 1)));
+    batches.push(("twice", batch("same", 0, 2)));
+    for id in ["k1", "k2"] {
+        let mut keyed = batch(id, 0, 1);
+        keyed.idempotency = Some(key("shared-key"));
+        batches.push(("keyed", keyed));
+    }
+    let mut moved = batch("reader", 0, 1);
+    moved.reads = vec![StreamRead {
+        aggregate_type: "thing".into(),
+        aggregate_id: "old".into(),
+        version: 1,
+    }];
+    batches.push(("moved", moved));
+    let appends = batches.into_iter().map(|(kind, batch)| {
+        let store = store.clone();
+        async move { (kind, store.append(batch).await) }
+    });
+    let answers = futures::future::join_all(appends).await;
+    let mut stored = Vec::new();
+    let mut won = std::collections::HashMap::<&str, usize>::new();
+    for (kind, answer) in answers {
+        match (kind, answer) {
+            ("good", Ok(events)) => stored.extend(events),
+            ("good", Err(error)) => panic!("a valid append failed beside others: {error}"),
+            ("stale", answer) => assert_conflict(answer, "old", 1, 2),
+            ("moved", answer) => assert_conflict(answer, "old", 1, 2),
+            ("twice", Ok(events)) => {
+                *won.entry("twice").or_default() += 1;
+                stored.extend(events);
+            }
+            ("twice", answer) => assert!(
+                matches!(&answer, Err(StoreError::Conflict { aggregate_id, expected: 0, .. }) if aggregate_id == "same"),
+                "{answer:?}"
+            ),
+            ("keyed", Ok(events)) => {
+                *won.entry("keyed").or_default() += 1;
+                stored.extend(events);
+            }
+            ("keyed", answer) => assert!(
+                matches!(&answer, Err(StoreError::IdempotencyKeyTaken { key }) if key == "shared-key"),
+                "{answer:?}"
+            ),
+            (kind, answer) => panic!("{kind}: {answer:?}"),
+        }
+    }
+    assert_eq!(
+        won.get("twice"),
+        Some(&1),
+        "one of two writes at version 0 wins"
+    );
+    assert_eq!(
+        won.get("keyed"),
+        Some(&1),
+        "one of two appends with a key wins"
+    );
+    if backend == Backend::Postgres {
+        // The cursor is the writing transaction: fewer transactions than commands stored.
+        let transactions: std::collections::BTreeSet<i64> =
+            stored.iter().map(|e| e.cursor).collect();
+        assert!(
+            transactions.len() < 14,
+            "14 commands in {} transactions",
+            transactions.len()
+        );
+    }
+    // Exactly what was answered as stored is in the feed, once, with the two earlier events.
+    let feed = feed_until(&store, 0, stored.len() + 2).await;
+    let mut fed: Vec<_> = feed.events.iter().map(|e| e.id).collect();
+    let mut answered: Vec<_> = stored.iter().map(|e| e.id).collect();
+    fed.drain(..2);
+    fed.sort();
+    answered.sort();
+    assert_eq!(fed, answered);
+    assert_eq!(
+        store
+            .read_feed(feed.cursor, 100)
+            .await
+            .expect("feed")
+            .events
+            .len(),
+        0
+    );
 }
 
 /// Reads the feed until it holds `count` events. On PostgreSQL the feed may lag while other
