@@ -391,29 +391,11 @@ impl EventStore {
                 events
             }
             Backend::Postgres(pool) => {
-                // Each wanted stream is its own index lookup (LATERAL … OFFSET 0 cannot be
-                // flattened into a join): a hash join over a seq scan of `events` is what the
-                // planner picks when the table's statistics are older than its growth.
-                let scope_filter = if scope.is_some() {
-                    "AND aggregate_id = $2"
-                } else {
-                    "AND $2::text IS NULL"
-                };
+                // `load_scoped_events` (migration 0014): generic plans, one index lookup per
+                // wanted stream.
                 let sql = format!(
-                    "WITH scopes AS ( \
-                         SELECT aggregate_id FROM streams \
-                         WHERE aggregate_type = $1 {scope_filter}), \
-                     wanted AS ( \
-                         SELECT $1::text AS aggregate_type, aggregate_id FROM scopes \
-                         UNION ALL \
-                         SELECT c.aggregate_type, s.aggregate_id || '/' || c.suffix \
-                         FROM scopes s CROSS JOIN unnest($3::text[], $4::text[]) \
-                             AS c (aggregate_type, suffix)) \
-                     SELECT e.* FROM wanted w CROSS JOIN LATERAL ( \
-                         SELECT {COLUMNS_POSTGRES} FROM events \
-                         WHERE events.aggregate_type = w.aggregate_type \
-                           AND events.aggregate_id = w.aggregate_id OFFSET 0) e \
-                     ORDER BY e.aggregate_type, e.aggregate_id, e.sequence"
+                    "SELECT {COLUMNS_POSTGRES} FROM load_scoped_events($1, $2, $3, $4) \
+                     ORDER BY aggregate_type, aggregate_id, sequence"
                 );
                 let (types, suffixes): (Vec<&str>, Vec<&str>) =
                     children.iter().map(|(t, s)| (*t, s.as_str())).unzip();
