@@ -112,28 +112,38 @@ enum Builder {
 
 impl Builder {
     fn new(column_type: ColumnType) -> Builder {
+        Builder::with_capacity(column_type, 0)
+    }
+
+    /// A builder with room for `rows` values (text: 16 bytes each) before it grows.
+    fn with_capacity(column_type: ColumnType, rows: usize) -> Builder {
         match column_type {
-            ColumnType::Text => Builder::Text(StringBuilder::new()),
-            ColumnType::Int32 => Builder::Int32(Int32Builder::new()),
-            ColumnType::Int64 => Builder::Int64(Int64Builder::new()),
-            ColumnType::Date => Builder::Date(Date32Builder::new()),
-            ColumnType::Decimal { scale } => Builder::Decimal(Decimal128Builder::new(), scale),
-            ColumnType::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new()),
-            ColumnType::Boolean => Builder::Boolean(BooleanBuilder::new()),
+            ColumnType::Text => Builder::Text(StringBuilder::with_capacity(rows, rows * 16)),
+            ColumnType::Int32 => Builder::Int32(Int32Builder::with_capacity(rows)),
+            ColumnType::Int64 => Builder::Int64(Int64Builder::with_capacity(rows)),
+            ColumnType::Date => Builder::Date(Date32Builder::with_capacity(rows)),
+            ColumnType::Decimal { scale } => {
+                Builder::Decimal(Decimal128Builder::with_capacity(rows), scale)
+            }
+            ColumnType::Timestamp => {
+                Builder::Timestamp(TimestampMicrosecondBuilder::with_capacity(rows))
+            }
+            ColumnType::Boolean => Builder::Boolean(BooleanBuilder::with_capacity(rows)),
         }
     }
 
     /// Appends the cell; a cell of another type or a decimal the column cannot hold exactly
     /// appends NULL and says why.
-    fn push(&mut self, cell: Cell<'_>) -> Result<(), String> {
+    fn push(&mut self, cell: &Cell<'_>) -> Result<(), String> {
         match (self, cell) {
             (Builder::Text(b), Cell::Text(text)) => b.append_value(text),
-            (Builder::Int32(b), Cell::Int32(v)) => b.append_value(v),
-            (Builder::Int64(b), Cell::Int64(v)) => b.append_value(v),
-            (Builder::Date(b), Cell::Date(v)) => b.append_value(crate::catalog::date32(v)),
+            (Builder::Int32(b), Cell::Int32(v)) => b.append_value(*v),
+            (Builder::Int64(b), Cell::Int64(v)) => b.append_value(*v),
+            (Builder::Date(b), Cell::Date(v)) => b.append_value(crate::catalog::date32(*v)),
             (Builder::Timestamp(b), Cell::Timestamp(v)) => b.append_value(v.timestamp_micros()),
-            (Builder::Boolean(b), Cell::Boolean(v)) => b.append_value(v),
+            (Builder::Boolean(b), Cell::Boolean(v)) => b.append_value(*v),
             (Builder::Decimal(b, scale), Cell::Decimal(v)) => {
+                let v = *v;
                 let mut scaled = v;
                 scaled.rescale(*scale as u32);
                 if scaled != v || scaled.scale() != *scale as u32 {
@@ -150,7 +160,7 @@ impl Builder {
             (Builder::Timestamp(b), Cell::Null) => b.append_null(),
             (Builder::Boolean(b), Cell::Null) => b.append_null(),
             (builder, cell) => {
-                builder.push(Cell::Null)?;
+                builder.push(&Cell::Null)?;
                 return Err(format!("a {cell:?} cell does not fit the column's type"));
             }
         }
@@ -193,7 +203,7 @@ impl RowSink for Sink<'_> {
             self.error = Some(format!("column {column} is not in the relation"));
             return;
         };
-        if let Err(reason) = builder.push(cell) {
+        if let Err(reason) = builder.push(&cell) {
             let name = self.columns.get(column).map_or("?", |c| c.name);
             self.error.get_or_insert(format!("column {name}: {reason}"));
         }
@@ -282,7 +292,7 @@ pub fn batch_of(schema: &SchemaRef, rows: &[Vec<Cell<'_>>]) -> Result<RecordBatc
                 )));
             }
         };
-        builders.push(Builder::new(column_type));
+        builders.push(Builder::with_capacity(column_type, rows.len()));
     }
     for (index, row) in rows.iter().enumerate() {
         if row.len() != builders.len() {
@@ -293,7 +303,7 @@ pub fn batch_of(schema: &SchemaRef, rows: &[Vec<Cell<'_>>]) -> Result<RecordBatc
             )));
         }
         for ((builder, cell), field) in builders.iter_mut().zip(row).zip(schema.fields()) {
-            builder.push(cell.clone()).map_err(|reason| {
+            builder.push(cell).map_err(|reason| {
                 ArrowError::InvalidArgumentError(format!(
                     "row {index}, column {}: {reason}",
                     field.name()

@@ -554,29 +554,32 @@ impl tributary_kernel::lake::LakeWriter for Lake {
             .clone();
         // Each chunk is turned into Arrow on a thread of its own while the next one is made,
         // then dropped: its cells' memory serves the next chunk (fresh pages cost: the first
-        // full MRP run spent half its write in the kernel zeroing them).
-        let converted = std::thread::scope(|scope| {
-            let (send, receive) =
-                std::sync::mpsc::sync_channel::<Vec<Vec<tributary_kernel::lake::Cell<'static>>>>(1);
-            let schema = &schema;
-            let converting = scope.spawn(move || {
-                let mut batches = Vec::new();
-                for chunk in receive {
-                    if !chunk.is_empty() {
-                        batches.push(crate::cells::batch_of(schema, &chunk)?);
+        // full MRP run spent half its write in the kernel zeroing them). Both are CPU work of
+        // 10 to 40 ms per net change: the runtime moves its other tasks off this thread first.
+        let converted = off_the_runtime(|| {
+            std::thread::scope(|scope| {
+                let (send, receive) =
+                    std::sync::mpsc::sync_channel::<Vec<Vec<tributary_kernel::lake::Cell<'_>>>>(1);
+                let schema = &schema;
+                let converting = scope.spawn(move || {
+                    let mut batches = Vec::new();
+                    for chunk in receive {
+                        if !chunk.is_empty() {
+                            batches.push(crate::cells::batch_of(schema, &chunk)?);
+                        }
+                    }
+                    Ok::<_, datafusion::arrow::error::ArrowError>(batches)
+                });
+                for chunk in chunks {
+                    if send.send(chunk).is_err() {
+                        break;
                     }
                 }
-                Ok::<_, datafusion::arrow::error::ArrowError>(batches)
-            });
-            for chunk in chunks {
-                if send.send(chunk).is_err() {
-                    break;
-                }
-            }
-            drop(send);
-            converting
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                drop(send);
+                converting
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
         });
         let batches = converted.map_err(|error| format!("rows for {table}: {error}"))?;
         // Large writes are written by every core, one part (file) each; small ones one file.
@@ -609,6 +612,15 @@ impl tributary_kernel::lake::LakeWriter for Lake {
         self.txn_version(table, app_id)
             .await
             .map_err(|error| error.to_string())
+    }
+}
+
+/// Runs CPU-bound `work` on this thread after the runtime has handed this worker's other tasks
+/// to another (on a multi-threaded runtime; a current-thread runtime runs it as it is).
+fn off_the_runtime<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 

@@ -298,7 +298,7 @@ pub struct ProgressMarker {
 }
 
 /// Rows in chunks, made as they are asked for (see [`LakeWriter::append_rows`]).
-pub type RowChunks<'a> = Box<dyn Iterator<Item = Vec<Vec<Cell<'static>>>> + Send + 'a>;
+pub type RowChunks<'a> = Box<dyn Iterator<Item = Vec<Vec<Cell<'a>>>> + Send + 'a>;
 
 /// What a context's own worker writes to its lake tables (planning results that are computed,
 /// not streamed through SQL): rows in the table's column order, one Delta commit per call.

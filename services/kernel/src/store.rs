@@ -42,6 +42,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 mod group;
+mod tail;
 pub use group::GroupCommitOptions;
 
 /// Events one append may carry: bounds a transaction and a feed batch that cannot be split.
@@ -157,6 +158,8 @@ pub struct EventStore {
     group: Option<Arc<group::GroupCommit>>,
     /// Counts this process's appends; every in-process follower holds a receiver.
     appended: Arc<watch::Sender<u64>>,
+    /// The feed's head as this process's readers last read it.
+    tail: Arc<tail::FeedTail>,
 }
 
 /// The event store's database: SQLite (one writer connection) or PostgreSQL.
@@ -256,6 +259,7 @@ impl EventStore {
             group: group::GroupCommit::start(&store, GroupCommitOptions::default()).map(Arc::new),
             backend: store,
             appended: Arc::new(watch::channel(0).0),
+            tail: Arc::default(),
         })
     }
 
@@ -603,8 +607,14 @@ impl EventStore {
     }
 
     /// Events after `cursor` in global order, at most about `events_max`, ending on a
-    /// transaction boundary. Never skips an event that commits after a later one.
+    /// transaction boundary. Never skips an event that commits after a later one. Readers at
+    /// the feed's head share one query (see [`tail`]).
     pub async fn read_feed(&self, cursor: i64, events_max: usize) -> Result<FeedBatch, StoreError> {
+        self.tail.read(self, cursor, events_max).await
+    }
+
+    /// [`EventStore::read_feed`] from the database.
+    async fn query_feed(&self, cursor: i64, events_max: usize) -> Result<FeedBatch, StoreError> {
         let limit = events_max.clamp(1, FEED_BATCH_EVENTS_MAX) as i64;
         let started = Instant::now();
         let events = match &self.backend {
@@ -683,6 +693,12 @@ impl EventStore {
             }
         };
         Ok(head.unwrap_or(0))
+    }
+}
+
+impl tail::FeedQuery for EventStore {
+    async fn query(&self, cursor: i64, events_max: usize) -> Result<FeedBatch, StoreError> {
+        self.query_feed(cursor, events_max).await
     }
 }
 

@@ -63,9 +63,12 @@ pub mod names {
 
     /// Histogram {backend}: commands appended in one transaction by the group commit.
     pub const STORE_GROUP_COMMANDS: &str = "tributary_store_group_commands";
+    /// Counter {answered_by}: feed reads answered by the process's window of the feed's head
+    /// (`window`) or by a query (`database`).
+    pub const STORE_FEED_READS: &str = "tributary_store_feed_reads_total";
 
     /// Every metric above.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         HTTP_REQUESTS,
         HTTP_DURATION,
         DB_DURATION,
@@ -86,6 +89,7 @@ pub mod names {
         JOURNAL_AMOUNT,
         GOODS_MOVEMENTS,
         STORE_GROUP_COMMANDS,
+        STORE_FEED_READS,
     ];
 }
 

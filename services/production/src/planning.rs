@@ -704,12 +704,12 @@ async fn record_outcome(store: &EventStore, id: &str, outcome: RunCommand) -> Re
 }
 
 /// A row of [`PLAN_ROWS`]: `key`, `kind`, and `cells` from column `at`; null elsewhere.
-fn plan_row(
-    key: &[Cell<'static>],
+fn plan_row<'a>(
+    key: &[Cell<'a>],
     kind: RowKind,
     at: usize,
-    cells: impl IntoIterator<Item = Cell<'static>>,
-) -> Vec<Cell<'static>> {
+    cells: impl IntoIterator<Item = Cell<'a>>,
+) -> Vec<Cell<'a>> {
     let mut row = Vec::with_capacity(plan_rows::WIDTH);
     row.extend_from_slice(key);
     row.push(Cell::text(kind.as_str()));
@@ -744,23 +744,24 @@ async fn write(
     let horizon = planner.horizon();
     let planned_at = Utc::now();
     let version = uuid::Uuid::now_v7().to_string();
-    let rows_of = |material: &String, rows: &mut Vec<Vec<Cell<'static>>>| {
+    // Rows borrow their text from the plans and this call (no copy of a key per row).
+    let rows_of = row_maker(|material, rows| {
         let Some(plan) = planner.plan(material) else {
             return;
         };
         let key = [
-            Cell::owned(company.clone()),
-            Cell::owned(plant_code.clone()),
-            Cell::owned(material.clone()),
+            Cell::text(company),
+            Cell::text(plant_code),
+            Cell::text(material),
             Cell::Int64(sequence),
-            Cell::owned(version.clone()),
+            Cell::text(&version),
         ];
         rows.push(plan_row(
             &key,
             RowKind::Plan,
             plan_rows::PLAN,
             [
-                Cell::owned(run.to_owned()),
+                Cell::text(run),
                 Cell::Timestamp(planned_at),
                 Cell::Int64(feed_position),
                 Cell::Int32(i32::try_from(plan.low_level_code).unwrap_or(i32::MAX)),
@@ -803,7 +804,7 @@ async fn write(
                     Cell::Date(proposal.release_date),
                 ],
             );
-            row[plan_rows::RUN] = Cell::owned(run.to_owned());
+            row[plan_rows::RUN] = Cell::text(run);
             rows.push(row);
         }
         for exception in &plan.exceptions {
@@ -813,16 +814,16 @@ async fn write(
                 plan_rows::EXCEPTION,
                 [
                     Cell::text(exception.kind.as_str()),
-                    Cell::owned(exception.source.clone()),
+                    Cell::text(&exception.source),
                     Cell::Date(exception.date),
                     exception.suggested_date.map_or(Cell::Null, Cell::Date),
-                    Cell::owned(exception.message.clone()),
+                    Cell::text(&exception.message),
                 ],
             );
             row[plan_rows::QUANTITY] = Cell::Decimal(exception.quantity);
             rows.push(row);
         }
-    };
+    });
     let materials: Vec<&String> = materials.iter().collect();
     // Made chunk by chunk as the lake converts them (a full run's rows as cells took a GB).
     let chunks = materials.chunks(WRITE_CHUNK_MATERIALS).map(move |chunk| {
@@ -844,6 +845,12 @@ async fn write(
     .await?;
     sequences.insert(plant.clone(), sequence);
     Ok(sequence)
+}
+
+/// `make` with its rows' lifetime tied to the material's (a closure's own annotations would make
+/// it generic over each call's borrows).
+fn row_maker<'a, F: Fn(&'a String, &mut Vec<Vec<Cell<'a>>>)>(make: F) -> F {
+    make
 }
 
 /// Materials whose plan rows are made and converted at a time when writing (about 80 rows each

@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// Probe freshness on every Nth entry.
     #[arg(long, default_value_t = 20)]
     pub freshness_every: usize,
+    /// Commands appended in one transaction at most (as the server's flag); with
+    /// --postgres-url the api-only run is repeated with grouping off (1) for comparison.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub group_commit_max: u16,
 }
 
 struct Report {
@@ -97,6 +101,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         reports.push(result?);
         // The write side alone, as production runs it (pipelines in their own processes), on
         // its own fresh database, which pgbench then shares.
+        // The same without grouping, on a database of its own, for the comparison.
+        if args.group_commit_max > 1 {
+            let ungrouped = BenchArgs {
+                group_commit_max: 1,
+                ..args.clone()
+            };
+            let (url, drop_database) = fresh_postgres_database(server).await?;
+            let result = run_backend("pg api, no groups", Some(url), &ungrouped, false).await;
+            drop_database.await;
+            reports.push(result?);
+        }
         let (url, drop_database) = fresh_postgres_database(server).await?;
         let result = async {
             let report = run_backend("postgres api only", Some(url.clone()), &args, false).await?;
@@ -162,6 +177,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             postgres.entries_per_s,
             postgres.latency_ms.1,
             postgres.entries_per_s / tps
+        );
+    }
+    let api = |label: &str| reports.iter().find(|r| r.backend == label);
+    if let (Some(grouped), Some(alone)) = (api("postgres api only"), api("pg api, no groups")) {
+        println!(
+            "group commit (at most {} commands): {:.0} entries/s (p99 {:.1} ms) vs {:.0} (p99 {:.1} ms) each command alone: ratio {:.2}",
+            args.group_commit_max,
+            grouped.entries_per_s,
+            grouped.latency_ms.1,
+            alone.entries_per_s,
+            alone.latency_ms.1,
+            grouped.entries_per_s / alone.entries_per_s
         );
     }
     println!("accepted entry visible in SQL: target p99 ≤ 500 ms while posting (issue 18)");
@@ -245,6 +272,7 @@ async fn run_backend(
     config.roles.pipelines = pipelines;
     // The posting bench needs no SQL endpoint (and must not collide with one running).
     config.pg = None;
+    config.group_commit.commands_max = usize::from(args.group_commit_max);
     bench_identity(&mut config);
     let running = start(config).await?;
     let base = format!("http://{}", running.addr);

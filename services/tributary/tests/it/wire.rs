@@ -41,7 +41,9 @@ async fn psql_as(
         .args(args)
         .env("PGPASSWORD", password)
         .env("PGSSLMODE", sslmode)
-        .env("PGCONNECT_TIMEOUT", "10")
+        // A liveness bound, not a speed target: under the whole suite's load on two cores a
+        // login once took over 10 s (the app shares its runtime with its pipelines).
+        .env("PGCONNECT_TIMEOUT", "60")
         .output()
         .await
         .expect("psql runs (apt install postgresql-client)")
