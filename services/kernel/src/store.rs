@@ -211,8 +211,18 @@ const COLUMNS_POSTGRES: &str = "position, transaction_id::text::bigint AS cursor
      payload::text AS payload, metadata::text AS metadata";
 
 impl EventStore {
-    /// Connects to `sqlite://path` (created if missing) or `postgres://…`, and migrates.
+    /// Connects to `sqlite://path` (created if missing) or `postgres://…`, and migrates;
+    /// concurrent appends are grouped as by default.
     pub async fn connect(url: &str, connections_max: u32) -> Result<EventStore, StoreError> {
+        EventStore::connect_with(url, connections_max, GroupCommitOptions::default()).await
+    }
+
+    /// [`EventStore::connect`] with appends grouped as `group_commit` says.
+    pub async fn connect_with(
+        url: &str,
+        connections_max: u32,
+        group_commit: GroupCommitOptions,
+    ) -> Result<EventStore, StoreError> {
         let store = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -256,7 +266,7 @@ impl EventStore {
             });
         };
         Ok(EventStore {
-            group: group::GroupCommit::start(&store, GroupCommitOptions::default()).map(Arc::new),
+            group: group::GroupCommit::start(&store, group_commit).map(Arc::new),
             backend: store,
             appended: Arc::new(watch::channel(0).0),
             tail: Arc::default(),
@@ -553,14 +563,19 @@ impl EventStore {
         let mut reads = batch.reads.clone();
         // A fixed lock order keeps two commands that read the same streams from deadlocking.
         reads.sort();
-        // Protects stored data: each stream's sequences continue its expected version exactly.
-        let mut next: HashMap<(String, String), i64> = HashMap::new();
-        for write in &batch.writes {
-            next.insert(
-                (write.aggregate_type.clone(), write.aggregate_id.clone()),
-                write.expected_version + 1,
-            );
-        }
+        // Protects stored data: each stream's sequences continue its expected version exactly
+        // (a command writes a few streams: looked up by a scan, no key copied per event).
+        let mut next: Vec<(String, String, i64)> = batch
+            .writes
+            .iter()
+            .map(|w| {
+                (
+                    w.aggregate_type.clone(),
+                    w.aggregate_id.clone(),
+                    w.expected_version + 1,
+                )
+            })
+            .collect();
         let started = Instant::now();
         let span = tracing::info_span!(
             "store append",
@@ -590,8 +605,11 @@ impl EventStore {
         self.appended
             .send_modify(|count| *count = count.wrapping_add(1));
         for event in &stored {
-            let expected =
-                next.get_mut(&(event.aggregate_type.clone(), event.aggregate_id.clone()));
+            let expected = next
+                .iter_mut()
+                .rev()
+                .find(|(t, id, _)| *t == event.aggregate_type && *id == event.aggregate_id)
+                .map(|(_, _, seq)| seq);
             assert!(
                 matches!(&expected, Some(seq) if **seq == event.sequence),
                 "stored sequence {} of {}/{} does not follow the expected version",
@@ -1182,18 +1200,29 @@ async fn append_postgres(
     for row in &stored_rows {
         positions.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
-    rows.into_iter()
+    stored_envelopes(batch, &rows, &positions, "append_events")
+}
+
+/// The stored envelopes of `batch`'s `rows`, with the positions and cursors `function`
+/// answered per event id; an event it did not answer for is corruption.
+fn stored_envelopes(
+    batch: &AppendBatch,
+    rows: &[(&StreamWrite, i64, &NewEvent, Uuid)],
+    positions: &HashMap<Uuid, (i64, i64)>,
+    function: &str,
+) -> Result<Vec<EventEnvelope>, StoreError> {
+    rows.iter()
         .map(|(write, sequence, event, id)| {
             let (position, cursor) =
                 positions
-                    .get(&id)
+                    .get(id)
                     .copied()
                     .ok_or_else(|| StoreError::Corrupt {
                         position: 0,
-                        reason: format!("append_events returned no position for event {id}"),
+                        reason: format!("{function} returned no position for event {id}"),
                     })?;
             Ok(envelope(
-                batch, write, sequence, event, id, position, cursor,
+                batch, write, *sequence, event, *id, position, cursor,
             ))
         })
         .collect()

@@ -375,15 +375,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
     let database_url = config.database_url();
-    let store = EventStore::connect(&database_url, DATABASE_CONNECTIONS_MAX)
-        .await
-        .with_context(|| {
-            format!(
-                "while connecting the event store at {}",
-                redact(&database_url)
-            )
-        })?
-        .with_group_commit(config.group_commit);
+    let store =
+        EventStore::connect_with(&database_url, DATABASE_CONNECTIONS_MAX, config.group_commit)
+            .await
+            .with_context(|| {
+                format!(
+                    "while connecting the event store at {}",
+                    redact(&database_url)
+                )
+            })?;
     let field_keys = FieldKeys::load(&store.database(), config.field_keys.as_deref()).await?;
     let (identity, generated) = Identity::start(
         store.clone(),

@@ -19,7 +19,7 @@
 
 use super::{
     APPEND_EVENTS_MAX, AppendBatch, Backend, StoreError, StreamRead, append_error, append_postgres,
-    append_sqlite, append_sqlite_in, column, envelope, metadata_json, new_event_rows,
+    append_sqlite, append_sqlite_in, column, metadata_json, new_event_rows, stored_envelopes,
 };
 use crate::envelope::EventEnvelope;
 use crate::telemetry::names;
@@ -257,27 +257,9 @@ async fn append_group_postgres(
     rows.iter()
         .zip(work)
         .enumerate()
-        .map(|(c, (rows, (batch, _)))| {
-            if let Some(error) = failed.remove(&c) {
-                return Err(error);
-            }
-            rows.iter()
-                .map(|(write, sequence, event, id)| {
-                    let (position, cursor) =
-                        positions
-                            .get(id)
-                            .copied()
-                            .ok_or_else(|| StoreError::Corrupt {
-                                position: 0,
-                                reason: format!(
-                                    "append_event_group returned no position for event {id}"
-                                ),
-                            })?;
-                    Ok(envelope(
-                        batch, write, *sequence, event, *id, position, cursor,
-                    ))
-                })
-                .collect()
+        .map(|(c, (rows, (batch, _)))| match failed.remove(&c) {
+            Some(error) => Err(error),
+            None => stored_envelopes(batch, rows, &positions, "append_event_group"),
         })
         .collect()
 }

@@ -133,11 +133,15 @@ impl FeedTail {
         cursor: i64,
         events_max: usize,
     ) -> Result<FeedBatch, super::StoreError> {
-        if let Some(batch) = self.window().serve(cursor, events_max) {
-            answered_by("window");
-            return Ok(batch);
-        }
-        if cursor < self.window().start {
+        let behind = {
+            let window = self.window();
+            if let Some(batch) = window.serve(cursor, events_max) {
+                answered_by("window");
+                return Ok(batch);
+            }
+            cursor < window.start
+        };
+        if behind {
             answered_by("database");
             return store.query(cursor, events_max).await;
         }

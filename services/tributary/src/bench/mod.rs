@@ -31,6 +31,10 @@ use tributary_finance::commands;
 use tributary_finance::domain::{AccountNumber, CompanyCode, LineInput, PostJournalEntry, Side};
 use tributary_kernel::money::Currency;
 
+/// The rows of the PostgreSQL write side alone, grouped and each command alone.
+const API_ONLY: &str = "postgres api only";
+const API_UNGROUPED: &str = "pg api, no groups";
+
 /// Longest wait for one entry to become visible before the probe gives up.
 pub(crate) const FRESHNESS_WAIT_MAX: Duration = Duration::from_secs(30);
 
@@ -108,13 +112,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 ..args.clone()
             };
             let (url, drop_database) = fresh_postgres_database(server).await?;
-            let result = run_backend("pg api, no groups", Some(url), &ungrouped, false).await;
+            let result = run_backend(API_UNGROUPED, Some(url), &ungrouped, false).await;
             drop_database.await;
             reports.push(result?);
         }
         let (url, drop_database) = fresh_postgres_database(server).await?;
         let result = async {
-            let report = run_backend("postgres api only", Some(url.clone()), &args, false).await?;
+            let report = run_backend(API_ONLY, Some(url.clone()), &args, false).await?;
             print!(
                 "postgres: pgbench TPC-B-like, {} clients, {} s, same database ... ",
                 args.clients, args.pgbench_seconds
@@ -180,7 +184,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     let api = |label: &str| reports.iter().find(|r| r.backend == label);
-    if let (Some(grouped), Some(alone)) = (api("postgres api only"), api("pg api, no groups")) {
+    if let (Some(grouped), Some(alone)) = (api(API_ONLY), api(API_UNGROUPED)) {
         println!(
             "group commit (at most {} commands): {:.0} entries/s (p99 {:.1} ms) vs {:.0} (p99 {:.1} ms) each command alone: ratio {:.2}",
             args.group_commit_max,
