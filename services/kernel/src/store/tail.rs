@@ -7,11 +7,12 @@
 //!
 //! ```text
 //!  read_feed(cursor)
-//!   ├─ start <= cursor < end ─────────────► the window's events after cursor (no query)
-//!   ├─ cursor >= end (at the head) ─► one reader at a time: the window again, else a query,
-//!   │                                 whose events extend the window (or start a new one)
-//!   └─ cursor < start (behind) ───────────► a query of its own; the window stays
+//!   ├─ start <= cursor < end ──► the window's events after cursor, then (room left) the head
+//!   ├─ at the head ─► one reader at a time: the window when a query began after it asked,
+//!   │                 else a query, whose events extend the window (or start a new one)
+//!   └─ cursor < start (behind) ─► a query of its own; the window stays
 //! ```
+//! So a read sees every event committed before it began (up to `events_max`), as a query does.
 //! A read's answer is final for its range: on PostgreSQL only transactions below every open
 //! one's id are read (see `read_feed_postgres`), on SQLite the one writer commits in position
 //! order. So a range once read never changes, and the window serves it as the database would.
@@ -95,10 +96,11 @@ impl Window {
         }
     }
 
-    /// Whether a reader at the head that asked at `arrived` may take the last query's answer
-    /// (it began after the reader asked).
+    /// Whether a reader that asked at `arrived` may be answered from the window: its cursor
+    /// is in it and the last query at its end began after the reader asked.
     fn checked_for(&self, cursor: i64, arrived: Instant) -> bool {
-        cursor == self.end && self.checked.is_some_and(|began| began >= arrived)
+        (self.start..=self.end).contains(&cursor)
+            && self.checked.is_some_and(|began| began >= arrived)
     }
 }
 
@@ -133,32 +135,53 @@ impl FeedTail {
         cursor: i64,
         events_max: usize,
     ) -> Result<FeedBatch, super::StoreError> {
-        let behind = {
+        // The window's part, then the head: a read sees every event committed before it began
+        // (up to `events_max`), as a query would.
+        let (served, behind, end) = {
             let window = self.window();
-            if let Some(batch) = window.serve(cursor, events_max) {
-                answered_by("window");
-                return Ok(batch);
-            }
-            cursor < window.start
+            (
+                window.serve(cursor, events_max),
+                cursor < window.start,
+                window.end,
+            )
         };
         if behind {
             answered_by("database");
             return store.query(cursor, events_max).await;
         }
+        let Some(mut served) = served else {
+            return self.read_head(store, cursor, events_max).await;
+        };
+        answered_by("window");
+        if served.cursor < end || served.events.len() >= events_max {
+            return Ok(served);
+        }
+        let rest = self
+            .read_head(store, served.cursor, events_max - served.events.len())
+            .await?;
+        served.events.extend(rest.events);
+        served.cursor = rest.cursor;
+        Ok(served)
+    }
+
+    /// Reads after `cursor` at or past the window's end: one reader at a time.
+    async fn read_head(
+        &self,
+        store: &impl FeedQuery,
+        cursor: i64,
+        events_max: usize,
+    ) -> Result<FeedBatch, super::StoreError> {
         let arrived = Instant::now();
         let _querying = self.querying.lock().await;
         {
+            // Served only from a query that began after this reader asked.
             let window = self.window();
-            if let Some(batch) = window.serve(cursor, events_max) {
-                answered_by("window");
-                return Ok(batch);
-            }
             if window.checked_for(cursor, arrived) {
                 answered_by("window");
-                return Ok(FeedBatch {
+                return Ok(window.serve(cursor, events_max).unwrap_or(FeedBatch {
                     events: Vec::new(),
                     cursor,
-                });
+                }));
             }
         }
         let began = Instant::now();
@@ -296,6 +319,7 @@ mod tests {
         assert!(window.checked_for(30, began));
         let later = began + std::time::Duration::from_millis(1);
         assert!(!window.checked_for(30, later), "asked after it began");
-        assert!(!window.checked_for(20, asked), "not at the head");
+        assert!(window.checked_for(20, asked), "inside the window");
+        assert!(!window.checked_for(4, asked), "behind the window");
     }
 }
