@@ -19,20 +19,23 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::{Connection, Row};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tributary_lakehouse::QueryLimits;
 use tributary_lakehouse::wire::{WireOptions, connection_string};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct QueryBenchArgs {
-    /// Data directory with the history to query (e.g. filled by `tributary generate`).
+    /// Data directory with the history to query (e.g. filled by `tributary generate`). Repeat
+    /// it to measure several sizes in one run (e.g. 1M and 10M journal lines): each is measured
+    /// in turn, and the ratios of all are printed together at the end.
     #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-    /// Event store, when not the embedded SQLite file of --data-dir.
+    pub data_dir: Vec<PathBuf>,
+    /// Event store, when not the embedded SQLite file of --data-dir (one data directory only).
     #[arg(long, env = "TRIBUTARY_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Lake location; default <data-dir>/lake (a local directory: DuckDB reads its files).
+    /// Lake location; default <data-dir>/lake (a local directory: DuckDB reads its files; one
+    /// data directory only).
     #[arg(long, env = "TRIBUTARY_LAKE")]
     pub lake: Option<String>,
     /// Timed runs per query and engine.
@@ -107,11 +110,88 @@ const TRIAL_BALANCE_FROM_LINES: &str = "SELECT account, currency, sum(debit) AS 
     WHERE company = '$company' AND posting_date <= $__timeTo() \
     GROUP BY account, currency ORDER BY account, currency";
 
+/// The ratio every query must stay at or below (Tributary p50 / DuckDB p50).
+const RATIO_TARGET: f64 = 1.0;
+
+/// One data set's figures: its journal lines and each query's ratio of the p50s.
+struct SizeMeasured {
+    lines: i64,
+    ratios: Vec<(String, f64)>,
+}
+
 pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     if args.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let mut config = Config::embedded(args.data_dir.clone(), "127.0.0.1:0".parse()?);
+    if args.data_dir.is_empty() {
+        bail!("--data-dir: name at least one data directory");
+    }
+    if args.data_dir.len() > 1 && (args.database_url.is_some() || args.lake.is_some()) {
+        bail!(
+            "--database-url and --lake name one data set: measure several --data-dir only with their embedded stores and lakes"
+        );
+    }
+    let mut sizes = Vec::with_capacity(args.data_dir.len());
+    for data_dir in &args.data_dir {
+        sizes.push(
+            measure(&args, data_dir)
+                .await
+                .with_context(|| format!("while measuring {}", data_dir.display()))?,
+        );
+    }
+    summarise(&sizes);
+    Ok(())
+}
+
+/// Prints every data set's ratios side by side, one column per size, with the worst of each.
+fn summarise(sizes: &[SizeMeasured]) {
+    let Some(first) = sizes.first() else {
+        return;
+    };
+    println!();
+    println!(
+        "ratio = Tributary p50 / DuckDB p50 (target: at most {RATIO_TARGET:.2} for every query at every size)"
+    );
+    let header: String = sizes
+        .iter()
+        .map(|size| format!(" {:>16}", format!("{} lines", size.lines)))
+        .collect();
+    println!("{:<40}{header}", "query");
+    for (index, (name, _)) in first.ratios.iter().enumerate() {
+        let cells: String = sizes
+            .iter()
+            .map(|size| {
+                size.ratios
+                    .get(index)
+                    .map(|(_, ratio)| format!(" {ratio:>16.2}"))
+                    .unwrap_or_default()
+            })
+            .collect();
+        println!("{name:<40}{cells}");
+    }
+    let mut met = true;
+    let worst: String = sizes
+        .iter()
+        .map(|size| {
+            let worst = size
+                .ratios
+                .iter()
+                .map(|(_, ratio)| *ratio)
+                .fold(0.0, f64::max);
+            met &= worst <= RATIO_TARGET;
+            format!(" {worst:>16.2}")
+        })
+        .collect();
+    println!("{:<40}{worst}", "worst");
+    println!(
+        "target {}",
+        if met { "met at every size" } else { "NOT met" }
+    );
+}
+
+/// Measures the dashboard queries and the trial balance over one data directory.
+async fn measure(args: &QueryBenchArgs, data_dir: &Path) -> anyhow::Result<SizeMeasured> {
+    let mut config = Config::embedded(data_dir.to_owned(), "127.0.0.1:0".parse()?);
     config.database_url = args.database_url.clone();
     config.lake = args.lake.clone();
     if config.lake_location().contains("://") {
@@ -195,7 +275,7 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?,
     ));
 
-    let worst = against_duckdb(
+    let ratios = against_duckdb(
         connection,
         &running,
         &queries,
@@ -204,22 +284,26 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     running.stop().await;
-    println!(
-        "ratio = Tributary p50 / DuckDB p50 (target: ≤ 1.5 for every query, trial balance < 200 ms); worst ratio {worst:.2}"
-    );
-    Ok(())
+    Ok(SizeMeasured {
+        lines,
+        ratios: queries
+            .into_iter()
+            .map(|(name, _)| name)
+            .zip(ratios)
+            .collect(),
+    })
 }
 
 /// Runs `queries` (name, SQL) over the wire on `connection` (closed afterwards), then in
 /// DuckDB over the same Parquet files, `warmup` untimed and `iterations` timed runs each;
-/// prints them side by side and answers the worst ratio of the p50s.
+/// prints them side by side and answers each query's ratio of the p50s.
 pub(crate) async fn against_duckdb(
     mut connection: sqlx::PgConnection,
     running: &crate::Running,
     queries: &[(String, String)],
     python: &str,
     (warmup, iterations): (usize, usize),
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Vec<f64>> {
     let mut ours = Vec::new();
     for (name, sql) in queries {
         let measured = over_the_wire(&mut connection, sql, warmup, iterations)
@@ -237,8 +321,8 @@ pub(crate) async fn against_duckdb(
 }
 
 /// Prints each query's figures on both engines side by side and the ratio of the p50s; answers
-/// the worst ratio.
-fn compare(queries: &[(String, String)], ours: Vec<Measured>, duckdb: DuckDbAnswer) -> f64 {
+/// each query's ratio.
+fn compare(queries: &[(String, String)], ours: Vec<Measured>, duckdb: DuckDbAnswer) -> Vec<f64> {
     println!();
     println!(
         "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
@@ -248,12 +332,12 @@ fn compare(queries: &[(String, String)], ours: Vec<Measured>, duckdb: DuckDbAnsw
         "{:<40} {:>7} {:>29} | {:>29} |",
         "", "", "tributary (wire)", "duckdb (same parquet)"
     );
-    let mut worst: f64 = 0.0;
+    let mut ratios = Vec::with_capacity(queries.len());
     for (((name, _), mut ours), theirs) in queries.iter().zip(ours).zip(duckdb.results) {
         let (queries_per_s, p50, p99) = ours.summary();
         let (their_queries_per_s, their_p50, their_p99) = Measured::from(&theirs).summary();
         let ratio = p50 / their_p50;
-        worst = worst.max(ratio);
+        ratios.push(ratio);
         println!(
             "{:<40} {:>7} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>6.2}{}",
             name,
@@ -273,7 +357,7 @@ fn compare(queries: &[(String, String)], ours: Vec<Measured>, duckdb: DuckDbAnsw
         );
     }
     println!("duckdb {} with {} threads", duckdb.duckdb, duckdb.threads);
-    worst
+    ratios
 }
 
 /// Compacts every lake table's files as the writer roles' maintenance does (unless
