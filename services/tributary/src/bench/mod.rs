@@ -99,23 +99,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut reports = vec![run_backend("sqlite (embedded)", None, &args, true).await?];
     let mut pgbench_tps = None;
     if let Some(server) = &args.postgres_url {
-        let (url, drop_database) = fresh_postgres_database(server).await?;
-        let result = run_backend("postgres", Some(url.clone()), &args, true).await;
-        drop_database.await;
-        reports.push(result?);
-        // The write side alone, as production runs it (pipelines in their own processes), on
-        // its own fresh database, which pgbench then shares.
-        // The same without grouping, on a database of its own, for the comparison.
+        reports.push(on_fresh_database(server, "postgres", &args, true).await?);
+        // The write side alone without grouping, for the comparison with the grouped run below.
         if args.group_commit_max > 1 {
             let ungrouped = BenchArgs {
                 group_commit_max: 1,
                 ..args.clone()
             };
-            let (url, drop_database) = fresh_postgres_database(server).await?;
-            let result = run_backend(API_UNGROUPED, Some(url), &ungrouped, false).await;
-            drop_database.await;
-            reports.push(result?);
+            reports.push(on_fresh_database(server, API_UNGROUPED, &ungrouped, false).await?);
         }
+        // The write side alone, as production runs it (pipelines in their own processes), on
+        // its own fresh database, which pgbench then shares.
         let (url, drop_database) = fresh_postgres_database(server).await?;
         let result = async {
             let report = run_backend(API_ONLY, Some(url.clone()), &args, false).await?;
@@ -260,6 +254,19 @@ pub(crate) async fn bench_client(
     idle_per_host: usize,
 ) -> anyhow::Result<reqwest::Client> {
     crate::client::logged_in(base, "admin", BENCH_ADMIN_PASSWORD, idle_per_host).await
+}
+
+/// [`run_backend`] on a fresh database of `server`, dropped afterwards.
+async fn on_fresh_database(
+    server: &str,
+    label: &str,
+    args: &BenchArgs,
+    pipelines: bool,
+) -> anyhow::Result<Report> {
+    let (url, drop_database) = fresh_postgres_database(server).await?;
+    let result = run_backend(label, Some(url), args, pipelines).await;
+    drop_database.await;
+    result
 }
 
 /// Posts over HTTP; with `pipelines` the pipelines run in the same process and freshness is
