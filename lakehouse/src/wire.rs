@@ -8,7 +8,8 @@
 //!                 one SessionContext per read scope: tributary.public = every lake table at its
 //!                 newest version per statement, seen through the scope (the rows of the user's
 //!                 companies; raw events only with sql.raw_events.read) + the views of
-//!                 sql/views; pg_catalog; information_schema
+//!                 sql/views; pg_catalog; information_schema; each query planned once per
+//!                 scope and text, optimised and run per execution
 //!                                                     │ rows streamed under the time limit and row limit
 //! ```
 //! Protocol handling, catalog emulation and type encoding are `datafusion-postgres`'s; this
@@ -29,6 +30,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 use datafusion::sql::sqlparser::ast::{Set, Statement};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -81,6 +83,8 @@ const SERVER_VERSION_NUM: &str = "160006";
 const CLIENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
 /// Read scopes whose sessions are kept; more distinct scopes than this start over.
 const SESSIONS_MAX: usize = 256;
+/// Planned queries kept per session; more distinct texts than this start over.
+const PLANS_MAX: usize = 1024;
 
 /// How the endpoint listens. Users log in as the installation's users.
 #[derive(Debug, Clone)]
@@ -312,6 +316,7 @@ impl Handlers {
                     describe: DfSessionService::new(Arc::new(SessionContext::new())).query_parser(),
                 }),
                 sessions,
+                statements: PostgresCompatibilityParser::new(),
                 limits,
             }),
             logins,
@@ -745,13 +750,121 @@ impl QueryHook for ReadOnly {
 struct Sessions {
     query: QueryService,
     logins: Arc<dyn WireLogins>,
-    by_scope: std::sync::Mutex<HashMap<ReadScope, Arc<DfSessionService>>>,
+    by_scope: std::sync::Mutex<HashMap<ReadScope, Arc<Session>>>,
+}
+
+/// A statement as datafusion-postgres parses and plans it: its text, and its AST and logical
+/// plan.
+type Parsed = <Parser as QueryParser>::Statement;
+/// A statement's text and the parameter types its client declared.
+type StatementKey = (String, Vec<Option<Type>>);
+
+/// One read scope's session: datafusion-postgres's service over the scope's context, and the
+/// queries already planned in it.
+struct Session {
+    service: DfSessionService,
+    context: Arc<SessionContext>,
+    /// Parsed and planned queries by their text and declared parameter types. The plans are
+    /// not optimised (the optimiser runs at each execution, with its own clock and parameter
+    /// values), their tables resolve their newest version when scanned, and a scope's plans
+    /// never serve another scope: a plan from here reads what planning again would.
+    planned: std::sync::Mutex<HashMap<StatementKey, Parsed>>,
+}
+
+impl Session {
+    /// `sql` parsed and planned in this session, once per text and parameter types.
+    async fn parse<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Parsed>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let key = (sql.to_owned(), types.to_vec());
+        if let Some(parsed) = lock(&self.planned).get(&key) {
+            return Ok(Some(parsed.clone()));
+        }
+        let parsed = self
+            .service
+            .query_parser()
+            .parse_sql(client, sql, types)
+            .await?;
+        // Only queries: session statements (SET, cursors, transactions) are answered by hooks.
+        if let Some(statement @ (_, Some((Statement::Query(_), _)))) = &parsed {
+            let mut planned = lock(&self.planned);
+            if planned.len() >= PLANS_MAX {
+                planned.clear();
+            }
+            planned.insert(key, statement.clone());
+        }
+        Ok(parsed)
+    }
+
+    /// Runs a planned query that takes no parameters and streams its rows encoded in `format`.
+    /// It is optimised once, in physical planning (datafusion-postgres's extended path
+    /// optimises a plan, then again when the optimised plan is planned physically).
+    async fn execute<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        plan: &LogicalPlan,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        use datafusion_postgres::arrow_pg::datatypes::{
+            arrow_schema_to_pg_fields, encode_recordbatch,
+        };
+        use futures::StreamExt;
+        use pgwire::messages::data::DataRow;
+        let failed = |error: DataFusionError| PgWireError::ApiError(Box::new(error));
+        let state = self.context.state();
+        let physical = state.create_physical_plan(plan).await.map_err(failed)?;
+        let options = pgwire::types::format::FormatOptions::from_client_metadata(client.metadata());
+        let fields = Arc::new(arrow_schema_to_pg_fields(
+            plan.schema().as_arrow(),
+            format,
+            Some(Arc::new(options)),
+        )?);
+        let batches = datafusion::physical_plan::execute_stream(physical, state.task_ctx())
+            .map_err(failed)?;
+        let encoding = Arc::clone(&fields);
+        let rows = batches.flat_map(move |batch| {
+            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch
+            {
+                Ok(batch) => encode_recordbatch(Arc::clone(&encoding), batch),
+                Err(error) => Box::new(std::iter::once(Err(failed(error)))),
+            };
+            futures::stream::iter(rows)
+        });
+        Ok(Response::Query(pgwire::api::results::QueryResponse::new(
+            fields, rows,
+        )))
+    }
+}
+
+/// The plan of a query that takes no parameters (one with `$n` placeholders is bound and run
+/// by datafusion-postgres, which decodes the values by the types it reported).
+fn without_parameters(parsed: &Parsed) -> Option<&LogicalPlan> {
+    match parsed {
+        (_, Some((Statement::Query(_), plan)))
+            if plan
+                .get_parameter_types()
+                .is_ok_and(|types| types.is_empty()) =>
+        {
+            Some(plan)
+        }
+        _ => None,
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Sessions {
     /// The session of the connection's user, by their grants now: a user who lost `sql.read`
     /// (or was locked) since they connected reads nothing more.
-    async fn of<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<DfSessionService>> {
+    async fn of<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<Session>> {
         let user = client
             .metadata()
             .get(pgwire::api::METADATA_USER)
@@ -785,10 +898,7 @@ impl Sessions {
             .live()
             .await
             .map_err(|error| user_error("ERROR", "XX000", error.to_string()))?;
-        let mut sessions = self
-            .by_scope
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sessions = lock(&self.by_scope);
         if let Some(session) = sessions.get(&scope) {
             return Ok(session.clone());
         }
@@ -807,7 +917,12 @@ impl Sessions {
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
-        let session = Arc::new(DfSessionService::new_with_hooks(Arc::new(context), hooks));
+        let context = Arc::new(context);
+        let session = Arc::new(Session {
+            service: DfSessionService::new_with_hooks(Arc::clone(&context), hooks),
+            context,
+            planned: std::sync::Mutex::default(),
+        });
         sessions.insert(scope, session.clone());
         Ok(session)
     }
@@ -842,7 +957,7 @@ impl QueryParser for ScopedParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = self.sessions.of(client).await?;
-        session.query_parser().parse_sql(client, sql, types).await
+        session.parse(client, sql, types).await
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -863,6 +978,8 @@ impl QueryParser for ScopedParser {
 /// streamed rows, not only to planning.
 struct WireService {
     sessions: Arc<Sessions>,
+    /// Splits a simple query's text into statements, as datafusion-postgres does.
+    statements: PostgresCompatibilityParser,
     parser: Arc<ScopedParser>,
     limits: QueryLimits,
 }
@@ -1016,12 +1133,36 @@ impl SimpleQueryHandler for WireService {
         let span = crate::query::query_span("wire");
         let (deadline, timeout_ms) = self.deadline(client);
         let session = self.sessions.of(client).await?;
+        // Queries run from their session's plans, everything else (SET, SHOW, cursors,
+        // transactions, refusals) through datafusion-postgres's hooks, statement by statement.
+        let run = async {
+            let statements = self
+                .statements
+                .parse(query)
+                .map_err(|error| PgWireError::ApiError(Box::new(error)))?;
+            if statements.is_empty() {
+                return Ok::<_, PgWireError>(vec![Response::EmptyQuery]);
+            }
+            let mut responses = Vec::with_capacity(statements.len());
+            for statement in statements {
+                let text = statement.to_string();
+                if let Statement::Query(_) = statement
+                    && let Some(parsed) = session.parse(client, &text, &[]).await?
+                    && let Some(plan) = without_parameters(&parsed)
+                {
+                    let format = Format::UnifiedText;
+                    responses.push(session.execute(client, plan, &format).await?);
+                    continue;
+                }
+                responses.extend(
+                    SimpleQueryHandler::do_query(&session.service, client, &text).await?,
+                );
+            }
+            Ok(responses)
+        };
         let responses = tokio::time::timeout_at(
             deadline,
-            tracing::Instrument::instrument(
-                SimpleQueryHandler::do_query(session.as_ref(), client, query),
-                span.clone(),
-            ),
+            tracing::Instrument::instrument(run, span.clone()),
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;
@@ -1057,34 +1198,38 @@ impl ExtendedQueryHandler for WireService {
         let span = crate::query::query_span("wire");
         let (deadline, timeout_ms) = self.deadline(client);
         let session = self.sessions.of(client).await?;
-        // Planned again in the session of the user's grants now: a statement prepared before
-        // a role was revoked must not keep reading through the tables it was planned with.
+        // Planned in the session of the user's grants now (a plan of the same text there is
+        // reused): a statement prepared before a role was revoked must not keep reading
+        // through the tables it was planned with.
         let stored = &portal.statement;
-        let replanned = session
-            .query_parser()
-            .parse_sql(client, &stored.statement.0, &stored.parameter_types)
+        let parsed = session
+            .parse(client, &stored.statement.0, &stored.parameter_types)
             .await?;
-        let mut fresh = Portal::default();
-        fresh.name.clone_from(&portal.name);
-        fresh.statement = match replanned {
-            Some(statement) => Arc::new(StoredStatement::new(
-                stored.id.clone(),
-                statement,
-                stored.parameter_types.clone(),
-            )),
-            None => stored.clone(),
+        let run = async {
+            if let Some(plan) = parsed.as_ref().and_then(without_parameters) {
+                return session
+                    .execute(client, plan, &portal.result_column_format)
+                    .await;
+            }
+            let mut fresh = Portal::default();
+            fresh.name.clone_from(&portal.name);
+            fresh.statement = match parsed {
+                Some(statement) => Arc::new(StoredStatement::new(
+                    stored.id.clone(),
+                    statement,
+                    stored.parameter_types.clone(),
+                )),
+                None => stored.clone(),
+            };
+            fresh.parameter_format = portal.parameter_format.clone();
+            fresh.parameters.clone_from(&portal.parameters);
+            fresh.result_column_format = portal.result_column_format.clone();
+            fresh.state = portal.state.clone();
+            ExtendedQueryHandler::do_query(&session.service, client, &fresh, max_rows).await
         };
-        fresh.parameter_format = portal.parameter_format.clone();
-        fresh.parameters.clone_from(&portal.parameters);
-        fresh.result_column_format = portal.result_column_format.clone();
-        fresh.state = portal.state.clone();
-        let portal = fresh;
         let response = tokio::time::timeout_at(
             deadline,
-            tracing::Instrument::instrument(
-                ExtendedQueryHandler::do_query(session.as_ref(), client, &portal, max_rows),
-                span.clone(),
-            ),
+            tracing::Instrument::instrument(run, span.clone()),
         )
         .await
         .map_err(|_| timeout_error(timeout_ms))??;

@@ -6,8 +6,11 @@
 //! the same run on the same backend, is the same commands appended straight to the event store
 //! without HTTP: the ratio is what the HTTP layer and its checks cost.
 //!
-//! With `--postgres-url`, pgbench's TPC-B-like script runs on the same database with the same
-//! client count as the posting baseline; with `--kafka-brokers` too, [`streaming`] measures the
+//! With `--postgres-url`, PostgreSQL is measured with the pipelines in the process, with the
+//! pipelines in a process of their own (`tributary serve --role pipelines` on the same store
+//! and lake, freshness probed through this process's SQL), and with the write side alone,
+//! grouped and ungrouped; pgbench's TPC-B-like script runs on the same database with the same
+//! client count as the grouped write side; with `--kafka-brokers` too, [`streaming`] measures the
 //! relay and the pipelines against raw rdkafka produce and consume.
 // Floats here are timings and ratios for display, never money.
 #![allow(clippy::float_arithmetic)]
@@ -34,6 +37,20 @@ use tributary_kernel::money::Currency;
 /// The rows of the PostgreSQL write side alone, grouped and each command alone.
 const API_ONLY: &str = "postgres api only";
 const API_UNGROUPED: &str = "pg api, no groups";
+/// The row of PostgreSQL with the pipelines in a process of their own.
+const PIPELINES_APART: &str = "pg, pipelines apart";
+
+/// Where a run's pipelines keep the lake current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipelines {
+    /// In the bench's own process, as the embedded default runs them.
+    InProcess,
+    /// In a second process (`tributary serve --role pipelines`) on the same event store and
+    /// lake, as production runs them; the bench's process reads the lake they write.
+    Apart,
+    /// Not at all: the write side alone.
+    Off,
+}
 
 /// Longest wait for one entry to become visible before the probe gives up.
 pub(crate) const FRESHNESS_WAIT_MAX: Duration = Duration::from_secs(30);
@@ -96,23 +113,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.kafka_brokers.is_some() && args.postgres_url.is_none() {
         bail!("--kafka-brokers needs --postgres-url: the relay reads the PostgreSQL event store");
     }
-    let mut reports = vec![run_backend("sqlite (embedded)", None, &args, true).await?];
+    let mut reports = vec![run_backend("sqlite (embedded)", None, &args, Pipelines::InProcess).await?];
     let mut pgbench_tps = None;
     if let Some(server) = &args.postgres_url {
-        reports.push(on_fresh_database(server, "postgres", &args, true).await?);
+        reports.push(on_fresh_database(server, "postgres", &args, Pipelines::InProcess).await?);
+        reports.push(on_fresh_database(server, PIPELINES_APART, &args, Pipelines::Apart).await?);
         // The write side alone without grouping, for the comparison with the grouped run below.
         if args.group_commit_max > 1 {
             let ungrouped = BenchArgs {
                 group_commit_max: 1,
                 ..args.clone()
             };
-            reports.push(on_fresh_database(server, API_UNGROUPED, &ungrouped, false).await?);
+            reports.push(on_fresh_database(server, API_UNGROUPED, &ungrouped, Pipelines::Off).await?);
         }
         // The write side alone, as production runs it (pipelines in their own processes), on
         // its own fresh database, which pgbench then shares.
         let (url, drop_database) = fresh_postgres_database(server).await?;
         let result = async {
-            let report = run_backend(API_ONLY, Some(url.clone()), &args, false).await?;
+            let report = run_backend(API_ONLY, Some(url.clone()), &args, Pipelines::Off).await?;
             print!(
                 "postgres: pgbench TPC-B-like, {} clients, {} s, same database ... ",
                 args.clients, args.pgbench_seconds
@@ -189,6 +207,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             grouped.entries_per_s / alone.entries_per_s
         );
     }
+    if let Some(apart) = api(PIPELINES_APART) {
+        println!(
+            "pipelines in their own process: {:.0} entries/s over HTTP, accepted entry visible in SQL p50 {:.1} ms, p99 {:.1} ms",
+            apart.entries_per_s, apart.freshness_ms.0, apart.freshness_ms.1
+        );
+    }
     println!("accepted entry visible in SQL: target p99 ≤ 500 ms while posting (issue 18)");
     if let Some(report) = streaming_report {
         report.print();
@@ -261,7 +285,7 @@ async fn on_fresh_database(
     server: &str,
     label: &str,
     args: &BenchArgs,
-    pipelines: bool,
+    pipelines: Pipelines,
 ) -> anyhow::Result<Report> {
     let (url, drop_database) = fresh_postgres_database(server).await?;
     let result = run_backend(label, Some(url), args, pipelines).await;
@@ -269,23 +293,34 @@ async fn on_fresh_database(
     result
 }
 
-/// Posts over HTTP; with `pipelines` the pipelines run in the same process and freshness is
-/// probed, without them only the write side runs (the api and query roles).
+/// Posts over HTTP (the api and query roles in this process); with pipelines, in this process
+/// or in their own, freshness is probed; without them only the write side runs.
 async fn run_backend(
     label: &str,
     database_url: Option<String>,
     args: &BenchArgs,
-    pipelines: bool,
+    pipelines: Pipelines,
 ) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::embedded(dir.path().to_path_buf(), "127.0.0.1:0".parse()?);
     config.database_url = database_url;
-    config.roles.pipelines = pipelines;
+    config.roles.pipelines = pipelines == Pipelines::InProcess;
+    let (store, lake) = (config.database_url.clone(), config.lake_location());
     // The posting bench needs no SQL endpoint (and must not collide with one running).
     config.pg = None;
     config.group_commit.commands_max = usize::from(args.group_commit_max);
     bench_identity(&mut config);
     let running = start(config).await?;
+    // Started after this process made the store's schema and the lake's tables.
+    let apart = match (pipelines, store) {
+        (Pipelines::Apart, Some(url)) => Some(
+            PipelinesProcess::start(&url, &lake, dir.path())
+                .await
+                .context("while starting the pipelines' own process")?,
+        ),
+        (Pipelines::Apart, None) => bail!("pipelines in their own process need PostgreSQL"),
+        _ => None,
+    };
     let base = format!("http://{}", running.addr);
     let client = bench_client(&base, args.clients * 2).await?;
     for body in [
@@ -351,7 +386,7 @@ async fn run_backend(
                     "post {i} failed with {status}: {body}"
                 );
                 latencies.lock().await.push(accepted - sent);
-                if pipelines && i % every == 0 {
+                if pipelines != Pipelines::Off && i % every == 0 {
                     let id = body["id"].as_str().unwrap_or_default().to_owned();
                     let (client, base, freshness) =
                         (client.clone(), base.clone(), freshness.clone());
@@ -371,8 +406,11 @@ async fn run_backend(
     for probe in probes.lock().await.drain(..) {
         let _ = probe.await;
     }
-    if pipelines {
+    if pipelines == Pipelines::InProcess {
         running.wait_for_pipelines(FRESHNESS_WAIT_MAX).await?;
+    }
+    if let Some(process) = apart {
+        process.stop().await;
     }
     println!("done in {:.1} s", elapsed.as_secs_f64());
 
@@ -395,6 +433,55 @@ async fn run_backend(
         ),
         baseline_entries_per_s: baseline,
     })
+}
+
+/// `tributary serve --role pipelines` on an event store and lake, stopped when dropped.
+struct PipelinesProcess {
+    child: tokio::process::Child,
+}
+
+impl PipelinesProcess {
+    /// Starts the process and waits until it answers its health check.
+    async fn start(
+        database_url: &str,
+        lake: &str,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<PipelinesProcess> {
+        // A free port for its health check (its HTTP API serves no other role here).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let data_dir = dir.join("pipelines");
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--role", "pipelines", "--lake", lake])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--database-url", database_url])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let health = format!("http://127.0.0.1:{port}/healthz");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!("it exited with {status} before it was up");
+            }
+            let answered = client.get(&health).send().await;
+            if answered.is_ok_and(|response| response.status().is_success()) {
+                return Ok(PipelinesProcess { child });
+            }
+            if Instant::now() > deadline {
+                bail!("it did not answer {health} within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
 }
 
 /// Polls SQL until the entry's lines are visible; the instant it saw them.

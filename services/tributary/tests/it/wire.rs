@@ -603,3 +603,41 @@ async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_on
     .await;
     assert!(!output.status.success(), "a locked user logged in");
 }
+
+/// A query's plan is kept per read scope and text: running it again, prepared (sqlx) or as
+/// the same text over the simple protocol, reads the rows committed since and the time now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_run_again_reads_new_rows_and_the_time_now() {
+    use chrono::{DateTime, Utc};
+    let app = ledger_with_entries().await;
+    let addr = pg_addr(&app);
+    let sql = "SELECT count(*) AS lines, now() AS at FROM gl_journal_lines WHERE debit > 0";
+    let mut connection = sqlx::PgConnection::connect(&url(addr)).await.unwrap();
+    let read = |row: sqlx::postgres::PgRow| -> (i64, DateTime<Utc>) { (row.get(0), row.get(1)) };
+    let prepared = read(sqlx::query(sql).fetch_one(&mut connection).await.unwrap());
+    let simple = read(sqlx::raw_sql(sql).fetch_one(&mut connection).await.unwrap());
+    assert_eq!((prepared.0, simple.0), (2, 2));
+
+    app.post_entry(
+        "2026-04-01",
+        &[("1200", "debit", "10.00"), ("4000", "credit", "10.00")],
+    )
+    .await;
+    app.settle().await;
+    let asked = Utc::now();
+    let prepared_again = read(sqlx::query(sql).fetch_one(&mut connection).await.unwrap());
+    let simple_again = read(sqlx::raw_sql(sql).fetch_one(&mut connection).await.unwrap());
+    assert_eq!(
+        (prepared_again.0, simple_again.0),
+        (3, 3),
+        "the new entry's debit line is read by the kept plans"
+    );
+    // now() is the execution's time (microseconds on the wire), not the planning's.
+    let tolerance = chrono::Duration::milliseconds(1);
+    for (first, again) in [(prepared.1, prepared_again.1), (simple.1, simple_again.1)] {
+        assert!(again > first, "now() moved on: {first} then {again}");
+        assert!(again + tolerance >= asked, "{again} is before {asked}");
+    }
+    connection.close().await.unwrap();
+    app.stop().await;
+}
