@@ -9,7 +9,7 @@
 //!                 newest version per statement, seen through the scope (the rows of the user's
 //!                 companies; raw events only with sql.raw_events.read) + the views of
 //!                 sql/views; pg_catalog; information_schema; each query planned once per
-//!                 scope and text, optimised and run per execution
+//!                 scope and text, optimised and run at each execution
 //!                                                     │ rows streamed under the time limit and row limit
 //! ```
 //! Protocol handling, catalog emulation and type encoding are `datafusion-postgres`'s; this
@@ -803,8 +803,6 @@ impl Session {
     }
 
     /// Runs a planned query that takes no parameters and streams its rows encoded in `format`.
-    /// It is optimised once, in physical planning (datafusion-postgres's extended path
-    /// optimises a plan, then again when the optimised plan is planned physically).
     async fn execute<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
@@ -818,10 +816,19 @@ impl Session {
         use pgwire::messages::data::DataRow;
         let failed = |error: DataFusionError| PgWireError::ApiError(Box::new(error));
         let state = self.context.state();
-        let physical = state.create_physical_plan(plan).await.map_err(failed)?;
+        // Optimised, then planned physically, which optimises again, as datafusion-postgres
+        // runs a statement: one pass leaves a stale type where a function's result type depends
+        // on an argument the optimiser only just folded into a literal (`round(value, 2)` in the
+        // `order_backlog` view planned Decimal128(38, 12), computed 38, 2), and the rows must
+        // match the schema they are sent with.
+        let optimised = state.optimize(plan).map_err(failed)?;
+        let physical = state
+            .create_physical_plan(&optimised)
+            .await
+            .map_err(failed)?;
         let options = pgwire::types::format::FormatOptions::from_client_metadata(client.metadata());
         let fields = Arc::new(arrow_schema_to_pg_fields(
-            plan.schema().as_arrow(),
+            optimised.schema().as_arrow(),
             format,
             Some(Arc::new(options)),
         )?);
@@ -829,8 +836,7 @@ impl Session {
             .map_err(failed)?;
         let encoding = Arc::clone(&fields);
         let rows = batches.flat_map(move |batch| {
-            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch
-            {
+            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
                 Ok(batch) => encode_recordbatch(Arc::clone(&encoding), batch),
                 Err(error) => Box::new(std::iter::once(Err(failed(error)))),
             };
@@ -858,7 +864,9 @@ fn without_parameters(parsed: &Parsed) -> Option<&LogicalPlan> {
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Sessions {
@@ -1154,18 +1162,15 @@ impl SimpleQueryHandler for WireService {
                     responses.push(session.execute(client, plan, &format).await?);
                     continue;
                 }
-                responses.extend(
-                    SimpleQueryHandler::do_query(&session.service, client, &text).await?,
-                );
+                responses
+                    .extend(SimpleQueryHandler::do_query(&session.service, client, &text).await?);
             }
             Ok(responses)
         };
-        let responses = tokio::time::timeout_at(
-            deadline,
-            tracing::Instrument::instrument(run, span.clone()),
-        )
-        .await
-        .map_err(|_| timeout_error(timeout_ms))??;
+        let responses =
+            tokio::time::timeout_at(deadline, tracing::Instrument::instrument(run, span.clone()))
+                .await
+                .map_err(|_| timeout_error(timeout_ms))??;
         Ok(responses
             .into_iter()
             .map(|response| self.limit(response, started, span.clone(), deadline, timeout_ms))
@@ -1227,12 +1232,10 @@ impl ExtendedQueryHandler for WireService {
             fresh.state = portal.state.clone();
             ExtendedQueryHandler::do_query(&session.service, client, &fresh, max_rows).await
         };
-        let response = tokio::time::timeout_at(
-            deadline,
-            tracing::Instrument::instrument(run, span.clone()),
-        )
-        .await
-        .map_err(|_| timeout_error(timeout_ms))??;
+        let response =
+            tokio::time::timeout_at(deadline, tracing::Instrument::instrument(run, span.clone()))
+                .await
+                .map_err(|_| timeout_error(timeout_ms))??;
         Ok(self.limit(response, started, span, deadline, timeout_ms))
     }
 }

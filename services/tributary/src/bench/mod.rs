@@ -113,7 +113,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.kafka_brokers.is_some() && args.postgres_url.is_none() {
         bail!("--kafka-brokers needs --postgres-url: the relay reads the PostgreSQL event store");
     }
-    let mut reports = vec![run_backend("sqlite (embedded)", None, &args, Pipelines::InProcess).await?];
+    let mut reports =
+        vec![run_backend("sqlite (embedded)", None, &args, Pipelines::InProcess).await?];
     let mut pgbench_tps = None;
     if let Some(server) = &args.postgres_url {
         reports.push(on_fresh_database(server, "postgres", &args, Pipelines::InProcess).await?);
@@ -124,7 +125,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 group_commit_max: 1,
                 ..args.clone()
             };
-            reports.push(on_fresh_database(server, API_UNGROUPED, &ungrouped, Pipelines::Off).await?);
+            reports
+                .push(on_fresh_database(server, API_UNGROUPED, &ungrouped, Pipelines::Off).await?);
         }
         // The write side alone, as production runs it (pipelines in their own processes), on
         // its own fresh database, which pgbench then shares.

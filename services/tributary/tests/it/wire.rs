@@ -608,12 +608,13 @@ async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_on
 /// the same text over the simple protocol, reads the rows committed since and the time now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_run_again_reads_new_rows_and_the_time_now() {
-    use chrono::{DateTime, Utc};
+    use chrono::{NaiveDateTime, Utc};
     let app = ledger_with_entries().await;
     let addr = pg_addr(&app);
     let sql = "SELECT count(*) AS lines, now() AS at FROM gl_journal_lines WHERE debit > 0";
     let mut connection = sqlx::PgConnection::connect(&url(addr)).await.unwrap();
-    let read = |row: sqlx::postgres::PgRow| -> (i64, DateTime<Utc>) { (row.get(0), row.get(1)) };
+    // now() is a timestamp without time zone, in UTC.
+    let read = |row: sqlx::postgres::PgRow| -> (i64, NaiveDateTime) { (row.get(0), row.get(1)) };
     let prepared = read(sqlx::query(sql).fetch_one(&mut connection).await.unwrap());
     let simple = read(sqlx::raw_sql(sql).fetch_one(&mut connection).await.unwrap());
     assert_eq!((prepared.0, simple.0), (2, 2));
@@ -624,7 +625,7 @@ async fn a_query_run_again_reads_new_rows_and_the_time_now() {
     )
     .await;
     app.settle().await;
-    let asked = Utc::now();
+    let asked = Utc::now().naive_utc();
     let prepared_again = read(sqlx::query(sql).fetch_one(&mut connection).await.unwrap());
     let simple_again = read(sqlx::raw_sql(sql).fetch_one(&mut connection).await.unwrap());
     assert_eq!(
