@@ -402,12 +402,7 @@ impl StartupHandler for Login {
                     .check_password(&user, &password.password)
                     .await
                     .map_err(|error| login_unavailable(&error))?;
-                *self
-                    .checked
-                    .0
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    accepted.then(|| password.password.clone().into_bytes());
+                *lock(&self.checked.0) = accepted.then(|| password.password.clone().into_bytes());
                 PgWireFrontendMessage::PasswordMessageFamily(PasswordMessageFamily::Password(
                     password,
                 ))
@@ -442,12 +437,7 @@ struct CheckedSource(Arc<CheckedPassword>);
 #[async_trait]
 impl AuthSource for CheckedSource {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        let accepted = self
-            .0
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let accepted = lock(&self.0.0).take();
         match accepted {
             Some(password) => Ok(Password::new(None, password)),
             None => Err(login_failed(login.user().unwrap_or_default())),
@@ -768,7 +758,7 @@ struct Session {
     /// not optimised (the optimiser runs at each execution, with its own clock and parameter
     /// values), their tables resolve their newest version when scanned, and a scope's plans
     /// never serve another scope: a plan from here reads what planning again would.
-    planned: std::sync::Mutex<HashMap<StatementKey, Parsed>>,
+    planned: std::sync::Mutex<HashMap<StatementKey, Arc<Parsed>>>,
 }
 
 impl Session {
@@ -778,28 +768,32 @@ impl Session {
         client: &C,
         sql: &str,
         types: &[Option<Type>],
-    ) -> PgWireResult<Option<Parsed>>
+    ) -> PgWireResult<Option<Arc<Parsed>>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         let key = (sql.to_owned(), types.to_vec());
         if let Some(parsed) = lock(&self.planned).get(&key) {
-            return Ok(Some(parsed.clone()));
+            return Ok(Some(Arc::clone(parsed)));
         }
-        let parsed = self
+        let Some(parsed) = self
             .service
             .query_parser()
             .parse_sql(client, sql, types)
-            .await?;
+            .await?
+        else {
+            return Ok(None);
+        };
+        let parsed = Arc::new(parsed);
         // Only queries: session statements (SET, cursors, transactions) are answered by hooks.
-        if let Some(statement @ (_, Some((Statement::Query(_), _)))) = &parsed {
+        if let (_, Some((Statement::Query(_), _))) = parsed.as_ref() {
             let mut planned = lock(&self.planned);
             if planned.len() >= PLANS_MAX {
                 planned.clear();
             }
-            planned.insert(key, statement.clone());
+            planned.insert(key, Arc::clone(&parsed));
         }
-        Ok(parsed)
+        Ok(Some(parsed))
     }
 
     /// Runs a planned query that takes no parameters and streams its rows encoded in `format`.
@@ -809,42 +803,20 @@ impl Session {
         plan: &LogicalPlan,
         format: &Format,
     ) -> PgWireResult<Response> {
-        use datafusion_postgres::arrow_pg::datatypes::{
-            arrow_schema_to_pg_fields, encode_recordbatch,
-        };
-        use futures::StreamExt;
-        use pgwire::messages::data::DataRow;
-        let failed = |error: DataFusionError| PgWireError::ApiError(Box::new(error));
+        use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
         let state = self.context.state();
-        // Optimised, then planned physically, which optimises again, as datafusion-postgres
-        // runs a statement: one pass leaves a stale type where a function's result type depends
-        // on an argument the optimiser only just folded into a literal (`round(value, 2)` in the
-        // `order_backlog` view planned Decimal128(38, 12), computed 38, 2), and the rows must
-        // match the schema they are sent with.
-        let optimised = state.optimize(plan).map_err(failed)?;
-        let physical = state
-            .create_physical_plan(&optimised)
-            .await
-            .map_err(failed)?;
+        // Optimised, then planned physically when the rows are asked for, which optimises
+        // again, as datafusion-postgres runs a statement: one pass leaves a stale type where a
+        // function's result type depends on an argument the optimiser only just folded into a
+        // literal (`round(value, 2)` in the `order_backlog` view planned Decimal128(38, 12),
+        // computed 38, 2), and the rows must match the schema they are sent with.
+        let optimised = state
+            .optimize(plan)
+            .map_err(|error| PgWireError::ApiError(Box::new(error)))?;
         let options = pgwire::types::format::FormatOptions::from_client_metadata(client.metadata());
-        let fields = Arc::new(arrow_schema_to_pg_fields(
-            optimised.schema().as_arrow(),
-            format,
-            Some(Arc::new(options)),
-        )?);
-        let batches = datafusion::physical_plan::execute_stream(physical, state.task_ctx())
-            .map_err(failed)?;
-        let encoding = Arc::clone(&fields);
-        let rows = batches.flat_map(move |batch| {
-            let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
-                Ok(batch) => encode_recordbatch(Arc::clone(&encoding), batch),
-                Err(error) => Box::new(std::iter::once(Err(failed(error)))),
-            };
-            futures::stream::iter(rows)
-        });
-        Ok(Response::Query(pgwire::api::results::QueryResponse::new(
-            fields, rows,
-        )))
+        let frame = datafusion::dataframe::DataFrame::new(state, optimised);
+        let answer = encode_dataframe(frame, format, Some(Arc::new(options))).await?;
+        Ok(Response::Query(answer))
     }
 }
 
@@ -965,7 +937,8 @@ impl QueryParser for ScopedParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = self.sessions.of(client).await?;
-        session.parse(client, sql, types).await
+        let parsed = session.parse(client, sql, types).await?;
+        Ok(parsed.map(Arc::unwrap_or_clone))
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -1211,7 +1184,7 @@ impl ExtendedQueryHandler for WireService {
             .parse(client, &stored.statement.0, &stored.parameter_types)
             .await?;
         let run = async {
-            if let Some(plan) = parsed.as_ref().and_then(without_parameters) {
+            if let Some(plan) = parsed.as_deref().and_then(without_parameters) {
                 return session
                     .execute(client, plan, &portal.result_column_format)
                     .await;
@@ -1221,7 +1194,7 @@ impl ExtendedQueryHandler for WireService {
             fresh.statement = match parsed {
                 Some(statement) => Arc::new(StoredStatement::new(
                     stored.id.clone(),
-                    statement,
+                    Arc::unwrap_or_clone(statement),
                     stored.parameter_types.clone(),
                 )),
                 None => stored.clone(),
