@@ -592,29 +592,43 @@ async fn post_journal_entry(
         return Err(ApiError::field("posting_date", "required", "missing"));
     };
     let numbers: Vec<AccountNumber> = lines.iter().map(|l| l.account.clone()).collect();
-    let (company, view, reads) =
-        commands::ledger_view(&store, dto.company.as_deref(), posting_date, &numbers).await?;
-    let scope = company.clone();
-    let command = PostJournalEntry {
-        entry_id: Uuid::now_v7(),
-        company,
-        posting_date,
-        document_date,
-        reference,
-        text,
-        lines,
-    };
-    let decision = commands::decide_journal_entry(command, &view, reads)?;
+    let entry_id = Uuid::now_v7();
+    let company = dto.company;
     request
-        .commit(
+        .commit_retrying(
             &store,
             CONTEXT,
-            scope.as_str(),
-            decision,
             StatusCode::CREATED,
+            || {
+                let (store, company, numbers) = (&store, company.as_deref(), &numbers);
+                let (reference, text, lines) = (&reference, &text, &lines);
+                Box::pin(async move {
+                    let decision = commands::decide_posting(
+                        store,
+                        company,
+                        posting_date,
+                        numbers,
+                        |company| PostJournalEntry {
+                            entry_id,
+                            company,
+                            posting_date,
+                            document_date,
+                            reference: reference.clone(),
+                            text: text.clone(),
+                            lines: lines.clone(),
+                        },
+                    )
+                    .await?;
+                    Ok(decision)
+                })
+            },
             entry_json,
         )
         .await
+}
+
+tributary_kernel::of_company! {
+    JournalEntry => |it| &it.company,
 }
 
 fn entry_id(id: &str) -> Result<Uuid, ApiError> {

@@ -11,7 +11,7 @@ use crate::domain::*;
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use tributary_kernel::aggregate::{self, Loaded, from_streams};
-use tributary_kernel::store::{Decision, EventStore, StoreError, StreamRead, StreamWrite};
+use tributary_kernel::store::{Decision, EventStore, StoreError, StreamRead, StreamWrite, Streams};
 use tributary_kernel::{Aggregate, EventError, RepositoryError};
 use uuid::Uuid;
 
@@ -309,6 +309,17 @@ pub async fn ledger_view(
     posting_date: NaiveDate,
     accounts: &[AccountNumber],
 ) -> Result<(CompanyCode, LedgerView, Vec<StreamRead>), FinanceError> {
+    let (numbers, period, children) = ledger_streams(posting_date, accounts);
+    let streams = store.load_scoped(COMPANY, company, &children).await?;
+    view_of(&streams, company, &numbers, period)
+}
+
+/// The accounts (sorted, once each) and period a posting reads, and the child streams of its
+/// company that hold them.
+fn ledger_streams(
+    posting_date: NaiveDate,
+    accounts: &[AccountNumber],
+) -> (Vec<AccountNumber>, Period, Vec<(&'static str, String)>) {
     let mut numbers = accounts.to_vec();
     numbers.sort();
     numbers.dedup();
@@ -318,11 +329,20 @@ pub async fn ledger_view(
         .map(|n| (ACCOUNT, n.as_str().to_owned()))
         .collect();
     children.push((PERIOD, period.to_string()));
-    let streams = store.load_scoped(COMPANY, company, &children).await?;
+    (numbers, period, children)
+}
+
+/// The ledger view of loaded company streams.
+fn view_of(
+    streams: &Streams,
+    company: Option<&str>,
+    numbers: &[AccountNumber],
+    period: Period,
+) -> Result<(CompanyCode, LedgerView, Vec<StreamRead>), FinanceError> {
     let mut companies = Vec::new();
     for (kind, id) in streams.keys() {
         if kind == COMPANY {
-            companies.push(from_streams::<Company>(&streams, id)?.state);
+            companies.push(from_streams::<Company>(streams, id)?.state);
         }
     }
     let company = pick_company(companies, company)?;
@@ -331,20 +351,47 @@ pub async fn ledger_view(
         period: None,
     };
     let mut reads = Vec::new();
-    for number in &numbers {
-        let loaded = from_streams::<Account>(&streams, &account_id(&company, number))?;
+    for number in numbers {
+        let loaded = from_streams::<Account>(streams, &account_id(&company, number))?;
         if let Some(account) = &loaded.state {
             reads.push(loaded.pin());
             view.accounts
                 .insert(account.number.clone(), account.clone());
         }
     }
-    let loaded = from_streams::<PostingPeriod>(&streams, &period_id(&company, period))?;
+    let loaded = from_streams::<PostingPeriod>(streams, &period_id(&company, period))?;
     if loaded.state.is_some() {
         reads.push(loaded.pin());
         view.period = loaded.state;
     }
     Ok((company, view, reads))
+}
+
+/// Decides a posting in `company` (the only one when `None`) on `posting_date` to `accounts`.
+/// When the company is named, the ledger streams this process read in the last moments serve
+/// ([`EventStore::load_scoped_cached`]): the decision pins every account and the period it
+/// relied on, so a change made meanwhile fails its append with a conflict (and the caller
+/// decides again), and a refusal is decided again from fresh streams before it is answered.
+pub async fn decide_posting(
+    store: &EventStore,
+    company: Option<&str>,
+    posting_date: NaiveDate,
+    accounts: &[AccountNumber],
+    command: impl Fn(CompanyCode) -> PostJournalEntry,
+) -> Result<Decision<JournalEntry>, FinanceError> {
+    let (numbers, period, children) = ledger_streams(posting_date, accounts);
+    if let Some(code) = company {
+        let scoped = store.load_scoped_cached(COMPANY, code, &children).await?;
+        let decided = view_of(&scoped.streams, company, &numbers, period).and_then(
+            |(company, view, reads)| decide_journal_entry(command(company), &view, reads),
+        );
+        if decided.is_ok() || !scoped.cached {
+            return decided;
+        }
+    }
+    let streams = store.load_scoped(COMPANY, company, &children).await?;
+    let (company, view, reads) = view_of(&streams, company, &numbers, period)?;
+    decide_journal_entry(command(company), &view, reads)
 }
 
 pub async fn post_journal_entry(

@@ -42,8 +42,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 mod group;
+pub mod scoped;
 mod tail;
 pub use group::GroupCommitOptions;
+pub use scoped::Scoped;
 
 /// Events one append may carry: bounds a transaction and a feed batch that cannot be split.
 pub const APPEND_EVENTS_MAX: usize = 10_000;
@@ -160,6 +162,8 @@ pub struct EventStore {
     appended: Arc<watch::Sender<u64>>,
     /// The feed's head as this process's readers last read it.
     tail: Arc<tail::FeedTail>,
+    /// Scoped streams read in the last moments ([`EventStore::load_scoped_cached`]).
+    scoped: Arc<scoped::ScopedCache>,
 }
 
 /// The event store's database: SQLite (one writer connection) or PostgreSQL.
@@ -270,6 +274,7 @@ impl EventStore {
             backend: store,
             appended: Arc::new(watch::channel(0).0),
             tail: Arc::default(),
+            scoped: Arc::default(),
         })
     }
 
@@ -278,6 +283,15 @@ impl EventStore {
     pub fn with_group_commit(mut self, options: GroupCommitOptions) -> EventStore {
         self.group = group::GroupCommit::start(&self.backend, options).map(Arc::new);
         self
+    }
+
+    /// Groups of concurrent commands that could not be appended whole and were appended again
+    /// command by command, since this handle's grouping started (PostgreSQL; 0 without
+    /// grouping).
+    pub fn group_splits(&self) -> u64 {
+        self.group
+            .as_ref()
+            .map_or(0, |g| g.splits.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Changes after every successful append in this process: each in-process follower
@@ -437,6 +451,40 @@ impl EventStore {
             events.sort_by_key(|e| e.sequence);
         }
         Ok(streams)
+    }
+
+    /// [`EventStore::load_scoped`] of one named scope, answered from the streams this process
+    /// read within [`scoped::KEPT_FOR`] when it has them all (`cached`). A decision made from
+    /// cached streams must pin every stream it relies on, and a refusal made from them must be
+    /// decided again from [`EventStore::load_scoped`]: see [`scoped`]. A conflict on any append
+    /// of this process drops what is kept.
+    pub async fn load_scoped_cached(
+        &self,
+        scope_type: &str,
+        scope: &str,
+        children: &[(&str, String)],
+    ) -> Result<Scoped, StoreError> {
+        let wanted: Vec<(String, String)> =
+            std::iter::once((scope_type.to_owned(), scope.to_owned()))
+                .chain(
+                    children
+                        .iter()
+                        .map(|(kind, suffix)| ((*kind).to_owned(), format!("{scope}/{suffix}"))),
+                )
+                .collect();
+        if let Some(streams) = self.scoped.get(&wanted) {
+            return Ok(Scoped {
+                streams,
+                cached: true,
+            });
+        }
+        let generation = self.scoped.generation();
+        let streams = self.load_scoped(scope_type, Some(scope), children).await?;
+        self.scoped.keep(generation, &wanted, &streams);
+        Ok(Scoped {
+            streams,
+            cached: false,
+        })
     }
 
     /// All events of one aggregate type in global order (small types only: companies).
@@ -600,7 +648,15 @@ impl EventStore {
         .instrument(span)
         .await;
         observe(self.backend(), "append", started);
+        if let Err(StoreError::Conflict { .. }) = &stored {
+            self.scoped.clear();
+        }
         let stored = stored?;
+        self.scoped.written(
+            stored
+                .iter()
+                .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str())),
+        );
         crate::telemetry::appended(&stored);
         self.appended
             .send_modify(|count| *count = count.wrapping_add(1));
@@ -1022,7 +1078,10 @@ async fn read_feed_postgres(
     Ok(events)
 }
 
-fn new_event_rows(batch: &AppendBatch) -> Vec<(&StreamWrite, i64, &NewEvent, Uuid)> {
+/// One event to insert: its stream, sequence, event and new id.
+type NewEventRow<'a> = (&'a StreamWrite, i64, &'a NewEvent, Uuid);
+
+fn new_event_rows(batch: &AppendBatch) -> Vec<NewEventRow<'_>> {
     let mut rows = Vec::new();
     for write in &batch.writes {
         for (index, event) in write.events.iter().enumerate() {
@@ -1207,7 +1266,7 @@ async fn append_postgres(
 /// answered per event id; an event it did not answer for is corruption.
 fn stored_envelopes(
     batch: &AppendBatch,
-    rows: &[(&StreamWrite, i64, &NewEvent, Uuid)],
+    rows: &[NewEventRow<'_>],
     positions: &HashMap<Uuid, (i64, i64)>,
     function: &str,
 ) -> Result<Vec<EventEnvelope>, StoreError> {

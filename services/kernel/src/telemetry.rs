@@ -66,9 +66,12 @@ pub mod names {
     /// Counter {answered_by}: feed reads answered by the process's window of the feed's head
     /// (`window`) or by a query (`database`).
     pub const STORE_FEED_READS: &str = "tributary_store_feed_reads_total";
+    /// Counter {backend}: groups that could not be appended whole (a command failed, or the
+    /// commands depend on each other) and were appended again command by command.
+    pub const STORE_GROUP_SPLIT: &str = "tributary_store_group_split_total";
 
     /// Every metric above.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 22] = [
         HTTP_REQUESTS,
         HTTP_DURATION,
         DB_DURATION,
@@ -90,6 +93,7 @@ pub mod names {
         GOODS_MOVEMENTS,
         STORE_GROUP_COMMANDS,
         STORE_FEED_READS,
+        STORE_GROUP_SPLIT,
     ];
 }
 

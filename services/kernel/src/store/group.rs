@@ -7,9 +7,12 @@
 //!  command ◄── its own answer ◄─ own savepoint ─► commit ─► every caller answered
 //! ```
 //!
-//! Each command is still checked against the versions it read and wrote, in its own savepoint
-//! (PostgreSQL: a subtransaction of `append_event_group`, migration 0013): a command that fails
-//! is rolled back alone, with its own error, and its neighbours go on. A caller is answered
+//! Each command is still checked against the versions it read and wrote. PostgreSQL first
+//! appends the group whole, without subtransactions (`append_event_group_whole`, migration
+//! 0015); if any command fails there, nothing is stored and the group is appended again with a
+//! savepoint per command (a subtransaction of `append_event_group`, migration 0013), so a
+//! command that fails is rolled back alone, with its own error, and its neighbours go on.
+//! SQLite takes the savepoints at once (they cost it nothing). A caller is answered
 //! only after the commit of its group returned, so an answered append is as durable as one
 //! appended alone. Several leaders work at once, so one group is collected while another
 //! commits.
@@ -18,16 +21,18 @@
 //! commands larger than `APPEND_EVENTS_MAX / commands_max` events are appended alone.
 
 use super::{
-    APPEND_EVENTS_MAX, AppendBatch, Backend, StoreError, StreamRead, append_error, append_postgres,
-    append_sqlite, append_sqlite_in, column, metadata_json, new_event_rows, stored_envelopes,
+    APPEND_EVENTS_MAX, AppendBatch, Backend, NewEventRow, StoreError, StreamRead, append_error,
+    append_postgres, append_sqlite, append_sqlite_in, column, metadata_json, new_event_rows,
+    stored_envelopes,
 };
 use crate::envelope::EventEnvelope;
 use crate::telemetry::names;
 use sqlx::Row;
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgPool, PgRow};
 use sqlx::sqlite::SqlitePool;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
@@ -70,6 +75,8 @@ pub(super) struct Pending {
 pub(super) struct GroupCommit {
     queue: mpsc::Sender<Pending>,
     events_max: usize,
+    /// Groups appended again command by command (PostgreSQL).
+    pub splits: Arc<AtomicU64>,
 }
 
 impl GroupCommit {
@@ -81,12 +88,19 @@ impl GroupCommit {
         }
         let (queue, receiver) = mpsc::channel(options.commands_max * options.leaders * 4);
         let receiver = Arc::new(Mutex::new(receiver));
+        let splits = Arc::new(AtomicU64::new(0));
         for _ in 0..options.leaders {
-            tokio::spawn(lead(receiver.clone(), backend.clone(), options));
+            tokio::spawn(lead(
+                receiver.clone(),
+                backend.clone(),
+                options,
+                splits.clone(),
+            ));
         }
         Some(GroupCommit {
             queue,
             events_max: APPEND_EVENTS_MAX / options.commands_max,
+            splits,
         })
     }
 
@@ -127,6 +141,7 @@ async fn lead(
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     backend: Backend,
     options: GroupCommitOptions,
+    splits: Arc<AtomicU64>,
 ) {
     loop {
         let group = {
@@ -157,7 +172,7 @@ async fn lead(
             .map(|p| ((p.batch, p.reads), p.answer))
             .unzip();
         let results = match &backend {
-            Backend::Postgres(pool) => append_group_postgres(pool, &work).await,
+            Backend::Postgres(pool) => append_group_postgres(pool, &work, &splits).await,
             Backend::Sqlite { write, .. } => append_group_sqlite(write, &work).await,
         };
         for (answer, result) in answers.into_iter().zip(results) {
@@ -171,6 +186,7 @@ async fn lead(
 async fn append_group_postgres(
     pool: &PgPool,
     work: &[(AppendBatch, Vec<StreamRead>)],
+    splits: &AtomicU64,
 ) -> Vec<Answer> {
     if let [(batch, reads)] = work {
         return vec![append_postgres(pool, batch, reads).await];
@@ -179,58 +195,21 @@ async fn append_group_postgres(
         .iter()
         .map(|(batch, _)| new_event_rows(batch))
         .collect();
-    let ends = |count: &dyn Fn(usize) -> usize| -> Vec<i32> {
-        let mut end = 0;
-        (0..work.len())
-            .map(|c| {
-                end += count(c);
-                i32::try_from(end).unwrap_or(i32::MAX)
-            })
-            .collect()
+    // Whole first: no subtransaction, a few set-based statements. If any command fails, nothing
+    // is stored and the group is appended again command by command, each with its own answer.
+    let answer = match call_group(pool, "append_event_group_whole", work, &rows).await {
+        Err(sqlx::Error::Database(_)) => {
+            metrics::counter!(names::STORE_GROUP_SPLIT, "backend" => "postgres").increment(1);
+            splits.fetch_add(1, Ordering::Relaxed);
+            call_group(pool, "append_event_group", work, &rows).await
+        }
+        answer => answer,
     };
-    let reads: Vec<&StreamRead> = work.iter().flat_map(|(_, reads)| reads).collect();
-    let writes: Vec<_> = work.iter().flat_map(|(batch, _)| &batch.writes).collect();
-    let events: Vec<_> = rows.iter().flatten().collect();
-    let batches: Vec<&AppendBatch> = work.iter().map(|(batch, _)| batch).collect();
-    let idempotency: Vec<_> = batches.iter().map(|b| b.idempotency.as_ref()).collect();
-    let answer = sqlx::query(
-        "SELECT o_command, o_event_id, o_position, o_cursor, o_code, o_message, o_detail \
-         FROM append_event_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
-    )
-    .bind(column(&reads, |r| r.aggregate_type.as_str()))
-    .bind(column(&reads, |r| r.aggregate_id.as_str()))
-    .bind(column(&reads, |r| r.version))
-    .bind(ends(&|c| work[c].1.len()))
-    .bind(column(&writes, |w| w.aggregate_type.as_str()))
-    .bind(column(&writes, |w| w.aggregate_id.as_str()))
-    .bind(column(&writes, |w| w.expected_version))
-    .bind(column(&writes, |w| {
-        w.expected_version + w.events.len() as i64
-    }))
-    .bind(ends(&|c| work[c].0.writes.len()))
-    .bind(column(&events, |(_, _, _, id)| *id))
-    .bind(column(&events, |(w, _, _, _)| w.aggregate_type.as_str()))
-    .bind(column(&events, |(w, _, _, _)| w.aggregate_id.as_str()))
-    .bind(column(&events, |(_, sequence, _, _)| *sequence))
-    .bind(column(&events, |(_, _, e, _)| e.event_type.as_str()))
-    .bind(column(&events, |(_, _, e, _)| e.event_version))
-    .bind(column(&events, |(_, _, e, _)| e.payload.to_string()))
-    .bind(ends(&|c| rows[c].len()))
-    .bind(column(&batches, |b| b.context.as_str()))
-    .bind(column(&batches, |b| b.time))
-    .bind(column(&batches, |b| metadata_json(&b.metadata)))
-    .bind(column(&idempotency, |r| r.map(|r| r.key.as_str())))
-    .bind(column(&idempotency, |r| r.map(|r| r.request_hash.as_str())))
-    .bind(column(&idempotency, |r| r.map(|r| i32::from(r.status))))
-    .bind(column(&idempotency, |r| r.map(|r| r.body.as_str())))
-    .fetch_all(pool)
-    .await;
     let answer = match answer {
         Ok(answer) => answer,
         Err(error) => return group_failed(&StoreError::from(error), work.len()),
     };
-    let mut positions: HashMap<Uuid, (i64, i64)> = HashMap::with_capacity(events.len());
+    let mut positions: HashMap<Uuid, (i64, i64)> = HashMap::with_capacity(answer.len());
     let mut failed: HashMap<usize, StoreError> = HashMap::new();
     for row in &answer {
         let parsed = (|| -> Result<(), sqlx::Error> {
@@ -262,6 +241,63 @@ async fn append_group_postgres(
             None => stored_envelopes(batch, rows, &positions, "append_event_group"),
         })
         .collect()
+}
+
+/// Calls `function` (`append_event_group` or `append_event_group_whole`: same parameters, same
+/// answer) with the group's commands as arrays, each command's part ending at its `*_ends`.
+async fn call_group(
+    pool: &PgPool,
+    function: &str,
+    work: &[(AppendBatch, Vec<StreamRead>)],
+    rows: &[Vec<NewEventRow<'_>>],
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    let ends = |count: &dyn Fn(usize) -> usize| -> Vec<i32> {
+        let mut end = 0;
+        (0..work.len())
+            .map(|c| {
+                end += count(c);
+                i32::try_from(end).unwrap_or(i32::MAX)
+            })
+            .collect()
+    };
+    let reads: Vec<&StreamRead> = work.iter().flat_map(|(_, reads)| reads).collect();
+    let writes: Vec<_> = work.iter().flat_map(|(batch, _)| &batch.writes).collect();
+    let events: Vec<_> = rows.iter().flatten().collect();
+    let batches: Vec<&AppendBatch> = work.iter().map(|(batch, _)| batch).collect();
+    let idempotency: Vec<_> = batches.iter().map(|b| b.idempotency.as_ref()).collect();
+    sqlx::query(&format!(
+        "SELECT o_command, o_event_id, o_position, o_cursor, o_code, o_message, o_detail \
+         FROM {function}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+    ))
+    .bind(column(&reads, |r| r.aggregate_type.as_str()))
+    .bind(column(&reads, |r| r.aggregate_id.as_str()))
+    .bind(column(&reads, |r| r.version))
+    .bind(ends(&|c| work[c].1.len()))
+    .bind(column(&writes, |w| w.aggregate_type.as_str()))
+    .bind(column(&writes, |w| w.aggregate_id.as_str()))
+    .bind(column(&writes, |w| w.expected_version))
+    .bind(column(&writes, |w| {
+        w.expected_version + w.events.len() as i64
+    }))
+    .bind(ends(&|c| work[c].0.writes.len()))
+    .bind(column(&events, |(_, _, _, id)| *id))
+    .bind(column(&events, |(w, _, _, _)| w.aggregate_type.as_str()))
+    .bind(column(&events, |(w, _, _, _)| w.aggregate_id.as_str()))
+    .bind(column(&events, |(_, sequence, _, _)| *sequence))
+    .bind(column(&events, |(_, _, e, _)| e.event_type.as_str()))
+    .bind(column(&events, |(_, _, e, _)| e.event_version))
+    .bind(column(&events, |(_, _, e, _)| e.payload.to_string()))
+    .bind(ends(&|c| rows[c].len()))
+    .bind(column(&batches, |b| b.context.as_str()))
+    .bind(column(&batches, |b| b.time))
+    .bind(column(&batches, |b| metadata_json(&b.metadata)))
+    .bind(column(&idempotency, |r| r.map(|r| r.key.as_str())))
+    .bind(column(&idempotency, |r| r.map(|r| r.request_hash.as_str())))
+    .bind(column(&idempotency, |r| r.map(|r| i32::from(r.status))))
+    .bind(column(&idempotency, |r| r.map(|r| r.body.as_str())))
+    .fetch_all(pool)
+    .await
 }
 
 /// A command's error reported by `append_event_group`, as the store reports it for a command

@@ -251,9 +251,14 @@ pub(crate) async fn fresh_postgres_database(
     Ok((url, drop))
 }
 
+/// The company every benchmark installation posts in: the default company, named in every
+/// request as integrations name it (an unnamed company is looked up fresh on every posting).
+pub(crate) const COMPANY: &str = "MAIN";
+
 pub(crate) fn entry_body(i: usize) -> Value {
     let amount = format!("{}.{:02}", 10 + i % 990, i % 100);
     json!({
+        "company": COMPANY,
         "posting_date": format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
         "reference": format!("BENCH-{i}"),
         "lines": [
@@ -520,7 +525,7 @@ async fn baseline_appends(
     store: &tributary_kernel::EventStore,
     args: &BenchArgs,
 ) -> anyhow::Result<f64> {
-    let company = CompanyCode::parse("MAIN").map_err(anyhow::Error::msg)?;
+    let company = CompanyCode::parse(COMPANY).map_err(anyhow::Error::msg)?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();

@@ -371,7 +371,7 @@ impl Rng {
     }
 }
 
-pub(super) const COMPANY: &str = "MAIN";
+pub(super) use super::COMPANY;
 const PLANT: &str = "P1";
 
 fn material(m: usize) -> String {

@@ -1,6 +1,6 @@
 //! Posting, reversing and period rules end to end: REST in, SQL and read APIs out.
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, TestDatabase};
 use serde_json::json;
 
 crate::on_both_backends!(
@@ -10,6 +10,83 @@ crate::on_both_backends!(
     idempotency_keys_replay_the_first_response_and_refuse_other_bodies,
     accounts_can_be_renamed_blocked_and_listed,
 );
+
+/// Two processes on one database. Postings keep the ledger streams they read for a moment, yet
+/// one never goes through an account another process blocked meanwhile (the decision's pin
+/// fails, and it is decided again), and an account another process created meanwhile is not
+/// refused (a refusal is decided again from fresh streams).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postings_see_what_another_process_changed_a_moment_ago() {
+    let database = TestDatabase::create().await;
+    let other = database.alias(database.url.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let running = tributary::start(crate::helpers::config(dir.path(), Some(&database)))
+        .await
+        .unwrap();
+    let first = TestApp::attach(running, dir, database).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = tributary::start(crate::helpers::config(dir.path(), Some(&other)))
+        .await
+        .unwrap();
+    let second = TestApp::attach(running, dir, other).await;
+    first.setup_ledger().await;
+    let (_, companies) = first.get("/api/v1/companies").await;
+    let company = companies[0]["code"].as_str().expect("a company").to_owned();
+    let entry = |debit: &str, credit: &str| {
+        json!({"company": company, "posting_date": "2026-01-02", "lines": [
+            {"account": debit, "debit": "5.00", "currency": "EUR"},
+            {"account": credit, "credit": "5.00", "currency": "EUR"}]})
+    };
+    let refused = |answer: &(u16, serde_json::Value)| {
+        (
+            answer.0,
+            answer.1["errors"][0]["rule"].as_str().map(str::to_owned),
+        )
+    };
+    // The first process reads 1000, 4000 and 5000 (missing) and keeps them.
+    first
+        .ok("/api/v1/journal-entries", entry("1000", "4000"))
+        .await;
+    let answer = first
+        .post("/api/v1/journal-entries", entry("1000", "5000"))
+        .await;
+    assert_eq!(
+        refused(&answer),
+        (422, Some("account_not_found".into())),
+        "{answer:?}"
+    );
+    // The second blocks 4000 and creates 5000.
+    let (status, _, body) = second
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/accounts/4000?company={company}"),
+            Some(r#"{"blocked":true}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    second
+        .ok(
+            "/api/v1/accounts",
+            json!({"company": company, "number": "5000", "name": "Sales", "type": "revenue", "currency": "EUR"}),
+        )
+        .await;
+    // 5000 first: the conflict of a stale pin drops everything the process kept.
+    let (status, body) = first
+        .post("/api/v1/journal-entries", entry("1000", "5000"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let answer = first
+        .post("/api/v1/journal-entries", entry("1000", "4000"))
+        .await;
+    assert_eq!(
+        refused(&answer),
+        (422, Some("account_blocked".into())),
+        "{answer:?}"
+    );
+    second.stop().await;
+    first.stop().await;
+}
 
 async fn posted_entries_appear_in_sql_with_exact_balances(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -9,7 +9,8 @@ use tributary_kernel::store::{
 crate::on_both_backends!(
     events_are_immutable_and_sequences_unique,
     an_append_checks_its_reads_versions_and_idempotency_key,
-    concurrent_appends_share_a_transaction_and_fail_alone
+    concurrent_appends_share_a_transaction_and_fail_alone,
+    a_group_of_valid_commands_is_stored_as_each_command_alone
 );
 
 fn batch(aggregate_id: &str, expected_version: i64, count: usize) -> AppendBatch {
@@ -259,6 +260,10 @@ async fn concurrent_appends_share_a_transaction_and_fail_alone(backend: Backend)
         "one of two appends with a key wins"
     );
     if backend == Backend::Postgres {
+        assert!(
+            store.group_splits() > 0,
+            "a group with failing commands is appended command by command"
+        );
         // The cursor is the writing transaction: fewer transactions than commands stored.
         let transactions: std::collections::BTreeSet<i64> =
             stored.iter().map(|e| e.cursor).collect();
@@ -285,6 +290,129 @@ async fn concurrent_appends_share_a_transaction_and_fail_alone(backend: Backend)
             .len(),
         0
     );
+}
+
+/// A group whose commands all hold (PostgreSQL appends it whole, without savepoints) stores
+/// each command as it would be stored alone: its own context, source, time, metadata, sequences,
+/// payloads and idempotency key, answered with the positions the feed shows, in command order.
+async fn a_group_of_valid_commands_is_stored_as_each_command_alone(backend: Backend) {
+    let (store, _database, _dir) = open(backend).await;
+    store.append(batch("shared", 0, 2)).await.expect("append");
+    store.append(batch("w3", 0, 1)).await.expect("append");
+    let store = store.with_group_commit(GroupCommitOptions {
+        commands_max: 32,
+        window: std::time::Duration::from_millis(300),
+        leaders: 1,
+    });
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00.123456Z")
+        .unwrap()
+        .to_utc();
+    let commands: Vec<AppendBatch> = (0..10)
+        .map(|n| {
+            // w3 already holds one event: its command continues at sequence 2.
+            let mut command = batch(&format!("w{n}"), i64::from(n == 3), 1 + n % 3);
+            command.context = format!("context{n}");
+            command.time = start + chrono::Duration::microseconds(1_000_001 * n as i64);
+            command.metadata.user = Some(format!("user{n}"));
+            command.metadata.request_id = Some(format!("request{n}"));
+            command.reads = vec![StreamRead {
+                aggregate_type: "thing".into(),
+                aggregate_id: "shared".into(),
+                version: 2,
+            }];
+            if n % 2 == 0 {
+                command.idempotency = Some(IdempotencyRecord {
+                    key: format!("key{n}"),
+                    request_hash: format!("hash{n}"),
+                    status: 201,
+                    body: format!("{{\"n\":{n}}}"),
+                });
+            }
+            command
+        })
+        .collect();
+    let appends = commands.iter().cloned().map(|command| {
+        let store = store.clone();
+        async move { store.append(command).await }
+    });
+    let answers: Vec<_> = futures::future::join_all(appends)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("every command of the group holds"))
+        .collect();
+    for (n, (command, events)) in commands.iter().zip(&answers).enumerate() {
+        let write = &command.writes[0];
+        assert_eq!(events.len(), write.events.len(), "command {n}");
+        for (i, event) in events.iter().enumerate() {
+            assert_eq!(event.aggregate_id, write.aggregate_id);
+            assert_eq!(event.sequence, write.expected_version + 1 + i as i64);
+            assert_eq!(event.context, command.context);
+            assert_eq!(event.source, format!("/tributary/{}", command.context));
+            assert_eq!(event.time, command.time);
+            assert_eq!(event.metadata.user, command.metadata.user);
+            assert_eq!(event.payload, write.events[i].payload);
+        }
+        if let Some(key) = &command.idempotency {
+            assert_eq!(
+                store.idempotency(&key.key).await.expect("key").as_ref(),
+                Some(key),
+                "command {n}'s idempotency record"
+            );
+        }
+    }
+    let answered: Vec<_> = answers.iter().flatten().collect();
+    let feed = feed_until(&store, 0, answered.len() + 3).await;
+    let fed: std::collections::HashMap<_, _> = feed.events[3..]
+        .iter()
+        .map(|event| (event.id, event))
+        .collect();
+    assert_eq!(fed.len(), answered.len());
+    for event in &answered {
+        let stored = fed
+            .get(&event.id)
+            .expect("an answered event is in the feed");
+        assert_eq!(
+            (stored.position, stored.cursor, stored.sequence),
+            (event.position, event.cursor, event.sequence)
+        );
+        assert_eq!(
+            (&stored.context, &stored.source, stored.time),
+            (&event.context, &event.source, event.time),
+            "as stored: context, source and time (to the microsecond)"
+        );
+        assert_eq!(stored.metadata.user, event.metadata.user);
+        assert_eq!(stored.metadata.request_id, event.metadata.request_id);
+        assert_eq!(stored.payload, event.payload);
+    }
+    if backend == Backend::Postgres {
+        assert_eq!(
+            store.group_splits(),
+            0,
+            "a group that holds is appended whole"
+        );
+        let transactions: std::collections::BTreeSet<i64> =
+            answered.iter().map(|e| e.cursor).collect();
+        assert!(
+            transactions.len() < 10,
+            "10 commands in {} transactions",
+            transactions.len()
+        );
+    }
+    // Inside each transaction, positions follow the order the commands were queued in, and
+    // each command's events are consecutive.
+    let mut by_position = answered.clone();
+    by_position.sort_by_key(|e| e.position);
+    let feed_ids: Vec<_> = feed.events[3..].iter().map(|e| e.id).collect();
+    let position_ids: Vec<_> = by_position.iter().map(|e| e.id).collect();
+    assert_eq!(feed_ids, position_ids, "the feed reads in position order");
+    for events in &answers {
+        let positions: Vec<_> = events.iter().map(|e| e.position).collect();
+        let consecutive = positions.windows(2).all(|w| w[1] == w[0] + 1);
+        assert!(
+            consecutive,
+            "a command's events are consecutive: {positions:?}"
+        );
+    }
 }
 
 /// Reads the feed until it holds `count` events. On PostgreSQL the feed may lag while other
