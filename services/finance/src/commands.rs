@@ -380,18 +380,18 @@ pub async fn decide_posting(
     command: impl Fn(CompanyCode) -> PostJournalEntry,
 ) -> Result<Decision<JournalEntry>, FinanceError> {
     let (numbers, period, children) = ledger_streams(posting_date, accounts);
+    let decide = |streams: &Streams| {
+        let (company, view, reads) = view_of(streams, company, &numbers, period)?;
+        decide_journal_entry(command(company), &view, reads)
+    };
     if let Some(code) = company {
         let scoped = store.load_scoped_cached(COMPANY, code, &children).await?;
-        let decided = view_of(&scoped.streams, company, &numbers, period).and_then(
-            |(company, view, reads)| decide_journal_entry(command(company), &view, reads),
-        );
+        let decided = decide(&scoped.streams);
         if decided.is_ok() || !scoped.cached {
             return decided;
         }
     }
-    let streams = store.load_scoped(COMPANY, company, &children).await?;
-    let (company, view, reads) = view_of(&streams, company, &numbers, period)?;
-    decide_journal_entry(command(company), &view, reads)
+    decide(&store.load_scoped(COMPANY, company, &children).await?)
 }
 
 pub async fn post_journal_entry(

@@ -197,13 +197,15 @@ async fn append_group_postgres(
         .collect();
     // Whole first: no subtransaction, a few set-based statements. If any command fails, nothing
     // is stored and the group is appended again command by command, each with its own answer.
-    let answer = match call_group(pool, "append_event_group_whole", work, &rows).await {
+    let whole = "append_event_group_whole";
+    let (function, answer) = match call_group(pool, whole, work, &rows).await {
         Err(sqlx::Error::Database(_)) => {
             metrics::counter!(names::STORE_GROUP_SPLIT, "backend" => "postgres").increment(1);
             splits.fetch_add(1, Ordering::Relaxed);
-            call_group(pool, "append_event_group", work, &rows).await
+            let split = "append_event_group";
+            (split, call_group(pool, split, work, &rows).await)
         }
-        answer => answer,
+        answer => (whole, answer),
     };
     let answer = match answer {
         Ok(answer) => answer,
@@ -238,7 +240,7 @@ async fn append_group_postgres(
         .enumerate()
         .map(|(c, (rows, (batch, _)))| match failed.remove(&c) {
             Some(error) => Err(error),
-            None => stored_envelopes(batch, rows, &positions, "append_event_group"),
+            None => stored_envelopes(batch, rows, &positions, function),
         })
         .collect()
 }

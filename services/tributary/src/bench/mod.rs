@@ -520,7 +520,8 @@ pub(crate) async fn wait_counted(
     None
 }
 
-/// The same postings decided and appended directly, with the same concurrency.
+/// The same postings decided as the api decides them and appended directly, with the same
+/// concurrency.
 async fn baseline_appends(
     store: &tributary_kernel::EventStore,
     args: &BenchArgs,
@@ -567,7 +568,20 @@ async fn baseline_appends(
                         line("4000", Side::Credit(amount))?,
                     ],
                 };
-                let decision = commands::post_journal_entry(&store, command).await?;
+                // Decided as the api decides a posting that names its company.
+                let accounts: Vec<AccountNumber> =
+                    command.lines.iter().map(|l| l.account.clone()).collect();
+                let decision = commands::decide_posting(
+                    &store,
+                    Some(COMPANY),
+                    command.posting_date,
+                    &accounts,
+                    |company| PostJournalEntry {
+                        company,
+                        ..command.clone()
+                    },
+                )
+                .await?;
                 let (batch, _) = decision.into_batch(commands::CONTEXT, Default::default(), None);
                 store.append(batch).await?;
             }
