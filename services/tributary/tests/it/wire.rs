@@ -604,8 +604,9 @@ async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_on
     assert!(!output.status.success(), "a locked user logged in");
 }
 
-/// A query's plan is kept per read scope and text: running it again, prepared (sqlx) or as
-/// the same text over the simple protocol, reads the rows committed since and the time now.
+/// A query's plan is kept per read scope and text (optimised too when it does not read the
+/// clock): running it again, prepared (sqlx) or as the same text over the simple protocol,
+/// reads the rows committed since and the time now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_run_again_reads_new_rows_and_the_time_now() {
     use chrono::{NaiveDateTime, Utc};
@@ -618,6 +619,14 @@ async fn a_query_run_again_reads_new_rows_and_the_time_now() {
     let prepared = read(sqlx::query(sql).fetch_one(&mut connection).await.unwrap());
     let simple = read(sqlx::raw_sql(sql).fetch_one(&mut connection).await.unwrap());
     assert_eq!((prepared.0, simple.0), (2, 2));
+    let timeless = "SELECT count(*) FROM gl_journal_lines WHERE debit > 0 AND account <> '9'";
+    let count = async |connection: &mut sqlx::PgConnection| -> (i64, i64) {
+        let prepared = sqlx::query_scalar(timeless).fetch_one(&mut *connection);
+        let prepared: i64 = prepared.await.unwrap();
+        let simple = sqlx::raw_sql(timeless).fetch_one(&mut *connection);
+        (prepared, simple.await.unwrap().get(0))
+    };
+    assert_eq!(count(&mut connection).await, (2, 2));
 
     app.post_entry(
         "2026-04-01",
@@ -632,6 +641,11 @@ async fn a_query_run_again_reads_new_rows_and_the_time_now() {
         (prepared_again.0, simple_again.0),
         (3, 3),
         "the new entry's debit line is read by the kept plans"
+    );
+    assert_eq!(
+        count(&mut connection).await,
+        (3, 3),
+        "the new entry's debit line is read by the kept optimised plans"
     );
     // now() is the execution's time (microseconds on the wire), not the planning's.
     let tolerance = chrono::Duration::milliseconds(1);
