@@ -17,6 +17,7 @@ pub mod http;
 pub mod lake;
 pub mod live;
 pub mod query;
+mod reads;
 pub mod s3;
 pub mod scope;
 pub mod upkeep;

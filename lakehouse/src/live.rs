@@ -322,7 +322,8 @@ impl LiveTable {
 
         let log_store = table.log_store();
         let url = log_store.object_store_url();
-        let store = log_store.object_store(None);
+        let store =
+            crate::reads::LocalReads::over(log_store.object_store(None), log_store.root_url());
         let runtime = state.runtime_env();
         if runtime.object_store(&url).is_err() {
             runtime.register_object_store(url.as_ref(), Arc::clone(&store));
