@@ -162,11 +162,11 @@ mod tests {
         assert_eq!(read[0].as_ref(), &content[0..10]);
         assert_eq!(read[1].as_ref(), &content[9_990..10_000]);
         assert_eq!(read[2].as_ref(), &content[300..4_400]);
-        let past = read_ranges(&file, &location, &[9_000..10_001]).unwrap_err();
+        let past = read_ranges(&file, &location, &[0..10, 9_000..10_001]).unwrap_err();
         assert!(past.to_string().contains("past the file's end"), "{past}");
         let missing = dir.path().join("gone.parquet");
         assert!(matches!(
-            read_ranges(&missing, &location, &[0..1]),
+            read_ranges(&missing, &location, &[0..1, 1..2]),
             Err(object_store::Error::NotFound { .. })
         ));
     }
