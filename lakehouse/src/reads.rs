@@ -42,6 +42,14 @@ impl std::fmt::Display for LocalReads {
     }
 }
 
+/// An error of this store's own reading.
+fn failure(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalReads",
+        source: source.into(),
+    }
+}
+
 /// The ranges of one file, each read into a buffer of its own length.
 fn read_ranges(
     file: &std::path::Path,
@@ -53,10 +61,7 @@ fn read_ranges(
             path: location.to_string(),
             source: Box::new(source),
         },
-        _ => object_store::Error::Generic {
-            store: "LocalReads",
-            source: Box::new(source),
-        },
+        _ => failure(source),
     };
     let mut opened = std::fs::File::open(file).map_err(failed)?;
     ranges
@@ -70,14 +75,10 @@ fn read_ranges(
                 .read_to_end(&mut buffer)
                 .map_err(failed)?;
             if buffer.len() as u64 != length {
-                return Err(object_store::Error::Generic {
-                    store: "LocalReads",
-                    source: format!(
-                        "{location}: range {}..{} ends past the file's end",
-                        range.start, range.end
-                    )
-                    .into(),
-                });
+                return Err(failure(format!(
+                    "{location}: range {}..{} ends past the file's end",
+                    range.start, range.end
+                )));
             }
             Ok(Bytes::from(buffer))
         })
@@ -112,10 +113,7 @@ impl ObjectStore for LocalReads {
         let (path, owned) = (location.clone(), ranges.to_vec());
         let read = tokio::task::spawn_blocking(move || read_ranges(&file, &path, &owned))
             .await
-            .map_err(|error| object_store::Error::Generic {
-                store: "LocalReads",
-                source: Box::new(error),
-            })?;
+            .map_err(failure)?;
         match read {
             // A location this does not map to a file as the table's store does: its own read.
             Err(object_store::Error::NotFound { .. }) => {

@@ -755,12 +755,12 @@ type StatementKey = (String, Vec<Option<Type>>);
 struct Planned {
     parsed: Parsed,
     /// Made at the first execution, for plans that call no function the optimiser evaluates
-    /// with the moment of execution (`now()`, `current_date`: see [`timeless`]). The optimiser
-    /// reads no table version or statistics (the scans resolve their newest version and files
-    /// when planned physically, at each execution), so such a plan optimises the same way
-    /// again: analysing and optimising it twice took about a third of a small dashboard
-    /// query's time.
-    optimised: std::sync::OnceLock<LogicalPlan>,
+    /// with the moment of execution (`now()`, `current_date`: see [`timeless`]); `None` for
+    /// those that do, optimised at each execution. The optimiser reads no table version or
+    /// statistics (the scans resolve their newest version and files when planned physically,
+    /// at each execution), so a timeless plan optimises the same way again: analysing and
+    /// optimising it twice took about a third of a small dashboard query's time.
+    optimised: Option<std::sync::OnceLock<LogicalPlan>>,
 }
 
 /// One read scope's session: datafusion-postgres's service over the scope's context, and the
@@ -798,9 +798,10 @@ impl Session {
             return Ok(None);
         };
         let query = matches!(&parsed, (_, Some((Statement::Query(_), _))));
+        let timeless = matches!(&parsed, (_, Some((_, plan))) if timeless(plan));
         let parsed = Arc::new(Planned {
             parsed,
-            optimised: std::sync::OnceLock::new(),
+            optimised: timeless.then(std::sync::OnceLock::new),
         });
         // Only queries: session statements (SET, cursors, transactions) are answered by hooks.
         if query {
@@ -833,19 +834,19 @@ impl Session {
         // result type depends on an argument the optimiser only just folded into a literal
         // (`round(value, 2)` in the `order_backlog` view planned Decimal128(38, 12), computed
         // 38, 2), and the rows must match the schema they are sent with.
+        let optimise = || state.optimize(&state.optimize(plan)?);
         let fresh;
-        let optimised = match planned.optimised.get() {
-            Some(kept) => kept,
-            None => {
-                let optimised = state
-                    .optimize(&state.optimize(plan).map_err(failed)?)
-                    .map_err(failed)?;
-                if timeless(plan) {
-                    planned.optimised.get_or_init(|| optimised)
-                } else {
-                    fresh = optimised;
-                    &fresh
+        let optimised = match &planned.optimised {
+            Some(kept) => match kept.get() {
+                Some(optimised) => optimised,
+                None => {
+                    let optimised = optimise().map_err(failed)?;
+                    kept.get_or_init(|| optimised)
                 }
+            },
+            None => {
+                fresh = optimise().map_err(failed)?;
+                &fresh
             }
         };
         let physical = state
