@@ -359,18 +359,16 @@ async fn run_backend(
     print!("{label}: posting over HTTP ... ");
     let next = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.entries)));
-    let freshness = Arc::new(Mutex::new(Vec::new()));
-    let probes = Arc::new(Mutex::new(Vec::new()));
+    let watcher = (pipelines != Pipelines::Off).then(|| Visibility::watch(&client, &base));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.clients {
-        let (client, base, next, latencies, freshness, probes) = (
+        let (client, base, next, latencies, waiting) = (
             client.clone(),
             base.clone(),
             next.clone(),
             latencies.clone(),
-            freshness.clone(),
-            probes.clone(),
+            watcher.as_ref().map(|w| w.waiting.clone()),
         );
         let (entries, every) = (args.entries, args.freshness_every.max(1));
         workers.push(tokio::spawn(async move {
@@ -393,15 +391,9 @@ async fn run_backend(
                     "post {i} failed with {status}: {body}"
                 );
                 latencies.lock().await.push(accepted - sent);
-                if pipelines != Pipelines::Off && i % every == 0 {
+                if let Some(waiting) = waiting.as_ref().filter(|_| i % every == 0) {
                     let id = body["id"].as_str().unwrap_or_default().to_owned();
-                    let (client, base, freshness) =
-                        (client.clone(), base.clone(), freshness.clone());
-                    probes.lock().await.push(tokio::spawn(async move {
-                        if let Some(visible) = wait_visible(&client, &base, &id).await {
-                            freshness.lock().await.push(visible - accepted);
-                        }
-                    }));
+                    waiting.lock().await.push((id, accepted));
                 }
             }
         }));
@@ -410,9 +402,10 @@ async fn run_backend(
         worker.await??;
     }
     let elapsed = started.elapsed();
-    for probe in probes.lock().await.drain(..) {
-        let _ = probe.await;
-    }
+    let mut freshness = match watcher {
+        Some(watcher) => watcher.finish().await?,
+        None => Vec::new(),
+    };
     if pipelines == Pipelines::InProcess {
         running.wait_for_pipelines(FRESHNESS_WAIT_MAX).await?;
     }
@@ -426,7 +419,6 @@ async fn run_backend(
     println!("done");
     running.stop().await;
     let mut latencies = latencies.lock().await.clone();
-    let mut freshness = freshness.lock().await.clone();
     Ok(Report {
         backend: label.to_owned(),
         entries_per_s: args.entries as f64 / elapsed.as_secs_f64(),
@@ -491,10 +483,90 @@ impl PipelinesProcess {
     }
 }
 
-/// Polls SQL until the entry's lines are visible; the instant it saw them.
-async fn wait_visible(client: &reqwest::Client, base: &str, entry_id: &str) -> Option<Instant> {
-    let sql = format!("SELECT count(*) AS n FROM gl_journal_lines WHERE entry_id = '{entry_id}'");
-    wait_counted(client, base, sql).await
+/// Entries accepted and not yet seen in SQL: (entry id, when its posting was answered).
+type Waiting = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// One SQL client watching for the sampled entries, as one dashboard would: each round asks
+/// for every entry still waiting in one query, so the probe's own load on the query side stays
+/// that of one client however many entries wait (a poller per entry made ten or more clients
+/// at a time, each asking every 5 ms).
+struct Visibility {
+    waiting: Waiting,
+    posting: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>,
+}
+
+impl Visibility {
+    fn watch(client: &reqwest::Client, base: &str) -> Visibility {
+        let waiting = Waiting::default();
+        let (posting, done) = tokio::sync::watch::channel(true);
+        let task = tokio::spawn(watch_visible(
+            client.clone(),
+            base.to_owned(),
+            waiting.clone(),
+            done,
+        ));
+        Visibility {
+            waiting,
+            posting,
+            task,
+        }
+    }
+
+    /// Once every entry waiting was seen (or waited [`FRESHNESS_WAIT_MAX`]): how long each
+    /// took from its answer to the query that first saw it.
+    async fn finish(self) -> anyhow::Result<Vec<Duration>> {
+        self.posting.send_replace(false);
+        self.task.await?
+    }
+}
+
+async fn watch_visible(
+    client: reqwest::Client,
+    base: String,
+    waiting: Waiting,
+    posting: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut seen = Vec::new();
+    loop {
+        let asked: Vec<(String, Instant)> = {
+            let mut waiting = waiting.lock().await;
+            waiting.retain(|(_, accepted)| accepted.elapsed() < FRESHNESS_WAIT_MAX);
+            waiting.clone()
+        };
+        if asked.is_empty() && !*posting.borrow() {
+            return Ok(seen);
+        }
+        if !asked.is_empty() {
+            let ids: Vec<String> = asked.iter().map(|(id, _)| format!("'{id}'")).collect();
+            let sql = format!(
+                "SELECT DISTINCT entry_id FROM gl_journal_lines WHERE entry_id IN ({})",
+                ids.join(", ")
+            );
+            let response = client
+                .post(format!("{base}/api/v1/sql"))
+                .json(&json!({ "sql": sql }))
+                .send()
+                .await?;
+            let answered = Instant::now();
+            let body: Value = response.json().await?;
+            match body["rows"].as_array() {
+                Some(rows) => {
+                    let found: Vec<&str> = rows.iter().filter_map(|row| row[0].as_str()).collect();
+                    waiting.lock().await.retain(|(id, accepted)| {
+                        let visible = found.contains(&id.as_str());
+                        if visible {
+                            seen.push(answered - *accepted);
+                        }
+                        !visible
+                    });
+                }
+                // Asked again next round; an entry never seen is left out of the figures.
+                None => tracing::warn!(answer = %body, "watching for entries in SQL failed"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Polls SQL until `sql` (a count) counts a row; the instant it did.
