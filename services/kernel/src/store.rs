@@ -42,6 +42,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 mod group;
+mod notify;
 pub mod scoped;
 mod tail;
 pub use group::GroupCommitOptions;
@@ -158,8 +159,11 @@ pub struct EventStore {
     backend: Backend,
     /// The leaders' queue when appends are grouped.
     group: Option<Arc<group::GroupCommit>>,
-    /// Counts this process's appends; every in-process follower holds a receiver.
+    /// Counts this process's appends (and, once a follower subscribed, other processes'
+    /// announced appends on PostgreSQL); every in-process follower holds a receiver.
     appended: Arc<watch::Sender<u64>>,
+    /// PostgreSQL: announces appends to other processes and listens for theirs.
+    announcements: Option<Arc<notify::Announcements>>,
     /// The feed's head as this process's readers last read it.
     tail: Arc<tail::FeedTail>,
     /// Scoped streams read in the last moments ([`EventStore::load_scoped_cached`]).
@@ -269,8 +273,13 @@ impl EventStore {
                 url: url.to_owned(),
             });
         };
+        let announcements = match &store {
+            Backend::Postgres(pool) => Some(Arc::new(notify::Announcements::start(pool.clone()))),
+            Backend::Sqlite { .. } => None,
+        };
         Ok(EventStore {
             group: group::GroupCommit::start(&store, group_commit).map(Arc::new),
+            announcements,
             backend: store,
             appended: Arc::new(watch::channel(0).0),
             tail: Arc::default(),
@@ -294,10 +303,14 @@ impl EventStore {
             .map_or(0, |g| g.splits.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Changes after every successful append in this process: each in-process follower
+    /// Changes after every successful append in this process and, on PostgreSQL, after
+    /// appends other processes announce (LISTEN from the first call on): each follower
     /// (pipeline runners, reactors, the relay) keeps one receiver, so no wake-up is lost
     /// while it is busy.
     pub fn appended(&self) -> watch::Receiver<u64> {
+        if let Some(announcements) = &self.announcements {
+            announcements.listen(&self.appended);
+        }
         self.appended.subscribe()
     }
 
@@ -660,6 +673,9 @@ impl EventStore {
         crate::telemetry::appended(&stored);
         self.appended
             .send_modify(|count| *count = count.wrapping_add(1));
+        if let Some(announcements) = &self.announcements {
+            announcements.appended();
+        }
         for event in &stored {
             let expected = next
                 .iter_mut()

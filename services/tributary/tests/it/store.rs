@@ -479,6 +479,49 @@ async fn postgres_feed_never_skips_an_event_that_commits_late() {
     );
 }
 
+/// PostgreSQL only: a follower in another process (here: another store handle with pools of
+/// its own) is woken by an append there, not at its next poll; its own appends wake it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_appends_wake_followers_in_other_processes() {
+    use std::time::Duration;
+    use tokio::time::timeout;
+    const WITHIN: Duration = Duration::from_secs(10);
+    let database = TestDatabase::create().await;
+    let (api, pipelines) = (
+        EventStore::connect(&database.url, 4).await.expect("connect"),
+        EventStore::connect(&database.url, 4).await.expect("connect"),
+    );
+    let mut woken = pipelines.appended();
+    // Listening has begun once the first wake arrives (what was appended before is read then).
+    timeout(WITHIN, woken.changed())
+        .await
+        .expect("the listener starts")
+        .expect("store alive");
+    woken.mark_unchanged();
+
+    api.append(batch("elsewhere", 0, 1)).await.expect("append");
+    timeout(WITHIN, woken.changed())
+        .await
+        .expect("an append in another process wakes the follower")
+        .expect("store alive");
+    let feed = pipelines.read_feed(0, 100).await.expect("feed");
+    assert_eq!(feed.events.len(), 1, "the follower woken reads the event");
+
+    woken.mark_unchanged();
+    pipelines.append(batch("here", 0, 1)).await.expect("append");
+    timeout(WITHIN, woken.changed())
+        .await
+        .expect("its own appends wake it")
+        .expect("store alive");
+    // Later appends are announced as well (the notifier goes on after its first).
+    woken.mark_unchanged();
+    api.append(batch("elsewhere", 1, 1)).await.expect("append");
+    timeout(WITHIN, woken.changed())
+        .await
+        .expect("every later append wakes it again")
+        .expect("store alive");
+}
+
 /// PostgreSQL only: one relay instance holds the lease; a second stands by until the first's
 /// connection goes away (as when its process dies).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
