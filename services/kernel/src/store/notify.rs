@@ -86,35 +86,38 @@ impl Notifier {
             let mut session: Option<PgConnection> = None;
             while local.changed().await.is_ok() {
                 local.mark_unchanged();
-                if let Err(error) = this.notify(&pool, &mut session).await {
-                    tracing::debug!(error = %error, "announcing appended events failed");
-                    session = None;
-                    tokio::time::sleep(RETRY_AFTER).await;
+                let notified = match session.take() {
+                    Some(connection) => Ok(connection),
+                    None => this.open(&pool).await,
+                };
+                let notified = match notified {
+                    Ok(mut connection) => {
+                        use sqlx::Executor as _;
+                        connection.execute(NOTIFY).await.map(|_| connection)
+                    }
+                    Err(error) => Err(error),
+                };
+                match notified {
+                    Ok(connection) => session = Some(connection),
+                    Err(error) => {
+                        tracing::debug!(error = %error, "announcing appended events failed");
+                        tokio::time::sleep(RETRY_AFTER).await;
+                    }
                 }
             }
         });
         notifier
     }
 
-    async fn notify(
-        &self,
-        pool: &PgPool,
-        session: &mut Option<PgConnection>,
-    ) -> Result<(), sqlx::Error> {
-        let connection = match session {
-            Some(connection) => connection,
-            None => {
-                let mut connection = pool.acquire().await?.detach();
-                let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
-                    .fetch_one(&mut connection)
-                    .await?;
-                self.session
-                    .store(u32::try_from(pid).unwrap_or_default(), Ordering::Relaxed);
-                session.insert(connection)
-            }
-        };
-        sqlx::raw_sql(NOTIFY).execute(connection).await?;
-        Ok(())
+    /// A session of the notifier's own, its process id noted.
+    async fn open(&self, pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
+        let mut connection = pool.acquire().await?.detach();
+        let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+            .fetch_one(&mut connection)
+            .await?;
+        self.session
+            .store(u32::try_from(pid).unwrap_or_default(), Ordering::Relaxed);
+        Ok(connection)
     }
 }
 
