@@ -17,8 +17,8 @@
 //! needs no durability), so a notification costs no disk wait.
 
 use sqlx::postgres::{PgConnection, PgListener, PgPool};
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
@@ -52,7 +52,8 @@ impl Announcements {
 
     /// This process appended.
     pub(super) fn appended(&self) {
-        self.local.send_modify(|count| *count = count.wrapping_add(1));
+        self.local
+            .send_modify(|count| *count = count.wrapping_add(1));
     }
 
     /// From now on, other processes' appends bump `woken` too (once per store; outside a Tokio
@@ -134,11 +135,7 @@ struct Listening {
 
 impl Listening {
     /// Bumps `woken` at every notification of another session than `notifier`'s.
-    fn start(
-        pool: PgPool,
-        notifier: Arc<Notifier>,
-        woken: Arc<watch::Sender<u64>>,
-    ) -> Listening {
+    fn start(pool: PgPool, notifier: Arc<Notifier>, woken: Arc<watch::Sender<u64>>) -> Listening {
         let (stop, mut stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             loop {

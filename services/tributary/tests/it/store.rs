@@ -488,8 +488,12 @@ async fn postgres_appends_wake_followers_in_other_processes() {
     const WITHIN: Duration = Duration::from_secs(10);
     let database = TestDatabase::create().await;
     let (api, pipelines) = (
-        EventStore::connect(&database.url, 4).await.expect("connect"),
-        EventStore::connect(&database.url, 4).await.expect("connect"),
+        EventStore::connect(&database.url, 4)
+            .await
+            .expect("connect"),
+        EventStore::connect(&database.url, 4)
+            .await
+            .expect("connect"),
     );
     let mut woken = pipelines.appended();
     // Listening has begun once the first wake arrives (what was appended before is read then).
