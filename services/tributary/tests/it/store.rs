@@ -483,9 +483,15 @@ async fn postgres_feed_never_skips_an_event_that_commits_late() {
 /// its own) is woken by an append there, not at its next poll; its own appends wake it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_appends_wake_followers_in_other_processes() {
-    use std::time::Duration;
-    use tokio::time::timeout;
-    const WITHIN: Duration = Duration::from_secs(10);
+    use tokio::sync::watch::Receiver;
+    /// Waits (10 s at most) for the next wake after the last one seen; panics with `what`.
+    async fn woken_by(woken: &mut Receiver<u64>, what: &str) {
+        tokio::time::timeout(std::time::Duration::from_secs(10), woken.changed())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no wake within 10 s"))
+            .expect("store alive");
+        woken.mark_unchanged();
+    }
     let database = TestDatabase::create().await;
     let (api, pipelines) = (
         EventStore::connect(&database.url, 4)
@@ -497,33 +503,22 @@ async fn postgres_appends_wake_followers_in_other_processes() {
     );
     let mut woken = pipelines.appended();
     // Listening has begun once the first wake arrives (what was appended before is read then).
-    timeout(WITHIN, woken.changed())
-        .await
-        .expect("the listener starts")
-        .expect("store alive");
-    woken.mark_unchanged();
+    woken_by(&mut woken, "the listener starts").await;
 
     api.append(batch("elsewhere", 0, 1)).await.expect("append");
-    timeout(WITHIN, woken.changed())
-        .await
-        .expect("an append in another process wakes the follower")
-        .expect("store alive");
+    woken_by(
+        &mut woken,
+        "an append in another process wakes the follower",
+    )
+    .await;
     let feed = pipelines.read_feed(0, 100).await.expect("feed");
     assert_eq!(feed.events.len(), 1, "the follower woken reads the event");
 
-    woken.mark_unchanged();
     pipelines.append(batch("here", 0, 1)).await.expect("append");
-    timeout(WITHIN, woken.changed())
-        .await
-        .expect("its own appends wake it")
-        .expect("store alive");
+    woken_by(&mut woken, "its own appends wake it").await;
     // Later appends are announced as well (the notifier goes on after its first).
-    woken.mark_unchanged();
     api.append(batch("elsewhere", 1, 1)).await.expect("append");
-    timeout(WITHIN, woken.changed())
-        .await
-        .expect("every later append wakes it again")
-        .expect("store alive");
+    woken_by(&mut woken, "every later append wakes it again").await;
 }
 
 /// PostgreSQL only: one relay instance holds the lease; a second stands by until the first's
