@@ -212,6 +212,11 @@ impl Backend {
     }
 }
 
+/// Counts one more wake-up on a followers' counter.
+fn bump(counter: &watch::Sender<u64>) {
+    counter.send_modify(|count| *count = count.wrapping_add(1));
+}
+
 const COLUMNS_SQLITE: &str = "position, position AS cursor, event_id, context, aggregate_type, aggregate_id, \
      sequence, event_type, event_version, source, time, payload, metadata";
 const COLUMNS_POSTGRES: &str = "position, transaction_id::text::bigint AS cursor, event_id, context, \
@@ -671,8 +676,7 @@ impl EventStore {
                 .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str())),
         );
         crate::telemetry::appended(&stored);
-        self.appended
-            .send_modify(|count| *count = count.wrapping_add(1));
+        bump(&self.appended);
         if let Some(announcements) = &self.announcements {
             announcements.appended();
         }

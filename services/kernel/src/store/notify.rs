@@ -52,8 +52,7 @@ impl Announcements {
 
     /// This process appended.
     pub(super) fn appended(&self) {
-        self.local
-            .send_modify(|count| *count = count.wrapping_add(1));
+        super::bump(&self.local);
     }
 
     /// From now on, other processes' appends bump `woken` too (once per store; outside a Tokio
@@ -87,18 +86,7 @@ impl Notifier {
             let mut session: Option<PgConnection> = None;
             while local.changed().await.is_ok() {
                 local.mark_unchanged();
-                let notified = match session.take() {
-                    Some(connection) => Ok(connection),
-                    None => this.open(&pool).await,
-                };
-                let notified = match notified {
-                    Ok(mut connection) => {
-                        use sqlx::Executor as _;
-                        connection.execute(NOTIFY).await.map(|_| connection)
-                    }
-                    Err(error) => Err(error),
-                };
-                match notified {
+                match this.notify(&pool, session.take()).await {
                     Ok(connection) => session = Some(connection),
                     Err(error) => {
                         tracing::debug!(error = %error, "announcing appended events failed");
@@ -108,6 +96,21 @@ impl Notifier {
             }
         });
         notifier
+    }
+
+    /// Sends one NOTIFY on `session`, or on a new one; the session, to be used again.
+    async fn notify(
+        &self,
+        pool: &PgPool,
+        session: Option<PgConnection>,
+    ) -> Result<PgConnection, sqlx::Error> {
+        use sqlx::Executor as _;
+        let mut connection = match session {
+            Some(connection) => connection,
+            None => self.open(pool).await?,
+        };
+        connection.execute(NOTIFY).await?;
+        Ok(connection)
     }
 
     /// A session of the notifier's own, its process id noted.
@@ -164,11 +167,19 @@ async fn listen(
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     // What was appended while nobody listened is read now, not at the next poll.
-    woken.send_modify(|count| *count = count.wrapping_add(1));
+    super::bump(woken);
     loop {
         let notification = listener.recv().await?;
         if notification.process_id() != notifier.session.load(Ordering::Relaxed) {
-            woken.send_modify(|count| *count = count.wrapping_add(1));
+            super::bump(woken);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_notification_is_sent_on_the_channel_listened_to() {
+        assert!(super::NOTIFY.contains(&format!("NOTIFY {};", super::CHANNEL)));
     }
 }
