@@ -479,6 +479,113 @@ async fn postgres_feed_never_skips_an_event_that_commits_late() {
     );
 }
 
+/// PostgreSQL only: a group append looks every stream up by its key, never by reading the
+/// whole `streams` table, even when the session planned its statements while the table was empty
+/// (its plans are kept for the session's life while the table grows by a row per entry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_group_appends_look_streams_up_by_key() {
+    use sqlx::{Connection, Row};
+    let database = TestDatabase::create().await;
+    drop(
+        EventStore::connect(&database.url, 1)
+            .await
+            .expect("connect: the schema"),
+    );
+    let mut connection = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let mut transaction = connection.begin().await.expect("begin");
+    // Two commands per call, as `append_event_group_whole`'s caller sends them: the first call
+    // makes streams A and B on the empty table; the second reads A, makes C and moves B on.
+    let call = "SELECT count(*) FROM append_event_group_whole( \
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, \
+        ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['test.thing', 'test.thing'], $6, $10, \
+        ARRAY['ThingHappened', 'ThingHappened'], ARRAY[1, 1], ARRAY['{}', '{}'], ARRAY[1, 2], \
+        ARRAY['test', 'test'], ARRAY[now(), now()], ARRAY['{}', '{}'], \
+        ARRAY[NULL, NULL]::TEXT[], ARRAY[NULL, NULL]::TEXT[], ARRAY[NULL, NULL]::INTEGER[], \
+        ARRAY[NULL, NULL]::TEXT[]) WHERE o_code IS NULL";
+    type Call<'a> = (
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<i64>,
+        [i32; 2],
+        [&'a str; 2],
+        [&'a str; 2],
+        [i64; 2],
+        [i64; 2],
+        [i32; 2],
+        [i64; 2],
+    );
+    let thing = "test.thing";
+    let calls: [Call; 2] = [
+        (
+            vec![],
+            vec![],
+            vec![],
+            [0, 0],
+            [thing; 2],
+            ["A", "B"],
+            [0, 0],
+            [1, 1],
+            [1, 2],
+            [1, 1],
+        ),
+        (
+            vec![thing],
+            vec!["A"],
+            vec![1],
+            [1, 1],
+            [thing; 2],
+            ["C", "B"],
+            [0, 1],
+            [1, 2],
+            [1, 2],
+            [1, 2],
+        ),
+    ];
+    for (
+        reads,
+        read_ids,
+        read_versions,
+        read_ends,
+        writes,
+        write_ids,
+        expected,
+        versions,
+        write_ends,
+        sequences,
+    ) in calls
+    {
+        let stored: i64 = sqlx::query_scalar(call)
+            .bind(reads)
+            .bind(read_ids)
+            .bind(read_versions)
+            .bind(read_ends)
+            .bind(writes)
+            .bind(write_ids)
+            .bind(expected)
+            .bind(versions)
+            .bind(write_ends)
+            .bind(sequences)
+            .fetch_one(&mut *transaction)
+            .await
+            .expect("group append");
+        assert_eq!(stored, 2, "both commands' events are stored");
+    }
+    let scans = sqlx::query(
+        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'streams'",
+    )
+    .fetch_one(&mut *transaction)
+    .await
+    .expect("this transaction's scans");
+    let (sequential, by_index): (i64, i64) = (scans.get(0), scans.get(1));
+    assert_eq!(sequential, 0, "no group statement reads all of `streams`");
+    assert!(
+        by_index > 0,
+        "the streams read and written are looked up by key"
+    );
+}
+
 /// PostgreSQL only: a follower in another process (here: another store handle with pools of
 /// its own) is woken by an append there, not at its next poll; its own appends wake it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
