@@ -2,11 +2,15 @@
 //! reactor on its own cursor.
 //!
 //! ```text
-//!  read after the saved position ──► for each followed event: reactor::handle (stored once,
-//!        ▲                            or into suspense) ──► save the batch's last position
+//!  read after the position reached ──► for each followed event: reactor::handle (stored once,
+//!        ▲                             or into suspense) ──► save the position reached
 //!        └──────────────────────────── repeat; a crash in between repeats reactions, which
 //!                                      their idempotency keys make no-ops
 //! ```
+//! The position is saved after a batch that reacted, when the follower has caught up, and at
+//! least every [`SAVE_INTERVAL`] otherwise: a batch of events the reactor does not follow is
+//! only read again after a crash, and saving its position each time cost a durable commit per
+//! batch per reactor (while posting journal entries, more commits than the postings' own).
 //! On the feed, one process at a time follows for a reactor (a PostgreSQL advisory lock,
 //! released when the process dies); on Kafka each reactor has its own consumer group and its
 //! positions (per partition) are the follower positions in the event store's database.
@@ -15,11 +19,15 @@ use crate::bronze::{StartError, StartOffset};
 use crate::{EventSource, FEED_STREAM, KafkaEvents, SourceError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tributary_kernel::module::Platform;
 use tributary_kernel::reactor::{Follow, Reactor, ReactorError, handle};
 use tributary_kernel::telemetry::names;
+
+/// How long a follower may hold the position of events it only read (none it reacted to)
+/// before saving it.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct FollowerOptions {
@@ -78,8 +86,11 @@ pub struct ReactorRunner {
     options: FollowerOptions,
     name: String,
     reactions: usize,
-    /// Position per stream up to which every event was handled (loaded, then as saved).
+    /// Position per stream up to which every event was handled (loaded, then as reached).
     positions: BTreeMap<String, Option<i64>>,
+    /// Positions reached and not saved yet, and when positions were saved last.
+    unsaved: BTreeMap<String, i64>,
+    saved_at: Instant,
     /// When to count the lag and the suspense again.
     observed: crate::Throttle,
 }
@@ -100,6 +111,8 @@ impl ReactorRunner {
             name,
             reactions: 0,
             positions: BTreeMap::new(),
+            unsaved: BTreeMap::new(),
+            saved_at: Instant::now(),
             observed: crate::Throttle::new(crate::LAG_INTERVAL),
         }
     }
@@ -165,7 +178,7 @@ impl ReactorRunner {
             .await?;
         // Messages that are not events: nothing to react to (bronze keeps them).
         let _ = self.source.take_undecodable();
-        let mut reached: BTreeMap<String, i64> = BTreeMap::new();
+        let reactions_before = self.reactions;
         for event in &events {
             let done = self.position(&event.stream).await?;
             if done.is_some_and(|done| event.position <= done) {
@@ -186,22 +199,35 @@ impl ReactorRunner {
                 handle(&self.platform, self.reactor.as_ref(), &event.envelope).await?;
                 self.reactions += 1;
             }
-            let at = reached
+            let at = self
+                .unsaved
                 .entry(event.stream.clone())
                 .or_insert(event.position);
             *at = (*at).max(event.position);
+            self.positions.insert(event.stream.clone(), Some(*at));
         }
+        if self.reactions > reactions_before
+            || events.is_empty()
+            || self.saved_at.elapsed() >= SAVE_INTERVAL
+        {
+            self.save().await?;
+        }
+        Ok(events.len())
+    }
+
+    /// Saves the positions reached since the last save.
+    async fn save(&mut self) -> Result<(), FollowerError> {
         let follow = Follow {
             store: &self.platform.store,
         };
-        for (stream, position) in reached {
-            follow
-                .save_position(&self.name, &stream, position)
-                .await
-                .map_err(ReactorError::from)?;
-            self.positions.insert(stream, Some(position));
+        while let Some((stream, position)) = self.unsaved.pop_first() {
+            if let Err(error) = follow.save_position(&self.name, &stream, position).await {
+                self.unsaved.insert(stream, position);
+                return Err(ReactorError::from(error).into());
+            }
         }
-        Ok(events.len())
+        self.saved_at = Instant::now();
+        Ok(())
     }
 
     /// Sets the reactor's lag and suspense gauges (0 lag at once when `caught_up`, otherwise
@@ -286,6 +312,7 @@ impl ReactorRunner {
                 Err(error) => {
                     tracing::warn!(follower = %self.name, error = %error, "reacting failed; retrying from the saved position");
                     self.positions.clear();
+                    self.unsaved.clear();
                     self.source.rewind().await;
                     self.options.retry_interval_ms
                 }

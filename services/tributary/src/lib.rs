@@ -328,7 +328,8 @@ impl Running {
                 if !behind {
                     return Ok::<(), tributary_kernel::StoreError>(());
                 }
-                // Woken by the next append, or soon: positions are saved after each batch.
+                // Woken by the next append, or soon: a follower saves its position when it has
+                // caught up (at its next poll at the latest).
                 let _ = tokio::time::timeout(Duration::from_millis(20), appended.changed()).await;
             }
         };
