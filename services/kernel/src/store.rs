@@ -313,10 +313,13 @@ impl EventStore {
     /// (pipeline runners, reactors, the relay) keeps one receiver, so no wake-up is lost
     /// while it is busy.
     pub fn appended(&self) -> watch::Receiver<u64> {
+        // Subscribed before the listener may start: its first wake (after LISTEN) is never
+        // missed, however long this thread waits between the two.
+        let receiver = self.appended.subscribe();
         if let Some(announcements) = &self.announcements {
             announcements.listen(&self.appended);
         }
-        self.appended.subscribe()
+        receiver
     }
 
     /// The database behind the store, for the tables other services keep beside the events
