@@ -220,12 +220,13 @@ impl ReactorRunner {
         let follow = Follow {
             store: &self.platform.store,
         };
-        while let Some((stream, position)) = self.unsaved.pop_first() {
-            if let Err(error) = follow.save_position(&self.name, &stream, position).await {
-                self.unsaved.insert(stream, position);
-                return Err(ReactorError::from(error).into());
-            }
+        for (stream, position) in &self.unsaved {
+            follow
+                .save_position(&self.name, stream, *position)
+                .await
+                .map_err(ReactorError::from)?;
         }
+        self.unsaved.clear();
         self.saved_at = Instant::now();
         Ok(())
     }

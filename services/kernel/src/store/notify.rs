@@ -12,8 +12,9 @@
 //! A notification is a hint, never the data: a follower woken reads the feed after its cursor
 //! as at a poll, and its poll still runs when a notification is lost (listener reconnecting,
 //! notifier failing). NOTIFY is sent by one task per process in a transaction of its own (one
-//! per [`NOTIFY_SPACING`] at most, for all the appends meanwhile), never inside an append: PostgreSQL serialises the commits of notifying transactions, which would
-//! serialise the appends. That transaction commits without waiting for the WAL flush (the hint
+//! per [`NOTIFY_SPACING`] at most, for all the appends meanwhile), never inside an append:
+//! PostgreSQL serialises the commits of notifying transactions, which would serialise the
+//! appends. That transaction commits without waiting for the WAL flush (the hint
 //! needs no durability), so a notification costs no disk wait.
 
 use sqlx::postgres::{PgConnection, PgListener, PgPool};
