@@ -179,6 +179,7 @@ impl ReactorRunner {
         // Messages that are not events: nothing to react to (bronze keeps them).
         let _ = self.source.take_undecodable();
         let reactions_before = self.reactions;
+        let mut reached: BTreeMap<String, i64> = BTreeMap::new();
         for event in &events {
             let done = self.position(&event.stream).await?;
             if done.is_some_and(|done| event.position <= done) {
@@ -199,12 +200,17 @@ impl ReactorRunner {
                 handle(&self.platform, self.reactor.as_ref(), &event.envelope).await?;
                 self.reactions += 1;
             }
-            let at = self
-                .unsaved
+            let at = reached
                 .entry(event.stream.clone())
                 .or_insert(event.position);
             *at = (*at).max(event.position);
-            self.positions.insert(event.stream.clone(), Some(*at));
+        }
+        // Only after the whole batch: on the feed every event of a transaction has the same
+        // position (the writer's transaction id), so a position taken mid-batch would skip the
+        // transaction's later events as done.
+        for (stream, position) in reached {
+            self.positions.insert(stream.clone(), Some(position));
+            self.unsaved.insert(stream, position);
         }
         if self.reactions > reactions_before
             || events.is_empty()

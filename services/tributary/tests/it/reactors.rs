@@ -232,3 +232,49 @@ async fn a_reactor_posts_once_suspends_what_is_refused_and_retries_it() {
         .await;
     assert_eq!(status, 404, "{body}");
 }
+
+/// On PostgreSQL every event of a transaction has the same feed position (the writer's
+/// transaction id): a goods receipt appends to its purchase order and then to the stock in one
+/// transaction, and the materials reactor, which follows only the stock, must still react to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_event_after_an_unfollowed_one_in_the_same_transaction_is_reacted_to() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    crate::procure_to_pay::one_open_purchase_order(&app).await;
+    app.settle_reactors().await;
+    let store = &app.running().store;
+    let before = store.head_cursor().await.unwrap();
+    app.ok(
+        "/api/v1/goods-receipts",
+        json!({"purchase_order": "4500000077", "line": 10, "quantity": "2", "posting_date": "2026-03-02"}),
+    )
+    .await;
+    // The premise: the receipt's events share one feed position, the unfollowed one first.
+    let mut receipt = store.read_feed(before, 100).await.unwrap().events;
+    // (The posting may already follow, in a transaction of its own.)
+    let first = receipt[0].cursor;
+    receipt.retain(|e| e.cursor == first);
+    let types: Vec<&str> = receipt.iter().map(|e| e.aggregate_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["materials.purchase_order", "materials.stock"],
+        "{receipt:?}"
+    );
+
+    app.settle_reactors().await;
+    let postings: Vec<EventEnvelope> = store
+        .load_type("finance.journal_entry")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.payload["reference"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("MM "))
+        })
+        .collect();
+    assert_eq!(postings.len(), 1, "the receipt posts once: {postings:?}");
+    assert_eq!(
+        postings[0].metadata.causation_id,
+        Some(receipt[1].id.to_string())
+    );
+}
