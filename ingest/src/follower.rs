@@ -7,10 +7,11 @@
 //!        └──────────────────────────── repeat; a crash in between repeats reactions, which
 //!                                      their idempotency keys make no-ops
 //! ```
-//! The position is saved after a batch that reacted, when the follower has caught up, and at
-//! least every [`SAVE_INTERVAL`] otherwise: a batch of events the reactor does not follow is
-//! only read again after a crash, and saving its position each time cost a durable commit per
-//! batch per reactor (while posting journal entries, more commits than the postings' own).
+//! The position is saved after a batch that reacted, and at least every [`SAVE_INTERVAL`]
+//! otherwise (and when a catch-up or the runner ends): a batch of events the reactor does not
+//! follow is only read again after a crash, and saving its position each time cost a durable
+//! commit per batch per reactor (while posting journal entries, more commits than the
+//! postings' own). In process, [`ReactorRunner::progress`] tells the position reached at once.
 //! On the feed, one process at a time follows for a reactor (a PostgreSQL advisory lock,
 //! released when the process dies); on Kafka each reactor has its own consumer group and its
 //! positions (per partition) are the follower positions in the event store's database.
@@ -28,6 +29,11 @@ use tributary_kernel::telemetry::names;
 /// How long a follower may hold the position of events it only read (none it reacted to)
 /// before saving it.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// On the feed, a follower woken by an append reads at most this often: every append of a
+/// busy process wakes every reactor, and each read is a query (three reactors read about five
+/// times per group of postings they do not even follow).
+pub const READ_SPACING: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
 pub struct FollowerOptions {
@@ -93,6 +99,8 @@ pub struct ReactorRunner {
     saved_at: Instant,
     /// When to count the lag and the suspense again.
     observed: crate::Throttle,
+    /// The feed position up to which every event was handled, for waiters in this process.
+    progress: watch::Sender<i64>,
 }
 
 impl ReactorRunner {
@@ -114,7 +122,28 @@ impl ReactorRunner {
             unsaved: BTreeMap::new(),
             saved_at: Instant::now(),
             observed: crate::Throttle::new(crate::LAG_INTERVAL),
+            progress: watch::Sender::new(0),
         }
+    }
+
+    /// The feed position up to which every event was handled (reactions stored, the position
+    /// maybe not saved yet); 0 until the runner has loaded its saved position.
+    pub fn progress(&self) -> watch::Receiver<i64> {
+        self.progress.subscribe()
+    }
+
+    /// Knows `position` of `stream` as handled.
+    fn reached(&mut self, stream: &str, position: Option<i64>) {
+        if stream == FEED_STREAM {
+            self.progress.send_if_modified(|at| match position {
+                Some(position) if position > *at => {
+                    *at = position;
+                    true
+                }
+                _ => false,
+            });
+        }
+        self.positions.insert(stream.to_owned(), position);
     }
 
     /// A runner on Kafka: the reactor's own consumer group over the followed contexts' topics.
@@ -162,7 +191,7 @@ impl ReactorRunner {
         .position(&self.name, stream)
         .await
         .map_err(ReactorError::from)?;
-        self.positions.insert(stream.to_owned(), saved);
+        self.reached(stream, saved);
         Ok(saved)
     }
 
@@ -209,13 +238,10 @@ impl ReactorRunner {
         // position (the writer's transaction id), so a position taken mid-batch would skip the
         // transaction's later events as done.
         for (stream, position) in reached {
-            self.positions.insert(stream.clone(), Some(position));
+            self.reached(&stream, Some(position));
             self.unsaved.insert(stream, position);
         }
-        if self.reactions > reactions_before
-            || events.is_empty()
-            || self.saved_at.elapsed() >= SAVE_INTERVAL
-        {
+        if self.reactions > reactions_before || self.saved_at.elapsed() >= SAVE_INTERVAL {
             self.save().await?;
         }
         Ok(events.len())
@@ -280,10 +306,10 @@ impl ReactorRunner {
         }
     }
 
-    /// Runs until caught up with the source.
+    /// Runs until caught up with the source, and saves the positions reached.
     pub async fn catch_up(&mut self) -> Result<(), FollowerError> {
         while self.step().await? > 0 {}
-        Ok(())
+        self.save().await
     }
 
     /// Follows until `shutdown` turns true; errors are logged and retried from the saved
@@ -306,10 +332,15 @@ impl ReactorRunner {
             }
         };
         let mut wake = self.source.wake();
+        let paced = matches!(self.source, EventSource::Store(_));
         loop {
             if *shutdown.borrow() {
+                if let Err(error) = self.save().await {
+                    tracing::debug!(follower = %self.name, error = %error, "saving the position at the end failed");
+                }
                 return;
             }
+            let read_at = tokio::time::Instant::now();
             let stepped = self.step().await;
             self.observe(matches!(stepped, Ok(0))).await;
             let wait_ms = match stepped {
@@ -325,7 +356,11 @@ impl ReactorRunner {
                 }
             };
             tokio::select! {
-                _ = wake.changed() => {}
+                _ = wake.changed() => {
+                    if paced {
+                        tokio::time::sleep_until(read_at + READ_SPACING).await;
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
                 _ = shutdown.changed() => {}
             }

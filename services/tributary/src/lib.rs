@@ -297,8 +297,9 @@ pub struct Running {
     pub reports: Option<Reports>,
     /// Feed cursor up to which every pipeline table is current.
     pub pipeline_progress: watch::Receiver<i64>,
-    /// The follower names of the reactors this process runs on the embedded feed.
-    reactors_on_feed: Vec<String>,
+    /// The reactors this process runs on the embedded feed: follower name, and the feed
+    /// position up to which it handled every event (when this process holds its lease).
+    reactors_on_feed: Vec<(String, watch::Receiver<i64>)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -321,15 +322,19 @@ impl Running {
             loop {
                 let head = self.store.head_cursor().await?;
                 let mut behind = false;
-                for name in &self.reactors_on_feed {
+                for (name, progress) in &self.reactors_on_feed {
+                    if *progress.borrow() >= head {
+                        continue;
+                    }
+                    // Another process may hold the reactor's lease: its saved position (at
+                    // least every second while it follows).
                     let at = follow.position(name, tributary_ingest::FEED_STREAM).await?;
                     behind |= at.unwrap_or(0) < head;
                 }
                 if !behind {
                     return Ok::<(), tributary_kernel::StoreError>(());
                 }
-                // Woken by the next append, or soon: a follower saves its position when it has
-                // caught up (at its next poll at the latest).
+                // Woken by the next append (a reaction's too), or soon.
                 let _ = tokio::time::timeout(Duration::from_millis(20), appended.changed()).await;
             }
         };
@@ -656,6 +661,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         lake: Some(Arc::new(query.clone()) as Arc<dyn tributary_kernel::lake::LakeReader>),
         settings: settings.clone(),
     };
+    let mut reactors_on_feed = Vec::new();
     if roles.reactors {
         for reactor in &reactors {
             let options = FollowerOptions {
@@ -678,12 +684,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                         reactor.name()
                     )
                 })?,
-                None => ReactorRunner::new(
-                    reactor.clone(),
-                    reacting.clone(),
-                    EventSource::Store(store.clone()),
-                    options,
-                ),
+                None => {
+                    let runner = ReactorRunner::new(
+                        reactor.clone(),
+                        reacting.clone(),
+                        EventSource::Store(store.clone()),
+                        options,
+                    );
+                    reactors_on_feed.push((
+                        tributary_ingest::follower::follower_name(reactor.as_ref()),
+                        runner.progress(),
+                    ));
+                    runner
+                }
             };
             tasks.push(tokio::spawn(runner.run(shutdown_rx.clone())));
         }
@@ -749,14 +762,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tracing::error!(error = %error, "HTTP server failed");
         }
     }));
-    let reactors_on_feed = if roles.reactors && config.kafka_brokers.is_none() {
-        reactors
-            .iter()
-            .map(|r| tributary_ingest::follower::follower_name(r.as_ref()))
-            .collect()
-    } else {
-        Vec::new()
-    };
     Ok(Running {
         addr,
         pg_addr,
