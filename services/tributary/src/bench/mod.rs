@@ -83,6 +83,9 @@ pub struct BenchArgs {
     /// --postgres-url the api-only run is repeated with grouping off (1) for comparison.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub group_commit_max: u16,
+    /// Group transactions collected and committed at once (as the server's flag).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub group_commit_leaders: u16,
 }
 
 struct Report {
@@ -200,8 +203,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let api = |label: &str| reports.iter().find(|r| r.backend == label);
     if let (Some(grouped), Some(alone)) = (api(API_ONLY), api(API_UNGROUPED)) {
         println!(
-            "group commit (at most {} commands): {:.0} entries/s (p99 {:.1} ms) vs {:.0} (p99 {:.1} ms) each command alone: ratio {:.2}",
+            "group commit (at most {} commands, {} leaders): {:.0} entries/s (p99 {:.1} ms) vs {:.0} (p99 {:.1} ms) each command alone: ratio {:.2}",
             args.group_commit_max,
+            args.group_commit_leaders,
             grouped.entries_per_s,
             grouped.latency_ms.1,
             alone.entries_per_s,
@@ -316,6 +320,7 @@ async fn run_backend(
     // The posting bench needs no SQL endpoint (and must not collide with one running).
     config.pg = None;
     config.group_commit.commands_max = usize::from(args.group_commit_max);
+    config.group_commit.leaders = usize::from(args.group_commit_leaders);
     bench_identity(&mut config);
     let running = start(config).await?;
     // Started after this process made the store's schema and the lake's tables.

@@ -87,7 +87,8 @@ fn runner(app: &TestApp, fault_after_reactions: Option<usize>) -> ReactorRunner 
     )
 }
 
-async fn mirrored(app: &TestApp) -> Vec<EventEnvelope> {
+/// The journal entries whose reference starts with `prefix`.
+async fn postings_referenced(app: &TestApp, prefix: &str) -> Vec<EventEnvelope> {
     app.running()
         .store
         .load_type("finance.journal_entry")
@@ -97,9 +98,13 @@ async fn mirrored(app: &TestApp) -> Vec<EventEnvelope> {
         .filter(|e| {
             e.payload["reference"]
                 .as_str()
-                .is_some_and(|r| r.starts_with("MIRRORED"))
+                .is_some_and(|r| r.starts_with(prefix))
         })
         .collect()
+}
+
+async fn mirrored(app: &TestApp) -> Vec<EventEnvelope> {
+    postings_referenced(app, "MIRRORED").await
 }
 
 #[tokio::test]
@@ -261,17 +266,7 @@ async fn a_followed_event_after_an_unfollowed_one_in_the_same_transaction_is_rea
     );
 
     app.settle_reactors().await;
-    let postings: Vec<EventEnvelope> = store
-        .load_type("finance.journal_entry")
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| {
-            e.payload["reference"]
-                .as_str()
-                .is_some_and(|r| r.starts_with("MM "))
-        })
-        .collect();
+    let postings = postings_referenced(&app, "MM ").await;
     assert_eq!(postings.len(), 1, "the receipt posts once: {postings:?}");
     assert_eq!(
         postings[0].metadata.causation_id,
