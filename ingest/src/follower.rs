@@ -31,8 +31,9 @@ use tributary_kernel::telemetry::names;
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// On the feed, a follower woken by an append reads at most this often: every append of a
-/// busy process wakes every reactor, and each read is a query (three reactors read about five
-/// times per group of postings they do not even follow).
+/// busy process wakes every reactor, which then read the feed at the head, found the events
+/// (mostly ones they do not follow) and read again to find nothing new (a debug run's statement
+/// log: 375 feed reads for 369 appends).
 pub const READ_SPACING: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
