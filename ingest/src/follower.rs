@@ -13,8 +13,13 @@
 //! commit per batch per reactor (while posting journal entries, more commits than the
 //! postings' own). In process, [`ReactorRunner::progress`] tells the position reached at once.
 //! On the feed, one process at a time follows for a reactor (a PostgreSQL advisory lock,
-//! released when the process dies); on Kafka each reactor has its own consumer group and its
-//! positions (per partition) are the follower positions in the event store's database.
+//! released when the process dies); on Kafka each reactor has its own consumer group, every
+//! process running the reactor is a member and reacts for the partitions assigned to it, and
+//! its positions (per partition) are the follower positions in the event store's database.
+//! A position saved never moves back: a member that lost a partition in a rebalance may still
+//! save what it reached there after the new owner saved more. Between a rebalance and the next
+//! save two members may react to the same events; the reactions' idempotency keys make the
+//! second a no-op.
 
 use crate::bronze::{StartError, StartOffset};
 use crate::{EventSource, FEED_STREAM, KafkaEvents, SourceError};
@@ -314,23 +319,27 @@ impl ReactorRunner {
     }
 
     /// Follows until `shutdown` turns true; errors are logged and retried from the saved
-    /// positions. On the feed, waits for the lease first (one active follower per reactor).
+    /// positions. On the feed, waits for the lease first (one active follower per reactor); on
+    /// Kafka every process follows, each for the partitions the group assigned it.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let _lease = loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            match self.platform.store.try_lease_relay(&self.name).await {
-                Ok(Some(lease)) => break lease,
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(follower = %self.name, error = %error, "lease unavailable")
+        let _lease = match self.source {
+            EventSource::Kafka(_) => None,
+            EventSource::Store(_) => loop {
+                if *shutdown.borrow() {
+                    return;
                 }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)) => {}
-                _ = shutdown.changed() => {}
-            }
+                match self.platform.store.try_lease_relay(&self.name).await {
+                    Ok(Some(lease)) => break Some(lease),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(follower = %self.name, error = %error, "lease unavailable")
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(self.options.retry_interval_ms)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            },
         };
         let mut wake = self.source.wake();
         let paced = matches!(self.source, EventSource::Store(_));

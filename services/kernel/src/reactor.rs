@@ -343,6 +343,8 @@ impl Follow<'_> {
         })
     }
 
+    /// Saves `follower`'s position in `stream`, unless a later one is saved already: a Kafka
+    /// consumer that lost the partition in a rebalance may save after the new owner did.
     pub async fn save_position(
         &self,
         follower: &str,
@@ -353,7 +355,8 @@ impl Follow<'_> {
             Database::Sqlite { write, .. } => {
                 sqlx::query(
                     "INSERT INTO follower_positions (follower, stream, position, updated_at) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT (follower, stream) DO UPDATE SET position = excluded.position, \
+                     ON CONFLICT (follower, stream) DO UPDATE SET \
+                     position = max(follower_positions.position, excluded.position), \
                      updated_at = excluded.updated_at",
                 )
                 .bind(follower)
@@ -366,7 +369,8 @@ impl Follow<'_> {
             Database::Postgres(pool) => {
                 sqlx::query(
                     "INSERT INTO follower_positions (follower, stream, position) VALUES ($1, $2, $3) \
-                     ON CONFLICT (follower, stream) DO UPDATE SET position = excluded.position, \
+                     ON CONFLICT (follower, stream) DO UPDATE SET \
+                     position = greatest(follower_positions.position, excluded.position), \
                      updated_at = now()",
                 )
                 .bind(follower)

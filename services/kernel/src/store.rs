@@ -54,6 +54,11 @@ pub const APPEND_EVENTS_MAX: usize = 10_000;
 pub const FEED_BATCH_EVENTS_MAX: usize = 50_000;
 /// How long a command waits for a database connection before answering 503.
 pub const POOL_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
+/// A pooled PostgreSQL connection idle at least this long is pinged before it is used (a
+/// server restart or a dropped connection is then found before a command runs on it). sqlx's
+/// default pings every connection at every acquire: a Sync and its answer, one more round trip
+/// (two more wake-ups) before every append and every read.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -267,6 +272,15 @@ impl EventStore {
             let pool = PgPoolOptions::new()
                 .max_connections(connections_max.max(1))
                 .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS))
+                .test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_AFTER {
+                            sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect(url)
                 .await?;
             sqlx::migrate!("../../sql/migrations/postgres")
@@ -303,9 +317,21 @@ impl EventStore {
     /// command by command, since this handle's grouping started (PostgreSQL; 0 without
     /// grouping).
     pub fn group_splits(&self) -> u64 {
-        self.group
-            .as_ref()
-            .map_or(0, |g| g.splits.load(std::sync::atomic::Ordering::Relaxed))
+        self.group.as_ref().map_or(0, |g| {
+            g.counts.splits.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
+    /// Group transactions appended and the commands in them, since this handle's grouping
+    /// started; `None` without grouping.
+    pub fn group_sizes(&self) -> Option<(u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.group.as_ref().map(|g| {
+            (
+                g.counts.groups.load(Relaxed),
+                g.counts.commands.load(Relaxed),
+            )
+        })
     }
 
     /// Changes after every successful append in this process and, on PostgreSQL, after

@@ -570,6 +570,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         };
         tasks.push(tokio::spawn(maintenance::run(
             lake.clone(),
+            store.clone(),
             options,
             shutdown_rx.clone(),
         )));

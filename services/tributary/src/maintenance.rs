@@ -5,12 +5,18 @@
 //! older than the vacuum retention (7 days by default); then a vacuum deletes them.
 //!
 //! Each table is compacted by one role only: the ingest role its bronze tables, the pipelines
-//! role every other. Two processes compacting one table at once would both commit (Delta lets
-//! a second OPTIMIZE of the same files through: its removes change no data), and every row of
-//! the files both rewrote would then be in the table twice.
+//! role every other; and, as those roles run in several processes, by one process at a time: a
+//! lease per table in the event store (`lake-compaction/<table>`, a PostgreSQL advisory lock
+//! held on its own connection). Two processes compacting one table at once would both commit
+//! (Delta lets a second OPTIMIZE of the same files through: its removes change no data, and
+//! deltalake's conflict checker counts only removes that do), and every row of the files both
+//! rewrote would then be in the table twice. Under the lease the table is brought to its newest
+//! version before it is rewritten, so a process never compacts files another one already
+//! replaced.
 
 use std::time::Duration;
 use tokio::sync::watch;
+use tributary_kernel::store::{EventStore, RelayLease};
 use tributary_lakehouse::Lake;
 
 #[derive(Debug, Clone)]
@@ -76,16 +82,35 @@ impl Default for CompactionOptions {
     }
 }
 
-/// Compacts every table of `lake` this process compacts that has `files_min` files or more;
-/// returns how many it compacted.
-pub async fn compact_once(lake: &Lake, options: &CompactionOptions) -> anyhow::Result<usize> {
-    let names: Vec<&'static str> = lake
-        .definitions()
-        .map(|d| d.name)
-        .filter(|name| options.tables.includes(name))
-        .collect();
+/// The lease a process holds while it compacts or vacuums `table`; `None` while another
+/// process does.
+pub async fn lease_table(store: &EventStore, table: &str) -> anyhow::Result<Option<RelayLease>> {
+    let lease = store
+        .try_lease_relay(&format!("lake-compaction/{table}"))
+        .await?;
+    if lease.is_none() {
+        tracing::debug!(table, "another process compacts this table; skipped");
+    }
+    Ok(lease)
+}
+
+/// Compacts every table of `lake` this process compacts that has `files_min` files or more
+/// and that no other process is compacting; returns how many it compacted.
+pub async fn compact_once(
+    lake: &Lake,
+    store: &EventStore,
+    options: &CompactionOptions,
+) -> anyhow::Result<usize> {
     let mut compacted = 0;
-    for name in names {
+    for name in compacted_tables(lake, options.tables) {
+        if lake.file_count(name).await? < options.files_min {
+            continue;
+        }
+        let Some(_lease) = lease_table(store, name).await? else {
+            continue;
+        };
+        // `compact` loads the table's newest version first: what another process compacted
+        // before this one took the lease is not rewritten again.
         if lake.file_count(name).await? < options.files_min {
             continue;
         }
@@ -106,16 +131,15 @@ pub async fn compact_once(lake: &Lake, options: &CompactionOptions) -> anyhow::R
 /// than `retention` reads; answers how many files it deleted.
 pub async fn vacuum_once(
     lake: &Lake,
+    store: &EventStore,
     tables: Compacting,
     retention: Duration,
 ) -> anyhow::Result<usize> {
     let mut deleted = 0;
-    for name in lake
-        .definitions()
-        .map(|d| d.name)
-        .filter(|name| tables.includes(name))
-        .collect::<Vec<_>>()
-    {
+    for name in compacted_tables(lake, tables) {
+        let Some(_lease) = lease_table(store, name).await? else {
+            continue;
+        };
         let done = lake.vacuum(name, retention).await?;
         if done.files_deleted > 0 {
             tracing::info!(
@@ -130,21 +154,35 @@ pub async fn vacuum_once(
     Ok(deleted)
 }
 
+fn compacted_tables(lake: &Lake, tables: Compacting) -> Vec<&'static str> {
+    lake.definitions()
+        .map(|d| d.name)
+        .filter(|name| tables.includes(name))
+        .collect()
+}
+
 /// Runs [`compact_once`] every `interval`, and [`vacuum_once`] every `vacuum_interval`, until
 /// shutdown; errors are logged and retried at the next interval.
-pub async fn run(lake: Lake, options: CompactionOptions, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    lake: Lake,
+    store: EventStore,
+    options: CompactionOptions,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut vacuumed = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(options.interval) => {}
             _ = shutdown.wait_for(|stopped| *stopped) => return,
         }
-        if let Err(error) = compact_once(&lake, &options).await {
+        if let Err(error) = compact_once(&lake, &store, &options).await {
             tracing::warn!(error = %format!("{error:#}"), "lake compaction failed; retrying later");
         }
         if vacuumed.elapsed() >= options.vacuum_interval {
             vacuumed = tokio::time::Instant::now();
-            if let Err(error) = vacuum_once(&lake, options.tables, options.vacuum_retention).await {
+            if let Err(error) =
+                vacuum_once(&lake, &store, options.tables, options.vacuum_retention).await
+            {
                 tracing::warn!(error = %format!("{error:#}"), "lake vacuum failed; retrying later");
             }
         }

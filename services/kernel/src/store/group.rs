@@ -75,8 +75,18 @@ pub(super) struct Pending {
 pub(super) struct GroupCommit {
     queue: mpsc::Sender<Pending>,
     events_max: usize,
+    pub counts: Arc<GroupCounts>,
+}
+
+/// What the leaders did since they started.
+#[derive(Debug, Default)]
+pub struct GroupCounts {
+    /// Transactions the leaders appended (a command alone counts as a group of one).
+    pub groups: AtomicU64,
+    /// Commands in them.
+    pub commands: AtomicU64,
     /// Groups appended again command by command (PostgreSQL).
-    pub splits: Arc<AtomicU64>,
+    pub splits: AtomicU64,
 }
 
 impl GroupCommit {
@@ -88,19 +98,19 @@ impl GroupCommit {
         }
         let (queue, receiver) = mpsc::channel(options.commands_max * options.leaders * 4);
         let receiver = Arc::new(Mutex::new(receiver));
-        let splits = Arc::new(AtomicU64::new(0));
+        let counts = Arc::new(GroupCounts::default());
         for _ in 0..options.leaders {
             tokio::spawn(lead(
                 receiver.clone(),
                 backend.clone(),
                 options,
-                splits.clone(),
+                counts.clone(),
             ));
         }
         Some(GroupCommit {
             queue,
             events_max: APPEND_EVENTS_MAX / options.commands_max,
-            splits,
+            counts,
         })
     }
 
@@ -141,7 +151,7 @@ async fn lead(
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     backend: Backend,
     options: GroupCommitOptions,
-    splits: Arc<AtomicU64>,
+    counts: Arc<GroupCounts>,
 ) {
     loop {
         let group = {
@@ -167,12 +177,16 @@ async fn lead(
         };
         metrics::histogram!(names::STORE_GROUP_COMMANDS, "backend" => backend.name())
             .record(group.len() as f64);
+        counts.groups.fetch_add(1, Ordering::Relaxed);
+        counts
+            .commands
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
         let (work, answers): (Vec<_>, Vec<_>) = group
             .into_iter()
             .map(|p| ((p.batch, p.reads), p.answer))
             .unzip();
         let results = match &backend {
-            Backend::Postgres(pool) => append_group_postgres(pool, &work, &splits).await,
+            Backend::Postgres(pool) => append_group_postgres(pool, &work, &counts.splits).await,
             Backend::Sqlite { write, .. } => append_group_sqlite(write, &work).await,
         };
         for (answer, result) in answers.into_iter().zip(results) {

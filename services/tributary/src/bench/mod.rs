@@ -86,6 +86,10 @@ pub struct BenchArgs {
     /// Group transactions collected and committed at once (as the server's flag).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub group_commit_leaders: u16,
+    /// How long a group's leader waits for more commands, in microseconds (as the server's
+    /// flag).
+    #[arg(long, default_value_t = 0)]
+    pub group_commit_window_us: u64,
 }
 
 struct Report {
@@ -321,6 +325,7 @@ async fn run_backend(
     config.pg = None;
     config.group_commit.commands_max = usize::from(args.group_commit_max);
     config.group_commit.leaders = usize::from(args.group_commit_leaders);
+    config.group_commit.window = Duration::from_micros(args.group_commit_window_us);
     bench_identity(&mut config);
     let running = start(config).await?;
     // Started after this process made the store's schema and the lake's tables.
@@ -417,7 +422,14 @@ async fn run_backend(
     if let Some(process) = apart {
         process.stop().await;
     }
-    println!("done in {:.1} s", elapsed.as_secs_f64());
+    match running.store.group_sizes() {
+        Some((groups, commands)) if groups > 0 => println!(
+            "done in {:.1} s ({groups} transactions, {:.1} commands each on average)",
+            elapsed.as_secs_f64(),
+            commands as f64 / groups as f64
+        ),
+        _ => println!("done in {:.1} s", elapsed.as_secs_f64()),
+    }
 
     print!("{label}: baseline (event store append, no HTTP) ... ");
     let baseline = baseline_appends(&running.store, args).await?;

@@ -3,7 +3,7 @@
 //! restart (their progress markers survive the rewrite).
 
 use crate::helpers::{Backend, TestApp};
-use tributary::maintenance::{CompactionOptions, compact_once};
+use tributary::maintenance::{CompactionOptions, compact_once, lease_table};
 
 const COUNTS: &str = "SELECT count(*) AS lines, count(DISTINCT entry_id || '/' || CAST(line_no AS VARCHAR)) AS distinct_lines, \
                       CAST(sum(debit) AS VARCHAR) AS debits FROM gl_journal_lines";
@@ -26,7 +26,9 @@ async fn compaction_keeps_every_row_once_and_the_pipelines_going() {
         files_min: 4,
         ..CompactionOptions::default()
     };
-    let compacted = compact_once(&lake, &options).await.unwrap();
+    let compacted = compact_once(&lake, &app.running().store, &options)
+        .await
+        .unwrap();
     assert!(
         compacted >= 2,
         "journal lines and movements compacted: {compacted}"
@@ -34,7 +36,12 @@ async fn compaction_keeps_every_row_once_and_the_pipelines_going() {
     assert_eq!(lake.file_count("gl_journal_lines").await.unwrap(), 1);
     assert_eq!(app.sql(COUNTS).await, before, "same rows after compaction");
     // A table under the threshold is left alone.
-    assert_eq!(compact_once(&lake, &options).await.unwrap(), 0);
+    assert_eq!(
+        compact_once(&lake, &app.running().store, &options)
+            .await
+            .unwrap(),
+        0
+    );
 
     app.post_sample_entry(13, 5, 10).await;
     app.settle().await;
@@ -49,6 +56,73 @@ async fn compaction_keeps_every_row_once_and_the_pipelines_going() {
         after,
         "nothing replayed after a restart"
     );
+    app.stop().await;
+}
+
+/// Pipeline workers in several processes compact the same tables: a lease per table lets one
+/// process at a time rewrite a table, from its newest version. Two processes are two lake
+/// handles over one location and two connections to one event store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_compacting_one_lake_leave_every_row_once() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.setup_ledger().await;
+    let store = &app.running().store;
+    let first = app.running().lake.clone();
+    let location = tributary::lake_location(app.dir.path(), None);
+    // The other process's handle, loaded now: stale once the first process commits.
+    let second = tributary::modules::open_lake(&location, &tributary::modules::all())
+        .await
+        .unwrap();
+    let options = CompactionOptions {
+        files_min: 2,
+        ..CompactionOptions::default()
+    };
+    let mut entry = 0;
+    let mut post_files = async |count: u32| {
+        for _ in 0..count {
+            entry += 1;
+            app.post_sample_entry(entry, 5, 10).await;
+            app.settle().await;
+        }
+        app.sql(COUNTS).await
+    };
+
+    // While another process holds the table's lease, this one leaves the table alone.
+    let before = post_files(4).await;
+    let files = first.file_count("gl_journal_lines").await.unwrap();
+    assert!(files >= 4, "{files} files");
+    let held = lease_table(store, "gl_journal_lines")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        lease_table(store, "gl_journal_lines")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    compact_once(&second, store, &options).await.unwrap();
+    assert_eq!(first.file_count("gl_journal_lines").await.unwrap(), files);
+    drop(held);
+
+    // The stale handle compacts nothing a second time after the first process compacted.
+    assert!(compact_once(&first, store, &options).await.unwrap() >= 1);
+    assert_eq!(first.file_count("gl_journal_lines").await.unwrap(), 1);
+    assert_eq!(compact_once(&second, store, &options).await.unwrap(), 0);
+    assert_eq!(app.sql(COUNTS).await, before, "same rows after compaction");
+
+    // Both at once, several times: every table is compacted by one of them, rows stay once.
+    for _ in 0..3 {
+        let before = post_files(3).await;
+        let (one, other) = tokio::join!(
+            compact_once(&first, store, &options),
+            compact_once(&second, store, &options)
+        );
+        assert!(one.unwrap() + other.unwrap() >= 1);
+        let after = app.sql(COUNTS).await;
+        assert_eq!(after, before, "same rows after compacting twice at once");
+        assert_eq!(after[0][0], after[0][1], "no line twice");
+    }
     app.stop().await;
 }
 
@@ -103,7 +177,9 @@ async fn replaced_files_stay_for_time_travel_until_a_vacuum_after_the_retention(
         files_min: 2,
         ..CompactionOptions::default()
     };
-    compact_once(&lake, &options).await.unwrap();
+    compact_once(&lake, &app.running().store, &options)
+        .await
+        .unwrap();
     let compacted = journal_lines_status(&app).await;
     assert_eq!(compacted["files"], 1, "{compacted}");
     assert!(
@@ -125,6 +201,7 @@ async fn replaced_files_stay_for_time_travel_until_a_vacuum_after_the_retention(
     // read as they were, by version and by time.
     let deleted = tributary::maintenance::vacuum_once(
         &lake,
+        &app.running().store,
         tributary::maintenance::Compacting::All,
         tributary_lakehouse::VACUUM_RETENTION_DEFAULT,
     )

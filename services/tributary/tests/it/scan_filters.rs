@@ -133,7 +133,12 @@ async fn filters_proven_by_file_statistics_are_skipped_and_the_others_still_filt
         files_min: 2,
         ..CompactionOptions::default()
     };
-    assert!(compact_once(&lake, &options).await.unwrap() >= 1);
+    assert!(
+        compact_once(&lake, &app.running().store, &options)
+            .await
+            .unwrap()
+            >= 1
+    );
     assert_eq!(lake.file_count("gl_journal_lines").await.unwrap(), 1);
     check_filters(&app, true).await;
     app.stop().await;
