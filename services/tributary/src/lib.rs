@@ -52,7 +52,8 @@ use tributary_reports::{ReportOptions, Reports};
 pub const REQUEST_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Consumer group of the pipeline runners reading Kafka.
 pub const PIPELINES_GROUP: &str = "tributary-pipelines";
-/// Partitions of the topics Tributary creates (pipeline workers scale up to this many).
+/// Partitions of the topics Tributary creates by default (pipeline workers and reactor processes
+/// scale up to this many; `--topic-partitions` sets another count).
 pub const KAFKA_PARTITIONS: i32 = 3;
 /// How long a Kafka read waits to fill a micro-batch.
 pub const KAFKA_BATCH_WAIT_MS: u64 = 200;
@@ -79,6 +80,8 @@ pub struct Config {
     pub kafka_brokers: Option<String>,
     /// Prefix of every Kafka topic name (empty in production).
     pub topic_prefix: String,
+    /// Partitions of the topics this process creates (existing topics keep theirs).
+    pub topic_partitions: i32,
     /// Static Kafka group membership: a stable id per process (e.g. the pod name).
     pub instance_id: Option<String>,
     /// The PostgreSQL wire protocol endpoint of the query role; `None`: not served.
@@ -241,6 +244,7 @@ impl Config {
             roles: Roles::embedded(),
             kafka_brokers: None,
             topic_prefix: String::new(),
+            topic_partitions: KAFKA_PARTITIONS,
             instance_id: None,
             pg: Some(WireOptions::embedded()),
             compaction: Some(maintenance::CompactionOptions::default()),
@@ -459,7 +463,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     if let Some(brokers) = &config.kafka_brokers {
         // Consumers subscribe before the relay's first publish would create the topic.
-        tributary_ingest::kafka::ensure_topics(brokers, &topics, KAFKA_PARTITIONS)
+        tributary_ingest::kafka::ensure_topics(brokers, &topics, config.topic_partitions)
             .await
             .with_context(|| format!("while creating Kafka topics on {brokers}"))?;
     }
@@ -544,6 +548,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         if roles.relay {
             let mut options = RelayOptions::new(brokers);
             options.topic_prefix = config.topic_prefix.clone();
+            options.partitions = config.topic_partitions;
             let relay =
                 Relay::new(store.clone(), options).context("while creating the Kafka producer")?;
             tasks.push(tokio::spawn(relay.run(shutdown_rx.clone())));

@@ -51,6 +51,11 @@ struct RunArgs {
     /// Put before every topic name (`<prefix>finance.events`): installations sharing a broker.
     #[arg(long, env = "TRIBUTARY_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
+    /// Partitions of the topics Tributary creates: how many pipeline workers (and reactor
+    /// processes) of one context can share its events. Topics that exist keep their count.
+    #[arg(long, env = "TRIBUTARY_TOPIC_PARTITIONS", default_value_t = tributary::KAFKA_PARTITIONS,
+          value_parser = clap::value_parser!(i32).range(1..=1000))]
+    topic_partitions: i32,
     /// Static Kafka group membership: a stable id for this process (e.g. the pod name), so a
     /// restart takes its partitions back without a rebalance.
     #[arg(long, env = "TRIBUTARY_INSTANCE_ID")]
@@ -389,6 +394,7 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     config.lake = args.lake;
     config.kafka_brokers = args.kafka_brokers;
     config.topic_prefix = args.topic_prefix;
+    config.topic_partitions = args.topic_partitions;
     config.instance_id = args.instance_id;
     config.roles = roles;
     config.contexts = args.contexts;

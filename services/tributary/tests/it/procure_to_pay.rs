@@ -1017,7 +1017,8 @@ async fn returns_after_priced_invoices_and_payment_corners_keep_the_books_and_th
 }
 
 /// The production path: PostgreSQL, the relay to a Kafka-protocol broker, and finance's reactor
-/// reading materials' topic in its own consumer group: every goods movement is posted once.
+/// reading materials' topic in its own consumer group: every goods movement is posted once. The
+/// topics are created with the partitions configured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_kafka_the_reactor_posts_every_movement_once() {
     let database = crate::helpers::TestDatabase::create().await;
@@ -1026,7 +1027,18 @@ async fn on_kafka_the_reactor_posts_every_movement_once() {
     config.roles = tributary::Roles::all();
     config.kafka_brokers = Some(crate::kafka::brokers());
     config.topic_prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+    config.topic_partitions = 6;
+    let topic = format!("{}materials.events", config.topic_prefix);
     let running = tributary::start(config).await.unwrap();
+    use rdkafka::consumer::Consumer as _;
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", crate::kafka::brokers())
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(&topic), std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(metadata.topics()[0].partitions().len(), 6, "{topic}");
     let app = TestApp::wrap(running, dir, Some(database), Backend::Postgres).await;
     purchasing_master_data(&app).await;
     materials_chart(&app).await;
