@@ -87,8 +87,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub group_commit_leaders: u16,
     /// How long a group's leader waits for more commands, in microseconds (as the server's
-    /// flag).
-    #[arg(long, default_value_t = 0)]
+    /// flag, with its bound).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub group_commit_window_us: u64,
 }
 
