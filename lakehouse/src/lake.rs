@@ -649,15 +649,21 @@ impl Lake {
     /// Rewrites the table's small files into files of about `target_bytes` (Delta OPTIMIZE,
     /// bin-packing adjacent files, so rows keep their order). The rows, and every progress
     /// marker, are unchanged; readers of older versions still find the old files.
+    ///
+    /// The rewrite works on a copy of the newest version without holding the table: appends
+    /// and queries go on meanwhile (holding it stalled the pipelines and the probe queries for
+    /// the whole rewrite). Delta lets both commit: a compaction changes no data, so it checks
+    /// no files added after it read (snapshot isolation), and blind appends read none of the
+    /// files it removes; each side's commit is retried on top of the other's.
     pub async fn compact(&self, table: &str, target_bytes: u64) -> Result<Compaction, LakeError> {
-        let (_, mut guard) = self.locked(table).await?;
-        let files_before = file_count(table, &guard)?;
+        let current = self.latest(table).await?;
+        let files_before = file_count(table, &current)?;
         // Row groups of 64 Ki rows: a compacted table is few files, and row groups are what
         // the cores read in parallel and what statistics prune.
         let properties = deltalake::parquet::file::properties::WriterProperties::builder()
             .set_max_row_group_row_count(Some(COMPACTED_ROW_GROUP_ROWS))
             .build();
-        let mut optimize = guard
+        let mut optimize = current
             .clone()
             .optimize()
             .with_type(deltalake::operations::optimize::OptimizeType::Compact)
@@ -667,9 +673,15 @@ impl Lake {
         }
         let (compacted, metrics) = optimize
             .await
-            .map_err(|source| delta_error(table, &guard, source))?;
-        *guard = compacted;
-        self.reload_if_long(self.entry(table)?, &guard, true);
+            .map_err(|source| delta_error(table, &current, source))?;
+        // The shared handle moves on to the compacted version unless it got past it meanwhile
+        // (an append retried on top of the compaction's commit): either state holds both.
+        let entry = self.entry(table)?;
+        let mut guard = entry.table.lock().await;
+        if guard.version() < compacted.version() {
+            *guard = compacted;
+        }
+        self.reload_if_long(entry, &guard, true);
         Ok(Compaction {
             files_before,
             files_removed: metrics.num_files_removed,
@@ -801,7 +813,7 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
         version: None,
         source: Box::new(source),
     };
-    let mut table = DeltaTable::try_from_url(url).await.map_err(error)?;
+    let table = DeltaTable::try_from_url(url.clone()).await.map_err(error)?;
     use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
     let schema: deltalake::kernel::StructType = definition
         .schema
@@ -811,12 +823,15 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
             table: definition.name.to_owned(),
             reason: e.to_string(),
         })?;
-    if table.verify_deltatable_existence().await.map_err(error)? {
+    let existing = |mut table: DeltaTable| async {
         table.load().await.map_err(error)?;
         let table = evolve(table, definition, &schema).await?;
-        return with_stats_columns(table, definition).await;
+        with_stats_columns(table, definition).await
+    };
+    if table.verify_deltatable_existence().await.map_err(error)? {
+        return existing(table).await;
     }
-    table
+    let created = table
         .create()
         .with_table_name(definition.name)
         .with_comment(definition.description)
@@ -828,8 +843,20 @@ async fn open_or_create(root: &Url, definition: &TableDefinition) -> Result<Delt
                 .map(|n| (STATS_COLUMNS_PROPERTY.to_owned(), Some(n.to_string()))),
         )
         .with_save_mode(SaveMode::Ignore)
-        .await
-        .map_err(error)
+        .await;
+    match created {
+        Ok(table) => Ok(table),
+        Err(failed) => {
+            // Processes started together on a fresh lake: another one created the table at
+            // the same moment (its first commit won); open what it made.
+            let table = DeltaTable::try_from_url(url).await.map_err(error)?;
+            if table.verify_deltatable_existence().await.map_err(error)? {
+                existing(table).await
+            } else {
+                Err(error(failed))
+            }
+        }
+    }
 }
 
 /// Delta's table property: statistics for the first n columns.
@@ -960,6 +987,115 @@ mod tests {
         assert_eq!(c.txn_version("numbers", "x").await.expect("x"), Some(3));
         assert_eq!(c.txn_version("numbers", "y").await.expect("y"), Some(7));
         assert_eq!(c.file_count("numbers").await.expect("files"), 4);
+    }
+
+    /// Rows, distinct values and their sum in the table's newest version.
+    async fn counted(lake: &Lake) -> (i64, i64, i64) {
+        use datafusion::arrow::array::AsArray;
+        let context = datafusion::prelude::SessionContext::new();
+        let table = lake.latest("numbers").await.expect("the table");
+        context
+            .register_table("numbers", table.table_provider().await.expect("a provider"))
+            .expect("registered");
+        let batches = context
+            .sql("SELECT count(*), count(DISTINCT n), sum(n) FROM numbers")
+            .await
+            .expect("planned")
+            .collect()
+            .await
+            .expect("counted");
+        let column = |i: usize| {
+            batches[0]
+                .column(i)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(0)
+        };
+        (column(0), column(1), column(2))
+    }
+
+    /// Compaction does not hold the table while it rewrites: appends commit meanwhile, and
+    /// afterwards every row is there once, in this process and in another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_go_on_while_a_table_is_compacted_and_every_row_stays_once() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let location = dir.path().to_str().expect("a path");
+        let lake = Lake::open(location, vec![definition()])
+            .await
+            .expect("lake");
+        let (before, after) = (60i64, 60i64);
+        for n in 1..=before {
+            lake.append(
+                "numbers",
+                rows(n),
+                &[marker("x", (n > 1).then(|| n - 1), n)],
+            )
+            .await
+            .expect("a write");
+        }
+        // When each append and each compaction ran: an append that began and ended within a
+        // compaction committed while it rewrote (impossible while compaction held the table).
+        let appends = {
+            let writer = lake.clone();
+            tokio::spawn(async move {
+                let mut spans = Vec::new();
+                for n in before + 1..=before + after {
+                    let started = std::time::Instant::now();
+                    writer
+                        .append("numbers", rows(n), &[marker("x", Some(n - 1), n)])
+                        .await
+                        .expect("an append beside the compaction");
+                    spans.push((started, std::time::Instant::now()));
+                }
+                spans
+            })
+        };
+        let mut compactions = Vec::new();
+        while !appends.is_finished() {
+            let started = std::time::Instant::now();
+            lake.compact("numbers", 0).await.expect("compacted");
+            compactions.push((started, std::time::Instant::now()));
+        }
+        let appends = appends.await.expect("the appends");
+        let within = appends
+            .iter()
+            .filter(|(a, b)| compactions.iter().any(|(c, d)| c < a && b < d))
+            .count();
+        assert!(
+            within > 0,
+            "none of {} appends ran within one of {} compactions",
+            appends.len(),
+            compactions.len()
+        );
+        let expected = (before + after, before + after, (1..=before + after).sum());
+        assert_eq!(counted(&lake).await, expected);
+        assert_eq!(
+            lake.txn_version("numbers", "x").await.expect("x"),
+            Some(before + after)
+        );
+        let other = Lake::open(location, vec![definition()])
+            .await
+            .expect("another process");
+        assert_eq!(counted(&other).await, expected);
+        lake.compact("numbers", 0).await.expect("compacted");
+        assert_eq!(lake.file_count("numbers").await.expect("files"), 1);
+        assert_eq!(counted(&lake).await, expected);
+    }
+
+    /// Processes started together on a fresh lake all open it: the ones whose creation of a
+    /// table lost to another's open the table that one made.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn processes_opening_a_fresh_lake_at_once_all_open_it() {
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("a directory");
+            let location = dir.path().to_str().expect("a path");
+            let opened =
+                futures::future::join_all((0..6).map(|_| Lake::open(location, vec![definition()])))
+                    .await;
+            for lake in opened {
+                let lake = lake.expect("every process opens the lake");
+                assert_eq!(lake.file_count("numbers").await.expect("files"), 0);
+            }
+        }
     }
 
     /// Waits until the table's handle in `lake` was reloaded at a version after `after`;
