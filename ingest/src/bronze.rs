@@ -199,6 +199,18 @@ pub fn consumer_from_delta(
     Ok((consumer, generation))
 }
 
+/// A consumer in `group` that reads only the partitions assigned to it by hand
+/// ([`crate::partitions`]), each from the offset its caller gives.
+pub fn consumer_unsubscribed(
+    brokers: &str,
+    group: &str,
+    start: StartOffset,
+) -> Result<(StreamConsumer<AssignFromDelta>, Arc<AtomicU64>), rdkafka::error::KafkaError> {
+    let (context, generation) = AssignFromDelta::new(start, group);
+    let consumer = kafka::consumer_config(brokers, group, None).create_with_context(context)?;
+    Ok((consumer, generation))
+}
+
 /// Reads up to `max` messages, waiting at most `wait` in all; detached so they can cross awaits.
 /// A consumer error after some messages were taken returns those messages (their offsets are
 /// already consumed, dropping them would skip them); the error surfaces on the next call.

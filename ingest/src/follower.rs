@@ -178,7 +178,15 @@ impl ReactorRunner {
             follower_name(reactor.as_ref()).replace('/', "-")
         );
         let start = kafka_start(&platform, reactor.as_ref());
-        let kafka = KafkaEvents::new(brokers, &group, instance, &topics, start, wait)?;
+        let kafka = KafkaEvents::new(
+            brokers,
+            &group,
+            instance,
+            &topics,
+            start,
+            wait,
+            Some(&platform.store),
+        )?;
         Ok(ReactorRunner::new(
             reactor,
             platform,
@@ -203,6 +211,17 @@ impl ReactorRunner {
 
     /// Handles one batch; returns how many events it read (0 when caught up).
     pub async fn step(&mut self) -> Result<usize, FollowerError> {
+        if self.source.rebalance_due() {
+            // What was reached on a partition about to be given up is saved first: its next
+            // owner starts there instead of reacting again.
+            self.save().await?;
+            let generation = self.source.generation();
+            self.source.rebalance().await;
+            if self.source.generation() != generation {
+                // Positions of partitions (re)gained since are loaded afresh.
+                self.positions.clear();
+            }
+        }
         let from = match self.source {
             EventSource::Store(_) => self.position(FEED_STREAM).await?.unwrap_or(0),
             EventSource::Kafka(_) => 0,

@@ -10,9 +10,11 @@
 pub mod bronze;
 pub mod follower;
 pub mod kafka;
+pub mod partitions;
 pub mod relay;
 
 use bronze::{AssignFromDelta, StartOffset};
+use partitions::SharedPartitions;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::Message;
 use std::sync::Arc;
@@ -64,6 +66,11 @@ impl Throttle {
         Throttle { every, last: None }
     }
 
+    /// Whether [`Throttle::due`] would answer true now (without counting it as done).
+    pub fn is_due(&self) -> bool {
+        self.last.is_none_or(|last| last.elapsed() >= self.every)
+    }
+
     /// Whether the interval has passed since the last time this answered true.
     pub fn due(&mut self) -> bool {
         let due = self.last.is_none_or(|last| last.elapsed() >= self.every);
@@ -77,7 +84,8 @@ impl Throttle {
 /// How often followers and pipelines count their lag (a query on the feed).
 pub const LAG_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Kafka as a source: a consumer group member whose partitions start where Delta says.
+/// Kafka as a source: a member of a consumer group whose partitions start where the recorded
+/// progress says.
 pub struct KafkaEvents {
     consumer: StreamConsumer<AssignFromDelta>,
     generation: Arc<AtomicU64>,
@@ -85,9 +93,14 @@ pub struct KafkaEvents {
     wait: Duration,
     /// Messages of the last reads that were not events, until taken.
     undecodable: Vec<Undecodable>,
+    /// The group's partitions shared through PostgreSQL; `None`: assigned by the broker.
+    shared: Option<Box<SharedPartitions>>,
 }
 
 impl KafkaEvents {
+    /// A member of `group` reading `topics`. With `share` a PostgreSQL event store, the
+    /// group's processes share the partitions through it ([`partitions`]); otherwise (SQLite)
+    /// the broker's group protocol assigns them.
     pub fn new(
         brokers: &str,
         group: &str,
@@ -95,15 +108,21 @@ impl KafkaEvents {
         topics: &[String],
         start: StartOffset,
         wait: Duration,
+        share: Option<&EventStore>,
     ) -> Result<KafkaEvents, SourceError> {
-        let (consumer, generation) =
-            bronze::consumer_from_delta(brokers, group, instance, topics, start.clone())?;
+        let share = share.filter(|store| store.backend() == "postgres");
+        let (consumer, generation) = match share {
+            Some(_) => bronze::consumer_unsubscribed(brokers, group, start.clone())?,
+            None => bronze::consumer_from_delta(brokers, group, instance, topics, start.clone())?,
+        };
         Ok(KafkaEvents {
             consumer,
             generation,
             start,
             wait,
             undecodable: Vec::new(),
+            shared: share
+                .map(|store| Box::new(SharedPartitions::new(store.clone(), group, topics))),
         })
     }
 }
@@ -230,6 +249,41 @@ impl EventSource {
         match self {
             EventSource::Store(store) => Wake::Appended(store.appended()),
             EventSource::Kafka(_) => Wake::Immediately,
+        }
+    }
+
+    /// Between batches: a member of a group sharing its partitions through PostgreSQL takes
+    /// up its share of them (at most every [`partitions::REBALANCE_INTERVAL`]).
+    pub async fn rebalance(&mut self) {
+        if let EventSource::Kafka(kafka) = self
+            && let Some(shared) = &mut kafka.shared
+        {
+            shared
+                .rebalance(&kafka.consumer, &kafka.start, &kafka.generation)
+                .await;
+        }
+    }
+
+    /// Whether [`EventSource::rebalance`] would look at the group now (a reactor saves its
+    /// positions first, so that a partition it gives up is not reacted to again).
+    pub fn rebalance_due(&self) -> bool {
+        match self {
+            EventSource::Kafka(KafkaEvents {
+                shared: Some(shared),
+                ..
+            }) => shared.is_due(),
+            _ => false,
+        }
+    }
+
+    /// The partitions read now, where the group shares them through PostgreSQL.
+    pub fn partitions(&self) -> Option<Vec<(String, i32)>> {
+        match self {
+            EventSource::Kafka(KafkaEvents {
+                shared: Some(shared),
+                ..
+            }) => Some(shared.held().iter().cloned().collect()),
+            _ => None,
         }
     }
 

@@ -300,6 +300,8 @@ impl Runner {
     /// A batch is decoded once for all its pipelines, the pipelines run their SQL and commit
     /// concurrently (each to its own table), and the next batch is read meanwhile.
     pub async fn step(&mut self) -> Result<usize, PipelineError> {
+        // Between batches: a group sharing partitions through PostgreSQL takes its share.
+        self.source.rebalance().await;
         let generation = self.source.generation();
         if generation != self.seen_generation {
             self.processed.clear();

@@ -42,10 +42,12 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 mod group;
+mod members;
 mod notify;
 pub mod scoped;
 mod tail;
 pub use group::GroupCommitOptions;
+pub use members::Membership;
 pub use scoped::Scoped;
 
 /// Events one append may carry: bounds a transaction and a feed batch that cannot be split.

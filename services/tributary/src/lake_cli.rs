@@ -21,7 +21,7 @@ pub async fn status(location: &str, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("lake {}", lake.root());
-    print!("{}", render(&statuses));
+    progress!("{}", render(&statuses));
     Ok(())
 }
 

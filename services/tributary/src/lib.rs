@@ -7,6 +7,16 @@
 //! ```
 //! `main.rs` only parses flags and calls [`start`]; tests and the benchmark call it too.
 
+/// `print!` for progress shown before a step's result: flushed at once, since stdout is
+/// line-buffered and a watcher (a person, a script timing the phases) would otherwise see the
+/// step only when it ended.
+macro_rules! progress {
+    ($($arg:tt)*) => {{
+        print!($($arg)*);
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }};
+}
+
 pub mod bench;
 pub mod client;
 pub mod generate;
@@ -114,6 +124,37 @@ pub struct Config {
     pub materials_url: Option<String>,
     /// How concurrent appends share event store transactions.
     pub group_commit: GroupCommitOptions,
+}
+
+/// The group commit's flags, as `serve`/`up` and the bench take them.
+#[derive(clap::Args, Clone, Debug)]
+pub struct GroupCommitArgs {
+    /// Commands appended in one event store transaction at most (group commit); 1 appends
+    /// each alone.
+    #[arg(long, env = "TRIBUTARY_GROUP_COMMIT_MAX", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub group_commit_max: u16,
+    /// Microseconds the group commit waits for more commands after the first (0: it takes
+    /// the commands already waiting).
+    #[arg(long, env = "TRIBUTARY_GROUP_COMMIT_WINDOW_US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub group_commit_window_us: u64,
+    /// Group transactions collected and committed at once (each on its own connection).
+    #[arg(long, env = "TRIBUTARY_GROUP_COMMIT_LEADERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub group_commit_leaders: u16,
+    /// While another group is being committed, a group of fewer commands than this waits for
+    /// that commit to end or for this many commands (0: it never waits).
+    #[arg(long, env = "TRIBUTARY_GROUP_COMMIT_GATHER", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub group_commit_gather: u16,
+}
+
+impl GroupCommitArgs {
+    pub fn options(&self) -> GroupCommitOptions {
+        GroupCommitOptions {
+            commands_max: usize::from(self.group_commit_max),
+            window: Duration::from_micros(self.group_commit_window_us),
+            leaders: usize::from(self.group_commit_leaders),
+            gather: usize::from(self.group_commit_gather),
+        }
+    }
 }
 
 /// The default request limit: 6,000 per user and minute (100 a second).
@@ -485,6 +526,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                         &modules::source_topics(module, &config.topic_prefix),
                         start,
                         Duration::from_millis(KAFKA_BATCH_WAIT_MS),
+                        Some(&store),
                     )
                     .with_context(|| {
                         format!(

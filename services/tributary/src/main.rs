@@ -155,17 +155,8 @@ struct RunArgs {
     /// travel (`as_of` in SQL) reaches back this far.
     #[arg(long, env = "TRIBUTARY_VACUUM_RETENTION_HOURS", default_value_t = 168)]
     vacuum_retention_hours: u64,
-    /// Commands appended in one event store transaction at most (group commit); 1 appends
-    /// each alone.
-    #[arg(long, env = "TRIBUTARY_GROUP_COMMIT_MAX", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
-    group_commit_max: u16,
-    /// Microseconds the group commit waits for more commands after the first (0: it takes
-    /// the commands already waiting).
-    #[arg(long, env = "TRIBUTARY_GROUP_COMMIT_WINDOW_US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
-    group_commit_window_us: u64,
-    /// Group transactions collected and committed at once (each on its own connection).
-    #[arg(long, env = "TRIBUTARY_GROUP_COMMIT_LEADERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
-    group_commit_leaders: u16,
+    #[command(flatten)]
+    group_commit: tributary::GroupCommitArgs,
 }
 
 /// Where the lake is, for the `lake` commands.
@@ -419,9 +410,7 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         compaction.vacuum_retention = hours(args.vacuum_retention_hours);
     }
     config.idempotency_ttl = std::time::Duration::from_secs(args.idempotency_key_hours * 3600);
-    config.group_commit.commands_max = usize::from(args.group_commit_max);
-    config.group_commit.window = std::time::Duration::from_micros(args.group_commit_window_us);
-    config.group_commit.leaders = usize::from(args.group_commit_leaders);
+    config.group_commit = args.group_commit.options();
     config.query_limits = tributary_lakehouse::QueryLimits {
         timeout_ms: args.query_timeout_ms,
         memory_bytes_max: args.query_memory_mib << 20,

@@ -32,9 +32,9 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::sqlite::SqlitePool;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 /// How concurrent appends are grouped.
@@ -47,6 +47,12 @@ pub struct GroupCommitOptions {
     pub window: Duration,
     /// Transactions collected and committed at once.
     pub leaders: usize,
+    /// While another leader's group is being committed, a leader holding fewer commands than
+    /// this waits for that commit to end or for this many commands, whichever comes first
+    /// (0 or 1: it takes what is queued at once). Leaders then take turns with full groups
+    /// instead of racing each other with half-empty ones; with nothing in flight a command is
+    /// never held back.
+    pub gather: usize,
 }
 
 impl Default for GroupCommitOptions {
@@ -57,6 +63,7 @@ impl Default for GroupCommitOptions {
             commands_max: 32,
             window: Duration::ZERO,
             leaders: 2,
+            gather: 0,
         }
     }
 }
@@ -99,12 +106,14 @@ impl GroupCommit {
         let (queue, receiver) = mpsc::channel(options.commands_max * options.leaders * 4);
         let receiver = Arc::new(Mutex::new(receiver));
         let counts = Arc::new(GroupCounts::default());
+        let committing = Arc::new(Committing::default());
         for _ in 0..options.leaders {
             tokio::spawn(lead(
                 receiver.clone(),
                 backend.clone(),
                 options,
                 counts.clone(),
+                committing.clone(),
             ));
         }
         Some(GroupCommit {
@@ -147,11 +156,19 @@ impl GroupCommit {
     }
 }
 
+/// The groups being committed, and a wake-up each time one is.
+#[derive(Default)]
+struct Committing {
+    groups: AtomicUsize,
+    done: Notify,
+}
+
 async fn lead(
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     backend: Backend,
     options: GroupCommitOptions,
     counts: Arc<GroupCounts>,
+    committing: Arc<Committing>,
 ) {
     loop {
         let group = {
@@ -173,6 +190,9 @@ async fn lead(
                     Err(_) => break,
                 }
             }
+            gather(&mut receiver, &mut group, &options, &committing).await;
+            // Counted before the queue is let go, so the next leader sees this group in flight.
+            committing.groups.fetch_add(1, Ordering::AcqRel);
             group
         };
         metrics::histogram!(names::STORE_GROUP_COMMANDS, "backend" => backend.name())
@@ -189,9 +209,48 @@ async fn lead(
             Backend::Postgres(pool) => append_group_postgres(pool, &work, &counts.splits).await,
             Backend::Sqlite { write, .. } => append_group_sqlite(write, &work).await,
         };
+        committing.groups.fetch_sub(1, Ordering::AcqRel);
+        committing.done.notify_waiters();
         for (answer, result) in answers.into_iter().zip(results) {
             // The caller may have gone (its request cancelled): its append stays stored.
             let _ = answer.send(result);
+        }
+    }
+}
+
+/// Holds a short group back while another is being committed: until that commit ends or
+/// `options.gather` commands are queued, then takes what else is waiting.
+async fn gather(
+    receiver: &mut mpsc::Receiver<Pending>,
+    group: &mut Vec<Pending>,
+    options: &GroupCommitOptions,
+    committing: &Committing,
+) {
+    let enough = options.gather.min(options.commands_max);
+    if group.len() >= enough {
+        return;
+    }
+    let done = committing.done.notified();
+    tokio::pin!(done);
+    // Registered before looking, so a commit ending in between still wakes this leader.
+    done.as_mut().enable();
+    if committing.groups.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    while group.len() < enough {
+        tokio::select! {
+            biased;
+            () = &mut done => break,
+            next = receiver.recv() => match next {
+                Some(next) => group.push(next),
+                None => return,
+            },
+        }
+    }
+    while group.len() < options.commands_max {
+        match receiver.try_recv() {
+            Ok(next) => group.push(next),
+            Err(_) => break,
         }
     }
 }

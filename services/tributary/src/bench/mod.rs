@@ -79,17 +79,10 @@ pub struct BenchArgs {
     /// Probe freshness on every Nth entry.
     #[arg(long, default_value_t = 20)]
     pub freshness_every: usize,
-    /// Commands appended in one transaction at most (as the server's flag); with
-    /// --postgres-url the api-only run is repeated with grouping off (1) for comparison.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub group_commit_max: u16,
-    /// Group transactions collected and committed at once (as the server's flag).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub group_commit_leaders: u16,
-    /// How long a group's leader waits for more commands, in microseconds (as the server's
-    /// flag, with its bound).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
-    pub group_commit_window_us: u64,
+    /// The group commit as the server takes it; with --postgres-url the api-only run is
+    /// repeated with grouping off (--group-commit-max 1) for comparison.
+    #[command(flatten)]
+    pub group_commit: crate::GroupCommitArgs,
 }
 
 struct Report {
@@ -97,6 +90,8 @@ struct Report {
     entries_per_s: f64,
     latency_ms: (f64, f64),
     freshness_ms: (f64, f64),
+    /// The probe's SQL queries (part of every freshness sample): p50, p99.
+    probe_ms: (f64, f64),
     baseline_entries_per_s: f64,
 }
 
@@ -127,11 +122,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         reports.push(on_fresh_database(server, "postgres", &args, Pipelines::InProcess).await?);
         reports.push(on_fresh_database(server, PIPELINES_APART, &args, Pipelines::Apart).await?);
         // The write side alone without grouping, for the comparison with the grouped run below.
-        if args.group_commit_max > 1 {
-            let ungrouped = BenchArgs {
-                group_commit_max: 1,
-                ..args.clone()
-            };
+        if args.group_commit.group_commit_max > 1 {
+            let mut ungrouped = args.clone();
+            ungrouped.group_commit.group_commit_max = 1;
             reports
                 .push(on_fresh_database(server, API_UNGROUPED, &ungrouped, Pipelines::Off).await?);
         }
@@ -140,9 +133,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let (url, drop_database) = fresh_postgres_database(server).await?;
         let result = async {
             let report = run_backend(API_ONLY, Some(url.clone()), &args, Pipelines::Off).await?;
-            print!(
+            progress!(
                 "postgres: pgbench TPC-B-like, {} clients, {} s, same database ... ",
-                args.clients, args.pgbench_seconds
+                args.clients,
+                args.pgbench_seconds
             );
             let tps = pgbench::tps(&url, args.clients, args.pgbench_seconds).await?;
             println!("{tps:.0} transactions/s");
@@ -208,8 +202,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let (Some(grouped), Some(alone)) = (api(API_ONLY), api(API_UNGROUPED)) {
         println!(
             "group commit (at most {} commands, {} leaders): {:.0} entries/s (p99 {:.1} ms) vs {:.0} (p99 {:.1} ms) each command alone: ratio {:.2}",
-            args.group_commit_max,
-            args.group_commit_leaders,
+            args.group_commit.group_commit_max,
+            args.group_commit.group_commit_leaders,
             grouped.entries_per_s,
             grouped.latency_ms.1,
             alone.entries_per_s,
@@ -224,6 +218,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     println!("accepted entry visible in SQL: target p99 ≤ 500 ms while posting (issue 18)");
+    for r in reports.iter().filter(|r| !r.probe_ms.0.is_nan()) {
+        println!(
+            "{}: the probe's SQL query (one per round, part of each freshness figure) took p50 {:.1} ms, p99 {:.1} ms",
+            r.backend, r.probe_ms.0, r.probe_ms.1
+        );
+    }
     if let Some(report) = streaming_report {
         report.print();
     }
@@ -323,9 +323,7 @@ async fn run_backend(
     let (store, lake) = (config.database_url.clone(), config.lake_location());
     // The posting bench needs no SQL endpoint (and must not collide with one running).
     config.pg = None;
-    config.group_commit.commands_max = usize::from(args.group_commit_max);
-    config.group_commit.leaders = usize::from(args.group_commit_leaders);
-    config.group_commit.window = Duration::from_micros(args.group_commit_window_us);
+    config.group_commit = args.group_commit.options();
     bench_identity(&mut config);
     let running = start(config).await?;
     // Started after this process made the store's schema and the lake's tables.
@@ -366,7 +364,7 @@ async fn run_backend(
         response.text().await?
     );
 
-    print!("{label}: posting over HTTP ... ");
+    progress!("{label}: posting over HTTP ... ");
     let next = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.entries)));
     let watcher = (pipelines != Pipelines::Off).then(|| Visibility::watch(&client, &base));
@@ -412,9 +410,9 @@ async fn run_backend(
         worker.await??;
     }
     let elapsed = started.elapsed();
-    let mut freshness = match watcher {
+    let (mut freshness, mut probes) = match watcher {
         Some(watcher) => watcher.finish().await?,
-        None => Vec::new(),
+        None => Default::default(),
     };
     if pipelines == Pipelines::InProcess {
         running.wait_for_pipelines(FRESHNESS_WAIT_MAX).await?;
@@ -431,7 +429,7 @@ async fn run_backend(
         _ => println!("done in {:.1} s", elapsed.as_secs_f64()),
     }
 
-    print!("{label}: baseline (event store append, no HTTP) ... ");
+    progress!("{label}: baseline (event store append, no HTTP) ... ");
     let baseline = baseline_appends(&running.store, args).await?;
     println!("done");
     running.stop().await;
@@ -446,6 +444,10 @@ async fn run_backend(
         freshness_ms: (
             percentile_ms(&mut freshness, 50),
             percentile_ms(&mut freshness, 99),
+        ),
+        probe_ms: (
+            percentile_ms(&mut probes, 50),
+            percentile_ms(&mut probes, 99),
         ),
         baseline_entries_per_s: baseline,
     })
@@ -510,7 +512,7 @@ type Waiting = Arc<Mutex<Vec<(String, Instant)>>>;
 struct Visibility {
     waiting: Waiting,
     posting: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>,
+    task: tokio::task::JoinHandle<anyhow::Result<(Vec<Duration>, Vec<Duration>)>>,
 }
 
 impl Visibility {
@@ -531,8 +533,8 @@ impl Visibility {
     }
 
     /// Once every entry waiting was seen (or waited [`FRESHNESS_WAIT_MAX`]): how long each
-    /// took from its answer to the query that first saw it.
-    async fn finish(self) -> anyhow::Result<Vec<Duration>> {
+    /// took from its answer to the query that first saw it, and how long each query took.
+    async fn finish(self) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
         self.posting.send_replace(false);
         self.task.await?
     }
@@ -543,8 +545,8 @@ async fn watch_visible(
     base: String,
     waiting: Waiting,
     posting: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut seen = Vec::new();
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let (mut seen, mut probes) = (Vec::new(), Vec::new());
     loop {
         let asked: Vec<(String, Instant)> = {
             let mut waiting = waiting.lock().await;
@@ -552,7 +554,7 @@ async fn watch_visible(
             waiting.clone()
         };
         if asked.is_empty() && !*posting.borrow() {
-            return Ok(seen);
+            return Ok((seen, probes));
         }
         if !asked.is_empty() {
             let ids: Vec<String> = asked.iter().map(|(id, _)| format!("'{id}'")).collect();
@@ -560,13 +562,15 @@ async fn watch_visible(
                 "SELECT DISTINCT entry_id FROM gl_journal_lines WHERE entry_id IN ({})",
                 ids.join(", ")
             );
+            let asking = Instant::now();
             let response = client
                 .post(format!("{base}/api/v1/sql"))
                 .json(&json!({ "sql": sql }))
                 .send()
                 .await?;
-            let answered = Instant::now();
             let body: Value = response.json().await?;
+            let answered = Instant::now();
+            probes.push(answered - asking);
             match body["rows"].as_array() {
                 Some(rows) => {
                     let found: Vec<&str> = rows.iter().filter_map(|row| row[0].as_str()).collect();

@@ -276,7 +276,7 @@ async fn measure(
         .context("while setting up master data")?;
     running.wait_for_reactors(FRESHNESS_WAIT_MAX).await?;
 
-    print!("{backend}: goods receipts over HTTP, GL postings flowing ... ");
+    progress!("{backend}: goods receipts over HTTP, GL postings flowing ... ");
     let receipts = drive(&client, &base, args.receipts, args.clients, receipt).await?;
     let posted = Instant::now();
     running.wait_for_reactors(FRESHNESS_WAIT_MAX * 4).await?;
@@ -286,12 +286,12 @@ async fn measure(
     );
     running.wait_for_pipelines(FRESHNESS_WAIT_MAX).await?;
 
-    print!("{backend}: journal entries over HTTP (same process, same database) ... ");
+    progress!("{backend}: journal entries over HTTP (same process, same database) ... ");
     let entries = drive(&client, &base, args.receipts, args.clients, journal_entry).await?;
     println!("done");
     running.wait_for_pipelines(FRESHNESS_WAIT_MAX).await?;
 
-    print!(
+    progress!(
         "{backend}: {} receipts one at a time, each probed until its stock movement and its GL posting show in SQL ... ",
         args.probes
     );

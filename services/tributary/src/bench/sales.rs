@@ -285,7 +285,7 @@ async fn order_to_cash(
         .context("while setting up master data")?;
     running.wait_for_reactors(FRESHNESS_WAIT_MAX).await?;
 
-    print!("{backend}: order, delivery, invoice, payment over HTTP, GL postings flowing ... ");
+    progress!("{backend}: order, delivery, invoice, payment over HTTP, GL postings flowing ... ");
     let load = drive_chains(&client, &base, args.chains, clients).await?;
     let posted = Instant::now();
     running.wait_for_reactors(FRESHNESS_WAIT_MAX * 4).await?;
@@ -302,7 +302,9 @@ async fn order_to_cash(
     );
 
     let documents = 4 * args.chains;
-    print!("{backend}: {documents} journal entries over HTTP (same process, same database) ... ");
+    progress!(
+        "{backend}: {documents} journal entries over HTTP (same process, same database) ... "
+    );
     let entries = super::receipts::drive(&client, &base, documents, clients, |i, _| {
         ("journal-entries", entry_body(i))
     })

@@ -109,7 +109,7 @@ pub async fn run(args: SnapshotBenchArgs) -> anyhow::Result<()> {
     let mut stock = Loaded::<Stock>::new(id.clone());
 
     // The history: receipts and issues alternating, decided one by one, appended in batches.
-    print!(
+    progress!(
         "snapshots: deciding and appending {} movements ... ",
         args.movements
     );

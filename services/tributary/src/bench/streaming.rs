@@ -141,7 +141,7 @@ pub async fn run(
     events: usize,
 ) -> anyhow::Result<StreamingReport> {
     let store = EventStore::connect(database_url, 8).await?;
-    print!("streaming: appending {events} events to the event store ... ");
+    progress!("streaming: appending {events} events to the event store ... ");
     let started = Instant::now();
     append_synthetic_entries(&store, 0, events).await?;
     println!("{:.1} s", started.elapsed().as_secs_f64());
@@ -156,7 +156,7 @@ pub async fn run(
     )
     .await?;
 
-    print!("streaming: relay ... ");
+    progress!("streaming: relay ... ");
     let mut options = RelayOptions::new(brokers);
     options.topic_prefix = prefix.clone();
     options.name = format!("bench-{run_id}");
@@ -173,12 +173,12 @@ pub async fn run(
     let relay_rate = rate(events, started.elapsed());
     println!("{relay_rate:.0} events/s");
 
-    print!("streaming: raw produce of the same messages ... ");
+    progress!("streaming: raw produce of the same messages ... ");
     let feed = all_events(&store, events).await?;
     let raw_produce = produce_raw(brokers, &format!("{prefix}raw"), &feed).await?;
     println!("{raw_produce:.0} messages/s");
 
-    print!("streaming: pipelines from Kafka ... ");
+    progress!("streaming: pipelines from Kafka ... ");
     let (_lake_dir, lake) = fresh_lake().await?;
     let pipelines = Pipelines::of(&crate::modules::all()).pipelines;
     let source = KafkaEvents::new(
@@ -188,15 +188,16 @@ pub async fn run(
         std::slice::from_ref(&topic),
         tributary_pipelines::kafka_start(lake.clone(), pipelines.clone()),
         Duration::from_millis(crate::KAFKA_BATCH_WAIT_MS),
+        Some(&store),
     )?;
     let pipelines_kafka = run_pipelines(EventSource::Kafka(source), lake, events).await?;
     println!("{pipelines_kafka:.0} events/s");
 
-    print!("streaming: raw consume of the relay's topic ... ");
+    progress!("streaming: raw consume of the relay's topic ... ");
     let raw_consume = consume_raw(brokers, &topic, events).await?;
     println!("{raw_consume:.0} messages/s");
 
-    print!("streaming: pipelines from the store feed ... ");
+    progress!("streaming: pipelines from the store feed ... ");
     let (_lake_dir, lake) = fresh_lake().await?;
     let pipelines_store = run_pipelines(EventSource::Store(store.clone()), lake, events).await?;
     println!("{pipelines_store:.0} events/s");

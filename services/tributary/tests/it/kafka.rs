@@ -183,9 +183,10 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
         .unwrap();
     let group = format!("{prefix}pipelines");
     let spawn_runner = |lake: Lake| {
-        let (topics, group) = (topics.clone(), group.clone());
+        let (topics, group, store) = (topics.clone(), group.clone(), store.clone());
         async move {
             let start = kafka_start(lake.clone(), crate::helpers::pipelines().pipelines);
+            // Partitions shared through the event store's PostgreSQL, as serve runs them.
             let source = KafkaEvents::new(
                 &brokers(),
                 &group,
@@ -193,6 +194,7 @@ async fn two_pipeline_runners_in_one_group_build_the_clean_lake() {
                 &topics,
                 start,
                 Duration::from_millis(300),
+                Some(&store),
             )
             .unwrap();
             let options = RunnerOptions {

@@ -29,6 +29,7 @@ mod reports;
 mod restart;
 mod s3;
 mod sales;
+mod scale_out;
 mod scan_filters;
 mod sigkill;
 mod sql_formats;

@@ -1040,14 +1040,7 @@ async fn on_kafka_the_reactor_posts_every_movement_once() {
         .unwrap();
     assert_eq!(metadata.topics()[0].partitions().len(), 6, "{topic}");
     let app = TestApp::wrap(running, dir, Some(database), Backend::Postgres).await;
-    purchasing_master_data(&app).await;
-    materials_chart(&app).await;
-    put(
-        &app,
-        "/api/v1/account-determination/materials",
-        &determination(),
-    )
-    .await;
+    materials_ledger(&app).await;
     app.ok(
         "/api/v1/purchase-orders",
         json!({"number": "PO-K", "vendor": "V-ACME", "order_date": "2026-03-01",
@@ -1069,26 +1062,13 @@ async fn on_kafka_the_reactor_posts_every_movement_once() {
     )
     .await;
     let store = app.running().store.clone();
-    let movements: Vec<String> = store
-        .load_type("materials.stock")
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.event_type == "GoodsMovementPosted")
-        .map(|e| e.id.to_string())
-        .collect();
+    let movements = movements_and_postings(&store).await.0;
     assert_eq!(movements.len(), 7);
     // Wait for the postings: through the relay, the broker and the reactor's consumer group.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let mut appended = store.appended();
     let causes = loop {
-        let causes: Vec<String> = store
-            .load_type("finance.journal_entry")
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|e| e.metadata.causation_id)
-            .collect();
+        let causes = movements_and_postings(&store).await.1;
         if causes.len() >= movements.len() || std::time::Instant::now() > deadline {
             break causes;
         }
@@ -1106,9 +1086,9 @@ async fn on_kafka_the_reactor_posts_every_movement_once() {
     app.stop().await;
 }
 
-/// Purchasing master data, the materials chart and account determination, and purchase order
-/// 4500000077: 2 boxes of BOLT-M8 at 4.80 for plant P100, storage location RAW, due 2026-03-02.
-pub async fn one_open_purchase_order(app: &TestApp) {
+/// Purchasing master data, the materials chart and account determination: goods movements
+/// can be posted to the ledger.
+pub(crate) async fn materials_ledger(app: &TestApp) {
     crate::materials::purchasing_master_data(app).await;
     materials_chart(app).await;
     let (status, body) = put(
@@ -1118,6 +1098,34 @@ pub async fn one_open_purchase_order(app: &TestApp) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The goods movements stored, and the ledger postings' causes (one per movement posted).
+pub(crate) async fn movements_and_postings(
+    store: &tributary_kernel::EventStore,
+) -> (Vec<String>, Vec<String>) {
+    let movements = store
+        .load_type("materials.stock")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "GoodsMovementPosted")
+        .map(|e| e.id.to_string())
+        .collect();
+    let causes = store
+        .load_type("finance.journal_entry")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.metadata.causation_id)
+        .collect();
+    (movements, causes)
+}
+
+/// [`materials_ledger`] and purchase order 4500000077: 2 boxes of BOLT-M8 at 4.80 for plant
+/// P100, storage location RAW, due 2026-03-02.
+pub async fn one_open_purchase_order(app: &TestApp) {
+    materials_ledger(app).await;
     app.ok(
         "/api/v1/purchase-orders",
         json!({"number": "4500000077", "vendor": "V-ACME", "order_date": "2026-03-01",

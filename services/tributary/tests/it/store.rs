@@ -191,6 +191,7 @@ async fn concurrent_appends_share_a_transaction_and_fail_alone(backend: Backend)
         // Long enough for every command below to reach the one leader's group.
         window: std::time::Duration::from_millis(300),
         leaders: 1,
+        gather: 0,
     });
     let key = |key: &str| IdempotencyRecord {
         key: key.into(),
@@ -303,6 +304,7 @@ async fn a_group_of_valid_commands_is_stored_as_each_command_alone(backend: Back
         commands_max: 32,
         window: std::time::Duration::from_millis(300),
         leaders: 1,
+        gather: 0,
     });
     let start = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00.123456Z")
         .unwrap()
@@ -477,6 +479,82 @@ async fn postgres_feed_never_skips_an_event_that_commits_late() {
         vec!["slow", "fast"],
         "both arrive, in commit-safe order, none skipped"
     );
+}
+
+/// PostgreSQL only: while one group is being committed, the other leader gathers the commands
+/// arriving meanwhile into one group instead of committing each as it comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_leader_gathers_while_another_group_commits() {
+    use sqlx::Connection;
+    let database = TestDatabase::create().await;
+    let store = EventStore::connect(&database.url, 4)
+        .await
+        .expect("connect");
+    store.append(batch("held", 0, 1)).await.expect("append");
+    let store = store.with_group_commit(GroupCommitOptions {
+        commands_max: 32,
+        window: std::time::Duration::ZERO,
+        leaders: 2,
+        gather: 8,
+    });
+    // The stream's row locked elsewhere: the next write to it stays in flight.
+    let mut holder = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let mut lock = holder.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM streams WHERE aggregate_id = 'held' FOR UPDATE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock the stream");
+    let in_flight = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(batch("held", 1, 1)).await }
+    });
+    let mut watcher = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let waiting = "SELECT count(*) FROM pg_stat_activity \
+        WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(&mut watcher)
+        .await
+        .expect("pg_stat_activity")
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first group never waited for the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Eight commands one after another, each a moment apart: without gathering the free leader
+    // would commit most of them alone.
+    let mut arriving = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        arriving.push(tokio::spawn(async move {
+            store.append(batch(&format!("new-{n}"), 0, 1)).await
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for append in arriving {
+        append
+            .await
+            .expect("task")
+            .expect("append beside the held group");
+    }
+    assert_eq!(
+        store.group_sizes(),
+        Some((2, 9)),
+        "one group held, one gathered (groups, commands)"
+    );
+    lock.rollback().await.expect("release the lock");
+    in_flight
+        .await
+        .expect("task")
+        .expect("the held group commits once the lock is gone");
+    assert_eq!(store.group_sizes(), Some((2, 9)));
 }
 
 /// PostgreSQL only: a group append looks every stream up by its key, never by reading the
