@@ -191,9 +191,7 @@ pub fn consumer_from_delta(
     topics: &[String],
     start: StartOffset,
 ) -> Result<(StreamConsumer<AssignFromDelta>, Arc<AtomicU64>), rdkafka::error::KafkaError> {
-    let (context, generation) = AssignFromDelta::new(start, group);
-    let consumer: StreamConsumer<AssignFromDelta> =
-        kafka::consumer_config(brokers, group, instance).create_with_context(context)?;
+    let (consumer, generation) = consumer_of(brokers, group, instance, start)?;
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     Ok((consumer, generation))
@@ -206,8 +204,19 @@ pub fn consumer_unsubscribed(
     group: &str,
     start: StartOffset,
 ) -> Result<(StreamConsumer<AssignFromDelta>, Arc<AtomicU64>), rdkafka::error::KafkaError> {
+    consumer_of(brokers, group, None, start)
+}
+
+/// The consumer both kinds share: Kafka's committed offsets unused, partitions started after
+/// `start`.
+fn consumer_of(
+    brokers: &str,
+    group: &str,
+    instance: Option<&str>,
+    start: StartOffset,
+) -> Result<(StreamConsumer<AssignFromDelta>, Arc<AtomicU64>), rdkafka::error::KafkaError> {
     let (context, generation) = AssignFromDelta::new(start, group);
-    let consumer = kafka::consumer_config(brokers, group, None).create_with_context(context)?;
+    let consumer = kafka::consumer_config(brokers, group, instance).create_with_context(context)?;
     Ok((consumer, generation))
 }
 

@@ -73,7 +73,7 @@ impl Throttle {
 
     /// Whether the interval has passed since the last time this answered true.
     pub fn due(&mut self) -> bool {
-        let due = self.last.is_none_or(|last| last.elapsed() >= self.every);
+        let due = self.is_due();
         if due {
             self.last = Some(std::time::Instant::now());
         }
@@ -273,17 +273,6 @@ impl EventSource {
                 ..
             }) => shared.is_due(),
             _ => false,
-        }
-    }
-
-    /// The partitions read now, where the group shares them through PostgreSQL.
-    pub fn partitions(&self) -> Option<Vec<(String, i32)>> {
-        match self {
-            EventSource::Kafka(KafkaEvents {
-                shared: Some(shared),
-                ..
-            }) => Some(shared.held().iter().cloned().collect()),
-            _ => None,
         }
     }
 

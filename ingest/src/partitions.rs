@@ -63,11 +63,6 @@ impl SharedPartitions {
         }
     }
 
-    /// The partitions read now.
-    pub fn held(&self) -> &BTreeSet<(String, i32)> {
-        &self.held
-    }
-
     /// Whether [`SharedPartitions::rebalance`] would look at the group now.
     pub fn is_due(&self) -> bool {
         self.due.is_due()
