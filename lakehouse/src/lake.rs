@@ -654,7 +654,8 @@ impl Lake {
     /// and queries go on meanwhile (holding it stalled the pipelines and the probe queries for
     /// the whole rewrite). Delta lets both commit: a compaction changes no data, so it checks
     /// no files added after it read (snapshot isolation), and blind appends read none of the
-    /// files it removes; each side's commit is retried on top of the other's.
+    /// files it removes; each side's commit is retried on top of the other's. Should appends win
+    /// every attempt, the rewrite is made again holding the table.
     pub async fn compact(&self, table: &str, target_bytes: u64) -> Result<Compaction, LakeError> {
         let current = self.latest(table).await?;
         let files_before = file_count(table, &current)?;
@@ -663,20 +664,39 @@ impl Lake {
         let properties = deltalake::parquet::file::properties::WriterProperties::builder()
             .set_max_row_group_row_count(Some(COMPACTED_ROW_GROUP_ROWS))
             .build();
-        let mut optimize = current
-            .clone()
-            .optimize()
-            .with_type(deltalake::operations::optimize::OptimizeType::Compact)
-            .with_writer_properties(properties);
-        if let Some(target) = std::num::NonZeroU64::new(target_bytes) {
-            optimize = optimize.with_target_size(target);
-        }
-        let (compacted, metrics) = optimize
-            .await
-            .map_err(|source| delta_error(table, &current, source))?;
+        let optimize = |table: DeltaTable| {
+            let optimize = table
+                .optimize()
+                .with_type(deltalake::operations::optimize::OptimizeType::Compact)
+                .with_writer_properties(properties.clone());
+            match std::num::NonZeroU64::new(target_bytes) {
+                Some(target) => optimize.with_target_size(target),
+                None => optimize,
+            }
+        };
+        let entry = self.entry(table)?;
+        let (compacted, metrics) = match optimize(current.clone()).await {
+            // Appends won every one of the commit's attempts (back-to-back small commits):
+            // rewrite again holding the table, as compaction always did before.
+            Err(DeltaTableError::Transaction {
+                source: deltalake::kernel::transaction::TransactionError::MaxCommitAttempts(_),
+            }) => {
+                let (_, mut guard) = self.locked(table).await?;
+                let (compacted, metrics) = optimize(guard.clone())
+                    .await
+                    .map_err(|source| delta_error(table, &guard, source))?;
+                *guard = compacted;
+                self.reload_if_long(entry, &guard, true);
+                return Ok(Compaction {
+                    files_before,
+                    files_removed: metrics.num_files_removed,
+                    files_added: metrics.num_files_added,
+                });
+            }
+            other => other.map_err(|source| delta_error(table, &current, source))?,
+        };
         // The shared handle moves on to the compacted version unless it got past it meanwhile
         // (an append retried on top of the compaction's commit): either state holds both.
-        let entry = self.entry(table)?;
         let mut guard = entry.table.lock().await;
         if guard.version() < compacted.version() {
             *guard = compacted;
