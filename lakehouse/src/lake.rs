@@ -646,6 +646,18 @@ impl Lake {
         file_count(table, &self.locked(table).await?.1)
     }
 
+    /// The sizes in bytes of the data files in the table's newest version.
+    pub async fn file_sizes(&self, table: &str) -> Result<Vec<u64>, LakeError> {
+        let (_, current) = self.locked(table).await?;
+        Ok(current
+            .snapshot()
+            .map_err(|source| delta_error(table, &current, source))?
+            .log_data()
+            .iter()
+            .map(|file| u64::try_from(file.size()).unwrap_or(0))
+            .collect())
+    }
+
     /// Rewrites the table's small files into files of about `target_bytes` (Delta OPTIMIZE,
     /// bin-packing adjacent files, so rows keep their order). The rows, and every progress
     /// marker, are unchanged; readers of older versions still find the old files.

@@ -662,7 +662,7 @@ pub async fn post_invoice(
         let mut events = Vec::new();
         for (source, amount) in amounts {
             let movement = PostMovement {
-                movement_id: uuid::Uuid::new_v4(),
+                movement_id: uuid::Uuid::now_v7(),
                 posting_date,
                 location: location.clone(),
                 kind: MovementKind::Revaluation {

@@ -155,6 +155,14 @@ struct RunArgs {
     /// travel (`as_of` in SQL) reaches back this far.
     #[arg(long, env = "TRIBUTARY_VACUUM_RETENTION_HOURS", default_value_t = 168)]
     vacuum_retention_hours: u64,
+    /// Seconds between looks at the lake's tables for compaction (by the writer roles).
+    #[arg(long, env = "TRIBUTARY_COMPACTION_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    compaction_interval_secs: u64,
+    /// A table is compacted once it has at least this many data files.
+    #[arg(long, env = "TRIBUTARY_COMPACTION_FILES_MIN", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    compaction_files_min: u64,
     #[command(flatten)]
     group_commit: tributary::GroupCommitArgs,
 }
@@ -219,6 +227,8 @@ enum Command {
     BenchQueries(tributary::bench::queries::QueryBenchArgs),
     /// A command on a material with a long history, from a full replay and from its snapshot.
     BenchSnapshots(tributary::bench::snapshots::SnapshotBenchArgs),
+    /// The PostgreSQL event store as it grows: appends and the feed at each size.
+    BenchStore(tributary::bench::store::StoreBenchArgs),
     /// Goods receipts over HTTP with the GL postings flowing, against journal entries.
     BenchReceipts(tributary::bench::receipts::ReceiptBenchArgs),
     /// Order to cash over HTTP with postings flowing, the availability check in process and
@@ -291,6 +301,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => tributary::bench::run(args).await,
             Command::BenchQueries(args) => tributary::bench::queries::run(args).await,
             Command::BenchSnapshots(args) => tributary::bench::snapshots::run(args).await,
+            Command::BenchStore(args) => tributary::bench::store::run(args).await,
             Command::BenchReceipts(args) => tributary::bench::receipts::run(args).await,
             Command::BenchSales(args) => tributary::bench::sales::run(args).await,
             Command::BenchMrp(args) => tributary::bench::mrp::run(args).await,
@@ -408,6 +419,8 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     config.redis_url = args.redis_url;
     if let Some(compaction) = &mut config.compaction {
         compaction.vacuum_retention = hours(args.vacuum_retention_hours);
+        compaction.interval = std::time::Duration::from_secs(args.compaction_interval_secs);
+        compaction.files_min = usize::try_from(args.compaction_files_min).unwrap_or(usize::MAX);
     }
     config.idempotency_ttl = std::time::Duration::from_secs(args.idempotency_key_hours * 3600);
     config.group_commit = args.group_commit.options();

@@ -353,7 +353,7 @@ async fn pay(
     }
     let new = NewPayment {
         company,
-        payment_id: Uuid::new_v4(),
+        payment_id: Uuid::now_v7(),
         vendor,
         payment_date,
         bank_account,

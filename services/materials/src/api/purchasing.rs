@@ -575,7 +575,7 @@ async fn receipt(
         unit,
         location,
         posting_date,
-        movement_id: Uuid::new_v4(),
+        movement_id: Uuid::now_v7(),
         returning,
     };
     let decision = commands::receive(&platform.store, receipt).await?;
@@ -659,7 +659,7 @@ async fn post_movement(
         quantity,
         unit: target.unit,
         posting_date,
-        movement_id: Uuid::new_v4(),
+        movement_id: Uuid::now_v7(),
         kind,
         value: None,
     };

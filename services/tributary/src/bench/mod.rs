@@ -21,6 +21,7 @@ pub mod queries;
 pub mod receipts;
 pub mod sales;
 pub mod snapshots;
+pub mod store;
 pub mod streaming;
 
 use crate::{Config, start};

@@ -30,6 +30,10 @@ use tributary_pipelines::{Pipelines, Runner, RunnerOptions};
 const STAGE_IDLE_MAX: Duration = Duration::from_secs(60);
 /// Events per pipeline micro-batch in the benchmark (the product's default is 5,000).
 const BENCH_BATCH_EVENTS: usize = 20_000;
+/// Partitions of the topic the workers stage shares (as the scale-out test's topics).
+const WORKER_PARTITIONS: i32 = 6;
+/// The worker counts the workers stage runs.
+const WORKER_COUNTS: [usize; 3] = [1, 2, 3];
 
 /// Appends `count` posted two-line journal entries (one event each) to company MAIN, numbered
 /// from `first` (deterministic ids, dates and amounts), in transactions of 1,000 events.
@@ -103,6 +107,8 @@ pub struct StreamingReport {
     pub pipelines_kafka: f64,
     pub raw_consume: f64,
     pub pipelines_store: f64,
+    /// Events per second with one, two and three pipeline workers sharing one topic.
+    pub workers: Vec<(usize, f64)>,
 }
 
 impl StreamingReport {
@@ -127,8 +133,16 @@ impl StreamingReport {
             Some(self.raw_consume),
         );
         row("pipelines (store feed → Delta)", self.pipelines_store, None);
+        let one = self.workers.first().map(|(_, rate)| *rate);
+        for (workers, rate) in &self.workers {
+            row(
+                &format!("pipelines (Kafka → Delta), {workers} worker(s)"),
+                *rate,
+                one,
+            );
+        }
         println!(
-            "({} events; baselines: raw rdkafka produce of the same encoded messages, raw consume and decode of the relay's topic)",
+            "({} events; baselines: raw rdkafka produce of the same encoded messages, raw consume and decode of the relay's topic; the workers' rows against one worker, all over one topic of {WORKER_PARTITIONS} partitions shared through PostgreSQL, each worker in its own task with its own lake handle and Kafka consumer: on a machine with 2 cores they show that the work is shared without loss or doubling, not a speed-up)",
             self.events
         );
     }
@@ -175,7 +189,13 @@ pub async fn run(
 
     progress!("streaming: raw produce of the same messages ... ");
     let feed = all_events(&store, events).await?;
-    let raw_produce = produce_raw(brokers, &format!("{prefix}raw"), &feed).await?;
+    let raw_produce = produce_raw(
+        brokers,
+        &format!("{prefix}raw"),
+        &feed,
+        crate::KAFKA_PARTITIONS,
+    )
+    .await?;
     println!("{raw_produce:.0} messages/s");
 
     progress!("streaming: pipelines from Kafka ... ");
@@ -202,6 +222,19 @@ pub async fn run(
     let pipelines_store = run_pipelines(EventSource::Store(store.clone()), lake, events).await?;
     println!("{pipelines_store:.0} events/s");
 
+    let shared = format!("{prefix}workers");
+    produce_raw(brokers, &shared, &feed, WORKER_PARTITIONS).await?;
+    let mut workers = Vec::new();
+    for count in WORKER_COUNTS {
+        progress!(
+            "streaming: pipelines from Kafka, {count} worker(s) over {WORKER_PARTITIONS} partitions ... "
+        );
+        let group = format!("bench-{run_id}-workers-{count}");
+        let rate = run_workers(&store, brokers, &group, &shared, count, events).await?;
+        println!("{rate:.0} events/s");
+        workers.push((count, rate));
+    }
+
     Ok(StreamingReport {
         events,
         relay: relay_rate,
@@ -209,7 +242,80 @@ pub async fn run(
         pipelines_kafka,
         raw_consume,
         pipelines_store,
+        workers,
     })
+}
+
+/// `count` pipeline workers (each its own lake handle, Kafka consumer and membership of
+/// `group`, as separate processes have) over `topic` until they have read `events` events
+/// between them; events/s from their start, rebalancing included. Fails unless the lake then
+/// holds each entry's lines exactly once.
+async fn run_workers(
+    store: &EventStore,
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    count: usize,
+    events: usize,
+) -> anyhow::Result<f64> {
+    let (dir, first) = fresh_lake().await?;
+    let location = dir.path().display().to_string();
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..count {
+        let lake = crate::modules::open_lake(&location, &crate::modules::all()).await?;
+        let pipelines = Pipelines::of(&crate::modules::all());
+        let source = KafkaEvents::new(
+            brokers,
+            group,
+            None,
+            &[topic.to_owned()],
+            tributary_pipelines::kafka_start(lake.clone(), pipelines.pipelines.clone()),
+            Duration::from_millis(crate::KAFKA_BATCH_WAIT_MS),
+            Some(store),
+        )?;
+        let options = RunnerOptions {
+            batch_events_max: BENCH_BATCH_EVENTS,
+            ..RunnerOptions::default()
+        };
+        let mut runner = Runner::new(
+            "finance",
+            EventSource::Kafka(source),
+            lake,
+            pipelines,
+            options,
+        )
+        .await?;
+        let read = read.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut idle_since = Instant::now();
+            while read.load(std::sync::atomic::Ordering::Acquire) < events {
+                let n = runner.step().await?;
+                if n > 0 {
+                    read.fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+                    idle_since = Instant::now();
+                }
+                anyhow::ensure!(
+                    idle_since.elapsed() < STAGE_IDLE_MAX,
+                    "a worker read nothing for 60 s"
+                );
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = started.elapsed();
+    let read = read.load(std::sync::atomic::Ordering::Acquire);
+    let lines = first.status("gl_journal_lines").await?.rows;
+    anyhow::ensure!(
+        read == events && lines == 2 * events as u64,
+        "{count} workers read {read} of {events} events and the lake holds {lines} journal lines, not {}",
+        2 * events
+    );
+    Ok(rate(events, elapsed))
 }
 
 /// An empty lake with the pipelines' tables in a temporary directory (removed on drop).
@@ -279,8 +385,13 @@ async fn run_pipelines(source: EventSource, lake: Lake, events: usize) -> anyhow
 }
 
 /// Raw rdkafka produce (the relay's producer settings and encoding); messages/s.
-async fn produce_raw(brokers: &str, topic: &str, events: &[EventEnvelope]) -> anyhow::Result<f64> {
-    kafka::ensure_topics(brokers, &[topic.to_owned()], crate::KAFKA_PARTITIONS).await?;
+async fn produce_raw(
+    brokers: &str,
+    topic: &str,
+    events: &[EventEnvelope],
+    partitions: i32,
+) -> anyhow::Result<f64> {
+    kafka::ensure_topics(brokers, &[topic.to_owned()], partitions).await?;
     let producer: FutureProducer = kafka::producer_config(brokers).create()?;
     let encoded: Vec<_> = events
         .iter()
