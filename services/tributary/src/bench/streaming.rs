@@ -32,6 +32,8 @@ const STAGE_IDLE_MAX: Duration = Duration::from_secs(60);
 const BENCH_BATCH_EVENTS: usize = 20_000;
 /// Partitions of the topic the workers stage shares (as the scale-out test's topics).
 const WORKER_PARTITIONS: i32 = 6;
+/// Messages produced at once by the raw producer (its queue holds 100,000 by default).
+const PRODUCE_CHUNK: usize = 50_000;
 /// The worker counts the workers stage runs.
 const WORKER_COUNTS: [usize; 3] = [1, 2, 3];
 
@@ -107,8 +109,9 @@ pub struct StreamingReport {
     pub pipelines_kafka: f64,
     pub raw_consume: f64,
     pub pipelines_store: f64,
-    /// Events per second with one, two and three pipeline workers sharing one topic.
-    pub workers: Vec<(usize, f64)>,
+    /// Events per second with one, two and three pipeline workers sharing one topic, and the
+    /// events each worker read.
+    pub workers: Vec<(usize, f64, Vec<usize>)>,
 }
 
 impl StreamingReport {
@@ -133,13 +136,16 @@ impl StreamingReport {
             Some(self.raw_consume),
         );
         row("pipelines (store feed → Delta)", self.pipelines_store, None);
-        let one = self.workers.first().map(|(_, rate)| *rate);
-        for (workers, rate) in &self.workers {
+        let one = self.workers.first().map(|(_, rate, _)| *rate);
+        for (workers, rate, _) in &self.workers {
             row(
                 &format!("pipelines (Kafka → Delta), {workers} worker(s)"),
                 *rate,
                 one,
             );
+        }
+        for (workers, _, each) in &self.workers {
+            println!("{workers} worker(s): events read by each {each:?}");
         }
         println!(
             "({} events; baselines: raw rdkafka produce of the same encoded messages, raw consume and decode of the relay's topic; the workers' rows against one worker, all over one topic of {WORKER_PARTITIONS} partitions shared through PostgreSQL, each worker in its own task with its own lake handle and Kafka consumer: on a machine with 2 cores they show that the work is shared without loss or doubling, not a speed-up)",
@@ -230,9 +236,9 @@ pub async fn run(
             "streaming: pipelines from Kafka, {count} worker(s) over {WORKER_PARTITIONS} partitions ... "
         );
         let group = format!("bench-{run_id}-workers-{count}");
-        let rate = run_workers(&store, brokers, &group, &shared, count, events).await?;
+        let (rate, each) = run_workers(&store, brokers, &group, &shared, count, events).await?;
         println!("{rate:.0} events/s");
-        workers.push((count, rate));
+        workers.push((count, rate, each));
     }
 
     Ok(StreamingReport {
@@ -248,8 +254,8 @@ pub async fn run(
 
 /// `count` pipeline workers (each its own lake handle, Kafka consumer and membership of
 /// `group`, as separate processes have) over `topic` until they have read `events` events
-/// between them; events/s from their start, rebalancing included. Fails unless the lake then
-/// holds each entry's lines exactly once.
+/// between them; events/s from their start, rebalancing included, and the events each read.
+/// Fails unless the lake then holds each entry's lines exactly once.
 async fn run_workers(
     store: &EventStore,
     brokers: &str,
@@ -257,7 +263,7 @@ async fn run_workers(
     topic: &str,
     count: usize,
     events: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Vec<usize>)> {
     let (dir, first) = fresh_lake().await?;
     let location = dir.path().display().to_string();
     let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -289,11 +295,12 @@ async fn run_workers(
         .await?;
         let read = read.clone();
         tasks.push(tokio::spawn(async move {
-            let mut idle_since = Instant::now();
+            let (mut idle_since, mut mine) = (Instant::now(), 0);
             while read.load(std::sync::atomic::Ordering::Acquire) < events {
                 let n = runner.step().await?;
                 if n > 0 {
                     read.fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+                    mine += n;
                     idle_since = Instant::now();
                 }
                 anyhow::ensure!(
@@ -301,11 +308,12 @@ async fn run_workers(
                     "a worker read nothing for 60 s"
                 );
             }
-            anyhow::Ok(())
+            anyhow::Ok(mine)
         }));
     }
+    let mut each = Vec::with_capacity(count);
     for task in tasks {
-        task.await??;
+        each.push(task.await??);
     }
     let elapsed = started.elapsed();
     let read = read.load(std::sync::atomic::Ordering::Acquire);
@@ -315,7 +323,7 @@ async fn run_workers(
         "{count} workers read {read} of {events} events and the lake holds {lines} journal lines, not {}",
         2 * events
     );
-    Ok(rate(events, elapsed))
+    Ok((rate(events, elapsed), each))
 }
 
 /// An empty lake with the pipelines' tables in a temporary directory (removed on drop).
@@ -399,22 +407,27 @@ async fn produce_raw(
         .map(|(i, event)| kafka::encode(event, i as i64 + 1))
         .collect();
     let started = Instant::now();
-    let deliveries = encoded.into_iter().map(|(key, value, headers)| {
-        let producer = producer.clone();
-        async move {
-            producer
-                .send(
-                    FutureRecord::to(topic)
-                        .key(&key)
-                        .payload(&value)
-                        .headers(headers),
-                    rdkafka::util::Timeout::Never,
-                )
-                .await
+    // In chunks smaller than the producer's queue: a send that finds the queue full waits and
+    // enqueues later, out of order, and consumers drop a message whose relay sequence is below
+    // one they saw as a repeat (200,000 sent at once left half of them out of the lake).
+    for chunk in encoded.chunks(PRODUCE_CHUNK) {
+        let deliveries = chunk.iter().map(|(key, value, headers)| {
+            let producer = producer.clone();
+            async move {
+                producer
+                    .send(
+                        FutureRecord::to(topic)
+                            .key(key)
+                            .payload(value)
+                            .headers(headers.clone()),
+                        rdkafka::util::Timeout::Never,
+                    )
+                    .await
+            }
+        });
+        for result in futures::future::join_all(deliveries).await {
+            result.map_err(|(error, _)| error)?;
         }
-    });
-    for result in futures::future::join_all(deliveries).await {
-        result.map_err(|(error, _)| error)?;
     }
     Ok(rate(events.len(), started.elapsed()))
 }
