@@ -123,6 +123,20 @@ fn active_paths(table: &str, loaded: &DeltaTable) -> Result<HashSet<String>, Lak
 }
 
 impl Lake {
+    /// The rows `table` holds now, from the log's file statistics (no listing of its files,
+    /// unlike [`Lake::status`]).
+    pub async fn row_count(&self, table: &str) -> Result<u64, LakeError> {
+        let current = self.latest(table).await?;
+        let snapshot = current
+            .snapshot()
+            .map_err(|source| delta_error(table, &current, source))?;
+        Ok(snapshot
+            .log_data()
+            .iter()
+            .map(|file| file.num_records().map_or(0, |n| n as u64))
+            .sum())
+    }
+
     /// What `table` holds now: versions, files, bytes, rows, checkpoint, replaced files.
     pub async fn status(&self, table: &str) -> Result<TableStatus, LakeError> {
         let current = self.latest(table).await?;

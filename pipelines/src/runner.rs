@@ -154,6 +154,11 @@ pub struct RunnerOptions {
     pub poll_interval_ms: u64,
     /// Pause before retrying after an error (database, broker or lake unavailable).
     pub retry_interval_ms: u64,
+    /// Least time from one batch's start to the next one's while events keep coming (a full
+    /// batch goes on at once): under a steady stream every table commits at most once per
+    /// interval instead of once per handful of events, so the lake gets fewer, larger files.
+    /// Zero: the next batch starts as soon as the last one is committed.
+    pub batch_interval_min: Duration,
     /// Tests only: fail after this many table commits, as a crash between two commits would.
     pub fault_after_commits: Option<usize>,
 }
@@ -164,6 +169,7 @@ impl Default for RunnerOptions {
             batch_events_max: 5_000,
             poll_interval_ms: 200,
             retry_interval_ms: 1_000,
+            batch_interval_min: Duration::ZERO,
             fault_after_commits: None,
         }
     }
@@ -680,11 +686,21 @@ impl Runner {
             if *shutdown.borrow() {
                 return;
             }
+            let started = tokio::time::Instant::now();
             let stepped = self.step().await;
             self.observe(&stepped).await;
             let wait_ms = match stepped {
                 Ok(0) => self.options.poll_interval_ms,
-                Ok(_) => continue,
+                Ok(read) => {
+                    let next = started + self.options.batch_interval_min;
+                    if read < self.options.batch_events_max && next > tokio::time::Instant::now() {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(next) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
+                    continue;
+                }
                 Err(PipelineError::InjectedFault { .. }) => return,
                 // Nothing was read: the source keeps its position.
                 Err(error @ PipelineError::Source(_)) => {

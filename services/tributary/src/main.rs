@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use tributary::maintenance::CompactionOptions;
 
 /// mimalloc instead of the system allocator: query execution allocates and frees buffers per
 /// record batch on every core (`bench-queries`: small dashboard queries ~20% faster, README).
@@ -156,13 +157,21 @@ struct RunArgs {
     #[arg(long, env = "TRIBUTARY_VACUUM_RETENTION_HOURS", default_value_t = 168)]
     vacuum_retention_hours: u64,
     /// Seconds between looks at the lake's tables for compaction (by the writer roles).
-    #[arg(long, env = "TRIBUTARY_COMPACTION_INTERVAL_SECS", default_value_t = 60,
+    #[arg(long, env = "TRIBUTARY_COMPACTION_INTERVAL_SECS",
+          default_value_t = CompactionOptions::default().interval.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     compaction_interval_secs: u64,
     /// A table is compacted once it has at least this many data files.
-    #[arg(long, env = "TRIBUTARY_COMPACTION_FILES_MIN", default_value_t = 32,
+    #[arg(long, env = "TRIBUTARY_COMPACTION_FILES_MIN",
+          default_value_t = CompactionOptions::default().files_min as u64,
           value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
     compaction_files_min: u64,
+    /// Least milliseconds from one pipeline batch's start to the next while events keep
+    /// coming (fewer, larger lake commits; a full batch goes on at once).
+    #[arg(long, env = "TRIBUTARY_PIPELINE_BATCH_INTERVAL_MS",
+          default_value_t = pipeline_batch_interval_ms_default(),
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pipeline_batch_interval_ms: u64,
     #[command(flatten)]
     group_commit: tributary::GroupCommitArgs,
 }
@@ -422,6 +431,8 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         compaction.interval = std::time::Duration::from_secs(args.compaction_interval_secs);
         compaction.files_min = usize::try_from(args.compaction_files_min).unwrap_or(usize::MAX);
     }
+    config.runner.batch_interval_min =
+        std::time::Duration::from_millis(args.pipeline_batch_interval_ms);
     config.idempotency_ttl = std::time::Duration::from_secs(args.idempotency_key_hours * 3600);
     config.group_commit = args.group_commit.options();
     config.query_limits = tributary_lakehouse::QueryLimits {
@@ -506,4 +517,9 @@ async fn shutdown_signal() -> std::io::Result<()> {
         result = tokio::signal::ctrl_c() => result,
         _ = terminate.recv() => Ok(()),
     }
+}
+
+fn pipeline_batch_interval_ms_default() -> u64 {
+    let interval = tributary_pipelines::RunnerOptions::default().batch_interval_min;
+    u64::try_from(interval.as_millis()).unwrap_or(u64::MAX)
 }

@@ -49,7 +49,7 @@ enum Pipelines {
     /// In a second process (`tributary serve --role pipelines`) on the same event store and
     /// lake, as production runs them; the bench's process reads the lake they write.
     Apart,
-    /// Not at all: the write side alone.
+    /// Not at all: the write side alone, with the roles of production's api processes.
     Off,
 }
 
@@ -77,6 +77,11 @@ pub struct BenchArgs {
     /// How long pgbench runs (with --postgres-url).
     #[arg(long, default_value_t = 10)]
     pub pgbench_seconds: u64,
+    /// The runs to make, of: sqlite, postgres, apart (pipelines in their own process),
+    /// ungrouped (the write side, each command alone), api (the write side grouped, then
+    /// pgbench). The PostgreSQL runs need --postgres-url.
+    #[arg(long, value_delimiter = ',', default_values_t = Run::ALL)]
+    pub runs: Vec<Run>,
     /// Probe freshness on every Nth entry.
     #[arg(long, default_value_t = 20)]
     pub freshness_every: usize,
@@ -84,6 +89,34 @@ pub struct BenchArgs {
     /// repeated with grouping off (--group-commit-max 1) for comparison.
     #[command(flatten)]
     pub group_commit: crate::GroupCommitArgs,
+}
+
+/// One run of `tributary bench`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Sqlite,
+    Postgres,
+    Apart,
+    Ungrouped,
+    Api,
+}
+
+impl Run {
+    const ALL: [Run; 5] = [
+        Run::Sqlite,
+        Run::Postgres,
+        Run::Apart,
+        Run::Ungrouped,
+        Run::Api,
+    ];
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        let value = self.to_possible_value().ok_or(std::fmt::Error)?;
+        f.write_str(value.get_name())
+    }
 }
 
 struct Report {
@@ -116,14 +149,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.kafka_brokers.is_some() && args.postgres_url.is_none() {
         bail!("--kafka-brokers needs --postgres-url: the relay reads the PostgreSQL event store");
     }
-    let mut reports =
-        vec![run_backend("sqlite (embedded)", None, &args, Pipelines::InProcess).await?];
+    let on_postgres = [Run::Postgres, Run::Apart, Run::Ungrouped, Run::Api];
+    if args.postgres_url.is_none() && args.runs.iter().any(|r| on_postgres.contains(r)) {
+        bail!("--runs postgres, apart, ungrouped and api need --postgres-url");
+    }
+    let run = |r: Run| args.runs.contains(&r);
+    let mut reports = Vec::new();
+    if run(Run::Sqlite) {
+        reports.push(run_backend("sqlite (embedded)", None, &args, Pipelines::InProcess).await?);
+    }
     let mut pgbench_tps = None;
     if let Some(server) = &args.postgres_url {
-        reports.push(on_fresh_database(server, "postgres", &args, Pipelines::InProcess).await?);
-        reports.push(on_fresh_database(server, PIPELINES_APART, &args, Pipelines::Apart).await?);
+        if run(Run::Postgres) {
+            reports.push(on_fresh_database(server, "postgres", &args, Pipelines::InProcess).await?);
+        }
+        if run(Run::Apart) {
+            reports
+                .push(on_fresh_database(server, PIPELINES_APART, &args, Pipelines::Apart).await?);
+        }
         // The write side alone without grouping, for the comparison with the grouped run below.
-        if args.group_commit.group_commit_max > 1 {
+        if run(Run::Ungrouped) && args.group_commit.group_commit_max > 1 {
             let mut ungrouped = args.clone();
             ungrouped.group_commit.group_commit_max = 1;
             reports
@@ -131,23 +176,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         // The write side alone, as production runs it (pipelines in their own processes), on
         // its own fresh database, which pgbench then shares.
-        let (url, drop_database) = fresh_postgres_database(server).await?;
-        let result = async {
-            let report = run_backend(API_ONLY, Some(url.clone()), &args, Pipelines::Off).await?;
-            progress!(
-                "postgres: pgbench TPC-B-like, {} clients, {} s, same database ... ",
-                args.clients,
-                args.pgbench_seconds
-            );
-            let tps = pgbench::tps(&url, args.clients, args.pgbench_seconds).await?;
-            println!("{tps:.0} transactions/s");
-            anyhow::Ok((report, tps))
+        if run(Run::Api) {
+            let (url, drop_database) = fresh_postgres_database(server).await?;
+            let result = async {
+                let report =
+                    run_backend(API_ONLY, Some(url.clone()), &args, Pipelines::Off).await?;
+                progress!(
+                    "postgres: pgbench TPC-B-like, {} clients, {} s, same database ... ",
+                    args.clients,
+                    args.pgbench_seconds
+                );
+                let tps = pgbench::tps(&url, args.clients, args.pgbench_seconds).await?;
+                println!("{tps:.0} transactions/s");
+                anyhow::Ok((report, tps))
+            }
+            .await;
+            drop_database.await;
+            let (report, tps) = result?;
+            reports.push(report);
+            pgbench_tps = Some(tps);
         }
-        .await;
-        drop_database.await;
-        let (report, tps) = result?;
-        reports.push(report);
-        pgbench_tps = Some(tps);
     }
     let mut streaming_report = None;
     if let (Some(brokers), Some(server)) = (&args.kafka_brokers, &args.postgres_url) {
@@ -191,7 +239,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!(
         "(ratio = HTTP entries/s over the baseline: the same commands appended to the event store without HTTP)"
     );
-    if let (Some(tps), Some(postgres)) = (pgbench_tps, reports.last()) {
+    let api = |label: &str| reports.iter().find(|r| r.backend == label);
+    if let (Some(tps), Some(postgres)) = (pgbench_tps, api(API_ONLY)) {
         println!(
             "posting on PostgreSQL (api role): {:.0} entries/s over HTTP (p99 {:.1} ms) vs pgbench {tps:.0} transactions/s: ratio {:.2} (target ≥ 2, issue 18)",
             postgres.entries_per_s,
@@ -199,7 +248,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             postgres.entries_per_s / tps
         );
     }
-    let api = |label: &str| reports.iter().find(|r| r.backend == label);
     if let (Some(grouped), Some(alone)) = (api(API_ONLY), api(API_UNGROUPED)) {
         println!(
             "group commit (at most {} commands, {} leaders): {:.0} entries/s (p99 {:.1} ms) vs {:.0} (p99 {:.1} ms) each command alone: ratio {:.2}",
@@ -321,6 +369,11 @@ async fn run_backend(
     let mut config = Config::embedded(dir.path().to_path_buf(), "127.0.0.1:0".parse()?);
     config.database_url = database_url;
     config.roles.pipelines = pipelines == Pipelines::InProcess;
+    if pipelines == Pipelines::Off {
+        // The write side as production's api Deployment runs it (deploy/k8s/api.yaml: `--role
+        // api,query`): reactors and reports run in processes of their own there.
+        config.roles = crate::Roles::parse("api,query").map_err(anyhow::Error::msg)?;
+    }
     let (store, lake) = (config.database_url.clone(), config.lake_location());
     // The posting bench needs no SQL endpoint (and must not collide with one running).
     config.pg = None;

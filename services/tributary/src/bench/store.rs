@@ -117,6 +117,11 @@ pub async fn run(args: StoreBenchArgs) -> anyhow::Result<()> {
 
 async fn measure(url: &str, args: &StoreBenchArgs) -> anyhow::Result<Vec<AtSize>> {
     let store = EventStore::connect(url, (args.clients + FILLERS) as u32).await?;
+    // One connection for the statements around the measurements.
+    let mut connection = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(url).await?
+    };
     let mut rows = Vec::new();
     // Entries are numbered in the order they are appended (their ids are ordered, as v7 ids).
     let mut filled = 0;
@@ -132,7 +137,7 @@ async fn measure(url: &str, args: &StoreBenchArgs) -> anyhow::Result<Vec<AtSize>
         // insert-triggered autovacuum and the checkpoint's writes ran during the measurement.
         progress!("bench-store: VACUUM (ANALYZE) and CHECKPOINT ... ");
         let started = Instant::now();
-        settle(url).await?;
+        settle(&mut connection).await?;
         println!("{:.0} s", started.elapsed().as_secs_f64());
         filled = target;
 
@@ -151,7 +156,7 @@ async fn measure(url: &str, args: &StoreBenchArgs) -> anyhow::Result<Vec<AtSize>
         println!("{appends_per_s:.0} appends/s");
 
         progress!("bench-store: reading the newest {FEED_TAIL_EVENTS} events of the feed ... ");
-        let (feed_per_s, mut pages) = feed_tail(&store, url).await?;
+        let (feed_per_s, mut pages) = feed_tail(&store, &mut connection).await?;
         println!("{feed_per_s:.0} events/s");
 
         rows.push(AtSize {
@@ -164,7 +169,7 @@ async fn measure(url: &str, args: &StoreBenchArgs) -> anyhow::Result<Vec<AtSize>
             ),
             feed_per_s,
             page_p99_ms: percentile_ms(&mut pages, 99),
-            sizes: relation_sizes(url).await?,
+            sizes: relation_sizes(&mut connection).await?,
         });
     }
     Ok(rows)
@@ -231,9 +236,10 @@ async fn appends(
 
 /// Reads the newest [`FEED_TAIL_EVENTS`] events from the feed cursor before them: events per
 /// second and each page's time. Fails unless every one of them was read.
-async fn feed_tail(store: &EventStore, url: &str) -> anyhow::Result<(f64, Vec<Duration>)> {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url).await?;
+async fn feed_tail(
+    store: &EventStore,
+    connection: &mut sqlx::PgConnection,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
     // The feed cursor is the writer's transaction id: the one of the transaction just before
     // the newest FEED_TAIL_EVENTS events.
     let cursor: Option<i64> = sqlx::query_scalar(
@@ -242,13 +248,13 @@ async fn feed_tail(store: &EventStore, url: &str) -> anyhow::Result<(f64, Vec<Du
          ORDER BY position DESC LIMIT 1",
     )
     .bind(FEED_TAIL_EVENTS as i64)
-    .fetch_optional(&mut connection)
+    .fetch_optional(&mut *connection)
     .await?;
     let after: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE transaction_id > ($1::bigint)::text::xid8",
     )
     .bind(cursor.unwrap_or(0))
-    .fetch_one(&mut connection)
+    .fetch_one(&mut *connection)
     .await?;
     let mut cursor = cursor.unwrap_or(0);
     let (mut read, mut pages) = (0usize, Vec::new());
@@ -272,23 +278,19 @@ async fn feed_tail(store: &EventStore, url: &str) -> anyhow::Result<(f64, Vec<Du
 }
 
 /// Vacuums and analyzes the store's tables and writes a checkpoint.
-async fn settle(url: &str) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url).await?;
+async fn settle(connection: &mut sqlx::PgConnection) -> anyhow::Result<()> {
     for statement in [
         "VACUUM (ANALYZE) events",
         "VACUUM (ANALYZE) streams",
         "CHECKPOINT",
     ] {
-        sqlx::query(statement).execute(&mut connection).await?;
+        sqlx::query(statement).execute(&mut *connection).await?;
     }
     Ok(())
 }
 
 /// The events table's heap and each of its indexes, in bytes.
-async fn relation_sizes(url: &str) -> anyhow::Result<Vec<(String, i64)>> {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url).await?;
+async fn relation_sizes(connection: &mut sqlx::PgConnection) -> anyhow::Result<Vec<(String, i64)>> {
     Ok(sqlx::query_as(
         "SELECT 'events (heap and TOAST)', pg_table_size('events') \
          UNION ALL \
@@ -296,6 +298,6 @@ async fn relation_sizes(url: &str) -> anyhow::Result<Vec<(String, i64)>> {
          FROM pg_index WHERE indrelid = 'events'::regclass \
          UNION ALL SELECT 'streams (with indexes)', pg_total_relation_size('streams')",
     )
-    .fetch_all(&mut connection)
+    .fetch_all(&mut *connection)
     .await?)
 }

@@ -309,7 +309,7 @@ async fn run_workers(
     // Done when the lake holds every line (the workers' read counts include events read again).
     let mut seen = (0, Instant::now());
     let result = loop {
-        let held = first.status("gl_journal_lines").await?.rows;
+        let held = first.row_count("gl_journal_lines").await?;
         if held >= lines {
             break Ok(started.elapsed());
         }
@@ -328,7 +328,7 @@ async fn run_workers(
         each.push(task.await??);
     }
     let elapsed = result?;
-    let held = first.status("gl_journal_lines").await?.rows;
+    let held = first.row_count("gl_journal_lines").await?;
     anyhow::ensure!(
         held == lines,
         "{count} workers left {held} journal lines in the lake, not {lines}"

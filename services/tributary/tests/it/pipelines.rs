@@ -355,3 +355,61 @@ async fn a_table_whose_definition_gains_a_column_evolves_in_place() {
         .expect_err("a dropped column is refused");
     assert!(error.to_string().contains("column id"), "{error}");
 }
+
+#[tokio::test]
+async fn a_batch_interval_spaces_the_commits_of_a_steady_stream() {
+    use std::time::{Duration, Instant};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_ledger().await;
+    let store = app.running().store.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(&dir.path().display().to_string()).await.unwrap();
+    let interval = Duration::from_millis(1_000);
+    let mut runner = Runner::new(
+        "finance",
+        EventSource::Store(store.clone()),
+        lake.clone(),
+        pipelines(),
+        RunnerOptions {
+            batch_interval_min: interval,
+            ..RunnerOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    runner.catch_up().await.unwrap();
+    let version = |status: tributary_lakehouse::TableStatus| status.version.unwrap_or(0);
+    let before = version(lake.status("gl_journal_lines").await.unwrap());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(runner.run(stopped));
+    // A steady stream: an entry every 50 ms, each waking the runner.
+    let started = Instant::now();
+    let entries = 30;
+    for i in 0..entries {
+        app.post_sample_entry(i, 3, 100).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while lake.row_count("gl_journal_lines").await.unwrap() < 2 * entries as u64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the lake did not get every line"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    stop.send_replace(true);
+    task.await.unwrap();
+    assert_eq!(
+        lake.row_count("gl_journal_lines").await.unwrap(),
+        2 * entries as u64,
+        "every line once"
+    );
+    let commits = version(lake.status("gl_journal_lines").await.unwrap()) - before;
+    // At most one batch per interval (and the first at once); without the interval each entry
+    // would be a batch of its own.
+    let most = u64::try_from(elapsed.as_millis() / interval.as_millis()).unwrap() + 2;
+    assert!(
+        (2..=most).contains(&commits),
+        "{commits} commits in {elapsed:?} with a batch every {interval:?} at most"
+    );
+}
