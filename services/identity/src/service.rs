@@ -10,7 +10,8 @@ use crate::domain::{RoleAssignment, User, UserCommand, Username};
 use crate::external::External;
 use crate::passwords;
 use crate::tokens::{
-    Claims, ISSUER, SigningKeys, TokenStore, new_refresh_token, session_token_id, sha256_hex,
+    Claims, ISSUER, SigningKeys, TokenStore, VerifiedTokens, new_refresh_token, session_token_id,
+    sha256_hex,
 };
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -128,6 +129,7 @@ struct Inner {
     external: Option<External>,
     users: Mutex<Cached<HashMap<String, Arc<Account>>>>,
     revoked: Mutex<Cached<HashSet<String>>>,
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for Identity {
@@ -169,6 +171,7 @@ impl Identity {
                 external,
                 users: Mutex::default(),
                 revoked: Mutex::default(),
+                verified: VerifiedTokens::default(),
             }),
         };
         let generated = identity.bootstrap().await?;
@@ -488,6 +491,11 @@ impl Identity {
 #[async_trait::async_trait]
 impl Authenticator for Identity {
     async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        if let Some((kid, claims)) = self.inner.verified.get(token, now())
+            && self.inner.keys.has(&kid)
+        {
+            return self.token_caller(claims).await;
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         match header.kid.as_deref() {
@@ -504,18 +512,8 @@ impl Authenticator for Identity {
                             }
                             _ => AuthError::Invalid(error.to_string()),
                         })?;
-                let revoked = self.revocations().await.map_err(AuthError::Unavailable)?;
-                if revoked.contains(&claims.jti) || revoked.contains(&session_token_id(&claims.sid))
-                {
-                    return Err(AuthError::Revoked);
-                }
-                self.caller(
-                    &claims.sub,
-                    Some(claims.jti),
-                    Some(claims.sid),
-                    Some(claims.exp),
-                )
-                .await
+                self.inner.verified.keep(token, kid, &claims);
+                self.token_caller(claims).await
             }
             _ => match &self.inner.external {
                 Some(external) => {
@@ -527,6 +525,23 @@ impl Authenticator for Identity {
                 )),
             },
         }
+    }
+}
+
+impl Identity {
+    /// The caller of one of our verified tokens, unless it or its session was revoked.
+    async fn token_caller(&self, claims: Claims) -> Result<Caller, AuthError> {
+        let revoked = self.revocations().await.map_err(AuthError::Unavailable)?;
+        if revoked.contains(&claims.jti) || revoked.contains(&session_token_id(&claims.sid)) {
+            return Err(AuthError::Revoked);
+        }
+        self.caller(
+            &claims.sub,
+            Some(claims.jti),
+            Some(claims.sid),
+            Some(claims.exp),
+        )
+        .await
     }
 }
 

@@ -137,6 +137,44 @@ impl SigningKeys {
     }
 }
 
+/// Verified tokens kept at most; beyond, all are dropped and verified again.
+const VERIFIED_MAX: usize = 4096;
+
+/// Tokens whose signature and claims were checked, by their whole text (signature included,
+/// so no other text finds one): the HMAC, base64 and JSON of a token once, not at every
+/// request. Expiry is checked again at every use; revocation is never kept here.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    tokens: std::sync::Mutex<HashMap<String, (String, Claims)>>,
+}
+
+impl VerifiedTokens {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Claims)>> {
+        // The map holds no invariant a panic could break: a poisoned lock is used as is.
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key id and claims of `token` if it was verified and has not expired at `now`
+    /// (with the clock skew allowed, as [`SigningKeys::verify`] allows it).
+    pub fn get(&self, token: &str, now: i64) -> Option<(String, Claims)> {
+        let tokens = self.tokens();
+        let (kid, claims) = tokens.get(token)?;
+        let skew = i64::try_from(CLOCK_SKEW_SECONDS).unwrap_or(i64::MAX);
+        (claims.exp >= now.saturating_sub(skew)).then(|| (kid.clone(), claims.clone()))
+    }
+
+    /// Keeps a token [`SigningKeys::verify`] accepted.
+    pub fn keep(&self, token: &str, kid: &str, claims: &Claims) {
+        let mut tokens = self.tokens();
+        if tokens.len() >= VERIFIED_MAX {
+            tokens.clear();
+        }
+        tokens.insert(token.to_owned(), (kid.to_owned(), claims.clone()));
+    }
+}
+
 async fn stored_keys(db: &Database) -> Result<Vec<(String, String)>, sqlx::Error> {
     Ok(on!(db, false, |pool| {
         sqlx::query_as("SELECT kid, secret FROM identity_signing_keys ORDER BY created_at, kid")
@@ -307,4 +345,41 @@ impl TokenStore {
 /// How a session's revocation is recorded beside access token ids.
 pub fn session_token_id(session: &str) -> String {
     format!("session:{session}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            iss: ISSUER.into(),
+            aud: ISSUER.into(),
+            sub: "ana".into(),
+            iat: exp - 900,
+            nbf: exp - 900,
+            exp,
+            jti: "j1".into(),
+            sid: "s1".into(),
+        }
+    }
+
+    #[test]
+    fn a_kept_token_is_found_by_its_whole_text_until_it_expires() {
+        let verified = VerifiedTokens::default();
+        let now = 1_800_000_000;
+        verified.keep("header.body.signature", "k-1", &claims(now));
+        let skew = CLOCK_SKEW_SECONDS as i64;
+        let (kid, found) = verified
+            .get("header.body.signature", now + skew)
+            .expect("kept and within the clock skew");
+        assert_eq!((kid.as_str(), found.sub.as_str()), ("k-1", "ana"));
+        assert!(verified.get("header.body.signaturf", now).is_none());
+        assert!(verified.get("header.body", now).is_none());
+        assert!(
+            verified
+                .get("header.body.signature", now + skew + 1)
+                .is_none()
+        );
+    }
 }

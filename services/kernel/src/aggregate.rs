@@ -258,7 +258,7 @@ where
 pub fn from_streams<A: Aggregate>(streams: &Streams, id: &str) -> Result<Loaded<A>, EventError> {
     let events = streams
         .get(&(A::TYPE.to_owned(), id.to_owned()))
-        .map(Vec::as_slice)
+        .map(|events| &**events)
         .unwrap_or_default();
     Loaded::from_events(id, events)
 }

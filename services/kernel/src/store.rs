@@ -60,7 +60,7 @@ pub const POOL_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
 /// server restart or a dropped connection is then found before a command runs on it). sqlx's
 /// default pings every connection at every acquire: a Sync and its answer, one more round trip
 /// (two more wake-ups) before every append and every read.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -150,7 +150,7 @@ pub struct AppendBatch {
 }
 
 /// Streams by (aggregate type, aggregate id), each in sequence order.
-pub type Streams = HashMap<(String, String), Vec<EventEnvelope>>;
+pub type Streams = HashMap<(String, String), Arc<[EventEnvelope]>>;
 
 /// Events in global order and the cursor to resume after them.
 #[derive(Debug, Clone)]
@@ -489,17 +489,20 @@ impl EventStore {
             }
         };
         observe(self.backend(), "load_scoped", started);
-        let mut streams = Streams::new();
+        let mut streams: HashMap<(String, String), Vec<EventEnvelope>> = HashMap::new();
         for event in events {
             streams
                 .entry((event.aggregate_type.clone(), event.aggregate_id.clone()))
                 .or_default()
                 .push(event);
         }
-        for events in streams.values_mut() {
-            events.sort_by_key(|e| e.sequence);
-        }
-        Ok(streams)
+        Ok(streams
+            .into_iter()
+            .map(|(key, mut events)| {
+                events.sort_by_key(|e| e.sequence);
+                (key, Arc::from(events))
+            })
+            .collect())
     }
 
     /// [`EventStore::load_scoped`] of one named scope, answered from the streams this process
@@ -1265,8 +1268,8 @@ async fn append_sqlite_in(
     Ok(stored)
 }
 
-async fn append_postgres(
-    pool: &PgPool,
+async fn append_postgres<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
     batch: &AppendBatch,
     reads: &[StreamRead],
 ) -> Result<Vec<EventEnvelope>, StoreError> {
@@ -1303,7 +1306,7 @@ async fn append_postgres(
     .bind(idempotency.map(|r| r.request_hash.as_str()))
     .bind(idempotency.map(|r| i32::from(r.status)))
     .bind(idempotency.map(|r| r.body.as_str()))
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await
     .map_err(|error| append_error(error, batch))?;
     let mut positions: HashMap<Uuid, (i64, i64)> = HashMap::with_capacity(stored_rows.len());

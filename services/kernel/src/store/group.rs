@@ -21,19 +21,20 @@
 //! commands larger than `APPEND_EVENTS_MAX / commands_max` events are appended alone.
 
 use super::{
-    APPEND_EVENTS_MAX, AppendBatch, Backend, NewEventRow, StoreError, StreamRead, append_error,
-    append_postgres, append_sqlite, append_sqlite_in, column, metadata_json, new_event_rows,
-    stored_envelopes,
+    APPEND_EVENTS_MAX, AppendBatch, Backend, NewEventRow, PING_IDLE_AFTER, StoreError, StreamRead,
+    append_error, append_postgres, append_sqlite, append_sqlite_in, column, metadata_json,
+    new_event_rows, stored_envelopes,
 };
 use crate::envelope::EventEnvelope;
 use crate::telemetry::names;
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgPool, PgRow, Postgres};
 use sqlx::sqlite::SqlitePool;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -170,6 +171,7 @@ async fn lead(
     counts: Arc<GroupCounts>,
     committing: Arc<Committing>,
 ) {
+    let mut held = Held::default();
     loop {
         let group = {
             let mut receiver = receiver.lock().await;
@@ -206,7 +208,9 @@ async fn lead(
             .map(|p| ((p.batch, p.reads), p.answer))
             .unzip();
         let results = match &backend {
-            Backend::Postgres(pool) => append_group_postgres(pool, &work, &counts.splits).await,
+            Backend::Postgres(pool) => {
+                append_group_postgres(&mut held, pool, &work, &counts.splits).await
+            }
             Backend::Sqlite { write, .. } => append_group_sqlite(write, &work).await,
         };
         committing.groups.fetch_sub(1, Ordering::AcqRel);
@@ -255,14 +259,64 @@ async fn gather(
     }
 }
 
+/// A leader's own PostgreSQL connection, kept from one group to the next: a connection given
+/// back to sqlx's pool is pinged there at every release (sqlx 0.8 `return_to_pool`, not
+/// configurable), one more round trip per group for the database and for this process.
+#[derive(Default)]
+struct Held {
+    connection: Option<(PoolConnection<Postgres>, Instant)>,
+}
+
+impl Held {
+    /// The held connection, or a pooled one when none is held or it was idle long enough to be
+    /// checked again (the pool pings it then, as it does any connection idle that long).
+    async fn connection(&mut self, pool: &PgPool) -> Result<&mut PgConnection, sqlx::Error> {
+        if let Some((_, used)) = &self.connection
+            && used.elapsed() >= PING_IDLE_AFTER
+        {
+            self.connection = None;
+        }
+        let connection = match self.connection.take() {
+            Some((connection, _)) => connection,
+            None => pool.acquire().await?,
+        };
+        let (connection, _) = self.connection.insert((connection, Instant::now()));
+        Ok(&mut **connection)
+    }
+
+    /// Lets the connection go after a group whose answers say it may be broken.
+    fn check(&mut self, answers: &[Answer]) {
+        if answers
+            .iter()
+            .any(|a| matches!(a, Err(StoreError::Unavailable(_))))
+        {
+            self.connection = None;
+        }
+    }
+}
+
 /// One answer per command, in order.
 async fn append_group_postgres(
+    held: &mut Held,
     pool: &PgPool,
     work: &[(AppendBatch, Vec<StreamRead>)],
     splits: &AtomicU64,
 ) -> Vec<Answer> {
+    let answers = match held.connection(pool).await {
+        Ok(connection) => append_group_on(connection, work, splits).await,
+        Err(error) => group_failed(&StoreError::from(error), work.len()),
+    };
+    held.check(&answers);
+    answers
+}
+
+async fn append_group_on(
+    connection: &mut PgConnection,
+    work: &[(AppendBatch, Vec<StreamRead>)],
+    splits: &AtomicU64,
+) -> Vec<Answer> {
     if let [(batch, reads)] = work {
-        return vec![append_postgres(pool, batch, reads).await];
+        return vec![append_postgres(&mut *connection, batch, reads).await];
     }
     let rows: Vec<_> = work
         .iter()
@@ -271,12 +325,12 @@ async fn append_group_postgres(
     // Whole first: no subtransaction, a few set-based statements. If any command fails, nothing
     // is stored and the group is appended again command by command, each with its own answer.
     let whole = "append_event_group_whole";
-    let (function, answer) = match call_group(pool, whole, work, &rows).await {
+    let (function, answer) = match call_group(connection, whole, work, &rows).await {
         Err(sqlx::Error::Database(_)) => {
             metrics::counter!(names::STORE_GROUP_SPLIT, "backend" => "postgres").increment(1);
             splits.fetch_add(1, Ordering::Relaxed);
             let split = "append_event_group";
-            (split, call_group(pool, split, work, &rows).await)
+            (split, call_group(connection, split, work, &rows).await)
         }
         answer => (whole, answer),
     };
@@ -321,7 +375,7 @@ async fn append_group_postgres(
 /// Calls `function` (`append_event_group` or `append_event_group_whole`: same parameters, same
 /// answer) with the group's commands as arrays, each command's part ending at its `*_ends`.
 async fn call_group(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     function: &str,
     work: &[(AppendBatch, Vec<StreamRead>)],
     rows: &[Vec<NewEventRow<'_>>],
@@ -371,7 +425,7 @@ async fn call_group(
     .bind(column(&idempotency, |r| r.map(|r| r.request_hash.as_str())))
     .bind(column(&idempotency, |r| r.map(|r| i32::from(r.status))))
     .bind(column(&idempotency, |r| r.map(|r| r.body.as_str())))
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await
 }
 

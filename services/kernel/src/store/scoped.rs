@@ -18,8 +18,8 @@
 use super::Streams;
 use crate::envelope::EventEnvelope;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a stream read is kept.
@@ -46,7 +46,7 @@ pub(super) struct ScopedCache {
 
 #[derive(Debug, Default)]
 struct Kept {
-    streams: HashMap<Key, (Instant, Vec<EventEnvelope>)>,
+    streams: HashMap<Key, (Instant, Arc<[EventEnvelope]>)>,
     /// The aggregate types ever kept: appends of other types (journal entries) drop nothing.
     types: HashSet<String>,
 }
@@ -108,7 +108,7 @@ impl ScopedCache {
             if !kept.types.contains(&key.0) {
                 kept.types.insert(key.0.clone());
             }
-            let events = streams.get(key).cloned().unwrap_or_default();
+            let events = streams.get(key).cloned().unwrap_or_else(|| Arc::new([]));
             kept.streams.insert(key.clone(), (now, events));
         }
     }

@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 8)]
     pub clients: usize,
+    /// Client counts of the api run, each against pgbench with as many clients (default:
+    /// --clients). Group commit gains with concurrency, so the ratio depends on the count.
+    #[arg(long, value_delimiter = ',')]
+    pub api_clients: Vec<usize>,
     /// Also run on PostgreSQL: a server URL; a fresh database is created and dropped on it.
     #[arg(long, env = "TRIBUTARY_BENCH_POSTGRES_URL")]
     pub postgres_url: Option<String>,
@@ -139,8 +143,8 @@ pub(crate) fn percentile_ms(samples: &mut [Duration], percent: usize) -> f64 {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if args.entries == 0 || args.clients == 0 {
-        bail!("--entries and --clients must be at least 1");
+    if args.entries == 0 || args.clients == 0 || args.api_clients.contains(&0) {
+        bail!("--entries, --clients and --api-clients must be at least 1");
     }
     println!(
         "tributary bench: {} entries, {} clients per backend",
@@ -158,7 +162,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if run(Run::Sqlite) {
         reports.push(run_backend("sqlite (embedded)", None, &args, Pipelines::InProcess).await?);
     }
-    let mut pgbench_tps = None;
+    let mut pgbench_tps = Vec::new();
     if let Some(server) = &args.postgres_url {
         if run(Run::Postgres) {
             reports.push(on_fresh_database(server, "postgres", &args, Pipelines::InProcess).await?);
@@ -175,26 +179,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .push(on_fresh_database(server, API_UNGROUPED, &ungrouped, Pipelines::Off).await?);
         }
         // The write side alone, as production runs it (pipelines in their own processes), on
-        // its own fresh database, which pgbench then shares.
+        // its own fresh database, which pgbench then shares; at each client count asked for.
         if run(Run::Api) {
-            let (url, drop_database) = fresh_postgres_database(server).await?;
-            let result = async {
-                let report =
-                    run_backend(API_ONLY, Some(url.clone()), &args, Pipelines::Off).await?;
-                progress!(
-                    "postgres: pgbench TPC-B-like, {} clients, {} s, same database ... ",
-                    args.clients,
-                    args.pgbench_seconds
-                );
-                let tps = pgbench::tps(&url, args.clients, args.pgbench_seconds).await?;
-                println!("{tps:.0} transactions/s");
-                anyhow::Ok((report, tps))
+            let counts = match args.api_clients.as_slice() {
+                [] => vec![args.clients],
+                counts => counts.to_vec(),
+            };
+            for clients in counts {
+                let label = if clients == args.clients {
+                    API_ONLY.to_owned()
+                } else {
+                    format!("pg api, {clients} clients")
+                };
+                let at = BenchArgs {
+                    clients,
+                    ..args.clone()
+                };
+                let (url, drop_database) = fresh_postgres_database(server).await?;
+                let result = async {
+                    let report =
+                        run_backend(&label, Some(url.clone()), &at, Pipelines::Off).await?;
+                    progress!(
+                        "postgres: pgbench TPC-B-like, {clients} clients, {} s, same database ... ",
+                        args.pgbench_seconds
+                    );
+                    let tps = pgbench::tps(&url, clients, args.pgbench_seconds).await?;
+                    println!("{tps:.0} transactions/s");
+                    anyhow::Ok((report, tps))
+                }
+                .await;
+                drop_database.await;
+                let (report, tps) = result?;
+                reports.push(report);
+                pgbench_tps.push((label, clients, tps));
             }
-            .await;
-            drop_database.await;
-            let (report, tps) = result?;
-            reports.push(report);
-            pgbench_tps = Some(tps);
         }
     }
     let mut streaming_report = None;
@@ -240,13 +258,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "(ratio = HTTP entries/s over the baseline: the same commands appended to the event store without HTTP)"
     );
     let api = |label: &str| reports.iter().find(|r| r.backend == label);
-    if let (Some(tps), Some(postgres)) = (pgbench_tps, api(API_ONLY)) {
-        println!(
-            "posting on PostgreSQL (api role): {:.0} entries/s over HTTP (p99 {:.1} ms) vs pgbench {tps:.0} transactions/s: ratio {:.2} (target ≥ 2, issue 18)",
-            postgres.entries_per_s,
-            postgres.latency_ms.1,
-            postgres.entries_per_s / tps
-        );
+    for (label, clients, tps) in &pgbench_tps {
+        if let Some(postgres) = api(label) {
+            println!(
+                "posting on PostgreSQL (api role), {clients} clients: {:.0} entries/s over HTTP (p99 {:.1} ms) vs pgbench {tps:.0} transactions/s: ratio {:.2} (target ≥ 2, issue 18)",
+                postgres.entries_per_s,
+                postgres.latency_ms.1,
+                postgres.entries_per_s / tps
+            );
+        }
     }
     if let (Some(grouped), Some(alone)) = (api(API_ONLY), api(API_UNGROUPED)) {
         println!(

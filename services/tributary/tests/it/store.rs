@@ -557,6 +557,59 @@ async fn postgres_a_leader_gathers_while_another_group_commits() {
     assert_eq!(store.group_sizes(), Some((2, 9)));
 }
 
+/// PostgreSQL only: a leader keeps its connection from one group to the next; when that
+/// connection dies (its backend terminated), the group on it is answered as unavailable and the
+/// leader takes another connection, so appends made right after (no idle second in between) go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_leader_replaces_a_connection_that_died() {
+    use sqlx::Connection;
+    let database = TestDatabase::create().await;
+    let store = EventStore::connect(&database.url, 4)
+        .await
+        .expect("connect")
+        .with_group_commit(GroupCommitOptions {
+            commands_max: 32,
+            window: std::time::Duration::ZERO,
+            leaders: 2,
+            gather: 0,
+        });
+    for n in 0..4 {
+        store
+            .append(batch(&format!("before-{n}"), 0, 1))
+            .await
+            .expect("append");
+    }
+    let mut killer = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+    )
+    .fetch_one(&mut killer)
+    .await
+    .expect("terminate the store's connections");
+    assert!(killed >= 1, "the leaders held no connection");
+    let mut unavailable = 0;
+    let mut stored = 0;
+    for n in 0..10 {
+        match store.append(batch(&format!("after-{n}"), 0, 1)).await {
+            Ok(_) => stored += 1,
+            Err(StoreError::Unavailable(_)) => unavailable += 1,
+            Err(other) => panic!("append {n}: {other}"),
+        }
+    }
+    // Each leader loses at most the one group it sent on its dead connection.
+    assert!(unavailable <= 2, "{unavailable} appends unavailable");
+    assert_eq!(stored + unavailable, 10);
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id LIKE 'after-%'")
+            .fetch_one(&mut killer)
+            .await
+            .expect("count");
+    assert_eq!(rows, stored, "every answered append is stored, no other");
+}
+
 /// PostgreSQL only: a group append looks every stream up by its key, never by reading the
 /// whole `streams` table, even when the session planned its statements while the table was empty
 /// (its plans are kept for the session's life while the table grows by a row per entry).
