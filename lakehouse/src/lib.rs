@@ -2,6 +2,7 @@
 //!
 //! - [`catalog`]: every table's schema, created on first start.
 //! - [`cells`]: the kernel's cells to and from Arrow (read APIs, source relations).
+//! - [`cluster`]: lake queries on a Ballista cluster (`--ballista`).
 //! - [`lake`]: opening, appending with exactly-once `txn` markers, reading progress back.
 //! - [`live`]: tables read at their newest version when scanned; views planned once over them.
 //! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
@@ -12,6 +13,7 @@
 
 pub mod catalog;
 pub mod cells;
+pub mod cluster;
 pub mod decimal;
 pub mod http;
 pub mod lake;

@@ -28,6 +28,8 @@ pub struct LiveTable {
     /// Partitioned tables (the bronze events) are scanned by deltalake's own provider, which
     /// turns partition directories into columns; the others by [`LiveTable::scan_files`].
     partitioned: bool,
+    /// The definition's partition columns (the last columns of its schema).
+    partition_columns: &'static [&'static str],
     /// The provider of the version seen at creation, for the schema (fixed: the tables are
     /// append-only with the catalog's schema).
     first: Arc<dyn TableProvider>,
@@ -37,13 +39,15 @@ pub struct LiveTable {
 
 impl LiveTable {
     pub async fn open(lake: &Lake, name: &'static str) -> Result<LiveTable, LakeError> {
-        let partitioned = lake
+        let partition_columns = lake
             .definitions()
-            .any(|definition| definition.name == name && !definition.partition_columns.is_empty());
+            .find(|definition| definition.name == name)
+            .map_or(&[][..], |definition| definition.partition_columns);
         Ok(LiveTable {
             name,
             lake: lake.clone(),
-            partitioned,
+            partitioned: !partition_columns.is_empty(),
+            partition_columns,
             first: provider(lake, name)
                 .await
                 .map_err(|error| LakeError::Schema {
@@ -60,6 +64,7 @@ impl LiveTable {
             name: self.name,
             lake: self.lake.clone(),
             partitioned: self.partitioned,
+            partition_columns: self.partition_columns,
             first: self.first.clone(),
             at: Some(at),
         }
@@ -120,8 +125,12 @@ impl TableProvider for LiveTable {
             .flat_map(split_conjunction)
             .cloned()
             .collect();
-        if !self.partitioned
-            && let Some(plan) = self.scan_files(&table, state, projection, &conjuncts, limit)?
+        // For the Ballista cluster every table, partitioned or not, is a plain Parquet scan:
+        // deltalake's own scan node cannot be sent to executors.
+        let distributed = crate::cluster::distributed(state.config());
+        if (distributed || !self.partitioned)
+            && let Some(plan) =
+                self.scan_files(&table, state, projection, &conjuncts, limit, distributed)?
         {
             return Ok(plan);
         }
@@ -209,6 +218,12 @@ impl LiveTable {
     /// The version's Parquet files as DataFusion's own file scan, or `None` when a file has a
     /// deletion vector (the tables are append-only; compaction rewrites without them).
     ///
+    /// `distributed` (a session of plans for the Ballista cluster, see [`crate::cluster`]):
+    /// the files are named by absolute `file://` path and read by DataFusion's own reader, so
+    /// that the scan serialises and every executor opens the same files; partition values
+    /// come from the log per file; a snapshot this cannot read (deletion vectors, column
+    /// mapping) is refused rather than read wrong.
+    ///
     /// deltalake's scan wraps the Parquet scan in its own node: DataFusion then reads all the
     /// files in one partition (one core) and planning took ~1.5 ms per table. Here files are
     /// pruned by the Delta log's statistics, split across cores by byte range, and their
@@ -224,6 +239,7 @@ impl LiveTable {
         projection: Option<&Vec<usize>>,
         conjuncts: &[Expr],
         limit: Option<usize>,
+        distributed: bool,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>, DataFusionError> {
         use datafusion::common::stats::Precision;
         use datafusion::common::{DFSchema, Statistics};
@@ -233,6 +249,8 @@ impl LiveTable {
             FileGroup, FileScanConfigBuilder, ParquetSource,
         };
         use datafusion::datasource::source::DataSourceExec;
+        use datafusion::datasource::table_schema::TableSchema;
+        use datafusion::execution::object_store::ObjectStoreUrl;
         use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
         use object_store::ObjectMeta;
 
@@ -245,13 +263,33 @@ impl LiveTable {
                 .configuration()
                 .contains_key(crate::lake::SCHEMA_EVOLVED_PROPERTY);
         let files = snapshot.log_data();
+        let refused = |feature: &'static str| {
+            DataFusionError::External(Box::new(crate::cluster::ClusterError::Unsupported {
+                table: self.name.to_owned(),
+                version: snapshot.version(),
+                feature,
+            }))
+        };
         if files
             .iter()
             .any(|file| file.deletion_vector_descriptor().is_some())
         {
+            if distributed {
+                return Err(refused("deletion vectors"));
+            }
             return Ok(None);
         }
+        if distributed
+            && snapshot
+                .metadata()
+                .configuration()
+                .get("delta.columnMapping.mode")
+                .is_some_and(|mode| mode != "none")
+        {
+            return Err(refused("column mapping"));
+        }
         let schema = self.schema();
+        let partitioning = Partitioning::of(self.name, &schema, self.partition_columns)?;
         let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
         // Which files may hold matching rows, by the statistics in the log, and which filters
         // those files' statistics prove true for all their rows. A predicate that cannot
@@ -289,6 +327,23 @@ impl LiveTable {
             }
         };
         let read = Read::new(&schema, projection, &unproven);
+        let log_store = table.log_store();
+        // Distributed: absolute paths under the local file system's store, which every
+        // executor has (a `delta-rs://` store of the table's root exists only here).
+        let root = if distributed {
+            let root_url = log_store.root_url();
+            if root_url.scheme() != "file" {
+                return Err(DataFusionError::External(Box::new(
+                    crate::cluster::ClusterError::Location {
+                        table: self.name.to_owned(),
+                        location: root_url.to_string(),
+                    },
+                )));
+            }
+            Some(object_store::path::Path::from_url_path(root_url.path())?)
+        } else {
+            None
+        };
         let mut scanned = Vec::new();
         let (mut rows, mut bytes) = (Some(0usize), 0usize);
         for (file, keep) in files.iter().zip(keep) {
@@ -303,41 +358,57 @@ impl LiveTable {
                     file.path()
                 ))
             })?;
+            let below_root = file.object_store_path();
+            let location = match &root {
+                // The table's root and the file's path below it, as one absolute path.
+                Some(root) => root.parts().chain(below_root.parts()).collect(),
+                None => below_root,
+            };
             let mut scanned_file = PartitionedFile::new_from_meta(ObjectMeta {
-                location: file.object_store_path(),
+                location,
                 last_modified: file.modification_datetime()?,
                 size,
                 e_tag: None,
                 version: None,
             });
+            scanned_file.partition_values = partitioning.values(&file.partition_values_map())?;
             // Every file of an unpartitioned table is written (appended or compacted) with the
             // table's schema, unless the schema evolved: the reader need not decode it from
             // each footer again.
             if !evolved {
-                scanned_file.arrow_schema = Some(Arc::clone(&schema));
+                scanned_file.arrow_schema = Some(Arc::clone(&partitioning.file_schema));
             }
             bytes = bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
             scanned.push(scanned_file);
         }
 
-        let log_store = table.log_store();
-        let url = log_store.object_store_url();
-        let store =
-            crate::reads::LocalReads::over(log_store.object_store(None), log_store.root_url());
-        let runtime = state.runtime_env();
-        if runtime.object_store(&url).is_err() {
-            runtime.register_object_store(url.as_ref(), Arc::clone(&store));
-        }
-        let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
         // No predicate here: the physical optimizer hands the filter's predicate to the
         // source for statistics and page pruning (setting it here too evaluated it twice).
-        let source = ParquetSource::new(Arc::clone(&schema))
-            .with_table_parquet_options(state.table_options().parquet.clone())
-            .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
-                store,
-                metadata_cache,
-            )))
-            .with_pushdown_filters(false);
+        let source = ParquetSource::new(
+            TableSchema::builder(Arc::clone(&partitioning.file_schema))
+                .with_table_partition_cols(partitioning.columns.clone())
+                .build(),
+        )
+        .with_table_parquet_options(state.table_options().parquet.clone())
+        .with_pushdown_filters(false);
+        let (url, source) = if distributed {
+            // DataFusion's own reader: a reader factory is not serialised, and the executors'
+            // metadata caches are their own.
+            (ObjectStoreUrl::local_filesystem(), source)
+        } else {
+            let url = log_store.object_store_url();
+            let store =
+                crate::reads::LocalReads::over(log_store.object_store(None), log_store.root_url());
+            let runtime = state.runtime_env();
+            if runtime.object_store(&url).is_err() {
+                runtime.register_object_store(url.as_ref(), Arc::clone(&store));
+            }
+            let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
+            let source = source.with_parquet_file_reader_factory(Arc::new(
+                CachedParquetFileReaderFactory::new(store, metadata_cache),
+            ));
+            (url, source)
+        };
         // Row counts from the log (Inexact: filters above the scan still apply) let the
         // planner see a small table, e.g. build a join's hash table from it without first
         // repartitioning the other side.
@@ -354,6 +425,61 @@ impl LiveTable {
             .build();
         read.filter(state, DataSourceExec::from_data_source(config), limit)
             .map(Some)
+    }
+}
+
+/// A table's partition columns as a file scan takes them: the columns the files hold, the
+/// partition columns after them (the order of every partitioned table's definition), and each
+/// file's values of them from the Delta log.
+struct Partitioning {
+    /// The table's columns without its partition columns.
+    file_schema: SchemaRef,
+    columns: Vec<datafusion::arrow::datatypes::FieldRef>,
+}
+
+impl Partitioning {
+    fn of(
+        table: &str,
+        schema: &SchemaRef,
+        columns: &[&str],
+    ) -> Result<Partitioning, DataFusionError> {
+        if columns.is_empty() {
+            return Ok(Partitioning {
+                file_schema: Arc::clone(schema),
+                columns: Vec::new(),
+            });
+        }
+        let count = schema.fields().len();
+        let (file_fields, partition_fields) = schema
+            .fields()
+            .split_at(count.checked_sub(columns.len()).unwrap_or_default());
+        let last: Vec<&str> = partition_fields.iter().map(|f| f.name().as_str()).collect();
+        if last != columns {
+            return Err(DataFusionError::Plan(format!(
+                "table {table}: its partition columns {columns:?} must be its last columns, in that order, to be scanned as files; its last columns are {last:?}"
+            )));
+        }
+        Ok(Partitioning {
+            file_schema: Arc::new(datafusion::arrow::datatypes::Schema::new(
+                file_fields.to_vec(),
+            )),
+            columns: partition_fields.to_vec(),
+        })
+    }
+
+    /// A file's partition values (the log's text, `None` for null) typed as their columns.
+    fn values(
+        &self,
+        text: &std::collections::HashMap<String, Option<String>>,
+    ) -> Result<Vec<datafusion::common::ScalarValue>, DataFusionError> {
+        use datafusion::common::ScalarValue;
+        self.columns
+            .iter()
+            .map(|column| match text.get(column.name()).cloned().flatten() {
+                Some(value) => ScalarValue::try_from_string(value, column.data_type()),
+                None => ScalarValue::try_from(column.data_type()),
+            })
+            .collect()
     }
 }
 

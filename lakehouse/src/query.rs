@@ -4,6 +4,7 @@
 //! an answer is never older than the last pipeline commit. Only read statements run (SELECT,
 //! WITH, EXPLAIN without ANALYZE of a write, SHOW, DESCRIBE); each has a time and a row limit.
 
+use crate::cluster::Cluster;
 use crate::lake::{Lake, LakeError};
 use crate::live::LiveCatalog;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -11,8 +12,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use futures::StreamExt;
@@ -111,12 +114,16 @@ impl QueryError {
     pub fn is_client_error(&self) -> bool {
         match self {
             QueryError::Lake(_) => false,
-            QueryError::Sql(error) => !matches!(
-                error.find_root(),
+            QueryError::Sql(error) => match error.find_root() {
                 DataFusionError::IoError(_)
-                    | DataFusionError::ObjectStore(_)
-                    | DataFusionError::Internal(_)
-            ),
+                | DataFusionError::ObjectStore(_)
+                | DataFusionError::Internal(_) => false,
+                DataFusionError::External(cause) => !matches!(
+                    cause.downcast_ref::<crate::cluster::ClusterError>(),
+                    Some(crate::cluster::ClusterError::Job { .. })
+                ),
+                _ => true,
+            },
             _ => true,
         }
     }
@@ -193,6 +200,8 @@ pub struct QueryService {
     system_tables: Arc<Vec<SystemTable>>,
     /// Live tables and views, made on first use (opening needs the lake's tables).
     live: Arc<tokio::sync::OnceCell<LiveCatalog>>,
+    /// The Ballista cluster lake queries run on (`--ballista`); `None`: in this process.
+    cluster: Option<Cluster>,
 }
 
 impl QueryService {
@@ -211,6 +220,45 @@ impl QueryService {
             running: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_max.max(1))),
             system_tables: Arc::default(),
             live: Arc::default(),
+            cluster: None,
+        }
+    }
+
+    /// Runs lake queries on `cluster`: planned here as ever (scopes, views, limits), executed
+    /// by its executors. Statements over catalog or system tables still run here, and so do
+    /// the contexts' REST reads (small statements over pre-aggregated tables, whose answer
+    /// would wait for a job's scheduling).
+    pub fn with_cluster(mut self, cluster: Cluster) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
+    }
+
+    /// The DataFusion settings of this service's SQL contexts (HTTP, reports, the wire
+    /// protocol): [`session_config`], fit for the cluster when there is one.
+    pub(crate) fn session_config(&self) -> SessionConfig {
+        match &self.cluster {
+            Some(cluster) => cluster.session_config(session_config()),
+            None => session_config(),
+        }
+    }
+
+    /// Executes a plan made in one of this service's contexts: on the cluster when the
+    /// context was made for it (see [`QueryService::session_config`]) and the plan reads lake
+    /// tables only, here otherwise.
+    pub async fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream, DataFusionError> {
+        match &self.cluster {
+            Some(cluster) if crate::cluster::distributed(task.session_config()) => {
+                cluster.execute(plan, task).await
+            }
+            _ => datafusion::physical_plan::execute_stream(plan, task),
         }
     }
 
@@ -278,8 +326,17 @@ impl QueryService {
 
     /// Like [`QueryService::context`], each table seen through `scope`.
     pub async fn scoped_context(&self, scope: &ReadScope) -> Result<SessionContext, QueryError> {
+        self.context_of(scope, self.session_config()).await
+    }
+
+    /// A context of `scope` with `config`: the cluster's, or this process's own.
+    async fn context_of(
+        &self,
+        scope: &ReadScope,
+        config: SessionConfig,
+    ) -> Result<SessionContext, QueryError> {
         let live = self.live().await?;
-        let context = SessionContext::new_with_config_rt(session_config(), self.runtime.clone());
+        let context = SessionContext::new_with_config_rt(config, self.runtime.clone());
         for (name, table) in live
             .tables
             .iter()
@@ -350,9 +407,11 @@ impl QueryService {
     ) -> Result<QueryResult, QueryError> {
         let started = std::time::Instant::now();
         let span = query_span(endpoint);
-        let result =
-            tracing::Instrument::instrument(self.run_limited(sql, parameters, scope), span.clone())
-                .await;
+        let result = tracing::Instrument::instrument(
+            self.run_limited(endpoint, sql, parameters, scope),
+            span.clone(),
+        )
+        .await;
         let rows = result.as_ref().map_or(0, QueryResult::row_count);
         record_query(&span, endpoint, result.is_ok(), rows, started);
         result
@@ -360,6 +419,7 @@ impl QueryService {
 
     async fn run_limited(
         &self,
+        endpoint: &'static str,
         sql: &str,
         parameters: ParamValues,
         scope: ReadScope,
@@ -379,7 +439,12 @@ impl QueryService {
         .map_err(|_| busy())?;
         let work = async move {
             let _permit = permit;
-            let context = service.scoped_context(&scope).await?;
+            // The contexts' REST reads stay in this process (see `with_cluster`).
+            let config = match endpoint {
+                "rest" => session_config(),
+                _ => service.session_config(),
+            };
+            let context = service.context_of(&scope, config).await?;
             let options = SQLOptions::new()
                 .with_allow_ddl(false)
                 .with_allow_dml(false)
@@ -393,7 +458,9 @@ impl QueryService {
                 frame = frame.with_param_values(parameters)?;
             }
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let mut stream = frame.execute_stream().await?;
+            let task = Arc::new(frame.task_ctx());
+            let plan = frame.create_physical_plan().await?;
+            let mut stream = service.execute(plan, task).await?;
             let mut batches = Vec::new();
             let (mut rows, mut bytes) = (0usize, 0usize);
             while let Some(batch) = stream.next().await {

@@ -536,8 +536,7 @@ impl AuthSource for ScramSecrets {
 /// scope.
 fn session_context(query: QueryService, scope: ReadScope) -> Result<SessionContext, WireError> {
     let timeout_ms = query.limits().timeout_ms;
-    let context =
-        SessionContext::new_with_config_rt(crate::query::session_config(), query.runtime());
+    let context = SessionContext::new_with_config_rt(query.session_config(), query.runtime());
     let catalog = context
         .catalog(DATABASE)
         .ok_or_else(|| WireError::Catalog(format!("no catalog {DATABASE}")))?;
@@ -768,6 +767,8 @@ struct Planned {
 struct Session {
     service: DfSessionService,
     context: Arc<SessionContext>,
+    /// Executes the session's plans (on the Ballista cluster when the service has one).
+    query: QueryService,
     /// Parsed and planned queries by their text and declared parameter types. Their tables
     /// resolve their newest version when scanned, and a scope's plans never serve another
     /// scope: a plan from here reads what planning again would.
@@ -822,7 +823,6 @@ impl Session {
         plan: &LogicalPlan,
         format: &Format,
     ) -> PgWireResult<Response> {
-        use datafusion::physical_plan::execute_stream;
         use datafusion_postgres::arrow_pg::datatypes::{
             arrow_schema_to_pg_fields, encode_recordbatch,
         };
@@ -860,7 +860,11 @@ impl Session {
             format,
             Some(Arc::new(options)),
         )?);
-        let batches = execute_stream(physical, state.task_ctx()).map_err(failed)?;
+        let batches = self
+            .query
+            .execute(physical, state.task_ctx())
+            .await
+            .map_err(failed)?;
         let encoded = Arc::clone(&fields);
         let rows = batches
             .map(move |batch| -> Box<dyn Iterator<Item = _> + Send + Sync> {
@@ -988,6 +992,7 @@ impl Sessions {
         let session = Arc::new(Session {
             service: DfSessionService::new_with_hooks(Arc::clone(&context), hooks),
             context,
+            query: self.query.clone(),
             planned: std::sync::Mutex::default(),
         });
         sessions.insert(scope, session.clone());
