@@ -19,6 +19,7 @@ macro_rules! progress {
 
 pub mod bench;
 pub mod client;
+pub mod cluster;
 pub mod generate;
 pub mod grafana;
 pub mod lake_cli;
@@ -83,6 +84,9 @@ pub struct Config {
     /// Company created on first start when none exists.
     pub default_company: (String, String),
     pub query_limits: QueryLimits,
+    /// The Ballista cluster the query role sends lake queries to (`--ballista`); `None`: they
+    /// run in this process.
+    pub ballista: Option<tributary_lakehouse::cluster::Cluster>,
     pub runner: RunnerOptions,
     /// What this process runs; `up` runs every role.
     pub roles: Roles,
@@ -281,6 +285,7 @@ impl Config {
             lake: None,
             default_company: ("MAIN".into(), "Main company".into()),
             query_limits: QueryLimits::default(),
+            ballista: None,
             runner: RunnerOptions::default(),
             roles: Roles::embedded(),
             kafka_brokers: None,
@@ -584,8 +589,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.kafka_brokers.is_some(),
         runners,
     );
-    let query = QueryService::new(lake.clone(), config.query_limits)
+    let mut query = QueryService::new(lake.clone(), config.query_limits)
         .with_system_tables(vec![(platform::TABLE, Arc::new(status))]);
+    if let Some(cluster) = &config.ballista {
+        query = query.with_cluster(cluster.clone());
+    }
     if let Some(brokers) = &config.kafka_brokers {
         if roles.relay {
             let mut options = RelayOptions::new(brokers);

@@ -172,6 +172,14 @@ struct RunArgs {
           default_value_t = pipeline_batch_interval_ms_default(),
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pipeline_batch_interval_ms: u64,
+    /// A Ballista scheduler (df://host:port, see `tributary ballista scheduler`): the query
+    /// role runs lake queries (/api/v1/sql, the wire endpoint, report runs) on its cluster.
+    #[arg(long, env = "TRIBUTARY_BALLISTA")]
+    ballista: Option<String>,
+    /// Hash partitions of each shuffle on the Ballista cluster (tasks per stage).
+    #[arg(long, env = "TRIBUTARY_BALLISTA_TARGET_PARTITIONS",
+          default_value_t = tributary_lakehouse::cluster::TARGET_PARTITIONS_DEFAULT)]
+    ballista_target_partitions: usize,
     #[command(flatten)]
     group_commit: tributary::GroupCommitArgs,
 }
@@ -215,6 +223,14 @@ enum LakeCommand {
         #[arg(long, value_delimiter = ',')]
         tables: Option<Vec<String>>,
     },
+}
+
+#[derive(Subcommand)]
+enum BallistaCommand {
+    /// The cluster's scheduler: plans stages and hands tasks to the executors.
+    Scheduler(tributary::cluster::SchedulerArgs),
+    /// An executor: runs tasks, keeps their shuffle output in its work directory.
+    Executor(tributary::cluster::ExecutorArgs),
 }
 
 #[derive(Subcommand)]
@@ -271,6 +287,11 @@ enum Command {
         /// Comma-separated tables; default every table a pipeline makes.
         #[arg(long, value_delimiter = ',')]
         tables: Option<Vec<String>>,
+    },
+    /// A Ballista cluster for the query role's --ballista: `scheduler` or `executor`.
+    Ballista {
+        #[command(subcommand)]
+        command: BallistaCommand,
     },
     /// Print a new field key (`id=<base64>`) to put first in TRIBUTARY_FIELD_KEYS.
     FieldKey {
@@ -358,6 +379,12 @@ fn main() -> std::process::ExitCode {
                 );
                 Ok(())
             }
+            Command::Ballista {
+                command: BallistaCommand::Scheduler(args),
+            } => tributary::cluster::run_scheduler(args).await,
+            Command::Ballista {
+                command: BallistaCommand::Executor(args),
+            } => tributary::cluster::run_executor(args).await,
             Command::FieldKey { id } => {
                 println!(
                     "{}",
@@ -435,6 +462,13 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         std::time::Duration::from_millis(args.pipeline_batch_interval_ms);
     config.idempotency_ttl = std::time::Duration::from_secs(args.idempotency_key_hours * 3600);
     config.group_commit = args.group_commit.options();
+    config.ballista = match &args.ballista {
+        Some(address) => Some(
+            tributary_lakehouse::cluster::Cluster::parse(address)?
+                .with_target_partitions(args.ballista_target_partitions)?,
+        ),
+        None => None,
+    };
     config.query_limits = tributary_lakehouse::QueryLimits {
         timeout_ms: args.query_timeout_ms,
         memory_bytes_max: args.query_memory_mib << 20,
@@ -474,6 +508,12 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     if roles.query {
         println!("  SQL           POST http://{}/api/v1/sql", running.addr);
         println!("  reports       http://{}/api/v1/reports", running.addr);
+        if let Some(cluster) = &config.ballista {
+            println!(
+                "  Ballista      {}  (lake queries run on its cluster)",
+                cluster.scheduler_url()
+            );
+        }
     }
     if let (Some(addr), Some(pg)) = (running.pg_addr, &config.pg) {
         println!(

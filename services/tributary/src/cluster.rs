@@ -1,0 +1,215 @@
+//! `tributary ballista scheduler|executor`: a Ballista cluster built into our binary.
+//!
+//! ```text
+//!  tributary serve --role query --ballista df://10.0.0.5:50050
+//!        │ physical plans (gRPC)                 ▲ results (Arrow Flight)
+//!        ▼                                       │
+//!  tributary ballista scheduler --bind 10.0.0.5:50050
+//!        │ tasks pushed (gRPC)   ▲ heartbeats, task status
+//!        ▼                       │
+//!  tributary ballista executor --scheduler 10.0.0.5:50050 --bind 10.0.0.6:50052
+//!        --flight-port 50051 --work-dir /var/lib/tributary/ballista --task-slots 8
+//! ```
+//! Both are Ballista's own servers (`start_server`, `start_executor_process`) running on the
+//! workspace's DataFusion, so a plan the query role makes is one every executor can decode.
+//! Scheduler and executors must agree on how tasks reach executors: both use
+//! [`SCHEDULING_POLICY`], whatever Ballista's defaults are (they differ between its
+//! binaries and its standalone helpers).
+
+use anyhow::{Context, bail};
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
+use ballista_scheduler::scheduler_process::start_server;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Push: the scheduler hands each task to a free slot of an executor at once (no polling
+/// delay), and a launch that fails because the executor is gone removes that executor at
+/// once, so its tasks move to the others without waiting for its heartbeat to expire.
+pub const SCHEDULING_POLICY: TaskSchedulingPolicy = TaskSchedulingPolicy::PushStaged;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct SchedulerArgs {
+    /// Address the scheduler's gRPC service (and its /healthz, /readyz) listens on.
+    #[arg(
+        long,
+        env = "TRIBUTARY_BALLISTA_BIND",
+        default_value = "127.0.0.1:50050"
+    )]
+    pub bind: SocketAddr,
+    /// Host name executors reach this scheduler at (it tells them in push mode); default:
+    /// the --bind address, which must then not be 0.0.0.0.
+    #[arg(long, env = "TRIBUTARY_BALLISTA_EXTERNAL_HOST")]
+    pub external_host: Option<String>,
+    /// Seconds without a heartbeat after which an executor counts as dead and its tasks and
+    /// shuffle output are scheduled again elsewhere (Ballista's default is 180).
+    #[arg(long, default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(2..=3_600))]
+    pub executor_timeout_seconds: u64,
+    /// Seconds between looks for executors past their timeout (Ballista's default is 15).
+    #[arg(long, default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub expire_dead_executor_interval_seconds: u64,
+    /// Seconds running jobs wait for an executor after the last one is lost before they fail;
+    /// default: the executor timeout.
+    #[arg(long)]
+    pub no_executors_grace_period_seconds: Option<u64>,
+    /// Live executors the scheduler needs before /readyz answers 200.
+    #[arg(long, default_value_t = 1)]
+    pub min_ready_executors: usize,
+    /// Seconds shuffle files of a finished job stay on the executors.
+    #[arg(long, default_value_t = 300)]
+    pub finished_job_data_seconds: u64,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ExecutorArgs {
+    /// The scheduler's address (host:port).
+    #[arg(
+        long,
+        env = "TRIBUTARY_BALLISTA_SCHEDULER",
+        default_value = "127.0.0.1:50050"
+    )]
+    pub scheduler: String,
+    /// Address of this executor's gRPC service, to which the scheduler pushes tasks.
+    #[arg(
+        long,
+        env = "TRIBUTARY_BALLISTA_EXECUTOR_BIND",
+        default_value = "127.0.0.1:50052"
+    )]
+    pub bind: SocketAddr,
+    /// Port of this executor's Arrow Flight service (on the --bind host): other executors
+    /// fetch its shuffle output there, and query roles their results.
+    #[arg(long, env = "TRIBUTARY_BALLISTA_FLIGHT_PORT", default_value_t = 50051)]
+    pub flight_port: u16,
+    /// Host name the scheduler, other executors and query roles reach this executor at;
+    /// default: the address the scheduler sees it connect from.
+    #[arg(long, env = "TRIBUTARY_BALLISTA_EXTERNAL_HOST")]
+    pub external_host: Option<String>,
+    /// Directory of the shuffle files this executor writes (one directory per job).
+    #[arg(long, env = "TRIBUTARY_BALLISTA_WORK_DIR")]
+    pub work_dir: PathBuf,
+    /// Tasks this executor runs at once; default: one per core.
+    #[arg(long, env = "TRIBUTARY_BALLISTA_TASK_SLOTS")]
+    pub task_slots: Option<usize>,
+    /// Seconds between heartbeats to the scheduler: keep it well under the scheduler's
+    /// --executor-timeout-seconds (Ballista's default is 60).
+    #[arg(long, default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub heartbeat_interval_seconds: u64,
+    /// Seconds to keep trying to reach the scheduler at start (it may start after us).
+    #[arg(long, default_value_t = 30)]
+    pub scheduler_connect_timeout_seconds: u16,
+}
+
+/// Runs a scheduler until it fails or the process is asked to stop (Ctrl-C, SIGTERM).
+pub async fn run_scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
+    let external_host = match &args.external_host {
+        Some(host) => host.clone(),
+        None if args.bind.ip().is_unspecified() => bail!(
+            "--bind {} listens on every address: give --external-host, the name executors reach this scheduler at",
+            args.bind
+        ),
+        None => args.bind.ip().to_string(),
+    };
+    let grace_seconds = args
+        .no_executors_grace_period_seconds
+        .unwrap_or(args.executor_timeout_seconds);
+    let mut config = SchedulerConfig::default()
+        .with_hostname(external_host)
+        .with_port(args.bind.port())
+        .with_scheduler_policy(SCHEDULING_POLICY)
+        // One scheduler: spread a stage's tasks over the executors rather than filling the
+        // first one's slots.
+        .with_task_distribution(TaskDistributionPolicy::RoundRobin)
+        .with_no_executors_grace_period_seconds(grace_seconds)
+        .with_finished_job_data_clean_up_interval_seconds(args.finished_job_data_seconds);
+    config.executor_timeout_seconds = args.executor_timeout_seconds;
+    config.expire_dead_executor_interval_seconds = args.expire_dead_executor_interval_seconds;
+    config.min_ready_executors = args.min_ready_executors;
+    let config = Arc::new(config);
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .context("while creating the scheduler's cluster state")?;
+    println!(
+        "Ballista scheduler listening on {} (push scheduling, executors dead after {} s without a heartbeat)",
+        args.bind, args.executor_timeout_seconds
+    );
+    tokio::select! {
+        served = start_server(cluster, args.bind, config) => {
+            served.with_context(|| format!("while serving the scheduler on {}", args.bind))
+        }
+        signal = shutdown_signal() => signal.context("while waiting for a shutdown signal"),
+    }
+}
+
+/// Runs an executor until it fails or the process is asked to stop (Ballista's executor
+/// handles Ctrl-C and SIGTERM itself: it tells the scheduler and drains its tasks).
+pub async fn run_executor(args: ExecutorArgs) -> anyhow::Result<()> {
+    let (scheduler_host, scheduler_port) = args
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.to_owned(), port.parse::<u16>().ok()?)))
+        .filter(|(host, _)| !host.is_empty())
+        .with_context(|| {
+            format!(
+                "--scheduler {:?}: expected host:port, e.g. 127.0.0.1:50050",
+                args.scheduler
+            )
+        })?;
+    if args.bind.port() == args.flight_port {
+        bail!(
+            "--bind {} and --flight-port {}: the gRPC and Flight services need a port each",
+            args.bind,
+            args.flight_port
+        );
+    }
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("while creating --work-dir {}", args.work_dir.display()))?;
+    let work_dir = args
+        .work_dir
+        .canonicalize()
+        .with_context(|| format!("while resolving --work-dir {}", args.work_dir.display()))?;
+    let task_slots = match args.task_slots {
+        Some(0) => bail!("--task-slots must be at least 1"),
+        Some(slots) => slots,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let config = ExecutorProcessConfig {
+        bind_host: args.bind.ip().to_string(),
+        external_host: args.external_host.clone(),
+        port: args.flight_port,
+        grpc_port: args.bind.port(),
+        scheduler_host,
+        scheduler_port,
+        scheduler_connect_timeout_seconds: args.scheduler_connect_timeout_seconds,
+        vcores: task_slots,
+        task_scheduling_policy: SCHEDULING_POLICY,
+        work_dir: Some(work_dir.display().to_string()),
+        executor_heartbeat_interval_seconds: args.heartbeat_interval_seconds,
+        ..ExecutorProcessConfig::default()
+    };
+    println!(
+        "Ballista executor {} (gRPC {}, Flight port {}, {} task slots, work dir {}) for scheduler {}",
+        config.executor_id,
+        args.bind,
+        args.flight_port,
+        task_slots,
+        work_dir.display(),
+        args.scheduler
+    );
+    start_executor_process(Arc::new(config))
+        .await
+        .context("while running the executor")
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
