@@ -5,6 +5,7 @@
 //! HTTP like a client, SQLite files and a real PostgreSQL, Delta tables in temp directories.
 
 mod bad_input;
+mod ballista;
 mod compaction;
 mod faults;
 mod generate;
