@@ -452,7 +452,7 @@ impl Partitioning {
         let count = schema.fields().len();
         let (file_fields, partition_fields) = schema
             .fields()
-            .split_at(count.checked_sub(columns.len()).unwrap_or_default());
+            .split_at(count.saturating_sub(columns.len()));
         let last: Vec<&str> = partition_fields.iter().map(|f| f.name().as_str()).collect();
         if last != columns {
             return Err(DataFusionError::Plan(format!(
