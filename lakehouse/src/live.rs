@@ -371,7 +371,10 @@ impl LiveTable {
                 e_tag: None,
                 version: None,
             });
-            scanned_file.partition_values = partitioning.values(&file.partition_values_map())?;
+            if !partitioning.columns.is_empty() {
+                scanned_file.partition_values =
+                    partitioning.values(&file.partition_values_map())?;
+            }
             // Every file of an unpartitioned table is written (appended or compacted) with the
             // table's schema, unless the schema evolved: the reader need not decode it from
             // each footer again.

@@ -355,8 +355,13 @@ impl QueryService {
     /// Runs one read statement given by a user, over what `scope` lets them read.
     pub async fn query(&self, sql: &str, scope: &ReadScope) -> Result<QueryResult, QueryError> {
         check_read_only(sql)?;
-        self.run("http", sql, ParamValues::List(Vec::new()), scope.clone())
-            .await
+        self.run(
+            Endpoint::Http,
+            sql,
+            ParamValues::List(Vec::new()),
+            scope.clone(),
+        )
+        .await
     }
 
     /// Runs trusted SQL (from `sql/`) with `$1, $2, …` bound to `parameters`, never spliced.
@@ -366,7 +371,7 @@ impl QueryService {
         parameters: Vec<ScalarValue>,
     ) -> Result<QueryResult, QueryError> {
         self.run(
-            "rest",
+            Endpoint::Rest,
             sql,
             ParamValues::List(parameters.into_iter().map(Into::into).collect()),
             ReadScope::everything(),
@@ -383,7 +388,7 @@ impl QueryService {
         scope: &ReadScope,
     ) -> Result<QueryResult, QueryError> {
         self.run(
-            "report",
+            Endpoint::Report,
             sql,
             ParamValues::Map(
                 parameters
@@ -396,30 +401,30 @@ impl QueryService {
         .await
     }
 
-    /// Runs a query and records its time and rows under `endpoint` (http: `/api/v1/sql`;
-    /// rest: the REST reads; report: report runs; the wire endpoint records its own).
+    /// Runs a query and records its time and rows under `endpoint`'s label (the wire endpoint
+    /// records its own).
     async fn run(
         &self,
-        endpoint: &'static str,
+        endpoint: Endpoint,
         sql: &str,
         parameters: ParamValues,
         scope: ReadScope,
     ) -> Result<QueryResult, QueryError> {
         let started = std::time::Instant::now();
-        let span = query_span(endpoint);
+        let span = query_span(endpoint.label());
         let result = tracing::Instrument::instrument(
             self.run_limited(endpoint, sql, parameters, scope),
             span.clone(),
         )
         .await;
         let rows = result.as_ref().map_or(0, QueryResult::row_count);
-        record_query(&span, endpoint, result.is_ok(), rows, started);
+        record_query(&span, endpoint.label(), result.is_ok(), rows, started);
         result
     }
 
     async fn run_limited(
         &self,
-        endpoint: &'static str,
+        endpoint: Endpoint,
         sql: &str,
         parameters: ParamValues,
         scope: ReadScope,
@@ -439,10 +444,10 @@ impl QueryService {
         .map_err(|_| busy())?;
         let work = async move {
             let _permit = permit;
-            // The contexts' REST reads stay in this process (see `with_cluster`).
-            let config = match endpoint {
-                "rest" => session_config(),
-                _ => service.session_config(),
+            let config = if endpoint.may_use_cluster() {
+                service.session_config()
+            } else {
+                session_config()
             };
             let context = service.context_of(&scope, config).await?;
             let options = SQLOptions::new()
@@ -509,6 +514,33 @@ impl QueryService {
 }
 
 /// The span of one query (its rows and outcome recorded by [`record_query`]).
+/// Where a statement came from: its metrics label, and whether it may run on the cluster.
+#[derive(Clone, Copy, Debug)]
+enum Endpoint {
+    /// `/api/v1/sql`.
+    Http,
+    /// The contexts' REST reads.
+    Rest,
+    /// Report runs.
+    Report,
+}
+
+impl Endpoint {
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::Http => "http",
+            Endpoint::Rest => "rest",
+            Endpoint::Report => "report",
+        }
+    }
+
+    /// The contexts' REST reads stay in this process (see `with_cluster`); users' SQL and
+    /// report runs go to the cluster when there is one.
+    fn may_use_cluster(self) -> bool {
+        !matches!(self, Endpoint::Rest)
+    }
+}
+
 pub(crate) fn query_span(endpoint: &'static str) -> tracing::Span {
     tracing::info_span!(
         "query",

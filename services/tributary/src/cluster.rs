@@ -213,3 +213,179 @@ async fn shutdown_signal() -> std::io::Result<()> {
         _ = terminate.recv() => Ok(()),
     }
 }
+
+/// How [`LocalCluster::start`] starts its processes.
+#[derive(Clone, Debug)]
+pub struct LocalClusterOptions {
+    /// Executor processes.
+    pub executors: usize,
+    /// Task slots of each executor.
+    pub task_slots: usize,
+    /// The scheduler's `--executor-timeout-seconds`.
+    pub executor_timeout_seconds: u64,
+    /// The scheduler's `--expire-dead-executor-interval-seconds`.
+    pub expire_dead_executor_interval_seconds: u64,
+    /// The executors' `--heartbeat-interval-seconds`.
+    pub heartbeat_interval_seconds: u64,
+    /// `RUST_LOG` of the processes.
+    pub log_filter: String,
+}
+
+impl Default for LocalClusterOptions {
+    fn default() -> Self {
+        LocalClusterOptions {
+            executors: 2,
+            task_slots: 1,
+            executor_timeout_seconds: 20,
+            expire_dead_executor_interval_seconds: 5,
+            heartbeat_interval_seconds: 5,
+            log_filter: "warn,ballista_scheduler=info,ballista_executor=info,ballista_core=warn"
+                .to_owned(),
+        }
+    }
+}
+
+/// A Ballista scheduler and executors as child processes of a `tributary` binary on loopback
+/// (free ports, a work directory per executor under `dir`, each process's output in
+/// `<dir>/<scheduler|executor-N>.log`), for the tests and `bench-queries --ballista-executors`.
+/// Every process is killed when this is dropped.
+pub struct LocalCluster {
+    dir: PathBuf,
+    scheduler_port: u16,
+    _scheduler: tokio::process::Child,
+    executors: Vec<tokio::process::Child>,
+}
+
+impl LocalCluster {
+    /// Starts the scheduler and `options.executors` executors of `binary`; returns once the
+    /// scheduler's `/readyz` says all executors registered (within 60 s).
+    pub async fn start(
+        binary: &std::path::Path,
+        dir: &std::path::Path,
+        options: &LocalClusterOptions,
+    ) -> anyhow::Result<LocalCluster> {
+        if options.executors == 0 || options.task_slots == 0 {
+            bail!("a local cluster needs at least one executor with at least one task slot");
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("while creating {}", dir.display()))?;
+        let spawn = |arguments: Vec<String>, name: &str| -> anyhow::Result<tokio::process::Child> {
+            let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+            tokio::process::Command::new(binary)
+                .args(arguments)
+                .env("RUST_LOG", &options.log_filter)
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("while starting {} ballista {name}", binary.display()))
+        };
+        let scheduler_port = free_port()?;
+        let scheduler = spawn(
+            vec![
+                "ballista".into(),
+                "scheduler".into(),
+                "--bind".into(),
+                format!("127.0.0.1:{scheduler_port}"),
+                "--executor-timeout-seconds".into(),
+                options.executor_timeout_seconds.to_string(),
+                "--expire-dead-executor-interval-seconds".into(),
+                options.expire_dead_executor_interval_seconds.to_string(),
+                "--min-ready-executors".into(),
+                options.executors.to_string(),
+            ],
+            "scheduler",
+        )?;
+        let mut cluster = LocalCluster {
+            dir: dir.to_owned(),
+            scheduler_port,
+            _scheduler: scheduler,
+            executors: Vec::with_capacity(options.executors),
+        };
+        for n in 0..options.executors {
+            let executor = spawn(
+                vec![
+                    "ballista".into(),
+                    "executor".into(),
+                    "--scheduler".into(),
+                    format!("127.0.0.1:{scheduler_port}"),
+                    "--bind".into(),
+                    format!("127.0.0.1:{}", free_port()?),
+                    "--flight-port".into(),
+                    free_port()?.to_string(),
+                    "--work-dir".into(),
+                    cluster.work_dir(n).display().to_string(),
+                    "--task-slots".into(),
+                    options.task_slots.to_string(),
+                    "--heartbeat-interval-seconds".into(),
+                    options.heartbeat_interval_seconds.to_string(),
+                ],
+                &format!("executor-{n}"),
+            )?;
+            cluster.executors.push(executor);
+        }
+        // The scheduler's /readyz answers 200 once --min-ready-executors executors are alive.
+        let ready = format!("http://127.0.0.1:{scheduler_port}/readyz");
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let answer = client.get(&ready).send().await;
+            if answer.is_ok_and(|answer| answer.status().is_success()) {
+                return Ok(cluster);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "the scheduler did not see {} executors within 60 s; logs:\n{}",
+                    options.executors,
+                    cluster.logs()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The scheduler's address for `--ballista`.
+    pub fn address(&self) -> String {
+        format!("df://127.0.0.1:{}", self.scheduler_port)
+    }
+
+    /// Executor `n`'s work directory.
+    pub fn work_dir(&self, executor: usize) -> PathBuf {
+        self.dir.join(format!("executor-{executor}"))
+    }
+
+    /// Kills executor `n` (SIGKILL) and waits for it to end.
+    pub async fn kill_executor(&mut self, executor: usize) -> anyhow::Result<()> {
+        let child = self
+            .executors
+            .get_mut(executor)
+            .with_context(|| format!("no executor {executor}"))?;
+        child.start_kill()?;
+        child.wait().await?;
+        Ok(())
+    }
+
+    /// The last 40 lines of every process's log.
+    pub fn logs(&self) -> String {
+        std::iter::once("scheduler".to_owned())
+            .chain((0..self.executors.len()).map(|n| format!("executor-{n}")))
+            .map(|name| {
+                let text = std::fs::read_to_string(self.dir.join(format!("{name}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                format!(
+                    "--- {name}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A loopback port free when asked (the OS's pick for port 0).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

@@ -21,9 +21,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 use tributary_kernel::telemetry::{AMOUNT_BUCKETS, GROUP_BUCKETS, SECONDS_BUCKETS, names};
 
-/// The log filter when `RUST_LOG` is unset.
-pub const DEFAULT_LOG_FILTER: &str =
-    "info,sqlx=warn,deltalake=warn,deltalake_core=warn,buoyant_kernel=off,delta_kernel=off";
+/// The log filter when `RUST_LOG` is unset. Ballista's client logs three lines per query sent
+/// to the cluster (`--ballista`); the query metrics count them instead.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,deltalake=warn,deltalake_core=warn,\
+     buoyant_kernel=off,delta_kernel=off,ballista_core::execution_plans::distributed_query=warn";
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -630,17 +630,14 @@ async fn watch_visible(
         if asked.is_empty() && !*posting.borrow() {
             return Ok((seen, probes));
         }
-        if !asked.is_empty() {
-            let ids: Vec<String> = asked.iter().map(|(id, _)| format!("'{id}'")).collect();
-            // Entry ids are UUIDv7, ordered by time as text: the range lets the log's
-            // statistics skip every file older than the oldest entry waiting (DataFusion prunes
-            // by an IN list of at most 20 values, and more wait at a high rate).
-            let (first, last) = (ids.iter().min(), ids.iter().max());
+        let ids: Vec<String> = asked.iter().map(|(id, _)| format!("'{id}'")).collect();
+        // Entry ids are UUIDv7, ordered by time as text: the range lets the log's statistics
+        // skip every file older than the oldest entry waiting (DataFusion prunes by an IN list
+        // of at most 20 values, and more wait at a high rate).
+        if let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) {
             let sql = format!(
                 "SELECT DISTINCT entry_id FROM gl_journal_lines \
-                 WHERE entry_id BETWEEN {} AND {} AND entry_id IN ({})",
-                first.map_or("''", String::as_str),
-                last.map_or("''", String::as_str),
+                 WHERE entry_id BETWEEN {first} AND {last} AND entry_id IN ({})",
                 ids.join(", ")
             );
             let asking = Instant::now();

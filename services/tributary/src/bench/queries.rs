@@ -10,8 +10,14 @@
 //! Each query runs `--warmup` times untimed, then `--iterations` times timed, one after another
 //! on one connection (Grafana's refresh is the same: one statement per panel). Printed per
 //! query: queries/s, p50 and p99 for both, and the ratio of the p50s (Tributary over DuckDB).
+//!
+//! With `--ballista-executors N` the run also starts a Ballista cluster of this binary (a
+//! scheduler and N executors as processes on loopback, `crate::cluster::LocalCluster`) and runs
+//! every query in this process on local DataFusion and on the cluster (issue 19's benchmark):
+//! both planned by the same query service on the same lake, only the execution differs.
 
 use super::percentile_ms;
+use crate::cluster::{LocalCluster, LocalClusterOptions};
 use crate::grafana::{self, TimeRange};
 use crate::maintenance::CompactionOptions;
 use crate::{Config, Roles, start};
@@ -21,8 +27,9 @@ use serde_json::json;
 use sqlx::{Connection, Row};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tributary_lakehouse::QueryLimits;
+use tributary_lakehouse::cluster::Cluster;
 use tributary_lakehouse::wire::{WireOptions, connection_string};
+use tributary_lakehouse::{QueryLimits, QueryService, ReadScope};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct QueryBenchArgs {
@@ -54,6 +61,17 @@ pub struct QueryBenchArgs {
     /// compacting them as the writer roles' maintenance does.
     #[arg(long)]
     pub no_compact: bool,
+    /// Also run every query on a Ballista cluster of this binary (`tributary ballista`: a
+    /// scheduler and this many executors as processes on loopback) and print its p50 against
+    /// local DataFusion's, both planned in this process on the same lake (0: no cluster).
+    #[arg(long, default_value_t = 0)]
+    pub ballista_executors: usize,
+    /// Task slots of each executor of --ballista-executors.
+    #[arg(long, default_value_t = 1)]
+    pub ballista_task_slots: usize,
+    /// Hash partitions of the cluster's shuffles (the query role's --ballista-target-partitions).
+    #[arg(long, default_value_t = tributary_lakehouse::cluster::TARGET_PARTITIONS_DEFAULT)]
+    pub ballista_target_partitions: usize,
 }
 
 /// A query's timings on one engine.
@@ -113,10 +131,12 @@ const TRIAL_BALANCE_FROM_LINES: &str = "SELECT account, currency, sum(debit) AS 
 /// The ratio every query must stay at or below (Tributary p50 / DuckDB p50).
 const RATIO_TARGET: f64 = 1.0;
 
-/// One data set's figures: its journal lines and each query's ratio of the p50s.
+/// One data set's figures: its journal lines, each query's ratio of the p50s (Tributary over
+/// DuckDB) and, with a cluster, each query's ratio of the cluster's p50 over local DataFusion's.
 struct SizeMeasured {
     lines: i64,
     ratios: Vec<(String, f64)>,
+    cluster_ratios: Vec<(String, f64)>,
 }
 
 pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
@@ -131,37 +151,94 @@ pub async fn run(args: QueryBenchArgs) -> anyhow::Result<()> {
             "--database-url and --lake name one data set: measure several --data-dir only with their embedded stores and lakes"
         );
     }
+    // One cluster for every data set: its executors read each lake's files by absolute path.
+    let cluster_dir = tempfile::tempdir()?;
+    let cluster = match args.ballista_executors {
+        0 => None,
+        executors => {
+            let options = LocalClusterOptions {
+                executors,
+                task_slots: args.ballista_task_slots,
+                ..LocalClusterOptions::default()
+            };
+            let binary = std::env::current_exe().context("while finding this binary")?;
+            let started = LocalCluster::start(&binary, cluster_dir.path(), &options).await?;
+            println!(
+                "Ballista cluster at {}: {executors} executors of {} task slots (logs in {})",
+                started.address(),
+                args.ballista_task_slots,
+                cluster_dir.path().display()
+            );
+            Some(
+                Cluster::parse(&started.address())?
+                    .with_target_partitions(args.ballista_target_partitions)
+                    .map(|cluster| (cluster, started))?,
+            )
+        }
+    };
     let mut sizes = Vec::with_capacity(args.data_dir.len());
     for data_dir in &args.data_dir {
         sizes.push(
-            measure(&args, data_dir)
-                .await
-                .with_context(|| format!("while measuring {}", data_dir.display()))?,
+            measure(
+                &args,
+                data_dir,
+                cluster.as_ref().map(|(cluster, _)| cluster),
+            )
+            .await
+            .with_context(|| format!("while measuring {}", data_dir.display()))?,
         );
     }
-    summarise(&sizes);
+    summarise(
+        &sizes,
+        "ratio = Tributary p50 / DuckDB p50",
+        Some(RATIO_TARGET),
+        |size| size.ratios.as_slice(),
+    );
+    if cluster.is_some() {
+        summarise(
+            &sizes,
+            &format!(
+                "ratio = Ballista cluster p50 / local DataFusion p50 ({} executors of {} task slots, {} target partitions; local: {} threads)",
+                args.ballista_executors,
+                args.ballista_task_slots,
+                args.ballista_target_partitions,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
+            None,
+            |size| size.cluster_ratios.as_slice(),
+        );
+    }
     Ok(())
 }
 
-/// Prints every data set's ratios side by side, one column per size, with the worst of each.
-fn summarise(sizes: &[SizeMeasured]) {
+/// Prints every data set's ratios (`ratios` of each) side by side, one column per size, with the
+/// worst of each and, given a target, whether it is met.
+fn summarise(
+    sizes: &[SizeMeasured],
+    title: &str,
+    target: Option<f64>,
+    ratios: fn(&SizeMeasured) -> &[(String, f64)],
+) {
     let Some(first) = sizes.first() else {
         return;
     };
     println!();
-    println!(
-        "ratio = Tributary p50 / DuckDB p50 (target: at most {RATIO_TARGET:.2} for every query at every size)"
-    );
+    match target {
+        Some(target) => {
+            println!("{title} (target: at most {target:.2} for every query at every size)")
+        }
+        None => println!("{title}"),
+    }
     let header: String = sizes
         .iter()
         .map(|size| format!(" {:>16}", format!("{} lines", size.lines)))
         .collect();
     println!("{:<40}{header}", "query");
-    for (index, (name, _)) in first.ratios.iter().enumerate() {
+    for (index, (name, _)) in ratios(first).iter().enumerate() {
         let cells: String = sizes
             .iter()
             .map(|size| {
-                size.ratios
+                ratios(size)
                     .get(index)
                     .map(|(_, ratio)| format!(" {ratio:>16.2}"))
                     .unwrap_or_default()
@@ -173,24 +250,29 @@ fn summarise(sizes: &[SizeMeasured]) {
     let worst: String = sizes
         .iter()
         .map(|size| {
-            let worst = size
-                .ratios
+            let worst = ratios(size)
                 .iter()
                 .map(|(_, ratio)| *ratio)
                 .fold(0.0, f64::max);
-            met &= worst <= RATIO_TARGET;
+            met &= target.is_none_or(|target: f64| worst <= target);
             format!(" {worst:>16.2}")
         })
         .collect();
     println!("{:<40}{worst}", "worst");
-    println!(
-        "target {}",
-        if met { "met at every size" } else { "NOT met" }
-    );
+    if target.is_some() {
+        println!(
+            "target {}",
+            if met { "met at every size" } else { "NOT met" }
+        );
+    }
 }
 
 /// Measures the dashboard queries and the trial balance over one data directory.
-async fn measure(args: &QueryBenchArgs, data_dir: &Path) -> anyhow::Result<SizeMeasured> {
+async fn measure(
+    args: &QueryBenchArgs,
+    data_dir: &Path,
+    cluster: Option<&Cluster>,
+) -> anyhow::Result<SizeMeasured> {
     let mut config = Config::embedded(data_dir.to_owned(), "127.0.0.1:0".parse()?);
     config.database_url = args.database_url.clone();
     config.lake = args.lake.clone();
@@ -283,15 +365,105 @@ async fn measure(args: &QueryBenchArgs, data_dir: &Path) -> anyhow::Result<SizeM
         (args.warmup, args.iterations),
     )
     .await?;
+    let cluster_ratios = match cluster {
+        Some(cluster) => {
+            against_cluster(&running, &queries, cluster, (args.warmup, args.iterations)).await?
+        }
+        None => Vec::new(),
+    };
     running.stop().await;
+    let named = |ratios: Vec<f64>| {
+        queries
+            .iter()
+            .map(|(name, _)| name.clone())
+            .zip(ratios)
+            .collect()
+    };
     Ok(SizeMeasured {
         lines,
-        ratios: queries
-            .into_iter()
-            .map(|(name, _)| name)
-            .zip(ratios)
-            .collect(),
+        ratios: named(ratios),
+        cluster_ratios: named(cluster_ratios),
     })
+}
+
+/// Runs `queries` (name, SQL) in this process on local DataFusion and on `cluster`, each
+/// `warmup` untimed and `iterations` timed runs, query by query; prints them side by side and
+/// answers each query's ratio of the p50s (cluster over local). Both are planned the same way
+/// (scopes, views, limits of the running query role): only the execution differs.
+async fn against_cluster(
+    running: &crate::Running,
+    queries: &[(String, String)],
+    cluster: &Cluster,
+    (warmup, iterations): (usize, usize),
+) -> anyhow::Result<Vec<f64>> {
+    let limits = running.query.limits();
+    let local = QueryService::new(running.lake.clone(), limits);
+    let distributed = QueryService::new(running.lake.clone(), limits).with_cluster(cluster.clone());
+    let everything = ReadScope::everything();
+    println!();
+    println!(
+        "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
+        "query", "rows", "q/s", "p50 ms", "p99 ms", "q/s", "p50 ms", "p99 ms", "ratio"
+    );
+    println!(
+        "{:<40} {:>7} {:>29} | {:>29} |",
+        "",
+        "",
+        "local datafusion",
+        format!("ballista {}", cluster.scheduler_url())
+    );
+    let mut ratios = Vec::with_capacity(queries.len());
+    for (name, sql) in queries {
+        let mut ours = in_process(&local, sql, &everything, warmup, iterations)
+            .await
+            .with_context(|| format!("while running {name} locally"))?;
+        let mut theirs = in_process(&distributed, sql, &everything, warmup, iterations)
+            .await
+            .with_context(|| format!("while running {name} on the cluster"))?;
+        let (queries_per_s, p50, p99) = ours.summary();
+        let (their_queries_per_s, their_p50, their_p99) = theirs.summary();
+        let ratio = their_p50 / p50;
+        ratios.push(ratio);
+        println!(
+            "{:<40} {:>7} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>6.2}{}",
+            name,
+            ours.rows,
+            queries_per_s,
+            p50,
+            p99,
+            their_queries_per_s,
+            their_p50,
+            their_p99,
+            ratio,
+            if ours.rows == theirs.rows {
+                String::new()
+            } else {
+                format!("  (the cluster returned {} rows)", theirs.rows)
+            }
+        );
+    }
+    Ok(ratios)
+}
+
+/// `warmup` untimed and `iterations` timed runs of `sql` on `service`.
+async fn in_process(
+    service: &QueryService,
+    sql: &str,
+    scope: &ReadScope,
+    warmup: usize,
+    iterations: usize,
+) -> anyhow::Result<Measured> {
+    let mut rows = 0;
+    for _ in 0..warmup {
+        rows = service.query(sql, scope).await?.row_count();
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        rows = service.query(sql, scope).await?.row_count();
+        samples.push(started.elapsed());
+    }
+    Ok(Measured { rows, samples })
 }
 
 /// Runs `queries` (name, SQL) over the wire on `connection` (closed afterwards), then in

@@ -20,13 +20,13 @@
 //! running task and the job finishes about 4.6 s after it was queued. Killed before its first
 //! output, the next launch to it failed at once and the job lost no time.
 
-use crate::helpers::{Backend, TEST_ADMIN_PASSWORD, TestApp, config, free_port};
+use crate::helpers::{Backend, TEST_ADMIN_PASSWORD, TestApp, config};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-use tokio::process::{Child, Command};
+use tributary::cluster::{LocalCluster, LocalClusterOptions};
 use tributary::grafana::{self, TimeRange};
 use tributary_lakehouse::cluster::Cluster;
 use tributary_lakehouse::{QueryLimits, QueryResult, QueryService, ReadScope};
@@ -37,27 +37,9 @@ const ENTRIES: usize = 120;
 /// stage's tasks must go to both executors.
 const TARGET_PARTITIONS: usize = 4;
 
-/// A process of the `tributary` binary with its output in `log`.
-fn spawn(arguments: &[String], log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(arguments)
-        .env(
-            "RUST_LOG",
-            "warn,ballista_scheduler=info,ballista_executor=info,ballista_core=warn",
-        )
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
 struct TestCluster {
-    dir: tempfile::TempDir,
-    scheduler_port: u16,
-    _scheduler: Child,
-    executors: Vec<Child>,
+    _dir: tempfile::TempDir,
+    processes: LocalCluster,
 }
 
 impl TestCluster {
@@ -65,83 +47,34 @@ impl TestCluster {
     /// ready (both executors registered). Dead executors are noticed within seconds.
     async fn start() -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
-        let scheduler_port = free_port();
-        let scheduler = spawn(
-            &strings(&[
-                "ballista",
-                "scheduler",
-                "--bind",
-                &format!("127.0.0.1:{scheduler_port}"),
-                "--executor-timeout-seconds",
-                "4",
-                "--expire-dead-executor-interval-seconds",
-                "1",
-                "--min-ready-executors",
-                "2",
-            ]),
-            &dir.path().join("scheduler.log"),
-        );
-        let mut executors = Vec::new();
-        for n in 0..2 {
-            executors.push(spawn(
-                &strings(&[
-                    "ballista",
-                    "executor",
-                    "--scheduler",
-                    &format!("127.0.0.1:{scheduler_port}"),
-                    "--bind",
-                    &format!("127.0.0.1:{}", free_port()),
-                    "--flight-port",
-                    &free_port().to_string(),
-                    "--work-dir",
-                    &dir.path()
-                        .join(format!("executor-{n}"))
-                        .display()
-                        .to_string(),
-                    "--task-slots",
-                    "1",
-                    "--heartbeat-interval-seconds",
-                    "1",
-                ]),
-                &dir.path().join(format!("executor-{n}.log")),
-            ));
-        }
-        let cluster = TestCluster {
-            dir,
-            scheduler_port,
-            _scheduler: scheduler,
-            executors,
+        let options = LocalClusterOptions {
+            executors: 2,
+            task_slots: 1,
+            executor_timeout_seconds: 4,
+            expire_dead_executor_interval_seconds: 1,
+            heartbeat_interval_seconds: 1,
+            ..LocalClusterOptions::default()
         };
-        // The scheduler's /readyz answers 200 once --min-ready-executors executors are alive.
-        let ready = format!("http://127.0.0.1:{scheduler_port}/readyz");
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let answer = client.get(&ready).send().await;
-            if answer.is_ok_and(|answer| answer.status().is_success()) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the scheduler did not see two executors within 60 s; logs:\n{}",
-                cluster.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let processes = LocalCluster::start(
+            Path::new(env!("CARGO_BIN_EXE_tributary")),
+            dir.path(),
+            &options,
+        )
+        .await
+        .unwrap();
+        TestCluster {
+            _dir: dir,
+            processes,
         }
-        cluster
     }
 
     fn address(&self) -> String {
-        format!("df://127.0.0.1:{}", self.scheduler_port)
-    }
-
-    fn work_dir(&self, executor: usize) -> PathBuf {
-        self.dir.path().join(format!("executor-{executor}"))
+        self.processes.address()
     }
 
     /// The jobs executor `n` ran tasks of (its work directory's job directories).
     fn jobs(&self, executor: usize) -> BTreeSet<String> {
-        std::fs::read_dir(self.work_dir(executor))
+        std::fs::read_dir(self.processes.work_dir(executor))
             .map(|entries| {
                 entries
                     .filter_map(Result::ok)
@@ -162,24 +95,8 @@ impl TestCluster {
     }
 
     fn logs(&self) -> String {
-        ["scheduler", "executor-0", "executor-1"]
-            .iter()
-            .map(|name| {
-                let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
-                    .unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                format!(
-                    "--- {name}\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.processes.logs()
     }
-}
-
-fn strings(arguments: &[&str]) -> Vec<String> {
-    arguments.iter().map(|a| (*a).to_owned()).collect()
 }
 
 /// A result as comparable text: its schema and its rows in order.
@@ -428,8 +345,7 @@ async fn lake_queries_on_a_ballista_cluster_match_local_datafusion_and_survive_a
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    cluster.executors[1].start_kill().unwrap();
-    cluster.executors[1].wait().await.unwrap();
+    cluster.processes.kill_executor(1).await.unwrap();
     assert!(
         !query.is_finished(),
         "the query ended before executor 1 was killed: make it longer"
