@@ -400,17 +400,9 @@ async fn against_cluster(
     let local = QueryService::new(running.lake.clone(), limits);
     let distributed = QueryService::new(running.lake.clone(), limits).with_cluster(cluster.clone());
     let everything = ReadScope::everything();
-    println!();
-    println!(
-        "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
-        "query", "rows", "q/s", "p50 ms", "p99 ms", "q/s", "p50 ms", "p99 ms", "ratio"
-    );
-    println!(
-        "{:<40} {:>7} {:>29} | {:>29} |",
-        "",
-        "",
+    print_header(
         "local datafusion",
-        format!("ballista {}", cluster.scheduler_url())
+        &format!("ballista {}", cluster.scheduler_url()),
     );
     let mut ratios = Vec::with_capacity(queries.len());
     for (name, sql) in queries {
@@ -420,29 +412,50 @@ async fn against_cluster(
         let mut theirs = in_process(&distributed, sql, &everything, warmup, iterations)
             .await
             .with_context(|| format!("while running {name} on the cluster"))?;
-        let (queries_per_s, p50, p99) = ours.summary();
-        let (their_queries_per_s, their_p50, their_p99) = theirs.summary();
-        let ratio = their_p50 / p50;
+        let (ours_summary, theirs_summary) = (ours.summary(), theirs.summary());
+        // Here the cluster is the one measured against local DataFusion.
+        let ratio = theirs_summary.1 / ours_summary.1;
         ratios.push(ratio);
-        println!(
-            "{:<40} {:>7} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>6.2}{}",
-            name,
-            ours.rows,
-            queries_per_s,
-            p50,
-            p99,
-            their_queries_per_s,
-            their_p50,
-            their_p99,
-            ratio,
-            if ours.rows == theirs.rows {
-                String::new()
-            } else {
-                format!("  (the cluster returned {} rows)", theirs.rows)
-            }
-        );
+        let note = (ours.rows != theirs.rows)
+            .then(|| format!("  (the cluster returned {} rows)", theirs.rows));
+        print_row(name, ours.rows, ours_summary, theirs_summary, ratio, note);
     }
     Ok(ratios)
+}
+
+/// Prints the head of a table of queries on two engines side by side (`ours`, `theirs`).
+fn print_header(ours: &str, theirs: &str) {
+    println!();
+    println!(
+        "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
+        "query", "rows", "q/s", "p50 ms", "p99 ms", "q/s", "p50 ms", "p99 ms", "ratio"
+    );
+    println!("{:<40} {:>7} {ours:>29} | {theirs:>29} |", "", "");
+}
+
+/// Prints one query's row under [`print_header`]: queries/s, p50 and p99 on each engine (as
+/// [`Measured::summary`] answers them), the ratio and a note when the answers differ.
+fn print_row(
+    name: &str,
+    rows: usize,
+    (queries_per_s, p50, p99): (f64, f64, f64),
+    (their_queries_per_s, their_p50, their_p99): (f64, f64, f64),
+    ratio: f64,
+    note: Option<String>,
+) {
+    println!(
+        "{:<40} {:>7} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>6.2}{}",
+        name,
+        rows,
+        queries_per_s,
+        p50,
+        p99,
+        their_queries_per_s,
+        their_p50,
+        their_p99,
+        ratio,
+        note.unwrap_or_default()
+    );
 }
 
 /// `warmup` untimed and `iterations` timed runs of `sql` on `service`.
@@ -495,38 +508,15 @@ pub(crate) async fn against_duckdb(
 /// Prints each query's figures on both engines side by side and the ratio of the p50s; answers
 /// each query's ratio.
 fn compare(queries: &[(String, String)], ours: Vec<Measured>, duckdb: DuckDbAnswer) -> Vec<f64> {
-    println!();
-    println!(
-        "{:<40} {:>7} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>6}",
-        "query", "rows", "q/s", "p50 ms", "p99 ms", "q/s", "p50 ms", "p99 ms", "ratio"
-    );
-    println!(
-        "{:<40} {:>7} {:>29} | {:>29} |",
-        "", "", "tributary (wire)", "duckdb (same parquet)"
-    );
+    print_header("tributary (wire)", "duckdb (same parquet)");
     let mut ratios = Vec::with_capacity(queries.len());
     for (((name, _), mut ours), theirs) in queries.iter().zip(ours).zip(duckdb.results) {
-        let (queries_per_s, p50, p99) = ours.summary();
-        let (their_queries_per_s, their_p50, their_p99) = Measured::from(&theirs).summary();
-        let ratio = p50 / their_p50;
+        let (ours_summary, theirs_summary) = (ours.summary(), Measured::from(&theirs).summary());
+        let ratio = ours_summary.1 / theirs_summary.1;
         ratios.push(ratio);
-        println!(
-            "{:<40} {:>7} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} | {:>6.2}{}",
-            name,
-            ours.rows,
-            queries_per_s,
-            p50,
-            p99,
-            their_queries_per_s,
-            their_p50,
-            their_p99,
-            ratio,
-            if ours.rows == theirs.rows && theirs.name == *name {
-                String::new()
-            } else {
-                format!("  (duckdb returned {} rows)", theirs.rows)
-            }
-        );
+        let note = (ours.rows != theirs.rows || theirs.name != *name)
+            .then(|| format!("  (duckdb returned {} rows)", theirs.rows));
+        print_row(name, ours.rows, ours_summary, theirs_summary, ratio, note);
     }
     println!("duckdb {} with {} threads", duckdb.duckdb, duckdb.threads);
     ratios

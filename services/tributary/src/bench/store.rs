@@ -153,22 +153,28 @@ async fn measure(url: &str, args: &StoreBenchArgs) -> anyhow::Result<Vec<AtSize>
         progress!("bench-store: {} single-entry appends ... ", args.appends);
         let (appends_per_s, mut latencies) = appends(&store, filled, args).await?;
         filled += args.appends;
-        println!("{appends_per_s:.0} appends/s");
+        // Printed as soon as measured: a run stopped at a larger size keeps these.
+        let append_ms = (
+            percentile_ms(&mut latencies, 50),
+            percentile_ms(&mut latencies, 99),
+        );
+        println!(
+            "{appends_per_s:.0} appends/s, p50 {:.1} / p99 {:.1} ms",
+            append_ms.0, append_ms.1
+        );
 
         progress!("bench-store: reading the newest {FEED_TAIL_EVENTS} events of the feed ... ");
         let (feed_per_s, mut pages) = feed_tail(&store, &mut connection).await?;
-        println!("{feed_per_s:.0} events/s");
+        let page_p99_ms = percentile_ms(&mut pages, 99);
+        println!("{feed_per_s:.0} events/s, page p99 {page_p99_ms:.1} ms");
 
         rows.push(AtSize {
             events: filled,
             fill_s,
             appends_per_s,
-            append_ms: (
-                percentile_ms(&mut latencies, 50),
-                percentile_ms(&mut latencies, 99),
-            ),
+            append_ms,
             feed_per_s,
-            page_p99_ms: percentile_ms(&mut pages, 99),
+            page_p99_ms,
             sizes: relation_sizes(&mut connection).await?,
         });
     }
