@@ -375,4 +375,91 @@ mod tests {
         assert_eq!(again.version, loaded.version);
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    /// A command of `context` writing a stream of `aggregate_type` (one event) and reading `reads`.
+    fn note(
+        context: &str,
+        aggregate_type: &str,
+        reads: Vec<StreamRead>,
+    ) -> crate::store::AppendBatch {
+        crate::store::AppendBatch {
+            context: context.into(),
+            writes: vec![StreamWrite {
+                aggregate_type: aggregate_type.into(),
+                aggregate_id: uuid::Uuid::now_v7().to_string(),
+                expected_version: 0,
+                events: vec![crate::envelope::NewEvent {
+                    event_type: "Noted".into(),
+                    event_version: 1,
+                    payload: serde_json::json!({}),
+                }],
+            }],
+            reads,
+            metadata: Default::default(),
+            idempotency: None,
+            time: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_context_kept_in_another_database_is_loaded_appended_and_checked_there() {
+        let dir = std::env::temp_dir().join(format!("tributary-routes-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = |name: &str| format!("sqlite://{}", dir.join(name).display());
+        let own = EventStore::connect(&url("own.db"), 2).await.unwrap();
+        let other = EventStore::connect(&url("test.db"), 2).await.unwrap();
+        let store = own.clone().with_context_store("test", other.clone());
+        assert_eq!(store.databases().len(), 2);
+
+        // The test context's aggregate is appended to and loaded from its own database only.
+        let loaded = load::<Tally>(&store, "t1").await.unwrap();
+        append(&store, &loaded, &[5, 7]).await;
+        let ids = ["t1".to_owned()];
+        assert_eq!(other.load(Tally::TYPE, &ids).await.unwrap()["t1"].len(), 2);
+        assert!(own.load(Tally::TYPE, &ids).await.unwrap().is_empty());
+        let loaded = load::<Tally>(&store, "t1").await.unwrap();
+        assert_eq!((loaded.version, loaded.state.sum), (2, 12));
+        // Each database's feed holds its own contexts' events.
+        assert!(store.read_feed(0, 100).await.unwrap().events.is_empty());
+        let feed = store.for_context("test").read_feed(0, 100).await.unwrap();
+        assert_eq!(feed.events.len(), 2);
+
+        // A command writing streams of two databases is refused and writes nothing.
+        let mut both = note("other", "other.note", vec![]);
+        both.writes
+            .push(loaded.write(&[TallyEvent::Counted { amount: 1 }]));
+        let refused = store.append(both).await;
+        assert!(
+            matches!(&refused, Err(StoreError::CrossDatabase { aggregate_type, .. }) if aggregate_type == Tally::TYPE),
+            "{refused:?}"
+        );
+        assert_eq!(load::<Tally>(&store, "t1").await.unwrap().version, 2);
+        assert!(store.read_feed(0, 100).await.unwrap().events.is_empty());
+
+        // A command of the own database that read the test aggregate: appended while that is
+        // at the version read, refused as a conflict once it moved on.
+        let pinned = loaded.pin();
+        store
+            .append(note("other", "other.note", vec![pinned.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(store.read_feed(0, 100).await.unwrap().events.len(), 1);
+        append(&store, &loaded, &[1]).await;
+        let stale = store
+            .append(note("other", "other.note", vec![pinned]))
+            .await;
+        assert!(
+            matches!(
+                &stale,
+                Err(StoreError::Conflict {
+                    expected: 2,
+                    actual: 3,
+                    ..
+                })
+            ),
+            "{stale:?}"
+        );
+        assert_eq!(store.read_feed(0, 100).await.unwrap().events.len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

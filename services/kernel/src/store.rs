@@ -87,6 +87,15 @@ pub enum StoreError {
     Corrupt { position: i64, reason: String },
     #[error("unsupported database URL {url:?}: expected sqlite:// or postgres://")]
     UnsupportedUrl { url: String },
+    /// A command of `context` writes a stream kept in another database (contexts that append
+    /// together must share one: `--context-database-url`).
+    #[error(
+        "a command of {context} writes {aggregate_type}, which is kept in another database: contexts that append in one transaction must share a database"
+    )]
+    CrossDatabase {
+        context: String,
+        aggregate_type: String,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -175,6 +184,8 @@ pub struct EventStore {
     tail: Arc<tail::FeedTail>,
     /// Scoped streams read in the last moments ([`EventStore::load_scoped_cached`]).
     scoped: Arc<scoped::ScopedCache>,
+    /// Contexts whose events are kept in other databases ([`EventStore::with_context_store`]).
+    routes: Arc<BTreeMap<String, EventStore>>,
 }
 
 /// The event store's database: SQLite (one writer connection) or PostgreSQL.
@@ -305,7 +316,58 @@ impl EventStore {
             appended: Arc::new(watch::channel(0).0),
             tail: Arc::default(),
             scoped: Arc::default(),
+            routes: Arc::default(),
         })
+    }
+
+    /// This handle with `context`'s events kept in `store`, a handle of another database
+    /// (`--context-database-url`): loads and snapshots of that context's aggregate types
+    /// (`<context>.<name>`), appends of its commands, idempotency keys and [`EventStore::event`]
+    /// go there. The feed of a handle is its own database's: [`EventStore::for_context`] gives a
+    /// context's readers theirs.
+    pub fn with_context_store(mut self, context: &str, store: EventStore) -> EventStore {
+        let mut routes = (*self.routes).clone();
+        // A routed handle never routes further: every context is one hop away.
+        routes.insert(
+            context.to_owned(),
+            EventStore {
+                routes: Arc::default(),
+                ..store
+            },
+        );
+        self.routes = Arc::new(routes);
+        self
+    }
+
+    /// The handle of the database keeping `context`'s events: its own, or this one.
+    pub fn for_context(&self, context: &str) -> &EventStore {
+        self.routes.get(context).unwrap_or(self)
+    }
+
+    /// The handles of every database this one reaches: its own first, then each other one
+    /// once (several contexts may share one).
+    pub fn databases(&self) -> Vec<&EventStore> {
+        let mut all = vec![self];
+        for store in self.routes.values() {
+            if !all.iter().any(|known| known.same_database(store)) {
+                all.push(store);
+            }
+        }
+        all
+    }
+
+    /// Whether both handles use one database (one pool).
+    fn same_database(&self, other: &EventStore) -> bool {
+        Arc::ptr_eq(&self.appended, &other.appended)
+    }
+
+    /// The handle keeping `aggregate_type`'s events when it is another database's.
+    fn routed(&self, aggregate_type: &str) -> Option<&EventStore> {
+        if self.routes.is_empty() {
+            return None;
+        }
+        let (context, _) = aggregate_type.split_once('.')?;
+        self.routes.get(context)
     }
 
     /// The same store with appends grouped as `options` say (the leaders of the previous
@@ -368,6 +430,13 @@ impl EventStore {
 
     /// Cheap liveness check of the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        for store in self.databases().into_iter().skip(1) {
+            store.ping_own().await?;
+        }
+        self.ping_own().await
+    }
+
+    async fn ping_own(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite { read, .. } => {
                 sqlx::query("SELECT 1").execute(read).await?;
@@ -385,6 +454,9 @@ impl EventStore {
         aggregate_type: &str,
         aggregate_ids: &[String],
     ) -> Result<HashMap<String, Vec<EventEnvelope>>, StoreError> {
+        if let Some(store) = self.routed(aggregate_type) {
+            return Box::pin(store.load(aggregate_type, aggregate_ids)).await;
+        }
         let mut streams: HashMap<String, Vec<EventEnvelope>> = HashMap::new();
         if aggregate_ids.is_empty() {
             return Ok(streams);
@@ -441,6 +513,10 @@ impl EventStore {
         scope: Option<&str>,
         children: &[(&str, String)],
     ) -> Result<Streams, StoreError> {
+        // A scope's children are of its context (a company's accounts and periods).
+        if let Some(store) = self.routed(scope_type) {
+            return Box::pin(store.load_scoped(scope_type, scope, children)).await;
+        }
         let started = Instant::now();
         let events = match &self.backend {
             Backend::Sqlite { .. } => {
@@ -516,6 +592,9 @@ impl EventStore {
         scope: &str,
         children: &[(&str, String)],
     ) -> Result<Scoped, StoreError> {
+        if let Some(store) = self.routed(scope_type) {
+            return Box::pin(store.load_scoped_cached(scope_type, scope, children)).await;
+        }
         let wanted: Vec<(String, String)> =
             std::iter::once((scope_type.to_owned(), scope.to_owned()))
                 .chain(
@@ -541,6 +620,9 @@ impl EventStore {
 
     /// All events of one aggregate type in global order (small types only: companies).
     pub async fn load_type(&self, aggregate_type: &str) -> Result<Vec<EventEnvelope>, StoreError> {
+        if let Some(store) = self.routed(aggregate_type) {
+            return Box::pin(store.load_type(aggregate_type)).await;
+        }
         match &self.backend {
             Backend::Sqlite { read, .. } => {
                 let sql = format!(
@@ -568,6 +650,9 @@ impl EventStore {
 
     /// Whether any event of one aggregate type is stored (one index lookup).
     pub async fn has_type(&self, aggregate_type: &str) -> Result<bool, StoreError> {
+        if let Some(store) = self.routed(aggregate_type) {
+            return Box::pin(store.has_type(aggregate_type)).await;
+        }
         Ok(match &self.backend {
             Backend::Sqlite { read, .. } => {
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = ?)")
@@ -585,7 +670,17 @@ impl EventStore {
     }
 
     /// The stored request hash, status and body for an idempotency key.
+    /// Keys are kept with the events they answered, so every database is asked.
     pub async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        for store in self.databases() {
+            if let Some(record) = store.idempotency_own(key).await? {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn idempotency_own(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         const SQL_SQLITE: &str =
             "SELECT request_hash, status, body FROM idempotency_keys WHERE idempotency_key = ?";
         const SQL_POSTGRES: &str =
@@ -631,6 +726,17 @@ impl EventStore {
         &self,
         older_than: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, StoreError> {
+        let mut expired = 0;
+        for store in self.databases() {
+            expired += store.expire_own_idempotency_keys(older_than).await?;
+        }
+        Ok(expired)
+    }
+
+    async fn expire_own_idempotency_keys(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
         Ok(match &self.backend {
             // SQLite keeps RFC 3339 texts of one format, which compare as their times do.
             Backend::Sqlite { write, .. } => sqlx::query(
@@ -656,6 +762,60 @@ impl EventStore {
     /// Concurrent appends share transactions ([`group`]); each is still checked and answered
     /// on its own, after the commit.
     pub async fn append(&self, batch: AppendBatch) -> Result<Vec<EventEnvelope>, StoreError> {
+        if self.routes.is_empty() {
+            return self.append_own(batch).await;
+        }
+        let target = self.for_context(&batch.context);
+        // Every written stream must be in the command's database: one transaction.
+        for write in &batch.writes {
+            let there = self.routed(&write.aggregate_type).unwrap_or(self);
+            if !there.same_database(target) {
+                return Err(StoreError::CrossDatabase {
+                    context: batch.context.clone(),
+                    aggregate_type: write.aggregate_type.clone(),
+                });
+            }
+        }
+        // Streams read in another database cannot be locked in this transaction: each is
+        // checked at its version there just before the append (see docs/scale-out.md).
+        let (elsewhere, here): (Vec<StreamRead>, Vec<StreamRead>) =
+            batch.reads.iter().cloned().partition(|read| {
+                !self
+                    .routed(&read.aggregate_type)
+                    .unwrap_or(self)
+                    .same_database(target)
+            });
+        for read in &elsewhere {
+            let there = self.routed(&read.aggregate_type).unwrap_or(self);
+            let stream = there
+                .load(
+                    &read.aggregate_type,
+                    std::slice::from_ref(&read.aggregate_id),
+                )
+                .await?;
+            let actual = stream
+                .get(&read.aggregate_id)
+                .and_then(|events| events.last())
+                .map_or(0, |event| event.sequence);
+            if actual != read.version {
+                return Err(StoreError::Conflict {
+                    aggregate_type: read.aggregate_type.clone(),
+                    aggregate_id: read.aggregate_id.clone(),
+                    expected: read.version,
+                    actual,
+                });
+            }
+        }
+        target
+            .append_own(AppendBatch {
+                reads: here,
+                ..batch
+            })
+            .await
+    }
+
+    /// [`EventStore::append`] in this handle's own database.
+    async fn append_own(&self, batch: AppendBatch) -> Result<Vec<EventEnvelope>, StoreError> {
         let count: usize = batch.writes.iter().map(|w| w.events.len()).sum();
         if count > APPEND_EVENTS_MAX {
             return Err(StoreError::AppendTooLarge { count });
@@ -852,6 +1012,9 @@ impl EventStore {
         aggregate_id: &str,
         after: i64,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
+        if let Some(store) = self.routed(aggregate_type) {
+            return Box::pin(store.load_after(aggregate_type, aggregate_id, after)).await;
+        }
         match &self.backend {
             Backend::Sqlite { read, .. } => {
                 let sql = format!(
@@ -884,6 +1047,15 @@ impl EventStore {
 
     /// One stored event by its id.
     pub async fn event(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
+        for store in self.databases() {
+            if let Some(event) = store.event_own(event_id).await? {
+                return Ok(Some(event));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn event_own(&self, event_id: Uuid) -> Result<Option<EventEnvelope>, StoreError> {
         match &self.backend {
             Backend::Sqlite { read, .. } => {
                 let sql = format!("SELECT {COLUMNS_SQLITE} FROM events WHERE event_id = ?");
@@ -910,6 +1082,9 @@ impl EventStore {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
+        if let Some(store) = self.routed(aggregate_type) {
+            return Box::pin(store.snapshot(aggregate_type, aggregate_id)).await;
+        }
         let row: Option<(i64, i32, String)> = match &self.backend {
             Backend::Sqlite { read, .. } => {
                 sqlx::query_as(
@@ -949,6 +1124,9 @@ impl EventStore {
         aggregate_id: &str,
         snapshot: &StoredSnapshot,
     ) -> Result<(), StoreError> {
+        if let Some(store) = self.routed(aggregate_type) {
+            return Box::pin(store.save_snapshot(aggregate_type, aggregate_id, snapshot)).await;
+        }
         let state = snapshot.state.to_string();
         match &self.backend {
             Backend::Sqlite { write, .. } => {
