@@ -361,6 +361,11 @@ impl EventStore {
         Arc::ptr_eq(&self.appended, &other.appended)
     }
 
+    /// The handle keeping `aggregate_type`'s events: another database's, or this one.
+    fn holder(&self, aggregate_type: &str) -> &EventStore {
+        self.routed(aggregate_type).unwrap_or(self)
+    }
+
     /// The handle keeping `aggregate_type`'s events when it is another database's.
     fn routed(&self, aggregate_type: &str) -> Option<&EventStore> {
         if self.routes.is_empty() {
@@ -430,10 +435,10 @@ impl EventStore {
 
     /// Cheap liveness check of the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        for store in self.databases().into_iter().skip(1) {
+        for store in self.databases() {
             store.ping_own().await?;
         }
-        self.ping_own().await
+        Ok(())
     }
 
     async fn ping_own(&self) -> Result<(), StoreError> {
@@ -768,8 +773,7 @@ impl EventStore {
         let target = self.for_context(&batch.context);
         // Every written stream must be in the command's database: one transaction.
         for write in &batch.writes {
-            let there = self.routed(&write.aggregate_type).unwrap_or(self);
-            if !there.same_database(target) {
+            if !self.holder(&write.aggregate_type).same_database(target) {
                 return Err(StoreError::CrossDatabase {
                     context: batch.context.clone(),
                     aggregate_type: write.aggregate_type.clone(),
@@ -778,16 +782,14 @@ impl EventStore {
         }
         // Streams read in another database cannot be locked in this transaction: each is
         // checked at its version there just before the append (see docs/scale-out.md).
-        let (elsewhere, here): (Vec<StreamRead>, Vec<StreamRead>) =
-            batch.reads.iter().cloned().partition(|read| {
-                !self
-                    .routed(&read.aggregate_type)
-                    .unwrap_or(self)
-                    .same_database(target)
-            });
+        let (elsewhere, here): (Vec<StreamRead>, Vec<StreamRead>) = batch
+            .reads
+            .iter()
+            .cloned()
+            .partition(|read| !self.holder(&read.aggregate_type).same_database(target));
         for read in &elsewhere {
-            let there = self.routed(&read.aggregate_type).unwrap_or(self);
-            let stream = there
+            let stream = self
+                .holder(&read.aggregate_type)
                 .load(
                     &read.aggregate_type,
                     std::slice::from_ref(&read.aggregate_id),

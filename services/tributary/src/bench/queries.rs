@@ -396,9 +396,9 @@ async fn against_cluster(
     cluster: &Cluster,
     (warmup, iterations): (usize, usize),
 ) -> anyhow::Result<Vec<f64>> {
-    let limits = running.query.limits();
-    let local = QueryService::new(running.lake.clone(), limits);
-    let distributed = QueryService::new(running.lake.clone(), limits).with_cluster(cluster.clone());
+    // The bench's query role (no cluster), and the same service sending its plans to one.
+    let local = &running.query;
+    let distributed = running.query.clone().with_cluster(cluster.clone());
     let everything = ReadScope::everything();
     print_header(
         "local datafusion",
@@ -406,7 +406,7 @@ async fn against_cluster(
     );
     let mut ratios = Vec::with_capacity(queries.len());
     for (name, sql) in queries {
-        let mut ours = in_process(&local, sql, &everything, warmup, iterations)
+        let mut ours = in_process(local, sql, &everything, warmup, iterations)
             .await
             .with_context(|| format!("while running {name} locally"))?;
         let mut theirs = in_process(&distributed, sql, &everything, warmup, iterations)
