@@ -460,6 +460,41 @@ mod tests {
             "{stale:?}"
         );
         assert_eq!(store.read_feed(0, 100).await.unwrap().events.len(), 1);
+
+        // An index of both contexts' types reads both feeds, each from its own cursor, and is
+        // woken by an append to either database.
+        const BOTH: &[&str] = &[Tally::TYPE, "other.note"];
+        let index =
+            crate::feed_index::FeedIndex::new(store.clone(), BOTH, |seen: &mut Vec<String>, e| {
+                seen.push(e.aggregate_type.clone());
+            });
+        let seen = index.read(|seen| seen.clone()).await.unwrap();
+        assert_eq!(
+            (
+                seen.iter().filter(|t| *t == Tally::TYPE).count(),
+                seen.len()
+            ),
+            (3, 4),
+            "{seen:?}"
+        );
+        let mut feeds = crate::feed_index::Feeds::of(&store, BOTH);
+        assert_eq!(feeds.read(100).await.unwrap().len(), 4);
+        assert_eq!(
+            feeds.cursor(store.for_context("test")),
+            3,
+            "the test database's three events"
+        );
+        assert_eq!(feeds.cursor(&own), 1);
+        let mut woken = feeds.appended();
+        let loaded = load::<Tally>(&store, "t1").await.unwrap();
+        append(&store, &loaded, &[2]).await;
+        tokio::time::timeout(std::time::Duration::from_secs(5), woken.changed())
+            .await
+            .expect("woken by the other database's append")
+            .unwrap();
+        assert_eq!(feeds.read(100).await.unwrap().len(), 1);
+        assert!(feeds.read(100).await.unwrap().is_empty());
+        assert_eq!(index.read(Vec::len).await.unwrap(), 5);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

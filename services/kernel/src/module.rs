@@ -295,6 +295,10 @@ pub struct Module {
     pub description: &'static str,
     /// Contexts whose published events or tables this one reads.
     pub depends_on: &'static [&'static str],
+    /// Contexts whose events this one's commands append in their own transaction (a delivery
+    /// appends materials' goods issue): their events must be kept in the same database
+    /// (`--context-database-url`).
+    pub appends_with: &'static [&'static str],
     /// Command routes (the api role), each with its permission.
     pub commands: fn() -> Routes,
     /// Read routes answered from the lake (the query role), each with its permission.
@@ -339,6 +343,7 @@ impl Module {
             name,
             description,
             depends_on: &[],
+            appends_with: &[],
             commands: Routes::new,
             reads: Routes::new,
             permissions: Vec::new(),

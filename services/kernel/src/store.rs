@@ -356,8 +356,21 @@ impl EventStore {
         all
     }
 
+    /// The handles of the databases keeping `aggregate_types`' events, each once (the feeds a
+    /// reader of those types follows: [`crate::feed_index::Feeds`]).
+    pub fn holders_of(&self, aggregate_types: &[&str]) -> Vec<EventStore> {
+        let mut holders: Vec<EventStore> = Vec::new();
+        for aggregate_type in aggregate_types {
+            let holder = self.holder(aggregate_type);
+            if !holders.iter().any(|known| known.same_database(holder)) {
+                holders.push(holder.clone());
+            }
+        }
+        holders
+    }
+
     /// Whether both handles use one database (one pool).
-    fn same_database(&self, other: &EventStore) -> bool {
+    pub(crate) fn same_database(&self, other: &EventStore) -> bool {
         Arc::ptr_eq(&self.appended, &other.appended)
     }
 

@@ -602,7 +602,7 @@ pub async fn conversion(
         .remove(&id)
         .unwrap_or_default();
     if let Some(last) = earlier.last()
-        && last.position > converting.feed_position
+        && last.cursor > converting.feed_position
     {
         return Err(ApiError::field(
             "planned_order",

@@ -31,6 +31,7 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tributary_kernel::event::decode;
+use tributary_kernel::feed_index::Feeds;
 use tributary_kernel::lake::{Cell, LakeWriter, ProgressMarker};
 use tributary_kernel::module::WorkerContext;
 use tributary_kernel::store::EventStore;
@@ -345,7 +346,8 @@ const RUN_ATTEMPTS: u32 = 3;
 struct Worker {
     context: WorkerContext,
     index: PlanningIndex,
-    cursor: i64,
+    /// The feeds of the databases keeping [`types`] (one unless contexts are kept apart).
+    feeds: Feeds,
     active: HashMap<PlantKey, Active>,
     /// Plants to plan in full again (after a start, or a write that failed).
     resync: HashSet<PlantKey>,
@@ -369,12 +371,13 @@ pub fn worker(
 }
 
 async fn run(context: WorkerContext) {
-    let mut wake = context.store.appended();
+    let feeds = Feeds::of(&context.store, &types());
+    let mut wake = feeds.appended();
     let mut shutdown = context.shutdown.clone();
     let mut worker = Worker {
         context,
         index: PlanningIndex::default(),
-        cursor: 0,
+        feeds,
         active: HashMap::new(),
         resync: HashSet::new(),
         ended: HashSet::new(),
@@ -454,24 +457,25 @@ impl Worker {
     async fn catch_up(&mut self) -> Result<(), String> {
         let types = types();
         loop {
-            let batch = self
-                .context
-                .store
-                .read_feed(self.cursor, FEED_BATCH)
-                .await
-                .map_err(store_error)?;
-            if batch.events.is_empty() {
+            let events = self.feeds.read(FEED_BATCH).await.map_err(store_error)?;
+            if events.is_empty() {
                 return Ok(());
             }
             let read_at = chrono::Utc::now();
-            for event in &batch.events {
+            for event in &events {
                 if types.contains(&event.aggregate_type.as_str()) {
                     self.index.apply(event);
                     self.feed_delay_ms = (read_at - event.time).num_milliseconds();
                 }
             }
-            self.cursor = batch.cursor;
         }
+    }
+
+    /// How far this worker has read production's own feed: a plan records it, and a planned
+    /// order converted later (an event of production's) is newer than the plan.
+    fn feed_position(&self) -> i64 {
+        self.feeds
+            .cursor(self.context.store.for_context(crate::CONTEXT))
     }
 
     /// Catches up with the feed, then carries out what it asks for; only reading the feed
@@ -557,6 +561,7 @@ impl Worker {
 
     /// Plans every material of `plant` over the active horizon, and writes them.
     async fn resync_plant(&mut self, plant: &PlantKey) -> Result<(), String> {
+        let position = self.feed_position();
         let Some(active) = self.active.get(plant) else {
             return Ok(());
         };
@@ -569,7 +574,7 @@ impl Worker {
             &planner,
             &planned,
             &run,
-            self.cursor,
+            position,
         )
         .await?;
         self.active.insert(plant.clone(), Active { planner, run });
@@ -581,6 +586,7 @@ impl Worker {
         plant: &PlantKey,
         materials: &BTreeSet<String>,
     ) -> Result<(), String> {
+        let position = self.feed_position();
         let Some(active) = self.active.get_mut(plant) else {
             return Ok(());
         };
@@ -604,7 +610,7 @@ impl Worker {
             &active.planner,
             &planned,
             "net_change",
-            self.cursor,
+            position,
         )
         .await?;
         tracing::debug!(
@@ -623,7 +629,7 @@ impl Worker {
     /// Carries out a requested run: plans, writes, records how it ended. A cycle ends it as
     /// failed at once; anything else is an error the caller tries again.
     async fn full_run(&mut self, run: &PendingRun) -> Result<(), String> {
-        let started = Instant::now();
+        let (started, position) = (Instant::now(), self.feed_position());
         let outcome = match self.plan_plant(&run.plant, run.horizon) {
             Err(reason) => RunCommand::Fail(reason),
             Ok((planner, planned)) => {
@@ -636,12 +642,12 @@ impl Worker {
                     &planner,
                     &planned,
                     &run.id,
-                    self.cursor,
+                    position,
                 )
                 .await?;
                 let mut completion = Completion {
                     sequence,
-                    feed_position: self.cursor,
+                    feed_position: position,
                     materials: planned.len() as u64,
                     planned_orders: 0,
                     purchase_requisitions: 0,

@@ -37,6 +37,7 @@ pub fn module() -> Module {
         concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/events"),
     );
     module.depends_on = &["finance", "materials"];
+    module.appends_with = &["materials"];
     module.commands = api::router;
     module.reads = reads::router;
     module.permissions = permissions::all();

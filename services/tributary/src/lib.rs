@@ -20,6 +20,7 @@ macro_rules! progress {
 pub mod bench;
 pub mod client;
 pub mod cluster;
+pub mod databases;
 pub mod generate;
 pub mod grafana;
 pub mod lake_cli;
@@ -79,6 +80,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `postgres://…` for production; default: SQLite file `<data_dir>/events.db`.
     pub database_url: Option<String>,
+    /// Contexts whose events are kept in a database of their own, `(context, url)`
+    /// (`--context-database-url`); every other context on `database_url`.
+    pub context_database_urls: Vec<(String, String)>,
     /// Lake location; default `<data_dir>/lake`.
     pub lake: Option<String>,
     /// Company created on first start when none exists.
@@ -282,6 +286,7 @@ impl Config {
             data_dir,
             http_addr,
             database_url: None,
+            context_database_urls: Vec::new(),
             lake: None,
             default_company: ("MAIN".into(), "Main company".into()),
             query_limits: QueryLimits::default(),
@@ -345,11 +350,14 @@ pub struct Running {
     pub routes: Vec<RouteInfo>,
     /// The reports service, when the query role runs it.
     pub reports: Option<Reports>,
-    /// Feed cursor up to which every pipeline table is current.
-    pub pipeline_progress: watch::Receiver<i64>,
-    /// The reactors this process runs on the embedded feed: follower name, and the feed
-    /// position up to which it handled every event (when this process holds its lease).
-    reactors_on_feed: Vec<(String, watch::Receiver<i64>)>,
+    /// The pipeline runners this process runs on the embedded feed: the feed (of the
+    /// database keeping the context's events), and the cursor up to which every table of the
+    /// context is current.
+    pipelines_on_feed: Vec<(EventStore, watch::Receiver<i64>)>,
+    /// The reactors this process runs on the embedded feed: follower name, the feed it reads,
+    /// and the feed position up to which it handled every event (when this process holds its
+    /// lease).
+    reactors_on_feed: Vec<(String, EventStore, watch::Receiver<i64>)>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -370,9 +378,9 @@ impl Running {
         let mut appended = self.store.appended();
         let caught_up = async {
             loop {
-                let head = self.store.head_cursor().await?;
                 let mut behind = false;
-                for (name, progress) in &self.reactors_on_feed {
+                for (name, feed, progress) in &self.reactors_on_feed {
+                    let head = feed.head_cursor().await?;
                     if *progress.borrow() >= head {
                         continue;
                     }
@@ -394,11 +402,17 @@ impl Running {
         Ok(())
     }
 
-    /// Waits until the pipelines have processed every event stored so far, or the timeout.
+    /// Waits until the pipelines this process runs on the embedded feed have processed every
+    /// event stored so far, or the timeout.
     pub async fn wait_for_pipelines(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
-        let head = self.store.head_cursor().await?;
-        let mut progress = self.pipeline_progress.clone();
-        tokio::time::timeout(timeout, progress.wait_for(|cursor| *cursor >= head))
+        let caught_up = async {
+            for (feed, progress) in &self.pipelines_on_feed {
+                let head = feed.head_cursor().await?;
+                progress.clone().wait_for(|cursor| *cursor >= head).await?;
+            }
+            Ok::<(), anyhow::Error>(())
+        };
+        tokio::time::timeout(timeout, caught_up)
             .await
             .context("while waiting for the pipelines to catch up")??;
         Ok(())
@@ -430,16 +444,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tributary_kernel::telemetry::observe_appended(module.name, observe);
         }
     }
-    let database_url = config.database_url();
-    let store =
-        EventStore::connect_with(&database_url, DATABASE_CONNECTIONS_MAX, config.group_commit)
-            .await
-            .with_context(|| {
-                format!(
-                    "while connecting the event store at {}",
-                    redact(&database_url)
-                )
-            })?;
+    let store = databases::connect(
+        &config.database_url(),
+        &config.context_database_urls,
+        DATABASE_CONNECTIONS_MAX,
+        config.group_commit,
+    )
+    .await?;
     let field_keys = FieldKeys::load(&store.database(), config.field_keys.as_deref()).await?;
     let (identity, generated) = Identity::start(
         store.clone(),
@@ -516,6 +527,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // One runner per context, each on its own cursor (its own consumer group on Kafka): a
     // slow or backfilling context never holds back another's freshness.
     let mut runners = Vec::new();
+    let mut pipelines_on_feed = Vec::new();
     if roles.pipelines {
         for module in modules.iter().filter(|m| !m.pipelines.is_empty()) {
             let pipelines = Pipelines::of([module]);
@@ -541,7 +553,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     })?;
                     EventSource::Kafka(kafka)
                 }
-                None => EventSource::Store(store.clone()),
+                // The feed of the database keeping the context's events.
+                None => EventSource::Store(store.for_context(module.name).clone()),
             };
             let runner = Runner::new(
                 module.name,
@@ -552,6 +565,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             )
             .await
             .with_context(|| format!("while loading the {} pipelines' progress", module.name))?;
+            if config.kafka_brokers.is_none() {
+                pipelines_on_feed.push((store.for_context(module.name).clone(), runner.progress()));
+            }
             runners.push(platform::ContextPipelines {
                 context: module.name,
                 pipelines: pipelines.pipelines,
@@ -581,8 +597,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             )));
         }
     }
-    let pipeline_progress =
-        platform::merged_progress(runners.iter().filter_map(|r| r.progress.clone()).collect());
     let status = platform::PipelineStatus::new(
         store.clone(),
         lake.clone(),
@@ -599,9 +613,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let mut options = RelayOptions::new(brokers);
             options.topic_prefix = config.topic_prefix.clone();
             options.partitions = config.topic_partitions;
-            let relay =
-                Relay::new(store.clone(), options).context("while creating the Kafka producer")?;
-            tasks.push(tokio::spawn(relay.run(shutdown_rx.clone())));
+            // A relay per database, leased and positioned there: each topic (a context's
+            // events) still has exactly one relay.
+            for database in store.databases() {
+                let relay = Relay::new(database.clone(), options.clone())
+                    .context("while creating the Kafka producer")?;
+                tasks.push(tokio::spawn(relay.run(shutdown_rx.clone())));
+            }
         }
         if roles.ingest {
             let mut options = BronzeOptions::new(brokers, topics.clone());
@@ -741,14 +759,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     )
                 })?,
                 None => {
+                    // The feed of the database keeping the events it follows (one: see
+                    // `databases::check`).
+                    let feed = reactor.follows().first().map_or(&store, |followed| {
+                        store.for_context(tributary_kernel::aggregate::context_of(followed))
+                    });
                     let runner = ReactorRunner::new(
                         reactor.clone(),
                         reacting.clone(),
-                        EventSource::Store(store.clone()),
+                        EventSource::Store(feed.clone()),
                         options,
                     );
                     reactors_on_feed.push((
                         tributary_ingest::follower::follower_name(reactor.as_ref()),
+                        feed.clone(),
                         runner.progress(),
                     ));
                     runner
@@ -828,7 +852,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         identity,
         routes,
         reports,
-        pipeline_progress,
+        pipelines_on_feed,
         reactors_on_feed,
         shutdown,
         tasks,

@@ -43,6 +43,12 @@ struct RunArgs {
     /// Event store: postgres://user@host/db for production; default SQLite under --data-dir.
     #[arg(long, env = "TRIBUTARY_DATABASE_URL")]
     database_url: Option<String>,
+    /// A context whose events are kept in a database of its own, `<context>=<url>`
+    /// (repeatable; the env variable takes a comma-separated list); every other context on
+    /// --database-url. Every process of the installation is given the same ones.
+    #[arg(long = "context-database-url", env = "TRIBUTARY_CONTEXT_DATABASE_URLS", value_delimiter = ',',
+          value_parser = tributary::databases::parse_route, hide_env_values = true)]
+    context_database_urls: Vec<(String, String)>,
     /// Lake location; default <data-dir>/lake.
     #[arg(long, env = "TRIBUTARY_LAKE")]
     lake: Option<String>,
@@ -284,6 +290,12 @@ enum Command {
         /// Event store: postgres://user@host/db; default SQLite under --data-dir.
         #[arg(long, env = "TRIBUTARY_DATABASE_URL")]
         database_url: Option<String>,
+        /// A context whose events are kept in a database of its own, `<context>=<url>`
+        /// (repeatable; the env variable takes a comma-separated list); every other context on
+        /// --database-url. Every process of the installation is given the same ones.
+        #[arg(long = "context-database-url", env = "TRIBUTARY_CONTEXT_DATABASE_URLS", value_delimiter = ',',
+              value_parser = tributary::databases::parse_route, hide_env_values = true)]
+        context_database_urls: Vec<(String, String)>,
         /// Comma-separated tables; default every table a pipeline makes.
         #[arg(long, value_delimiter = ',')]
         tables: Option<Vec<String>>,
@@ -355,11 +367,13 @@ fn main() -> std::process::ExitCode {
             Command::Rebuild {
                 at,
                 database_url,
+                context_database_urls,
                 tables,
             } => {
                 let started = std::time::Instant::now();
                 let rebuilt = tributary::rebuild::rebuild(tributary::rebuild::RebuildOptions {
                     store_url: tributary::store_url(&at.data_dir, database_url.as_deref()),
+                    context_database_urls,
                     lake: at.location(),
                     tables,
                     progress: true,
@@ -429,6 +443,7 @@ fn parse_roles(list: &str) -> Result<tributary::Roles, String> {
 async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
     let mut config = tributary::Config::embedded(args.data_dir, args.http_addr);
     config.database_url = args.database_url;
+    config.context_database_urls = args.context_database_urls;
     config.lake = args.lake;
     config.kafka_brokers = args.kafka_brokers;
     config.topic_prefix = args.topic_prefix;
@@ -531,6 +546,9 @@ async fn up(args: RunArgs, roles: tributary::Roles) -> anyhow::Result<()> {
         tributary::redact(&config.database_url()),
         running.store.backend()
     );
+    for (context, url) in &config.context_database_urls {
+        println!("  {context:<13} {}  (its events)", tributary::redact(url));
+    }
     println!("  lake          {}", running.lake.root());
     if let Some(addr) = running.grpc_addr {
         println!("  availability  http://{addr}  (gRPC, tributary.materials.v1.Availability)");

@@ -1,7 +1,8 @@
 //! `platform_pipelines`: where each pipeline table stands against the event store, computed
 //! when a statement reads it (the Platform dashboard's lag and freshness).
 //!
-//! - `head_cursor`: the store's newest committed feed cursor;
+//! - `head_cursor`: the newest committed cursor of the feed the context's pipelines read (its
+//!   database's, when contexts are kept in several: cursors compare within one context only);
 //! - `processed_cursor`: how far the pipelines have read the feed: the highest cursor any
 //!   table's Delta `txn` marker records (every batch goes through every table, and a table the
 //!   batch gave no rows skips its commit, so its own marker can stay behind while current);
@@ -43,30 +44,6 @@ pub struct ContextPipelines {
     pub progress: Option<watch::Receiver<i64>>,
 }
 
-/// A cursor that is the lowest of several runners' cursors (what every runner has done).
-pub fn merged_progress(runners: Vec<watch::Receiver<i64>>) -> watch::Receiver<i64> {
-    let lowest =
-        |runners: &[watch::Receiver<i64>]| runners.iter().map(|r| *r.borrow()).min().unwrap_or(0);
-    let (sender, receiver) = watch::channel(lowest(&runners));
-    if runners.is_empty() {
-        return receiver;
-    }
-    tokio::spawn(async move {
-        let mut runners = runners;
-        loop {
-            let (changed, _, _) =
-                futures::future::select_all(runners.iter_mut().map(|r| Box::pin(r.changed())))
-                    .await;
-            if changed.is_err() {
-                // A runner stopped: so does the process.
-                return;
-            }
-            sender.send_replace(lowest(&runners));
-        }
-    });
-    receiver
-}
-
 #[derive(Debug)]
 pub struct PipelineStatus {
     store: EventStore,
@@ -99,15 +76,16 @@ impl PipelineStatus {
         let external =
             |error: Box<dyn std::error::Error + Send + Sync>| DataFusionError::External(error);
         let now = Utc::now();
-        let head = self
-            .store
-            .head_cursor()
-            .await
-            .map_err(|e| external(Box::new(e)))?;
         let (mut names, mut processed, mut lag, mut waiting_since, mut freshness) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut written, mut contexts) = (Vec::new(), Vec::new());
+        let (mut written, mut contexts, mut heads) = (Vec::new(), Vec::new(), Vec::new());
         for group in &self.contexts {
+            // The feed of the database keeping the context's events.
+            let feed = self.store.for_context(group.context);
+            let head = feed
+                .head_cursor()
+                .await
+                .map_err(|e| external(Box::new(e)))?;
             let mut tables_written = Vec::new();
             for pipeline in &group.pipelines {
                 tables_written.push(if self.kafka {
@@ -135,8 +113,7 @@ impl PipelineStatus {
                     .max(running)
             });
             let oldest = match position {
-                Some(cursor) if cursor < head => self
-                    .store
+                Some(cursor) if cursor < head => feed
                     .read_feed(cursor, 1)
                     .await
                     .map_err(|e| external(Box::new(e)))?
@@ -148,6 +125,7 @@ impl PipelineStatus {
             for (pipeline, table_written) in group.pipelines.iter().zip(tables_written) {
                 names.push(pipeline.table);
                 contexts.push(group.context);
+                heads.push(head);
                 written.push(table_written);
                 processed.push(position);
                 lag.push(position.map(|cursor| (head - cursor).max(0)));
@@ -161,7 +139,7 @@ impl PipelineStatus {
         let rows = names.len();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(names)),
-            Arc::new(Int64Array::from(vec![head; rows])),
+            Arc::new(Int64Array::from(heads)),
             Arc::new(Int64Array::from(processed)),
             Arc::new(Int64Array::from(written)),
             Arc::new(Int64Array::from(lag)),

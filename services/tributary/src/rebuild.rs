@@ -21,7 +21,7 @@ use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeSet;
 use tributary_ingest::{EventSource, FEED_STREAM};
-use tributary_kernel::store::EventStore;
+use tributary_kernel::store::{EventStore, GroupCommitOptions};
 use tributary_lakehouse::{Lake, Replaced};
 use tributary_pipelines::{Pipeline, Pipelines, Runner, RunnerOptions};
 
@@ -33,6 +33,8 @@ const ROUNDS: usize = 50;
 pub struct RebuildOptions {
     /// The event store's URL (`sqlite://…` or `postgres://…`).
     pub store_url: String,
+    /// Contexts kept in databases of their own (`--context-database-url`).
+    pub context_database_urls: Vec<(String, String)>,
     /// The live lake's location.
     pub lake: String,
     /// The tables to rebuild; default every table a pipeline makes.
@@ -96,14 +98,13 @@ fn chosen(named: Option<&[String]>) -> anyhow::Result<Vec<&'static str>> {
 /// to them, table by table, once each caught up with the live one.
 pub async fn rebuild(options: RebuildOptions) -> anyhow::Result<Rebuilt> {
     let tables = chosen(options.tables.as_deref())?;
-    let store = EventStore::connect(&options.store_url, 4)
-        .await
-        .with_context(|| {
-            format!(
-                "while connecting to the event store {}",
-                crate::redact(&options.store_url)
-            )
-        })?;
+    let store = crate::databases::connect(
+        &options.store_url,
+        &options.context_database_urls,
+        4,
+        GroupCommitOptions::default(),
+    )
+    .await?;
     let modules = crate::modules::all();
     let live = crate::modules::open_lake(&options.lake, &modules)
         .await
@@ -137,7 +138,10 @@ async fn take_over(
     tables: &[&'static str],
     progress: bool,
 ) -> anyhow::Result<Rebuilt> {
-    let total = store.events_after(0, i64::MAX).await?.max(0) as u64;
+    let mut total = 0;
+    for database in store.databases() {
+        total += database.events_after(0, i64::MAX).await?.max(0) as u64;
+    }
     let bars = MultiProgress::with_draw_target(if progress {
         ProgressDrawTarget::stderr()
     } else {
@@ -152,7 +156,7 @@ async fn take_over(
     for module in modules.iter().filter(|m| !m.pipelines.is_empty()) {
         let runner = Runner::new(
             module.name,
-            EventSource::Store(store.clone()),
+            EventSource::Store(store.for_context(module.name).clone()),
             scratch.clone(),
             Pipelines::of([module]),
             RunnerOptions {

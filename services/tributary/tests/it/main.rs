@@ -7,6 +7,7 @@
 mod bad_input;
 mod ballista;
 mod compaction;
+mod context_databases;
 mod faults;
 mod generate;
 mod grafana;

@@ -1041,26 +1041,7 @@ async fn on_kafka_the_reactor_posts_every_movement_once() {
     assert_eq!(metadata.topics()[0].partitions().len(), 6, "{topic}");
     let app = TestApp::wrap(running, dir, Some(database), Backend::Postgres).await;
     materials_ledger(&app).await;
-    app.ok(
-        "/api/v1/purchase-orders",
-        json!({"number": "PO-K", "vendor": "V-ACME", "order_date": "2026-03-01",
-               "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
-                          "quantity": "100", "unit_price": "2.50", "delivery_date": "2026-03-02"}]}),
-    )
-    .await;
-    for _ in 0..6 {
-        app.ok(
-            "/api/v1/goods-receipts",
-            json!({"purchase_order": "PO-K", "line": 10, "quantity": "5", "posting_date": "2026-03-02"}),
-        )
-        .await;
-    }
-    app.ok(
-        "/api/v1/goods-issues",
-        json!({"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW", "quantity": "7",
-               "cost_center": "CC-1", "posting_date": "2026-03-03"}),
-    )
-    .await;
+    receipts_and_issue(&app, "PO-K", 6, Some("7")).await;
     let store = app.running().store.clone();
     let movements = movements_and_postings(&store).await.0;
     assert_eq!(movements.len(), 7);
@@ -1098,6 +1079,39 @@ pub(crate) async fn materials_ledger(app: &TestApp) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Purchase order `number` for 100 BOLT-M8 at 2.50 into P100/RAW, `receipts` receipts of 5
+/// each on 2026-03-02 and, with `issued`, that many issued to cost centre CC-1 on 2026-03-03
+/// (after [`materials_ledger`]).
+pub(crate) async fn receipts_and_issue(
+    app: &TestApp,
+    number: &str,
+    receipts: usize,
+    issued: Option<&str>,
+) {
+    app.ok(
+        "/api/v1/purchase-orders",
+        json!({"number": number, "vendor": "V-ACME", "order_date": "2026-03-01",
+               "lines": [{"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                          "quantity": "100", "unit_price": "2.50", "delivery_date": "2026-03-02"}]}),
+    )
+    .await;
+    for _ in 0..receipts {
+        app.ok(
+            "/api/v1/goods-receipts",
+            json!({"purchase_order": number, "line": 10, "quantity": "5", "posting_date": "2026-03-02"}),
+        )
+        .await;
+    }
+    if let Some(quantity) = issued {
+        app.ok(
+            "/api/v1/goods-issues",
+            json!({"material": "BOLT-M8", "plant": "P100", "storage_location": "RAW",
+                   "quantity": quantity, "cost_center": "CC-1", "posting_date": "2026-03-03"}),
+        )
+        .await;
+    }
 }
 
 /// The goods movements stored, and the ledger postings' causes (one per movement posted).
