@@ -4,7 +4,7 @@
 //!  query role (--ballista df://host:50050)
 //!   SQL ─► local context: scopes, views, limits as without a cluster
 //!        ─► physical plan; every lake table read as its Delta snapshot's Parquet files
-//!           (absolute file:// paths, partition values per file, no reader of our own)
+//!           (absolute file:// or s3:// paths, partition values per file, no reader of our own)
 //!        ─► only lake scans at its leaves? ──no──► runs here (catalog, system tables)
 //!                 │ yes
 //!                 ▼ gRPC (the plan in DataFusion's protobuf)
@@ -67,7 +67,7 @@ pub enum ClusterError {
     Job { scheduler: String, detail: String },
     /// The lake is somewhere the executors have no store for.
     #[error(
-        "table {table}: the lake at {location} is not on a local file system; queries on the Ballista cluster read file:// lakes only"
+        "table {table}: the lake at {location} is neither on a local file system nor in an S3 bucket; queries on the Ballista cluster read file:// and s3:// lakes only"
     )]
     Location { table: String, location: String },
 }
@@ -227,12 +227,15 @@ fn placement(plan: &Arc<dyn ExecutionPlan>) -> Result<Placement, DataFusionError
     })
 }
 
-/// A scan of Parquet files by absolute `file://` path: what a lake table becomes in a
-/// [`DistributedScans`] session.
+/// A scan of Parquet files by absolute `file://` path or in an S3 bucket: what a lake table
+/// becomes in a [`DistributedScans`] session.
 fn lake_scan(node: &dyn ExecutionPlan) -> bool {
     node.downcast_ref::<DataSourceExec>()
         .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-        .is_some_and(|config| config.object_store_url.as_str() == "file:///")
+        .is_some_and(|config| {
+            let url = config.object_store_url.as_str();
+            url == "file:///" || url.starts_with("s3://") || url.starts_with("s3a://")
+        })
 }
 
 #[cfg(test)]

@@ -328,19 +328,36 @@ impl LiveTable {
         };
         let read = Read::new(&schema, projection, &unproven);
         let log_store = table.log_store();
-        // Distributed: absolute paths under the local file system's store, which every
-        // executor has (a `delta-rs://` store of the table's root exists only here).
+        // Distributed: absolute paths under the local file system's or the bucket's store,
+        // which every executor has (a `delta-rs://` store of the table's root exists only
+        // here).
         let root = if distributed {
             let root_url = log_store.root_url();
-            if root_url.scheme() != "file" {
-                return Err(DataFusionError::External(Box::new(
-                    crate::cluster::ClusterError::Location {
-                        table: self.name.to_owned(),
-                        location: root_url.to_string(),
-                    },
-                )));
-            }
-            Some(object_store::path::Path::from_url_path(root_url.path())?)
+            let store = match (root_url.scheme(), root_url.host_str()) {
+                ("file", _) => ObjectStoreUrl::local_filesystem(),
+                (scheme @ ("s3" | "s3a"), Some(bucket)) => {
+                    let url = ObjectStoreUrl::parse(format!("{scheme}://{bucket}"))?;
+                    // A statement that also reads catalog tables runs here.
+                    let runtime = state.runtime_env();
+                    if runtime.object_store(&url).is_err() {
+                        runtime
+                            .register_object_store(url.as_ref(), log_store.root_object_store(None));
+                    }
+                    url
+                }
+                _ => {
+                    return Err(DataFusionError::External(Box::new(
+                        crate::cluster::ClusterError::Location {
+                            table: self.name.to_owned(),
+                            location: root_url.to_string(),
+                        },
+                    )));
+                }
+            };
+            Some((
+                store,
+                object_store::path::Path::from_url_path(root_url.path())?,
+            ))
         } else {
             None
         };
@@ -361,7 +378,7 @@ impl LiveTable {
             let below_root = file.object_store_path();
             let location = match &root {
                 // The table's root and the file's path below it, as one absolute path.
-                Some(root) => root.parts().chain(below_root.parts()).collect(),
+                Some((_, root)) => root.parts().chain(below_root.parts()).collect(),
                 None => below_root,
             };
             let mut scanned_file = PartitionedFile::new_from_meta(ObjectMeta {
@@ -394,10 +411,10 @@ impl LiveTable {
         )
         .with_table_parquet_options(state.table_options().parquet.clone())
         .with_pushdown_filters(false);
-        let (url, source) = if distributed {
+        let (url, source) = if let Some((store, _)) = root {
             // DataFusion's own reader: a reader factory is not serialised, and the executors'
             // metadata caches are their own.
-            (ObjectStoreUrl::local_filesystem(), source)
+            (store, source)
         } else {
             let url = log_store.object_store_url();
             let store =

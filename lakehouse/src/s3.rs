@@ -70,3 +70,48 @@ pub fn register() {
         }
     });
 }
+
+/// The object stores of a process that reads lake files it did not open itself (a Ballista
+/// executor): `file://` and whatever is registered, and an S3 client per bucket made on first
+/// use from the same `AWS_*` variables as the lake's own (executors are given the query
+/// role's).
+#[derive(Debug, Default)]
+pub struct BucketStores {
+    registered: datafusion::execution::object_store::DefaultObjectStoreRegistry,
+}
+
+impl datafusion::execution::object_store::ObjectStoreRegistry for BucketStores {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Option<Arc<dyn object_store::ObjectStore>> {
+        self.registered.register_store(url, store)
+    }
+
+    fn get_store(
+        &self,
+        url: &Url,
+    ) -> datafusion::error::Result<Arc<dyn object_store::ObjectStore>> {
+        if let Ok(store) = self.registered.get_store(url) {
+            return Ok(store);
+        }
+        let bucket = match (url.scheme(), url.host_str()) {
+            ("s3" | "s3a", Some(bucket)) => format!("s3://{bucket}"),
+            _ => return self.registered.get_store(url),
+        };
+        let store: Arc<dyn object_store::ObjectStore> = Arc::new(
+            AmazonS3Builder::from_env()
+                .with_url(&bucket)
+                .build()
+                .map_err(|error| {
+                    datafusion::error::DataFusionError::ObjectStore(Box::new(error))
+                })?,
+        );
+        let key = Url::parse(&bucket).map_err(|error| {
+            datafusion::error::DataFusionError::Execution(format!("{bucket}: {error}"))
+        })?;
+        self.registered.register_store(&key, Arc::clone(&store));
+        Ok(store)
+    }
+}

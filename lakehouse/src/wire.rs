@@ -815,11 +815,13 @@ impl Session {
         Ok(Some(parsed))
     }
 
-    /// Runs a planned query that takes no parameters and streams its rows encoded in `format`.
+    /// Runs a planned query whose parameters are bound and streams its rows encoded in
+    /// `format`; `kept` keeps its optimised plan across executions (a timeless plan without
+    /// parameters, see [`Planned`]).
     async fn execute<C: ClientInfo + ?Sized>(
         &self,
         client: &C,
-        planned: &Planned,
+        kept: Option<&std::sync::OnceLock<LogicalPlan>>,
         plan: &LogicalPlan,
         format: &Format,
     ) -> PgWireResult<Response> {
@@ -836,7 +838,7 @@ impl Session {
         // 38, 2), and the rows must match the schema they are sent with.
         let optimise = || state.optimize(&state.optimize(plan)?);
         let fresh;
-        let optimised = match &planned.optimised {
+        let optimised = match kept {
             Some(kept) => match kept.get() {
                 Some(optimised) => optimised,
                 None => {
@@ -911,8 +913,42 @@ fn timeless(plan: &LogicalPlan) -> bool {
     visited.is_ok() && timeless
 }
 
-/// The plan of a query that takes no parameters (one with `$n` placeholders is bound and run
-/// by datafusion-postgres, which decodes the values by the types it reported).
+/// `plan` with its `$n` placeholders replaced by the portal's values, decoded as the client
+/// declared them or else as `reported` (the types Describe sent) or the plan's own types.
+fn bind<S: Clone>(
+    plan: &LogicalPlan,
+    portal: &Portal<S>,
+    reported: &[Type],
+) -> PgWireResult<LogicalPlan> {
+    let failed = |error: DataFusionError| PgWireError::ApiError(Box::new(error));
+    let mut inferred: Vec<(usize, Option<datafusion::arrow::datatypes::DataType>)> = plan
+        .get_parameter_types()
+        .map_err(failed)?
+        .into_iter()
+        .filter_map(|(id, data_type)| {
+            id.trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .map(|n| (n, data_type))
+        })
+        .collect();
+    inferred.sort_by_key(|(n, _)| *n);
+    let inferred: Vec<Option<&datafusion::arrow::datatypes::DataType>> = inferred
+        .iter()
+        .map(|(_, data_type)| data_type.as_ref())
+        .collect();
+    let reported: Vec<Option<&Type>> = reported.iter().map(Some).collect();
+    let values =
+        datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
+            portal, &inferred, &reported,
+        )?;
+    plan.clone()
+        .replace_params_with_values(&values)
+        .map_err(failed)
+}
+
+/// The plan of a query that takes no parameters (one with `$n` placeholders is bound by
+/// [`bind`] first).
 fn without_parameters(parsed: &Parsed) -> Option<&LogicalPlan> {
     match parsed {
         (_, Some((Statement::Query(_), plan)))
@@ -1224,7 +1260,8 @@ impl SimpleQueryHandler for WireService {
                     && let Some(plan) = without_parameters(&parsed.parsed)
                 {
                     let format = Format::UnifiedText;
-                    responses.push(session.execute(client, &parsed, plan, &format).await?);
+                    let kept = parsed.optimised.as_ref();
+                    responses.push(session.execute(client, kept, plan, &format).await?);
                     continue;
                 }
                 responses
@@ -1276,12 +1313,20 @@ impl ExtendedQueryHandler for WireService {
             .parse(client, &stored.statement.0, &stored.parameter_types)
             .await?;
         let run = async {
-            if let Some(planned) = parsed.as_deref()
-                && let Some(plan) = without_parameters(&planned.parsed)
-            {
-                return session
-                    .execute(client, planned, plan, &portal.result_column_format)
-                    .await;
+            if let Some(planned) = parsed.as_deref() {
+                let format = &portal.result_column_format;
+                if let Some(plan) = without_parameters(&planned.parsed) {
+                    let kept = planned.optimised.as_ref();
+                    return session.execute(client, kept, plan, format).await;
+                }
+                // A query with `$n` placeholders: its values decoded as the types reported
+                // for it at Describe, bound into the plan, run as any other (on the cluster
+                // when there is one).
+                if let (_, Some((Statement::Query(_), plan))) = &planned.parsed {
+                    let types = self.parser.describe.get_parameter_types(&planned.parsed)?;
+                    let bound = bind(plan, portal, &types)?;
+                    return session.execute(client, None, &bound, format).await;
+                }
             }
             let mut fresh = Portal::default();
             fresh.name.clone_from(&portal.name);

@@ -130,6 +130,16 @@ pub async fn run_scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     config.executor_timeout_seconds = args.executor_timeout_seconds;
     config.expire_dead_executor_interval_seconds = args.expire_dead_executor_interval_seconds;
     config.min_ready_executors = args.min_ready_executors;
+    // Ballista's own sessions, whose object stores also open S3 buckets: the scheduler
+    // decodes each plan, and with it the stores its scans name (`s3://` lakes).
+    config.override_session_builder = Some(Arc::new(|session| {
+        let state = ballista_core::utils::default_session_builder(session)?;
+        Ok(
+            datafusion::execution::SessionStateBuilder::new_from_existing(state)
+                .with_runtime_env(bucket_runtime(None)?)
+                .build(),
+        )
+    }));
     let config = Arc::new(config);
     let cluster = BallistaCluster::new_from_config(&config)
         .await
@@ -190,6 +200,12 @@ pub async fn run_executor(args: ExecutorArgs) -> anyhow::Result<()> {
         task_scheduling_policy: SCHEDULING_POLICY,
         work_dir: Some(work_dir.display().to_string()),
         executor_heartbeat_interval_seconds: args.heartbeat_interval_seconds,
+        // Ballista's own runtime (spill files in the work directory) whose object stores also
+        // open S3 buckets (`s3://` lakes, with the query role's `AWS_*` variables).
+        override_runtime_producer: Some({
+            let spill = work_dir.clone();
+            Arc::new(move |_: &datafusion::prelude::SessionConfig| bucket_runtime(Some(&spill)))
+        }),
         ..ExecutorProcessConfig::default()
     };
     println!(
@@ -204,6 +220,19 @@ pub async fn run_executor(args: ExecutorArgs) -> anyhow::Result<()> {
     start_executor_process(Arc::new(config))
         .await
         .context("while running the executor")
+}
+
+/// Ballista's runtime (spill files in `spill` when given) whose object stores also open S3
+/// buckets, with this process's `AWS_*` variables (see [`tributary_lakehouse::s3::BucketStores`]).
+fn bucket_runtime(
+    spill: Option<&std::path::Path>,
+) -> datafusion::error::Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(tributary_lakehouse::s3::BucketStores::default()));
+    if let Some(spill) = spill {
+        runtime = runtime.with_temp_file_path(spill);
+    }
+    Ok(Arc::new(runtime.build()?))
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {
@@ -229,6 +258,8 @@ pub struct LocalClusterOptions {
     pub heartbeat_interval_seconds: u64,
     /// `RUST_LOG` of the processes.
     pub log_filter: String,
+    /// More environment variables of the processes (`AWS_*` for an `s3://` lake).
+    pub envs: Vec<(String, String)>,
 }
 
 impl Default for LocalClusterOptions {
@@ -241,6 +272,7 @@ impl Default for LocalClusterOptions {
             heartbeat_interval_seconds: 5,
             log_filter: "warn,ballista_scheduler=info,ballista_executor=info,ballista_core=warn"
                 .to_owned(),
+            envs: Vec::new(),
         }
     }
 }
@@ -274,6 +306,7 @@ impl LocalCluster {
             tokio::process::Command::new(binary)
                 .args(arguments)
                 .env("RUST_LOG", &options.log_filter)
+                .envs(options.envs.iter().map(|(name, value)| (name, value)))
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .kill_on_drop(true)

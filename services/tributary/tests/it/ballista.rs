@@ -37,7 +37,7 @@ const ENTRIES: usize = 120;
 /// stage's tasks must go to both executors.
 const TARGET_PARTITIONS: usize = 4;
 
-struct TestCluster {
+pub(crate) struct TestCluster {
     _dir: tempfile::TempDir,
     processes: LocalCluster,
 }
@@ -46,6 +46,11 @@ impl TestCluster {
     /// A scheduler and two executors, one task slot each; returns when the scheduler is
     /// ready (both executors registered). Dead executors are noticed within seconds.
     async fn start() -> TestCluster {
+        TestCluster::start_with(&[]).await
+    }
+
+    /// [`TestCluster::start`] with `envs` set in every process.
+    pub(crate) async fn start_with(envs: &[(&str, &str)]) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let options = LocalClusterOptions {
             executors: 2,
@@ -53,6 +58,10 @@ impl TestCluster {
             executor_timeout_seconds: 4,
             expire_dead_executor_interval_seconds: 1,
             heartbeat_interval_seconds: 1,
+            envs: envs
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
             ..LocalClusterOptions::default()
         };
         let processes = LocalCluster::start(
@@ -68,7 +77,7 @@ impl TestCluster {
         }
     }
 
-    fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         self.processes.address()
     }
 
@@ -88,13 +97,13 @@ impl TestCluster {
     }
 
     /// Every job either executor ran tasks of.
-    fn all_jobs(&self) -> BTreeSet<String> {
+    pub(crate) fn all_jobs(&self) -> BTreeSet<String> {
         let mut jobs = self.jobs(0);
         jobs.extend(self.jobs(1));
         jobs
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.processes.logs()
     }
 }
@@ -278,6 +287,31 @@ async fn lake_queries_on_a_ballista_cluster_match_local_datafusion_and_survive_a
     assert!(
         cluster.all_jobs().len() > jobs.len(),
         "the wire query ran no job"
+    );
+    // A statement with parameters (bound over the extended protocol) runs there too.
+    let jobs = cluster.all_jobs();
+    let bound: String = sqlx::query_scalar(
+        "SELECT CAST(sum(debit) AS VARCHAR) FROM gl_journal_lines WHERE account = $1",
+    )
+    .bind("1000")
+    .fetch_one(&mut wire)
+    .await
+    .unwrap();
+    let expected = local
+        .query(
+            "SELECT CAST(sum(debit) AS VARCHAR) FROM gl_journal_lines WHERE account = '1000'",
+            &everything,
+        )
+        .await
+        .unwrap();
+    assert!(
+        table(&expected).contains(&bound) && bound != "0",
+        "{bound} vs {}",
+        table(&expected)
+    );
+    assert!(
+        cluster.all_jobs().len() > jobs.len(),
+        "the parameterised wire query ran no job"
     );
     let jobs = cluster.all_jobs();
     let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_catalog.pg_class")

@@ -52,36 +52,32 @@ async fn journal_line_totals(client: &reqwest::Client, base: &str) -> Value {
     body["rows"][0].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lake_lives_in_an_s3_bucket() {
+/// An S3 server on a free port with the bucket `tributary-lake`: the server (killed when
+/// dropped), its endpoint, and the `AWS_*` variables that reach it.
+async fn bucket() -> (Child, String, [(&'static str, String); 5]) {
     let port = free_port();
-    let _server = start_s3_server(port).await;
+    let server = start_s3_server(port).await;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let created = client
+    let created = reqwest::Client::new()
         .put(format!("{endpoint}/tributary-lake"))
         .send()
         .await
         .unwrap();
     assert!(created.status().is_success(), "bucket: {created:?}");
     let envs = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("AWS_ACCESS_KEY_ID", "tributary"),
-        ("AWS_SECRET_ACCESS_KEY", "tributary"),
-        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "tributary".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "tributary".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
     ];
-    let lake = [
-        "--lake",
-        "s3://tributary-lake/erp",
-        "--reports",
-        "s3://tributary-lake/reports",
-    ];
-    let dir = tempfile::tempdir().unwrap();
+    (server, endpoint, envs)
+}
 
-    let (mut child, base) = spawn_up(dir.path(), &lake, &envs).await;
-    let app = crate::helpers::admin_client(&base).await;
-    setup_ledger(&app, &base).await;
+/// The ledger and three entries of 60.75 in all, posted at `base`; returns once the lake has
+/// their six lines.
+async fn three_entries(app: &reqwest::Client, base: &str) -> Value {
+    setup_ledger(app, base).await;
     for amount in ["10.00", "20.50", "30.25"] {
         let body = json!({"posting_date": "2026-02-10", "lines": [
             {"account": "1000", "debit": amount, "currency": "EUR"},
@@ -96,14 +92,33 @@ async fn the_lake_lives_in_an_s3_bucket() {
     }
     let expected = json!([6, "60.7500"]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while journal_line_totals(&app, &base).await != expected {
+    while journal_line_totals(app, base).await != expected {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the lake did not reach {expected}: {}",
-            journal_line_totals(&app, &base).await
+            journal_line_totals(app, base).await
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    expected
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lake_lives_in_an_s3_bucket() {
+    let (_server, endpoint, envs) = bucket().await;
+    let envs = envs.each_ref().map(|(name, value)| (*name, value.as_str()));
+    let client = reqwest::Client::new();
+    let lake = [
+        "--lake",
+        "s3://tributary-lake/erp",
+        "--reports",
+        "s3://tributary-lake/reports",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+
+    let (mut child, base) = spawn_up(dir.path(), &lake, &envs).await;
+    let app = crate::helpers::admin_client(&base).await;
+    let expected = three_entries(&app, &base).await;
     // A report's outputs go to the bucket too, and download through the API.
     let queued = json_of(
         app.post(format!("{base}/api/v1/reports/trial-balance/runs"))
@@ -161,4 +176,32 @@ async fn the_lake_lives_in_an_s3_bucket() {
         expected,
         "after a restart the lake in the bucket is found again"
     );
+}
+
+/// An `s3://` lake queried on a Ballista cluster: the executors open the bucket with the
+/// query role's `AWS_*` variables and read the Delta snapshot's files there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_lake_is_queried_on_a_ballista_cluster() {
+    let (_server, _, envs) = bucket().await;
+    let envs = envs.each_ref().map(|(name, value)| (*name, value.as_str()));
+    let cluster = crate::ballista::TestCluster::start_with(&envs).await;
+    let address = cluster.address();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--lake",
+        "s3://tributary-lake/cluster",
+        "--ballista",
+        &address,
+    ];
+    let (mut child, base) = spawn_up(dir.path(), &args, &envs).await;
+    let app = crate::helpers::admin_client(&base).await;
+    let jobs = cluster.all_jobs();
+    three_entries(&app, &base).await;
+    assert!(
+        cluster.all_jobs().len() > jobs.len(),
+        "the lake's queries ran no job on the cluster: {}",
+        cluster.logs()
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
 }
