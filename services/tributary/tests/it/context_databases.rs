@@ -127,6 +127,22 @@ async fn finance_and_logistics_in_two_databases_post_plan_and_fill_the_lake() {
     }
     assert!(status.len() >= 4, "{status:?}");
 
+    // Finance's periods live in the main database and still bind the other one: a goods
+    // receipt dated in a closed period is refused, and neither database stores anything.
+    let (status, closed) = app.post("/api/v1/periods/2026-03/close", json!(null)).await;
+    assert_eq!(status, 200, "{closed}");
+    let goods_before = events_by_context(&goods).await;
+    crate::materials::refused(
+        &app,
+        "/api/v1/goods-receipts",
+        json!({"purchase_order": "PO-DB", "line": 10, "quantity": "5", "posting_date": "2026-03-04"}),
+        422,
+        "posting_date",
+        "period_closed",
+    )
+    .await;
+    assert_eq!(events_by_context(&goods).await, goods_before);
+
     // The same map starts again; a start without it is refused, naming the context.
     app.restart_with(|settings| settings.context_database_urls = routes(&goods))
         .await;
