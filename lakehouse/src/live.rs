@@ -333,8 +333,11 @@ impl LiveTable {
         // here).
         let root = if distributed {
             let root_url = log_store.root_url();
-            let store = match (root_url.scheme(), root_url.host_str()) {
-                ("file", _) => ObjectStoreUrl::local_filesystem(),
+            let (store, root) = match (root_url.scheme(), root_url.host_str()) {
+                ("file", _) => (
+                    ObjectStoreUrl::local_filesystem(),
+                    object_store::path::Path::from_url_path(root_url.path())?,
+                ),
                 (scheme @ ("s3" | "s3a"), Some(bucket)) => {
                     let url = ObjectStoreUrl::parse(format!("{scheme}://{bucket}"))?;
                     // A statement that also reads catalog tables runs here.
@@ -343,7 +346,9 @@ impl LiveTable {
                         runtime
                             .register_object_store(url.as_ref(), log_store.root_object_store(None));
                     }
-                    url
+                    // Parsed as the lake's S3 factory parses it (`crate::s3`): the objects'
+                    // keys are the URL's path as written.
+                    (url, object_store::path::Path::parse(root_url.path())?)
                 }
                 _ => {
                     return Err(DataFusionError::External(Box::new(
@@ -354,10 +359,7 @@ impl LiveTable {
                     )));
                 }
             };
-            Some((
-                store,
-                object_store::path::Path::from_url_path(root_url.path())?,
-            ))
+            Some((store, root))
         } else {
             None
         };

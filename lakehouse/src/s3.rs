@@ -97,7 +97,7 @@ impl datafusion::execution::object_store::ObjectStoreRegistry for BucketStores {
             return Ok(store);
         }
         let bucket = match (url.scheme(), url.host_str()) {
-            ("s3" | "s3a", Some(bucket)) => format!("s3://{bucket}"),
+            (scheme @ ("s3" | "s3a"), Some(bucket)) => format!("{scheme}://{bucket}"),
             _ => return self.registered.get_store(url),
         };
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(

@@ -370,7 +370,7 @@ impl EventStore {
     }
 
     /// Whether both handles use one database (one pool).
-    pub(crate) fn same_database(&self, other: &EventStore) -> bool {
+    pub fn same_database(&self, other: &EventStore) -> bool {
         Arc::ptr_eq(&self.appended, &other.appended)
     }
 

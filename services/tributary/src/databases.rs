@@ -173,8 +173,11 @@ pub async fn connect(
     Ok(store)
 }
 
-/// Checks `routes` against the contexts the main database records as kept elsewhere, and
-/// records those newly routed.
+/// Checks `routes` against the contexts the main database records as kept elsewhere (each at
+/// the URL recorded, compared without its password), and records those newly routed. The
+/// reactors following a newly routed context start its new feed from the beginning: their
+/// saved feed position counts in the main database's feed (their reactions' idempotency keys
+/// make a repeat store nothing).
 async fn record(
     main: &EventStore,
     main_url: &str,
@@ -195,6 +198,18 @@ async fn record(
             "{FLAG}: this installation keeps the events of {context} in another database ({url}, recorded by the first start with {FLAG} {context}=…): start every process with the same {FLAG}; moving a context's events back is not supported"
         );
     }
+    for (context, recorded_url) in &recorded {
+        let given = routes
+            .iter()
+            .find(|(routed, _)| routed == context)
+            .map(|(_, url)| crate::redact(url))
+            .unwrap_or_default();
+        if &given != recorded_url {
+            anyhow::bail!(
+                "{FLAG}: {context}'s events are kept at {recorded_url} (recorded by the first start that routed it), not at {given}: give every process the same URL (if that database moved, change its row in the main database's table context_databases)"
+            );
+        }
+    }
     for (context, url) in routes.iter().filter(|(_, url)| url != main_url) {
         if recorded.iter().any(|(known, _)| known == context) {
             continue;
@@ -211,7 +226,23 @@ async fn record(
             .await
             .map(|_| ())?
         });
-        tracing::info!(context, database = %redacted, "context kept in its own database, recorded");
+        let followers: Vec<String> = crate::modules::all()
+            .iter()
+            .flat_map(|m| m.reactors.iter())
+            .filter(|r| r.follows().iter().any(|t| context_of(t) == context))
+            .map(|r| tributary_ingest::follower::follower_name(r.as_ref()))
+            .collect();
+        for follower in &followers {
+            tributary_kernel::on_database!(main.database(), true, |pool| {
+                sqlx::query("DELETE FROM follower_positions WHERE follower = $1 AND stream = $2")
+                    .bind(follower)
+                    .bind(tributary_ingest::FEED_STREAM)
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())?
+            });
+        }
+        tracing::info!(context, database = %redacted, ?followers, "context kept in its own database, recorded; its followers read its new feed from the start");
     }
     Ok(())
 }

@@ -79,13 +79,25 @@ impl PipelineStatus {
         let (mut names, mut processed, mut lag, mut waiting_since, mut freshness) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut written, mut contexts, mut heads) = (Vec::new(), Vec::new(), Vec::new());
+        // Each database's head once (one database unless contexts are kept apart).
+        let mut known_heads: Vec<(&EventStore, i64)> = Vec::new();
         for group in &self.contexts {
             // The feed of the database keeping the context's events.
             let feed = self.store.for_context(group.context);
-            let head = feed
-                .head_cursor()
-                .await
-                .map_err(|e| external(Box::new(e)))?;
+            let head = match known_heads
+                .iter()
+                .find(|(known, _)| known.same_database(feed))
+            {
+                Some((_, head)) => *head,
+                None => {
+                    let head = feed
+                        .head_cursor()
+                        .await
+                        .map_err(|e| external(Box::new(e)))?;
+                    known_heads.push((feed, head));
+                    head
+                }
+            };
             let mut tables_written = Vec::new();
             for pipeline in &group.pipelines {
                 tables_written.push(if self.kafka {

@@ -237,3 +237,52 @@ async fn on_kafka_each_database_relays_its_own_contexts() {
     }
     app.stop().await;
 }
+
+/// Contexts routed to a database of their own after the installation ran without: finance's
+/// reactors had saved a position in the main database's feed, which says nothing of the new
+/// one; they read the new feed from its start, so no goods movement is skipped. A later start
+/// naming another database for them is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_routed_after_the_first_start_are_followed_from_their_new_feeds_start() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    // Forty events in the main database's feed, read by the reactors before the routing.
+    for i in 0..40 {
+        app.ok(
+            "/api/v1/accounts",
+            json!({"number": format!("8{i:03}"), "name": "Other expense", "type": "expense",
+                   "currency": "EUR"}),
+        )
+        .await;
+    }
+    app.settle_reactors().await;
+    let goods = |name: &str| format!("sqlite://{}", app.dir.path().join(name).display());
+    let routes = |url: String| -> Vec<(String, String)> {
+        LOGISTICS
+            .iter()
+            .map(|context| ((*context).to_owned(), url.clone()))
+            .collect()
+    };
+    let (first, other) = (routes(goods("goods.db")), routes(goods("other.db")));
+    app.restart_with(|settings| settings.context_database_urls = first.clone())
+        .await;
+    materials_ledger(&app).await;
+    receipts_and_issue(&app, "PO-LATE", 3, Some("2")).await;
+    app.settle_reactors().await;
+    let store = app.running().store.clone();
+    let (mut movements, mut causes) = movements_and_postings(&store).await;
+    movements.sort();
+    causes.sort();
+    assert_eq!(movements.len(), 4);
+    assert_eq!(causes, movements, "every movement posted once");
+
+    let running = app.running.take().unwrap();
+    running.stop().await;
+    let mut elsewhere = config(app.dir.path(), None);
+    elsewhere.context_database_urls = other;
+    let refused = tributary::start(elsewhere)
+        .await
+        .err()
+        .expect("another database for routed contexts is refused")
+        .to_string();
+    assert!(refused.contains("are kept at sqlite://"), "{refused}");
+}
