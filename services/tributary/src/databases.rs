@@ -34,7 +34,8 @@ pub fn parse_route(text: &str) -> Result<(String, String), String> {
 }
 
 /// Where each context's events are kept: its own URL, or the main one.
-struct Map<'a> {
+#[derive(Debug)]
+pub struct Map<'a> {
     main: &'a str,
     routes: BTreeMap<&'a str, &'a str>,
 }
@@ -45,8 +46,13 @@ impl Map<'_> {
     }
 }
 
-/// Refuses a map the contexts cannot work with, naming the contexts and the rule.
-pub fn check(main: &str, routes: &[(String, String)], modules: &[Module]) -> anyhow::Result<()> {
+/// The map of `routes`, or why the contexts cannot work with it (naming the contexts and the
+/// rule).
+pub fn check<'a>(
+    main: &'a str,
+    routes: &'a [(String, String)],
+    modules: &[Module],
+) -> anyhow::Result<Map<'a>> {
     let known: Vec<&str> = modules.iter().map(|m| m.name).collect();
     let mut map = Map {
         main,
@@ -108,7 +114,7 @@ pub fn check(main: &str, routes: &[(String, String)], modules: &[Module]) -> any
             }
         }
     }
-    Ok(())
+    Ok(map)
 }
 
 /// Connects the main database and each other one once (migrating each), and routes every
@@ -121,7 +127,7 @@ pub async fn connect(
     group_commit: GroupCommitOptions,
 ) -> anyhow::Result<EventStore> {
     let modules = crate::modules::all();
-    check(main, routes, &modules)?;
+    let map = check(main, routes, &modules)?;
     let open = |url: String| async move {
         EventStore::connect_with(&url, connections_max, group_commit)
             .await
@@ -138,14 +144,8 @@ pub async fn connect(
             databases.push((url, open(url.clone()).await?));
         }
     }
-    let url_of = |context: &str| {
-        routes
-            .iter()
-            .find(|(c, _)| c == context)
-            .map_or(main, |(_, url)| url.as_str())
-    };
     for (url, database) in &databases {
-        for module in modules.iter().filter(|m| url_of(m.name) != *url) {
+        for module in modules.iter().filter(|m| map.url_of(m.name) != *url) {
             for set in &module.events {
                 if database.has_type(set.aggregate_type).await? {
                     anyhow::bail!(
@@ -153,18 +153,15 @@ pub async fn connect(
                         crate::redact(url),
                         module.name,
                         set.aggregate_type,
-                        crate::redact(url_of(module.name))
+                        crate::redact(map.url_of(module.name))
                     );
                 }
             }
         }
     }
-    record(&databases[0].1, main, routes).await?;
-    let mut databases = databases.into_iter();
-    let (_, mut store) = databases
-        .next()
-        .context("the main database is always connected")?;
-    let others: Vec<(&str, EventStore)> = databases.collect();
+    let (main_store, others) = (&databases[0].1, &databases[1..]);
+    record(main_store, main, routes, &modules).await?;
+    let mut store = main_store.clone();
     for (context, url) in routes {
         if let Some((_, database)) = others.iter().find(|(known, _)| known == url) {
             store = store.with_context_store(context, database.clone());
@@ -182,6 +179,7 @@ async fn record(
     main: &EventStore,
     main_url: &str,
     routes: &[(String, String)],
+    modules: &[Module],
 ) -> anyhow::Result<()> {
     let recorded: Vec<(String, String)> =
         tributary_kernel::on_database!(main.database(), false, |pool| {
@@ -226,7 +224,7 @@ async fn record(
             .await
             .map(|_| ())?
         });
-        let followers: Vec<String> = crate::modules::all()
+        let followers: Vec<String> = modules
             .iter()
             .flat_map(|m| m.reactors.iter())
             .filter(|r| r.follows().iter().any(|t| context_of(t) == context))

@@ -531,6 +531,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if roles.pipelines {
         for module in modules.iter().filter(|m| !m.pipelines.is_empty()) {
             let pipelines = Pipelines::of([module]);
+            // The feed of the database keeping the context's events.
+            let feed = store.for_context(module.name);
             let source = match &config.kafka_brokers {
                 // Production: Kafka partitions in the context's group, started where Delta says.
                 Some(brokers) => {
@@ -553,8 +555,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     })?;
                     EventSource::Kafka(kafka)
                 }
-                // The feed of the database keeping the context's events.
-                None => EventSource::Store(store.for_context(module.name).clone()),
+                None => EventSource::Store(feed.clone()),
             };
             let runner = Runner::new(
                 module.name,
@@ -566,7 +567,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .await
             .with_context(|| format!("while loading the {} pipelines' progress", module.name))?;
             if config.kafka_brokers.is_none() {
-                pipelines_on_feed.push((store.for_context(module.name).clone(), runner.progress()));
+                pipelines_on_feed.push((feed.clone(), runner.progress()));
             }
             runners.push(platform::ContextPipelines {
                 context: module.name,
