@@ -5,6 +5,7 @@
 //! - [`cluster`]: lake queries on a Ballista cluster (`--ballista`).
 //! - [`lake`]: opening, appending with exactly-once `txn` markers, reading progress back.
 //! - [`live`]: tables read at their newest version when scanned; views planned once over them.
+//! - `preaggregate`: grouping by a bucket of a date computed per date, not per row.
 //! - [`query`]: the read-only SQL service (views from `sql/views`, time and row limits).
 //! - [`http`]: `POST /api/v1/sql`.
 //! - [`s3`]: `s3://` lake locations.
@@ -18,6 +19,7 @@ pub mod decimal;
 pub mod http;
 pub mod lake;
 pub mod live;
+mod preaggregate;
 pub mod query;
 mod reads;
 pub mod s3;

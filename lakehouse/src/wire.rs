@@ -536,7 +536,7 @@ impl AuthSource for ScramSecrets {
 /// scope.
 fn session_context(query: QueryService, scope: ReadScope) -> Result<SessionContext, WireError> {
     let timeout_ms = query.limits().timeout_ms;
-    let context = SessionContext::new_with_config_rt(query.session_config(), query.runtime());
+    let context = crate::query::new_context(query.session_config(), query.runtime());
     let catalog = context
         .catalog(DATABASE)
         .ok_or_else(|| WireError::Catalog(format!("no catalog {DATABASE}")))?;
