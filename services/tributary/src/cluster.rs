@@ -313,7 +313,15 @@ impl LocalCluster {
                 .spawn()
                 .with_context(|| format!("while starting {} ballista {name}", binary.display()))
         };
-        let scheduler_port = free_port()?;
+        // Every port picked while the others are still held, so no two are the same (two
+        // executors given one gRPC port: the second failed with "Address already in use").
+        let mut ports = free_ports(1 + 2 * options.executors)?.into_iter();
+        let mut port = move || {
+            ports
+                .next()
+                .context("no port left for the cluster (one per process and service)")
+        };
+        let scheduler_port = port()?;
         let scheduler = spawn(
             vec![
                 "ballista".into(),
@@ -343,9 +351,9 @@ impl LocalCluster {
                     "--scheduler".into(),
                     format!("127.0.0.1:{scheduler_port}"),
                     "--bind".into(),
-                    format!("127.0.0.1:{}", free_port()?),
+                    format!("127.0.0.1:{}", port()?),
                     "--flight-port".into(),
-                    free_port()?.to_string(),
+                    port()?.to_string(),
                     "--work-dir".into(),
                     cluster.work_dir(n).display().to_string(),
                     "--task-slots".into(),
@@ -417,8 +425,13 @@ impl LocalCluster {
 }
 
 /// A loopback port free when asked (the OS's pick for port 0).
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// `count` distinct ports free on 127.0.0.1 now: each listener is held until all are bound.
+fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|listener| Ok(listener.local_addr()?.port()))
+        .collect()
 }
