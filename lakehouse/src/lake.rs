@@ -579,7 +579,7 @@ impl tributary_kernel::lake::LakeWriter for Lake {
         // Large writes are written by every core, one part (file) each; small ones one file.
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let cores = if rows >= PARALLEL_ROWS_MIN {
-            std::thread::available_parallelism().map_or(1, usize::from)
+            crate::cores()
         } else {
             1
         };

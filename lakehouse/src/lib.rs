@@ -27,6 +27,11 @@ pub mod scope;
 pub mod upkeep;
 pub mod wire;
 
+/// The cores this process may run on (1 when the system does not say).
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 pub use lake::{Compaction, Lake, LakeError, Progress};
 pub use query::{QueryError, QueryLimits, QueryResult, QueryService, ReadScope, SystemTable};
 pub use upkeep::{AsOf, Replaced, TableStatus, VACUUM_RETENTION_DEFAULT, Vacuumed};

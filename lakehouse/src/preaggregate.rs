@@ -51,22 +51,24 @@ impl OptimizerRule for PreAggregateDates {
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
         match plan {
-            LogicalPlan::Aggregate(aggregate) => match combinations(&aggregate) {
-                Some(combine) if buckets_dates(&aggregate) => {
-                    Ok(Transformed::yes(pre_aggregated(aggregate, combine)?))
+            LogicalPlan::Aggregate(aggregate) => {
+                match (bucketed_date(&aggregate), combinations(&aggregate)) {
+                    (Some(date), Some(combine)) => {
+                        Ok(Transformed::yes(pre_aggregated(aggregate, date, combine)?))
+                    }
+                    _ => Ok(Transformed::no(LogicalPlan::Aggregate(aggregate))),
                 }
-                _ => Ok(Transformed::no(LogicalPlan::Aggregate(aggregate))),
-            },
+            }
             other => Ok(Transformed::no(other)),
         }
     }
 }
 
-/// Whether every grouping expression is a deterministic expression of one and the same date
-/// column. A plain column beside it (`GROUP BY bucket(date), account`) is left alone: the
+/// The date column every grouping expression is a deterministic expression of, when they all
+/// are of one and the same. A plain column beside it (`GROUP BY bucket(date), account`) is left alone: the
 /// dates and that column together may be nearly as many as the rows (a table already summed
 /// per account and day), and grouping twice would then cost more than it saves.
-fn buckets_dates(aggregate: &Aggregate) -> bool {
+fn bucketed_date(aggregate: &Aggregate) -> Option<Column> {
     let schema = aggregate.input.schema();
     let mut date: Option<&Column> = None;
     for expr in &aggregate.group_expr {
@@ -88,22 +90,22 @@ fn buckets_dates(aggregate: &Aggregate) -> bool {
                 })
                 .unwrap_or(true);
         if refused {
-            return false;
+            return None;
         }
         let columns = expr.column_refs();
         let mut columns = columns.into_iter();
         let (Some(column), None) = (columns.next(), columns.next()) else {
-            return false;
+            return None;
         };
         let is_date = schema
             .field_from_column(column)
             .is_ok_and(|field| matches!(field.data_type(), DataType::Date32 | DataType::Date64));
         if !is_date || date.is_some_and(|date| date != column) {
-            return false;
+            return None;
         }
         date = Some(column);
     }
-    date.is_some()
+    date.cloned()
 }
 
 /// For each aggregate, the function combining its partial results, or `None` when one of them
@@ -143,32 +145,24 @@ fn unaliased(expr: &Expr) -> &Expr {
 }
 
 /// `aggregate` made in two steps (see the module's documentation), answering the same schema.
-fn pre_aggregated(aggregate: Aggregate, combine: Vec<Arc<AggregateUDF>>) -> Result<LogicalPlan> {
+fn pre_aggregated(
+    aggregate: Aggregate,
+    date: Column,
+    combine: Vec<Arc<AggregateUDF>>,
+) -> Result<LogicalPlan> {
     let group_name = |k: usize| format!("__tributary_group_{k}");
     let partial_name = |i: usize| format!("__tributary_partial_{i}");
     let combined_name = |i: usize| format!("__tributary_combined_{i}");
     let unqualified = |name: String| Expr::Column(Column::new_unqualified(name));
 
-    // Group by the date the grouping expressions read (see `buckets_dates`).
-    let mut columns: Vec<Column> = Vec::new();
-    for expr in &aggregate.group_expr {
-        for column in expr.column_refs() {
-            if !columns.contains(column) {
-                columns.push(column.clone());
-            }
-        }
-    }
     let partials = aggregate
         .aggr_expr
         .iter()
         .enumerate()
         .map(|(i, expr)| unaliased(expr).clone().alias(partial_name(i)))
         .collect();
-    let by_columns = Aggregate::try_new(
-        aggregate.input.clone(),
-        columns.into_iter().map(Expr::Column).collect(),
-        partials,
-    )?;
+    let by_columns =
+        Aggregate::try_new(aggregate.input.clone(), vec![Expr::Column(date)], partials)?;
     let buckets = aggregate
         .group_expr
         .iter()

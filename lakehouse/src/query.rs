@@ -574,11 +574,6 @@ pub(crate) fn new_context(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Se
     context
 }
 
-/// The cores this process may run on.
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-}
-
 /// The DataFusion settings of every SQL context (HTTP and the wire protocol).
 pub(crate) fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new()
@@ -591,7 +586,7 @@ pub(crate) fn session_config() -> SessionConfig {
         // partition per core the core given more finishes alone. On 2 cores, the trial balance
         // straight from 10M journal lines: 213 ms with 2 partitions, 170 ms with 3, 180 ms
         // with 4; from 1M: 17.1, 18.2 and 20–24 ms.
-        .with_target_partitions(cores() + 1)
+        .with_target_partitions(crate::cores() + 1)
         // Text is read as each table's schema says (`Utf8View` for the live tables of SQL,
         // `Utf8` for the partitioned ones), not as views cast back to Utf8 on every scan.
         .set_bool(
