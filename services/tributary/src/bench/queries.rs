@@ -7,9 +7,11 @@
 //!                                    └──► tools/duckdb-bench.py: read_parquet(<files of each
 //!                                         Delta table's current version>) + sql/views
 //! ```
-//! Each query runs `--warmup` times untimed, then `--iterations` times timed, one after another
-//! on one connection (Grafana's refresh is the same: one statement per panel). Printed per
-//! query: queries/s, p50 and p99 for both, and the ratio of the p50s (Tributary over DuckDB).
+//! Each query runs `--warmup` times untimed, then `--iterations` times timed, on one connection
+//! (Grafana's refresh is the same: one statement per panel), each run of Tributary beside one of
+//! DuckDB (which goes first alternates), so that a slower stretch of the machine weighs on both.
+//! Printed per query: queries/s, p50 and p99 for both, and the ratio of the p50s (Tributary over
+//! DuckDB).
 //!
 //! With `--ballista-executors N` the run also starts a Ballista cluster of this binary (a
 //! scheduler and N executors as processes on loopback, `crate::cluster::LocalCluster`) and runs
@@ -75,6 +77,7 @@ pub struct QueryBenchArgs {
 }
 
 /// A query's timings on one engine.
+#[derive(Default)]
 struct Measured {
     rows: usize,
     samples: Vec<Duration>,
@@ -92,31 +95,19 @@ impl Measured {
     }
 }
 
-impl From<&DuckDbResult> for Measured {
-    fn from(result: &DuckDbResult) -> Measured {
-        Measured {
-            rows: result.rows,
-            samples: result
-                .ms
-                .iter()
-                .map(|ms| Duration::from_secs_f64(ms / 1_000.0))
-                .collect(),
-        }
-    }
-}
-
+/// DuckDB's answer to the bench's first line: its version and threads.
 #[derive(Deserialize)]
-struct DuckDbAnswer {
+struct DuckDbStarted {
     duckdb: String,
     threads: serde_json::Value,
-    results: Vec<DuckDbResult>,
 }
 
+/// DuckDB's answer to one run of a query.
 #[derive(Deserialize)]
-struct DuckDbResult {
-    name: String,
-    rows: usize,
-    ms: Vec<f64>,
+struct DuckDbRun {
+    rows: Option<usize>,
+    ms: Option<f64>,
+    error: Option<String>,
 }
 
 /// The DuckDB side, run with `python3 -c` (also usable on its own: tools/duckdb-bench.py).
@@ -479,9 +470,11 @@ async fn in_process(
     Ok(Measured { rows, samples })
 }
 
-/// Runs `queries` (name, SQL) over the wire on `connection` (closed afterwards), then in
-/// DuckDB over the same Parquet files, `warmup` untimed and `iterations` timed runs each;
-/// prints them side by side and answers each query's ratio of the p50s.
+/// Runs `queries` (name, SQL) over the wire on `connection` (closed afterwards) and in DuckDB
+/// over the same Parquet files, `warmup` untimed and `iterations` timed runs each, one engine's
+/// run after the other's (which goes first alternates): a stretch in which the machine is slower
+/// (another tenant, the CPU's clock) slows both alike instead of one engine's whole block of
+/// queries. Prints them side by side and answers each query's ratio of the p50s.
 pub(crate) async fn against_duckdb(
     mut connection: sqlx::PgConnection,
     running: &crate::Running,
@@ -489,37 +482,49 @@ pub(crate) async fn against_duckdb(
     python: &str,
     (warmup, iterations): (usize, usize),
 ) -> anyhow::Result<Vec<f64>> {
-    let mut ours = Vec::new();
+    let mut duckdb = DuckDb::start(python, running).await?;
+    let mut measured = Vec::with_capacity(queries.len());
     for (name, sql) in queries {
-        let measured = over_the_wire(&mut connection, sql, warmup, iterations)
-            .await
-            .with_context(|| format!("while running {name}"))?;
+        let (mut ours, mut theirs) = (Measured::default(), Measured::default());
+        for run in 0..warmup + iterations {
+            let timed = run >= warmup;
+            for engine in [run % 2, 1 - run % 2] {
+                let (rows, took) = if engine == 0 {
+                    let started = Instant::now();
+                    let rows = sqlx::query(sql).fetch_all(&mut connection).await?.len();
+                    (rows, started.elapsed())
+                } else {
+                    duckdb.run(sql).await?
+                };
+                let measured = if engine == 0 { &mut ours } else { &mut theirs };
+                measured.rows = rows;
+                if timed {
+                    measured.samples.push(took);
+                }
+            }
+        }
         println!(
-            "  tributary  {name:<40} p50 {:>9.1} ms",
-            percentile_ms(&mut measured.samples.clone(), 50)
+            "  {name:<40} tributary p50 {:>9.1} ms, duckdb p50 {:>9.1} ms",
+            percentile_ms(&mut ours.samples.clone(), 50),
+            percentile_ms(&mut theirs.samples.clone(), 50)
         );
-        ours.push(measured);
+        measured.push((ours, theirs));
     }
     connection.close().await?;
-    let duckdb = duckdb(python, (warmup, iterations), running, queries).await?;
-    Ok(compare(queries, ours, duckdb))
-}
-
-/// Prints each query's figures on both engines side by side and the ratio of the p50s; answers
-/// each query's ratio.
-fn compare(queries: &[(String, String)], ours: Vec<Measured>, duckdb: DuckDbAnswer) -> Vec<f64> {
+    let engine = format!("duckdb {} with {} threads", duckdb.version, duckdb.threads);
+    duckdb.stop().await?;
     print_header("tributary (wire)", "duckdb (same parquet)");
     let mut ratios = Vec::with_capacity(queries.len());
-    for (((name, _), mut ours), theirs) in queries.iter().zip(ours).zip(duckdb.results) {
-        let (ours_summary, theirs_summary) = (ours.summary(), Measured::from(&theirs).summary());
+    for ((name, _), (mut ours, mut theirs)) in queries.iter().zip(measured) {
+        let (ours_summary, theirs_summary) = (ours.summary(), theirs.summary());
         let ratio = ours_summary.1 / theirs_summary.1;
         ratios.push(ratio);
-        let note = (ours.rows != theirs.rows || theirs.name != *name)
-            .then(|| format!("  (duckdb returned {} rows)", theirs.rows));
+        let note =
+            (ours.rows != theirs.rows).then(|| format!("  (duckdb returned {} rows)", theirs.rows));
         print_row(name, ours.rows, ours_summary, theirs_summary, ratio, note);
     }
-    println!("duckdb {} with {} threads", duckdb.duckdb, duckdb.threads);
-    ratios
+    println!("{engine}");
+    Ok(ratios)
 }
 
 /// Compacts every lake table's files as the writer roles' maintenance does (unless
@@ -546,90 +551,120 @@ pub(crate) async fn compact_all(running: &crate::Running, no_compact: bool) -> a
     Ok(())
 }
 
-async fn over_the_wire(
-    connection: &mut sqlx::PgConnection,
-    sql: &str,
-    warmup: usize,
-    iterations: usize,
-) -> anyhow::Result<Measured> {
-    let mut rows = 0;
-    for _ in 0..warmup {
-        rows = sqlx::query(sql).fetch_all(&mut *connection).await?.len();
-    }
-    let mut samples = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let started = Instant::now();
-        rows = sqlx::query(sql).fetch_all(&mut *connection).await?.len();
-        samples.push(started.elapsed());
-    }
-    Ok(Measured { rows, samples })
+/// tools/duckdb-bench.py running in `python` over the Parquet files of each table's current
+/// Delta version, answering one run of a query at a time.
+struct DuckDb {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    answers: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    version: String,
+    threads: serde_json::Value,
 }
 
-/// Runs the queries in DuckDB (with `python`, `warmup` untimed and `iterations` timed runs
-/// each) over the Parquet files of each table's current Delta version.
-async fn duckdb(
-    python: &str,
-    (warmup, iterations): (usize, usize),
-    running: &crate::Running,
-    queries: &[(String, String)],
-) -> anyhow::Result<DuckDbAnswer> {
-    let mut tables = serde_json::Map::new();
-    for definition in running.lake.definitions() {
-        let table = running.lake.latest(definition.name).await?;
-        let files: Vec<String> = table
-            .get_file_uris()?
-            .map(|uri| uri.strip_prefix("file://").unwrap_or(&uri).to_owned())
-            .collect();
-        if !files.is_empty() {
-            tables.insert(definition.name.to_owned(), json!(files));
+impl DuckDb {
+    async fn start(python: &str, running: &crate::Running) -> anyhow::Result<DuckDb> {
+        use tokio::io::AsyncBufReadExt;
+        let mut tables = serde_json::Map::new();
+        for definition in running.lake.definitions() {
+            let table = running.lake.latest(definition.name).await?;
+            let files: Vec<String> = table
+                .get_file_uris()?
+                .map(|uri| uri.strip_prefix("file://").unwrap_or(&uri).to_owned())
+                .collect();
+            if !files.is_empty() {
+                tables.insert(definition.name.to_owned(), json!(files));
+            }
         }
-    }
-    // Views over tables that have files (DuckDB cannot read an empty Delta table's Parquet), in
-    // order, each only when every table and view it names made it in.
-    let names: Vec<&str> = running.lake.definitions().map(|d| d.name).collect();
-    let mut views: Vec<&str> = Vec::new();
-    let mut made: Vec<&str> = Vec::new();
-    for view in running.lake.views() {
-        let words: std::collections::BTreeSet<&str> = view
-            .sql
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .collect();
-        let tables_there = names
-            .iter()
-            .filter(|name| words.contains(*name))
-            .all(|name| tables.contains_key(*name));
-        let views_there = running
-            .lake
-            .views()
-            .iter()
-            .filter(|other| other.name != view.name && words.contains(other.name))
-            .all(|other| made.contains(&other.name));
-        if tables_there && views_there {
-            views.push(view.sql);
-            made.push(view.name);
+        // Views over tables that have files (DuckDB cannot read an empty Delta table's
+        // Parquet), in order, each only when every table and view it names made it in.
+        let names: Vec<&str> = running.lake.definitions().map(|d| d.name).collect();
+        let mut views: Vec<&str> = Vec::new();
+        let mut made: Vec<&str> = Vec::new();
+        for view in running.lake.views() {
+            let words: std::collections::BTreeSet<&str> = view
+                .sql
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .collect();
+            let tables_there = names
+                .iter()
+                .filter(|name| words.contains(*name))
+                .all(|name| tables.contains_key(*name));
+            let views_there = running
+                .lake
+                .views()
+                .iter()
+                .filter(|other| other.name != view.name && words.contains(other.name))
+                .all(|other| made.contains(&other.name));
+            if tables_there && views_there {
+                views.push(view.sql);
+                made.push(view.name);
+            }
         }
+        let mut child = tokio::process::Command::new(python)
+            .args(["-c", DUCKDB_SCRIPT])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("while starting {python} for the DuckDB baseline"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            bail!("the DuckDB baseline's stdin and stdout were not piped");
+        };
+        let mut duckdb = DuckDb {
+            child,
+            stdin,
+            answers: tokio::io::BufReader::new(stdout).lines(),
+            version: String::new(),
+            threads: serde_json::Value::Null,
+        };
+        let started: DuckDbStarted = duckdb
+            .ask(json!({"tables": tables, "views": views}))
+            .await
+            .context("while opening the Parquet files in DuckDB (pip install duckdb?)")?;
+        (duckdb.version, duckdb.threads) = (started.duckdb, started.threads);
+        Ok(duckdb)
     }
-    let spec = json!({
-        "tables": tables,
-        "views": views,
-        "queries": queries.iter().map(|(name, sql)| json!({"name": name, "sql": sql})).collect::<Vec<_>>(),
-        "iterations": iterations,
-        "warmup": warmup,
-    });
-    let mut child = tokio::process::Command::new(python)
-        .args(["-c", DUCKDB_SCRIPT])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("while starting {python} for the DuckDB baseline"))?;
-    if let Some(mut stdin) = child.stdin.take() {
+
+    /// Sends one line and reads its answer.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &mut self,
+        line: serde_json::Value,
+    ) -> anyhow::Result<T> {
         use tokio::io::AsyncWriteExt;
-        stdin.write_all(spec.to_string().as_bytes()).await?;
+        self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        self.stdin.flush().await?;
+        let answer = self
+            .answers
+            .next_line()
+            .await?
+            .context("the DuckDB baseline exited")?;
+        serde_json::from_str(&answer).context("while reading the DuckDB baseline's answer")
     }
-    let output = child.wait_with_output().await?;
-    if !output.status.success() {
-        bail!("the DuckDB baseline failed (pip install duckdb?)");
+
+    /// One run of `sql`: the rows it answered and how long DuckDB took.
+    async fn run(&mut self, sql: &str) -> anyhow::Result<(usize, Duration)> {
+        match self.ask::<DuckDbRun>(json!({ "sql": sql })).await? {
+            DuckDbRun {
+                rows: Some(rows),
+                ms: Some(ms),
+                ..
+            } => Ok((rows, Duration::from_secs_f64(ms / 1_000.0))),
+            DuckDbRun { error, .. } => bail!(
+                "DuckDB refused the query: {}",
+                error.unwrap_or_else(|| "no rows or time in its answer".to_owned())
+            ),
+        }
     }
-    serde_json::from_slice(&output.stdout).context("while reading the DuckDB baseline's answer")
+
+    /// Closes its stdin and waits for it to exit.
+    async fn stop(self) -> anyhow::Result<()> {
+        let DuckDb {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        let status = child.wait().await?;
+        anyhow::ensure!(status.success(), "the DuckDB baseline exited with {status}");
+        Ok(())
+    }
 }
