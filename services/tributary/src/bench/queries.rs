@@ -488,15 +488,22 @@ pub(crate) async fn against_duckdb(
         let (mut ours, mut theirs) = (Measured::default(), Measured::default());
         for run in 0..warmup + iterations {
             let timed = run >= warmup;
-            for engine in [run % 2, 1 - run % 2] {
-                let (rows, took) = if engine == 0 {
+            for side in [run % 2, 1 - run % 2] {
+                let (rows, took) = if side == 0 {
                     let started = Instant::now();
-                    let rows = sqlx::query(sql).fetch_all(&mut connection).await?.len();
+                    let rows = sqlx::query(sql)
+                        .fetch_all(&mut connection)
+                        .await
+                        .with_context(|| format!("while running {name}"))?
+                        .len();
                     (rows, started.elapsed())
                 } else {
-                    duckdb.run(sql).await?
+                    duckdb
+                        .run(sql)
+                        .await
+                        .with_context(|| format!("while running {name} in DuckDB"))?
                 };
-                let measured = if engine == 0 { &mut ours } else { &mut theirs };
+                let measured = if side == 0 { &mut ours } else { &mut theirs };
                 measured.rows = rows;
                 if timed {
                     measured.samples.push(took);
