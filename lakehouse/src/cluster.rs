@@ -146,6 +146,9 @@ impl Cluster {
         match placement(&plan)? {
             Placement::Here => datafusion::physical_plan::execute_stream(plan, task),
             Placement::Cluster => {
+                // Optimized already: the fences kept the scopes' filters apart; the cluster's
+                // codec knows DataFusion's own nodes only.
+                let plan = crate::scope::ScopeFence::removed(plan)?;
                 let session_config = task.session_config().clone();
                 let ballista = session_config.ballista_config();
                 let codec = session_config.ballista_physical_extension_codec();

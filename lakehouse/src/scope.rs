@@ -1,20 +1,43 @@
 //! A table as one caller may see it: the rows of their companies, or nothing of raw events.
 //!
 //! ```text
-//!  gl_journal_lines ─► scope Only{A} ─► view: SELECT * FROM gl_journal_lines WHERE company IN ('A')
-//!  bronze_events    ─► no raw_events ─► a table that refuses to be scanned, naming the permission
+//!  SELECT … FROM gl_journal_lines WHERE <caller's predicate>        (scope Only{A})
+//!
+//!  FilterExec: <caller's predicate, where it could fail on a row>   evaluated on A's rows only
+//!    ScopeFence: company IN (A)                                      nothing moves below it
+//!      FilterExec: company IN ('A') AND <caller's predicates that cannot fail>
+//!        Parquet scan (files, row groups, pages pruned by every predicate's statistics)
+//!
+//!  bronze_events ─► no raw_events ─► a table that refuses to be scanned, naming the permission
 //! ```
 //! The filter is part of the table the statement resolves, so a user's WHERE clause, join or
 //! view cannot reach around it; views are filtered on their own `company` column.
+//!
+//! A predicate must not be evaluated on a row outside the scope either: `WHERE 1 / (CASE WHEN
+//! debit = 77 THEN 0 ELSE 1 END) = 1` fails with "Divide by zero" if another company's row of
+//! 77.00 is in the batch, which tells the caller that row exists. One conjunction over whole
+//! batches (the scope AND the caller's predicate) does just that whenever companies share a
+//! Parquet file (a busy batch, every compacted file). So the scope is applied first, on its own
+//! or with the caller's predicates that cannot fail on any row ([`infallible`]: comparisons of
+//! columns and literals); every other predicate is evaluated above a [`ScopeFence`], which no
+//! optimizer moves a filter or an expression through. Below it the caller's predicates only
+//! prune, by statistics (see `LiveTable::scan_pruned`).
 
+use crate::live::LiveTable;
 use crate::query::{RAW_EVENT_TABLES, ReadScope};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::{TableType, ViewTable, provider_as_source};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, Statistics};
+use datafusion::datasource::{TableType, provider_as_source};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, col, lit};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, col, lit};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::statistics::StatisticsArgs;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use std::sync::Arc;
 
 /// The column rows are scoped by.
@@ -41,10 +64,259 @@ pub fn scoped(
         return Ok(table);
     }
     let allowed: Vec<Expr> = companies.iter().map(|c| lit(c.as_str())).collect();
-    let plan = LogicalPlanBuilder::scan(name, provider_as_source(table), None)?
-        .filter(col(COMPANY_COLUMN).in_list(allowed, false))?
-        .build()?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
+    Ok(Arc::new(Scoped {
+        name: name.to_owned(),
+        inner: table,
+        scope: col(COMPANY_COLUMN).in_list(allowed, false),
+        companies: companies.iter().cloned().collect(),
+    }))
+}
+
+/// A table or view showing the rows `scope` allows: filtered first, then fenced.
+#[derive(Debug)]
+struct Scoped {
+    name: String,
+    inner: Arc<dyn TableProvider>,
+    /// `company IN (…)`.
+    scope: Expr,
+    companies: Vec<String>,
+}
+
+#[async_trait]
+impl TableProvider for Scoped {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        self.inner.get_table_definition()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
+        // Exact: applied with the scope, below the fence. Inexact: handed to the scan to prune
+        // by, and evaluated above the fence on the scope's rows.
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if filter.is_volatile() {
+                    TableProviderFilterPushDown::Unsupported
+                } else if infallible(filter) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let (safe, prune): (Vec<Expr>, Vec<Expr>) = filters
+            .iter()
+            .flat_map(split_conjunction)
+            .cloned()
+            .partition(infallible);
+        let rows: Vec<Expr> = std::iter::once(self.scope.clone()).chain(safe).collect();
+        let plan = match self.inner.downcast_ref::<LiveTable>() {
+            Some(live) => {
+                live.scan_pruned(state, projection, &rows, &prune, limit)
+                    .await?
+            }
+            // A view (or a system table): the scope and the safe filters as a plan over it;
+            // the caller's other predicates do not reach it.
+            None => {
+                let schema = self.inner.schema();
+                let mut plan = LogicalPlanBuilder::scan(
+                    &self.name,
+                    provider_as_source(self.inner.clone()),
+                    None,
+                )?;
+                if let Some(predicate) = conjunction(rows) {
+                    plan = plan.filter(predicate)?;
+                }
+                if let Some(projection) = projection {
+                    plan = plan.project(projection.iter().map(|index| {
+                        Expr::Column(Column::new_unqualified(schema.field(*index).name()))
+                    }))?;
+                }
+                if limit.is_some() {
+                    plan = plan.limit(0, limit)?;
+                }
+                state.create_physical_plan(&plan.build()?).await?
+            }
+        };
+        Ok(Arc::new(ScopeFence::new(plan, &self.companies)))
+    }
+}
+
+/// Whether `expr` gives an answer (true, false or NULL) on every row instead of failing:
+/// columns and literals compared, tested for NULL, in lists or ranges, combined with AND, OR
+/// and NOT. Such a predicate may be evaluated with the scope on rows outside it (its answer
+/// there is thrown away); anything else (arithmetic, casts, functions, CASE) is evaluated on
+/// the scope's rows only.
+pub fn infallible(expr: &Expr) -> bool {
+    use datafusion::logical_expr::{Between, BinaryExpr, Operator, expr::InList};
+    match expr {
+        Expr::Column(_) | Expr::Literal(..) => true,
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            matches!(
+                op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+                    | Operator::And
+                    | Operator::Or
+            ) && infallible(left)
+                && infallible(right)
+        }
+        Expr::Not(inner)
+        | Expr::IsNull(inner)
+        | Expr::IsNotNull(inner)
+        | Expr::IsTrue(inner)
+        | Expr::IsFalse(inner)
+        | Expr::IsUnknown(inner)
+        | Expr::IsNotTrue(inner)
+        | Expr::IsNotFalse(inner)
+        | Expr::IsNotUnknown(inner) => infallible(inner),
+        Expr::InList(InList { expr, list, .. }) => infallible(expr) && list.iter().all(infallible),
+        Expr::Between(Between {
+            expr, low, high, ..
+        }) => infallible(expr) && infallible(low) && infallible(high),
+        _ => false,
+    }
+}
+
+/// The node between a scoped table's rows and the rest of a plan: it passes its input's
+/// batches on and lets nothing through downwards: no filter (the physical optimizer's filter
+/// pushdown would merge a caller's predicate into the scope's FilterExec, evaluated as one
+/// conjunction over whole batches), no projection, no limit.
+#[derive(Debug)]
+pub struct ScopeFence {
+    input: Arc<dyn ExecutionPlan>,
+    companies: Vec<String>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ScopeFence {
+    fn new(input: Arc<dyn ExecutionPlan>, companies: &[String]) -> ScopeFence {
+        ScopeFence {
+            properties: Arc::clone(input.properties()),
+            input,
+            companies: companies.to_vec(),
+        }
+    }
+
+    /// `plan` without its fences, once the optimizer is done with it (for the Ballista
+    /// cluster, whose codec knows DataFusion's own nodes only).
+    pub fn removed(
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        plan.transform_up(|node| match node.downcast_ref::<ScopeFence>() {
+            Some(fence) => Ok(Transformed::yes(Arc::clone(&fence.input))),
+            None => Ok(Transformed::no(node)),
+        })
+        .map(|transformed| transformed.data)
+    }
+}
+
+impl DisplayAs for ScopeFence {
+    fn fmt_as(&self, format: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match format {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "ScopeFence: company IN {:?}", self.companies)
+            }
+            DisplayFormatType::TreeRender => write!(f, "company IN {:?}", self.companies),
+        }
+    }
+}
+
+impl ExecutionPlan for ScopeFence {
+    fn name(&self) -> &'static str {
+        "ScopeFence"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion, DataFusionError>,
+    ) -> Result<TreeNodeRecursion, DataFusionError> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(ScopeFence::new(input, &self.companies))),
+            _ => Err(DataFusionError::Internal(
+                "ScopeFence takes exactly one input".into(),
+            )),
+        }
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>, DataFusionError> {
+        Ok(input_stats
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Statistics::new_unknown(&self.schema()))))
+    }
+
+    #[expect(
+        deprecated,
+        reason = "callers of the old entry point get the input's statistics too"
+    )]
+    fn partition_statistics(
+        &self,
+        partition: Option<usize>,
+    ) -> Result<Arc<Statistics>, DataFusionError> {
+        self.input.partition_statistics(partition)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream, DataFusionError> {
+        self.input.execute(partition, context)
+    }
 }
 
 /// Why a scan was refused, for the query service to answer as a refusal, not an SQL error.
@@ -79,5 +351,203 @@ impl TableProvider for Refused {
         Err(DataFusionError::External(Box::new(ScopeRefusal(
             self.reason.clone(),
         ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{TableDefinition, schema_of};
+    use crate::{Lake, QueryLimits, QueryService, ReadScope};
+    use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use tributary_kernel::lake::{ColumnSpec, ColumnType, ViewSql};
+
+    const LINES: &str = "scoped_lines";
+
+    /// A lake whose first file holds company A's and B's rows together (as a busy batch or a
+    /// compacted file does) and whose second holds B's only.
+    async fn lake(dir: &std::path::Path) -> Lake {
+        let definition = TableDefinition {
+            name: LINES,
+            description: "test",
+            schema: schema_of(&[
+                ColumnSpec::new("company", ColumnType::Text, false),
+                ColumnSpec::new("account", ColumnType::Text, false),
+                ColumnSpec::new("amount", ColumnType::Int64, false),
+            ]),
+            partition_columns: &[],
+            stats_columns: None,
+        };
+        let lake = Lake::open(dir.to_str().expect("a path"), vec![definition.clone()])
+            .await
+            .expect("a lake")
+            .with_views(vec![ViewSql {
+                name: "scoped_moves",
+                sql: "CREATE VIEW scoped_moves AS SELECT company, account, amount FROM scoped_lines WHERE amount > 1",
+            }]);
+        for (companies, accounts, amounts) in [
+            (
+                vec!["A", "B", "A"],
+                vec!["1000", "1000", "1100"],
+                vec![5, 77, 10],
+            ),
+            (vec!["B"], vec!["2000"], vec![40]),
+        ] {
+            let batch = RecordBatch::try_new(
+                definition.schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(companies)),
+                    Arc::new(StringArray::from(accounts)),
+                    Arc::new(Int64Array::from(amounts)),
+                ],
+            )
+            .expect("a batch");
+            lake.append(LINES, vec![batch], &[])
+                .await
+                .expect("appended");
+        }
+        lake
+    }
+
+    fn only_a() -> ReadScope {
+        ReadScope {
+            companies: Some(["A".to_owned()].into()),
+            raw_events: false,
+        }
+    }
+
+    /// The first column of the first row, as text.
+    async fn answer(
+        service: &QueryService,
+        sql: &str,
+        scope: &ReadScope,
+    ) -> Result<String, String> {
+        let result = service.query(sql, scope).await.map_err(|e| e.to_string())?;
+        let batch = result.batches.first().ok_or("no batch")?;
+        datafusion::arrow::util::display::array_value_to_string(batch.column(0), 0)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A caller's predicate or expression that fails on B's 77 (and only there) answers for
+    /// A's rows in a table, a view and an earlier version, where B's row shares A's file;
+    /// without a scope the same statement fails, so the row is in the batch the scan reads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_predicate_of_a_scoped_caller_is_evaluated_on_rows_outside_their_scope() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let service = QueryService::new(lake(dir.path()).await, QueryLimits::default());
+        let fails_on_77 = "1 / (CASE WHEN amount = 77 THEN 0 ELSE 1 END) = 1";
+        for statement in [
+            format!("SELECT count(*) FROM {LINES} WHERE {fails_on_77}"),
+            format!("SELECT count(*) FROM {LINES} WHERE company <> 'B' OR {fails_on_77}"),
+            format!("SELECT count(*) FROM {LINES} WHERE amount < 100 AND {fails_on_77}"),
+            format!("SELECT count(*) FROM scoped_moves WHERE {fails_on_77}"),
+            format!("SELECT count(*) FROM as_of('{LINES}', 1) WHERE {fails_on_77}"),
+            format!("SELECT count(*) FROM (SELECT 1 / (amount - 77) AS x FROM {LINES})"),
+            format!(
+                "SELECT count(*) FROM {LINES} l JOIN scoped_moves m ON m.account = l.account \
+                 WHERE 1 / (CASE WHEN l.amount + m.amount > 100 THEN 0 ELSE 1 END) = 1"
+            ),
+        ] {
+            assert_eq!(
+                answer(&service, &statement, &only_a()).await,
+                Ok("2".to_owned()),
+                "{statement}"
+            );
+        }
+        let unscoped = answer(
+            &service,
+            &format!("SELECT count(*) FROM {LINES} WHERE {fails_on_77}"),
+            &ReadScope::everything(),
+        )
+        .await;
+        assert!(
+            unscoped
+                .as_ref()
+                .is_err_and(|e| e.contains("Divide by zero")),
+            "{unscoped:?}"
+        );
+        // Predicates that cannot fail still filter with the scope, and B's rows stay hidden.
+        for (statement, expected) in [
+            (
+                format!("SELECT count(*) FROM {LINES} WHERE amount > 6"),
+                "1",
+            ),
+            (
+                format!("SELECT count(*) FROM {LINES} WHERE company = 'B'"),
+                "0",
+            ),
+            (format!("SELECT sum(amount) FROM {LINES}"), "15"),
+            (
+                "SELECT count(*) FROM scoped_moves WHERE account LIKE '2%'".to_owned(),
+                "0",
+            ),
+        ] {
+            assert_eq!(
+                answer(&service, &statement, &only_a()).await,
+                Ok(expected.to_owned()),
+                "{statement}"
+            );
+        }
+        let explained = service
+            .query(
+                &format!("EXPLAIN SELECT count(*) FROM {LINES} WHERE {fails_on_77}"),
+                &only_a(),
+            )
+            .await
+            .expect("explained");
+        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&explained.batches)
+            .expect("a plan")
+            .to_string();
+        assert!(plan.contains("ScopeFence"), "{plan}");
+    }
+
+    /// Prune-only predicates skip files by their statistics and return every row of the
+    /// files they keep: they are never evaluated on a row.
+    #[tokio::test]
+    async fn prune_only_predicates_skip_files_and_filter_no_rows() {
+        use datafusion::datasource::physical_plan::FileScanConfig;
+        use datafusion::datasource::source::DataSourceExec;
+        use datafusion::prelude::SessionContext;
+        let dir = tempfile::tempdir().expect("a directory");
+        let lake = lake(dir.path()).await;
+        let live = LiveTable::open(&lake, LINES).await.expect("the table");
+        let context = SessionContext::new();
+        let state = context.state();
+        let scan = |prune: Vec<Expr>| {
+            let (live, state, context) = (&live, &state, &context);
+            async move {
+                let plan = live
+                    .scan_pruned(state, None, &[], &prune, None)
+                    .await
+                    .expect("a plan");
+                let mut files = 0;
+                datafusion::common::tree_node::TreeNode::apply(&plan, |node| {
+                    if let Some(config) = node
+                        .downcast_ref::<DataSourceExec>()
+                        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+                    {
+                        files += config.file_groups.iter().map(|g| g.len()).sum::<usize>();
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+                .expect("walked");
+                let rows: usize = datafusion::physical_plan::collect(plan, context.task_ctx())
+                    .await
+                    .expect("read")
+                    .iter()
+                    .map(RecordBatch::num_rows)
+                    .sum();
+                (files, rows)
+            }
+        };
+        assert_eq!(scan(vec![]).await, (2, 4));
+        // By the Delta log's statistics: the second file is skipped, the first read whole.
+        assert_eq!(scan(vec![col("amount").eq(lit(5i64))]).await, (1, 3));
+        // By the Parquet reader's: the first file's row group (accounts 1000 to 1100) is
+        // skipped for a LIKE prefix, the second file's one row read.
+        assert_eq!(scan(vec![col("account").like(lit("2%"))]).await.1, 1);
+        // A predicate the statistics cannot decide prunes nothing.
+        let failing = (lit(1i64) / (col("amount") - lit(40i64))).eq(lit(1i64));
+        assert_eq!(scan(vec![failing]).await, (2, 4));
     }
 }

@@ -174,12 +174,10 @@ impl Default for RunnerOptions {
             poll_interval_ms: 200,
             retry_interval_ms: 1_000,
             // 100 ms posted 4,463–5,313 entries/s beside the pipelines' process against 0 ms's
-            // 3,225–3,679 (`bench --runs apart --clients 64`, 2026-12-06), but stays off by
-            // default until a caller's predicate can no longer run on rows outside their scope:
-            // larger batches put several companies' rows in one file, and
-            // `identity::sql_shows_the_rows_of_the_callers_companies_only…` then fails (the
-            // scope's filter and the caller's are evaluated as one conjunction).
-            batch_interval_min: Duration::ZERO,
+            // 3,225–3,679 (`bench --runs apart --clients 64`, 2026-12-06). Larger batches put
+            // several companies' rows in one file: the scope keeps a caller's predicate off the
+            // others' rows there (`tributary_lakehouse::scope`).
+            batch_interval_min: Duration::from_millis(100),
             fault_after_commits: None,
         }
     }
