@@ -132,24 +132,6 @@ impl TableProvider for LiveTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        self.scan_pruned(state, projection, filters, &[], limit)
-            .await
-    }
-}
-
-impl LiveTable {
-    /// A scan returning the rows `filters` hold for, whose files, row groups and pages are
-    /// also pruned by `prune`, which is never evaluated on a row (a scoped caller's predicate:
-    /// see [`crate::scope`]). `prune` may only narrow: what it leaves out, a filter above the
-    /// scan would remove anyway.
-    pub async fn scan_pruned(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        prune: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
         let table = match self.at {
             None => self.lake.latest(self.name).await,
             Some(at) => self.lake.as_of(self.name, at).await,
@@ -164,26 +146,16 @@ impl LiveTable {
         // deltalake's own scan node cannot be sent to executors.
         let distributed = crate::cluster::distributed(state.config());
         if (distributed || !self.partitioned)
-            && let Some(plan) = self.scan_files(
-                &table,
-                state,
-                projection,
-                Predicates {
-                    conjuncts: &conjuncts,
-                    prune,
-                },
-                limit,
-                distributed,
-            )?
+            && let Some(plan) =
+                self.scan_files(&table, state, projection, &conjuncts, limit, distributed)?
         {
             return Ok(plan);
         }
-        // deltalake's scan would filter rows by what it is given: `prune` is not.
         let read = Read::new(&self.schema(), projection, &conjuncts);
         let provider = table.table_provider().await?;
         let plan = if provider.schema() == self.schema {
             provider
-                .scan(state, read.columns.as_ref(), &conjuncts, read.limit(limit))
+                .scan(state, read.columns.as_ref(), filters, read.limit(limit))
                 .await?
         } else {
             // The filters are typed for the views: the rows are filtered above the cast.
@@ -194,13 +166,6 @@ impl LiveTable {
         };
         read.filter(state, without_row_filters(plan)?, limit)
     }
-}
-
-/// What a scan filters its rows by (`conjuncts`) and what it only prunes by (`prune`).
-#[derive(Clone, Copy)]
-struct Predicates<'a> {
-    conjuncts: &'a [Expr],
-    prune: &'a [Expr],
 }
 
 /// `schema` with its `Utf8` columns as `Utf8View`.
@@ -329,7 +294,7 @@ impl LiveTable {
         table: &deltalake::DeltaTable,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        Predicates { conjuncts, prune }: Predicates<'_>,
+        conjuncts: &[Expr],
         limit: Option<usize>,
         distributed: bool,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>, DataFusionError> {
@@ -386,52 +351,38 @@ impl LiveTable {
         // Which files may hold matching rows, by the statistics in the log, and which filters
         // those files' statistics prove true for all their rows. A predicate that cannot
         // prune (or fails to build) keeps every file, as in the reader.
-        let prune_predicate = conjunction(prune.iter().cloned());
-        let mut keep = vec![true; files.num_files()];
-        let mut unproven = Vec::new();
-        if !conjuncts.is_empty() || prune_predicate.is_some() {
-            let statistics = LogStatistics {
-                schema: Arc::clone(&schema),
-                files: files
+        let (keep, unproven) = match conjunction(conjuncts.iter().cloned()) {
+            None => (vec![true; files.num_files()], Vec::new()),
+            Some(predicate) => {
+                let statistics = LogStatistics {
+                    schema: Arc::clone(&schema),
+                    files: files
+                        .iter()
+                        .map(|file| {
+                            file.stats()
+                                .and_then(|text| serde_json::from_str(&text).ok())
+                        })
+                        .collect(),
+                    rows: files
+                        .iter()
+                        .map(|file| file.num_records().and_then(|n| u64::try_from(n).ok()))
+                        .collect(),
+                };
+                let keep = match PruningPredicateBuilder::new()
+                    .with_file_schema(Arc::clone(&schema))
+                    .build(state.create_physical_expr(predicate, &df_schema)?)
+                {
+                    Some(pruning) => pruning.prune(&statistics)?,
+                    None => vec![true; files.num_files()],
+                };
+                let unproven: Vec<Expr> = conjuncts
                     .iter()
-                    .map(|file| {
-                        file.stats()
-                            .and_then(|text| serde_json::from_str(&text).ok())
-                    })
-                    .collect(),
-                rows: files
-                    .iter()
-                    .map(|file| file.num_records().and_then(|n| u64::try_from(n).ok()))
-                    .collect(),
-            };
-            let pruning = |predicate: Expr| {
-                Ok::<_, DataFusionError>(
-                    PruningPredicateBuilder::new()
-                        .with_file_schema(Arc::clone(&schema))
-                        .build(state.create_physical_expr(predicate, &df_schema)?),
-                )
-            };
-            if let Some(predicate) = conjunction(conjuncts.iter().cloned())
-                && let Some(pruning) = pruning(predicate)?
-            {
-                keep = pruning.prune(&statistics)?;
+                    .filter(|conjunct| !proven(state, &df_schema, conjunct, &statistics, &keep))
+                    .cloned()
+                    .collect();
+                (keep, unproven)
             }
-            // The prune-only predicates narrow further; one that fails to build or to be
-            // evaluated over the statistics prunes nothing (its error is the caller's to see
-            // when it is evaluated on their rows).
-            if let Some(Ok(Some(pruning))) = prune_predicate.clone().map(pruning)
-                && let Ok(may_match) = pruning.prune(&statistics)
-            {
-                keep.iter_mut()
-                    .zip(may_match)
-                    .for_each(|(keep, may_match)| *keep &= may_match);
-            }
-            unproven = conjuncts
-                .iter()
-                .filter(|conjunct| !proven(state, &df_schema, conjunct, &statistics, &keep))
-                .cloned()
-                .collect();
-        }
+        };
         let read = Read::new(&schema, projection, &unproven);
         let log_store = table.log_store();
         // Distributed: absolute paths under the local file system's or the bucket's store,
@@ -519,17 +470,6 @@ impl LiveTable {
         )
         .with_table_parquet_options(state.table_options().parquet.clone())
         .with_pushdown_filters(false);
-        // The prune-only predicates prune row groups and pages too, but only while the
-        // session filters no rows inside the reader: the physical optimizer adds the filter's
-        // predicate to this one and, with `datafusion.execution.parquet.pushdown_filters` on,
-        // would filter rows by both.
-        let source = match prune_predicate
-            .filter(|_| !state.config_options().execution.parquet.pushdown_filters)
-            .map(|predicate| state.create_physical_expr(predicate, &df_schema))
-        {
-            Some(Ok(predicate)) => source.with_predicate(predicate),
-            _ => source,
-        };
         let (url, source) = if let Some((store, _)) = root {
             // DataFusion's own reader: a reader factory is not serialised, and the executors'
             // metadata caches are their own.

@@ -354,7 +354,11 @@ impl QueryService {
 
     /// Runs one read statement given by a user, over what `scope` lets them read.
     pub async fn query(&self, sql: &str, scope: &ReadScope) -> Result<QueryResult, QueryError> {
-        check_read_only(sql)?;
+        if is_explain(&check_read_only(sql)?)
+            && let Some(reason) = explain_refusal(scope)
+        {
+            return Err(QueryError::Forbidden { reason });
+        }
         self.run(
             Endpoint::Http,
             sql,
@@ -653,8 +657,8 @@ pub(crate) fn query_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Refuses anything but one read statement, naming what was sent.
-pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
+/// Refuses anything but one read statement, naming what was sent; answers the statement.
+pub fn check_read_only(sql: &str) -> Result<Statement, QueryError> {
     if sql.len() > SQL_LENGTH_MAX {
         return Err(QueryError::TooLong { length: sql.len() });
     }
@@ -664,14 +668,38 @@ pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
             count: statements.len(),
         });
     }
-    let statement = &statements[0];
-    if is_read(statement) {
-        Ok(())
+    let Some(statement) = statements.into_iter().next() else {
+        return Err(QueryError::StatementCount { count: 0 });
+    };
+    if is_read(&statement) {
+        Ok(statement)
     } else {
         Err(QueryError::NotReadOnly {
-            statement: statement_name(statement),
+            statement: statement_name(&statement),
         })
     }
+}
+
+fn is_explain(statement: &Statement) -> bool {
+    match statement {
+        Statement::Explain(_) => true,
+        Statement::Statement(inner) => is_explain_sql(inner),
+        _ => false,
+    }
+}
+
+/// `EXPLAIN [ANALYZE | VERBOSE] …` (not `DESCRIBE`, which shows columns only).
+pub(crate) fn is_explain_sql(statement: &SqlStatement) -> bool {
+    matches!(statement, SqlStatement::Explain { .. })
+}
+
+/// Why `scope` may not run `EXPLAIN`, if it may not: a plan lists the files a scan reads after
+/// pruning them by the statistics of every company's rows in them, `EXPLAIN VERBOSE` their row
+/// counts and `EXPLAIN ANALYZE` the rows read before the scope's filter (see [`crate::scope`]).
+pub fn explain_refusal(scope: &ReadScope) -> Option<String> {
+    scope.companies.is_some().then(|| {
+        "EXPLAIN shows files, row counts and statistics of every company's rows: it needs sql.read in every company".to_owned()
+    })
 }
 
 fn is_read(statement: &Statement) -> bool {

@@ -6,7 +6,7 @@
 //!  FilterExec: <caller's predicate, where it could fail on a row>   evaluated on A's rows only
 //!    ScopeFence: company IN (A)                                      nothing moves below it
 //!      FilterExec: company IN ('A') AND <caller's predicates that cannot fail>
-//!        Parquet scan (files, row groups, pages pruned by every predicate's statistics)
+//!        Parquet scan (files, row groups, pages pruned by those predicates' statistics)
 //!
 //!  bronze_events ─► no raw_events ─► a table that refuses to be scanned, naming the permission
 //! ```
@@ -20,8 +20,13 @@
 //! Parquet file (a busy batch, every compacted file). So the scope is applied first, on its own
 //! or with the caller's predicates that cannot fail on any row ([`infallible`]: comparisons of
 //! columns and literals); every other predicate is evaluated above a [`ScopeFence`], which no
-//! optimizer moves a filter or an expression through. Below it the caller's predicates only
-//! prune, by statistics (see `LiveTable::scan_pruned`).
+//! optimizer moves a filter or an expression through. Those predicates do not prune files, row
+//! groups or pages either: what they skip would depend on the statistics of other companies'
+//! rows in the same file, and which of the caller's rows reach a failing predicate would then
+//! tell about those rows. Over a view every predicate is evaluated above the fence: a view's
+//! column may be an expression the optimizer substitutes into a predicate pushed into it.
+//! `EXPLAIN` is refused to scoped callers (see `crate::query::explain_refusal`): its file lists,
+//! row counts and statistics are every company's.
 
 use crate::live::LiveTable;
 use crate::query::{RAW_EVENT_TABLES, ReadScope};
@@ -33,7 +38,7 @@ use datafusion::common::{Column, Statistics};
 use datafusion::datasource::{TableType, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::statistics::StatisticsArgs;
@@ -100,17 +105,15 @@ impl TableProvider for Scoped {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        // Exact: applied with the scope, below the fence. Inexact: handed to the scan to prune
-        // by, and evaluated above the fence on the scope's rows.
+        // Exact: applied with the scope, below the fence. Unsupported: evaluated above it.
+        let table = self.inner.downcast_ref::<LiveTable>().is_some();
         Ok(filters
             .iter()
             .map(|filter| {
-                if filter.is_volatile() {
-                    TableProviderFilterPushDown::Unsupported
-                } else if infallible(filter) {
+                if table && !filter.is_volatile() && infallible(filter) {
                     TableProviderFilterPushDown::Exact
                 } else {
-                    TableProviderFilterPushDown::Inexact
+                    TableProviderFilterPushDown::Unsupported
                 }
             })
             .collect())
@@ -123,39 +126,29 @@ impl TableProvider for Scoped {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        let (safe, prune): (Vec<Expr>, Vec<Expr>) = filters
-            .iter()
-            .flat_map(split_conjunction)
-            .cloned()
-            .partition(infallible);
-        let rows: Vec<Expr> = std::iter::once(self.scope.clone()).chain(safe).collect();
-        let plan = match self.inner.downcast_ref::<LiveTable>() {
-            Some(live) => {
-                live.scan_pruned(state, projection, &rows, &prune, limit)
-                    .await?
+        let rows: Vec<Expr> = std::iter::once(self.scope.clone())
+            .chain(filters.iter().cloned())
+            .collect();
+        let plan = if self.inner.downcast_ref::<LiveTable>().is_some() {
+            self.inner.scan(state, projection, &rows, limit).await?
+        } else {
+            // A view (or a system table): the scope as a plan over it, whatever the inner
+            // provider does with filters it is given.
+            let schema = self.inner.schema();
+            let mut plan =
+                LogicalPlanBuilder::scan(&self.name, provider_as_source(self.inner.clone()), None)?;
+            if let Some(predicate) = conjunction(rows) {
+                plan = plan.filter(predicate)?;
             }
-            // A view (or a system table): the scope and the safe filters as a plan over it;
-            // the caller's other predicates do not reach it.
-            None => {
-                let schema = self.inner.schema();
-                let mut plan = LogicalPlanBuilder::scan(
-                    &self.name,
-                    provider_as_source(self.inner.clone()),
-                    None,
-                )?;
-                if let Some(predicate) = conjunction(rows) {
-                    plan = plan.filter(predicate)?;
-                }
-                if let Some(projection) = projection {
-                    plan = plan.project(projection.iter().map(|index| {
-                        Expr::Column(Column::new_unqualified(schema.field(*index).name()))
-                    }))?;
-                }
-                if limit.is_some() {
-                    plan = plan.limit(0, limit)?;
-                }
-                state.create_physical_plan(&plan.build()?).await?
+            if let Some(projection) = projection {
+                plan = plan.project(projection.iter().map(|index| {
+                    Expr::Column(Column::new_unqualified(schema.field(*index).name()))
+                }))?;
             }
+            if limit.is_some() {
+                plan = plan.limit(0, limit)?;
+            }
+            state.create_physical_plan(&plan.build()?).await?
         };
         Ok(Arc::new(ScopeFence::new(plan, &self.companies)))
     }
@@ -206,7 +199,7 @@ pub fn infallible(expr: &Expr) -> bool {
 /// The node between a scoped table's rows and the rest of a plan: it passes its input's
 /// batches on and lets nothing through downwards: no filter (the physical optimizer's filter
 /// pushdown would merge a caller's predicate into the scope's FilterExec, evaluated as one
-/// conjunction over whole batches), no projection, no limit.
+/// conjunction over whole batches), no projection, no sort, no limit.
 #[derive(Debug)]
 pub struct ScopeFence {
     input: Arc<dyn ExecutionPlan>,
@@ -262,7 +255,8 @@ impl ExecutionPlan for ScopeFence {
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
+        // It does, but `true` would let a sort (`ORDER BY 1 / …`) be pushed below it.
+        vec![false]
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
@@ -488,66 +482,71 @@ mod tests {
                 "{statement}"
             );
         }
-        let explained = service
-            .query(
-                &format!("EXPLAIN SELECT count(*) FROM {LINES} WHERE {fails_on_77}"),
-                &only_a(),
-            )
-            .await
-            .expect("explained");
-        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&explained.batches)
-            .expect("a plan")
-            .to_string();
-        assert!(plan.contains("ScopeFence"), "{plan}");
     }
 
-    /// Prune-only predicates skip files by their statistics and return every row of the
-    /// files they keep: they are never evaluated on a row.
-    #[tokio::test]
-    async fn prune_only_predicates_skip_files_and_filter_no_rows() {
-        use datafusion::datasource::physical_plan::FileScanConfig;
-        use datafusion::datasource::source::DataSourceExec;
-        use datafusion::prelude::SessionContext;
+    /// A predicate that could fail is evaluated above the fence, one that cannot below it with
+    /// the scope; neither reaches the scan of a view. `EXPLAIN` is refused to a scoped caller.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_plan_keeps_a_fallible_predicate_above_the_fence_and_explain_is_refused() {
         let dir = tempfile::tempdir().expect("a directory");
-        let lake = lake(dir.path()).await;
-        let live = LiveTable::open(&lake, LINES).await.expect("the table");
-        let context = SessionContext::new();
-        let state = context.state();
-        let scan = |prune: Vec<Expr>| {
-            let (live, state, context) = (&live, &state, &context);
+        let service = QueryService::new(lake(dir.path()).await, QueryLimits::default());
+        let context = service.scoped_context(&only_a()).await.expect("a context");
+        let plan = |sql: String| {
+            let context = context.clone();
             async move {
-                let plan = live
-                    .scan_pruned(state, None, &[], &prune, None)
+                let plan = context
+                    .sql(&sql)
                     .await
-                    .expect("a plan");
-                let mut files = 0;
-                datafusion::common::tree_node::TreeNode::apply(&plan, |node| {
-                    if let Some(config) = node
-                        .downcast_ref::<DataSourceExec>()
-                        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-                    {
-                        files += config.file_groups.iter().map(|g| g.len()).sum::<usize>();
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                })
-                .expect("walked");
-                let rows: usize = datafusion::physical_plan::collect(plan, context.task_ctx())
+                    .expect("planned")
+                    .create_physical_plan()
                     .await
-                    .expect("read")
-                    .iter()
-                    .map(RecordBatch::num_rows)
-                    .sum();
-                (files, rows)
+                    .expect("a physical plan");
+                datafusion::physical_plan::displayable(plan.as_ref())
+                    .indent(true)
+                    .to_string()
             }
         };
-        assert_eq!(scan(vec![]).await, (2, 4));
-        // By the Delta log's statistics: the second file is skipped, the first read whole.
-        assert_eq!(scan(vec![col("amount").eq(lit(5i64))]).await, (1, 3));
-        // By the Parquet reader's: the first file's row group (accounts 1000 to 1100) is
-        // skipped for a LIKE prefix, the second file's one row read.
-        assert_eq!(scan(vec![col("account").like(lit("2%"))]).await.1, 1);
-        // A predicate the statistics cannot decide prunes nothing.
-        let failing = (lit(1i64) / (col("amount") - lit(40i64))).eq(lit(1i64));
-        assert_eq!(scan(vec![failing]).await, (2, 4));
+        let line = |plan: &str, what: &str| {
+            plan.lines()
+                .position(|line| line.contains(what))
+                .unwrap_or_else(|| panic!("no {what} in {plan}"))
+        };
+        let shown = plan(format!(
+            "SELECT count(*) FROM {LINES} WHERE amount > 6 AND 1 / (CASE WHEN amount = 77 THEN 0 ELSE 1 END) = 1"
+        ))
+        .await;
+        let fence = line(&shown, "ScopeFence");
+        assert!(line(&shown, "CASE WHEN") < fence, "{shown}");
+        let below: Vec<&str> = shown.lines().skip(fence).collect();
+        assert!(below.iter().all(|l| !l.contains("CASE")), "{shown}");
+        assert!(
+            below
+                .iter()
+                .any(|l| l.contains("FilterExec") && l.contains("amount@") && l.contains("> 6")),
+            "{shown}"
+        );
+        let shown =
+            plan("SELECT count(*) FROM scoped_moves WHERE account = '1000'".to_owned()).await;
+        let fence = line(&shown, "ScopeFence");
+        assert!(line(&shown, "= 1000") < fence, "{shown}");
+        for statement in [
+            format!("EXPLAIN SELECT count(*) FROM {LINES} WHERE amount = 77"),
+            format!("EXPLAIN ANALYZE SELECT count(*) FROM {LINES}"),
+        ] {
+            let refused = service.query(&statement, &only_a()).await;
+            assert!(
+                matches!(&refused, Err(crate::QueryError::Forbidden { reason }) if reason.contains("EXPLAIN")),
+                "{statement}: {refused:?}"
+            );
+        }
+        assert!(
+            service
+                .query(
+                    &format!("EXPLAIN SELECT count(*) FROM {LINES}"),
+                    &ReadScope::everything()
+                )
+                .await
+                .is_ok()
+        );
     }
 }

@@ -642,14 +642,23 @@ impl SchemaProvider for LakeSchema {
 
 /// Refuses everything that is not a read, before it is planned: the lake is written by the
 /// pipelines only, and the context is shared by every connection.
-struct ReadOnly;
+/// `EXPLAIN` is refused to a session whose scope is not every company (see
+/// [`crate::query::explain_refusal`]).
+struct ReadOnly {
+    explain_refused: Option<String>,
+}
 
 impl ReadOnly {
-    fn check(statement: &Statement) -> Option<PgWireResult<()>> {
-        if is_read(statement) {
-            return None;
+    fn check(&self, statement: &Statement) -> Option<PgWireResult<()>> {
+        if !is_read(statement) {
+            return Some(Err(read_only_error(statement)));
         }
-        Some(Err(read_only_error(statement)))
+        if crate::query::is_explain_sql(statement)
+            && let Some(reason) = &self.explain_refused
+        {
+            return Some(Err(user_error("ERROR", "42501", reason.clone())));
+        }
+        None
     }
 }
 
@@ -711,7 +720,8 @@ impl QueryHook for ReadOnly {
         _context: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        Self::check(statement).map(|refused| refused.map(|()| Response::EmptyQuery))
+        self.check(statement)
+            .map(|refused| refused.map(|()| Response::EmptyQuery))
     }
 
     async fn handle_extended_parse_query(
@@ -720,7 +730,8 @@ impl QueryHook for ReadOnly {
         _context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        Self::check(statement).map(|refused| refused.map(|()| LogicalPlan::default()))
+        self.check(statement)
+            .map(|refused| refused.map(|()| LogicalPlan::default()))
     }
 
     async fn handle_extended_query(
@@ -1019,7 +1030,9 @@ impl Sessions {
             Arc::new(crate::live::AsOfFunction::new(live, scope.clone())),
         );
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
-            Arc::new(ReadOnly),
+            Arc::new(ReadOnly {
+                explain_refused: crate::query::explain_refusal(&scope),
+            }),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),

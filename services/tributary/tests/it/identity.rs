@@ -830,6 +830,13 @@ async fn sql_shows_the_rows_of_the_callers_companies_only_and_raw_events_need_th
         assert_eq!(status, 200, "{statement}: {counted}");
         assert!(counted["rows"][0][0].as_i64().unwrap() >= 1, "{counted}");
     }
+    // EXPLAIN lists files and row counts of every company.
+    let (status, _, explained) = sql(
+        analyst.clone(),
+        "EXPLAIN SELECT count(*) FROM gl_journal_lines WHERE debit = 77",
+    )
+    .await;
+    assert_eq!(status, 403, "{explained}");
     let (status, _, refused) = sql(analyst.clone(), "SELECT count(*) FROM bronze_events").await;
     assert_eq!(status, 403, "{refused}");
     let (status, _, runs) = sql(analyst.clone(), "SELECT count(*) FROM report_runs").await;

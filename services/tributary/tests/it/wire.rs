@@ -477,6 +477,32 @@ async fn users_log_in_with_their_passwords_or_tokens_and_read_their_companies_on
     )
     .await;
     assert_eq!(text(&output.stdout).trim(), "0", "{}", text(&output.stderr));
+    // EXPLAIN would show every company's files and row counts: refused to a scoped user, the
+    // administrator's still answers.
+    for (user, password, allowed) in [
+        ("bea", "bea password 1234", false),
+        ("admin", PASSWORD, true),
+    ] {
+        let output = psql_as(
+            addr,
+            user,
+            password,
+            "disable",
+            &[
+                "-c",
+                "EXPLAIN ANALYZE SELECT count(*) FROM gl_journal_lines",
+            ],
+        )
+        .await;
+        assert_eq!(output.status.success(), allowed, "{}", text(&output.stderr));
+        if !allowed {
+            assert!(
+                text(&output.stderr).contains("EXPLAIN shows files"),
+                "{}",
+                text(&output.stderr)
+            );
+        }
+    }
 
     // Raw events need their own permission; a user without sql.read reads nothing.
     let output = psql_as(
