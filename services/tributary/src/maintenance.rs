@@ -10,8 +10,13 @@
 //! gather thousands of them (a minute's worth made 14% of the pipelines process's time and an
 //! entry's visibility in SQL p99 720 ms; looking every 5 s: 378 ms). Small files are merged
 //! into files of up to [`CompactionOptions::small_target_bytes`] (a rewrite of at most that
-//! much, so it can run often); once enough of those gather they are merged into files of
-//! [`CompactionOptions::target_bytes`] (rarely: a large rewrite).
+//! much, so it runs every few seconds beside the writes); once enough of those gather they are
+//! merged into files of [`CompactionOptions::middle_target_bytes`] (every few minutes), and
+//! those into files of [`CompactionOptions::target_bytes`] (rarely: a large rewrite). A tier
+//! rewrites the files it made only while they are below half its target: with a first tier of
+//! 8 MB, up to 8 MB were rewritten every 5 s while posting, and meanwhile the pipelines'
+//! commits to that table retried or waited (an entry's visibility in SQL p99 410–630 ms; with
+//! no compaction at all 330–390 ms; `bench --runs apart`, 2026-12-06).
 //!
 //! Each table is compacted by one role only: the ingest role its bronze tables, the pipelines
 //! role every other; and, as those roles run in several processes, by one process at a time: a
@@ -36,7 +41,9 @@ pub struct CompactionOptions {
     pub files_min: usize,
     /// Size the first tier's files aim for: the small files are merged into these.
     pub small_target_bytes: u64,
-    /// Size the compacted files aim for: the first tier's files are merged into these.
+    /// Size the second tier's files aim for: the first tier's files are merged into these.
+    pub middle_target_bytes: u64,
+    /// Size the compacted files aim for: the second tier's files are merged into these.
     pub target_bytes: u64,
     /// Which tables this process compacts (and vacuums).
     pub tables: Compacting,
@@ -85,7 +92,8 @@ impl Default for CompactionOptions {
         CompactionOptions {
             interval: Duration::from_secs(5),
             files_min: 32,
-            small_target_bytes: 8 * 1024 * 1024,
+            small_target_bytes: 1024 * 1024,
+            middle_target_bytes: 16 * 1024 * 1024,
             target_bytes: 128 * 1024 * 1024,
             tables: Compacting::All,
             vacuum_retention: tributary_lakehouse::VACUUM_RETENTION_DEFAULT,
@@ -108,15 +116,18 @@ pub async fn lease_table(store: &EventStore, table: &str) -> anyhow::Result<Opti
 
 impl CompactionOptions {
     /// The target size to compact a table with these data file sizes to, or `None` while it
-    /// needs no compaction: the first tier's when `files_min` files are below half of it, else
-    /// the full target's when `files_min` files are below half of that. (A file of half a
-    /// target or more is one a compaction to that target made: counting it would rewrite the
-    /// same files again and again.)
+    /// needs no compaction: the smallest tier's target with `files_min` files below half of
+    /// it. (A file of half a target or more is one a compaction to that target made: counting
+    /// it would rewrite the same files again and again.)
     pub fn target_for(&self, sizes: &[u64]) -> Option<u64> {
         let below = |bytes: u64| sizes.iter().filter(|size| **size < bytes).count();
-        [self.small_target_bytes, self.target_bytes]
-            .into_iter()
-            .find(|target| below(target / 2) >= self.files_min)
+        [
+            self.small_target_bytes,
+            self.middle_target_bytes,
+            self.target_bytes,
+        ]
+        .into_iter()
+        .find(|target| below(target / 2) >= self.files_min)
     }
 }
 
@@ -221,25 +232,31 @@ mod tests {
     use super::{Compacting, CompactionOptions};
 
     #[test]
-    fn small_files_go_to_the_first_tier_and_its_files_to_the_full_target() {
+    fn small_files_go_to_the_first_tier_and_each_tiers_files_to_the_next() {
         const MB: u64 = 1024 * 1024;
         let options = CompactionOptions {
             files_min: 3,
-            small_target_bytes: 8 * MB,
+            small_target_bytes: MB,
+            middle_target_bytes: 16 * MB,
             target_bytes: 128 * MB,
             ..CompactionOptions::default()
         };
-        // Too few files below either target: nothing to do.
+        // Too few files below any target: nothing to do.
         assert_eq!(options.target_for(&[]), None);
         assert_eq!(options.target_for(&[10_000, 20_000, 200 * MB]), None);
-        // Enough small files: merged into first-tier files, the large ones left alone.
+        // Enough small files: merged into first-tier files, the larger ones left alone.
         assert_eq!(
-            options.target_for(&[10_000, 20_000, 3 * MB, 200 * MB]),
-            Some(8 * MB)
+            options.target_for(&[10_000, 20_000, 300_000, 3 * MB, 200 * MB]),
+            Some(MB)
         );
-        // Enough first-tier files (and too few small ones): merged into full-size files.
+        // A first-tier file is not rewritten by the first tier again.
         assert_eq!(
-            options.target_for(&[8 * MB, 9 * MB, 10_000, 60 * MB, 100 * MB]),
+            options.target_for(&[MB, 700_000, 10_000, 20_000, 200 * MB]),
+            Some(16 * MB)
+        );
+        // Enough second-tier files (and too few smaller ones): merged into full-size files.
+        assert_eq!(
+            options.target_for(&[16 * MB, 9 * MB, 10_000, 60 * MB, 100 * MB]),
             Some(128 * MB)
         );
         // Files a full compaction made are not rewritten again.
