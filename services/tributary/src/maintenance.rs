@@ -12,11 +12,13 @@
 //! into files of up to [`CompactionOptions::small_target_bytes`] (a rewrite of at most that
 //! much, so it runs every few seconds beside the writes); once enough of those gather they are
 //! merged into files of [`CompactionOptions::middle_target_bytes`] (every few minutes), and
-//! those into files of [`CompactionOptions::target_bytes`] (rarely: a large rewrite). A tier
-//! rewrites the files it made only while they are below half its target: with a first tier of
-//! 8 MB, up to 8 MB were rewritten every 5 s while posting, and meanwhile the pipelines'
-//! commits to that table retried or waited (an entry's visibility in SQL p99 410–630 ms; with
-//! no compaction at all 330–390 ms; `bench --runs apart`, 2026-12-06).
+//! those into files of [`CompactionOptions::target_bytes`] (rarely: a large rewrite). Only
+//! files below half a tier's target start it (see [`CompactionOptions::target_for`]); Delta
+//! OPTIMIZE then merges every file up to the target into files of at most the target, so a
+//! tier's rewrite is bounded by its target per file written: with a first tier of 8 MB, up to
+//! 8 MB were rewritten every 5 s while posting, and meanwhile the pipelines' commits to that
+//! table retried or waited (an entry's visibility in SQL p99 410–630 ms; with no compaction at
+//! all 330–390 ms; `bench --runs apart`, 2026-12-06).
 //!
 //! Each table is compacted by one role only: the ingest role its bronze tables, the pipelines
 //! role every other; and, as those roles run in several processes, by one process at a time: a
@@ -249,7 +251,7 @@ mod tests {
             options.target_for(&[10_000, 20_000, 300_000, 3 * MB, 200 * MB]),
             Some(MB)
         );
-        // A first-tier file is not rewritten by the first tier again.
+        // First-tier files do not start the first tier again: the second one takes them.
         assert_eq!(
             options.target_for(&[MB, 700_000, 10_000, 20_000, 200 * MB]),
             Some(16 * MB)
