@@ -30,7 +30,8 @@ pub const FEED_STREAM: &str = "feed";
 /// offset), and for Kafka the relay sequence that marks repeats.
 #[derive(Debug, Clone)]
 pub struct SourcedEvent {
-    pub envelope: EventEnvelope,
+    /// Shared with the process's other readers of the feed.
+    pub envelope: Arc<EventEnvelope>,
     pub stream: String,
     pub position: i64,
     pub relay_sequence: Option<i64>,
@@ -167,7 +168,7 @@ impl EventSource {
     ) -> Result<Vec<SourcedEvent>, SourceError> {
         match self {
             EventSource::Store(store) => {
-                let batch = store.read_feed(feed_cursor, events_max).await?;
+                let batch = store.read_feed_shared(feed_cursor, events_max).await?;
                 Ok(batch
                     .events
                     .into_iter()
@@ -185,7 +186,7 @@ impl EventSource {
                 for message in messages {
                     match kafka::decode(&message) {
                         Ok(relayed) => events.push(SourcedEvent {
-                            envelope: relayed.envelope,
+                            envelope: Arc::new(relayed.envelope),
                             stream: format!("{}-{}", message.topic(), message.partition()),
                             position: message.offset(),
                             relay_sequence: Some(relayed.relay_sequence),

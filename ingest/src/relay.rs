@@ -90,7 +90,7 @@ impl Relay {
         let position = self.store.relay_position(&self.options.name).await?;
         let batch = self
             .store
-            .read_feed(position.cursor, self.options.batch_events_max)
+            .read_feed_shared(position.cursor, self.options.batch_events_max)
             .await?;
         if batch.events.is_empty() {
             self.set_lag(0);

@@ -40,6 +40,6 @@ pub use envelope::{EventEnvelope, Metadata, NewEvent, from_envelope, to_new_even
 pub use event::{DomainEvent, EventError, Upcaster};
 pub use module::{Module, Platform};
 pub use store::{
-    AppendBatch, Decision, EventStore, FeedBatch, RelayLease, RelayPosition, StoreError,
-    StreamRead, StreamWrite,
+    AppendBatch, Decision, EventStore, FeedBatch, RelayLease, RelayPosition, SharedFeedBatch,
+    StoreError, StreamRead, StreamWrite,
 };

@@ -19,10 +19,10 @@
 //! A query of the head that found nothing answers the readers that were waiting when it began:
 //! every answer comes from a query that began after the reader asked, or from a final range.
 
-use super::FeedBatch;
+use super::{FeedBatch, SharedFeedBatch};
 use crate::EventEnvelope;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The most events the window keeps: readers behind it query the database themselves.
@@ -33,7 +33,7 @@ const WINDOW_EVENTS_MAX: usize = 20_000;
 struct Window {
     start: i64,
     end: i64,
-    events: VecDeque<EventEnvelope>,
+    events: VecDeque<Arc<EventEnvelope>>,
     /// When the last query at `end` began.
     checked: Option<Instant>,
 }
@@ -41,12 +41,12 @@ struct Window {
 impl Window {
     /// The window's events after `cursor`: whole transactions (one feed cursor each), at most
     /// `events_max` unless the first transaction alone is larger.
-    fn serve(&self, cursor: i64, events_max: usize) -> Option<FeedBatch> {
+    fn serve(&self, cursor: i64, events_max: usize) -> Option<SharedFeedBatch> {
         if cursor < self.start || cursor >= self.end {
             return None;
         }
         let first = self.events.partition_point(|event| event.cursor <= cursor);
-        let mut events: Vec<EventEnvelope> = Vec::new();
+        let mut events: Vec<Arc<EventEnvelope>> = Vec::new();
         for event in self.events.range(first..) {
             let next_transaction = events.last().is_none_or(|last| last.cursor != event.cursor);
             if next_transaction && events.len() >= events_max {
@@ -62,12 +62,12 @@ impl Window {
             }
         }
         let cursor = events.last().map_or(cursor, |event| event.cursor);
-        Some(FeedBatch { events, cursor })
+        Some(SharedFeedBatch { events, cursor })
     }
 
     /// Takes in a query's answer for `(cursor, read.cursor]`: extends the window when it ends
     /// where the query began, replaces it when the query began past it.
-    fn take(&mut self, cursor: i64, read: &FeedBatch, began: Instant) {
+    fn take(&mut self, cursor: i64, read: &SharedFeedBatch, began: Instant) {
         if cursor < self.end {
             return;
         }
@@ -134,7 +134,7 @@ impl FeedTail {
         store: &impl FeedQuery,
         cursor: i64,
         events_max: usize,
-    ) -> Result<FeedBatch, super::StoreError> {
+    ) -> Result<SharedFeedBatch, super::StoreError> {
         // The window's part, then the head: a read sees every event committed before it began
         // (up to `events_max`), as a query would.
         let (served, behind, end) = {
@@ -147,7 +147,7 @@ impl FeedTail {
         };
         if behind {
             answered_by("database");
-            return store.query(cursor, events_max).await;
+            return Ok(store.query(cursor, events_max).await?.into());
         }
         let Some(mut served) = served else {
             return self.read_head(store, cursor, events_max).await;
@@ -170,7 +170,7 @@ impl FeedTail {
         store: &impl FeedQuery,
         cursor: i64,
         events_max: usize,
-    ) -> Result<FeedBatch, super::StoreError> {
+    ) -> Result<SharedFeedBatch, super::StoreError> {
         let arrived = Instant::now();
         let _querying = self.querying.lock().await;
         {
@@ -178,7 +178,7 @@ impl FeedTail {
             let window = self.window();
             if window.checked_for(cursor, arrived) {
                 answered_by("window");
-                return Ok(window.serve(cursor, events_max).unwrap_or(FeedBatch {
+                return Ok(window.serve(cursor, events_max).unwrap_or(SharedFeedBatch {
                     events: Vec::new(),
                     cursor,
                 }));
@@ -186,7 +186,7 @@ impl FeedTail {
         }
         let began = Instant::now();
         answered_by("database");
-        let read = store.query(cursor, events_max).await?;
+        let read = SharedFeedBatch::from(store.query(cursor, events_max).await?);
         self.window().take(cursor, &read, began);
         Ok(read)
     }
@@ -214,13 +214,13 @@ mod tests {
         }
     }
 
-    fn positions(batch: &FeedBatch) -> Vec<i64> {
+    fn positions(batch: &SharedFeedBatch) -> Vec<i64> {
         batch.events.iter().map(|event| event.position).collect()
     }
 
     /// Transactions at cursors 10 (events 1, 2), 20 (3) and 30 (4, 5, 6), read after 5.
     fn window() -> Window {
-        let read = FeedBatch {
+        let read = SharedFeedBatch::from(FeedBatch {
             events: vec![
                 event(1, 10),
                 event(2, 10),
@@ -230,7 +230,7 @@ mod tests {
                 event(6, 30),
             ],
             cursor: 30,
-        };
+        });
         let mut window = Window {
             start: 5,
             end: 5,
@@ -259,12 +259,30 @@ mod tests {
     }
 
     #[test]
+    fn readers_served_from_the_window_share_its_events() {
+        let window = window();
+        let (first, second) = (
+            window.serve(5, 100).unwrap(),
+            window.serve(10, 100).unwrap(),
+        );
+        assert_eq!(first.events.len(), 6);
+        assert!(
+            first.events[2..]
+                .iter()
+                .zip(&second.events)
+                .all(|(a, b)| Arc::ptr_eq(a, b)),
+            "each reader got a copy"
+        );
+        assert!(Arc::ptr_eq(&first.events[0], &window.events[0]));
+    }
+
+    #[test]
     fn extends_at_its_end_restarts_past_it_and_ignores_older_reads() {
         let mut window = window();
-        let next = FeedBatch {
+        let next = SharedFeedBatch::from(FeedBatch {
             events: vec![event(7, 40)],
             cursor: 40,
-        };
+        });
         window.take(20, &next, Instant::now());
         assert_eq!(
             window.end, 30,
@@ -272,10 +290,10 @@ mod tests {
         );
         window.take(30, &next, Instant::now());
         assert_eq!(positions(&window.serve(20, 100).unwrap()), vec![4, 5, 6, 7]);
-        let later = FeedBatch {
+        let later = SharedFeedBatch::from(FeedBatch {
             events: vec![event(9, 60)],
             cursor: 60,
-        };
+        });
         window.take(50, &later, Instant::now());
         assert_eq!((window.start, window.end), (50, 60));
         assert!(
@@ -291,7 +309,7 @@ mod tests {
             .map(|position| event(position, (position + 1) / 2))
             .collect();
         let cursor = events.last().unwrap().cursor;
-        window.take(0, &FeedBatch { events, cursor }, Instant::now());
+        window.take(0, &FeedBatch { events, cursor }.into(), Instant::now());
         assert!(window.events.len() <= WINDOW_EVENTS_MAX);
         let first = window.events.front().unwrap();
         assert_eq!(first.cursor, window.start + 1, "{first:?}");
@@ -309,7 +327,7 @@ mod tests {
         let began = asked + std::time::Duration::from_millis(1);
         window.take(
             30,
-            &FeedBatch {
+            &SharedFeedBatch {
                 events: Vec::new(),
                 cursor: 30,
             },
