@@ -885,8 +885,8 @@ use crate::sources::Sources;
 /// per source relation, and the SQL's logical plan. A batch puts its rows into those tables,
 /// then optimizes and runs the plan, instead of building a session and parsing the SQL per
 /// batch and pipeline (the pipelines' SQL was a tenth of their process's time while posting,
-/// 1.4% of it the session alone). The plan is optimized per batch all the same, so functions
-/// such as `now()` stay the batch's own.
+/// building the session alone 1.4% of that time). The plan is optimized per batch all the
+/// same, so functions such as `now()` stay the batch's own.
 struct Prepared {
     context: SessionContext,
     sources: Vec<(&'static str, Arc<MemTable>)>,
