@@ -65,6 +65,19 @@ pub(crate) struct Entry {
     loaded_at: AtomicU64,
     /// Whether a reload of `table` is under way.
     reloading: AtomicBool,
+    /// The parsed `stats` of the files the last statement planned against, by path.
+    parsed_statistics: std::sync::Mutex<ParsedStatistics>,
+}
+
+/// A file's parsed `stats` JSON from the log, by the file's path.
+pub(crate) type ParsedStatistics = HashMap<String, Option<Arc<serde_json::Value>>>;
+
+impl Entry {
+    pub(crate) fn parsed_statistics(&self) -> std::sync::MutexGuard<'_, ParsedStatistics> {
+        self.parsed_statistics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Commits a table handle applies one by one after it was loaded afresh; beyond them it is
@@ -134,6 +147,7 @@ impl Lake {
                     markers: std::sync::Mutex::default(),
                     loaded_at,
                     reloading: AtomicBool::new(false),
+                    parsed_statistics: std::sync::Mutex::default(),
                 },
             );
         }

@@ -848,7 +848,7 @@ mod tests {
                 .await
                 .expect("appended");
         }
-        let service = QueryService::new(lake, QueryLimits::default());
+        let service = QueryService::new(lake.clone(), QueryLimits::default());
         let everything = ReadScope::everything();
         let answer = |sql: &'static str| {
             let service = service.clone();
@@ -899,5 +899,28 @@ mod tests {
         )
         .await;
         assert_eq!(rows, ["1000-30", "1000-5"]);
+
+        // Each file's log statistics are parsed once and kept by path for the next statement:
+        // the time-travel read above planned against version 1's one file, a read of the newest
+        // version against both, the first of them not parsed again.
+        let parsed = || {
+            lake.entry("accounts_moved")
+                .expect("the table")
+                .parsed_statistics()
+                .clone()
+        };
+        let at_version_1 = parsed();
+        assert_eq!(at_version_1.len(), 1);
+        let second_file = "SELECT count(*) FROM accounts_moved WHERE account = '2000'";
+        assert_eq!(answer(second_file).await.1, ["1"]);
+        let newest = parsed();
+        assert_eq!(newest.len(), 2);
+        let same = |a: &Option<Arc<serde_json::Value>>, b: &Option<Arc<serde_json::Value>>| matches!((a, b), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+        for (path, stats) in &at_version_1 {
+            assert!(same(stats, &newest[path]), "{path} was parsed again");
+        }
+        assert_eq!(answer(second_file).await.1, ["1"]);
+        let again = parsed();
+        assert!(newest.iter().all(|(path, stats)| same(stats, &again[path])));
     }
 }

@@ -73,24 +73,42 @@ fn journal_lines(event: &EventEnvelope) -> Result<Vec<LineRow>, EventError> {
 }
 
 /// Finance's business metrics of an event it appended: each journal entry posted, counted per
-/// company, and its debits per currency.
+/// company, and its debits per currency. Read from the payload in place (only the company and
+/// each line's currency and debit): this runs for every posting the api answers.
 pub fn metrics(event: &EventEnvelope) {
-    let Ok(lines) = journal_lines(event) else {
+    #[derive(serde::Deserialize)]
+    struct Posted<'a> {
+        #[serde(borrow)]
+        company: &'a str,
+        #[serde(borrow)]
+        lines: Vec<PostedLine<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PostedLine<'a> {
+        #[serde(borrow)]
+        currency: &'a str,
+        debit: rust_decimal::Decimal,
+    }
+    if event.event_type != "JournalEntryPosted" {
+        return;
+    }
+    let Ok(posted) = <Posted as serde::Deserialize>::deserialize(&event.payload) else {
         return;
     };
-    let Some(first) = lines.first() else {
-        return;
-    };
-    let company = first.header.company.to_string();
-    metrics::counter!(names::JOURNAL_ENTRIES, "company" => company.clone()).increment(1);
-    let mut debits: std::collections::BTreeMap<String, rust_decimal::Decimal> =
-        std::collections::BTreeMap::new();
-    for row in &lines {
-        *debits.entry(row.line.currency.to_string()).or_default() += row.line.debit;
+    metrics::counter!(names::JOURNAL_ENTRIES, "company" => posted.company.to_owned()).increment(1);
+    let mut debits: Vec<(&str, rust_decimal::Decimal)> = Vec::with_capacity(1);
+    for line in &posted.lines {
+        match debits
+            .iter_mut()
+            .find(|(currency, _)| *currency == line.currency)
+        {
+            Some((_, amount)) => *amount += line.debit,
+            None => debits.push((line.currency, line.debit)),
+        }
     }
     for (currency, amount) in debits {
         let amount = rust_decimal::prelude::ToPrimitive::to_f64(&amount).unwrap_or_default();
-        metrics::histogram!(names::JOURNAL_AMOUNT, "company" => company.clone(), "currency" => currency)
+        metrics::histogram!(names::JOURNAL_AMOUNT, "company" => posted.company.to_owned(), "currency" => currency.to_owned())
             .record(amount);
     }
 }
