@@ -109,14 +109,14 @@ impl CommandRequest {
     /// Appends the decision of a command in `company` with its idempotency record and answers
     /// `status` with the JSON `body` makes of the outcome; 403 unless the caller holds the
     /// route's permission in `company`.
-    pub async fn commit<O>(
+    pub async fn commit<O, B: serde::Serialize>(
         self,
         store: &EventStore,
         context: &str,
         company: &str,
         decision: Decision<O>,
         status: StatusCode,
-        body: impl FnOnce(&O) -> Value,
+        body: impl FnOnce(&O) -> B,
     ) -> Result<Response, ApiError> {
         self.auth.company(company)?;
         self.commit_without_company(store, context, decision, status, body)
@@ -125,13 +125,13 @@ impl CommandRequest {
 
     /// Like [`CommandRequest::commit`] for the few commands that concern no company (a user's
     /// own password, the users themselves): the route's guard has checked the permission.
-    pub async fn commit_without_company<O>(
+    pub async fn commit_without_company<O, B: serde::Serialize>(
         self,
         store: &EventStore,
         context: &str,
         decision: Decision<O>,
         status: StatusCode,
-        body: impl FnOnce(&O) -> Value,
+        body: impl FnOnce(&O) -> B,
     ) -> Result<Response, ApiError> {
         let metadata = request_metadata(
             &self.headers,
@@ -162,13 +162,13 @@ macro_rules! of_company {
 
 impl CommandRequest {
     /// [`CommandRequest::commit`] in the company the outcome belongs to.
-    pub async fn commit_outcome<O: OfCompany>(
+    pub async fn commit_outcome<O: OfCompany, B: serde::Serialize>(
         self,
         store: &EventStore,
         context: &str,
         decision: Decision<O>,
         status: StatusCode,
-        body: impl FnOnce(&O) -> Value,
+        body: impl FnOnce(&O) -> B,
     ) -> Result<Response, ApiError> {
         let company = decision.outcome.company().clone();
         self.commit(store, context, company.as_str(), decision, status, body)
@@ -189,13 +189,13 @@ impl CommandRequest {
     /// Decides with `decide` and appends, deciding again (up to [`DECIDE_ATTEMPTS`] times) when
     /// a stream it writes was changed meanwhile: for commands that serialise on a shared
     /// stream (availability), where a conflict means "check again", not "tell the user".
-    pub async fn commit_retrying<'a, O: OfCompany>(
+    pub async fn commit_retrying<'a, O: OfCompany, B: serde::Serialize>(
         self,
         store: &EventStore,
         context: &str,
         status: StatusCode,
         mut decide: impl FnMut() -> Deciding<'a, O>,
-        body: impl Fn(&O) -> Value,
+        body: impl Fn(&O) -> B,
     ) -> Result<Response, ApiError> {
         let metadata = request_metadata(
             &self.headers,

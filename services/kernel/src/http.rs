@@ -586,14 +586,14 @@ pub fn request_metadata(
 /// Appends a decided command with its metadata and idempotency record and answers `status`
 /// with `body`. A concurrent request that stored the same key first wins: its response is
 /// replayed.
-pub async fn commit<T>(
+pub async fn commit<T, B: serde::Serialize>(
     store: &EventStore,
     context: &str,
     metadata: crate::Metadata,
     claim: Option<IdempotencyClaim>,
     decision: crate::store::Decision<T>,
     status: StatusCode,
-    body: impl FnOnce(&T) -> serde_json::Value,
+    body: impl FnOnce(&T) -> B,
 ) -> Result<Response, ApiError> {
     let appended = append_decision(
         store,
@@ -609,16 +609,20 @@ pub async fn commit<T>(
 }
 
 /// Appends a decision with the idempotency record of `claim`; the store's error as it is.
-pub(crate) async fn append_decision<T>(
+pub(crate) async fn append_decision<T, B: serde::Serialize>(
     store: &EventStore,
     context: &str,
     metadata: crate::Metadata,
     claim: Option<&IdempotencyClaim>,
     decision: crate::store::Decision<T>,
     status: StatusCode,
-    body: impl FnOnce(&T) -> serde_json::Value,
+    body: impl FnOnce(&T) -> B,
 ) -> Result<Response, StoreError> {
-    let body = body(&decision.outcome).to_string();
+    // Serialized straight from what `body` makes (a `serde_json::Value` or a view of the
+    // outcome that derives `Serialize`); a body that cannot be written is the server's fault,
+    // found before anything is stored.
+    let body = serde_json::to_string(&body(&decision.outcome))
+        .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))?;
     if decision.writes.is_empty() && claim.is_none() {
         return Ok(json_response(status, body));
     }

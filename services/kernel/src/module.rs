@@ -46,13 +46,13 @@ impl FromRef<Platform> for EventStore {
 impl Platform {
     /// Appends a context's decision with the request's idempotency record, in the company of
     /// its outcome, and answers `status` with the JSON `body` makes of the outcome.
-    pub async fn commit<O: crate::command::OfCompany>(
+    pub async fn commit<O: crate::command::OfCompany, B: serde::Serialize>(
         &self,
         context: &str,
         request: crate::command::CommandRequest,
         decision: crate::store::Decision<O>,
         status: axum::http::StatusCode,
-        body: impl FnOnce(&O) -> serde_json::Value,
+        body: impl FnOnce(&O) -> B,
     ) -> Result<axum::response::Response, ApiError> {
         request
             .commit_outcome(&self.store, context, decision, status, body)
