@@ -672,12 +672,10 @@ async fn get_journal_entry(
     State(Platform { store, .. }): State<Platform>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<EntryJson>, ApiError> {
     let (entry, _) = commands::journal_entry(&store, entry_id(&id)?).await?;
     auth.company(entry.company.as_str())?;
-    Ok(axum::response::IntoResponse::into_response(Json(
-        entry_json(&entry),
-    )))
+    Ok(Json(entry_json(&entry)))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
